@@ -1,0 +1,216 @@
+package store
+
+import (
+	"strings"
+	"time"
+)
+
+// Role is what a signed-in principal is to the service.
+type Role string
+
+// Roles. A pharmacy admin is a pharmacist who may also manage the
+// pharmacy's staff accounts.
+const (
+	RolePatient       Role = "patient"
+	RoleCaregiver     Role = "caregiver"
+	RolePharmacist    Role = "pharmacist"
+	RolePharmacyAdmin Role = "pharmacy_admin"
+)
+
+// IsStaff reports whether the role works for a pharmacy.
+func (r Role) IsStaff() bool { return r == RolePharmacist || r == RolePharmacyAdmin }
+
+// Pharmacy is one pharmacy (a store location or a chain's unit) whose
+// pharmacists share a patient list and an inbox.
+type Pharmacy struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Account is a pharmacist, pharmacy admin or caregiver who signs in with an
+// e-mail and password. Patients have no password: they activate a device
+// with a one-time code.
+type Account struct {
+	ID           string
+	Email        string // normalized with NormalizeEmail
+	DisplayName  string
+	PasswordHash string // argon2id, PHC string format
+	Role         Role
+	PharmacyID   string // staff only
+	CreatedAt    time.Time
+	Version      int64
+}
+
+// NormalizeEmail is the form in which e-mails are stored and compared.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Date is a calendar date with no time zone, as MTM documents use them
+// (date started, fill date). The zero Date means "not set".
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// IsZero reports whether the date is unset.
+func (d Date) IsZero() bool { return d == Date{} }
+
+// String formats the date as YYYY-MM-DD, or "" when unset.
+func (d Date) String() string {
+	if d.IsZero() {
+		return ""
+	}
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+}
+
+// ParseDate parses YYYY-MM-DD and rejects impossible dates (2025-02-30).
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, err
+	}
+	return DateOf(t), nil
+}
+
+// DateOf returns the calendar date of t in t's location.
+func DateOf(t time.Time) Date {
+	y, m, d := t.Date()
+	return Date{Year: y, Month: m, Day: d}
+}
+
+// Time returns midnight UTC of the date, for arithmetic on days.
+func (d Date) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+
+// AddDays returns the date n days later (earlier when n < 0).
+func (d Date) AddDays(n int) Date { return DateOf(d.Time().AddDate(0, 0, n)) }
+
+// Before reports whether d is strictly before e.
+func (d Date) Before(e Date) bool { return d.Time().Before(e.Time()) }
+
+// QuietHours is a daily window, in the patient's local time, during which
+// non-urgent reminders wait. Start == End means no quiet hours. The window
+// may wrap past midnight (22:00–07:00).
+type QuietHours struct {
+	StartMinute int // minutes after local midnight, 0–1439
+	EndMinute   int
+}
+
+// Patient is one patient's whole record: profile, Personal Medication List
+// and Medication Action Plan. It is the unit of atomic update.
+type Patient struct {
+	ID          string
+	PharmacyID  string
+	GivenName   string
+	FamilyName  string
+	DateOfBirth Date
+
+	// Preferences.
+	TimeZone          string // IANA name
+	QuietHours        QuietHours
+	PushNamesMedicine bool // the patient opted in to medicine names in push text
+
+	// Personal Medication List.
+	Medications      []Medication // stopped ones stay, with StoppedOn set
+	Allergies        []Allergy
+	OtherInformation string
+	Fills            []Fill
+
+	// Medication Action Plan.
+	ActionItems  []ActionItem
+	FollowUpPlan string
+	Questions    string
+
+	ActivatedAt time.Time // first device activation; zero until then
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Version     int64
+}
+
+// Medication is one row of the Personal Medication List.
+type Medication struct {
+	ID         string
+	Name       string
+	Strength   string
+	RxCUI      string // RxNorm concept id, optional
+	HowIUseIt  string
+	WhyIUseIt  string
+	Prescriber string
+	StartedOn  Date
+	StoppedOn  Date // zero while the medicine is taken
+	WhyStopped string
+	UpdatedAt  time.Time
+	UpdatedBy  string // account id
+	Version    int64  // bumped on each change; clients send it back to change the row
+}
+
+// Active reports whether the medicine is still taken.
+func (m Medication) Active() bool { return m.StoppedOn.IsZero() }
+
+// AllergyKind says whether an entry is an allergy or a side effect.
+type AllergyKind string
+
+// Allergy kinds.
+const (
+	KindAllergy    AllergyKind = "allergy"
+	KindSideEffect AllergyKind = "side_effect"
+)
+
+// Allergy is an allergy or side effect on the Personal Medication List.
+type Allergy struct {
+	ID         string
+	Kind       AllergyKind
+	Substance  string
+	Reaction   string
+	RecordedAt time.Time
+}
+
+// Fill is one dispensing of a medicine: the supply it covers runs through
+// FilledOn + DaysSupply − 1.
+type Fill struct {
+	ID           string
+	MedicationID string
+	FilledOn     Date
+	DaysSupply   int
+	RecordedAt   time.Time
+}
+
+// ActionItem is one entry of the Medication Action Plan: authored by a
+// pharmacist, progress recorded by the patient or a caregiver.
+type ActionItem struct {
+	ID                string
+	WhatWeTalkedAbout string
+	WhatINeedToDo     string
+	Progress          []Progress
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	Version           int64
+}
+
+// Progress is one "what I did and when I did it" entry on an action item.
+type Progress struct {
+	WhatIDid   string
+	DoneOn     Date
+	RecordedBy string // patient or account id
+	RecordedAt time.Time
+}
+
+// ActivationCode is a one-time, expiring code a pharmacist hands a newly
+// enrolled patient. Only a hash of the code is stored.
+type ActivationCode struct {
+	CodeHash  string
+	PatientID string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// RefreshToken is an opaque, single-use refresh token, stored by hash. All
+// tokens descending from one sign-in form a family.
+type RefreshToken struct {
+	Hash      string
+	FamilyID  string
+	Subject   string // patient or account id
+	Role      Role
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}

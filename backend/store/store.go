@@ -1,0 +1,104 @@
+// Package store defines the storage contract of the MTM backend: the domain
+// records it keeps and the one interface every backend implements.
+//
+// Records go in and come out as values. Every atomic change is either a single
+// call (Create*, Consume*, Rotate*) or a read-modify-write closure
+// (Update*) that the backend applies atomically: the closure may run more than
+// once when a concurrent writer interferes, so it must not have side effects.
+// A closure that returns an error aborts the update and nothing is written.
+//
+// Backends: store/bolt (embedded, the default) and store/redis. The
+// conformance suite in store/storetest holds every backend to this contract.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound means the record does not exist (or has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists means a record with the same identity (id, e-mail,
+	// code) already exists; nothing was written.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict means the write was based on a stale version of the
+	// record; nothing was written and the caller should re-read.
+	ErrConflict = errors.New("store: conflict")
+	// ErrTokenReused means a refresh token that was already spent was
+	// presented again; its whole family has been revoked.
+	ErrTokenReused = errors.New("store: refresh token reused")
+	// ErrUnavailable means the backend could not be reached in time (a
+	// timeout, an exhausted pool, a lost connection). The write may or may
+	// not have happened only where the method's doc says so.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Store is the storage contract. Every method takes a context whose deadline
+// bounds the call; implementations must be safe for concurrent use by many
+// goroutines and, for shared backends, by many processes.
+type Store interface {
+	// CreatePharmacy stores a new pharmacy. ErrAlreadyExists if the id is taken.
+	CreatePharmacy(ctx context.Context, p Pharmacy) error
+	// GetPharmacy returns the pharmacy or ErrNotFound.
+	GetPharmacy(ctx context.Context, id string) (Pharmacy, error)
+
+	// CreateAccount stores a new staff or caregiver account. The e-mail
+	// (compared after NormalizeEmail) is unique: ErrAlreadyExists if taken.
+	// The stored Version is 1.
+	CreateAccount(ctx context.Context, a Account) error
+	// GetAccount returns the account by id or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (Account, error)
+	// GetAccountByEmail returns the account by e-mail (normalized) or ErrNotFound.
+	GetAccountByEmail(ctx context.Context, email string) (Account, error)
+
+	// CreatePatient stores a new patient record (Version 1) and indexes it
+	// under its pharmacy. ErrAlreadyExists if the id is taken.
+	CreatePatient(ctx context.Context, p Patient) error
+	// GetPatient returns the patient record or ErrNotFound.
+	GetPatient(ctx context.Context, id string) (Patient, error)
+	// UpdatePatient applies fn to the current record and stores the result
+	// with Version incremented by one, atomically: no concurrent update is
+	// ever lost. fn must not change ID or PharmacyID. It returns the stored
+	// record, ErrNotFound, or fn's error (nothing written).
+	UpdatePatient(ctx context.Context, id string, fn func(Patient) (Patient, error)) (Patient, error)
+	// ListPatients returns up to limit patients of a pharmacy, ordered by
+	// ID, starting after the ID `after` ("" for the first page).
+	ListPatients(ctx context.Context, pharmacyID, after string, limit int) ([]Patient, error)
+
+	// PutActivationCode stores a one-time activation code, keyed by the hash
+	// of the code. It replaces any earlier code of the same patient, which
+	// stops working. ErrAlreadyExists if the hash is taken.
+	PutActivationCode(ctx context.Context, c ActivationCode) error
+	// GetActivationCode returns the live code or ErrNotFound (unknown,
+	// replaced, consumed or expired at now).
+	GetActivationCode(ctx context.Context, codeHash string, now time.Time) (ActivationCode, error)
+	// ConsumeActivationCode deletes the code and returns it, atomically: of
+	// two concurrent callers exactly one succeeds, the other gets
+	// ErrNotFound, as does a caller after expiry.
+	ConsumeActivationCode(ctx context.Context, codeHash string, now time.Time) (ActivationCode, error)
+
+	// CreateRefreshToken stores the first token of a new family.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken spends the token with hash oldHash and stores next
+	// in the same family, atomically. It returns the spent token. Errors:
+	// ErrNotFound (unknown, expired at now, or family revoked);
+	// ErrTokenReused when oldHash was already spent, in which case the
+	// whole family, including its newest token, is revoked. Of concurrent
+	// rotations of one token at most one succeeds.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeRefreshFamily revokes every token of the family that holds the
+	// token with this hash. ErrNotFound if the hash is unknown.
+	RevokeRefreshFamily(ctx context.Context, tokenHash string) error
+
+	// Allow counts one attempt against the fixed window of length window
+	// that holds now, for key, and reports whether the attempt is within
+	// limit. retryAfter is how long until the window resets when it is not.
+	// Counts are shared by every process using the store.
+	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (ok bool, retryAfter time.Duration, err error)
+
+	// Close releases the store's resources.
+	Close() error
+}
