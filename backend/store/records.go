@@ -142,6 +142,16 @@ type Medication struct {
 	UpdatedAt  time.Time
 	UpdatedBy  string // account id
 	Version    int64  // bumped on each change; clients send it back to change the row
+	// History lists every change after the row was added, oldest first,
+	// with the pharmacist's reason.
+	History []MedicationChange
+}
+
+// MedicationChange records who changed a PML row, when and why.
+type MedicationChange struct {
+	At     time.Time
+	By     string // account id
+	Reason string
 }
 
 // Active reports whether the medicine is still taken.
