@@ -83,7 +83,9 @@ type Store interface {
 	// CreateRefreshToken stores the first token of a new family.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken spends the token with hash oldHash and stores next
-	// in the same family, atomically. It returns the spent token. Errors:
+	// in the same family, atomically: next's FamilyID, Subject and Role are
+	// overwritten with the spent token's (the caller sets Hash, ExpiresAt
+	// and CreatedAt). It returns the spent token. Errors:
 	// ErrNotFound (unknown, expired at now, or family revoked);
 	// ErrTokenReused when oldHash was already spent, in which case the
 	// whole family, including its newest token, is revoked. Of concurrent
