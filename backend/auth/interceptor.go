@@ -1,0 +1,101 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"connectrpc.com/connect"
+)
+
+// interceptor authenticates Connect handler calls; see NewInterceptor.
+type interceptor struct {
+	tokens *Tokens
+	public map[string]bool
+}
+
+// NewInterceptor returns a connect.Interceptor for the handler side of unary
+// and streaming calls. It reads "Authorization: Bearer <access token>",
+// verifies the token with t and puts the Principal into the context
+// (PrincipalFrom). Procedures in public (full names such as
+// "/mtm.v1.AuthService/Login") run without a principal; a token sent to
+// them is ignored. Every other call without exactly one valid bearer token
+// fails with connect.CodeUnauthenticated and a generic message that does
+// not say what was wrong. Client-side calls pass through untouched. It
+// never logs.
+func NewInterceptor(t *Tokens, public []string) connect.Interceptor {
+	set := make(map[string]bool, len(public))
+	for _, p := range public {
+		set[p] = true
+	}
+	return &interceptor{tokens: t, public: set}
+}
+
+// WrapUnary implements connect.Interceptor.
+func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		ctx, err := i.authenticate(ctx, req.Spec().Procedure, req.Header().Values("Authorization"))
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor; it does nothing.
+func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := i.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader().Values("Authorization"))
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+// authenticate returns ctx with the caller's principal, ctx unchanged for a
+// public procedure, or an unauthenticated error.
+func (i *interceptor) authenticate(ctx context.Context, procedure string, authorization []string) (context.Context, error) {
+	if i.public[procedure] {
+		return ctx, nil
+	}
+	if len(authorization) != 1 {
+		return ctx, unauthenticated()
+	}
+	token, ok := bearerToken(authorization[0])
+	if !ok {
+		return ctx, unauthenticated()
+	}
+	p, err := i.tokens.Verify(token)
+	if err != nil {
+		return ctx, unauthenticated()
+	}
+	return WithPrincipal(ctx, p), nil
+}
+
+// bearerToken extracts the token of an RFC 6750 "Bearer" credential. The
+// scheme is case-insensitive.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// unauthenticated is the one error every refused call gets, whatever the
+// reason.
+func unauthenticated() error {
+	err := connect.NewError(connect.CodeUnauthenticated, errors.New("missing or invalid access token"))
+	err.Meta().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	return err
+}

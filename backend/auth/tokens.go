@@ -1,0 +1,237 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// ErrInvalidToken means an access token was refused: malformed, too large,
+// of the wrong type, signed by an unknown key or with a wrong algorithm,
+// expired, not yet valid, or for another issuer or audience. Verify wraps it
+// for every failure; the wrapped detail is for server logs, never for the
+// caller.
+var ErrInvalidToken = errors.New("auth: invalid token")
+
+const (
+	// MaxTokenBytes is the size above which a token is refused unparsed.
+	MaxTokenBytes = 8 << 10
+	// ClockLeeway is the clock skew tolerated on exp, nbf and iat.
+	ClockLeeway = 30 * time.Second
+	// MaxAccessTTL bounds TokenConfig.AccessTTL: an access token cannot be
+	// revoked before it expires.
+	MaxAccessTTL = 24 * time.Hour
+
+	accessTokenType = "at+jwt"
+)
+
+// TokenConfig configures access tokens.
+type TokenConfig struct {
+	Issuer    string           // "iss" of issued tokens; the only issuer accepted
+	Audience  string           // "aud" of issued tokens; must be among a token's audiences
+	AccessTTL time.Duration    // lifetime of an access token, e.g. 15 minutes
+	Now       func() time.Time // the clock for issuing and validating
+}
+
+// Tokens issues and verifies access tokens: ES256 JWTs with header typ
+// "at+jwt" and the kid of the KeySet key that signed them, carrying the
+// claims iss, aud, sub, exp, iat, nbf, jti and the private claims role,
+// pharmacy_id and sid. It is safe for concurrent use.
+type Tokens struct {
+	keys *KeySet
+	cfg  TokenConfig
+}
+
+// accessClaims is the payload of an access token.
+type accessClaims struct {
+	jwt.Claims
+	Role       store.Role `json:"role"`
+	PharmacyID string     `json:"pharmacy_id"`
+	SessionID  string     `json:"sid"`
+}
+
+// NewTokens returns Tokens signing with keys. It refuses an empty issuer or
+// audience, a non-positive AccessTTL or one above MaxAccessTTL, nil keys and
+// a nil clock.
+func NewTokens(keys *KeySet, cfg TokenConfig) (*Tokens, error) {
+	var problems []string
+	if keys == nil {
+		problems = append(problems, "nil key set")
+	}
+	if cfg.Issuer == "" {
+		problems = append(problems, "empty issuer")
+	}
+	if cfg.Audience == "" {
+		problems = append(problems, "empty audience")
+	}
+	if cfg.AccessTTL <= 0 || cfg.AccessTTL > MaxAccessTTL {
+		problems = append(problems, fmt.Sprintf("access TTL %v outside (0, %v]", cfg.AccessTTL, MaxAccessTTL))
+	}
+	if cfg.Now == nil {
+		problems = append(problems, "nil clock")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("auth.NewTokens: %s", strings.Join(problems, "; "))
+	}
+	return &Tokens{keys: keys, cfg: cfg}, nil
+}
+
+// IssueAccess signs an access token for p with the newest key. expiresAt is
+// the token's exp (whole seconds). It refuses a principal without subject,
+// with an unknown role, or whose pharmacy does not match its role (staff
+// have one, others none).
+func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, err error) {
+	if err := p.validate(); err != nil {
+		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
+	}
+	key := t.keys.ring.Load().signing()
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.private, KeyID: key.kid}},
+		(&jose.SignerOptions{}).WithType(accessTokenType),
+	)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
+	}
+	jti, err := randomString(16)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
+	}
+	now := t.cfg.Now().Truncate(time.Second)
+	expiresAt = now.Add(t.cfg.AccessTTL).Truncate(time.Second)
+	claims := accessClaims{
+		Claims: jwt.Claims{
+			Issuer:    t.cfg.Issuer,
+			Subject:   p.Subject,
+			Audience:  jwt.Audience{t.cfg.Audience},
+			Expiry:    jwt.NewNumericDate(expiresAt),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		Role:       p.Role,
+		PharmacyID: p.PharmacyID,
+		SessionID:  p.SessionID,
+	}
+	token, err = jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
+	}
+	return token, expiresAt, nil
+}
+
+// Verify checks an access token and returns the principal it names. Every
+// failure wraps ErrInvalidToken. Tokens over MaxTokenBytes are refused
+// before parsing; only ES256 is accepted; the key is looked up by kid
+// among the KeySet's keys only (a token that carries its own key, or
+// points at one, is refused); exp, iss and aud are required; exp, nbf and
+// iat are checked against the configured clock with ClockLeeway.
+func (t *Tokens) Verify(token string) (Principal, error) {
+	p, err := t.verify(token)
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth.Verify: %w: %v", ErrInvalidToken, err)
+	}
+	return p, nil
+}
+
+func (t *Tokens) verify(token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, errors.New("empty token")
+	}
+	if len(token) > MaxTokenBytes {
+		return Principal{}, fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
+	}
+	if err := checkProtectedHeader(token); err != nil {
+		return Principal{}, err
+	}
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return Principal{}, err
+	}
+	if len(parsed.Headers) != 1 {
+		return Principal{}, errors.New("not exactly one signature")
+	}
+	h := parsed.Headers[0]
+	if h.Algorithm != string(jose.ES256) || h.JSONWebKey != nil {
+		return Principal{}, errors.New("header refused")
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !isAccessTokenType(typ) {
+		return Principal{}, errors.New("not an access token (typ)")
+	}
+	pub, ok := t.keys.ring.Load().public[h.KeyID]
+	if !ok {
+		return Principal{}, errors.New("unknown kid")
+	}
+	var c accessClaims
+	if err := parsed.Claims(pub, &c); err != nil {
+		return Principal{}, err
+	}
+	if c.Expiry == nil {
+		return Principal{}, errors.New("missing exp")
+	}
+	if c.Issuer == "" || len(c.Audience) == 0 {
+		return Principal{}, errors.New("missing iss or aud")
+	}
+	err = c.Claims.ValidateWithLeeway(jwt.Expected{
+		Issuer:      t.cfg.Issuer,
+		AnyAudience: jwt.Audience{t.cfg.Audience},
+		Time:        t.cfg.Now(),
+	}, ClockLeeway)
+	if err != nil {
+		return Principal{}, err
+	}
+	p := Principal{Subject: c.Subject, Role: c.Role, PharmacyID: c.PharmacyID, SessionID: c.SessionID}
+	if err := p.validate(); err != nil {
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// checkProtectedHeader decodes the first segment of a compact JWS and
+// refuses any header parameter other than alg, kid and typ, notably jwk,
+// jku, x5c, x5u and crit: keys come from our KeySet, never from the token.
+func checkProtectedHeader(token string) error {
+	seg, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return errors.New("not a compact JWS")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return errors.New("header is not base64url")
+	}
+	var params map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &params); err != nil {
+		return errors.New("header is not a JSON object")
+	}
+	for name := range params {
+		switch name {
+		case "alg", "kid", "typ":
+		default:
+			return fmt.Errorf("header parameter %q refused", name)
+		}
+	}
+	return nil
+}
+
+// isAccessTokenType reports whether typ names an RFC 9068 access token.
+func isAccessTokenType(typ string) bool {
+	return strings.EqualFold(typ, accessTokenType) || strings.EqualFold(typ, "application/"+accessTokenType)
+}
+
+// randomString returns n bytes from crypto/rand, base64url without padding.
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
