@@ -1,0 +1,117 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// CreatePharmacy stores a new pharmacy; store.ErrAlreadyExists if the id
+// is taken.
+func (s *Store) CreatePharmacy(ctx context.Context, p store.Pharmacy) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		return putNew(tx.Bucket(bucketPharmacies), s.codec, p.ID, p)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.CreatePharmacy: %w", err)
+	}
+	return nil
+}
+
+// GetPharmacy returns the pharmacy or store.ErrNotFound.
+func (s *Store) GetPharmacy(ctx context.Context, id string) (store.Pharmacy, error) {
+	var p store.Pharmacy
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		p, err = get[store.Pharmacy](tx.Bucket(bucketPharmacies), s.codec, id)
+		return err
+	})
+	if err != nil {
+		return store.Pharmacy{}, fmt.Errorf("bolt.GetPharmacy: %w", err)
+	}
+	return p, nil
+}
+
+// CreateAccount stores a new account with Version 1 and its e-mail
+// normalized; store.ErrAlreadyExists if the id or the e-mail is taken.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	a.Email = store.NormalizeEmail(a.Email)
+	a.Version = 1
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		emails := tx.Bucket(bucketAccountEmails)
+		if emails.Get([]byte(a.Email)) != nil {
+			return fmt.Errorf("e-mail: %w", store.ErrAlreadyExists)
+		}
+		if err := putNew(tx.Bucket(bucketAccounts), s.codec, a.ID, a); err != nil {
+			return err
+		}
+		return emails.Put([]byte(a.Email), []byte(a.ID))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.CreateAccount: %w", err)
+	}
+	return nil
+}
+
+// GetAccount returns the account or store.ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	var a store.Account
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		a, err = get[store.Account](tx.Bucket(bucketAccounts), s.codec, id)
+		return err
+	})
+	if err != nil {
+		return store.Account{}, fmt.Errorf("bolt.GetAccount: %w", err)
+	}
+	return a, nil
+}
+
+// GetAccountByEmail returns the account whose e-mail equals email after
+// store.NormalizeEmail, or store.ErrNotFound.
+func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Account, error) {
+	var a store.Account
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		id := tx.Bucket(bucketAccountEmails).Get([]byte(store.NormalizeEmail(email)))
+		if id == nil {
+			return store.ErrNotFound
+		}
+		a, err = get[store.Account](tx.Bucket(bucketAccounts), s.codec, string(id))
+		return err
+	})
+	if err != nil {
+		return store.Account{}, fmt.Errorf("bolt.GetAccountByEmail: %w", err)
+	}
+	return a, nil
+}
+
+// get reads and decodes the record under key, or store.ErrNotFound.
+func get[T any](b *bbolt.Bucket, c codec, key string) (T, error) {
+	v := b.Get([]byte(key))
+	if v == nil {
+		var zero T
+		return zero, store.ErrNotFound
+	}
+	return decode[T](c, v)
+}
+
+// put encodes v and stores it under key, replacing what was there.
+func put[T any](b *bbolt.Bucket, c codec, key string, v T) error {
+	enc, err := encode(c, v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), enc)
+}
+
+// putNew stores v under key unless the key exists (store.ErrAlreadyExists).
+func putNew[T any](b *bbolt.Bucket, c codec, key string, v T) error {
+	if key == "" {
+		return fmt.Errorf("empty id")
+	}
+	if b.Get([]byte(key)) != nil {
+		return store.ErrAlreadyExists
+	}
+	return put(b, c, key, v)
+}

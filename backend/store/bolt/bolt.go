@@ -1,0 +1,145 @@
+// Package bolt is the embedded default storage backend: one bbolt file, no
+// external service, safe for many goroutines of one process. A second
+// process that opens the same file fails fast (see Open).
+//
+// Every operation runs in one bbolt transaction; bbolt serializes writers,
+// so read-modify-write steps (UpdatePatient, token rotation, rate-limit
+// counters) are atomic without retries. A context is checked before the
+// transaction starts; a transaction that has started runs to its end.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// ErrInUse means another process (normally another mtmd) holds the data
+// file's lock. Open returns it, wrapped, when the lock is not acquired
+// within Options.Timeout.
+var ErrInUse = errors.New("data dir is in use by another mtmd")
+
+// DefaultTimeout is how long Open waits for the file lock when
+// Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// Options configure Open.
+type Options struct {
+	// Logger receives operational events (never record contents). Nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// Timeout bounds the wait for the data file's exclusive lock; zero
+	// means DefaultTimeout. Negative is refused.
+	Timeout time.Duration
+	// NoSync skips fsync after each commit: much faster, and a crash of
+	// the machine may lose acknowledged writes. For tests and benchmarks
+	// only.
+	NoSync bool
+}
+
+// Store is the bbolt backend of store.Store. It is safe for concurrent
+// use by many goroutines.
+type Store struct {
+	db    *bbolt.DB
+	log   *slog.Logger
+	codec codec
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Bucket names, one per record kind plus the indexes.
+var (
+	bucketPharmacies     = []byte("pharmacies")        // id → Pharmacy
+	bucketAccounts       = []byte("accounts")          // id → Account
+	bucketAccountEmails  = []byte("account_emails")    // normalized e-mail → account id
+	bucketPatients       = []byte("patients")          // id → Patient
+	bucketPharmacyIndex  = []byte("pharmacy_patients") // pharmacy id → {patient id → ""}
+	bucketCodes          = []byte("activation_codes")  // code hash → ActivationCode
+	bucketCodesByPatient = []byte("activation_by_pat") // patient id → code hash
+	bucketTokens         = []byte("refresh_tokens")    // token hash → refreshRecord
+	bucketFamilies       = []byte("refresh_families")  // family id → {token hash → ""}
+	bucketCounters       = []byte("rate_counters")     // key → counter
+	bucketExpiry         = []byte("expiry")            // expiry time|kind|id → ""
+
+	allBuckets = [][]byte{
+		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
+		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
+		bucketFamilies, bucketCounters, bucketExpiry,
+	}
+)
+
+// Open opens (creating if needed) the store in the bbolt file at path and
+// takes its exclusive lock. If another process holds the lock, Open fails
+// after opts.Timeout with an error wrapping ErrInUse.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("bolt.Open: negative lock timeout %v", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c, err := newCodec()
+	if err != nil {
+		return nil, fmt.Errorf("bolt.Open: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      opts.Timeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("bolt.Open: %s: %w (lock not acquired within %v)", path, ErrInUse, opts.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt.Open: %s: creating buckets: %w", path, err)
+	}
+	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync)
+	return &Store{db: db, log: opts.Logger, codec: c}, nil
+}
+
+// Close releases the file and its lock. Calls after the first return nil.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("bolt.Close: %w", err)
+	}
+	return nil
+}
+
+// view runs fn in a read-only transaction after checking ctx.
+func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a read-write transaction after checking ctx; an error
+// from fn rolls everything back.
+func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}

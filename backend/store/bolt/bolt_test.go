@@ -1,0 +1,75 @@
+package bolt_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+	"github.com/mtmapp/mtm/backend/store/storetest"
+)
+
+// open opens a store in path and closes it when the test ends.
+func open(t testing.TB, path string) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path, bolt.Options{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "mtm.db"))
+	})
+}
+
+func TestSecondOpenFailsFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtm.db")
+	open(t, path)
+	start := time.Now()
+	s, err := bolt.Open(path, bolt.Options{Logger: discard(), Timeout: 200 * time.Millisecond})
+	if err == nil {
+		s.Close()
+		t.Fatal("second Open of a locked file succeeded")
+	}
+	if !errors.Is(err, bolt.ErrInUse) {
+		t.Fatalf("second Open: got %v, want an error wrapping ErrInUse", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("second Open took %v, want about the 200ms timeout", took)
+	}
+	t.Logf("second Open: %v", err)
+}
+
+func TestDataSurvivesReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "mtm.db")
+	s, err := bolt.Open(path, bolt.Options{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storetest.SamplePatient("pat-1", "ph-1", 20)
+	if err := s.CreatePatient(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	got, err := s.GetPatient(ctx, "pat-1")
+	if err != nil {
+		t.Fatalf("GetPatient after reopen: %v", err)
+	}
+	if len(got.Medications) != 20 || got.Medications[19].Name != want.Medications[19].Name || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Fatalf("after reopen got %d medications, last %q, updated %v", len(got.Medications), got.Medications[19].Name, got.UpdatedAt)
+	}
+	list, err := s.ListPatients(ctx, "ph-1", "", 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListPatients after reopen = %d patients, %v; want 1", len(list), err)
+	}
+}

@@ -1,0 +1,118 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// errIdentityChanged is returned (wrapped) by UpdatePatient when fn changed
+// the record's ID or PharmacyID. It is a programming error in the caller,
+// not a conflict: retrying cannot succeed, so it does not wrap
+// store.ErrConflict.
+var errIdentityChanged = errors.New("fn changed the patient's ID or PharmacyID")
+
+// CreatePatient stores a new patient with Version 1 and indexes it under
+// its pharmacy; store.ErrAlreadyExists if the id is taken.
+func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
+	p.Version = 1
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if p.PharmacyID == "" {
+			return errors.New("empty pharmacy id")
+		}
+		if err := putNew(tx.Bucket(bucketPatients), s.codec, p.ID, p); err != nil {
+			return err
+		}
+		idx, err := tx.Bucket(bucketPharmacyIndex).CreateBucketIfNotExists([]byte(p.PharmacyID))
+		if err != nil {
+			return err
+		}
+		return idx.Put([]byte(p.ID), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.CreatePatient: %w", err)
+	}
+	return nil
+}
+
+// GetPatient returns the patient or store.ErrNotFound.
+func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
+	var p store.Patient
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		p, err = get[store.Patient](tx.Bucket(bucketPatients), s.codec, id)
+		return err
+	})
+	if err != nil {
+		return store.Patient{}, fmt.Errorf("bolt.GetPatient: %w", err)
+	}
+	return p, nil
+}
+
+// UpdatePatient runs fn on the current record inside one write transaction
+// and stores its result with Version set to the current Version plus one.
+// fn runs exactly once and holds the store's single writer slot while it
+// runs, so it must be quick. Errors: store.ErrNotFound; fn's error, wrapped
+// (nothing written); a plain error, not store.ErrConflict, when fn changed
+// ID or PharmacyID (nothing written).
+func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Patient) (store.Patient, error)) (store.Patient, error) {
+	var out store.Patient
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketPatients)
+		cur, err := get[store.Patient](b, s.codec, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		if next.ID != cur.ID || next.PharmacyID != cur.PharmacyID {
+			return errIdentityChanged
+		}
+		next.Version = cur.Version + 1
+		if err := put(b, s.codec, id, next); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	if err != nil {
+		return store.Patient{}, fmt.Errorf("bolt.UpdatePatient: %w", err)
+	}
+	return out, nil
+}
+
+// ListPatients returns up to limit patients of the pharmacy in ID order,
+// starting after the ID after ("" for the first page). An unknown pharmacy
+// or a limit ≤ 0 gives an empty list.
+func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limit int) ([]store.Patient, error) {
+	var out []store.Patient
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		idx := tx.Bucket(bucketPharmacyIndex).Bucket([]byte(pharmacyID))
+		if idx == nil || limit <= 0 {
+			return nil
+		}
+		patients := tx.Bucket(bucketPatients)
+		c := idx.Cursor()
+		k, _ := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, _ = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, _ = c.Next() {
+			p, err := get[store.Patient](patients, s.codec, string(k))
+			if err != nil {
+				return fmt.Errorf("patient %s indexed under its pharmacy: %w", k, err)
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt.ListPatients: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,22 @@
+// Package storetest is the conformance suite of the storage contract in
+// package store. Every backend's tests call Run with a constructor for a
+// fresh, empty store; each behaviour the contract promises is a subtest.
+//
+// Where the contract leaves a detail open, the suite pins the reading the
+// rest of the backend relies on:
+//
+//   - An activation code or refresh token is live while now is strictly
+//     before its ExpiresAt; at ExpiresAt it has expired.
+//   - RotateRefreshToken takes FamilyID, Subject and Role of the new token
+//     from the spent one: the caller only knows the opaque token it was
+//     handed, so it may leave those fields empty in next.
+//   - UpdatePatient stores the current Version plus one, whatever Version
+//     fn returns.
+//   - A fixed rate-limit window of length w holds now when it starts at a
+//     multiple of w since the Unix epoch (for windows that divide a day,
+//     the same as now.Truncate(w)).
+//
+// Backends may lose sub-microsecond precision, monotonic clock readings and
+// the time.Location of stored times; the suite compares times with
+// time.Time.Equal after truncating to the microsecond.
+package storetest
