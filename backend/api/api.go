@@ -1,0 +1,71 @@
+// Package api implements the mtm.v1 Connect services on top of the store
+// contract: it checks who is asking and for which patient, turns requests
+// into domain changes and domain errors into Connect codes.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
+)
+
+// Config carries the services' dependencies. Store, Tokens and Logger are
+// required; zero durations take the defaults below.
+type Config struct {
+	Store  store.Store
+	Tokens *auth.Tokens
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ActivationCodeTTL is how long an activation code works (default 72h).
+	ActivationCodeTTL time.Duration
+	// RefreshTokenTTL is how long a sign-in lasts without use (default 30 days).
+	RefreshTokenTTL time.Duration
+}
+
+// Defaults for Config's zero values.
+const (
+	DefaultActivationCodeTTL = 72 * time.Hour
+	DefaultRefreshTokenTTL   = 30 * 24 * time.Hour
+)
+
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("missing store"))
+	}
+	if c.Tokens == nil {
+		errs = append(errs, errors.New("missing token issuer"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("missing logger"))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ActivationCodeTTL == 0 {
+		c.ActivationCodeTTL = DefaultActivationCodeTTL
+	}
+	if c.RefreshTokenTTL == 0 {
+		c.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// PublicProcedures are the procedures that need no access token.
+func PublicProcedures() []string {
+	return []string{
+		mtmv1connect.AuthServiceActivatePatientProcedure,
+		mtmv1connect.AuthServiceLoginProcedure,
+		mtmv1connect.AuthServiceRefreshProcedure,
+		mtmv1connect.AuthServiceLogoutProcedure,
+		mtmv1connect.AuthServiceSignUpCaregiverProcedure,
+	}
+}

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mtmapp/mtm/backend/store"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+var roleToProto = map[store.Role]mtmv1.Role{
+	store.RolePatient:       mtmv1.Role_ROLE_PATIENT,
+	store.RoleCaregiver:     mtmv1.Role_ROLE_CAREGIVER,
+	store.RolePharmacist:    mtmv1.Role_ROLE_PHARMACIST,
+	store.RolePharmacyAdmin: mtmv1.Role_ROLE_PHARMACY_ADMIN,
+}
+
+func patientToProto(p store.Patient) *mtmv1.Patient {
+	return &mtmv1.Patient{
+		Id:                p.ID,
+		PharmacyId:        p.PharmacyID,
+		GivenName:         p.GivenName,
+		FamilyName:        p.FamilyName,
+		DateOfBirth:       p.DateOfBirth.String(),
+		TimeZone:          p.TimeZone,
+		QuietHours:        &mtmv1.QuietHours{StartMinute: int32(p.QuietHours.StartMinute), EndMinute: int32(p.QuietHours.EndMinute)},
+		PushNamesMedicine: p.PushNamesMedicine,
+		ActivatedAt:       ts(p.ActivatedAt),
+		Version:           p.Version,
+	}
+}
+
+func medicationToProto(m store.Medication) *mtmv1.Medication {
+	return &mtmv1.Medication{
+		Id:         m.ID,
+		Name:       m.Name,
+		Strength:   m.Strength,
+		Rxcui:      m.RxCUI,
+		HowIUseIt:  m.HowIUseIt,
+		WhyIUseIt:  m.WhyIUseIt,
+		Prescriber: m.Prescriber,
+		StartedOn:  m.StartedOn.String(),
+		StoppedOn:  m.StoppedOn.String(),
+		WhyStopped: m.WhyStopped,
+		UpdatedAt:  ts(m.UpdatedAt),
+		Version:    m.Version,
+	}
+}
+
+var allergyKindToProto = map[store.AllergyKind]mtmv1.AllergyKind{
+	store.KindAllergy:    mtmv1.AllergyKind_ALLERGY_KIND_ALLERGY,
+	store.KindSideEffect: mtmv1.AllergyKind_ALLERGY_KIND_SIDE_EFFECT,
+}
+
+func allergyToProto(a store.Allergy) *mtmv1.Allergy {
+	return &mtmv1.Allergy{
+		Id:         a.ID,
+		Kind:       allergyKindToProto[a.Kind],
+		Substance:  a.Substance,
+		Reaction:   a.Reaction,
+		RecordedAt: ts(a.RecordedAt),
+	}
+}
+
+func fillToProto(f store.Fill) *mtmv1.Fill {
+	return &mtmv1.Fill{Id: f.ID, MedicationId: f.MedicationID, FilledOn: f.FilledOn.String(), DaysSupply: int32(f.DaysSupply)}
+}
+
+// medicationListToProto returns the PML: current medicines first, then
+// stopped ones, each group in the order they were added.
+func medicationListToProto(p store.Patient) *mtmv1.PersonalMedicationList {
+	meds := slices.Clone(p.Medications)
+	slices.SortStableFunc(meds, func(a, b store.Medication) int {
+		switch {
+		case a.Active() == b.Active():
+			return 0
+		case a.Active():
+			return -1
+		default:
+			return 1
+		}
+	})
+	out := &mtmv1.PersonalMedicationList{
+		PatientId:        p.ID,
+		OtherInformation: p.OtherInformation,
+		UpdatedAt:        ts(p.UpdatedAt),
+	}
+	for _, m := range meds {
+		out.Medications = append(out.Medications, medicationToProto(m))
+	}
+	for _, a := range p.Allergies {
+		out.Allergies = append(out.Allergies, allergyToProto(a))
+	}
+	for _, f := range p.Fills {
+		out.Fills = append(out.Fills, fillToProto(f))
+	}
+	return out
+}
+
+func actionItemToProto(a store.ActionItem) *mtmv1.ActionItem {
+	out := &mtmv1.ActionItem{
+		Id:                a.ID,
+		WhatWeTalkedAbout: a.WhatWeTalkedAbout,
+		WhatINeedToDo:     a.WhatINeedToDo,
+		UpdatedAt:         ts(a.UpdatedAt),
+		Version:           a.Version,
+	}
+	for _, pr := range a.Progress {
+		out.Progress = append(out.Progress, &mtmv1.Progress{WhatIDid: pr.WhatIDid, DoneOn: pr.DoneOn.String(), RecordedAt: ts(pr.RecordedAt)})
+	}
+	return out
+}
+
+func actionPlanToProto(p store.Patient) *mtmv1.MedicationActionPlan {
+	out := &mtmv1.MedicationActionPlan{PatientId: p.ID, FollowUpPlan: p.FollowUpPlan, Questions: p.Questions}
+	for _, a := range p.ActionItems {
+		out.Items = append(out.Items, actionItemToProto(a))
+	}
+	return out
+}

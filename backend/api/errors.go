@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// Errors the handlers return as they are. Messages are deliberately the
+// same for "does not exist" and "not yours" so that callers cannot probe
+// for other patients' records.
+var (
+	errPatientNotFound = connect.NewError(connect.CodeNotFound, errors.New("patient not found"))
+	errUnauthenticated = connect.NewError(connect.CodeUnauthenticated, errors.New("not signed in"))
+	errBadCredentials  = connect.NewError(connect.CodeUnauthenticated, errors.New("invalid credentials"))
+	errStaffOnly       = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
+	errPatientSideOnly = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
+)
+
+// notFound is the answer for a record inside a patient that does not exist.
+func notFound(what string) error {
+	return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
+}
+
+// invalidField reports one bad field the same way the validation
+// interceptor does: invalid_argument with a buf.validate.Violations detail.
+func invalidField(field, message string) error {
+	err := connect.NewError(connect.CodeInvalidArgument, errors.New(field+": "+message))
+	v := &validate.Violations{Violations: []*validate.Violation{{
+		Field:   &validate.FieldPath{Elements: []*validate.FieldPathElement{{FieldName: proto.String(field)}}},
+		RuleId:  proto.String("mtm.field"),
+		Message: proto.String(message),
+	}}}
+	if d, derr := connect.NewErrorDetail(v); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
+
+// toConnect maps a domain or store error to the Connect error the caller
+// sees. It is the one table from domain errors to codes; anything unknown
+// becomes internal with a generic message and is logged (without PHI).
+func toConnect(ctx context.Context, log *slog.Logger, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
+	case errors.Is(err, store.ErrNotFound):
+		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
+	case errors.Is(err, store.ErrAlreadyExists):
+		return connect.NewError(connect.CodeAlreadyExists, errors.New("already exists"))
+	case errors.Is(err, store.ErrConflict):
+		return connect.NewError(connect.CodeAborted, errors.New("the record changed since you read it; read it again"))
+	case errors.Is(err, store.ErrUnavailable):
+		return connect.NewError(connect.CodeUnavailable, errors.New("storage unavailable, retry later"))
+	}
+	log.ErrorContext(ctx, "rpc failed", slog.String("op", op), slog.String("error", err.Error()))
+	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+}
+
+// NewErrorInterceptor returns the interceptor that turns every error a
+// handler returns into a Connect error through toConnect. Install it
+// innermost, so that the telemetry interceptor sees the final code.
+func NewErrorInterceptor(log *slog.Logger) connect.Interceptor {
+	return errorInterceptor{log: log}
+}
+
+type errorInterceptor struct{ log *slog.Logger }
+
+func (e errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err != nil {
+			return nil, toConnect(ctx, e.log, req.Spec().Procedure, err)
+		}
+		return res, nil
+	}
+}
+
+func (e errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (e errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return toConnect(ctx, e.log, conn.Spec().Procedure, next(ctx, conn))
+	}
+}

@@ -1,0 +1,231 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"connectrpc.com/connect"
+	connectvalidate "connectrpc.com/validate"
+
+	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const (
+	testIssuer   = "https://mtm.test"
+	testAudience = "mtm-api"
+	maxBody      = 64 << 10
+)
+
+// env is one running API server over a fresh embedded store.
+type env struct {
+	t      *testing.T
+	store  store.Store
+	clock  *clock
+	keys   *auth.KeySet
+	tokens *auth.Tokens
+	srv    *httptest.Server
+	opts   []connect.ClientOption
+}
+
+// protocols are the wire protocols every handler test runs over.
+var protocols = []struct {
+	name string
+	opts []connect.ClientOption
+}{
+	{"connect", nil},
+	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+}
+
+func forEachProtocol(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.opts = p.opts
+			fn(t, e)
+		})
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &clock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
+	keys, err := auth.LoadOrCreateKeySet(filepath.Join(dir, "keys"), clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(keys, auth.TokenConfig{Issuer: testIssuer, Audience: testAudience, AccessTTL: 15 * time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now},
+		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor()),
+		connect.WithReadMaxBytes(maxBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(mux)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv}
+}
+
+// bearer adds an access token to every call of a client.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if b != "" {
+			req.Header().Set("Authorization", "Bearer "+string(b))
+		}
+		return next(ctx, req)
+	}
+}
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, s connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, s)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+func (e *env) clientOpts(token string) []connect.ClientOption {
+	return append([]connect.ClientOption{connect.WithInterceptors(bearer(token))}, e.opts...)
+}
+
+func (e *env) authClient() mtmv1connect.AuthServiceClient {
+	return mtmv1connect.NewAuthServiceClient(e.srv.Client(), e.srv.URL, e.opts...)
+}
+func (e *env) patientClient(token string) mtmv1connect.PatientServiceClient {
+	return mtmv1connect.NewPatientServiceClient(e.srv.Client(), e.srv.URL, e.clientOpts(token)...)
+}
+func (e *env) careClient(token string) mtmv1connect.CareServiceClient {
+	return mtmv1connect.NewCareServiceClient(e.srv.Client(), e.srv.URL, e.clientOpts(token)...)
+}
+
+// pharmacy creates a pharmacy with one admin pharmacist and returns the
+// pharmacist's access token.
+func (e *env) pharmacy(id, email string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.store.CreatePharmacy(ctx, store.Pharmacy{ID: id, Name: id, CreatedAt: e.clock.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	hash, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.CreateAccount(ctx, store.Account{ID: "ac_" + id, Email: email, DisplayName: "RPh " + id, PasswordHash: hash,
+		Role: store.RolePharmacyAdmin, PharmacyID: id, CreatedAt: e.clock.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := e.authClient().Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: email, Password: "correct horse battery"}))
+	if err != nil {
+		e.t.Fatalf("login %s: %v", email, err)
+	}
+	return res.Msg.GetTokens().GetAccessToken()
+}
+
+// enrolled is a patient enrolled and activated through the API.
+type enrolled struct {
+	id      string
+	token   string
+	refresh string
+}
+
+// enroll enrolls a patient with the pharmacist's token and activates them.
+func (e *env) enroll(pharmacistToken, given string) enrolled {
+	e.t.Helper()
+	ctx := context.Background()
+	res, err := e.careClient(pharmacistToken).EnrollPatient(ctx, connect.NewRequest(&mtmv1.EnrollPatientRequest{
+		GivenName: given, FamilyName: "Tester", DateOfBirth: "1950-06-01", TimeZone: "America/Chicago"}))
+	if err != nil {
+		e.t.Fatalf("enroll: %v", err)
+	}
+	act, err := e.authClient().ActivatePatient(ctx, connect.NewRequest(&mtmv1.ActivatePatientRequest{
+		ActivationCode: res.Msg.GetActivationCode(), DateOfBirth: "1950-06-01", DeviceName: "test phone"}))
+	if err != nil {
+		e.t.Fatalf("activate: %v", err)
+	}
+	return enrolled{id: res.Msg.GetPatient().GetId(), token: act.Msg.GetTokens().GetAccessToken(), refresh: act.Msg.GetTokens().GetRefreshToken()}
+}
+
+// wantCode fails the test unless err is a Connect error with code.
+func wantCode(t *testing.T, err error, code connect.Code) *connect.Error {
+	t.Helper()
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got error %v, want code %v", err, code)
+	}
+	if ce.Code() != code {
+		t.Fatalf("got code %v (%s), want %v", ce.Code(), ce.Message(), code)
+	}
+	return ce
+}
+
+// violatedFields returns the field paths named in a validation error.
+func violatedFields(t *testing.T, ce *connect.Error) []string {
+	t.Helper()
+	var out []string
+	for _, d := range ce.Details() {
+		msg, err := d.Value()
+		if err != nil {
+			continue
+		}
+		if v, ok := msg.(*validate.Violations); ok {
+			for _, viol := range v.GetViolations() {
+				path := ""
+				for i, el := range viol.GetField().GetElements() {
+					if i > 0 {
+						path += "."
+					}
+					path += el.GetFieldName()
+				}
+				out = append(out, path)
+			}
+		}
+	}
+	return out
+}
+
+var _ = io.Discard
