@@ -18,47 +18,39 @@ func normTime(t time.Time) time.Time {
 	return t.Truncate(time.Microsecond).UTC()
 }
 
-// normPatient returns p with every time normalized and empty slices nil,
-// so that two records a user could not tell apart compare equal with
-// reflect.DeepEqual.
+// normPatient returns p with every time normalized (normTime) and empty
+// slices nil, at any depth, so that two records a user could not tell apart
+// compare equal with reflect.DeepEqual. It works by reflection so that
+// fields added to the records later are covered without changes here.
 func normPatient(p store.Patient) store.Patient {
-	p.ActivatedAt = normTime(p.ActivatedAt)
-	p.CreatedAt = normTime(p.CreatedAt)
-	p.UpdatedAt = normTime(p.UpdatedAt)
-	p.Medications = normSlice(p.Medications, func(m store.Medication) store.Medication {
-		m.UpdatedAt = normTime(m.UpdatedAt)
-		return m
-	})
-	p.Allergies = normSlice(p.Allergies, func(a store.Allergy) store.Allergy {
-		a.RecordedAt = normTime(a.RecordedAt)
-		return a
-	})
-	p.Fills = normSlice(p.Fills, func(f store.Fill) store.Fill {
-		f.RecordedAt = normTime(f.RecordedAt)
-		return f
-	})
-	p.ActionItems = normSlice(p.ActionItems, func(a store.ActionItem) store.ActionItem {
-		a.CreatedAt = normTime(a.CreatedAt)
-		a.UpdatedAt = normTime(a.UpdatedAt)
-		a.Progress = normSlice(a.Progress, func(g store.Progress) store.Progress {
-			g.RecordedAt = normTime(g.RecordedAt)
-			return g
-		})
-		return a
-	})
+	v := reflect.ValueOf(&p).Elem()
+	normValue(v)
 	return p
 }
 
-// normSlice applies f to a copy of every element; an empty slice becomes nil.
-func normSlice[E any](s []E, f func(E) E) []E {
-	if len(s) == 0 {
-		return nil
+// normValue normalizes the settable value v in place.
+func normValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			v.Set(reflect.ValueOf(normTime(t)))
+			return
+		}
+		for i := range v.NumField() {
+			normValue(v.Field(i))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.SetZero()
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len()) // never write through to the caller's slice
+		reflect.Copy(c, v)
+		for i := range c.Len() {
+			normValue(c.Index(i))
+		}
+		v.Set(c)
 	}
-	out := make([]E, len(s))
-	for i, e := range s {
-		out[i] = f(e)
-	}
-	return out
 }
 
 // samePatient fails the test unless got and want hold the same data.

@@ -7,9 +7,9 @@
 //
 //   - An activation code or refresh token is live while now is strictly
 //     before its ExpiresAt; at ExpiresAt it has expired.
-//   - RotateRefreshToken takes FamilyID, Subject and Role of the new token
-//     from the spent one: the caller only knows the opaque token it was
-//     handed, so it may leave those fields empty in next.
+//   - After a reuse revoked a family, rotating any of its tokens fails with
+//     ErrNotFound or ErrTokenReused; either is accepted. After
+//     RevokeRefreshFamily, the newest token gives ErrNotFound.
 //   - UpdatePatient stores the current Version plus one, whatever Version
 //     fn returns.
 //   - A fixed rate-limit window of length w holds now when it starts at a

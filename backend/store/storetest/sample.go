@@ -68,9 +68,13 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 			UpdatedBy:  "acct-pharmacist-0001",
 			Version:    int64(i%3 + 1),
 		}
+		m.History = []store.MedicationChange{
+			{At: at(i + 1), By: "acct-pharmacist-0001", Reason: "Dose adjusted per prescriber after lab results (eGFR 52)"},
+		}
 		if i%4 == 3 {
 			m.StoppedOn = start.AddDays(7*i + 90)
 			m.WhyStopped = "Stopped by prescriber after dizziness; replaced with a lower dose"
+			m.History = append(m.History, store.MedicationChange{At: at(i + 2), By: "acct-pharmacist-0002", Reason: "Stopped: dizziness reported at follow-up call"})
 		}
 		p.Medications = append(p.Medications, m)
 		p.Fills = append(p.Fills, store.Fill{
