@@ -38,8 +38,20 @@ var (
 
 // Store is the storage contract. Every method takes a context whose deadline
 // bounds the call; implementations must be safe for concurrent use by many
-// goroutines and, for shared backends, by many processes.
+// goroutines and, for shared backends, by many processes. It is assembled
+// from one interface per concern, each documented where it is declared.
 type Store interface {
+	Directory
+	PatientRecords
+	Sessions
+	Throttle
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Directory holds pharmacies and the accounts of staff and caregivers.
+type Directory interface {
 	// CreatePharmacy stores a new pharmacy. ErrAlreadyExists if the id is taken.
 	CreatePharmacy(ctx context.Context, p Pharmacy) error
 	// GetPharmacy returns the pharmacy or ErrNotFound.
@@ -53,7 +65,11 @@ type Store interface {
 	GetAccount(ctx context.Context, id string) (Account, error)
 	// GetAccountByEmail returns the account by e-mail (normalized) or ErrNotFound.
 	GetAccountByEmail(ctx context.Context, email string) (Account, error)
+}
 
+// PatientRecords holds patient records (profile, PML, MAP and everything
+// else kept per patient) and their one-time activation codes.
+type PatientRecords interface {
 	// CreatePatient stores a new patient record (Version 1) and indexes it
 	// under its pharmacy. ErrAlreadyExists if the id is taken.
 	CreatePatient(ctx context.Context, p Patient) error
@@ -79,7 +95,10 @@ type Store interface {
 	// two concurrent callers exactly one succeeds, the other gets
 	// ErrNotFound, as does a caller after expiry.
 	ConsumeActivationCode(ctx context.Context, codeHash string, now time.Time) (ActivationCode, error)
+}
 
+// Sessions holds refresh-token families.
+type Sessions interface {
 	// CreateRefreshToken stores the first token of a new family.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	// RotateRefreshToken spends the token with hash oldHash and stores next
@@ -94,13 +113,13 @@ type Store interface {
 	// RevokeRefreshFamily revokes every token of the family that holds the
 	// token with this hash. ErrNotFound if the hash is unknown.
 	RevokeRefreshFamily(ctx context.Context, tokenHash string) error
+}
 
+// Throttle counts attempts for rate limits shared by every process.
+type Throttle interface {
 	// Allow counts one attempt against the fixed window of length window
 	// that holds now, for key, and reports whether the attempt is within
 	// limit. retryAfter is how long until the window resets when it is not.
 	// Counts are shared by every process using the store.
 	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (ok bool, retryAfter time.Duration, err error)
-
-	// Close releases the store's resources.
-	Close() error
 }
