@@ -40,6 +40,11 @@ type Account struct {
 	PharmacyID   string // staff only
 	CreatedAt    time.Time
 	Version      int64
+	// Devices are a caregiver's phones, for missed-dose alerts.
+	Devices []Device
+	// PatientIDs lists, for a caregiver, the patients who granted access
+	// (an index: each patient's Grants are the source of truth).
+	PatientIDs []string
 }
 
 // NormalizeEmail is the form in which e-mails are stored and compared.
@@ -120,6 +125,18 @@ type Patient struct {
 	ActionItems  []ActionItem
 	FollowUpPlan string
 	Questions    string
+
+	// Caregivers who hold or held access.
+	Grants []Grant
+
+	// Reminders: the patient's phones, dose schedules and follow-ups.
+	Devices       []Device
+	DoseSchedules []DoseSchedule
+	FollowUps     []FollowUp
+
+	// Clinical documentation.
+	Reviews     []Review
+	SelfReports []SelfReport
 
 	ActivatedAt time.Time // first device activation; zero until then
 	CreatedAt   time.Time
