@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -51,4 +52,22 @@ type Invite struct {
 	EndsOn    Date
 	ExpiresAt time.Time
 	CreatedAt time.Time
+}
+
+// Caregivers holds caregiver invites and lets a caregiver's account be
+// updated (its patient index and devices). Grants themselves live in the
+// patient's record (Patient.Grants), changed through UpdatePatient.
+type Caregivers interface {
+	// PutInvite stores an invite under its code hash. ErrAlreadyExists if
+	// the hash is taken. A patient may have several live invites.
+	PutInvite(ctx context.Context, inv Invite) error
+	// ConsumeInvite deletes the invite and returns it, atomically: of two
+	// concurrent callers exactly one succeeds. ErrNotFound for an unknown,
+	// spent or (at now) expired code.
+	ConsumeInvite(ctx context.Context, codeHash string, now time.Time) (Invite, error)
+	// UpdateAccount applies fn to the account and stores the result with
+	// Version incremented, atomically (fn may run more than once). fn must
+	// not change ID, Email or Role. ErrNotFound, or fn's error with nothing
+	// written.
+	UpdateAccount(ctx context.Context, id string, fn func(Account) (Account, error)) (Account, error)
 }
