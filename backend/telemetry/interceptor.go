@@ -85,7 +85,8 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		ctx = i.withRequest(ctx, id)
 		// The handler call info's response header reaches the caller on
 		// success and on error alike.
-		if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		info, inHandler := connect.CallInfoForHandlerContext(ctx)
+		if inHandler {
 			info.ResponseHeader().Set(RequestIDHeader, id)
 		}
 		defer func() {
@@ -93,7 +94,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 				err = i.recovered(ctx, req.Spec(), p)
 				res = nil
 			}
-			if res != nil {
+			if res != nil && !inHandler {
 				res.Header().Set(RequestIDHeader, id)
 			}
 			i.finish(ctx, req.Spec(), req.Peer(), start, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -147,6 +148,9 @@ func responseRequestID(res *connect.Response[mtmv1.SearchPatientsResponse], err 
 			return ce.Meta().Get(telemetry.RequestIDHeader)
 		}
 		return ""
+	}
+	if ids := res.Header().Values(telemetry.RequestIDHeader); len(ids) != 1 {
+		return fmt.Sprintf("%d ids %q", len(ids), ids)
 	}
 	return res.Header().Get(telemetry.RequestIDHeader)
 }
