@@ -24,7 +24,10 @@ func newCodec() (codec, error) {
 	if err != nil {
 		return codec{}, fmt.Errorf("cbor encoder: %w", err)
 	}
-	dec, err := cbor.DecOptions{}.DecMode()
+	dec, err := cbor.DecOptions{
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		UTF8:              cbor.UTF8DecodeInvalid, // we wrote it, valid UTF-8
+	}.DecMode()
 	if err != nil {
 		return codec{}, fmt.Errorf("cbor decoder: %w", err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/mtmapp/mtm/backend/store"
 )
@@ -45,6 +46,11 @@ func sampleAccount(id, email string) store.Account {
 		Role:         store.RolePharmacist,
 		PharmacyID:   "ph-1",
 		CreatedAt:    sampleBase,
+		Devices: []store.Device{{
+			ID: "dev-a1", FCMToken: "fcm:eXaMpLeToKeN-dGhpcyBpcyBub3QgYSByZWFsIHRva2Vu", Platform: "ios",
+			AppVersion: "2.4.1 (20417)", Locale: "es-US", RegisteredAt: sampleBase.Add(time.Hour),
+		}},
+		PatientIDs: []string{"pat-1", "pat-7"},
 	}
 }
 

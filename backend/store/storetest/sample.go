@@ -111,5 +111,54 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 			Version:           1,
 		},
 	}
+	p.Grants = []store.Grant{
+		{
+			ID: "grant-1", CaregiverID: "acct-caregiver-0042", CaregiverName: "Fiona O'Connor",
+			Scopes:    []store.Scope{store.ScopeViewMedicines, store.ScopeViewPlan, store.ScopeMessage, store.ScopeMissedDoseAlerts},
+			EndsOn:    store.Date{Year: 2027, Month: time.March, Day: 31},
+			CreatedAt: at(100),
+			RevokedAt: at(200),
+		},
+		{ID: "grant-2", CaregiverID: "acct-caregiver-0077", CaregiverName: "Home Instead (agency)", Scopes: []store.Scope{store.ScopeManageReminders}, CreatedAt: at(210)},
+	}
+	p.Devices = []store.Device{{
+		ID:           "dev-1",
+		FCMToken:     "fcm:APA91bHPRgkF3JUikC4ENAHEeMrd41Zxv3hVZjC9KtT8OvPVGJ-hQMRKRrZuJAEcl7B338qju59zJMjw2DELjzEvxwYv7hH5Ynpc1ODQ0aT4U4OFEeco8ohsN5PjL1iC2dNtk2BAokeMCg2ZXKqpc8FXKmhX94kIxQ",
+		Platform:     "android",
+		AppVersion:   "2.4.1 (20417)",
+		Locale:       "en-US",
+		RegisteredAt: at(90),
+	}}
+	for i, m := range p.Medications {
+		if !m.Active() || i >= 3 {
+			continue
+		}
+		p.DoseSchedules = append(p.DoseSchedules, store.DoseSchedule{
+			ID:           fmt.Sprintf("sched-%d", i+1),
+			MedicationID: m.ID,
+			TimesOfDay:   []int{8 * 60, 20 * 60},
+			DaysOfWeek:   []time.Weekday{time.Monday, time.Wednesday, time.Friday},
+			StartOn:      m.StartedOn,
+			EndOn:        m.StartedOn.AddDays(365),
+		})
+	}
+	p.FollowUps = []store.FollowUp{{
+		ID: "fu-1", DueAt: at(60 * 24 * 28), ActionItemID: "ai-1", ReviewID: "rev-1",
+		CreatedBy: "acct-pharmacist-0001", CreatedAt: at(15),
+	}}
+	p.Reviews = []store.Review{{
+		ID: "rev-1", Kind: "cmr", DeliveryMethod: "telephone",
+		ReviewedOn:    store.Date{Year: 2026, Month: time.March, Day: 14},
+		PharmacistID:  "acct-pharmacist-0001",
+		Problems:      []string{"Post-dinner glucose above goal", "Possible interaction: St. John's wort with sertraline"},
+		Interventions: []string{"Counselled on glucose monitoring", "Advised stopping St. John's wort; faxed prescriber"},
+		CreatedAt:     at(14),
+	}}
+	p.SelfReports = []store.SelfReport{{
+		ID: "self-1", Kind: "herbal", Name: "St. John's wort 300 mg", HowIUseIt: "1 capsule three times daily",
+		StartedOn:  store.Date{Year: 2026, Month: time.January, Day: 5},
+		ReportedBy: id, ReportedAt: at(3), Status: "declined", ResolvedBy: "acct-pharmacist-0001",
+		ResolvedAt: at(13), DeclineReason: "Interacts with sertraline; patient agreed to stop", MedicationID: "med-010",
+	}}
 	return p
 }
