@@ -66,12 +66,16 @@ var (
 	bucketTokens         = []byte("refresh_tokens")    // token hash → refreshRecord
 	bucketFamilies       = []byte("refresh_families")  // family id → {token hash → ""}
 	bucketCounters       = []byte("rate_counters")     // key → counter
+	bucketInvites        = []byte("caregiver_invites") // code hash → Invite
+	bucketAudit          = []byte("audit")             // patient id → {event id → AuditEvent}
+	bucketAuditCounts    = []byte("audit_counts")      // patient id → uint64 events kept
 	bucketExpiry         = []byte("expiry")            // expiry time|kind|id → ""
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
 		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
-		bucketFamilies, bucketCounters, bucketExpiry,
+		bucketFamilies, bucketCounters, bucketInvites, bucketAudit,
+		bucketAuditCounts, bucketExpiry,
 	}
 )
 

@@ -20,6 +20,7 @@ const (
 	expiryCode    byte = 'c' // activation code, id = code hash
 	expiryToken   byte = 't' // refresh token, id = token hash
 	expiryCounter byte = 'r' // rate-limit counter, id = key
+	expiryInvite  byte = 'i' // caregiver invite, id = code hash
 )
 
 // pruneBatch bounds the dead records one write transaction deletes.
@@ -61,6 +62,8 @@ func (s *Store) pruneExpired(tx *bbolt.Tx, now time.Time) error {
 			err = s.deleteToken(tx, id)
 		case expiryCounter:
 			err = s.deleteCounterIfEnded(tx, id, now)
+		case expiryInvite:
+			err = s.deleteInvite(tx, id)
 		}
 		if err != nil {
 			return err

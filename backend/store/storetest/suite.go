@@ -25,6 +25,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ActivationCode", activationCases},
 		{"RefreshToken", refreshCases},
 		{"Allow", allowCases},
+		{"Caregivers", caregiverCases},
+		{"AuditTrail", auditCases},
 		{"Context", contextCases},
 	}
 	for _, g := range groups {

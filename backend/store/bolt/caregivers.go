@@ -1,0 +1,99 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+var _ store.Caregivers = (*Store)(nil)
+
+// PutInvite stores a caregiver invite under its code hash;
+// store.ErrAlreadyExists if the hash is taken.
+func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if err := putNew(tx.Bucket(bucketInvites), s.codec, inv.CodeHash, inv); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketExpiry).Put(expiryKey(inv.ExpiresAt, expiryInvite, inv.CodeHash), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.PutInvite: %w", err)
+	}
+	return nil
+}
+
+// ConsumeInvite deletes and returns the invite if it is live at now;
+// otherwise store.ErrNotFound. One transaction, so exactly one of
+// concurrent callers succeeds.
+func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Time) (store.Invite, error) {
+	var inv store.Invite
+	err := s.update(ctx, func(tx *bbolt.Tx) (err error) {
+		if err := s.pruneExpired(tx, now); err != nil {
+			return err
+		}
+		inv, err = get[store.Invite](tx.Bucket(bucketInvites), s.codec, codeHash)
+		if err != nil {
+			return err
+		}
+		if !now.Before(inv.ExpiresAt) {
+			return store.ErrNotFound
+		}
+		return s.deleteInvite(tx, codeHash)
+	})
+	if err != nil {
+		return store.Invite{}, fmt.Errorf("bolt.ConsumeInvite: %w", err)
+	}
+	return inv, nil
+}
+
+// deleteInvite removes an invite and its expiry entry; a missing invite is
+// not an error.
+func (s *Store) deleteInvite(tx *bbolt.Tx, hash string) error {
+	invites := tx.Bucket(bucketInvites)
+	inv, err := get[store.Invite](invites, s.codec, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(inv.ExpiresAt, expiryInvite, hash)); err != nil {
+		return err
+	}
+	return invites.Delete([]byte(hash))
+}
+
+// UpdateAccount applies fn to the account in one read-write transaction and
+// stores the result with Version incremented. fn may not change the ID,
+// e-mail or role (the update is refused with an error wrapping
+// store.ErrConflict).
+func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Account) (store.Account, error)) (store.Account, error) {
+	var out store.Account
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAccounts)
+		old, err := get[store.Account](b, s.codec, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(old)
+		if err != nil {
+			return err
+		}
+		if next.ID != old.ID || next.Email != old.Email || next.Role != old.Role {
+			return fmt.Errorf("account id, e-mail and role cannot change: %w", store.ErrConflict)
+		}
+		next.Version = old.Version + 1
+		out = next
+		return put(b, s.codec, id, next)
+	})
+	if err != nil {
+		return store.Account{}, fmt.Errorf("bolt.UpdateAccount: %w", err)
+	}
+	return out, nil
+}
