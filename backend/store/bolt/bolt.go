@@ -5,7 +5,19 @@
 // Every operation runs in one bbolt transaction; bbolt serializes writers,
 // so read-modify-write steps (UpdatePatient, token rotation, rate-limit
 // counters) are atomic without retries. A context is checked before the
-// transaction starts; a transaction that has started runs to its end.
+// transaction starts; a transaction that has started runs to its end, so a
+// deadline does not bound the wait for bbolt's single writer slot.
+//
+// Layout: one bucket per record kind plus index buckets (pharmacy →
+// patients, e-mail → account, patient → activation code, refresh family →
+// tokens, patient → audit events). Values are one format byte and a CBOR
+// record, so the encoding can change without rewriting the file. Codes,
+// invites, refresh tokens and rate-limit counters that expire are listed in
+// an expiry index; write calls that are handed a now (Consume*, Rotate*,
+// Allow) delete a bounded batch of dead ones as they pass.
+//
+// Revoking a refresh family deletes its tokens: afterwards they are unknown
+// (store.ErrNotFound), including a spent one presented again.
 package bolt
 
 import (

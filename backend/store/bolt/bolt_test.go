@@ -2,7 +2,11 @@ package bolt_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +48,34 @@ func TestSecondOpenFailsFast(t *testing.T) {
 		t.Fatalf("second Open took %v, want about the 200ms timeout", took)
 	}
 	t.Logf("second Open: %v", err)
+}
+
+// TestSecondProcessFailsFast runs the test binary again as a second process
+// that opens the same file, as a second mtmd on the same data dir would.
+func TestSecondProcessFailsFast(t *testing.T) {
+	if path := os.Getenv("MTM_BOLT_SECOND_OPEN"); path != "" {
+		_, err := bolt.Open(path, bolt.Options{Logger: discard(), Timeout: 200 * time.Millisecond})
+		fmt.Print(err)
+		if errors.Is(err, bolt.ErrInUse) {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+	path := filepath.Join(t.TempDir(), "mtm.db")
+	open(t, path)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSecondProcessFailsFast$")
+	cmd.Env = append(os.Environ(), "MTM_BOLT_SECOND_OPEN="+path)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("second process: %v; output %q", err, out)
+	}
+	if !strings.Contains(string(out), "in use by another mtmd") {
+		t.Fatalf("second process error %q does not say the data dir is in use", out)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("second process took %v to give up", took)
+	}
 }
 
 func TestDataSurvivesReopen(t *testing.T) {
