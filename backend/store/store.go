@@ -45,6 +45,8 @@ type Store interface {
 	PatientRecords
 	Sessions
 	Throttle
+	Caregivers
+	AuditTrail
 
 	// Close releases the store's resources.
 	Close() error
