@@ -13,6 +13,10 @@ import (
 
 var _ store.Caregivers = (*Store)(nil)
 
+// errAccountIdentityChanged is returned (wrapped) by UpdateAccount when fn
+// changed ID, Email or Role.
+var errAccountIdentityChanged = errors.New("fn changed the account's ID, Email or Role")
+
 // PutInvite stores a caregiver invite under its code hash;
 // store.ErrAlreadyExists if the hash is taken.
 func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
@@ -69,10 +73,12 @@ func (s *Store) deleteInvite(tx *bbolt.Tx, hash string) error {
 	return invites.Delete([]byte(hash))
 }
 
-// UpdateAccount applies fn to the account in one read-write transaction and
-// stores the result with Version incremented. fn may not change the ID,
-// e-mail or role (the update is refused with an error wrapping
-// store.ErrConflict).
+// UpdateAccount runs fn on the current account inside one write
+// transaction (fn runs exactly once) and stores its result with Version set
+// to the current Version plus one. Errors: store.ErrNotFound; fn's error,
+// wrapped (nothing written); a plain error, not store.ErrConflict, when fn
+// changed ID, Email or Role (nothing written): that is a bug in the caller
+// that a retry cannot fix, as with UpdatePatient.
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Account) (store.Account, error)) (store.Account, error) {
 	var out store.Account
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
@@ -86,7 +92,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 			return err
 		}
 		if next.ID != old.ID || next.Email != old.Email || next.Role != old.Role {
-			return fmt.Errorf("account id, e-mail and role cannot change: %w", store.ErrConflict)
+			return errAccountIdentityChanged
 		}
 		next.Version = old.Version + 1
 		out = next
