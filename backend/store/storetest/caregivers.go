@@ -12,17 +12,6 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 )
 
-// caregivers returns s as a store.Caregivers, skipping the test for a
-// backend that does not implement it yet.
-func caregivers(t *testing.T, s store.Store) store.Caregivers {
-	t.Helper()
-	c, ok := any(s).(store.Caregivers)
-	if !ok {
-		t.Skipf("%T does not implement store.Caregivers", s)
-	}
-	return c
-}
-
 func invite(hash, patientID string) store.Invite {
 	return store.Invite{
 		CodeHash: hash, PatientID: patientID,
@@ -44,7 +33,7 @@ func sameInvite(t *testing.T, op string, got, want store.Invite) {
 
 var caregiverCases = []testCase{
 	{"InvitePutConsumeOnce", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		want := invite("inv-1", "pat-1")
 		must(t, "PutInvite", c.PutInvite(ctx, want))
 		got, err := c.ConsumeInvite(ctx, "inv-1", t0.Add(time.Hour))
@@ -56,7 +45,7 @@ var caregiverCases = []testCase{
 		wantErr(t, "ConsumeInvite of an unknown code", err, store.ErrNotFound)
 	}},
 	{"InviteDuplicateHash", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		must(t, "PutInvite", c.PutInvite(ctx, invite("inv-1", "pat-1")))
 		wantErr(t, "PutInvite same hash", c.PutInvite(ctx, invite("inv-1", "pat-2")), store.ErrAlreadyExists)
 		got, err := c.ConsumeInvite(ctx, "inv-1", t0)
@@ -66,7 +55,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"SeveralLiveInvitesPerPatient", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		must(t, "PutInvite 1", c.PutInvite(ctx, invite("inv-1", "pat-1")))
 		must(t, "PutInvite 2", c.PutInvite(ctx, invite("inv-2", "pat-1")))
 		for _, h := range []string{"inv-1", "inv-2"} {
@@ -75,7 +64,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"InviteExpiresAtExpiresAt", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		inv := invite("inv-1", "pat-1")
 		must(t, "PutInvite", c.PutInvite(ctx, inv))
 		_, err := c.ConsumeInvite(ctx, "inv-1", inv.ExpiresAt)
@@ -85,7 +74,7 @@ var caregiverCases = []testCase{
 		must(t, "ConsumeInvite a second before expiry", err)
 	}},
 	{"ConcurrentInviteConsumeHasOneWinner", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		must(t, "PutInvite", c.PutInvite(ctx, invite("inv-1", "pat-1")))
 		const n = 8
 		errs := make([]error, n)
@@ -108,7 +97,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"UpdateAccountIncrementsVersion", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		must(t, "CreateAccount", s.CreateAccount(ctx, sampleAccount("acct-1", "ana@example.org")))
 		updated, err := c.UpdateAccount(ctx, "acct-1", func(a store.Account) (store.Account, error) {
 			a.PatientIDs = append(a.PatientIDs, "pat-9")
@@ -133,7 +122,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"UpdateAccountFnErrorAndNotFound", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		_, err := c.UpdateAccount(ctx, "acct-none", func(a store.Account) (store.Account, error) { return a, nil })
 		wantErr(t, "UpdateAccount of an unknown account", err, store.ErrNotFound)
 		orig := sampleAccount("acct-1", "ana@example.org")
@@ -152,7 +141,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"UpdateAccountRefusesIdentityChange", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		orig := sampleAccount("acct-1", "ana@example.org")
 		must(t, "CreateAccount", s.CreateAccount(ctx, orig))
 		changes := map[string]func(*store.Account){
@@ -176,7 +165,7 @@ var caregiverCases = []testCase{
 		}
 	}},
 	{"ConcurrentAccountUpdatesAllLand", func(t *testing.T, s store.Store) {
-		c, ctx := caregivers(t, s), t.Context()
+		c, ctx := s, t.Context()
 		a := sampleAccount("acct-1", "ana@example.org")
 		a.PatientIDs = nil
 		must(t, "CreateAccount", s.CreateAccount(ctx, a))

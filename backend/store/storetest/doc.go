@@ -10,8 +10,11 @@
 //   - After a reuse revoked a family, rotating any of its tokens fails with
 //     ErrNotFound or ErrTokenReused; either is accepted. After
 //     RevokeRefreshFamily, the newest token gives ErrNotFound.
-//   - UpdatePatient stores the current Version plus one, whatever Version
-//     fn returns.
+//   - UpdatePatient and UpdateAccount store the current Version plus one,
+//     whatever Version fn returns, and refuse (with any error) an fn that
+//     changes the record's identity.
+//   - Invites, like activation codes, are live while now is before
+//     ExpiresAt.
 //   - A fixed rate-limit window of length w holds now when it starts at a
 //     multiple of w since the Unix epoch (for windows that divide a day,
 //     the same as now.Truncate(w)).
