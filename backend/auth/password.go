@@ -85,9 +85,15 @@ func CheckPassword(encoded, password string) (bool, error) {
 // HashPassword, and discards the result. Call it when the account does not
 // exist so that response time does not tell which e-mails have accounts.
 func DummyPasswordCheck(password string) {
-	salt := make([]byte, argonSaltLen)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
-	subtle.ConstantTimeCompare(key, salt) // mirror CheckPassword's compare
+	// The same path as a real check: parse a hash with the current
+	// parameters, derive, compare. No password matches the all-zero key.
+	zeroSalt := make([]byte, argonSaltLen)
+	zeroKey := make([]byte, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	dummy := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argonMemoryKiB, argonTime, argonThreads,
+		b64.EncodeToString(zeroSalt), b64.EncodeToString(zeroKey))
+	_, _ = CheckPassword(dummy, password)
 }
 
 // PasswordNeedsRehash reports whether encoded was made with other (older)
