@@ -1,0 +1,217 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// CreatePharmacy stores a new pharmacy; store.ErrAlreadyExists if the id
+// is taken.
+func (s *Store) CreatePharmacy(ctx context.Context, p store.Pharmacy) error {
+	const opName = "redisstore.CreatePharmacy"
+	b, err := s.encode(pharmacyWire{ID: p.ID, Name: p.Name, CreatedAt: tEnc(p.CreatedAt)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	return s.createRecord(ctx, opName, s.k.pharmacy(p.ID), b, 0)
+}
+
+// GetPharmacy returns the pharmacy or store.ErrNotFound.
+func (s *Store) GetPharmacy(ctx context.Context, id string) (store.Pharmacy, error) {
+	const opName = "redisstore.GetPharmacy"
+	var w pharmacyWire
+	if err := s.getRecord(ctx, opName, s.k.pharmacy(id), &w); err != nil {
+		return store.Pharmacy{}, err
+	}
+	return store.Pharmacy{ID: w.ID, Name: w.Name, CreatedAt: tDec(w.CreatedAt)}, nil
+}
+
+// CreateAccount stores a new account with Version 1. The normalized e-mail
+// is unique: store.ErrAlreadyExists when it or the id is taken. The e-mail
+// claim and the record live in different slots; see the package comment
+// for the order of the steps.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	const opName = "redisstore.CreateAccount"
+	a.Email = store.NormalizeEmail(a.Email)
+	a.Version = 1
+	rec, err := s.encodeAccount(a)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	emailKey := s.k.email(a.Email)
+	claim := strconv.FormatInt(s.opts.Now().UnixMilli(), 10) + "\n" + a.ID
+
+	// 1. Claim the e-mail.
+	status, held, err := s.run(ctx, s.scripts.claimEmail, emailKey, a.ID, claim)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	if status == stTaken {
+		if err := s.takeOverClaim(ctx, emailKey, a.Email, held, claim); err != nil {
+			return s.fail(opName, err)
+		}
+	} else if status != stOK {
+		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	// The claim value now in Redis may be an earlier one of this same id.
+	ownedB, err := s.get(ctx, emailKey)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	owned := string(ownedB)
+
+	// 2. Create the record.
+	status, _, err = s.run(ctx, s.scripts.create, s.k.account(a.ID), rec, 0)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	if status == stExists {
+		// Release the claim unless the existing account is this e-mail's.
+		existing, gerr := s.GetAccount(ctx, a.ID)
+		if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
+			return fmt.Errorf("%s: %w (and %w)", opName, store.ErrAlreadyExists, gerr)
+		}
+		if gerr != nil || existing.Email != a.Email {
+			if _, _, err := s.run(ctx, s.scripts.delIfEqual, emailKey, owned); err != nil {
+				return fmt.Errorf("%s: %w (releasing the e-mail: %w)", opName, store.ErrAlreadyExists, s.fail(opName, err))
+			}
+		}
+		return fmt.Errorf("%s: %w", opName, store.ErrAlreadyExists)
+	}
+	if status != stOK {
+		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+
+	// 3. Check that nobody took the claim over while this call stalled;
+	// if someone did, the e-mail is theirs: withdraw the record.
+	cur, err := s.get(ctx, emailKey)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return s.fail(opName, err)
+	}
+	if string(cur) != owned {
+		if _, _, err := s.run(ctx, s.scripts.delIfEqual, s.k.account(a.ID), string(rec)); err != nil {
+			return s.fail(opName, err)
+		}
+		return fmt.Errorf("%s: %w", opName, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// takeOverClaim replaces the claim held on emailKey by claim when the
+// holder's account does not exist and the claim is older than
+// Options.ClaimGrace; otherwise it returns store.ErrAlreadyExists.
+func (s *Store) takeOverClaim(ctx context.Context, emailKey, email, held, claim string) error {
+	msText, holder, ok := strings.Cut(held, "\n")
+	ms, perr := strconv.ParseInt(msText, 10, 64)
+	if !ok || perr != nil {
+		return fmt.Errorf("damaged e-mail claim: %w", errFormat)
+	}
+	acct, err := s.GetAccount(ctx, holder)
+	switch {
+	case err == nil && acct.Email == email:
+		return store.ErrAlreadyExists
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	if s.opts.Now().UnixMilli()-ms < s.opts.ClaimGrace.Milliseconds() {
+		return store.ErrAlreadyExists // its creator may still be on its way
+	}
+	status, _, err := s.run(ctx, s.scripts.swap, emailKey, held, claim)
+	if err != nil {
+		return err
+	}
+	if status != stOK {
+		return store.ErrAlreadyExists
+	}
+	return nil
+}
+
+// GetAccount returns the account or store.ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	const opName = "redisstore.GetAccount"
+	b, err := s.get(ctx, s.k.account(id))
+	if err != nil {
+		return store.Account{}, s.fail(opName, err)
+	}
+	a, err := s.decodeAccount(b)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return a, nil
+}
+
+// GetAccountByEmail returns the account whose normalized e-mail matches,
+// or store.ErrNotFound.
+func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Account, error) {
+	const opName = "redisstore.GetAccountByEmail"
+	email = store.NormalizeEmail(email)
+	claim, err := s.get(ctx, s.k.email(email))
+	if err != nil {
+		return store.Account{}, s.fail(opName, err)
+	}
+	_, id, _ := strings.Cut(string(claim), "\n")
+	a, err := s.GetAccount(ctx, id)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	if a.Email != email {
+		return store.Account{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+	}
+	return a, nil
+}
+
+func accountToWire(a store.Account) accountWire {
+	return accountWire{ID: a.ID, Email: a.Email, DisplayName: a.DisplayName, PasswordHash: a.PasswordHash,
+		Role: string(a.Role), PharmacyID: a.PharmacyID, CreatedAt: tEnc(a.CreatedAt),
+		Devices: mapSlice(a.Devices, deviceToWire), PatientIDs: a.PatientIDs}
+}
+
+func (w accountWire) toStore() store.Account {
+	return store.Account{ID: w.ID, Email: w.Email, DisplayName: w.DisplayName, PasswordHash: w.PasswordHash,
+		Role: store.Role(w.Role), PharmacyID: w.PharmacyID, CreatedAt: tDec(w.CreatedAt),
+		Devices: mapSlice(w.Devices, deviceWire.toStore), PatientIDs: w.PatientIDs}
+}
+
+// createRecord stores value under key unless the key exists
+// (store.ErrAlreadyExists). ttl 0 means the record does not expire.
+func (s *Store) createRecord(ctx context.Context, opName, key string, value []byte, ttlMS int64) error {
+	status, _, err := s.run(ctx, s.scripts.create, key, value, ttlMS)
+	switch {
+	case err != nil:
+		return s.fail(opName, err)
+	case status == stExists:
+		return fmt.Errorf("%s: %w", opName, store.ErrAlreadyExists)
+	case status != stOK:
+		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	return nil
+}
+
+// getRecord reads and decodes the record under key.
+func (s *Store) getRecord(ctx context.Context, opName, key string, v any) error {
+	b, err := s.get(ctx, key)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	if err := s.decode(b, v); err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	return nil
+}
+
+// get is one GET under Options.Timeout; redis.Nil when the key is missing.
+func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.rdb.Get(ctx, key).Bytes()
+}

@@ -1,0 +1,81 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+var _ store.AuditTrail = (*Store)(nil)
+
+// auditSep separates an event's id from its record inside a sorted-set
+// member, so that members sort by event id.
+const auditSep = "\x00"
+
+// AppendAuditEvent appends ev to its patient's window and drops the oldest
+// events (lowest ids) beyond keep, in one script. Re-sending the same event
+// (a go-redis retry) stores it once.
+func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep int) error {
+	const opName = "redisstore.AppendAuditEvent"
+	if keep <= 0 {
+		return fmt.Errorf("%s: keep must be positive, got %d", opName, keep)
+	}
+	rec, err := s.encode(auditWire{ID: ev.ID, Time: tEnc(ev.Time), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole),
+		ActorName: ev.ActorName, PatientID: ev.PatientID, Procedure: ev.Procedure, Object: ev.Object,
+		Allowed: ev.Allowed, Code: ev.Code, RequestID: ev.RequestID})
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	member := append([]byte(ev.ID+auditSep), rec...)
+	if err := s.scripts.appendAudit.Run(ctx, s.rdb, []string{s.k.audit(ev.PatientID)}, member, keep).Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+// ListAuditEvents returns up to limit of the patient's events, newest
+// first, with ids strictly less than before ("" for the newest).
+func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
+	const opName = "redisstore.ListAuditEvents"
+	if limit <= 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail(opName, err)
+	}
+	// A member "<id>\x00..." is below "<before>" exactly when id < before.
+	max := "+"
+	if before != "" {
+		max = "(" + before
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	members, err := s.rdb.ZRevRangeByLex(ctx, s.k.audit(patientID), &redis.ZRangeBy{Min: "-", Max: max, Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	out := make([]store.AuditEvent, 0, len(members))
+	for _, m := range members {
+		i := bytes.IndexByte([]byte(m), 0)
+		if i < 0 {
+			return nil, fmt.Errorf("%s: %w", opName, errFormat)
+		}
+		var w auditWire
+		if err := s.decode([]byte(m[i+1:]), &w); err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		out = append(out, store.AuditEvent{ID: w.ID, Time: tDec(w.Time), ActorID: w.ActorID, ActorRole: store.Role(w.ActorRole),
+			ActorName: w.ActorName, PatientID: w.PatientID, Procedure: w.Procedure, Object: w.Object,
+			Allowed: w.Allowed, Code: w.Code, RequestID: w.RequestID})
+	}
+	return out, nil
+}

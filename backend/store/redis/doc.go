@@ -1,0 +1,98 @@
+// Package redisstore implements the store contract (backend/store) on Redis
+// through a go-redis UniversalClient: a single node, a Sentinel-managed
+// primary or a Redis Cluster.
+//
+// # Key layout
+//
+// Every key starts with Options.Prefix (default "mtm") and carries a hash
+// tag, so that every key one atomic step touches lives in one cluster slot:
+//
+//	mtm:{ph:<pharmacy>}            pharmacy record
+//	mtm:{ph:<pharmacy>}:patients   sorted set of the pharmacy's patient ids (ZRANGEBYLEX paging)
+//	mtm:{p:<patient>}              patient record (header with the record version + CBOR)
+//	mtm:{p:<patient>}:code         the patient's current activation code
+//	mtm:{p:<patient>}:audit        the patient's audit window: sorted set of "<event id>\x00<record>"
+//	mtm:{c:<code hash>}            activation code hash -> patient id
+//	mtm:{a:<account>}              account record (header with the record version + CBOR)
+//	mtm:{i:<invite hash>}          caregiver invite
+//	mtm:{e:<e-mail>}               normalized e-mail -> account id (uniqueness claim)
+//	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry
+//	mtm:{t:<token hash>}           refresh token hash -> family id and expiry
+//	mtm:{rl:<key>}:<window start>  rate-limit counter of one fixed window
+//	mtm:{...}:op:<op id>           short-lived reply of one write (see Retries)
+//
+// Ids are escaped ('%', '{' and '}' become %25, %7B, %7D) so an id can never
+// end a hash tag early.
+//
+// # Records
+//
+// Records are CBOR (github.com/fxamacker/cbor/v2) with integer keys, after a
+// leading format byte (formatV1). Patient and account records carry the record version
+// as 8 big-endian bytes between the format byte and the CBOR so that the
+// compare-and-set script can check it with GETRANGE without decoding CBOR.
+// Times are stored as Unix nanoseconds in UTC, dates as YYYYMMDD integers.
+// A reader refuses a format byte it does not know instead of guessing.
+//
+// # Atomic steps
+//
+// Every write that must be atomic is one Lua script (redis.NewScript, run
+// with EVALSHA and EVAL as fallback) over keys of one slot. UpdatePatient is
+// optimistic: it reads the record, runs the caller's closure and stores the
+// result with a compare-and-set script on the record version; on a
+// conflict it re-reads and runs the closure again, at most
+// Options.MaxUpdateAttempts times, then returns store.ErrConflict.
+//
+// A few operations span two slots and are therefore two steps, ordered so
+// that stopping between them (a crash, a lost connection) never exposes a
+// half-written state:
+//
+//   - CreatePatient adds the id to the pharmacy's index first, then creates
+//     the record. ListPatients skips index entries without a record or whose
+//     record names another pharmacy, so a dangling entry is invisible.
+//   - CreateAccount claims the e-mail first (value: account id and claim
+//     time), then creates the account record, then checks the claim is still
+//     its own. GetAccountByEmail only answers when the claim and the record
+//     agree. A claim whose account never appeared is taken over by a later
+//     CreateAccount once it is older than Options.ClaimGrace.
+//   - PutActivationCode stores hash -> patient first, then the patient's
+//     current code (replacing the earlier one) and then deletes the earlier
+//     code's index. Lookups require the patient's current code to carry the
+//     presented hash, so a replaced or half-written code never works.
+//     ConsumeActivationCode deletes the current code with a
+//     delete-if-unchanged script: of concurrent consumers exactly one wins.
+//   - CreateRefreshToken and RotateRefreshToken store the new token's index
+//     (hash -> family) first, then change the family in one script that does
+//     rotation, reuse detection and family revocation together. An index
+//     entry whose token never reached the family is deleted best effort and
+//     is harmless: the family's current token is the only live one.
+//
+// # Retries
+//
+// go-redis re-sends a command after a connection error (MaxRetries). A
+// write whose reply was lost would then run twice: an UpdatePatient would
+// see its own write as a conflict and apply the closure again, a rotation
+// would look like reuse and revoke the family. Every write script is
+// therefore idempotent: it takes a per-call operation id, stores its reply
+// under mtm:{tag}:op:<id> in the same slot (expiring after Options.OpTTL)
+// and, when run again with the same id, returns the stored reply without
+// writing. Reads are naturally idempotent. Retries stay enabled.
+//
+// # Failures
+//
+// Every call runs under Options.Timeout (on top of the caller's deadline).
+// Timeouts, canceled contexts, an exhausted pool, refused or lost
+// connections and LOADING/CLUSTERDOWN/TRYAGAIN/MASTERDOWN/READONLY/MISCONF
+// replies are returned wrapped in store.ErrUnavailable. When a write fails
+// with store.ErrUnavailable it may or may not have been applied.
+//
+// Expiring records (activation codes, refresh tokens, rate-limit windows)
+// are judged against the caller's now; Redis TTLs only collect garbage and
+// are set relative to the store's clock with Options.ExpiryGrace of slack,
+// so clock skew between the service and Redis cannot expire a live record.
+//
+// # Durability
+//
+// Redis acknowledges a write before it is on disk unless appendonly is
+// yes and appendfsync is always. CheckDurability reports, per primary,
+// settings under which acknowledged writes can be lost or records evicted.
+package redisstore

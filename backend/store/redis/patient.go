@@ -1,0 +1,171 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// CreatePatient stores a new patient record with Version 1 and indexes it
+// under its pharmacy; store.ErrAlreadyExists if the id is taken. The index
+// entry is written first (see the package comment).
+func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
+	const opName = "redisstore.CreatePatient"
+	p.Version = 1
+	rec, err := s.encodePatient(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	index := s.k.pharmacyPatients(p.PharmacyID)
+	cctx, cancel := s.call(ctx)
+	err = s.rdb.ZAdd(cctx, index, redis.Z{Member: p.ID}).Err() // idempotent
+	cancel()
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	err = s.createRecord(ctx, opName, s.k.patient(p.ID), rec, 0)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		// Withdraw the index entry unless the existing patient belongs
+		// to the same pharmacy (a patient never changes pharmacy).
+		existing, gerr := s.GetPatient(ctx, p.ID)
+		if gerr == nil && existing.PharmacyID != p.PharmacyID {
+			cctx, cancel := s.call(ctx)
+			s.rdb.ZRem(cctx, index, p.ID) // best effort: ListPatients filters anyway
+			cancel()
+		}
+	}
+	return err
+}
+
+// GetPatient returns the patient record or store.ErrNotFound.
+func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
+	const opName = "redisstore.GetPatient"
+	b, err := s.get(ctx, s.k.patient(id))
+	if err != nil {
+		return store.Patient{}, s.fail(opName, err)
+	}
+	p, err := s.decodePatient(b)
+	if err != nil {
+		return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return p, nil
+}
+
+// UpdatePatient applies fn to the current record and stores the result
+// with Version incremented, by compare-and-set on the version: when another
+// writer got in first it re-reads and runs fn again, up to
+// Options.MaxUpdateAttempts times, then returns store.ErrConflict. It
+// returns the stored record, store.ErrNotFound, or fn's error (nothing
+// written). A result that changes ID or PharmacyID is refused.
+func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Patient) (store.Patient, error)) (store.Patient, error) {
+	const opName = "redisstore.UpdatePatient"
+	key := s.k.patient(id)
+	for attempt := range s.opts.MaxUpdateAttempts {
+		if attempt > 0 {
+			if err := s.jitter(ctx, attempt); err != nil {
+				return store.Patient{}, s.fail(opName, err)
+			}
+		}
+		cur, err := s.GetPatient(ctx, id)
+		if err != nil {
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return store.Patient{}, err
+		}
+		if next.ID != cur.ID || next.PharmacyID != cur.PharmacyID {
+			return store.Patient{}, fmt.Errorf("%s: the update changes the patient's id or pharmacy", opName)
+		}
+		next.Version = cur.Version + 1
+		rec, err := s.encodePatient(next)
+		if err != nil {
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		status, _, err := s.run(ctx, s.scripts.casVersioned, key, versionHeader(cur.Version), rec)
+		if err != nil {
+			return store.Patient{}, s.fail(opName, err)
+		}
+		switch status {
+		case stOK:
+			return next, nil
+		case stNotFound:
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+		case stConflict:
+			continue
+		default:
+			return store.Patient{}, fmt.Errorf("%s: unexpected script status %q", opName, status)
+		}
+	}
+	return store.Patient{}, fmt.Errorf("%s: gave up after %d attempts: %w", opName, s.opts.MaxUpdateAttempts, store.ErrConflict)
+}
+
+// ListPatients returns up to limit patients of the pharmacy in ID order,
+// starting after the ID `after`. Index entries without a matching record
+// (a create that stopped half way) are skipped.
+func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limit int) ([]store.Patient, error) {
+	const opName = "redisstore.ListPatients"
+	if limit <= 0 {
+		return nil, nil
+	}
+	index := s.k.pharmacyPatients(pharmacyID)
+	var out []store.Patient
+	for len(out) < limit {
+		if err := ctx.Err(); err != nil {
+			return nil, s.fail(opName, err)
+		}
+		min := "-"
+		if after != "" {
+			min = "(" + after
+		}
+		want := limit - len(out)
+		cctx, cancel := s.call(ctx)
+		ids, err := s.rdb.ZRangeByLex(cctx, index, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(want)}).Result()
+		cancel()
+		if err != nil {
+			return nil, s.fail(opName, err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		cctx, cancel = s.call(ctx)
+		cmds, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+			for _, id := range ids {
+				p.Get(cctx, s.k.patient(id))
+			}
+			return nil
+		})
+		cancel()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, s.fail(opName, err)
+		}
+		for _, c := range cmds {
+			b, err := c.(*redis.StringCmd).Bytes()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, s.fail(opName, err)
+			}
+			p, err := s.decodePatient(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", opName, err)
+			}
+			if p.PharmacyID == pharmacyID {
+				out = append(out, p)
+			}
+		}
+		after = ids[len(ids)-1]
+		if len(ids) < want {
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,106 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/storetest"
+)
+
+// flush empties every primary behind client.
+func flush(t testing.TB, client redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch c := client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return n.FlushAll(ctx).Err() })
+	default:
+		err = client.FlushAll(ctx).Err()
+	}
+	if err != nil {
+		t.Fatalf("FLUSHALL: %v", err)
+	}
+}
+
+// storeFactory returns a newStore for storetest.Run: one client per top-level
+// test, a flushed database and a fresh Store per subtest.
+func storeFactory(t *testing.T, cfg redisstore.Config) func(t *testing.T) store.Store {
+	t.Helper()
+	client := redis.NewUniversalClient(cfg.UniversalOptions(2 * time.Second))
+	t.Cleanup(func() { client.Close() })
+	return func(t *testing.T) store.Store {
+		t.Helper()
+		flush(t, client)
+		s, err := redisstore.New(t.Context(), client, redisstore.Options{})
+		if err != nil {
+			t.Fatalf("redisstore.New: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
+func TestConformanceSingleNode(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: []string{addr}}))
+}
+
+func TestConformanceCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}))
+}
+
+// BenchmarkGetPatient20Meds reads one patient record with 20 medications
+// (storetest.SamplePatient, the same data the bolt benchmark reads) from a
+// private single-node Redis on loopback.
+func BenchmarkGetPatient20Meds(b *testing.B) {
+	addr, _ := redistest.StartServer(b)
+	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ctx := b.Context()
+	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := s.GetPatient(ctx, "pat-1")
+		if err != nil || len(p.Medications) != 20 {
+			b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
+		}
+	}
+}
+
+// BenchmarkUpdatePatient20Meds changes one field of a 20-medication record:
+// a read and a compare-and-set script (appendfsync everysec).
+func BenchmarkUpdatePatient20Meds(b *testing.B) {
+	addr, _ := redistest.StartServer(b, redistest.AppendOnly(true))
+	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	ctx := b.Context()
+	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+			p.Questions = "Is it safe to take my evening doses together?"
+			return p, nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,336 @@
+// Package redistest starts private redis-server processes for tests: a
+// single node or a three-primary Cluster, each on free loopback ports in the
+// test's temporary directory (never the shared port 6379), torn down when
+// the test ends.
+//
+// When redis-server is not installed the test fails with a hint (.ci/run
+// installs it with apt-get install redis-server); set MTM_SKIP_REDIS=1 to
+// skip instead.
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Option changes how StartServer configures redis-server.
+type Option func(*config)
+
+type config struct {
+	appendOnly  bool
+	appendFsync string
+}
+
+// AppendOnly turns the append-only file on or off (default off).
+func AppendOnly(on bool) Option { return func(c *config) { c.appendOnly = on } }
+
+// AppendFsync sets appendfsync: "always", "everysec" (default) or "no".
+func AppendFsync(policy string) Option { return func(c *config) { c.appendFsync = policy } }
+
+// Server is one private redis-server process.
+type Server struct {
+	t    testing.TB
+	bin  string
+	addr string
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been reaped
+	log    *syncBuffer
+}
+
+// syncBuffer collects the server's output; the process writes while the
+// test may read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Addr is the server's host:port on loopback.
+func (s *Server) Addr() string { return s.addr }
+
+// Dir is the server's working directory (RDB, AOF, nodes.conf).
+func (s *Server) Dir() string { return s.dir }
+
+// binary returns the redis-server path or ends the test.
+func binary(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("MTM_SKIP_REDIS") == "1" {
+			t.Skip("redis-server not installed and MTM_SKIP_REDIS=1: skipping Redis tests")
+		}
+		t.Fatal("redis-server not found in PATH: .ci/run installs it (apt-get install redis-server); set MTM_SKIP_REDIS=1 to skip the Redis tests")
+	}
+	return bin
+}
+
+// StartServer starts a single redis-server on a free loopback port in a
+// directory under t.TempDir(), waits until it answers PING, and kills it
+// when the test ends. It returns the address and a handle.
+func StartServer(t testing.TB, opts ...Option) (string, *Server) {
+	t.Helper()
+	c := config{appendFsync: "everysec"}
+	for _, o := range opts {
+		o(&c)
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	yesno := map[bool]string{true: "yes", false: "no"}
+	var lastErr error
+	for range 5 {
+		port, err := freePort(false)
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		s := &Server{t: t, bin: bin, addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, args: []string{
+			"--appendonly", yesno[c.appendOnly], "--appendfsync", c.appendFsync,
+		}}
+		s.args = append(baseArgs(port, dir), s.args...)
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(s.stop)
+			return s.addr, s
+		}
+	}
+	t.Fatalf("redistest: redis-server did not start: %v", lastErr)
+	return "", nil
+}
+
+func baseArgs(port int, dir string) []string {
+	return []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--daemonize", "no", "--protected-mode", "yes",
+		"--logfile", "", "--maxmemory-policy", "noeviction",
+	}
+}
+
+// start runs redis-server and waits until it answers PING.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.log, s.exited = cmd, log, exited
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited at start: %s", lastLines(log.String()))
+		default:
+		}
+		if ping(s.addr) == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	s.cmd = nil
+	return fmt.Errorf("redis-server on %s did not answer within 15s: %s", s.addr, lastLines(log.String()))
+}
+
+func ping(addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits until
+// it is gone. Writes it acknowledged are on disk only as far as its
+// appendfsync setting promises.
+func (s *Server) Kill() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port and directory (after
+// Kill), so that it loads its AOF/RDB, and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+func (s *Server) stop() {
+	s.Kill()
+}
+
+func lastLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// freePort returns a free loopback TCP port other than 6379; with
+// clusterBus it also checks port+10000, which Cluster uses for its bus.
+func freePort(clusterBus bool) (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if port == 6379 || port == 16379 {
+			continue
+		}
+		if clusterBus {
+			if port+10000 > 65535 {
+				continue
+			}
+			b, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+			if err != nil {
+				continue
+			}
+			_ = b.Close()
+		}
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free loopback port found")
+}
+
+// Cluster is a three-primary Redis Cluster of private servers.
+type Cluster struct {
+	// Nodes are the primaries, in slot order.
+	Nodes []*Server
+}
+
+// Addrs are the nodes' addresses, to seed a cluster client.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.addr
+	}
+	return out
+}
+
+// StartCluster starts three cluster-enabled redis-servers, splits the
+// 16384 slots between them, joins them with CLUSTER MEET and waits until
+// every node reports cluster_state:ok. Everything is torn down when the
+// test ends.
+func StartCluster(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	c := config{appendFsync: "everysec"}
+	for _, o := range opts {
+		o(&c)
+	}
+	bin := binary(t)
+	yesno := map[bool]string{true: "yes", false: "no"}
+	cl := &Cluster{}
+	ranges := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	for i := range ranges {
+		dir := filepath.Join(t.TempDir(), "node"+strconv.Itoa(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var started *Server
+		var lastErr error
+		for range 5 {
+			port, err := freePort(true)
+			if err != nil {
+				t.Fatalf("redistest: %v", err)
+			}
+			s := &Server{t: t, bin: bin, addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir}
+			s.args = append(baseArgs(port, dir),
+				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "5000",
+				"--appendonly", yesno[c.appendOnly], "--appendfsync", c.appendFsync)
+			if lastErr = s.start(); lastErr == nil {
+				started = s
+				break
+			}
+		}
+		if started == nil {
+			t.Fatalf("redistest: cluster node %d did not start: %v", i, lastErr)
+		}
+		t.Cleanup(started.stop)
+		cl.Nodes = append(cl.Nodes, started)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clients := make([]*redis.Client, len(cl.Nodes))
+	for i, n := range cl.Nodes {
+		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr})
+		defer clients[i].Close()
+	}
+	for i, r := range ranges {
+		if err := clients[i].ClusterAddSlotsRange(ctx, r[0], r[1]).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE on %s: %v", cl.Nodes[i].addr, err)
+		}
+	}
+	for _, n := range cl.Nodes[1:] {
+		host, port, _ := net.SplitHostPort(n.addr)
+		if err := clients[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER MEET %s: %v", n.addr, err)
+		}
+	}
+	for {
+		ok := true
+		for _, c := range clients {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				t.Fatalf("redistest: CLUSTER INFO: %v", err)
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				ok = false
+			}
+		}
+		if ok {
+			return cl
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("redistest: cluster did not reach cluster_state:ok within 30s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// CreateRefreshToken stores the first token of a new family;
+// store.ErrAlreadyExists if the hash or the family already exists.
+func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
+	const opName = "redisstore.CreateRefreshToken"
+	rec, err := s.encode(tokenToWire(t))
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	ttl := s.gcTTL(t.ExpiresAt).Milliseconds()
+	if err := s.createRecord(ctx, opName, s.k.token(t.Hash), []byte(tokenIndex(t)), ttl); err != nil {
+		return err
+	}
+	status, _, err := s.run(ctx, s.scripts.createFamily, s.k.family(t.FamilyID), t.Hash, rec, t.ExpiresAt.UnixMilli(), ttl)
+	switch {
+	case err != nil:
+		return s.fail(opName, err)
+	case status == stExists:
+		s.dropTokenIndex(ctx, t)
+		return fmt.Errorf("%s: %w", opName, store.ErrAlreadyExists)
+	case status != stOK:
+		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	return nil
+}
+
+// RotateRefreshToken spends the token oldHash and stores next in its family
+// (inheriting FamilyID, Subject and Role), atomically in one script with
+// reuse detection: presenting a spent token revokes the family and returns
+// store.ErrTokenReused. store.ErrNotFound when the token is unknown,
+// expired at now or its family revoked.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
+	const opName = "redisstore.RotateRefreshToken"
+	family, expires, err := s.tokenFamily(ctx, oldHash)
+	if err != nil {
+		return store.RefreshToken{}, s.fail(opName, err)
+	}
+	if !now.Before(expires) {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+	}
+	// Subject and role are the same for every token of a family, so the
+	// current token (read outside the script) supplies them; the script
+	// decides whether oldHash is still the one to spend.
+	spentRaw, err := s.currentToken(ctx, family)
+	if err != nil {
+		return store.RefreshToken{}, s.fail(opName, err)
+	}
+	var sw tokenWire
+	if spentRaw != nil {
+		if err := s.decode(spentRaw, &sw); err != nil {
+			return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+		}
+	}
+	next.FamilyID, next.Subject, next.Role = family, sw.Subject, store.Role(sw.Role)
+	rec, err := s.encode(tokenToWire(next))
+	if err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	ttl := s.gcTTL(next.ExpiresAt).Milliseconds()
+	if err := s.createRecord(ctx, opName, s.k.token(next.Hash), []byte(tokenIndex(next)), ttl); err != nil {
+		return store.RefreshToken{}, err
+	}
+	status, spent, err := s.run(ctx, s.scripts.rotate, s.k.family(family), oldHash, next.Hash, rec, next.ExpiresAt.UnixMilli(), ttl)
+	if err != nil {
+		return store.RefreshToken{}, s.fail(opName, err)
+	}
+	switch status {
+	case stOK:
+	case stNotFound:
+		s.dropTokenIndex(ctx, next)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+	case stReused:
+		s.dropTokenIndex(ctx, next)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrTokenReused)
+	default:
+		return store.RefreshToken{}, fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	if err := s.decode([]byte(spent), &sw); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return sw.toStore(), nil
+}
+
+// RevokeRefreshFamily revokes every token of the family holding tokenHash;
+// store.ErrNotFound if the hash is unknown.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, tokenHash string) error {
+	const opName = "redisstore.RevokeRefreshFamily"
+	family, _, err := s.tokenFamily(ctx, tokenHash)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	if err := s.scripts.revoke.Run(cctx, s.rdb, []string{s.k.family(family)}).Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+// tokenIndex is the value of a token's index entry: "<expiry µs>\n<family>".
+func tokenIndex(t store.RefreshToken) string {
+	return strconv.FormatInt(t.ExpiresAt.UnixMicro(), 10) + "\n" + t.FamilyID
+}
+
+// tokenFamily reads a token's index entry.
+func (s *Store) tokenFamily(ctx context.Context, hash string) (family string, expires time.Time, err error) {
+	b, err := s.get(ctx, s.k.token(hash))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	usText, family, ok := strings.Cut(string(b), "\n")
+	us, perr := strconv.ParseInt(usText, 10, 64)
+	if !ok || perr != nil {
+		return "", time.Time{}, errFormat
+	}
+	return family, time.UnixMicro(us), nil
+}
+
+// currentToken returns the family's current token record, or nil when the
+// family is revoked or gone.
+func (s *Store) currentToken(ctx context.Context, family string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	v, err := s.rdb.HGet(ctx, s.k.family(family), "r").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// dropTokenIndex deletes, best effort, the index entry of a token that
+// never reached its family.
+func (s *Store) dropTokenIndex(ctx context.Context, t store.RefreshToken) {
+	_, _, _ = s.run(ctx, s.scripts.delIfEqual, s.k.token(t.Hash), tokenIndex(t))
+}
