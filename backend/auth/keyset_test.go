@@ -274,3 +274,44 @@ func writeAll(t *testing.T, dir string, content []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestRotateWhileIssuingAndVerifying(t *testing.T) {
+	f := newFixture(t)
+	p := Principal{Subject: "pt_1", Role: store.RolePatient}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				tok, _, err := f.tokens.IssueAccess(p)
+				if err == nil {
+					_, err = f.tokens.Verify(tok)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 5 {
+		if err := f.keys.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("issue/verify during rotation: %v", err)
+		}
+	}
+	if n := len(f.keys.KeyIDs()); n != 6 {
+		t.Errorf("after 5 rotations the set has %d keys, want 6", n)
+	}
+}
