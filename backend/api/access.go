@@ -3,10 +3,33 @@ package api
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 )
+
+// Who may act on a patient's record through the patient-facing API is
+// decided here, against the record's current state on every call (a
+// revoked grant stops working at once):
+//
+//   - the patient themselves, for everything;
+//   - a caregiver holding an unrevoked, unexpired grant with the scope the
+//     call needs (scopeSelf: only the patient may do it);
+//   - pharmacy staff act through CareService, where they see only the
+//     patients of their own pharmacy.
+//
+// A record the caller may not see and one that does not exist give the
+// same not_found answer.
+
+// scopeSelf marks calls only the patient may make (preferences, caregiver
+// management, the access report).
+const scopeSelf store.Scope = ""
+
+// scopeAnyGrant marks calls any caregiver with a standing grant may make,
+// whatever its scopes (the patient's name and preferences).
+const scopeAnyGrant store.Scope = "*"
 
 // principal returns the verified caller or unauthenticated.
 func principal(ctx context.Context) (auth.Principal, error) {
@@ -29,17 +52,50 @@ func staff(ctx context.Context) (auth.Principal, error) {
 	return p, nil
 }
 
-// mayActFor reports whether the caller may touch this patient's record
-// through the patient-facing API: the patient themselves. Caregivers act
-// under grants, which arrive with the caregiver issue; until then they see
-// no patient.
-func mayActFor(p auth.Principal, pt store.Patient) bool {
+// patientSide returns the caller when they are a patient or caregiver.
+func patientSide(ctx context.Context) (auth.Principal, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Role != store.RolePatient && p.Role != store.RoleCaregiver {
+		return p, errPatientSideOnly
+	}
+	return p, nil
+}
+
+// today is the patient's calendar date now, in their time zone.
+func today(pt store.Patient, now time.Time) store.Date {
+	if loc, err := time.LoadLocation(pt.TimeZone); err == nil {
+		now = now.In(loc)
+	}
+	return store.DateOf(now)
+}
+
+// mayActFor reports whether the caller may do something needing scope to
+// this patient's record through the patient-facing API.
+func mayActFor(p auth.Principal, pt store.Patient, scope store.Scope, now time.Time) bool {
 	switch p.Role {
 	case store.RolePatient:
 		return p.Subject == pt.ID
-	default:
-		return false
+	case store.RoleCaregiver:
+		if scope == scopeSelf {
+			return false
+		}
+		d := today(pt, now)
+		for _, g := range pt.Grants {
+			if g.CaregiverID != p.Subject {
+				continue
+			}
+			if scope == scopeAnyGrant && len(g.Scopes) > 0 {
+				scope = g.Scopes[0]
+			}
+			if g.Allows(scope, d) {
+				return true
+			}
+		}
 	}
+	return false
 }
 
 // mayCareFor reports whether a staff caller may touch this patient's record:
@@ -48,81 +104,95 @@ func mayCareFor(p auth.Principal, pt store.Patient) bool {
 	return p.Role.IsStaff() && p.PharmacyID != "" && p.PharmacyID == pt.PharmacyID
 }
 
-// loadForPatientSide loads the patient for a patient-facing call. A patient
-// the caller may not see and a missing one give the same not_found.
-func (c Config) loadForPatientSide(ctx context.Context, patientID string) (auth.Principal, store.Patient, error) {
-	p, err := principal(ctx)
+// loadForPatientSide loads the patient for a patient-facing call needing
+// scope.
+func (c Config) loadForPatientSide(ctx context.Context, patientID string, scope store.Scope) (auth.Principal, store.Patient, error) {
+	p, err := patientSide(ctx)
 	if err != nil {
 		return p, store.Patient{}, err
 	}
-	if p.Role.IsStaff() {
-		return p, store.Patient{}, errPatientSideOnly
-	}
-	if p.Role == store.RolePatient && p.Subject != patientID {
-		return p, store.Patient{}, errPatientNotFound
-	}
 	pt, err := c.Store.GetPatient(ctx, patientID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayActFor(p, pt)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return p, store.Patient{}, errPatientNotFound
 	}
-	return p, pt, err
+	if err != nil {
+		return p, store.Patient{}, err
+	}
+	audit.Touch(ctx, pt.ID, "")
+	if !mayActFor(p, pt, scope, c.Now()) {
+		return p, store.Patient{}, errPatientNotFound
+	}
+	return p, pt, nil
 }
 
-// loadForCare loads the patient for a pharmacist's call, under the same
-// not_found rule.
+// loadForCare loads the patient for a pharmacist's call.
 func (c Config) loadForCare(ctx context.Context, patientID string) (auth.Principal, store.Patient, error) {
 	p, err := staff(ctx)
 	if err != nil {
 		return p, store.Patient{}, err
 	}
 	pt, err := c.Store.GetPatient(ctx, patientID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayCareFor(p, pt)) {
+	if errors.Is(err, store.ErrNotFound) {
 		return p, store.Patient{}, errPatientNotFound
 	}
-	return p, pt, err
+	if err != nil {
+		return p, store.Patient{}, err
+	}
+	audit.Touch(ctx, pt.ID, "")
+	if !mayCareFor(p, pt) {
+		return p, store.Patient{}, errPatientNotFound
+	}
+	return p, pt, nil
 }
 
-// updateForCare applies fn to a patient of the caller's pharmacy, checking
-// the pharmacy again inside the atomic update.
+// loadForPatientOrCare loads the patient for calls both sides may make
+// (the caregiver list, the access report): the patient, or staff of the
+// patient's pharmacy.
+func (c Config) loadForPatientOrCare(ctx context.Context, patientID string) (auth.Principal, store.Patient, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return p, store.Patient{}, err
+	}
+	if p.Role.IsStaff() {
+		return c.loadForCare(ctx, patientID)
+	}
+	return c.loadForPatientSide(ctx, patientID, scopeSelf)
+}
+
+// update applies fn atomically to a patient the caller may touch, checking
+// permission again inside the update against the state being written.
+func (c Config) update(ctx context.Context, patientID string, may func(store.Patient) bool, p auth.Principal, fn func(auth.Principal, *store.Patient) error) (store.Patient, error) {
+	pt, err := c.Store.UpdatePatient(ctx, patientID, func(pt store.Patient) (store.Patient, error) {
+		audit.Touch(ctx, pt.ID, "")
+		if !may(pt) {
+			return pt, errPatientNotFound
+		}
+		err := fn(p, &pt)
+		pt.UpdatedAt = c.Now()
+		return pt, err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return pt, errPatientNotFound
+	}
+	return pt, err
+}
+
+// updateForCare applies fn to a patient of the caller's pharmacy.
 func (c Config) updateForCare(ctx context.Context, patientID string, fn func(auth.Principal, *store.Patient) error) (store.Patient, error) {
 	p, err := staff(ctx)
 	if err != nil {
 		return store.Patient{}, err
 	}
-	pt, err := c.Store.UpdatePatient(ctx, patientID, func(pt store.Patient) (store.Patient, error) {
-		if !mayCareFor(p, pt) {
-			return pt, errPatientNotFound
-		}
-		err := fn(p, &pt)
-		pt.UpdatedAt = c.Now()
-		return pt, err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return pt, errPatientNotFound
-	}
-	return pt, err
+	return c.update(ctx, patientID, func(pt store.Patient) bool { return mayCareFor(p, pt) }, p, fn)
 }
 
-// updateForPatientSide applies fn to the caller's own record (or one they
-// act for), atomically.
-func (c Config) updateForPatientSide(ctx context.Context, patientID string, fn func(auth.Principal, *store.Patient) error) (store.Patient, error) {
-	p, err := principal(ctx)
+// updateForPatientSide applies fn to a record the caller may act on with
+// scope.
+func (c Config) updateForPatientSide(ctx context.Context, patientID string, scope store.Scope, fn func(auth.Principal, *store.Patient) error) (store.Patient, error) {
+	p, err := patientSide(ctx)
 	if err != nil {
 		return store.Patient{}, err
 	}
-	if p.Role.IsStaff() {
-		return store.Patient{}, errPatientSideOnly
-	}
-	pt, err := c.Store.UpdatePatient(ctx, patientID, func(pt store.Patient) (store.Patient, error) {
-		if !mayActFor(p, pt) {
-			return pt, errPatientNotFound
-		}
-		err := fn(p, &pt)
-		pt.UpdatedAt = c.Now()
-		return pt, err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return pt, errPatientNotFound
-	}
-	return pt, err
+	now := c.Now()
+	return c.update(ctx, patientID, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) }, p, fn)
 }

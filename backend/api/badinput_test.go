@@ -35,9 +35,15 @@ func TestBadInput(t *testing.T) {
 		}{
 			{"missing medication", func() error { return med(nil) }, "medication"},
 			{"empty medicine name", func() error { return med(&mtmv1.MedicationFields{HowIUseIt: "daily"}) }, "medication.name"},
-			{"malformed start date", func() error { return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "03/01/2026"}) }, "medication.started_on"},
-			{"impossible start date", func() error { return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "2025-02-30"}) }, "medication.started_on"},
-			{"future start date", func() error { return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "2030-01-01"}) }, "medication.started_on"},
+			{"malformed start date", func() error {
+				return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "03/01/2026"})
+			}, "medication.started_on"},
+			{"impossible start date", func() error {
+				return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "2025-02-30"})
+			}, "medication.started_on"},
+			{"future start date", func() error {
+				return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", StartedOn: "2030-01-01"})
+			}, "medication.started_on"},
 			{"non-numeric RxCUI", func() error { return med(&mtmv1.MedicationFields{Name: "X", HowIUseIt: "daily", Rxcui: "abc"}) }, "medication.rxcui"},
 			{"patient id with bad characters", func() error {
 				_, err := care.GetPatientRecord(ctx, connect.NewRequest(&mtmv1.GetPatientRecordRequest{PatientId: "../etc"}))

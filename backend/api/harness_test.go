@@ -17,6 +17,7 @@ import (
 	connectvalidate "connectrpc.com/validate"
 
 	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
@@ -45,13 +46,14 @@ const (
 
 // env is one running API server over a fresh embedded store.
 type env struct {
-	t      *testing.T
-	store  store.Store
-	clock  *clock
-	keys   *auth.KeySet
-	tokens *auth.Tokens
-	srv    *httptest.Server
-	opts   []connect.ClientOption
+	t       *testing.T
+	store   store.Store
+	clock   *clock
+	keys    *auth.KeySet
+	tokens  *auth.Tokens
+	srv     *httptest.Server
+	opts    []connect.ClientOption
+	archive *memorySink
 }
 
 // protocols are the wire protocols every handler test runs over.
@@ -91,9 +93,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sink := &memorySink{}
+	rec, err := audit.NewRecorder(st, sink, 0, clk.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now},
-		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor()),
+		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
 		connect.WithReadMaxBytes(maxBody))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +109,26 @@ func newEnv(t *testing.T) *env {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv}
+	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv, archive: sink}
+}
+
+// memorySink is the audit archive of a test server.
+type memorySink struct {
+	mu     sync.Mutex
+	events []store.AuditEvent
+}
+
+func (m *memorySink) Write(_ context.Context, ev store.AuditEvent) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, ev)
+	return nil
+}
+func (m *memorySink) Close() error { return nil }
+func (m *memorySink) all() []store.AuditEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]store.AuditEvent(nil), m.events...)
 }
 
 // bearer adds an access token to every call of a client.
@@ -229,3 +255,39 @@ func violatedFields(t *testing.T, ce *connect.Error) []string {
 }
 
 var _ = io.Discard
+
+// caregiverOf is a caregiver signed up and holding a grant for a patient.
+type caregiverOf struct {
+	id, token, grant string
+}
+
+// caregiver signs up a caregiver account, has the patient invite it with
+// scopes and accepts the invite.
+func (e *env) caregiver(pt enrolled, email string, scopes []mtmv1.CaregiverScope) caregiverOf {
+	e.t.Helper()
+	ctx := context.Background()
+	su, err := e.authClient().SignUpCaregiver(ctx, connect.NewRequest(&mtmv1.SignUpCaregiverRequest{Email: email, Password: "caregiver password 1", DisplayName: "CG " + email}))
+	if err != nil {
+		e.t.Fatalf("sign up %s: %v", email, err)
+	}
+	inv, err := e.patientClient(pt.token).InviteCaregiver(ctx, connect.NewRequest(&mtmv1.InviteCaregiverRequest{PatientId: pt.id, Scopes: scopes}))
+	if err != nil {
+		e.t.Fatalf("invite: %v", err)
+	}
+	tok := su.Msg.GetTokens().GetAccessToken()
+	acc, err := e.patientClient(tok).AcceptCaregiverInvite(ctx, connect.NewRequest(&mtmv1.AcceptCaregiverInviteRequest{InviteCode: inv.Msg.GetInviteCode()}))
+	if err != nil {
+		e.t.Fatalf("accept: %v", err)
+	}
+	return caregiverOf{id: su.Msg.GetAccountId(), token: tok, grant: acc.Msg.GetGrantId()}
+}
+
+// login signs an account in and returns its access token.
+func (e *env) login(email, password string) string {
+	e.t.Helper()
+	res, err := e.authClient().Login(context.Background(), connect.NewRequest(&mtmv1.LoginRequest{Email: email, Password: password}))
+	if err != nil {
+		e.t.Fatalf("login %s: %v", email, err)
+	}
+	return res.Msg.GetTokens().GetAccessToken()
+}

@@ -13,7 +13,7 @@ import (
 
 // GetProfile implements mtm.v1.PatientService.GetProfile.
 func (s *PatientService) GetProfile(ctx context.Context, req *connect.Request[mtmv1.GetProfileRequest]) (*connect.Response[mtmv1.GetProfileResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId())
+	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), scopeAnyGrant)
 	if err != nil {
 		return nil, err
 	}
@@ -37,10 +37,7 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 			return nil, err
 		}
 	}
-	pt, err := s.cfg.updateForPatientSide(ctx, m.GetPatientId(), func(p auth.Principal, pt *store.Patient) error {
-		if p.Role != store.RolePatient {
-			return errPatientNotFound
-		}
+	pt, err := s.cfg.updateForPatientSide(ctx, m.GetPatientId(), scopeSelf, func(p auth.Principal, pt *store.Patient) error {
 		if v := m.GetExpectedVersion(); v != 0 && v != pt.Version {
 			return store.ErrConflict
 		}
@@ -63,7 +60,7 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 
 // GetMedicationList implements mtm.v1.PatientService.GetMedicationList.
 func (s *PatientService) GetMedicationList(ctx context.Context, req *connect.Request[mtmv1.GetMedicationListRequest]) (*connect.Response[mtmv1.GetMedicationListResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId())
+	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), store.ScopeViewMedicines)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +69,7 @@ func (s *PatientService) GetMedicationList(ctx context.Context, req *connect.Req
 
 // GetActionPlan implements mtm.v1.PatientService.GetActionPlan.
 func (s *PatientService) GetActionPlan(ctx context.Context, req *connect.Request[mtmv1.GetActionPlanRequest]) (*connect.Response[mtmv1.GetActionPlanResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId())
+	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), store.ScopeViewPlan)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +84,7 @@ func (s *PatientService) RecordActionProgress(ctx context.Context, req *connect.
 		return nil, err
 	}
 	var item store.ActionItem
-	_, err = s.cfg.updateForPatientSide(ctx, m.GetPatientId(), func(p auth.Principal, pt *store.Patient) error {
+	_, err = s.cfg.updateForPatientSide(ctx, m.GetPatientId(), store.ScopeViewPlan, func(p auth.Principal, pt *store.Patient) error {
 		for i := range pt.ActionItems {
 			a := &pt.ActionItems[i]
 			if a.ID != m.GetActionItemId() {

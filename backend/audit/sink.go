@@ -1,0 +1,152 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// WriterSink writes one JSON line per event to w (stdout for a log
+// pipeline). Writes are serialized.
+type WriterSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewWriterSink returns a sink writing JSON lines to w.
+func NewWriterSink(w io.Writer) *WriterSink { return &WriterSink{w: w} }
+
+// Write implements Sink.
+func (s *WriterSink) Write(_ context.Context, ev store.AuditEvent) error {
+	line, err := eventLine(ev)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err = s.w.Write(line)
+	return err
+}
+
+// Close implements Sink; it does not close w.
+func (s *WriterSink) Close() error { return nil }
+
+// FileSink appends JSON lines to files in a directory, starting a new file
+// when the current one passes MaxBytes. Files are never rewritten; an
+// operator ships and removes old ones. Each write reaches the operating
+// system before Write returns; Sync bounds what a machine crash can lose.
+type FileSink struct {
+	mu       sync.Mutex
+	dir      string
+	maxBytes int64
+	now      func() time.Time
+	f        *os.File
+	size     int64
+	seq      int
+}
+
+// NewFileSink opens a rotating JSON-lines sink in dir (created 0700).
+// maxBytes ≤ 0 means 64 MiB.
+func NewFileSink(dir string, maxBytes int64, now func() time.Time) (*FileSink, error) {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit.NewFileSink: %w", err)
+	}
+	s := &FileSink{dir: dir, maxBytes: maxBytes, now: now}
+	if err := s.rotate(); err != nil {
+		return nil, fmt.Errorf("audit.NewFileSink: %w", err)
+	}
+	return s, nil
+}
+
+func (s *FileSink) rotate() error {
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return err
+		}
+		if err := s.f.Close(); err != nil {
+			return err
+		}
+	}
+	s.seq++
+	name := fmt.Sprintf("audit-%s-%03d.jsonl", s.now().UTC().Format("20060102T150405Z"), s.seq)
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	s.f, s.size = f, 0
+	return nil
+}
+
+// Write implements Sink.
+func (s *FileSink) Write(_ context.Context, ev store.AuditEvent) error {
+	line, err := eventLine(ev)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size+int64(len(line)) > s.maxBytes && s.size > 0 {
+		if err := s.rotate(); err != nil {
+			return fmt.Errorf("audit: rotate: %w", err)
+		}
+	}
+	n, err := s.f.Write(line)
+	s.size += int64(n)
+	return err
+}
+
+// Sync flushes the current file to stable storage.
+func (s *FileSink) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Sync()
+}
+
+// Close syncs and closes the current file.
+func (s *FileSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	return s.f.Close()
+}
+
+// eventJSON is the archive's line format; field names are part of the
+// operators' contract.
+type eventJSON struct {
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	ActorID   string    `json:"actor_id"`
+	ActorRole string    `json:"actor_role"`
+	PatientID string    `json:"patient_id"`
+	Procedure string    `json:"procedure"`
+	Object    string    `json:"object,omitempty"`
+	Allowed   bool      `json:"allowed"`
+	Code      string    `json:"code"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+func eventLine(ev store.AuditEvent) ([]byte, error) {
+	b, err := json.Marshal(eventJSON{
+		ID: ev.ID, Time: ev.Time.UTC(), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
+		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Code: ev.Code, RequestID: ev.RequestID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,78 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// TestFileSinkRotatesAndKeepsEveryEvent: the archive rotates by size and
+// no event is lost or rewritten across files.
+func TestFileSinkRotatesAndKeepsEveryEvent(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s, err := NewFileSink(dir, 1024, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		ev := store.AuditEvent{ID: NewEventID(now.Add(time.Duration(i))), Time: now, ActorID: "ac_1", ActorRole: store.RolePharmacist,
+			PatientID: "pt_1", Procedure: "/mtm.v1.CareService/GetPatientRecord", Allowed: i%2 == 0, Code: "ok"}
+		if err := s.Write(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("%d files after %d events with a 1 KiB limit; want rotation", len(files), n)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := fh.Stat()
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, info.Mode().Perm())
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			var line map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatalf("%s: not JSON: %q", f, sc.Text())
+			}
+			if line["patient_id"] != "pt_1" || !strings.HasPrefix(line["procedure"].(string), "/mtm.v1.") {
+				t.Fatalf("line lacks fields: %v", line)
+			}
+			seen[line["id"].(string)] = true
+		}
+		fh.Close()
+	}
+	if len(seen) != n {
+		t.Fatalf("archive holds %d distinct events, want %d", len(seen), n)
+	}
+}
+
+func TestEventIDsSortByTime(t *testing.T) {
+	a := NewEventID(time.Unix(100, 0))
+	b := NewEventID(time.Unix(100, 1))
+	c := NewEventID(time.Unix(1_900_000_000, 0))
+	if !(a < b && b < c) {
+		t.Fatalf("ids do not sort by time: %s %s %s", a, b, c)
+	}
+}
