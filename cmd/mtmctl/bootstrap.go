@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+)
+
+func runBootstrap(ctx context.Context, sys system, args []string) error {
+	fs := newFlags(sys, "bootstrap", "--data-dir DIR|--redis-url URL --pharmacy NAME --email E --name N [--password-file F]")
+	dataDir := fs.String("data-dir", sys.getenv("MTM_DATA_DIR"), "mtmd's data `directory` (MTM_DATA_DIR); the server must be stopped")
+	redisURL := fs.String("redis-url", sys.getenv("MTM_REDIS_URL"), "Redis `URL` (MTM_REDIS_URL) instead of a data directory")
+	pharmacy := fs.String("pharmacy", "", "pharmacy `name`")
+	email := fs.String("email", "", "the first pharmacy admin's e-mail")
+	name := fs.String("name", "", "the first pharmacy admin's display `name`")
+	pwFile := fs.String("password-file", "", "read the admin's password from this `file` (else MTM_PASSWORD or stdin)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := required(map[string]string{"pharmacy": *pharmacy, "email": *email, "name": *name}); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if *dataDir == "" && *redisURL == "" {
+		return errors.New("bootstrap: missing --data-dir (or --redis-url)")
+	}
+	pw, err := password(sys, *pwFile, true)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	st, err := openStore(*dataDir, *redisURL)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	phID, acID, err := bootstrap.CreatePharmacy(ctx, st, sys.now(), *pharmacy, *email, pw, *name)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("bootstrap: an account with e-mail %s already exists", store.NormalizeEmail(*email))
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	fmt.Fprintf(sys.stdout, "pharmacy %s created: %s\npharmacy admin %s created: %s\n\nStart mtmd, then: mtmctl login --server URL --email %s\n",
+		*pharmacy, phID, store.NormalizeEmail(*email), acID, store.NormalizeEmail(*email))
+	return nil
+}
+
+// openStore opens the store mtmd would use with the same settings. Keep the
+// switch in step with cmd/mtmd's openStore.
+func openStore(dataDir, redisURL string) (store.Store, error) {
+	switch {
+	case redisURL != "":
+		return nil, errors.New("redis store not built yet: use --data-dir")
+	default:
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		st, err := bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Timeout: time.Second,
+		})
+		if errors.Is(err, bolt.ErrInUse) {
+			return nil, fmt.Errorf("%s is in use by a running mtmd: stop the server, then run bootstrap again (the embedded store is opened by one process at a time)", dataDir)
+		}
+		return st, err
+	}
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/bootstrap"
+)
+
+// Config is everything mtmd reads at start. Each field has a flag and an
+// MTM_* environment variable (the flag name upper-cased, dashes as
+// underscores, e.g. --admin-addr and MTM_ADMIN_ADDR). A flag wins over the
+// environment, the environment over the default.
+type Config struct {
+	Addr            string        // API listen address (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
+	AdminAddr       string        // admin listen address (/metrics, /healthz); "" disables
+	DataDir         string        // embedded store and default key directory
+	RedisURL        string        // use Redis instead of the embedded store
+	Issuer          string        // "iss" of access tokens
+	Audience        string        // "aud" of access tokens
+	AccessTTL       time.Duration // access token lifetime
+	SigningKeyDir   string        // signing keys; default <data-dir>/keys
+	MaxRequestBytes int64         // largest request message accepted
+	MaxRPCTimeout   time.Duration // deadline clamp for unary RPCs
+	LogFormat       string        // text or json
+	LogLevel        string        // debug, info, warn, error
+	Demo            bool          // seed demo data and print how to try it
+	ShutdownTimeout time.Duration // how long in-flight calls get to finish
+}
+
+// Defaults.
+const (
+	defaultAddr            = "127.0.0.1:8080"
+	defaultAdminAddr       = "127.0.0.1:9090"
+	defaultDataDir         = "./mtm-data"
+	defaultIssuer          = "urn:mtm:mtmd"
+	defaultAudience        = "urn:mtm:api"
+	defaultAccessTTL       = 15 * time.Minute
+	defaultMaxRequestBytes = 1 << 20
+	defaultMaxRPCTimeout   = 30 * time.Second
+	defaultShutdownTimeout = 15 * time.Second
+)
+
+// adminDisabled is how the environment turns the admin server off (an empty
+// variable reads as unset).
+const adminDisabled = "off"
+
+// envName is the environment variable that backs a flag.
+func envName(flagName string) string {
+	return "MTM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet binds every Config field to its flag with the built-in default.
+func newFlagSet(c *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("mtmd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Addr, "addr", defaultAddr, "API listen `address` (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, `admin listen `+"`address`"+` for /metrics and /healthz; "" or "off" disables`)
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db] or rediss://…; empty uses the embedded store")
+	fs.StringVar(&c.Issuer, "issuer", defaultIssuer, "issuer (iss) of access tokens")
+	fs.StringVar(&c.Audience, "audience", defaultAudience, "audience (aud) of access tokens")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", defaultAccessTTL, "lifetime of an access token (1m–1h)")
+	fs.StringVar(&c.SigningKeyDir, "signing-key-dir", "", "`directory` of the token signing keys (default <data-dir>/keys)")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
+	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.Demo, "demo", false, "seed a demo pharmacy, pharmacist and patient and print how to try the API")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long in-flight RPCs get to finish on shutdown")
+	return fs
+}
+
+// usage writes the flags, each with its environment variable.
+func usage(w io.Writer) {
+	var c Config
+	fs := newFlagSet(&c)
+	fmt.Fprintf(w, "Usage: mtmd [flags]\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s %s  (%s)\n        %s", f.Name, name, envName(f.Name), help)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// parseConfig reads the flags in args over the MTM_* variables that getenv
+// returns, over the defaults. It returns flag.ErrHelp for -h/--help and an
+// error for unknown flags or unreadable values; it does not Validate.
+func parseConfig(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	fs := newFlagSet(&c)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	setByFlag := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
+	var problems []string
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if setByFlag[f.Name] || v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", envName(f.Name), v, unwrapParse(err)))
+		}
+	})
+	if len(problems) > 0 {
+		return Config{}, errors.New(strings.Join(problems, "; "))
+	}
+	if c.AdminAddr == adminDisabled {
+		c.AdminAddr = ""
+	}
+	if c.SigningKeyDir == "" {
+		c.SigningKeyDir = bootstrap.KeyDir(c.DataDir)
+	}
+	return c, nil
+}
+
+// unwrapParse shortens strconv's "strconv.ParseInt: parsing "x": invalid
+// syntax" to its reason.
+func unwrapParse(err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err
+	}
+	return err
+}
+
+// Validate reports every problem with the configuration together, one per
+// line, or nil.
+func (c Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if err := checkListenAddr(c.Addr); err != nil {
+		add("--addr/MTM_ADDR %q: %v", c.Addr, err)
+	}
+	if c.AdminAddr != "" {
+		if err := checkListenAddr(c.AdminAddr); err != nil {
+			add("--admin-addr/MTM_ADMIN_ADDR %q: %v", c.AdminAddr, err)
+		} else if c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			add("--admin-addr/MTM_ADMIN_ADDR %q: must differ from --addr", c.AdminAddr)
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("--data-dir/MTM_DATA_DIR: must not be empty")
+	}
+	if c.RedisURL != "" {
+		if err := checkRedisURL(c.RedisURL); err != nil {
+			add("--redis-url/MTM_REDIS_URL: %v", err)
+		}
+	}
+	if strings.TrimSpace(c.Issuer) == "" {
+		add("--issuer/MTM_ISSUER: must not be empty")
+	}
+	if strings.TrimSpace(c.Audience) == "" {
+		add("--audience/MTM_AUDIENCE: must not be empty")
+	}
+	if c.AccessTTL < time.Minute || c.AccessTTL > time.Hour {
+		add("--access-ttl/MTM_ACCESS_TTL %s: must be between 1m and 1h", c.AccessTTL)
+	}
+	if strings.TrimSpace(c.SigningKeyDir) == "" {
+		add("--signing-key-dir/MTM_SIGNING_KEY_DIR: must not be empty")
+	}
+	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 64<<20 {
+		add("--max-request-bytes/MTM_MAX_REQUEST_BYTES %d: must be between 1024 and 67108864", c.MaxRequestBytes)
+	}
+	if c.MaxRPCTimeout <= 0 || c.MaxRPCTimeout > 10*time.Minute {
+		add("--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT %s: must be above 0 and at most 10m", c.MaxRPCTimeout)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("--log-format/MTM_LOG_FORMAT %q: must be text or json", c.LogFormat)
+	}
+	if _, err := c.level(); err != nil {
+		add("--log-level/MTM_LOG_LEVEL %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT %s: must be above 0", c.ShutdownTimeout)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
+}
+
+func (c Config) level() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+// newLogger builds the process logger the configuration asks for. Call it
+// only on a validated Config.
+func (c Config) newLogger(w io.Writer) *slog.Logger {
+	level, _ := c.level()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// checkListenAddr accepts host:port with a numeric port (0 picks a free one).
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkRedisURL accepts redis:// and rediss:// URLs with a host. The
+// password, if any, is never echoed.
+func checkRedisURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL (want redis://host:port or rediss://host:port)")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("scheme %q: want redis or rediss", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return errors.New("no host (want redis://host:port)")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+		}
+	}
+	return nil
+}

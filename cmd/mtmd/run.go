@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/demo"
+	"github.com/mtmapp/mtm/backend/telemetry"
+
+	_ "time/tzdata" // patients' IANA zones without system zone files
+)
+
+// hooks let tests observe a running server. The zero value is what main uses.
+type hooks struct {
+	// ready, if set, is called once both listeners are bound, with their
+	// addresses (admin is "" when disabled).
+	ready func(api, admin string)
+}
+
+// run starts mtmd with the command-line args (without the program name) and
+// the environment seen through getenv, writes logs and --demo instructions
+// to stdout, and returns when ctx is cancelled and the servers have shut
+// down (nil), or when starting or serving fails.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return runWith(ctx, args, getenv, stdout, hooks{})
+}
+
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, h hooks) error {
+	cfg, err := parseConfig(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	logger := cfg.newLogger(stdout)
+	now := time.Now
+
+	st, backend, err := openStore(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Error("closing store", "error", err.Error())
+		}
+	}()
+
+	keys, err := auth.LoadOrCreateKeySet(cfg.SigningKeyDir, now)
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	tokens, err := auth.NewTokens(keys, auth.TokenConfig{
+		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: now,
+	})
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := telemetry.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now})
+	if err != nil {
+		return err
+	}
+	defer srv.drain()
+
+	apiLn, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr: %w", err)
+	}
+	defer apiLn.Close()
+	var admin *http.Server
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("listen on --admin-addr: %w", err)
+		}
+		defer adminLn.Close()
+		admin = newAdminServer(reg, logger)
+	}
+
+	baseURL := "http://" + apiLn.Addr().String()
+	if cfg.Demo {
+		creds, err := demo.Seed(ctx, st, now())
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		demo.PrintInstructions(stdout, baseURL, creds)
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- serve(srv.http, apiLn, "api") }()
+	adminAddr := ""
+	if admin != nil {
+		adminAddr = adminLn.Addr().String()
+		go func() { errc <- serve(admin, adminLn, "admin") }()
+	}
+	logger.Info("mtmd serving", "addr", apiLn.Addr().String(), "admin_addr", adminAddr,
+		"store", backend, "data_dir", cfg.DataDir, "signing_keys", keys.KeyIDs())
+	if h.ready != nil {
+		h.ready(apiLn.Addr().String(), adminAddr)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("mtmd shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case serveErr = <-errc:
+		logger.Error("server failed, shutting down", "error", serveErr.Error())
+	}
+	srv.notServing()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	servers := []*http.Server{srv.http}
+	if admin != nil {
+		servers = append(servers, admin)
+	}
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w (in-flight calls cut after %s)", err, cfg.ShutdownTimeout))
+			s.Close()
+		}
+	}
+	if serveErr != nil {
+		errs = append([]error{serveErr}, errs...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	logger.Info("mtmd stopped")
+	return nil
+}
+
+// serve runs s on ln until Shutdown; only a failure is an error.
+func serve(s *http.Server, ln net.Listener, name string) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s server: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/validate"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/telemetry"
+)
+
+// HTTP server limits of the API port. There is deliberately no
+// ReadTimeout/WriteTimeout: they would cut long-lived server streams. Unary
+// calls are bounded by the deadline clamp and request bodies by
+// --max-request-bytes.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// apiServer is the public listener's HTTP server plus what shutdown needs.
+type apiServer struct {
+	http   *http.Server
+	health *grpchealth.StaticChecker
+	// drain ends every open stream when shutdown starts.
+	drain context.CancelFunc
+}
+
+// serverDeps are what newAPIServer wires together.
+type serverDeps struct {
+	cfg     Config
+	store   store.Store
+	tokens  *auth.Tokens
+	logger  *slog.Logger
+	metrics *telemetry.Metrics
+	now     func() time.Time
+}
+
+// newAPIServer builds the one handler that serves the four mtm.v1 services,
+// gRPC health and reflection, and the JWKS, behind the interceptors in this
+// order: telemetry (sees the final outcome), deadline clamp, stream drain,
+// auth, validate; the api package adds its error mapping innermost.
+func newAPIServer(d serverDeps) (*apiServer, error) {
+	tel, err := telemetry.NewInterceptor(telemetry.Config{Logger: d.logger, Metrics: d.metrics, Now: d.now})
+	if err != nil {
+		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+	}
+	clamp, err := telemetry.NewDeadlineClamp(d.cfg.MaxRPCTimeout, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+	}
+	drainCtx, drain := context.WithCancel(context.Background())
+	readMax := connect.WithReadMaxBytes(int(d.cfg.MaxRequestBytes))
+
+	mux := http.NewServeMux()
+	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now},
+		connect.WithInterceptors(
+			tel,
+			clamp,
+			streamDrain{ctx: drainCtx},
+			auth.NewInterceptor(d.tokens, api.PublicProcedures()),
+			validate.NewInterceptor(),
+		),
+		readMax,
+	)
+	if err != nil {
+		drain()
+		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+	}
+
+	// Health and reflection are public; they still get a request id, a log
+	// line and metrics.
+	public := []connect.HandlerOption{connect.WithInterceptors(tel, clamp), readMax}
+	health := grpchealth.NewStaticChecker(api.ServiceNames...)
+	mux.Handle(grpchealth.NewHandler(health, public...))
+	reflector := grpcreflect.NewStaticReflector(api.ServiceNames...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, public...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, public...))
+	mux.Handle("GET /.well-known/jwks.json", d.tokens.JWKSHandler())
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(drain)
+	return &apiServer{http: srv, health: health, drain: drain}, nil
+}
+
+// notServing makes health checks fail so that load balancers stop sending
+// new calls while in-flight ones finish.
+func (s *apiServer) notServing() {
+	s.health.SetStatus("", grpchealth.StatusNotServing)
+	for _, name := range api.ServiceNames {
+		s.health.SetStatus(name, grpchealth.StatusNotServing)
+	}
+}
+
+// newAdminServer serves /metrics from reg and /healthz.
+func newAdminServer(reg *prometheus.Registry, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           telemetry.AdminHandler(reg),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// streamDrain ends open streams when its context is cancelled (at the start
+// of shutdown): http.Server.Shutdown waits for handlers to return, and a
+// watch stream only returns when its context ends. Unary calls are left to
+// finish on their own.
+type streamDrain struct{ ctx context.Context }
+
+func (s streamDrain) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (s streamDrain) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (s streamDrain) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := context.AfterFunc(s.ctx, func() { cancel(errServerDraining) })
+		defer stop()
+		err := next(ctx, conn)
+		if err != nil && errors.Is(context.Cause(ctx), errServerDraining) {
+			return connect.NewError(connect.CodeUnavailable, errServerDraining)
+		}
+		return err
+	}
+}
+
+var errServerDraining = errors.New("server is shutting down; reconnect")
