@@ -37,7 +37,7 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		ctx, err := i.authenticate(ctx, req.Spec().Procedure, req.Header().Values("Authorization"))
+		ctx, err := i.authenticate(ctx, req.Spec().Procedure, req.Peer().Protocol, req.Header().Values("Authorization"))
 		if err != nil {
 			return nil, err
 		}
@@ -53,7 +53,7 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 // WrapStreamingHandler implements connect.Interceptor.
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader().Values("Authorization"))
+		ctx, err := i.authenticate(ctx, conn.Spec().Procedure, conn.Peer().Protocol, conn.RequestHeader().Values("Authorization"))
 		if err != nil {
 			return err
 		}
@@ -63,20 +63,20 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 
 // authenticate returns ctx with the caller's principal, ctx unchanged for a
 // public procedure, or an unauthenticated error.
-func (i *interceptor) authenticate(ctx context.Context, procedure string, authorization []string) (context.Context, error) {
+func (i *interceptor) authenticate(ctx context.Context, procedure, protocol string, authorization []string) (context.Context, error) {
 	if i.public[procedure] {
 		return ctx, nil
 	}
 	if len(authorization) != 1 {
-		return ctx, unauthenticated()
+		return ctx, unauthenticated(protocol)
 	}
 	token, ok := bearerToken(authorization[0])
 	if !ok {
-		return ctx, unauthenticated()
+		return ctx, unauthenticated(protocol)
 	}
 	p, err := i.tokens.Verify(token)
 	if err != nil {
-		return ctx, unauthenticated()
+		return ctx, unauthenticated(protocol)
 	}
 	return WithPrincipal(ctx, p), nil
 }
@@ -93,9 +93,13 @@ func bearerToken(header string) (string, bool) {
 }
 
 // unauthenticated is the one error every refused call gets, whatever the
-// reason.
-func unauthenticated() error {
+// reason. The Connect protocol carries error metadata as HTTP headers, so it
+// gets the RFC 6750 WWW-Authenticate challenge; gRPC would carry it as a
+// trailer, which HTTP/2 forbids for this field.
+func unauthenticated(protocol string) error {
 	err := connect.NewError(connect.CodeUnauthenticated, errors.New("missing or invalid access token"))
-	err.Meta().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	if protocol == connect.ProtocolConnect {
+		err.Meta().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
 	return err
 }
