@@ -57,6 +57,16 @@ func TestConformanceCluster(t *testing.T) {
 	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}))
 }
 
+func TestConformanceSentinel(t *testing.T) {
+	primary, _ := redistest.StartServer(t)
+	sentinel := redistest.StartSentinel(t, "mtm-primary", primary)
+	cfg, err := redisstore.ParseConfig("redis+sentinel://" + sentinel + "/mtm-primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, storeFactory(t, cfg))
+}
+
 // BenchmarkGetPatient20Meds reads one patient record with 20 medications
 // (storetest.SamplePatient, the same data the bolt benchmark reads) from a
 // private single-node Redis on loopback.

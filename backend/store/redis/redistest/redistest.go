@@ -334,3 +334,51 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 		}
 	}
 }
+
+// StartSentinel starts one redis-sentinel on a free loopback port that
+// monitors the primary at primaryAddr under masterName (quorum 1), waits
+// until it reports the primary's address, and stops it when the test ends.
+// It returns the sentinel's address.
+func StartSentinel(t testing.TB, masterName, primaryAddr string) string {
+	t.Helper()
+	bin := binary(t)
+	host, port, err := net.SplitHostPort(primaryAddr)
+	if err != nil {
+		t.Fatalf("redistest: primary address: %v", err)
+	}
+	dir := t.TempDir()
+	var lastErr error
+	for range 5 {
+		sport, err := freePort(false)
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		conf := filepath.Join(dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 5000\n",
+			sport, dir, masterName, host, port, masterName)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{t: t, bin: bin, addr: "127.0.0.1:" + strconv.Itoa(sport), dir: dir, args: []string{conf, "--sentinel"}}
+		if lastErr = s.start(); lastErr != nil {
+			continue
+		}
+		t.Cleanup(s.stop)
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.addr})
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		for {
+			if addr, err := c.GetMasterAddrByName(ctx, masterName).Result(); err == nil && len(addr) == 2 {
+				return s.addr
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("redistest: sentinel on %s does not report %s", s.addr, masterName)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	t.Fatalf("redistest: redis-sentinel did not start: %v", lastErr)
+	return ""
+}
