@@ -1,6 +1,7 @@
 // Package clinical holds the MTM domain arithmetic that does not depend on
-// storage or transport: how long a medicine's supply lasts and when a
-// refill is due.
+// storage or transport: how long a medicine's supply lasts, when a refill is
+// due, adherence as Proportion of Days Covered, and when the next
+// Comprehensive Medication Review is due.
 package clinical
 
 import (
