@@ -10,6 +10,9 @@ type requestKey struct{}
 type requestValues struct {
 	id     string
 	logger *slog.Logger
+	// http is set by Middleware; the interceptor marks it when an RPC
+	// handler takes the request over.
+	http *httpState
 }
 
 // discard is the logger for contexts that carry none. It holds no state

@@ -81,12 +81,11 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 			return next(ctx, req)
 		}
 		start := i.cfg.Now()
-		id := i.requestID(req.Header().Get(RequestIDHeader))
-		ctx = i.withRequest(ctx, id)
+		ctx, id, setHeader := i.begin(ctx, req.Header().Get(RequestIDHeader))
 		// The handler call info's response header reaches the caller on
 		// success and on error alike.
 		info, inHandler := connect.CallInfoForHandlerContext(ctx)
-		if inHandler {
+		if inHandler && setHeader {
 			info.ResponseHeader().Set(RequestIDHeader, id)
 		}
 		defer func() {
@@ -94,7 +93,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 				err = i.recovered(ctx, req.Spec(), p)
 				res = nil
 			}
-			if res != nil && !inHandler {
+			if res != nil && !inHandler && setHeader {
 				res.Header().Set(RequestIDHeader, id)
 			}
 			i.finish(ctx, req.Spec(), req.Peer(), start, err)
@@ -113,9 +112,10 @@ func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
 		start := i.cfg.Now()
-		id := i.requestID(conn.RequestHeader().Get(RequestIDHeader))
-		ctx = i.withRequest(ctx, id)
-		conn.ResponseHeader().Set(RequestIDHeader, id)
+		ctx, id, setHeader := i.begin(ctx, conn.RequestHeader().Get(RequestIDHeader))
+		if setHeader {
+			conn.ResponseHeader().Set(RequestIDHeader, id)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				err = i.recovered(ctx, conn.Spec(), p)
@@ -148,10 +148,24 @@ func validRequestID(s string) bool {
 	return true
 }
 
-func (i *Interceptor) withRequest(ctx context.Context, id string) context.Context {
+// begin gives the RPC its request id and logger. When Middleware already
+// did (and set the response header), it only marks the request as reached
+// by an RPC handler; setHeader reports whether the caller must still send
+// the id back.
+func (i *Interceptor) begin(ctx context.Context, incoming string) (_ context.Context, id string, setHeader bool) {
+	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.http != nil {
+		v.http.reached.Store(true)
+		return ctx, v.id, false
+	}
+	id = i.requestID(incoming)
+	return i.withRequest(ctx, id, nil), id, true
+}
+
+func (i *Interceptor) withRequest(ctx context.Context, id string, h *httpState) context.Context {
 	return context.WithValue(ctx, requestKey{}, requestValues{
 		id:     id,
 		logger: i.cfg.Logger.With(slog.String("request_id", id)),
+		http:   h,
 	})
 }
 

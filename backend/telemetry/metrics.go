@@ -19,6 +19,7 @@ import (
 const (
 	MetricRequests = "mtm_rpc_requests_total"
 	MetricDuration = "mtm_rpc_duration_seconds"
+	MetricNonRPC   = "mtm_http_non_rpc_requests_total"
 )
 
 // durationBuckets spans a cache hit (1 ms) to a slow store call near the
@@ -30,12 +31,15 @@ var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	nonRPC   *prometheus.CounterVec
 }
 
 // NewMetrics creates the RPC collectors and registers them on reg:
 // mtm_rpc_requests_total{procedure,code} counts finished RPCs by Connect code
-// ("ok" for success) and mtm_rpc_duration_seconds{procedure} observes their
-// duration. It fails when reg is nil or already holds collectors with these
+// ("ok" for success), mtm_rpc_duration_seconds{procedure} observes their
+// duration, and mtm_http_non_rpc_requests_total{status} counts HTTP requests
+// that Middleware saw but no RPC handler took (JWKS, unknown paths, bodies
+// over the size limit, wrong content types). It fails when reg is nil or already holds collectors with these
 // names.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
@@ -51,8 +55,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "RPC duration in seconds, from the handler's first interceptor to its return.",
 			Buckets: durationBuckets,
 		}, []string{"procedure"}),
+		nonRPC: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricNonRPC,
+			Help: "HTTP requests answered without reaching an RPC handler, by HTTP status.",
+		}, []string{"status"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.nonRPC} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("telemetry.NewMetrics: %w", err)
 		}

@@ -99,6 +99,20 @@ type fixture struct {
 // deadline clamp of clamp, over HTTP/2 with TLS so that every protocol works.
 func start(t *testing.T, behave func(ctx context.Context) error, clamp time.Duration) fixture {
 	t.Helper()
+	return startWith(t, setup{behave: behave, clamp: clamp})
+}
+
+// setup says how startWith builds the server.
+type setup struct {
+	behave     func(ctx context.Context) error
+	clamp      time.Duration
+	middleware bool // wrap the mux in Interceptor.Middleware
+	readMax    int  // connect.WithReadMaxBytes when > 0
+}
+
+func startWith(t *testing.T, s setup) fixture {
+	t.Helper()
+	behave, clamp := s.behave, s.clamp
 	logs := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
 	metrics, err := telemetry.NewMetrics(reg)
@@ -117,11 +131,18 @@ func start(t *testing.T, behave func(ctx context.Context) error, clamp time.Dura
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := connect.WithInterceptors(ti, dc)
+	opts := []connect.HandlerOption{connect.WithInterceptors(ti, dc)}
+	if s.readMax > 0 {
+		opts = append(opts, connect.WithReadMaxBytes(s.readMax))
+	}
 	mux := http.NewServeMux()
-	mux.Handle(mtmv1connect.NewCareServiceHandler(&care{behave: behave}, opts))
-	mux.Handle(mtmv1connect.NewMessagingServiceHandler(inbox{}, opts))
-	srv := httptest.NewUnstartedServer(mux)
+	mux.Handle(mtmv1connect.NewCareServiceHandler(&care{behave: behave}, opts...))
+	mux.Handle(mtmv1connect.NewMessagingServiceHandler(inbox{}, opts...))
+	var h http.Handler = mux
+	if s.middleware {
+		h = ti.Middleware(mux)
+	}
+	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -172,38 +193,43 @@ func TestRequestID(t *testing.T) {
 	}
 	for _, p := range protocols {
 		for _, tc := range tests {
-			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
-				var seen atomic.Value
-				seen.Store("")
-				f := start(t, func(ctx context.Context) error {
-					seen.Store(telemetry.RequestID(ctx))
-					telemetry.Logger(ctx).Info("inside handler")
-					if tc.fail {
-						return connect.NewError(connect.CodeNotFound, errors.New("no such patient"))
+			for _, mw := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/middleware=%v/%s", p.name, mw, tc.name), func(t *testing.T) {
+					var seen atomic.Value
+					seen.Store("")
+					f := startWith(t, setup{middleware: mw, clamp: time.Minute, behave: func(ctx context.Context) error {
+						seen.Store(telemetry.RequestID(ctx))
+						telemetry.Logger(ctx).Info("inside handler")
+						if tc.fail {
+							return connect.NewError(connect.CodeNotFound, errors.New("no such patient"))
+						}
+						return nil
+					}})
+					client := mtmv1connect.NewCareServiceClient(f.client, f.url, p.opts...)
+					req := connect.NewRequest(&mtmv1.SearchPatientsRequest{})
+					if tc.incoming != "" {
+						req.Header().Set(telemetry.RequestIDHeader, tc.incoming)
 					}
-					return nil
-				}, time.Minute)
-				client := mtmv1connect.NewCareServiceClient(f.client, f.url, p.opts...)
-				req := connect.NewRequest(&mtmv1.SearchPatientsRequest{})
-				if tc.incoming != "" {
-					req.Header().Set(telemetry.RequestIDHeader, tc.incoming)
-				}
-				res, err := client.SearchPatients(context.Background(), req)
-				if tc.fail != (err != nil) {
-					t.Fatalf("err = %v, want failure %v", err, tc.fail)
-				}
-				if got := responseRequestID(res, err); got != tc.want {
-					t.Errorf("response X-Request-Id = %q, want %q", got, tc.want)
-				}
-				if got := seen.Load(); got != tc.want {
-					t.Errorf("handler saw request id %q, want %q", got, tc.want)
-				}
-				for _, l := range f.logs.lines(t) {
-					if l["request_id"] != tc.want {
-						t.Errorf("log line %v has request_id %v, want %q", l["msg"], l["request_id"], tc.want)
+					res, err := client.SearchPatients(context.Background(), req)
+					if tc.fail != (err != nil) {
+						t.Fatalf("err = %v, want failure %v", err, tc.fail)
 					}
-				}
-			})
+					if got := responseRequestID(res, err); got != tc.want {
+						t.Errorf("response X-Request-Id = %q, want %q", got, tc.want)
+					}
+					if got := seen.Load(); got != tc.want {
+						t.Errorf("handler saw request id %q, want %q", got, tc.want)
+					}
+					for _, l := range f.logs.lines(t) {
+						if l["request_id"] != tc.want {
+							t.Errorf("log line %v has request_id %v, want %q", l["msg"], l["request_id"], tc.want)
+						}
+						if l["msg"] == "http" {
+							t.Errorf("an RPC was also logged as a bare HTTP request: %v", l)
+						}
+					}
+				})
+			}
 		}
 	}
 }
@@ -273,32 +299,94 @@ func TestPanicBecomesInternal(t *testing.T) {
 
 func TestStreamingHandler(t *testing.T) {
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
-			f := start(t, nil, time.Minute)
-			client := mtmv1connect.NewMessagingServiceClient(f.client, f.url, p.opts...)
-			req := connect.NewRequest(&mtmv1.WatchInboxRequest{})
-			req.Header().Set(telemetry.RequestIDHeader, "stream-1")
-			stream, err := client.WatchInbox(context.Background(), req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for stream.Receive() {
-				got = append(got, stream.Msg().Cursor)
-			}
-			if err := stream.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if h := stream.ResponseHeader().Get(telemetry.RequestIDHeader); h != "stream-1" {
-				t.Errorf("stream X-Request-Id = %q, want stream-1", h)
-			}
-			if len(got) != 2 || got[0] != "stream-1" {
-				t.Errorf("handler saw request ids %q, want stream-1 twice", got)
-			}
-			if logs := f.logs.String(); !strings.Contains(logs, `"stream_type":"server_stream"`) {
-				t.Errorf("stream not logged:\n%s", logs)
-			}
-		})
+		for _, mw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/middleware=%v", p.name, mw), func(t *testing.T) {
+				f := startWith(t, setup{clamp: time.Minute, middleware: mw})
+				client := mtmv1connect.NewMessagingServiceClient(f.client, f.url, p.opts...)
+				req := connect.NewRequest(&mtmv1.WatchInboxRequest{})
+				req.Header().Set(telemetry.RequestIDHeader, "stream-1")
+				stream, err := client.WatchInbox(context.Background(), req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for stream.Receive() {
+					got = append(got, stream.Msg().Cursor)
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatal(err)
+				}
+				if h := stream.ResponseHeader().Get(telemetry.RequestIDHeader); h != "stream-1" {
+					t.Errorf("stream X-Request-Id = %q, want stream-1", h)
+				}
+				if len(got) != 2 || got[0] != "stream-1" {
+					t.Errorf("handler saw request ids %q, want stream-1 twice", got)
+				}
+				if logs := f.logs.String(); !strings.Contains(logs, `"stream_type":"server_stream"`) {
+					t.Errorf("stream not logged:\n%s", logs)
+				}
+			})
+		}
+	}
+}
+
+func TestMiddlewareCoversRequestsNoRPCTakes(t *testing.T) {
+	f := startWith(t, setup{clamp: time.Minute, middleware: true, readMax: 64,
+		behave: func(context.Context) error { return nil }})
+	client := mtmv1connect.NewCareServiceClient(f.client, f.url)
+
+	req := connect.NewRequest(&mtmv1.SearchPatientsRequest{NamePrefix: strings.Repeat("x", 100)})
+	req.Header().Set(telemetry.RequestIDHeader, "too-big-1")
+	_, err := client.SearchPatients(context.Background(), req)
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("oversized request: %v, want resource_exhausted", err)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Meta().Get(telemetry.RequestIDHeader) != "too-big-1" {
+		t.Errorf("oversized request's answer lacks its X-Request-Id")
+	}
+
+	res, err := f.client.Get(f.url + "/no.such.Service/Method")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || res.Header.Get(telemetry.RequestIDHeader) == "" {
+		t.Errorf("unknown path: %s with X-Request-Id %q, want 404 with an id", res.Status, res.Header.Get(telemetry.RequestIDHeader))
+	}
+
+	var httpLines []map[string]any
+	for _, l := range f.logs.lines(t) {
+		if l["msg"] == "rpc" {
+			t.Errorf("a request no handler took was logged as an RPC: %v", l)
+		}
+		if l["msg"] == "http" {
+			httpLines = append(httpLines, l)
+		}
+	}
+	if len(httpLines) != 2 {
+		t.Fatalf("got %d http log lines, want 2:\n%s", len(httpLines), f.logs)
+	}
+	if httpLines[0]["request_id"] != "too-big-1" || httpLines[0]["status"] != float64(http.StatusTooManyRequests) {
+		t.Errorf("oversized request logged as %v", httpLines[0])
+	}
+	if httpLines[1]["status"] != float64(http.StatusNotFound) || httpLines[1]["path"] != "/no.such.Service/Method" {
+		t.Errorf("unknown path logged as %v", httpLines[1])
+	}
+	if strings.Contains(f.logs.String(), "xxxxxxxx") {
+		t.Error("the oversized body reached the log")
+	}
+	body := get(t, f.admin.URL+"/metrics")
+	for _, want := range []string{
+		`mtm_http_non_rpc_requests_total{status="429"} 1`,
+		`mtm_http_non_rpc_requests_total{status="404"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `mtm_rpc_requests_total{`) {
+		t.Errorf("requests no handler took were counted as RPCs:\n%s", body)
 	}
 }
 

@@ -163,6 +163,9 @@ func TestServerEndToEnd(t *testing.T) {
 		if err := json.NewDecoder(res.Body).Decode(&jwks); err != nil {
 			t.Fatal(err)
 		}
+		if res.Header.Get("X-Request-Id") == "" {
+			t.Error("JWKS answer lacks X-Request-Id")
+		}
 		if res.StatusCode != http.StatusOK || len(jwks.Keys) == 0 || jwks.Keys[0].Kid == "" || jwks.Keys[0].Alg != "ES256" {
 			t.Errorf("JWKS = %d %+v, want one ES256 key with a kid", res.StatusCode, jwks)
 		}
@@ -223,6 +226,8 @@ func TestServerEndToEnd(t *testing.T) {
 			`mtm_rpc_requests_total{code="ok",procedure="/grpc.health.v1.Health/Check"} 5`,
 			`mtm_rpc_requests_total{code="unauthenticated",procedure="/mtm.v1.AuthService/Login"} 4`,
 			`mtm_rpc_duration_seconds_bucket{procedure="/mtm.v1.CareService/SearchPatients",le="+Inf"} 1`,
+			`mtm_http_non_rpc_requests_total{status="429"} 1`,
+			`mtm_http_non_rpc_requests_total{status="200"} 1`,
 			"go_goroutines",
 		} {
 			if !strings.Contains(body, want) {

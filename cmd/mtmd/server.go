@@ -94,7 +94,10 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler:           mux,
+		// The middleware gives even requests that no RPC handler takes
+		// (unknown paths, oversized bodies, JWKS) a request id, a log line
+		// and a count.
+		Handler:           tel.Middleware(mux),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
