@@ -1,9 +1,9 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -53,19 +53,19 @@ func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, l
 		return nil, s.fail(opName, err)
 	}
 	// A member "<id>\x00..." is below "<before>" exactly when id < before.
-	max := "+"
+	hi := "+"
 	if before != "" {
-		max = "(" + before
+		hi = "(" + before
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	members, err := s.rdb.ZRevRangeByLex(ctx, s.k.audit(patientID), &redis.ZRangeBy{Min: "-", Max: max, Count: int64(limit)}).Result()
+	members, err := s.rdb.ZRevRangeByLex(ctx, s.k.audit(patientID), &redis.ZRangeBy{Min: "-", Max: hi, Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, s.fail(opName, err)
 	}
 	out := make([]store.AuditEvent, 0, len(members))
 	for _, m := range members {
-		i := bytes.IndexByte([]byte(m), 0)
+		i := strings.IndexByte(m, 0)
 		if i < 0 {
 			return nil, fmt.Errorf("%s: %w", opName, errFormat)
 		}

@@ -443,19 +443,34 @@ type reviewWire struct {
 	DeliveryMethod string   `cbor:"3,keyasint,omitempty"`
 	ReviewedOn     int64    `cbor:"4,keyasint,omitempty"`
 	PharmacistID   string   `cbor:"5,keyasint,omitempty"`
-	Problems       []string `cbor:"6,keyasint,omitempty"`
-	Interventions  []string `cbor:"7,keyasint,omitempty"`
-	CreatedAt      int64    `cbor:"8,keyasint,omitempty"`
+	Problems       []string           `cbor:"6,keyasint,omitempty"`
+	Interventions  []interventionWire `cbor:"7,keyasint,omitempty"`
+	CreatedAt      int64              `cbor:"8,keyasint,omitempty"`
+}
+
+type interventionWire struct {
+	Kind        string `cbor:"1,keyasint,omitempty"`
+	Description string `cbor:"2,keyasint,omitempty"`
+	ReferredTo  string `cbor:"3,keyasint,omitempty"`
+	Outcome     string `cbor:"4,keyasint,omitempty"`
+}
+
+func interventionToWire(i store.Intervention) interventionWire {
+	return interventionWire{Kind: i.Kind, Description: i.Description, ReferredTo: i.ReferredTo, Outcome: i.Outcome}
+}
+
+func (w interventionWire) toStore() store.Intervention {
+	return store.Intervention{Kind: w.Kind, Description: w.Description, ReferredTo: w.ReferredTo, Outcome: w.Outcome}
 }
 
 func reviewToWire(r store.Review) reviewWire {
 	return reviewWire{ID: r.ID, Kind: r.Kind, DeliveryMethod: r.DeliveryMethod, ReviewedOn: dEnc(r.ReviewedOn), PharmacistID: r.PharmacistID,
-		Problems: r.Problems, Interventions: r.Interventions, CreatedAt: tEnc(r.CreatedAt)}
+		Problems: r.Problems, Interventions: mapSlice(r.Interventions, interventionToWire), CreatedAt: tEnc(r.CreatedAt)}
 }
 
 func (w reviewWire) toStore() store.Review {
 	return store.Review{ID: w.ID, Kind: w.Kind, DeliveryMethod: w.DeliveryMethod, ReviewedOn: dDec(w.ReviewedOn), PharmacistID: w.PharmacistID,
-		Problems: w.Problems, Interventions: w.Interventions, CreatedAt: tDec(w.CreatedAt)}
+		Problems: w.Problems, Interventions: mapSlice(w.Interventions, interventionWire.toStore), CreatedAt: tDec(w.CreatedAt)}
 }
 
 type selfReportWire struct {

@@ -27,6 +27,7 @@ func TestWireTypesCoverEveryField(t *testing.T) {
 		{store.DoseSchedule{}, scheduleWire{}, 0, 0},
 		{store.FollowUp{}, followUpWire{}, 0, 0},
 		{store.Review{}, reviewWire{}, 0, 0},
+		{store.Intervention{}, interventionWire{}, 0, 0},
 		{store.SelfReport{}, selfReportWire{}, 0, 0},
 		{store.Pharmacy{}, pharmacyWire{}, 0, 0},
 		{store.Account{}, accountWire{}, 1, 0},

@@ -35,6 +35,10 @@
 //
 // # Atomic steps
 //
+// Single-slot steps need no ordering: PutInvite/ConsumeInvite touch only
+// the invite's key, AppendAuditEvent only the patient's audit window
+// (append and trim in one script).
+//
 // Every write that must be atomic is one Lua script (redis.NewScript, run
 // with EVALSHA and EVAL as fallback) over keys of one slot. UpdatePatient is
 // optimistic: it reads the record, runs the caller's closure and stores the
@@ -75,7 +79,9 @@
 // therefore idempotent: it takes a per-call operation id, stores its reply
 // under mtm:{tag}:op:<id> in the same slot (expiring after Options.OpTTL)
 // and, when run again with the same id, returns the stored reply without
-// writing. Reads are naturally idempotent. Retries stay enabled.
+// writing. Reads, RevokeRefreshFamily and AppendAuditEvent (a sorted set
+// holds a member once; trimming to keep is a fixed point) are naturally
+// idempotent. So go-redis retries stay enabled for everything.
 //
 // # Failures
 //

@@ -121,13 +121,13 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail(opName, err)
 		}
-		min := "-"
+		lo := "-"
 		if after != "" {
-			min = "(" + after
+			lo = "(" + after
 		}
 		want := limit - len(out)
 		cctx, cancel := s.call(ctx)
-		ids, err := s.rdb.ZRangeByLex(cctx, index, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(want)}).Result()
+		ids, err := s.rdb.ZRangeByLex(cctx, index, &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(want)}).Result()
 		cancel()
 		if err != nil {
 			return nil, s.fail(opName, err)

@@ -8,8 +8,8 @@ import (
 )
 
 // Allow counts one attempt for key in the fixed window of length window
-// that holds now (windows start at multiples of window since the Unix
-// epoch) and reports whether the count is within limit; when it is not,
+// that holds now (windows are aligned as time.Time.Truncate aligns them:
+// whole minutes, hours, days in UTC) and reports whether the count is within limit; when it is not,
 // retryAfter is the time until the window ends. The increment and the
 // window's expiry are one script, and a re-sent script is not counted
 // twice.
