@@ -2,7 +2,15 @@ package api_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"slices"
+	"strings"
+
 	"errors"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,7 +54,7 @@ const (
 
 // env is one running API server over a fresh embedded store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	store   store.Store
 	clock   *clock
 	keys    *auth.KeySet
@@ -54,6 +62,7 @@ type env struct {
 	srv     *httptest.Server
 	opts    []connect.ClientOption
 	archive *memorySink
+	keyDir  string
 }
 
 // protocols are the wire protocols every handler test runs over.
@@ -76,7 +85,7 @@ func forEachProtocol(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
@@ -85,7 +94,8 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
-	keys, err := auth.LoadOrCreateKeySet(filepath.Join(dir, "keys"), clk.Now)
+	keyDir := filepath.Join(dir, "keys")
+	keys, err := auth.LoadOrCreateKeySet(keyDir, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +119,7 @@ func newEnv(t *testing.T) *env {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv, archive: sink}
+	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv, archive: sink, keyDir: keyDir}
 }
 
 // memorySink is the audit archive of a test server.
@@ -290,4 +300,43 @@ func (e *env) login(email, password string) string {
 		e.t.Fatalf("login %s: %v", email, err)
 	}
 	return res.Msg.GetTokens().GetAccessToken()
+}
+
+// forge signs claims with the server's own current signing key, as the
+// server would, so that a test can vary one claim at a time.
+func (e *env) forge(claims map[string]any) string {
+	e.t.Helper()
+	files, err := filepath.Glob(filepath.Join(e.keyDir, "*.pem"))
+	if err != nil || len(files) == 0 {
+		e.t.Fatalf("no key files in %s: %v", e.keyDir, err)
+	}
+	slices.Sort(files)
+	path := files[len(files)-1]
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	block, _ := pem.Decode(raw)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	kid := strings.TrimSuffix(filepath.Base(path), ".pem")
+	_, kid, _ = strings.Cut(kid, "_") // "<creation time>_<kid>"; the kid itself may hold '_'
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// jwks returns the server's published JWKS document.
+func (e *env) jwks() []byte {
+	w := httptest.NewRecorder()
+	e.tokens.JWKSHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+	return w.Body.Bytes()
 }
