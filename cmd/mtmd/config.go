@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type Config struct {
 	LogLevel        string        // debug, info, warn, error
 	Demo            bool          // seed demo data and print how to try it
 	ShutdownTimeout time.Duration // how long in-flight calls get to finish
+	AuditSink       string        // where the audit archive goes: file or stdout
+	AuditDir        string        // directory of the audit archive files; default <data-dir>/audit
+	AuditWindow     int           // access events kept per patient in the store
 }
 
 // Defaults.
@@ -76,6 +80,9 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo pharmacy, pharmacist and patient and print how to try the API")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long in-flight RPCs get to finish on shutdown")
+	fs.StringVar(&c.AuditSink, "audit-sink", "file", "audit archive: file (rotating JSON lines in --audit-dir) or stdout (JSON lines for a log pipeline)")
+	fs.StringVar(&c.AuditDir, "audit-dir", "", "`directory` of the audit archive (default <data-dir>/audit)")
+	fs.IntVar(&c.AuditWindow, "audit-window", 1000, "access events kept per patient for the \"who accessed my record\" report")
 	return fs
 }
 
@@ -126,6 +133,9 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.SigningKeyDir == "" {
 		c.SigningKeyDir = bootstrap.KeyDir(c.DataDir)
+	}
+	if c.AuditDir == "" {
+		c.AuditDir = filepath.Join(c.DataDir, "audit")
 	}
 	return c, nil
 }
@@ -187,6 +197,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		add("--log-level/MTM_LOG_LEVEL %q: must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.AuditSink != "file" && c.AuditSink != "stdout" {
+		add("--audit-sink/MTM_AUDIT_SINK %q: must be file or stdout", c.AuditSink)
+	}
+	if c.AuditWindow < 1 || c.AuditWindow > 100000 {
+		add("--audit-window/MTM_AUDIT_WINDOW %d: must be between 1 and 100000", c.AuditWindow)
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT %s: must be above 0", c.ShutdownTimeout)

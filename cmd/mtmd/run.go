@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/demo"
 	"github.com/mtmapp/mtm/backend/telemetry"
@@ -77,7 +78,20 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now})
+	sink, err := openAuditSink(cfg, stdout, now)
+	if err != nil {
+		return fmt.Errorf("audit sink: %w", err)
+	}
+	defer func() {
+		if err := sink.Close(); err != nil {
+			logger.Error("closing audit sink", "error", err.Error())
+		}
+	}()
+	recorder, err := audit.NewRecorder(st, sink, cfg.AuditWindow, now, logger)
+	if err != nil {
+		return err
+	}
+	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder})
 	if err != nil {
 		return err
 	}
@@ -157,4 +171,12 @@ func serve(s *http.Server, ln net.Listener, name string) error {
 		return fmt.Errorf("%s server: %w", name, err)
 	}
 	return nil
+}
+
+// openAuditSink opens the archive the configuration names.
+func openAuditSink(cfg Config, stdout io.Writer, now func() time.Time) (audit.Sink, error) {
+	if cfg.AuditSink == "stdout" {
+		return audit.NewWriterSink(stdout), nil
+	}
+	return audit.NewFileSink(cfg.AuditDir, 0, now)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/telemetry"
@@ -46,12 +47,15 @@ type serverDeps struct {
 	logger  *slog.Logger
 	metrics *telemetry.Metrics
 	now     func() time.Time
+	audit   *audit.Recorder
 }
 
 // newAPIServer builds the one handler that serves the four mtm.v1 services,
 // gRPC health and reflection, and the JWKS, behind the interceptors in this
 // order: telemetry (sees the final outcome), deadline clamp, stream drain,
-// auth, validate; the api package adds its error mapping innermost.
+// auth, audit (knows the caller, records every call naming a patient,
+// including refused and invalid ones), validate; the api package adds its
+// error mapping innermost.
 func newAPIServer(d serverDeps) (*apiServer, error) {
 	tel, err := telemetry.NewInterceptor(telemetry.Config{Logger: d.logger, Metrics: d.metrics, Now: d.now})
 	if err != nil {
@@ -71,6 +75,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 			clamp,
 			streamDrain{ctx: drainCtx},
 			auth.NewInterceptor(d.tokens, api.PublicProcedures()),
+			audit.NewInterceptor(d.audit),
 			validate.NewInterceptor(),
 		),
 		readMax,
