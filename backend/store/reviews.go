@@ -3,16 +3,28 @@ package store
 import "time"
 
 // Review is a documented medication review: a Comprehensive Medication
-// Review (annual) or a Targeted Medication Review.
+// Review (annual) or a Targeted Medication Review. Follow-ups it set name
+// it in FollowUp.ReviewID.
 type Review struct {
 	ID             string
 	Kind           string // "cmr" or "tmr"
 	DeliveryMethod string // "face_to_face", "telephone", "telehealth", "other"
 	ReviewedOn     Date
 	PharmacistID   string
-	Problems       []string
-	Interventions  []string
+	Problems       []string // medication-related problems found
+	Interventions  []Intervention
 	CreatedAt      time.Time
+}
+
+// Intervention is something the pharmacist did about a problem found in a
+// review: counselling or a change proposed to the prescriber
+// (Kind "intervention"), or a referral to another provider ("referral"),
+// with its outcome once known.
+type Intervention struct {
+	Kind        string // "intervention" or "referral"
+	Description string
+	ReferredTo  string // referrals: the prescriber or service referred to
+	Outcome     string // "" until known, e.g. "prescriber accepted the change"
 }
 
 // SelfReport is a medicine the patient or a caregiver reports having started

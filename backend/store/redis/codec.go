@@ -438,11 +438,11 @@ func (w followUpWire) toStore() store.FollowUp {
 }
 
 type reviewWire struct {
-	ID             string   `cbor:"1,keyasint,omitempty"`
-	Kind           string   `cbor:"2,keyasint,omitempty"`
-	DeliveryMethod string   `cbor:"3,keyasint,omitempty"`
-	ReviewedOn     int64    `cbor:"4,keyasint,omitempty"`
-	PharmacistID   string   `cbor:"5,keyasint,omitempty"`
+	ID             string             `cbor:"1,keyasint,omitempty"`
+	Kind           string             `cbor:"2,keyasint,omitempty"`
+	DeliveryMethod string             `cbor:"3,keyasint,omitempty"`
+	ReviewedOn     int64              `cbor:"4,keyasint,omitempty"`
+	PharmacistID   string             `cbor:"5,keyasint,omitempty"`
 	Problems       []string           `cbor:"6,keyasint,omitempty"`
 	Interventions  []interventionWire `cbor:"7,keyasint,omitempty"`
 	CreatedAt      int64              `cbor:"8,keyasint,omitempty"`

@@ -148,11 +148,14 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 	}}
 	p.Reviews = []store.Review{{
 		ID: "rev-1", Kind: "cmr", DeliveryMethod: "telephone",
-		ReviewedOn:    store.Date{Year: 2026, Month: time.March, Day: 14},
-		PharmacistID:  "acct-pharmacist-0001",
-		Problems:      []string{"Post-dinner glucose above goal", "Possible interaction: St. John's wort with sertraline"},
-		Interventions: []string{"Counselled on glucose monitoring", "Advised stopping St. John's wort; faxed prescriber"},
-		CreatedAt:     at(14),
+		ReviewedOn:   store.Date{Year: 2026, Month: time.March, Day: 14},
+		PharmacistID: "acct-pharmacist-0001",
+		Problems:     []string{"Post-dinner glucose above goal", "Possible interaction: St. John's wort with sertraline"},
+		Interventions: []store.Intervention{
+			{Kind: "intervention", Description: "Counselled on glucose monitoring"},
+			{Kind: "referral", Description: "Advised stopping St. John's wort", ReferredTo: "Dr. Rivera (prescriber)", Outcome: "Prescriber agreed; patient stopped it"},
+		},
+		CreatedAt: at(14),
 	}}
 	p.SelfReports = []store.SelfReport{{
 		ID: "self-1", Kind: "herbal", Name: "St. John's wort 300 mg", HowIUseIt: "1 capsule three times daily",
