@@ -47,6 +47,7 @@ type Store interface {
 	Throttle
 	Caregivers
 	AuditTrail
+	Messages
 
 	// Close releases the store's resources.
 	Close() error

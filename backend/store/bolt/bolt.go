@@ -82,12 +82,18 @@ var (
 	bucketAudit          = []byte("audit")             // patient id → {event id → AuditEvent}
 	bucketAuditCounts    = []byte("audit_counts")      // patient id → uint64 events kept
 	bucketExpiry         = []byte("expiry")            // expiry time|kind|id → ""
+	bucketThreads        = []byte("threads")           // thread id → Thread (see messaging.go)
+	bucketThreadMessages = []byte("thread_messages")   // thread id → {messages, idempotency keys}
+	bucketPatientThreads = []byte("patient_threads")   // patient id → {index key → ""}
+	bucketInbox          = []byte("inbox")             // pharmacy id → {state → {index key → ""}}
+	bucketInboxFeed      = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
 		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
 		bucketFamilies, bucketCounters, bucketInvites, bucketAudit,
 		bucketAuditCounts, bucketExpiry,
+		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
 	}
 )
 

@@ -39,11 +39,13 @@ end
 type scripts struct {
 	create, casVersioned, claimEmail, swap, delIfEqual, replace, createFamily, rotate, allow *redis.Script
 	revoke, appendAudit                                                                      *redis.Script
+	msg                                                                                      messagingScripts
 }
 
 func newScripts() scripts {
 	w := func(body string) *redis.Script { return redis.NewScript(idempotent + body) }
 	return scripts{
+		msg: newMessagingScripts(),
 		// ARGV[2] value, ARGV[3] TTL in ms (0: none).
 		create: w(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return finish('EXISTS') end

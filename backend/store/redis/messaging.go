@@ -1,0 +1,661 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+var _ store.Messages = (*Store)(nil)
+
+// Messaging keys. A thread and its messages share the thread's hash tag, so
+// appending a message and changing the thread is one script. The patient's
+// thread list lives in the patient's slot and the inbox and its change feed
+// in the pharmacy's slot:
+//
+//	mtm:{th:<thread>}                  thread record (version header + CBOR)
+//	mtm:{th:<thread>}:msgs             sorted set, score seq, member seq (8 bytes) + message record
+//	mtm:{th:<thread>}:keys             hash "<author>\x00<client message id>" -> seq
+//	mtm:{p:<patient>}:threads          sorted set (lex) of ThreadIndexKey(CreatedAt, id)
+//	mtm:{ph:<pharmacy>}:inbox:<state>  sorted set (lex) of ThreadIndexKey(StateSince, id)
+//	mtm:{ph:<pharmacy>}:feed           sorted set, score cursor, member thread id
+//	mtm:{ph:<pharmacy>}:feedseq        last cursor handed out
+//
+// Index entries are written before the thread and removed after it, so a
+// stop between steps leaves an extra entry, never a missing one; listings
+// skip entries that do not match the thread they name. The change feed is
+// bumped after the thread is written, so a watcher that reads the feed
+// always reads a thread at least as new as the change.
+func (k keys) thread(id string) string          { return k.tag("th", id) }
+func (k keys) threadMsgs(id string) string      { return k.tag("th", id) + ":msgs" }
+func (k keys) threadKeys(id string) string      { return k.tag("th", id) + ":keys" }
+func (k keys) patientThreads(id string) string  { return k.tag("p", id) + ":threads" }
+func (k keys) inboxFeed(pharmacy string) string { return k.tag("ph", pharmacy) + ":feed" }
+func (k keys) inboxSeq(pharmacy string) string  { return k.tag("ph", pharmacy) + ":feedseq" }
+func (k keys) inbox(pharmacy string, st store.ThreadState) string {
+	return k.tag("ph", pharmacy) + ":inbox:" + string(st)
+}
+
+const stDuplicate = "DUP"
+
+// messagingScripts are the messaging steps; see newMessagingScripts.
+type messagingScripts struct {
+	createThread, appendMessage, bumpFeed *redis.Script
+}
+
+func newMessagingScripts() messagingScripts {
+	w := func(body string) *redis.Script { return redis.NewScript(idempotent + body) }
+	return messagingScripts{
+		// KEYS[2] thread, KEYS[3] msgs, KEYS[4] keys. ARGV[2] thread
+		// record, ARGV[3] message member, ARGV[4] idempotency field.
+		createThread: w(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return finish('EXISTS') end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], 1, ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[4], 1)
+return finish('OK')`),
+		// KEYS as createThread. ARGV[2] expected thread header, ARGV[3] new
+		// thread record, ARGV[4] seq, ARGV[5] message member, ARGV[6]
+		// idempotency field. DUP returns the original seq.
+		appendMessage: w(`
+local dup = redis.call('HGET', KEYS[4], ARGV[6])
+if dup then return finish('DUP', dup) end
+local cur = redis.call('GETRANGE', KEYS[2], 0, string.len(ARGV[2]) - 1)
+if cur == '' then return finish('NOTFOUND') end
+if cur ~= ARGV[2] then return finish('CONFLICT') end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[6], ARGV[4])
+return finish('OK')`),
+		// Not idempotent and need not be: a re-run moves the thread
+		// further ahead. KEYS[1] counter, KEYS[2] feed; ARGV[1] thread id.
+		bumpFeed: redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], n, ARGV[1])
+return n`),
+	}
+}
+
+// runKeys runs an idempotent write script whose first data key is keys[0]
+// (the op slot goes in that key's slot) under a fresh operation id.
+func (s *Store) runKeys(ctx context.Context, sc *redis.Script, keys []string, args ...any) (status, payload string, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", "", err
+	}
+	id, err := s.opID()
+	if err != nil {
+		return "", "", err
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	argv := append([]any{s.opts.OpTTL.Milliseconds()}, args...)
+	res, err := sc.Run(ctx, s.rdb, append([]string{op(keys[0], id)}, keys...), argv...).Slice()
+	if err != nil {
+		return "", "", err
+	}
+	if len(res) != 2 {
+		return "", "", fmt.Errorf("script reply has %d elements, want 2", len(res))
+	}
+	status, _ = res[0].(string)
+	payload, _ = res[1].(string)
+	return status, payload, nil
+}
+
+type threadWire struct {
+	ID              string           `cbor:"1,keyasint,omitempty"`
+	PatientID       string           `cbor:"2,keyasint,omitempty"`
+	PharmacyID      string           `cbor:"3,keyasint,omitempty"`
+	Subject         string           `cbor:"4,keyasint,omitempty"`
+	StartedBy       string           `cbor:"5,keyasint,omitempty"`
+	State           string           `cbor:"6,keyasint,omitempty"`
+	StateSince      int64            `cbor:"7,keyasint,omitempty"`
+	ClaimedBy       string           `cbor:"8,keyasint,omitempty"`
+	LastSeq         int64            `cbor:"9,keyasint,omitempty"`
+	ReadThrough     map[string]int64 `cbor:"10,keyasint,omitempty"`
+	FirstResponseAt int64            `cbor:"11,keyasint,omitempty"`
+	CreatedAt       int64            `cbor:"12,keyasint,omitempty"`
+	UpdatedAt       int64            `cbor:"13,keyasint,omitempty"`
+}
+
+type messageWire struct {
+	ThreadID        string `cbor:"1,keyasint,omitempty"`
+	Seq             int64  `cbor:"2,keyasint,omitempty"`
+	ClientMessageID string `cbor:"3,keyasint,omitempty"`
+	AuthorID        string `cbor:"4,keyasint,omitempty"`
+	AuthorRole      string `cbor:"5,keyasint,omitempty"`
+	AuthorName      string `cbor:"6,keyasint,omitempty"`
+	Body            string `cbor:"7,keyasint,omitempty"`
+	SentAt          int64  `cbor:"8,keyasint,omitempty"`
+}
+
+func (s *Store) encodeThread(t store.Thread) ([]byte, error) {
+	return s.encodeVersioned(t.Version, threadWire{ID: t.ID, PatientID: t.PatientID, PharmacyID: t.PharmacyID, Subject: t.Subject,
+		StartedBy: t.StartedBy, State: string(t.State), StateSince: tEnc(t.StateSince), ClaimedBy: t.ClaimedBy, LastSeq: t.LastSeq,
+		ReadThrough: t.ReadThrough, FirstResponseAt: tEnc(t.FirstResponseAt), CreatedAt: tEnc(t.CreatedAt), UpdatedAt: tEnc(t.UpdatedAt)})
+}
+
+func (s *Store) decodeThread(b []byte) (store.Thread, error) {
+	var w threadWire
+	v, err := s.decodeVersioned(b, &w)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	return store.Thread{ID: w.ID, PatientID: w.PatientID, PharmacyID: w.PharmacyID, Subject: w.Subject, StartedBy: w.StartedBy,
+		State: store.ThreadState(w.State), StateSince: tDec(w.StateSince), ClaimedBy: w.ClaimedBy, LastSeq: w.LastSeq,
+		ReadThrough: w.ReadThrough, FirstResponseAt: tDec(w.FirstResponseAt), CreatedAt: tDec(w.CreatedAt),
+		UpdatedAt: tDec(w.UpdatedAt), Version: v}, nil
+}
+
+// messageMember is the sorted-set member of a message: its seq (so that
+// members are unique) and its record.
+func (s *Store) messageMember(m store.Message) ([]byte, error) {
+	rec, err := s.encode(messageWire{ThreadID: m.ThreadID, Seq: m.Seq, ClientMessageID: m.ClientMessageID, AuthorID: m.AuthorID,
+		AuthorRole: string(m.AuthorRole), AuthorName: m.AuthorName, Body: m.Body, SentAt: tEnc(m.SentAt)})
+	if err != nil {
+		return nil, err
+	}
+	return append(binary.BigEndian.AppendUint64(nil, uint64(m.Seq)), rec...), nil
+}
+
+func (s *Store) decodeMessage(member string) (store.Message, error) {
+	if len(member) < 9 {
+		return store.Message{}, errFormat
+	}
+	var w messageWire
+	if err := s.decode([]byte(member[8:]), &w); err != nil {
+		return store.Message{}, err
+	}
+	return store.Message{ThreadID: w.ThreadID, Seq: w.Seq, ClientMessageID: w.ClientMessageID, AuthorID: w.AuthorID,
+		AuthorRole: store.Role(w.AuthorRole), AuthorName: w.AuthorName, Body: w.Body, SentAt: tDec(w.SentAt)}, nil
+}
+
+func idemField(authorID, clientID string) string { return authorID + "\x00" + clientID }
+
+func inboxMember(t store.Thread) string { return store.ThreadIndexKey(t.StateSince, t.ID) }
+
+// CreateThread indexes the thread under its patient and in the inbox, then
+// creates the thread with its first message in one script, then bumps the
+// inbox feed. Idempotent on t.ID.
+func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Message) (store.Thread, store.Message, bool, error) {
+	const opName = "redisstore.CreateThread"
+	if t.ID == "" || t.PatientID == "" || t.PharmacyID == "" {
+		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: empty thread, patient or pharmacy id", opName)
+	}
+	t.Version, t.LastSeq = 1, 1
+	first.ThreadID, first.Seq = t.ID, 1
+	rec, err := s.encodeThread(t)
+	if err != nil {
+		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
+	}
+	member, err := s.messageMember(first)
+	if err != nil {
+		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
+	}
+	ptKey, ptMember := s.k.patientThreads(t.PatientID), store.ThreadIndexKey(t.CreatedAt, t.ID)
+	inKey, inMember := s.k.inbox(t.PharmacyID, t.State), inboxMember(t)
+	if err := s.zaddLex(ctx, ptKey, ptMember); err != nil {
+		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+	}
+	if err := s.zaddLex(ctx, inKey, inMember); err != nil {
+		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+	}
+	status, _, err := s.runKeys(ctx, s.scripts.msg.createThread,
+		[]string{s.k.thread(t.ID), s.k.threadMsgs(t.ID), s.k.threadKeys(t.ID)}, rec, member, idemField(first.AuthorID, first.ClientMessageID))
+	if err != nil {
+		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+	}
+	switch status {
+	case stOK:
+		if err := s.bumpFeed(ctx, t); err != nil {
+			return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+		}
+		return t, first, true, nil
+	case stExists:
+		cur, err := s.GetThread(ctx, t.ID)
+		if err != nil {
+			return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
+		}
+		// Withdraw this attempt's index entries when they are not the
+		// stored thread's (best effort: listings skip them anyway).
+		if store.ThreadIndexKey(cur.CreatedAt, cur.ID) != ptMember {
+			s.zrem(ctx, ptKey, ptMember)
+		}
+		if cur.State != t.State || inboxMember(cur) != inMember {
+			s.zrem(ctx, inKey, inMember)
+		}
+		msgs, err := s.ListMessages(ctx, t.ID, 0, 1)
+		if err != nil {
+			return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
+		}
+		if len(msgs) == 0 {
+			return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: thread %s has no first message", opName, t.ID)
+		}
+		return cur, msgs[0], false, nil
+	default:
+		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+}
+
+// GetThread returns the thread or store.ErrNotFound.
+func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) {
+	const opName = "redisstore.GetThread"
+	b, err := s.get(ctx, s.k.thread(id))
+	if err != nil {
+		return store.Thread{}, s.fail(opName, err)
+	}
+	t, err := s.decodeThread(b)
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return t, nil
+}
+
+// AppendMessage appends m and stores fn's thread by compare-and-set on the
+// thread's version (fn may run more than once); the script first checks the
+// idempotency key, so a retry returns the original message.
+func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Message, fn func(store.Thread) (store.Thread, error)) (store.Thread, store.Message, bool, error) {
+	const opName = "redisstore.AppendMessage"
+	field := idemField(m.AuthorID, m.ClientMessageID)
+	keys := []string{s.k.thread(threadID), s.k.threadMsgs(threadID), s.k.threadKeys(threadID)}
+	var out store.Thread
+	var stored store.Message
+	created := false
+	err := s.casThread(ctx, threadID, fn, func(cur, next store.Thread) (string, error) {
+		m.ThreadID, m.Seq = threadID, cur.LastSeq+1
+		next.LastSeq = m.Seq
+		rec, err := s.encodeThread(next)
+		if err != nil {
+			return "", err
+		}
+		member, err := s.messageMember(m)
+		if err != nil {
+			return "", err
+		}
+		status, payload, err := s.runKeys(ctx, s.scripts.msg.appendMessage, keys, versionHeader(cur.Version), rec, m.Seq, member, field)
+		if err != nil {
+			return "", err
+		}
+		switch status {
+		case stOK:
+			out, stored, created = next, m, true
+		case stDuplicate:
+			seq, err := strconv.ParseInt(payload, 10, 64)
+			if err != nil {
+				return "", fmt.Errorf("bad seq %q: %w", payload, err)
+			}
+			orig, err := s.message(ctx, threadID, seq)
+			if err != nil {
+				return "", err
+			}
+			if out, err = s.GetThread(ctx, threadID); err != nil {
+				return "", err
+			}
+			stored = orig
+		}
+		return status, nil
+	}, func(ctx context.Context) (bool, error) {
+		// Before running fn: a retry of a stored message writes nothing.
+		seq, err := s.rdb.HGet(ctx, s.k.threadKeys(threadID), field).Int64()
+		if errors.Is(err, redis.Nil) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		orig, err := s.message(ctx, threadID, seq)
+		if err != nil {
+			return false, err
+		}
+		if out, err = s.GetThread(ctx, threadID); err != nil {
+			return false, err
+		}
+		stored = orig
+		return true, nil
+	})
+	if err != nil {
+		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
+	}
+	return out, stored, created, nil
+}
+
+// UpdateThread applies fn and stores the result by compare-and-set on the
+// version, moving the inbox entry and bumping the change feed.
+func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
+	const opName = "redisstore.UpdateThread"
+	var out store.Thread
+	err := s.casThread(ctx, id, fn, func(cur, next store.Thread) (string, error) {
+		rec, err := s.encodeThread(next)
+		if err != nil {
+			return "", err
+		}
+		status, _, err := s.run(ctx, s.scripts.casVersioned, s.k.thread(id), versionHeader(cur.Version), rec)
+		if status == stOK {
+			out = next
+		}
+		return status, err
+	}, nil)
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return out, nil
+}
+
+// casThread is the optimistic loop of AppendMessage and UpdateThread: read
+// the thread, run fn, add the inbox entry of the new state, write (the
+// write func returns a script status), then drop the old inbox entry and
+// bump the feed. done, when set, is asked first on each attempt whether
+// the write already happened (an idempotent retry); then nothing is
+// written.
+func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error),
+	write func(cur, next store.Thread) (string, error), done func(context.Context) (bool, error)) error {
+	for attempt := range s.opts.MaxUpdateAttempts {
+		if attempt > 0 {
+			if err := s.jitter(ctx, attempt); err != nil {
+				return s.fail("retry", err)
+			}
+		}
+		if done != nil {
+			cctx, cancel := s.call(ctx)
+			ok, err := done(cctx)
+			cancel()
+			if err != nil {
+				return s.fail("lookup", err)
+			}
+			if ok {
+				return nil
+			}
+		}
+		cur, err := s.GetThread(ctx, id)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cloneThread(cur))
+		if err != nil {
+			return err
+		}
+		if next.ID != cur.ID || next.PatientID != cur.PatientID || next.PharmacyID != cur.PharmacyID {
+			return errors.New("the update changes the thread's id, patient or pharmacy")
+		}
+		next.Version, next.LastSeq = cur.Version+1, cur.LastSeq
+		oldKey, oldMember := s.k.inbox(cur.PharmacyID, cur.State), inboxMember(cur)
+		newKey, newMember := s.k.inbox(next.PharmacyID, next.State), inboxMember(next)
+		moved := oldKey != newKey || oldMember != newMember
+		if moved {
+			if err := s.zaddLex(ctx, newKey, newMember); err != nil {
+				return s.fail("index", err)
+			}
+		}
+		status, err := write(cur, next)
+		if err != nil {
+			return s.fail("write", err)
+		}
+		switch status {
+		case stOK:
+			if moved {
+				s.zrem(ctx, oldKey, oldMember)
+			}
+			if err := s.bumpFeed(ctx, next); err != nil {
+				return s.fail("feed", err)
+			}
+			return nil
+		case stDuplicate:
+			return nil
+		case stNotFound:
+			return store.ErrNotFound
+		case stConflict:
+			continue // the extra entry of this attempt is skipped by listings
+		default:
+			return fmt.Errorf("unexpected script status %q", status)
+		}
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", s.opts.MaxUpdateAttempts, store.ErrConflict)
+}
+
+func (s *Store) bumpFeed(ctx context.Context, t store.Thread) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.scripts.msg.bumpFeed.Run(ctx, s.rdb, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err()
+}
+
+func (s *Store) zaddLex(ctx context.Context, key, member string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.rdb.ZAdd(ctx, key, redis.Z{Member: member}).Err()
+}
+
+// zrem removes an index entry, best effort: a leftover entry is skipped by
+// listings.
+func (s *Store) zrem(ctx context.Context, key, member string) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	s.rdb.ZRem(ctx, key, member)
+}
+
+func (s *Store) message(ctx context.Context, threadID string, seq int64) (store.Message, error) {
+	msgs, err := s.ListMessages(ctx, threadID, seq-1, 1)
+	if err != nil {
+		return store.Message{}, err
+	}
+	if len(msgs) == 0 || msgs[0].Seq != seq {
+		return store.Message{}, fmt.Errorf("thread %s message %d: %w", threadID, seq, store.ErrNotFound)
+	}
+	return msgs[0], nil
+}
+
+// ListMessages returns up to limit messages with seq above afterSeq.
+func (s *Store) ListMessages(ctx context.Context, threadID string, afterSeq int64, limit int) ([]store.Message, error) {
+	const opName = "redisstore.ListMessages"
+	if limit <= 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail(opName, err)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	members, err := s.rdb.ZRangeByScore(cctx, s.k.threadMsgs(threadID), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(afterSeq, 10), Max: "+inf", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	out := make([]store.Message, 0, len(members))
+	for _, mem := range members {
+		m, err := s.decodeMessage(mem)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ListPatientThreads returns the patient's threads newest first below the
+// index key before, skipping entries without a matching thread.
+func (s *Store) ListPatientThreads(ctx context.Context, patientID, before string, limit int) ([]store.Thread, error) {
+	const opName = "redisstore.ListPatientThreads"
+	key := s.k.patientThreads(patientID)
+	match := func(member string, t store.Thread) bool {
+		return t.PatientID == patientID && store.ThreadIndexKey(t.CreatedAt, t.ID) == member
+	}
+	next := func(ctx context.Context, cursor string, n int) ([]string, error) {
+		max := "+"
+		if cursor != "" {
+			max = "(" + cursor
+		}
+		return s.rdb.ZRevRangeByLex(ctx, key, &redis.ZRangeBy{Min: "-", Max: max, Count: int64(n)}).Result()
+	}
+	out, err := s.listIndexed(ctx, before, limit, next, match)
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	return out, nil
+}
+
+// ListInbox returns the pharmacy's threads in state, oldest first, above
+// the index key after, skipping entries that do not match their thread.
+func (s *Store) ListInbox(ctx context.Context, pharmacyID string, state store.ThreadState, after string, limit int) ([]store.Thread, error) {
+	const opName = "redisstore.ListInbox"
+	key := s.k.inbox(pharmacyID, state)
+	match := func(member string, t store.Thread) bool {
+		return t.PharmacyID == pharmacyID && t.State == state && inboxMember(t) == member
+	}
+	next := func(ctx context.Context, cursor string, n int) ([]string, error) {
+		min := "-"
+		if cursor != "" {
+			min = "(" + cursor
+		}
+		return s.rdb.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(n)}).Result()
+	}
+	out, err := s.listIndexed(ctx, after, limit, next, match)
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	return out, nil
+}
+
+// listIndexed pages through an index with next, reads the threads the
+// entries name and keeps those match accepts, until it has limit or the
+// index ends.
+func (s *Store) listIndexed(ctx context.Context, cursor string, limit int,
+	next func(ctx context.Context, cursor string, n int) ([]string, error), match func(string, store.Thread) bool) ([]store.Thread, error) {
+	var out []store.Thread
+	for len(out) < limit {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		want := limit - len(out)
+		cctx, cancel := s.call(ctx)
+		members, err := next(cctx, cursor, want)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		threads, err := s.getThreads(cctx, members)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range members {
+			if t, ok := threads[i]; ok && match(m, t) {
+				out = append(out, t)
+			}
+		}
+		if len(members) < want {
+			break
+		}
+		cursor = members[len(members)-1]
+	}
+	return out, nil
+}
+
+// getThreads reads the threads that index members name, in one pipeline;
+// missing threads are absent from the map.
+func (s *Store) getThreads(ctx context.Context, members []string) (map[int]store.Thread, error) {
+	out := map[int]store.Thread{}
+	if len(members) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(members))
+	for i, m := range members {
+		_, id, ok := strings.Cut(m, ":")
+		if !ok {
+			return nil, fmt.Errorf("bad thread index entry %q", m)
+		}
+		cmds[i] = pipe.Get(ctx, s.k.thread(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		t, err := s.decodeThread(b)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// InboxChanges returns feed entries above after, oldest first.
+func (s *Store) InboxChanges(ctx context.Context, pharmacyID string, after int64, limit int) ([]store.InboxChange, error) {
+	const opName = "redisstore.InboxChanges"
+	if limit <= 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail(opName, err)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	zs, err := s.rdb.ZRangeByScoreWithScores(cctx, s.k.inboxFeed(pharmacyID), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	members := make([]string, len(zs))
+	for i, z := range zs {
+		members[i] = "x:" + z.Member.(string)
+	}
+	threads, err := s.getThreads(cctx, members)
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	out := make([]store.InboxChange, 0, len(zs))
+	for i, z := range zs {
+		if t, ok := threads[i]; ok {
+			out = append(out, store.InboxChange{Cursor: int64(z.Score), Thread: t})
+		}
+	}
+	return out, nil
+}
+
+// InboxHead returns the newest feed cursor, 0 when empty.
+func (s *Store) InboxHead(ctx context.Context, pharmacyID string) (int64, error) {
+	const opName = "redisstore.InboxHead"
+	if err := ctx.Err(); err != nil {
+		return 0, s.fail(opName, err)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	n, err := s.rdb.Get(cctx, s.k.inboxSeq(pharmacyID)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail(opName, err)
+	}
+	return n, nil
+}
+
+// cloneThread copies the thread's map so fn cannot change the caller's.
+func cloneThread(t store.Thread) store.Thread {
+	if t.ReadThrough != nil {
+		m := make(map[string]int64, len(t.ReadThrough))
+		for k, v := range t.ReadThrough {
+			m[k] = v
+		}
+		t.ReadThrough = m
+	}
+	return t
+}
