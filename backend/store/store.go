@@ -47,6 +47,7 @@ type Store interface {
 	Throttle
 	Caregivers
 	AuditTrail
+	Reminders
 	Messages
 
 	// Close releases the store's resources.

@@ -93,6 +93,7 @@ var (
 		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
 		bucketFamilies, bucketCounters, bucketInvites, bucketAudit,
 		bucketAuditCounts, bucketExpiry,
+		bucketRemindersDue, bucketReminderKeys, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
 	}
 )

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Allow", allowCases},
 		{"Caregivers", caregiverCases},
 		{"AuditTrail", auditCases},
+		{"Reminders", reminderCases},
 		{"Messages", messagingCases},
 		{"Context", contextCases},
 	}

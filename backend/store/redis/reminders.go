@@ -1,0 +1,341 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+var _ store.Reminders = (*Store)(nil)
+
+// ReminderShards is the number of due-time index shards. It is part of the
+// key layout: every instance sharing a Redis must use the same number, so it
+// is a constant rather than an option.
+//
+// Layout (see also the package comment):
+//
+//	mtm:{rq:<n>}            sorted set: Reminder.Key scored by due time (unix ms); a
+//	                        claimed key is scored by its lease deadline
+//	mtm:{rq:<n>}:sent       sorted set: keys acknowledged as sent, scored by the end
+//	                        of their dedupe window
+//	mtm:{p:<patient>}:notes sorted set: notification history, Reminder.Key scored by
+//	                        sent time (ms)
+//	mtm:{p:<patient>}:doses hash: occurrence id → dose confirmation (CBOR)
+//	mtm:{p:<patient>}:dosex sorted set: occurrence ids by occurrence time, for trimming
+//
+// A scheduled reminder costs one sorted-set member of about 60 bytes (the
+// key) and its score.
+const ReminderShards = 16
+
+func (k keys) reminderShard(n int) string     { return k.tag("rq", strconv.Itoa(n)) }
+func (k keys) reminderSent(n int) string      { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
+func (k keys) notifications(pid string) string { return k.tag("p", pid) + ":notes" }
+func (k keys) doses(pid string) string         { return k.tag("p", pid) + ":doses" }
+func (k keys) doseIndex(pid string) string     { return k.tag("p", pid) + ":dosex" }
+
+// Reminder scripts. All are naturally idempotent or harmless when re-run
+// after a lost reply (a re-run claim leases items nobody holds; they come
+// back when the lease ends).
+var (
+	// KEYS[1] due set, KEYS[2] sent set; ARGV[1] now ms, ARGV[2] lease
+	// deadline ms, ARGV[3] limit. Returns {key, due, key, due, ...}.
+	claimScript = redis.NewScript(`
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3])
+local out = {}
+local now = tonumber(ARGV[1])
+for i = 1, #items, 2 do
+  local m = items[i]
+  local exp = redis.call('ZSCORE', KEYS[2], m)
+  if exp and tonumber(exp) > now then
+    redis.call('ZREM', KEYS[1], m)
+  else
+    redis.call('ZADD', KEYS[1], ARGV[2], m)
+    out[#out + 1] = m
+    out[#out + 1] = items[i + 1]
+  end
+end
+return out`)
+	// KEYS[1] due set, KEYS[2] sent set; ARGV[1] now ms, ARGV[2] dedupe
+	// expiry ms, ARGV[3] number of done keys, then the done keys, then
+	// (due ms, key) pairs to add.
+	ackScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i])
+end
+for i = 4 + n, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return n`)
+	// KEYS[1] due set; ARGV[1] number of keys to cancel, then those keys,
+	// then (due ms, key) pairs to add.
+	scheduleScript = redis.NewScript(`
+local n = tonumber(ARGV[1])
+for i = 2, 1 + n do redis.call('ZREM', KEYS[1], ARGV[i]) end
+for i = 2 + n, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return n`)
+	// KEYS[1] history; ARGV[1] sent ms, ARGV[2] key, ARGV[3] keep.
+	noteScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
+return over`)
+	// KEYS[1] doses hash, KEYS[2] dose index; ARGV[1] occurrence id,
+	// ARGV[2] record, ARGV[3] occurrence ms, ARGV[4] keep.
+	doseScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+end
+return over`)
+)
+
+// ReminderShards returns the package constant ReminderShards.
+func (s *Store) ReminderShards() int { return ReminderShards }
+
+// ReminderShard hashes the patient id (FNV-1a) onto a shard.
+func (s *Store) ReminderShard(patientID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(patientID))
+	return int(h.Sum32() % ReminderShards)
+}
+
+// ScheduleReminders removes cancel and adds add in one script on the
+// patient's shard.
+func (s *Store) ScheduleReminders(ctx context.Context, patientID string, add, cancel []store.Reminder) error {
+	const opName = "redisstore.ScheduleReminders"
+	argv := make([]any, 0, 1+len(cancel)+2*len(add))
+	argv = append(argv, len(cancel))
+	for _, r := range cancel {
+		if r.PatientID != patientID {
+			return fmt.Errorf("%s: reminder of another patient", opName)
+		}
+		argv = append(argv, r.Key())
+	}
+	for _, r := range add {
+		if r.PatientID != patientID {
+			return fmt.Errorf("%s: reminder of another patient", opName)
+		}
+		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancelCtx := s.call(ctx)
+	defer cancelCtx()
+	if err := scheduleScript.Run(ctx, s.rdb, []string{s.k.reminderShard(s.ReminderShard(patientID))}, argv...).Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+// ClaimDueReminders leases up to limit due reminders of one shard in one
+// script.
+func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time, lease time.Duration, limit int) ([]store.Reminder, error) {
+	const opName = "redisstore.ClaimDueReminders"
+	if shard < 0 || shard >= ReminderShards {
+		return nil, fmt.Errorf("%s: no shard %d", opName, shard)
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard)},
+		now.UnixMilli(), now.Add(lease).UnixMilli(), limit).StringSlice()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	out := make([]store.Reminder, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		r, err := store.ParseReminderKey(res[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		ms, err := strconv.ParseFloat(res[i+1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: score %q: %w", opName, res[i+1], err)
+		}
+		r.DueAt = time.UnixMilli(int64(ms)).UTC()
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// AckReminders removes done (remembered as sent until now+dedupeWindow) and
+// adds next, in one script on the shard.
+func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.Reminder, now time.Time, dedupeWindow time.Duration) error {
+	const opName = "redisstore.AckReminders"
+	if shard < 0 || shard >= ReminderShards {
+		return fmt.Errorf("%s: no shard %d", opName, shard)
+	}
+	if len(done) == 0 && len(next) == 0 {
+		return nil
+	}
+	argv := make([]any, 0, 3+len(done)+2*len(next))
+	argv = append(argv, now.UnixMilli(), now.Add(dedupeWindow).UnixMilli(), len(done))
+	for _, r := range done {
+		argv = append(argv, r.Key())
+	}
+	for _, r := range next {
+		if s.ReminderShard(r.PatientID) != shard {
+			return fmt.Errorf("%s: reminder of shard %d acknowledged on shard %d", opName, s.ReminderShard(r.PatientID), shard)
+		}
+		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if err := ackScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard)}, argv...).Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+// AppendNotifications adds each notification to its patient's history in
+// one pipeline (one script per notification, each on the patient's slot;
+// EVALSHA first, EVAL for the whole batch when a node lacks the script).
+func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification, keep int) error {
+	const opName = "redisstore.AppendNotifications"
+	if keep <= 0 {
+		return fmt.Errorf("%s: keep must be positive, got %d", opName, keep)
+	}
+	if len(ns) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	for _, n := range ns {
+		noteScript.EvalSha(ctx, pipe, []string{s.k.notifications(n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil && hasNoScript(cmds) {
+		pipe = s.rdb.Pipeline()
+		for _, n := range ns {
+			noteScript.Eval(ctx, pipe, []string{s.k.notifications(n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
+		}
+		_, err = pipe.Exec(ctx)
+	}
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+func hasNoScript(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// ListNotifications returns up to limit of the patient's history, newest first.
+func (s *Store) ListNotifications(ctx context.Context, patientID string, limit int) ([]store.Notification, error) {
+	const opName = "redisstore.ListNotifications"
+	if limit <= 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.k.notifications(patientID), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	out := make([]store.Notification, 0, len(zs))
+	for _, z := range zs {
+		key, _ := z.Member.(string)
+		r, err := store.ParseReminderKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		out = append(out, store.Notification{PatientID: patientID, Key: key, OccurrenceID: r.OccurrenceID(), Kind: r.Kind,
+			SentAt: time.UnixMilli(int64(z.Score)).UTC()})
+	}
+	return out, nil
+}
+
+// doseWire is the stored form of a DoseRecord.
+type doseWire struct {
+	OccurrenceID string `cbor:"1,keyasint"`
+	Occurrence   int64  `cbor:"2,keyasint"`
+	Outcome      string `cbor:"3,keyasint"`
+	SnoozedUntil int64  `cbor:"4,keyasint,omitempty"`
+	RecordedBy   string `cbor:"5,keyasint"`
+	RecordedAt   int64  `cbor:"6,keyasint"`
+}
+
+// RecordDose stores the confirmation and trims the oldest occurrences
+// beyond keep, in one script on the patient's slot.
+func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) error {
+	const opName = "redisstore.RecordDose"
+	if keep <= 0 {
+		return fmt.Errorf("%s: keep must be positive, got %d", opName, keep)
+	}
+	if d.PatientID == "" || d.OccurrenceID == "" {
+		return fmt.Errorf("%s: empty patient or occurrence id", opName)
+	}
+	rec, err := s.encode(doseWire{OccurrenceID: d.OccurrenceID, Occurrence: tEnc(d.Occurrence), Outcome: string(d.Outcome),
+		SnoozedUntil: tEnc(d.SnoozedUntil), RecordedBy: d.RecordedBy, RecordedAt: tEnc(d.RecordedAt)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	err = doseScript.Run(ctx, s.rdb, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
+		d.OccurrenceID, rec, d.Occurrence.UnixMilli(), keep).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
+// GetDose returns the confirmation of an occurrence or store.ErrNotFound.
+func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (store.DoseRecord, error) {
+	const opName = "redisstore.GetDose"
+	if err := ctx.Err(); err != nil {
+		return store.DoseRecord{}, s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	raw, err := s.rdb.HGet(ctx, s.k.doses(patientID), occurrenceID).Bytes()
+	if err != nil {
+		return store.DoseRecord{}, s.fail(opName, err)
+	}
+	var w doseWire
+	if err := s.decode(raw, &w); err != nil {
+		return store.DoseRecord{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return store.DoseRecord{PatientID: patientID, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
+		Outcome: store.DoseOutcome(w.Outcome), SnoozedUntil: tDec(w.SnoozedUntil), RecordedBy: w.RecordedBy, RecordedAt: tDec(w.RecordedAt)}, nil
+}

@@ -1,0 +1,233 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// reminder returns a dose reminder of patient pid due at t0+dueMin minutes.
+func reminder(pid, ref string, dueMin int) store.Reminder {
+	at := t0.Add(time.Duration(dueMin) * time.Minute).Truncate(time.Second)
+	return store.Reminder{PatientID: pid, Kind: store.ReminderDose, RefID: ref, Occurrence: at, DueAt: at}
+}
+
+// claimAll claims every due reminder of every shard at now.
+func claimAll(t *testing.T, s store.Store, now time.Time, lease time.Duration) []store.Reminder {
+	t.Helper()
+	var out []store.Reminder
+	for sh := range s.ReminderShards() {
+		got, err := s.ClaimDueReminders(t.Context(), sh, now, lease, 1000)
+		must(t, "ClaimDueReminders", err)
+		for _, r := range got {
+			if s.ReminderShard(r.PatientID) != sh {
+				t.Fatalf("shard %d returned a reminder of patient %s (shard %d)", sh, r.PatientID, s.ReminderShard(r.PatientID))
+			}
+		}
+		out = append(out, got...)
+	}
+	return out
+}
+
+// keysOf lists the keys of rs, sorted.
+func keysOf(rs []store.Reminder) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Key())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ackAll acknowledges rs as sent, shard by shard.
+func ackAll(t *testing.T, s store.Store, rs []store.Reminder, now time.Time, window time.Duration) {
+	t.Helper()
+	by := map[int][]store.Reminder{}
+	for _, r := range rs {
+		by[s.ReminderShard(r.PatientID)] = append(by[s.ReminderShard(r.PatientID)], r)
+	}
+	for sh, done := range by {
+		must(t, "AckReminders", s.AckReminders(t.Context(), sh, done, nil, now, window))
+	}
+}
+
+var reminderCases = []testCase{
+	{"ClaimLeasesDueRemindersUntilTheLeaseEnds", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		a, b, later := reminder("pat-1", "ds-a", -1), reminder("pat-2", "ds-b", 0), reminder("pat-1", "ds-c", 60)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{a, later}, nil))
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-2", []store.Reminder{b}, nil))
+		got := claimAll(t, s, t0, time.Minute)
+		if k := keysOf(got); !slices.Equal(k, keysOf([]store.Reminder{a, b})) {
+			t.Fatalf("claimed %v, want the two due reminders", k)
+		}
+		for _, r := range got {
+			want := a
+			if r.PatientID == "pat-2" {
+				want = b
+			}
+			if !r.DueAt.Equal(want.DueAt) || !r.Occurrence.Equal(want.Occurrence) || r.Kind != want.Kind || r.RefID != want.RefID {
+				t.Fatalf("claimed %+v, want %+v", r, want)
+			}
+		}
+		if again := claimAll(t, s, t0.Add(59*time.Second), time.Minute); len(again) != 0 {
+			t.Fatalf("claimed %v again while leased", keysOf(again))
+		}
+		if again := claimAll(t, s, t0.Add(61*time.Second), time.Minute); len(again) != 2 {
+			t.Fatalf("after the lease ended: claimed %v, want both again", keysOf(again))
+		}
+	}},
+	{"ClaimHonoursLimitOldestFirst", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		var rs []store.Reminder
+		for i := range 5 {
+			rs = append(rs, reminder("pat-1", fmt.Sprintf("ds-%d", i), -i))
+		}
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", rs, nil))
+		got, err := s.ClaimDueReminders(ctx, s.ReminderShard("pat-1"), t0, time.Minute, 2)
+		must(t, "ClaimDueReminders", err)
+		if k := keysOf(got); !slices.Equal(k, keysOf(rs[3:])) {
+			t.Fatalf("claimed %v, want the two oldest %v", k, keysOf(rs[3:]))
+		}
+	}},
+	{"AckedRemindersAreNotSentTwice", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		r := reminder("pat-1", "ds-a", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{r}, nil))
+		got := claimAll(t, s, t0, time.Minute)
+		ackAll(t, s, got, t0.Add(time.Second), time.Hour)
+		if again := claimAll(t, s, t0.Add(2*time.Minute), time.Minute); len(again) != 0 {
+			t.Fatalf("claimed %v after it was acknowledged", keysOf(again))
+		}
+		// Scheduling the same occurrence again within the dedupe window
+		// (a schedule edit racing the dispatcher) does not send it again.
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{r}, nil))
+		if again := claimAll(t, s, t0.Add(3*time.Minute), time.Minute); len(again) != 0 {
+			t.Fatalf("claimed %v again within the dedupe window", keysOf(again))
+		}
+		// A snoozed attempt is a new key.
+		snoozed := r
+		snoozed.Attempt, snoozed.DueAt = 1, t0.Add(10*time.Minute)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{snoozed}, nil))
+		if again := claimAll(t, s, t0.Add(10*time.Minute), time.Minute); !slices.Equal(keysOf(again), keysOf([]store.Reminder{snoozed})) {
+			t.Fatalf("claimed %v, want the snoozed attempt", keysOf(again))
+		}
+	}},
+	{"AckSchedulesNextAndDefers", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		a, b := reminder("pat-1", "ds-a", 0), reminder("pat-1", "ds-b", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{a, b}, nil))
+		claimAll(t, s, t0, time.Minute)
+		next := reminder("pat-1", "ds-a", 24*60)
+		deferred := b
+		deferred.DueAt = t0.Add(8 * time.Hour)
+		must(t, "AckReminders", s.AckReminders(ctx, s.ReminderShard("pat-1"), []store.Reminder{a}, []store.Reminder{next, deferred}, t0, time.Hour))
+		if got := claimAll(t, s, t0.Add(8*time.Hour-time.Second), time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v before the deferred time", keysOf(got))
+		}
+		got := claimAll(t, s, t0.Add(8*time.Hour), time.Minute)
+		if !slices.Equal(keysOf(got), keysOf([]store.Reminder{b})) {
+			t.Fatalf("at the deferred time claimed %v, want %v", keysOf(got), keysOf([]store.Reminder{b}))
+		}
+		ackAll(t, s, got, t0.Add(8*time.Hour), time.Hour)
+		if got := claimAll(t, s, t0.Add(24*time.Hour), time.Minute); !slices.Equal(keysOf(got), keysOf([]store.Reminder{next})) {
+			t.Fatalf("next day claimed %v, want the next occurrence", keysOf(got))
+		}
+	}},
+	{"ScheduleCancelsAndMoves", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		old, moved := reminder("pat-1", "md-1", 0), reminder("pat-1", "ds-a", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{old, moved}, nil))
+		fresh := reminder("pat-1", "md-1", 600)
+		moved.DueAt = t0.Add(time.Hour)
+		gone := reminder("pat-1", "never-scheduled", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{fresh, moved}, []store.Reminder{old, gone}))
+		if got := claimAll(t, s, t0.Add(59*time.Minute), time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v: the cancelled reminder or the moved one came early", keysOf(got))
+		}
+		if got := claimAll(t, s, t0.Add(10*time.Hour), time.Minute); !slices.Equal(keysOf(got), keysOf([]store.Reminder{fresh, moved})) {
+			t.Fatalf("claimed %v, want %v", keysOf(got), keysOf([]store.Reminder{fresh, moved}))
+		}
+		if err := s.ScheduleReminders(ctx, "pat-2", []store.Reminder{fresh}, nil); err == nil {
+			t.Fatal("ScheduleReminders accepted a reminder of another patient")
+		}
+	}},
+	{"ManyPatientsSpreadOverShards", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		var all []store.Reminder
+		for i := range 64 {
+			pid := fmt.Sprintf("pat-%03d", i)
+			r := reminder(pid, "ds-a", 0)
+			must(t, "ScheduleReminders", s.ScheduleReminders(ctx, pid, []store.Reminder{r}, nil))
+			all = append(all, r)
+		}
+		if got := claimAll(t, s, t0, time.Minute); !slices.Equal(keysOf(got), keysOf(all)) {
+			t.Fatalf("claimed %d reminders over all shards, want %d", len(got), len(all))
+		}
+	}},
+	{"NotificationHistoryIsBoundedAndDeduplicated", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		note := func(i int) store.Notification {
+			r := reminder("pat-1", "ds-a", i*60)
+			return store.Notification{PatientID: "pat-1", Key: r.Key(), OccurrenceID: r.OccurrenceID(), Kind: r.Kind, SentAt: r.DueAt.Add(time.Second)}
+		}
+		for i := range 5 {
+			must(t, "AppendNotifications", s.AppendNotifications(ctx, []store.Notification{note(i), note(i)}, 3))
+		}
+		must(t, "AppendNotifications", s.AppendNotifications(ctx, []store.Notification{note(4)}, 3))
+		got, err := s.ListNotifications(ctx, "pat-1", 10)
+		must(t, "ListNotifications", err)
+		var keys []string
+		for _, n := range got {
+			keys = append(keys, n.Key)
+			if n.PatientID != "pat-1" || n.Kind != store.ReminderDose {
+				t.Fatalf("notification %+v lost its patient or kind", n)
+			}
+		}
+		want := []string{note(4).Key, note(3).Key, note(2).Key}
+		if !slices.Equal(keys, want) {
+			t.Fatalf("history %v, want the newest three once each %v", keys, want)
+		}
+		if w := note(4); got[0].OccurrenceID != w.OccurrenceID || !got[0].SentAt.Equal(w.SentAt) {
+			t.Fatalf("newest = %+v, want %+v", got[0], w)
+		}
+		if none, err := s.ListNotifications(ctx, "pat-none", 10); err != nil || len(none) != 0 {
+			t.Fatalf("unknown patient: %v, %v", none, err)
+		}
+	}},
+	{"DoseConfirmationsReplaceAndTrim", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		dose := func(i int, o store.DoseOutcome) store.DoseRecord {
+			r := reminder("pat-1", "ds-a", i*60)
+			return store.DoseRecord{PatientID: "pat-1", OccurrenceID: r.OccurrenceID(), Occurrence: r.Occurrence, Outcome: o,
+				RecordedBy: "pat-1", RecordedAt: r.Occurrence.Add(time.Minute)}
+		}
+		_, err := s.GetDose(ctx, "pat-1", dose(0, "").OccurrenceID)
+		wantErr(t, "GetDose before any", err, store.ErrNotFound)
+		snoozed := dose(0, store.DoseSnoozed)
+		snoozed.SnoozedUntil = snoozed.Occurrence.Add(10 * time.Minute)
+		must(t, "RecordDose", s.RecordDose(ctx, snoozed, 3))
+		got, err := s.GetDose(ctx, "pat-1", snoozed.OccurrenceID)
+		must(t, "GetDose", err)
+		if got.Outcome != store.DoseSnoozed || !got.SnoozedUntil.Equal(snoozed.SnoozedUntil) || !got.Occurrence.Equal(snoozed.Occurrence) || got.RecordedBy != "pat-1" {
+			t.Fatalf("GetDose = %+v, want %+v", got, snoozed)
+		}
+		must(t, "RecordDose", s.RecordDose(ctx, dose(0, store.DoseTaken), 3))
+		if got, _ := s.GetDose(ctx, "pat-1", snoozed.OccurrenceID); got.Outcome != store.DoseTaken {
+			t.Fatalf("after taken: outcome %q, want taken", got.Outcome)
+		}
+		for i := 1; i <= 3; i++ {
+			must(t, "RecordDose", s.RecordDose(ctx, dose(i, store.DoseTaken), 3))
+		}
+		_, err = s.GetDose(ctx, "pat-1", dose(0, "").OccurrenceID)
+		wantErr(t, "GetDose of the trimmed oldest", err, store.ErrNotFound)
+		for i := 1; i <= 3; i++ {
+			if _, err := s.GetDose(ctx, "pat-1", dose(i, "").OccurrenceID); err != nil {
+				t.Fatalf("dose %d: %v", i, err)
+			}
+		}
+	}},
+}
