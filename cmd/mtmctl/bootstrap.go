@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/store"
-	"github.com/mtmapp/mtm/backend/store/bolt"
+	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
 func runBootstrap(ctx context.Context, sys system, args []string) error {
@@ -35,7 +34,9 @@ func runBootstrap(ctx context.Context, sys system, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	st, err := openStore(*dataDir, *redisURL)
+	st, _, err := backends.Open(ctx, backends.Settings{
+		DataDir: *dataDir, RedisURL: *redisURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
@@ -52,25 +53,4 @@ func runBootstrap(ctx context.Context, sys system, args []string) error {
 	fmt.Fprintf(sys.stdout, "pharmacy %s created: %s\npharmacy admin %s created: %s\n\nStart mtmd, then: mtmctl login --server URL --email %s\n",
 		*pharmacy, phID, store.NormalizeEmail(*email), acID, store.NormalizeEmail(*email))
 	return nil
-}
-
-// openStore opens the store mtmd would use with the same settings. Keep the
-// switch in step with cmd/mtmd's openStore.
-func openStore(dataDir, redisURL string) (store.Store, error) {
-	switch {
-	case redisURL != "":
-		return nil, errors.New("redis store not built yet: use --data-dir")
-	default:
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		st, err := bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Timeout: time.Second,
-		})
-		if errors.Is(err, bolt.ErrInUse) {
-			return nil, fmt.Errorf("%s is in use by a running mtmd: stop the server, then run bootstrap again (the embedded store is opened by one process at a time)", dataDir)
-		}
-		return st, err
-	}
 }

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
 // Config is everything mtmd reads at start. Each field has a flag and an
@@ -21,23 +21,24 @@ import (
 // underscores, e.g. --admin-addr and MTM_ADMIN_ADDR). A flag wins over the
 // environment, the environment over the default.
 type Config struct {
-	Addr            string        // API listen address (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
-	AdminAddr       string        // admin listen address (/metrics, /healthz); "" disables
-	DataDir         string        // embedded store and default key directory
-	RedisURL        string        // use Redis instead of the embedded store
-	Issuer          string        // "iss" of access tokens
-	Audience        string        // "aud" of access tokens
-	AccessTTL       time.Duration // access token lifetime
-	SigningKeyDir   string        // signing keys; default <data-dir>/keys
-	MaxRequestBytes int64         // largest request message accepted
-	MaxRPCTimeout   time.Duration // deadline clamp for unary RPCs
-	LogFormat       string        // text or json
-	LogLevel        string        // debug, info, warn, error
-	Demo            bool          // seed demo data and print how to try it
-	ShutdownTimeout time.Duration // how long in-flight calls get to finish
-	AuditSink       string        // where the audit archive goes: file or stdout
-	AuditDir        string        // directory of the audit archive files; default <data-dir>/audit
-	AuditWindow     int           // access events kept per patient in the store
+	Addr                string        // API listen address (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
+	AdminAddr           string        // admin listen address (/metrics, /healthz); "" disables
+	DataDir             string        // embedded store and default key directory
+	RedisURL            string        // use Redis instead of the embedded store
+	RedisRequireDurable bool          // refuse to start on a Redis that can lose acknowledged writes
+	Issuer              string        // "iss" of access tokens
+	Audience            string        // "aud" of access tokens
+	AccessTTL           time.Duration // access token lifetime
+	SigningKeyDir       string        // signing keys; default <data-dir>/keys
+	MaxRequestBytes     int64         // largest request message accepted
+	MaxRPCTimeout       time.Duration // deadline clamp for unary RPCs
+	LogFormat           string        // text or json
+	LogLevel            string        // debug, info, warn, error
+	Demo                bool          // seed demo data and print how to try it
+	ShutdownTimeout     time.Duration // how long in-flight calls get to finish
+	AuditSink           string        // where the audit archive goes: file or stdout
+	AuditDir            string        // directory of the audit archive files; default <data-dir>/audit
+	AuditWindow         int           // access events kept per patient in the store
 }
 
 // Defaults.
@@ -69,7 +70,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.Addr, "addr", defaultAddr, "API listen `address` (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, `admin listen `+"`address`"+` for /metrics and /healthz; "" or "off" disables`)
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
-	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db] or rediss://…; empty uses the embedded store")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
+	fs.BoolVar(&c.RedisRequireDurable, "redis-require-durable", false, "refuse to start when Redis persistence can lose acknowledged writes (default: warn)")
 	fs.StringVar(&c.Issuer, "issuer", defaultIssuer, "issuer (iss) of access tokens")
 	fs.StringVar(&c.Audience, "audience", defaultAudience, "audience (aud) of access tokens")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", defaultAccessTTL, "lifetime of an access token (1m–1h)")
@@ -170,7 +172,7 @@ func (c Config) Validate() error {
 		add("--data-dir/MTM_DATA_DIR: must not be empty")
 	}
 	if c.RedisURL != "" {
-		if err := checkRedisURL(c.RedisURL); err != nil {
+		if err := backends.CheckRedisURL(c.RedisURL); err != nil {
 			add("--redis-url/MTM_REDIS_URL: %v", err)
 		}
 	}
@@ -238,27 +240,6 @@ func checkListenAddr(addr string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
-}
-
-// checkRedisURL accepts redis:// and rediss:// URLs with a host. The
-// password, if any, is never echoed.
-func checkRedisURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a URL (want redis://host:port or rediss://host:port)")
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("scheme %q: want redis or rediss", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("no host (want redis://host:port)")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %q is not a number from 1 to 65535", p)
-		}
 	}
 	return nil
 }

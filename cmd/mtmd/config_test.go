@@ -181,7 +181,10 @@ func TestValidateRedisURL(t *testing.T) {
 		{"http://cache:6379", false},
 		{"redis://:6379", false},
 		{"redis://cache:http", false},
-		{"cache:6379", false},
+		{"cache:6379", true},
+		{"redis://c1:7000,c2:7001,c3:7002", true},
+		{"redis+sentinel://s1:26379,s2:26379/primary", true},
+		{"redis+sentinel://s1:26379", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {

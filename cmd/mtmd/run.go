@@ -16,6 +16,7 @@ import (
 	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/demo"
+	"github.com/mtmapp/mtm/backend/store/backends"
 	"github.com/mtmapp/mtm/backend/telemetry"
 
 	_ "time/tzdata" // patients' IANA zones without system zone files
@@ -51,7 +52,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	logger := cfg.newLogger(stdout)
 	now := time.Now
 
-	st, backend, err := openStore(cfg, logger)
+	st, backend, err := backends.Open(ctx, backends.Settings{
+		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
+	})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -307,7 +307,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 		{"every configuration problem at once",
 			[]string{"--addr", "nowhere", "--log-format", "xml", "--access-ttl", "1s"},
 			[]string{"--addr/MTM_ADDR", "--log-format/MTM_LOG_FORMAT", "--access-ttl/MTM_ACCESS_TTL"}},
-		{"redis not built yet", []string{"--redis-url", "redis://127.0.0.1:1"}, []string{"redis store not built yet"}},
+		{"redis unreachable", []string{"--redis-url", "redis://127.0.0.1:1"}, []string{"unavailable"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,6 +75,11 @@ func ParseConfig(s string) (Config, error) {
 	if len(addrs) == 0 {
 		return Config{}, fmt.Errorf("redisstore.ParseConfig: no host in Redis URL")
 	}
+	for _, a := range addrs {
+		if hostOnly(a) == "" {
+			return Config{}, fmt.Errorf("redisstore.ParseConfig: no host in address %q", a)
+		}
+	}
 	u, err := url.Parse("redis://" + userinfo + addrs[0] + rest[end:])
 	if err != nil {
 		return Config{}, fmt.Errorf("redisstore.ParseConfig: %w", err)

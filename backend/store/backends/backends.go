@@ -1,0 +1,81 @@
+// Package backends opens the storage backend a deployment is configured
+// for. It is the one explicit switch between the embedded bbolt file and
+// Redis, shared by mtmd and mtmctl so that both always open the same store.
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+)
+
+// Settings say which backend to open.
+type Settings struct {
+	// RedisURL selects Redis (single node, Cluster or Sentinel; see
+	// redisstore.ParseConfig). Empty selects the embedded store.
+	RedisURL string
+	// DataDir holds the embedded store's file.
+	DataDir string
+	// RequireDurable makes Open fail, instead of warning, when Redis is
+	// configured so that acknowledged writes can be lost.
+	RequireDurable bool
+	Logger         *slog.Logger
+}
+
+// CheckRedisURL reports whether a Redis URL is usable, without connecting.
+func CheckRedisURL(raw string) error {
+	_, err := redisstore.ParseConfig(raw)
+	return err
+}
+
+// Open opens the configured store and returns it with the backend's name
+// ("bolt" or "redis").
+func Open(ctx context.Context, s Settings) (store.Store, string, error) {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	switch {
+	case s.RedisURL != "":
+		cfg, err := redisstore.ParseConfig(s.RedisURL)
+		if err != nil {
+			return nil, "", fmt.Errorf("backends.Open: redis url: %w", err)
+		}
+		st, err := redisstore.Open(ctx, cfg, redisstore.Options{})
+		if err != nil {
+			return nil, "", fmt.Errorf("backends.Open: %w", err)
+		}
+		warnings, err := st.CheckDurability(ctx)
+		if err != nil {
+			st.Close()
+			return nil, "", fmt.Errorf("backends.Open: reading Redis persistence settings: %w", err)
+		}
+		for _, w := range warnings {
+			s.Logger.Warn("REDIS CAN LOSE ACKNOWLEDGED WRITES", "problem", w)
+		}
+		if len(warnings) > 0 && s.RequireDurable {
+			st.Close()
+			return nil, "", fmt.Errorf("backends.Open: Redis is not durable (--redis-require-durable): %s", strings.Join(warnings, "; "))
+		}
+		return st, "redis", nil
+	default:
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("backends.Open: data dir: %w", err)
+		}
+		st, err := bolt.Open(bootstrap.BoltPath(s.DataDir), bolt.Options{Logger: s.Logger})
+		if errors.Is(err, bolt.ErrInUse) {
+			return nil, "", fmt.Errorf("backends.Open: %w: %s is opened by one process at a time; stop the server (or the other mtmctl) and try again", err, s.DataDir)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("backends.Open: %w", err)
+		}
+		return st, "bolt", nil
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
+)
+
+// TestTwoInstancesShareOneRedis runs two mtmd processes' worth of server
+// (two run() calls, each with its own listener and data dir) against one
+// private redis-server, as a load balancer would spread a pharmacy's calls.
+// A write through one instance is visible through the other at once, and a
+// sign-in started on one refreshes on the other.
+func TestTwoInstancesShareOneRedis(t *testing.T) {
+	addr, _ := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
+	url := "redis://" + addr
+	keys := t.TempDir() // instances behind one issuer share their signing keys
+	ctx := context.Background()
+
+	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bootstrap.CreatePharmacy(ctx, st, time.Now(), "Two Instance Pharmacy", "admin@two.test", "a long admin password", "Admin"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	a := startServer(t, t.TempDir(), "--redis-url", url, "--signing-key-dir", keys, "--redis-require-durable")
+	b := startServer(t, t.TempDir(), "--redis-url", url, "--signing-key-dir", keys, "--redis-require-durable")
+	if !strings.Contains(a.out.String(), `"store":"redis"`) {
+		t.Fatalf("instance A is not on Redis:\n%s", a.out)
+	}
+
+	authA := mtmv1connect.NewAuthServiceClient(http1Client(), a.api)
+	authB := mtmv1connect.NewAuthServiceClient(http1Client(), b.api)
+	login, err := authA.Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: "admin@two.test", Password: "a long admin password"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rph := bearerOpt(login.Msg.GetTokens().GetAccessToken())
+	careA := mtmv1connect.NewCareServiceClient(http1Client(), a.api, rph)
+	careB := mtmv1connect.NewCareServiceClient(http1Client(), b.api, rph)
+
+	enrolled, err := careA.EnrollPatient(ctx, connect.NewRequest(&mtmv1.EnrollPatientRequest{GivenName: "Ida", FamilyName: "Two", DateOfBirth: "1944-04-04", TimeZone: "America/Chicago"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := enrolled.Msg.GetPatient().GetId()
+	// Activate on B with the code A issued.
+	act, err := authB.ActivatePatient(ctx, connect.NewRequest(&mtmv1.ActivatePatientRequest{ActivationCode: enrolled.Msg.GetActivationCode(), DateOfBirth: "1944-04-04", DeviceName: "phone"}))
+	if err != nil {
+		t.Fatalf("activating on B with A's code: %v", err)
+	}
+	// A write on B is read on A at once.
+	if _, err := careB.AddMedication(ctx, connect.NewRequest(&mtmv1.AddMedicationRequest{PatientId: pid, Medication: &mtmv1.MedicationFields{Name: "Warfarin", Strength: "5 mg", HowIUseIt: "daily"}})); err != nil {
+		t.Fatal(err)
+	}
+	patientA := mtmv1connect.NewPatientServiceClient(http1Client(), a.api, bearerOpt(act.Msg.GetTokens().GetAccessToken()))
+	pml, err := patientA.GetMedicationList(ctx, connect.NewRequest(&mtmv1.GetMedicationListRequest{PatientId: pid}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meds := pml.Msg.GetMedicationList().GetMedications(); len(meds) != 1 || meds[0].GetName() != "Warfarin" {
+		t.Fatalf("instance A reads %v after a write on B", meds)
+	}
+	// A stale write on A after a change on B is refused, not lost.
+	med := pml.Msg.GetMedicationList().GetMedications()[0]
+	change := func(c mtmv1connect.CareServiceClient, strength string) error {
+		_, err := c.ChangeMedication(ctx, connect.NewRequest(&mtmv1.ChangeMedicationRequest{PatientId: pid, MedicationId: med.GetId(), ExpectedVersion: med.GetVersion(),
+			Reason: "INR", Medication: &mtmv1.MedicationFields{Name: "Warfarin", Strength: strength, HowIUseIt: "daily"}}))
+		return err
+	}
+	if err := change(careB, "7.5 mg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := change(careA, "2.5 mg"); connect.CodeOf(err) != connect.CodeAborted {
+		t.Fatalf("stale write through the other instance: %v, want aborted", err)
+	}
+	// A refresh token issued by B works once on A, and its reuse on B fails.
+	rt := act.Msg.GetTokens().GetRefreshToken()
+	if _, err := authA.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})); err != nil {
+		t.Fatalf("refresh on A of B's token: %v", err)
+	}
+	if _, err := authB.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("reuse of a spent refresh token on the other instance: %v, want unauthenticated", err)
+	}
+}
+
+// bearerOpt sends an access token with every call of a client.
+func bearerOpt(token string) connect.ClientOption {
+	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+token)
+			return next(ctx, req)
+		}
+	}))
+}
