@@ -166,7 +166,7 @@ func TestActivation(t *testing.T) {
 // TestRefreshRotation: a refresh token works once; presenting the spent one
 // again revokes the whole sign-in, including the newest token.
 func TestRefreshRotation(t *testing.T) {
-	forEachProtocol(t, func(t *testing.T, e *env) {
+	forEachBackendAndProtocol(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		rph := e.pharmacy("ph_a", "rph@a.test")
 		pt := e.enroll(rph, "Ann")

@@ -15,7 +15,7 @@ import (
 // medicines, loses it the moment he revokes it, and a grant with an end
 // date stops by itself.
 func TestCaregiverGrantLifecycle(t *testing.T) {
-	forEachProtocol(t, func(t *testing.T, e *env) {
+	forEachBackendAndProtocol(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		rph := e.pharmacy("ph_a", "rph@a.test")
 		father := e.enroll(rph, "Walter")

@@ -14,7 +14,7 @@ import (
 // pharmacist enrolls a patient and keeps their PML and MAP; the patient
 // activates the app, reads both and records what they did.
 func TestMedicationListAndPlanEndToEnd(t *testing.T) {
-	forEachProtocol(t, func(t *testing.T, e *env) {
+	forEachBackendAndProtocol(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		rph := e.pharmacy("ph_a", "rph@a.test")
 		pt := e.enroll(rph, "Margaret")

@@ -29,6 +29,8 @@ import (
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
@@ -74,6 +76,7 @@ var protocols = []struct {
 	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
 }
 
+// forEachProtocol runs fn over each protocol on the embedded store.
 func forEachProtocol(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	for _, p := range protocols {
@@ -85,13 +88,48 @@ func forEachProtocol(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t testing.TB) *env {
+// forEachBackendAndProtocol runs fn over each protocol on the embedded
+// store and on a private Redis server.
+func forEachBackendAndProtocol(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
+	forEachProtocol(t, fn)
+	for _, p := range protocols {
+		t.Run("redis/"+p.name, func(t *testing.T) {
+			e := newEnvOn(t, redisStore(t))
+			e.opts = p.opts
+			fn(t, e)
+		})
+	}
+}
+
+func redisStore(t testing.TB) store.Store {
+	t.Helper()
+	tt, ok := t.(*testing.T)
+	if !ok {
+		t.Fatal("redis store needs a *testing.T")
+	}
+	addr, _ := redistest.StartServer(tt)
+	st, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// newEnv starts a server on a fresh embedded store.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvOn(t, st)
+}
+
+// newEnvOn starts a server on st, which it closes at cleanup.
+func newEnvOn(t testing.TB, st store.Store) *env {
+	t.Helper()
+	dir := t.TempDir()
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
 	keyDir := filepath.Join(dir, "keys")

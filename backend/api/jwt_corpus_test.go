@@ -22,7 +22,7 @@ import (
 // to a protected RPC over both protocols: every one is unauthenticated.
 // (backend/auth holds the full corpus against the verifier itself.)
 func TestJWTAttackCorpusOverTheAPI(t *testing.T) {
-	forEachProtocol(t, func(t *testing.T, e *env) {
+	forEachBackendAndProtocol(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		rph := e.pharmacy("ph_a", "rph@a.test")
 		pt := e.enroll(rph, "Ann")

@@ -324,7 +324,7 @@ func TestMatrixCoversEveryRPC(t *testing.T) {
 // TestAuthorizationMatrix runs every row for every caller and target over
 // the Connect and gRPC protocols.
 func TestAuthorizationMatrix(t *testing.T) {
-	forEachProtocol(t, func(t *testing.T, e *env) {
+	forEachBackendAndProtocol(t, func(t *testing.T, e *env) {
 		f := newMatrixFixture(t, e)
 		for _, r := range matrix {
 			for a := range numActors {
