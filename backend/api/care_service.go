@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
@@ -49,6 +50,7 @@ func (s *CareService) EnrollPatient(ctx context.Context, req *connect.Request[mt
 	if err := c.Store.CreatePatient(ctx, pt); err != nil {
 		return nil, err
 	}
+	audit.Touch(ctx, pt.ID, "")
 	code, exp, err := c.issueActivationCode(ctx, pt.ID)
 	if err != nil {
 		return nil, err
