@@ -104,6 +104,24 @@ func mayCareFor(p auth.Principal, pt store.Patient) bool {
 	return p.Role.IsStaff() && p.PharmacyID != "" && p.PharmacyID == pt.PharmacyID
 }
 
+// load reads the patient and answers not_found both when it does not exist
+// and when may refuses it. The audit note is set as soon as the record is
+// known to exist, so a refused look at a real record enters its report.
+func (c Config) load(ctx context.Context, patientID string, may func(store.Patient) bool) (store.Patient, error) {
+	pt, err := c.Store.GetPatient(ctx, patientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Patient{}, errPatientNotFound
+	}
+	if err != nil {
+		return store.Patient{}, err
+	}
+	audit.Touch(ctx, pt.ID, "")
+	if !may(pt) {
+		return store.Patient{}, errPatientNotFound
+	}
+	return pt, nil
+}
+
 // loadForPatientSide loads the patient for a patient-facing call needing
 // scope.
 func (c Config) loadForPatientSide(ctx context.Context, patientID string, scope store.Scope) (auth.Principal, store.Patient, error) {
@@ -111,18 +129,9 @@ func (c Config) loadForPatientSide(ctx context.Context, patientID string, scope 
 	if err != nil {
 		return p, store.Patient{}, err
 	}
-	pt, err := c.Store.GetPatient(ctx, patientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return p, store.Patient{}, errPatientNotFound
-	}
-	if err != nil {
-		return p, store.Patient{}, err
-	}
-	audit.Touch(ctx, pt.ID, "")
-	if !mayActFor(p, pt, scope, c.Now()) {
-		return p, store.Patient{}, errPatientNotFound
-	}
-	return p, pt, nil
+	now := c.Now()
+	pt, err := c.load(ctx, patientID, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) })
+	return p, pt, err
 }
 
 // loadForCare loads the patient for a pharmacist's call.
@@ -131,18 +140,8 @@ func (c Config) loadForCare(ctx context.Context, patientID string) (auth.Princip
 	if err != nil {
 		return p, store.Patient{}, err
 	}
-	pt, err := c.Store.GetPatient(ctx, patientID)
-	if errors.Is(err, store.ErrNotFound) {
-		return p, store.Patient{}, errPatientNotFound
-	}
-	if err != nil {
-		return p, store.Patient{}, err
-	}
-	audit.Touch(ctx, pt.ID, "")
-	if !mayCareFor(p, pt) {
-		return p, store.Patient{}, errPatientNotFound
-	}
-	return p, pt, nil
+	pt, err := c.load(ctx, patientID, func(pt store.Patient) bool { return mayCareFor(p, pt) })
+	return p, pt, err
 }
 
 // loadForPatientOrCare loads the patient for calls both sides may make
