@@ -39,6 +39,7 @@ type Config struct {
 	AuditSink           string        // where the audit archive goes: file or stdout
 	AuditDir            string        // directory of the audit archive files; default <data-dir>/audit
 	AuditWindow         int           // access events kept per patient in the store
+	BenchEndpoints      bool          // also serve mtm.v1.BenchService (the load test's baseline)
 }
 
 // Defaults.
@@ -85,6 +86,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.AuditSink, "audit-sink", "file", "audit archive: file (rotating JSON lines in --audit-dir) or stdout (JSON lines for a log pipeline)")
 	fs.StringVar(&c.AuditDir, "audit-dir", "", "`directory` of the audit archive (default <data-dir>/audit)")
 	fs.IntVar(&c.AuditWindow, "audit-window", 1000, "access events kept per patient for the \"who accessed my record\" report")
+	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", false, "also serve mtm.v1.BenchService/Empty, the load test's baseline (any signed-in caller; off in production)")
 	return fs
 }
 

@@ -69,7 +69,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	readMax := connect.WithReadMaxBytes(int(d.cfg.MaxRequestBytes))
 
 	mux := http.NewServeMux()
-	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now},
+	apiOpts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			tel,
 			clamp,
@@ -79,7 +79,11 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 			validate.NewInterceptor(),
 		),
 		readMax,
-	)
+	}
+	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now}, apiOpts...)
+	if err == nil && d.cfg.BenchEndpoints {
+		err = api.RegisterBench(mux, d.logger, apiOpts...)
+	}
 	if err != nil {
 		drain()
 		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
