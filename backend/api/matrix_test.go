@@ -116,6 +116,7 @@ type ids struct {
 	medication, stopMedication   string
 	actionItem, changeActionItem string
 	medVersion                   int64
+	review, selfReport           string // a review with one intervention, a pending self-report
 }
 
 // clients are the typed clients of one caller.
@@ -153,7 +154,7 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceRecordActionProgressProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.RecordActionProgress(ctx, req(&mtmv1.RecordActionProgressRequest{PatientId: x.patient, ActionItemId: x.actionItem, WhatIDid: "did it", DoneOn: "2026-03-01"})))
 	}},
-	{mtmv1connect.PatientServiceReportSelfMedicationProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceReportSelfMedicationProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ReportSelfMedication(ctx, req(&mtmv1.ReportSelfMedicationRequest{PatientId: x.patient, Kind: mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_OTC, Name: "Ibuprofen"})))
 	}},
 	{mtmv1connect.PatientServiceRegisterDeviceProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
@@ -171,7 +172,7 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceListNotificationHistoryProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ListNotificationHistory(ctx, req(&mtmv1.ListNotificationHistoryRequest{PatientId: x.patient})))
 	}},
-	{mtmv1connect.PatientServiceGetAdherenceProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceGetAdherenceProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.GetAdherence(ctx, req(&mtmv1.GetAdherenceRequest{PatientId: x.patient})))
 	}},
 	{mtmv1connect.PatientServiceInviteCaregiverProcedure, onlyThePatient, func(ctx context.Context, c clients, x ids, _ actor) error {
@@ -189,7 +190,7 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceListAccessEventsProcedure, patientOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ListAccessEvents(ctx, req(&mtmv1.ListAccessEventsRequest{PatientId: x.patient})))
 	}},
-	{mtmv1connect.PatientServiceExportRecordProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceExportRecordProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: x.patient, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON})))
 	}},
 
@@ -237,14 +238,33 @@ var matrix = []row{
 	{mtmv1connect.CareServiceSetActionPlanNotesProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.SetActionPlanNotes(ctx, req(&mtmv1.SetActionPlanNotesRequest{PatientId: x.patient, FollowUpPlan: "call"})))
 	}},
-	{mtmv1connect.CareServiceRecordReviewProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.CareServiceRecordReviewProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.RecordReview(ctx, req(&mtmv1.RecordReviewRequest{PatientId: x.patient, Kind: mtmv1.ReviewKind_REVIEW_KIND_CMR, DeliveryMethod: mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEPHONE, ReviewedOn: "2026-03-01"})))
 	}},
 	{mtmv1connect.CareServiceScheduleFollowUpProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.ScheduleFollowUp(ctx, req(&mtmv1.ScheduleFollowUpRequest{PatientId: x.patient, DueAt: timestamppb.Now()})))
 	}},
-	{mtmv1connect.CareServiceGetPatientAdherenceProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.CareServiceGetPatientAdherenceProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: x.patient})))
+	}},
+	{mtmv1connect.CareServiceListReviewsProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.ListReviews(ctx, req(&mtmv1.ListReviewsRequest{PatientId: x.patient})))
+	}},
+	{mtmv1connect.CareServiceSetInterventionOutcomeProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.SetInterventionOutcome(ctx, req(&mtmv1.SetInterventionOutcomeRequest{PatientId: x.patient, ReviewId: x.review, Outcome: "accepted"})))
+	}},
+	{mtmv1connect.CareServiceListSelfReportedMedicationsProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.ListSelfReportedMedications(ctx, req(&mtmv1.ListSelfReportedMedicationsRequest{PatientId: x.patient})))
+	}},
+	{mtmv1connect.CareServiceResolveSelfReportedMedicationProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.ResolveSelfReportedMedication(ctx, req(&mtmv1.ResolveSelfReportedMedicationRequest{PatientId: x.patient, ReportId: x.selfReport,
+			Decision: mtmv1.SelfReportDecision_SELF_REPORT_DECISION_DECLINE, DeclineReason: "matrix"})))
+	}},
+	{mtmv1connect.CareServiceListPatientsDueForCmrProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return discard(c.care.ListPatientsDueForCmr(ctx, req(&mtmv1.ListPatientsDueForCmrRequest{})))
+	}},
+	{mtmv1connect.CareServiceListPatientsBelowAdherenceThresholdProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return discard(c.care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{})))
 	}},
 	{mtmv1connect.CareServiceCreatePharmacistProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, a actor) error {
 		return discard(c.care.CreatePharmacist(ctx, req(&mtmv1.CreatePharmacistRequest{Email: fmt.Sprintf("new%d@matrix.test", a), Password: "a long enough password", DisplayName: "New RPh"})))
@@ -398,11 +418,13 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 			t.Fatal(err)
 		}
 		x.allergy = al.Msg.GetAllergy().GetId()
+		x.review, x.selfReport = matrixClinicalRecords(t, e, rphOwn, p)
 		f.ids[i] = x
 	}
 	f.ids[missingPatient] = ids{patient: "pt_missing", medication: "md_missing", stopMedication: "md_missing2", actionItem: "ai_missing",
 		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1}
 
+	f.ids[missingPatient].review, f.ids[missingPatient].selfReport = "rv_missing", "sr_missing"
 	full := e.caregiver(own, "full@cg.test", allScopes())
 	none := e.caregiver(own, "none@cg.test", []mtmv1.CaregiverScope{mtmv1.CaregiverScope_CAREGIVER_SCOPE_MISSED_DOSE_ALERTS})
 	gone := e.caregiver(own, "gone@cg.test", allScopes())

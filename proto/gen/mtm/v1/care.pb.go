@@ -131,6 +131,164 @@ func (DeliveryMethod) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
 }
 
+// InterventionKind tells an intervention from a referral.
+type InterventionKind int32
+
+const (
+	InterventionKind_INTERVENTION_KIND_UNSPECIFIED InterventionKind = 0
+	// Counselling, or a change proposed to the prescriber.
+	InterventionKind_INTERVENTION_KIND_INTERVENTION InterventionKind = 1
+	// A referral to another provider or service.
+	InterventionKind_INTERVENTION_KIND_REFERRAL InterventionKind = 2
+)
+
+// Enum value maps for InterventionKind.
+var (
+	InterventionKind_name = map[int32]string{
+		0: "INTERVENTION_KIND_UNSPECIFIED",
+		1: "INTERVENTION_KIND_INTERVENTION",
+		2: "INTERVENTION_KIND_REFERRAL",
+	}
+	InterventionKind_value = map[string]int32{
+		"INTERVENTION_KIND_UNSPECIFIED":  0,
+		"INTERVENTION_KIND_INTERVENTION": 1,
+		"INTERVENTION_KIND_REFERRAL":     2,
+	}
+)
+
+func (x InterventionKind) Enum() *InterventionKind {
+	p := new(InterventionKind)
+	*p = x
+	return p
+}
+
+func (x InterventionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InterventionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[2].Descriptor()
+}
+
+func (InterventionKind) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[2]
+}
+
+func (x InterventionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InterventionKind.Descriptor instead.
+func (InterventionKind) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+}
+
+// SelfReportStatus is where a self-reported medicine stands.
+type SelfReportStatus int32
+
+const (
+	SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED SelfReportStatus = 0
+	// Reported by the patient side, not yet reviewed: not on the PML.
+	SelfReportStatus_SELF_REPORT_STATUS_PENDING_REVIEW SelfReportStatus = 1
+	// A pharmacist added it to the PML (medication_id).
+	SelfReportStatus_SELF_REPORT_STATUS_ACCEPTED SelfReportStatus = 2
+	// A pharmacist declined it (decline_reason).
+	SelfReportStatus_SELF_REPORT_STATUS_DECLINED SelfReportStatus = 3
+)
+
+// Enum value maps for SelfReportStatus.
+var (
+	SelfReportStatus_name = map[int32]string{
+		0: "SELF_REPORT_STATUS_UNSPECIFIED",
+		1: "SELF_REPORT_STATUS_PENDING_REVIEW",
+		2: "SELF_REPORT_STATUS_ACCEPTED",
+		3: "SELF_REPORT_STATUS_DECLINED",
+	}
+	SelfReportStatus_value = map[string]int32{
+		"SELF_REPORT_STATUS_UNSPECIFIED":    0,
+		"SELF_REPORT_STATUS_PENDING_REVIEW": 1,
+		"SELF_REPORT_STATUS_ACCEPTED":       2,
+		"SELF_REPORT_STATUS_DECLINED":       3,
+	}
+)
+
+func (x SelfReportStatus) Enum() *SelfReportStatus {
+	p := new(SelfReportStatus)
+	*p = x
+	return p
+}
+
+func (x SelfReportStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+}
+
+func (SelfReportStatus) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[3]
+}
+
+func (x SelfReportStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SelfReportStatus.Descriptor instead.
+func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+}
+
+// SelfReportDecision is a pharmacist's decision on a self-reported medicine.
+type SelfReportDecision int32
+
+const (
+	SelfReportDecision_SELF_REPORT_DECISION_UNSPECIFIED SelfReportDecision = 0
+	SelfReportDecision_SELF_REPORT_DECISION_ACCEPT      SelfReportDecision = 1
+	SelfReportDecision_SELF_REPORT_DECISION_DECLINE     SelfReportDecision = 2
+)
+
+// Enum value maps for SelfReportDecision.
+var (
+	SelfReportDecision_name = map[int32]string{
+		0: "SELF_REPORT_DECISION_UNSPECIFIED",
+		1: "SELF_REPORT_DECISION_ACCEPT",
+		2: "SELF_REPORT_DECISION_DECLINE",
+	}
+	SelfReportDecision_value = map[string]int32{
+		"SELF_REPORT_DECISION_UNSPECIFIED": 0,
+		"SELF_REPORT_DECISION_ACCEPT":      1,
+		"SELF_REPORT_DECISION_DECLINE":     2,
+	}
+)
+
+func (x SelfReportDecision) Enum() *SelfReportDecision {
+	p := new(SelfReportDecision)
+	*p = x
+	return p
+}
+
+func (x SelfReportDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+}
+
+func (SelfReportDecision) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[4]
+}
+
+func (x SelfReportDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SelfReportDecision.Descriptor instead.
+func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+}
+
 type EnrollPatientRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	GivenName   string                 `protobuf:"bytes,1,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
@@ -1757,9 +1915,16 @@ type RecordReviewRequest struct {
 	DeliveryMethod DeliveryMethod         `protobuf:"varint,3,opt,name=delivery_method,json=deliveryMethod,proto3,enum=mtm.v1.DeliveryMethod" json:"delivery_method,omitempty"`
 	ReviewedOn     string                 `protobuf:"bytes,4,opt,name=reviewed_on,json=reviewedOn,proto3" json:"reviewed_on,omitempty"`
 	ProblemsFound  []string               `protobuf:"bytes,5,rep,name=problems_found,json=problemsFound,proto3" json:"problems_found,omitempty"`
-	Interventions  []string               `protobuf:"bytes,6,rep,name=interventions,proto3" json:"interventions,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Interventions without a recorded outcome (same as intervention_details
+	// of kind INTERVENTION with only a description).
+	Interventions []string `protobuf:"bytes,6,rep,name=interventions,proto3" json:"interventions,omitempty"`
+	// Interventions and referrals, each with its outcome when known.
+	InterventionDetails []*Intervention `protobuf:"bytes,7,rep,name=intervention_details,json=interventionDetails,proto3" json:"intervention_details,omitempty"`
+	// Follow-ups (from ScheduleFollowUp) this review set: they are linked to
+	// the review.
+	FollowUpIds   []string `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordReviewRequest) Reset() {
@@ -1834,11 +1999,26 @@ func (x *RecordReviewRequest) GetInterventions() []string {
 	return nil
 }
 
+func (x *RecordReviewRequest) GetInterventionDetails() []*Intervention {
+	if x != nil {
+		return x.InterventionDetails
+	}
+	return nil
+}
+
+func (x *RecordReviewRequest) GetFollowUpIds() []string {
+	if x != nil {
+		return x.FollowUpIds
+	}
+	return nil
+}
+
 type RecordReviewResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	ReviewId string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
 	// Next comprehensive review due (annual).
-	NextCmrDueOn  string `protobuf:"bytes,2,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
+	NextCmrDueOn  string  `protobuf:"bytes,2,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
+	Review        *Review `protobuf:"bytes,3,opt,name=review,proto3" json:"review,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1887,6 +2067,1110 @@ func (x *RecordReviewResponse) GetNextCmrDueOn() string {
 	return ""
 }
 
+func (x *RecordReviewResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+// Intervention is what the pharmacist did about a problem found in a review.
+type Intervention struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Kind        InterventionKind       `protobuf:"varint,1,opt,name=kind,proto3,enum=mtm.v1.InterventionKind" json:"kind,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// For referrals: the prescriber or service referred to.
+	ReferredTo string `protobuf:"bytes,3,opt,name=referred_to,json=referredTo,proto3" json:"referred_to,omitempty"`
+	// Empty until known.
+	Outcome       string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Intervention) Reset() {
+	*x = Intervention{}
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Intervention) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Intervention) ProtoMessage() {}
+
+func (x *Intervention) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Intervention.ProtoReflect.Descriptor instead.
+func (*Intervention) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Intervention) GetKind() InterventionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return InterventionKind_INTERVENTION_KIND_UNSPECIFIED
+}
+
+func (x *Intervention) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Intervention) GetReferredTo() string {
+	if x != nil {
+		return x.ReferredTo
+	}
+	return ""
+}
+
+func (x *Intervention) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// Review is a documented CMR or TMR.
+type Review struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind           ReviewKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.ReviewKind" json:"kind,omitempty"`
+	DeliveryMethod DeliveryMethod         `protobuf:"varint,3,opt,name=delivery_method,json=deliveryMethod,proto3,enum=mtm.v1.DeliveryMethod" json:"delivery_method,omitempty"`
+	ReviewedOn     string                 `protobuf:"bytes,4,opt,name=reviewed_on,json=reviewedOn,proto3" json:"reviewed_on,omitempty"`
+	PharmacistId   string                 `protobuf:"bytes,5,opt,name=pharmacist_id,json=pharmacistId,proto3" json:"pharmacist_id,omitempty"`
+	ProblemsFound  []string               `protobuf:"bytes,6,rep,name=problems_found,json=problemsFound,proto3" json:"problems_found,omitempty"`
+	Interventions  []*Intervention        `protobuf:"bytes,7,rep,name=interventions,proto3" json:"interventions,omitempty"`
+	// Follow-ups linked to this review.
+	FollowUpIds   []string               `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Review) Reset() {
+	*x = Review{}
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Review) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Review) ProtoMessage() {}
+
+func (x *Review) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Review.ProtoReflect.Descriptor instead.
+func (*Review) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Review) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Review) GetKind() ReviewKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ReviewKind_REVIEW_KIND_UNSPECIFIED
+}
+
+func (x *Review) GetDeliveryMethod() DeliveryMethod {
+	if x != nil {
+		return x.DeliveryMethod
+	}
+	return DeliveryMethod_DELIVERY_METHOD_UNSPECIFIED
+}
+
+func (x *Review) GetReviewedOn() string {
+	if x != nil {
+		return x.ReviewedOn
+	}
+	return ""
+}
+
+func (x *Review) GetPharmacistId() string {
+	if x != nil {
+		return x.PharmacistId
+	}
+	return ""
+}
+
+func (x *Review) GetProblemsFound() []string {
+	if x != nil {
+		return x.ProblemsFound
+	}
+	return nil
+}
+
+func (x *Review) GetInterventions() []*Intervention {
+	if x != nil {
+		return x.Interventions
+	}
+	return nil
+}
+
+func (x *Review) GetFollowUpIds() []string {
+	if x != nil {
+		return x.FollowUpIds
+	}
+	return nil
+}
+
+func (x *Review) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type ListReviewsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewsRequest) Reset() {
+	*x = ListReviewsRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewsRequest) ProtoMessage() {}
+
+func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
+func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListReviewsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type ListReviewsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Reviews []*Review `protobuf:"bytes,1,rep,name=reviews,proto3" json:"reviews,omitempty"`
+	// Empty when the patient has had no CMR.
+	LastCmrOn string `protobuf:"bytes,2,opt,name=last_cmr_on,json=lastCmrOn,proto3" json:"last_cmr_on,omitempty"`
+	// One year after the last CMR; the enrollment date when there was none.
+	NextCmrDueOn  string `protobuf:"bytes,3,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewsResponse) Reset() {
+	*x = ListReviewsResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewsResponse) ProtoMessage() {}
+
+func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
+func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListReviewsResponse) GetReviews() []*Review {
+	if x != nil {
+		return x.Reviews
+	}
+	return nil
+}
+
+func (x *ListReviewsResponse) GetLastCmrOn() string {
+	if x != nil {
+		return x.LastCmrOn
+	}
+	return ""
+}
+
+func (x *ListReviewsResponse) GetNextCmrDueOn() string {
+	if x != nil {
+		return x.NextCmrDueOn
+	}
+	return ""
+}
+
+type SetInterventionOutcomeRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ReviewId  string                 `protobuf:"bytes,2,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// Position of the intervention in Review.interventions.
+	InterventionIndex int32  `protobuf:"varint,3,opt,name=intervention_index,json=interventionIndex,proto3" json:"intervention_index,omitempty"`
+	Outcome           string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SetInterventionOutcomeRequest) Reset() {
+	*x = SetInterventionOutcomeRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInterventionOutcomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInterventionOutcomeRequest) ProtoMessage() {}
+
+func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
+func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SetInterventionOutcomeRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SetInterventionOutcomeRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *SetInterventionOutcomeRequest) GetInterventionIndex() int32 {
+	if x != nil {
+		return x.InterventionIndex
+	}
+	return 0
+}
+
+func (x *SetInterventionOutcomeRequest) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+type SetInterventionOutcomeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetInterventionOutcomeResponse) Reset() {
+	*x = SetInterventionOutcomeResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetInterventionOutcomeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetInterventionOutcomeResponse) ProtoMessage() {}
+
+func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
+func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SetInterventionOutcomeResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+// SelfReportedMedication is an OTC, herbal or supplement the patient side
+// reported. It is never part of the pharmacist-verified PML medications;
+// once accepted, the PML row it became is medication_id.
+type SelfReportedMedication struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind      SelfMedicationKind     `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.SelfMedicationKind" json:"kind,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	HowIUseIt string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
+	StartedOn string                 `protobuf:"bytes,5,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
+	// Patient or caregiver account id.
+	ReportedBy    string                 `protobuf:"bytes,6,opt,name=reported_by,json=reportedBy,proto3" json:"reported_by,omitempty"`
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	Status        SelfReportStatus       `protobuf:"varint,8,opt,name=status,proto3,enum=mtm.v1.SelfReportStatus" json:"status,omitempty"`
+	ResolvedBy    string                 `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	DeclineReason string                 `protobuf:"bytes,11,opt,name=decline_reason,json=declineReason,proto3" json:"decline_reason,omitempty"`
+	MedicationId  string                 `protobuf:"bytes,12,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelfReportedMedication) Reset() {
+	*x = SelfReportedMedication{}
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelfReportedMedication) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelfReportedMedication) ProtoMessage() {}
+
+func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
+func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SelfReportedMedication) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetKind() SelfMedicationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SelfMedicationKind_SELF_MEDICATION_KIND_UNSPECIFIED
+}
+
+func (x *SelfReportedMedication) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetHowIUseIt() string {
+	if x != nil {
+		return x.HowIUseIt
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetStartedOn() string {
+	if x != nil {
+		return x.StartedOn
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetReportedBy() string {
+	if x != nil {
+		return x.ReportedBy
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *SelfReportedMedication) GetStatus() SelfReportStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED
+}
+
+func (x *SelfReportedMedication) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *SelfReportedMedication) GetDeclineReason() string {
+	if x != nil {
+		return x.DeclineReason
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetMedicationId() string {
+	if x != nil {
+		return x.MedicationId
+	}
+	return ""
+}
+
+type ListSelfReportedMedicationsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Also list accepted and declined reports.
+	IncludeResolved bool `protobuf:"varint,2,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListSelfReportedMedicationsRequest) Reset() {
+	*x = ListSelfReportedMedicationsRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSelfReportedMedicationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
+
+func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
+func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ListSelfReportedMedicationsRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+type ListSelfReportedMedicationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pending first, each group oldest first.
+	Reports       []*SelfReportedMedication `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSelfReportedMedicationsResponse) Reset() {
+	*x = ListSelfReportedMedicationsResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSelfReportedMedicationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
+
+func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
+func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+type ResolveSelfReportedMedicationRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ReportId  string                 `protobuf:"bytes,2,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	Decision  SelfReportDecision     `protobuf:"varint,3,opt,name=decision,proto3,enum=mtm.v1.SelfReportDecision" json:"decision,omitempty"`
+	// ACCEPT: the PML row as the pharmacist verified it; absent takes the
+	// reported name, use and start date as they are.
+	Medication *MedicationFields `protobuf:"bytes,4,opt,name=medication,proto3" json:"medication,omitempty"`
+	// DECLINE: why (required), shown to the patient.
+	DeclineReason string `protobuf:"bytes,5,opt,name=decline_reason,json=declineReason,proto3" json:"decline_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSelfReportedMedicationRequest) Reset() {
+	*x = ResolveSelfReportedMedicationRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSelfReportedMedicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
+
+func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
+func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ResolveSelfReportedMedicationRequest) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+func (x *ResolveSelfReportedMedicationRequest) GetDecision() SelfReportDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return SelfReportDecision_SELF_REPORT_DECISION_UNSPECIFIED
+}
+
+func (x *ResolveSelfReportedMedicationRequest) GetMedication() *MedicationFields {
+	if x != nil {
+		return x.Medication
+	}
+	return nil
+}
+
+func (x *ResolveSelfReportedMedicationRequest) GetDeclineReason() string {
+	if x != nil {
+		return x.DeclineReason
+	}
+	return ""
+}
+
+type ResolveSelfReportedMedicationResponse struct {
+	state  protoimpl.MessageState  `protogen:"open.v1"`
+	Report *SelfReportedMedication `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// ACCEPT: the new PML row.
+	Medication    *Medication `protobuf:"bytes,2,opt,name=medication,proto3" json:"medication,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSelfReportedMedicationResponse) Reset() {
+	*x = ResolveSelfReportedMedicationResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSelfReportedMedicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
+
+func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
+func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *ResolveSelfReportedMedicationResponse) GetMedication() *Medication {
+	if x != nil {
+		return x.Medication
+	}
+	return nil
+}
+
+type ListPatientsDueForCmrRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Patients due on or before this date (YYYY-MM-DD); empty: today.
+	DueBy         string `protobuf:"bytes,1,opt,name=due_by,json=dueBy,proto3" json:"due_by,omitempty"`
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientsDueForCmrRequest) Reset() {
+	*x = ListPatientsDueForCmrRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientsDueForCmrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
+
+func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
+func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
+	if x != nil {
+		return x.DueBy
+	}
+	return ""
+}
+
+func (x *ListPatientsDueForCmrRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// CmrDue is one patient's CMR status.
+type CmrDue struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Patient *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	// Empty when the patient has had no CMR.
+	LastCmrOn     string `protobuf:"bytes,2,opt,name=last_cmr_on,json=lastCmrOn,proto3" json:"last_cmr_on,omitempty"`
+	NextCmrDueOn  string `protobuf:"bytes,3,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmrDue) Reset() {
+	*x = CmrDue{}
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmrDue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmrDue) ProtoMessage() {}
+
+func (x *CmrDue) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
+func (*CmrDue) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CmrDue) GetPatient() *Patient {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+func (x *CmrDue) GetLastCmrOn() string {
+	if x != nil {
+		return x.LastCmrOn
+	}
+	return ""
+}
+
+func (x *CmrDue) GetNextCmrDueOn() string {
+	if x != nil {
+		return x.NextCmrDueOn
+	}
+	return ""
+}
+
+type ListPatientsDueForCmrResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Soonest due first.
+	Patients []*CmrDue `protobuf:"bytes,1,rep,name=patients,proto3" json:"patients,omitempty"`
+	// True when the pharmacy had more due patients than page_size.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientsDueForCmrResponse) Reset() {
+	*x = ListPatientsDueForCmrResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientsDueForCmrResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
+
+func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
+func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
+	if x != nil {
+		return x.Patients
+	}
+	return nil
+}
+
+func (x *ListPatientsDueForCmrResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type ListPatientsBelowAdherenceThresholdRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Window length in days ending today (default 180).
+	WindowDays    int32 `protobuf:"varint,1,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
+	*x = ListPatientsBelowAdherenceThresholdRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
+
+func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
+func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
+	if x != nil {
+		return x.WindowDays
+	}
+	return 0
+}
+
+func (x *ListPatientsBelowAdherenceThresholdRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// PatientAdherence is a patient with their medicines below the threshold.
+type PatientAdherence struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Patient *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	// Only the current medicines below the threshold.
+	Medications   []*MedicationAdherence `protobuf:"bytes,2,rep,name=medications,proto3" json:"medications,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatientAdherence) Reset() {
+	*x = PatientAdherence{}
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatientAdherence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatientAdherence) ProtoMessage() {}
+
+func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
+func (*PatientAdherence) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PatientAdherence) GetPatient() *Patient {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+func (x *PatientAdherence) GetMedications() []*MedicationAdherence {
+	if x != nil {
+		return x.Medications
+	}
+	return nil
+}
+
+type ListPatientsBelowAdherenceThresholdResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lowest PDC first.
+	Patients []*PatientAdherence `protobuf:"bytes,1,rep,name=patients,proto3" json:"patients,omitempty"`
+	// True when the pharmacy had more such patients than page_size.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
+	*x = ListPatientsBelowAdherenceThresholdResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
+
+func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
+func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
+	if x != nil {
+		return x.Patients
+	}
+	return nil
+}
+
+func (x *ListPatientsBelowAdherenceThresholdResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 type ScheduleFollowUpRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -1898,7 +3182,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +3194,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +3207,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -1956,7 +3240,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +3252,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +3265,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -2001,7 +3285,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +3297,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +3310,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -2052,7 +3336,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +3348,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +3361,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -2099,7 +3383,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +3395,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +3408,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -2164,7 +3448,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +3460,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +3473,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -2352,7 +3636,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\tquestions\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\tquestions\"[\n" +
 	"\x1aSetActionPlanNotesResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\x8b\x03\n" +
+	"actionPlan\"\xa8\x04\n" +
 	"\x13RecordReviewRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x122\n" +
@@ -2363,10 +3647,112 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\vreviewed_on\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\n" +
 	"reviewedOn\x128\n" +
 	"\x0eproblems_found\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rproblemsFound\x127\n" +
-	"\rinterventions\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rinterventions\"Z\n" +
+	"\rinterventions\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rinterventions\x12Q\n" +
+	"\x14intervention_details\x18\a \x03(\v2\x14.mtm.v1.InterventionB\b\xbaH\x05\x92\x01\x02\x102R\x13interventionDetails\x12H\n" +
+	"\rfollow_up_ids\x18\b \x03(\tB$\xbaH!\x92\x01\x1e\x10\x14\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vfollowUpIds\"\x82\x01\n" +
 	"\x14RecordReviewResponse\x12\x1b\n" +
 	"\treview_id\x18\x01 \x01(\tR\breviewId\x12%\n" +
-	"\x0fnext_cmr_due_on\x18\x02 \x01(\tR\fnextCmrDueOn\"\xd1\x01\n" +
+	"\x0fnext_cmr_due_on\x18\x02 \x01(\tR\fnextCmrDueOn\x12&\n" +
+	"\x06review\x18\x03 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xc5\x01\n" +
+	"\fIntervention\x128\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.mtm.v1.InterventionKindB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12,\n" +
+	"\vdescription\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\x12)\n" +
+	"\vreferred_to\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
+	"referredTo\x12\"\n" +
+	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\"\x89\x03\n" +
+	"\x06Review\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x12.mtm.v1.ReviewKindR\x04kind\x12?\n" +
+	"\x0fdelivery_method\x18\x03 \x01(\x0e2\x16.mtm.v1.DeliveryMethodR\x0edeliveryMethod\x12\x1f\n" +
+	"\vreviewed_on\x18\x04 \x01(\tR\n" +
+	"reviewedOn\x12#\n" +
+	"\rpharmacist_id\x18\x05 \x01(\tR\fpharmacistId\x12%\n" +
+	"\x0eproblems_found\x18\x06 \x03(\tR\rproblemsFound\x12:\n" +
+	"\rinterventions\x18\a \x03(\v2\x14.mtm.v1.InterventionR\rinterventions\x12\"\n" +
+	"\rfollow_up_ids\x18\b \x03(\tR\vfollowUpIds\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"P\n" +
+	"\x12ListReviewsRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x86\x01\n" +
+	"\x13ListReviewsResponse\x12(\n" +
+	"\areviews\x18\x01 \x03(\v2\x0e.mtm.v1.ReviewR\areviews\x12\x1e\n" +
+	"\vlast_cmr_on\x18\x02 \x01(\tR\tlastCmrOn\x12%\n" +
+	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\"\xf5\x01\n" +
+	"\x1dSetInterventionOutcomeRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
+	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x128\n" +
+	"\x12intervention_index\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x10d(\x00R\x11interventionIndex\x12$\n" +
+	"\aoutcome\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\aoutcome\"H\n" +
+	"\x1eSetInterventionOutcomeResponse\x12&\n" +
+	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xe6\x03\n" +
+	"\x16SelfReportedMedication\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1a.mtm.v1.SelfMedicationKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\fhow_i_use_it\x18\x04 \x01(\tR\thowIUseIt\x12\x1d\n" +
+	"\n" +
+	"started_on\x18\x05 \x01(\tR\tstartedOn\x12\x1f\n" +
+	"\vreported_by\x18\x06 \x01(\tR\n" +
+	"reportedBy\x12;\n" +
+	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x120\n" +
+	"\x06status\x18\b \x01(\x0e2\x18.mtm.v1.SelfReportStatusR\x06status\x12\x1f\n" +
+	"\vresolved_by\x18\t \x01(\tR\n" +
+	"resolvedBy\x12;\n" +
+	"\vresolved_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"resolvedAt\x12%\n" +
+	"\x0edecline_reason\x18\v \x01(\tR\rdeclineReason\x12#\n" +
+	"\rmedication_id\x18\f \x01(\tR\fmedicationId\"\x8b\x01\n" +
+	"\"ListSelfReportedMedicationsRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
+	"\x10include_resolved\x18\x02 \x01(\bR\x0fincludeResolved\"_\n" +
+	"#ListSelfReportedMedicationsResponse\x128\n" +
+	"\areports\x18\x01 \x03(\v2\x1e.mtm.v1.SelfReportedMedicationR\areports\"\xcb\x02\n" +
+	"$ResolveSelfReportedMedicationRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
+	"\treport_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breportId\x12B\n" +
+	"\bdecision\x18\x03 \x01(\x0e2\x1a.mtm.v1.SelfReportDecisionB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bdecision\x128\n" +
+	"\n" +
+	"medication\x18\x04 \x01(\v2\x18.mtm.v1.MedicationFieldsR\n" +
+	"medication\x12/\n" +
+	"\x0edecline_reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\rdeclineReason\"\x93\x01\n" +
+	"%ResolveSelfReportedMedicationResponse\x126\n" +
+	"\x06report\x18\x01 \x01(\v2\x1e.mtm.v1.SelfReportedMedicationR\x06report\x122\n" +
+	"\n" +
+	"medication\x18\x02 \x01(\v2\x12.mtm.v1.MedicationR\n" +
+	"medication\"\x86\x01\n" +
+	"\x1cListPatientsDueForCmrRequest\x12=\n" +
+	"\x06due_by\x18\x01 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueBy\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"z\n" +
+	"\x06CmrDue\x12)\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12\x1e\n" +
+	"\vlast_cmr_on\x18\x02 \x01(\tR\tlastCmrOn\x12%\n" +
+	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\"i\n" +
+	"\x1dListPatientsDueForCmrResponse\x12*\n" +
+	"\bpatients\x18\x01 \x03(\v2\x0e.mtm.v1.CmrDueR\bpatients\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x82\x01\n" +
+	"*ListPatientsBelowAdherenceThresholdRequest\x12+\n" +
+	"\vwindow_days\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
+	"windowDays\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"|\n" +
+	"\x10PatientAdherence\x12)\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12=\n" +
+	"\vmedications\x18\x02 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\x81\x01\n" +
+	"+ListPatientsBelowAdherenceThresholdResponse\x124\n" +
+	"\bpatients\x18\x01 \x03(\v2\x18.mtm.v1.PatientAdherenceR\bpatients\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xd1\x01\n" +
 	"\x17ScheduleFollowUpRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x129\n" +
@@ -2403,7 +3789,20 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x1cDELIVERY_METHOD_FACE_TO_FACE\x10\x01\x12\x1d\n" +
 	"\x19DELIVERY_METHOD_TELEPHONE\x10\x02\x12\x1e\n" +
 	"\x1aDELIVERY_METHOD_TELEHEALTH\x10\x03\x12\x19\n" +
-	"\x15DELIVERY_METHOD_OTHER\x10\x042\xec\v\n" +
+	"\x15DELIVERY_METHOD_OTHER\x10\x04*y\n" +
+	"\x10InterventionKind\x12!\n" +
+	"\x1dINTERVENTION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eINTERVENTION_KIND_INTERVENTION\x10\x01\x12\x1e\n" +
+	"\x1aINTERVENTION_KIND_REFERRAL\x10\x02*\x9f\x01\n" +
+	"\x10SelfReportStatus\x12\"\n" +
+	"\x1eSELF_REPORT_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
+	"!SELF_REPORT_STATUS_PENDING_REVIEW\x10\x01\x12\x1f\n" +
+	"\x1bSELF_REPORT_STATUS_ACCEPTED\x10\x02\x12\x1f\n" +
+	"\x1bSELF_REPORT_STATUS_DECLINED\x10\x03*}\n" +
+	"\x12SelfReportDecision\x12$\n" +
+	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
+	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\x8a\x11\n" +
 	"\vCareService\x12L\n" +
 	"\rEnrollPatient\x12\x1c.mtm.v1.EnrollPatientRequest\x1a\x1d.mtm.v1.EnrollPatientResponse\x12^\n" +
 	"\x13IssueActivationCode\x12\".mtm.v1.IssueActivationCodeRequest\x1a#.mtm.v1.IssueActivationCodeResponse\x12O\n" +
@@ -2424,7 +3823,13 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\fRecordReview\x12\x1b.mtm.v1.RecordReviewRequest\x1a\x1c.mtm.v1.RecordReviewResponse\x12U\n" +
 	"\x10ScheduleFollowUp\x12\x1f.mtm.v1.ScheduleFollowUpRequest\x1a .mtm.v1.ScheduleFollowUpResponse\x12^\n" +
 	"\x13GetPatientAdherence\x12\".mtm.v1.GetPatientAdherenceRequest\x1a#.mtm.v1.GetPatientAdherenceResponse\x12U\n" +
-	"\x10CreatePharmacist\x12\x1f.mtm.v1.CreatePharmacistRequest\x1a .mtm.v1.CreatePharmacistResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\x10CreatePharmacist\x12\x1f.mtm.v1.CreatePharmacistRequest\x1a .mtm.v1.CreatePharmacistResponse\x12F\n" +
+	"\vListReviews\x12\x1a.mtm.v1.ListReviewsRequest\x1a\x1b.mtm.v1.ListReviewsResponse\x12g\n" +
+	"\x16SetInterventionOutcome\x12%.mtm.v1.SetInterventionOutcomeRequest\x1a&.mtm.v1.SetInterventionOutcomeResponse\x12v\n" +
+	"\x1bListSelfReportedMedications\x12*.mtm.v1.ListSelfReportedMedicationsRequest\x1a+.mtm.v1.ListSelfReportedMedicationsResponse\x12|\n" +
+	"\x1dResolveSelfReportedMedication\x12,.mtm.v1.ResolveSelfReportedMedicationRequest\x1a-.mtm.v1.ResolveSelfReportedMedicationResponse\x12d\n" +
+	"\x15ListPatientsDueForCmr\x12$.mtm.v1.ListPatientsDueForCmrRequest\x1a%.mtm.v1.ListPatientsDueForCmrResponse\x12\x8e\x01\n" +
+	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_care_proto_rawDescOnce sync.Once
@@ -2438,124 +3843,180 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_mtm_v1_care_proto_goTypes = []any{
-	(ReviewKind)(0),                     // 0: mtm.v1.ReviewKind
-	(DeliveryMethod)(0),                 // 1: mtm.v1.DeliveryMethod
-	(*EnrollPatientRequest)(nil),        // 2: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),       // 3: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),  // 4: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil), // 5: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),       // 6: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),      // 7: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),     // 8: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),    // 9: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),            // 10: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),        // 11: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),       // 12: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),     // 13: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),    // 14: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),       // 15: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),      // 16: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),           // 17: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),          // 18: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),        // 19: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),       // 20: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),  // 21: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil), // 22: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),           // 23: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),          // 24: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),        // 25: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),       // 26: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),     // 27: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),    // 28: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),   // 29: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),  // 30: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),         // 31: mtm.v1.RecordReviewRequest
-	(*RecordReviewResponse)(nil),        // 32: mtm.v1.RecordReviewResponse
-	(*ScheduleFollowUpRequest)(nil),     // 33: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),    // 34: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),  // 35: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil), // 36: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),     // 37: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),    // 38: mtm.v1.CreatePharmacistResponse
-	(*Patient)(nil),                     // 39: mtm.v1.Patient
-	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),      // 41: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),        // 42: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                  // 43: mtm.v1.Medication
-	(AllergyKind)(0),                    // 44: mtm.v1.AllergyKind
-	(*Allergy)(nil),                     // 45: mtm.v1.Allergy
-	(*Fill)(nil),                        // 46: mtm.v1.Fill
-	(*ActionItem)(nil),                  // 47: mtm.v1.ActionItem
-	(*MedicationAdherence)(nil),         // 48: mtm.v1.MedicationAdherence
+	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
+	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
+	(InterventionKind)(0),                               // 2: mtm.v1.InterventionKind
+	(SelfReportStatus)(0),                               // 3: mtm.v1.SelfReportStatus
+	(SelfReportDecision)(0),                             // 4: mtm.v1.SelfReportDecision
+	(*EnrollPatientRequest)(nil),                        // 5: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 6: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 7: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 8: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 9: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 10: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 11: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 12: mtm.v1.GetPatientRecordResponse
+	(*MedicationFields)(nil),                            // 13: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 14: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 15: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 16: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 17: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 18: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 19: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 20: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 21: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 22: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 23: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 24: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 25: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 26: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 27: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 28: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 29: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 30: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 31: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 32: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 33: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 34: mtm.v1.RecordReviewRequest
+	(*RecordReviewResponse)(nil),                        // 35: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 36: mtm.v1.Intervention
+	(*Review)(nil),                                      // 37: mtm.v1.Review
+	(*ListReviewsRequest)(nil),                          // 38: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 39: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 40: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 41: mtm.v1.SetInterventionOutcomeResponse
+	(*SelfReportedMedication)(nil),                      // 42: mtm.v1.SelfReportedMedication
+	(*ListSelfReportedMedicationsRequest)(nil),          // 43: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 44: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 45: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 46: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 47: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 48: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 49: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 50: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 51: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 52: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 53: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 54: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 55: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 56: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 57: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 58: mtm.v1.CreatePharmacistResponse
+	(*Patient)(nil),                                     // 59: mtm.v1.Patient
+	(*timestamppb.Timestamp)(nil),                       // 60: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 61: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 62: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 63: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 64: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 65: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 66: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 67: mtm.v1.ActionItem
+	(SelfMedicationKind)(0),                             // 68: mtm.v1.SelfMedicationKind
+	(*MedicationAdherence)(nil),                         // 69: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	39, // 0: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	40, // 1: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	40, // 2: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	39, // 3: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	39, // 4: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	41, // 5: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	42, // 6: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	10, // 7: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	43, // 8: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	10, // 9: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	43, // 10: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	43, // 11: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	44, // 12: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	45, // 13: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	41, // 14: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	46, // 15: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	47, // 16: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	47, // 17: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	42, // 18: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	59, // 0: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	60, // 1: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	60, // 2: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	59, // 3: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	59, // 4: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	61, // 5: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	62, // 6: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	13, // 7: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	63, // 8: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	13, // 9: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	63, // 10: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	63, // 11: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	64, // 12: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	65, // 13: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	61, // 14: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	66, // 15: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	67, // 16: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	67, // 17: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	62, // 18: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
 	0,  // 19: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 20: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	40, // 21: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	48, // 22: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	2,  // 23: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	4,  // 24: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	6,  // 25: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	8,  // 26: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	11, // 27: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	13, // 28: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	15, // 29: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	17, // 30: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	19, // 31: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	21, // 32: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	23, // 33: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	25, // 34: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	27, // 35: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	29, // 36: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	31, // 37: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	33, // 38: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	35, // 39: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	37, // 40: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	3,  // 41: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	5,  // 42: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	7,  // 43: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	9,  // 44: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	12, // 45: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	14, // 46: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	16, // 47: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	18, // 48: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	20, // 49: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	22, // 50: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	24, // 51: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	26, // 52: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	28, // 53: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	30, // 54: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	32, // 55: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	34, // 56: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	36, // 57: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	38, // 58: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	41, // [41:59] is the sub-list for method output_type
-	23, // [23:41] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	36, // 21: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	37, // 22: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	2,  // 23: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
+	0,  // 24: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
+	1,  // 25: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	36, // 26: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	60, // 27: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	37, // 28: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	37, // 29: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	68, // 30: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
+	60, // 31: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	3,  // 32: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
+	60, // 33: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	42, // 34: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	4,  // 35: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	13, // 36: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	42, // 37: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	63, // 38: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	59, // 39: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	48, // 40: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	59, // 41: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	69, // 42: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	51, // 43: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	60, // 44: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	69, // 45: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	5,  // 46: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	7,  // 47: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	9,  // 48: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	11, // 49: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	14, // 50: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	16, // 51: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	18, // 52: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	20, // 53: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	22, // 54: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	24, // 55: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	26, // 56: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	28, // 57: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	30, // 58: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	32, // 59: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	34, // 60: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	53, // 61: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	55, // 62: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	57, // 63: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	38, // 64: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	40, // 65: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	43, // 66: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	45, // 67: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	47, // 68: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	50, // 69: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	6,  // 70: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	8,  // 71: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	10, // 72: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	12, // 73: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	15, // 74: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	17, // 75: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	19, // 76: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	21, // 77: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	23, // 78: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	25, // 79: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	27, // 80: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	29, // 81: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	31, // 82: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	33, // 83: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	35, // 84: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	54, // 85: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	56, // 86: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	58, // 87: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	39, // 88: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	41, // 89: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	44, // 90: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	46, // 91: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	49, // 92: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	52, // 93: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	70, // [70:94] is the sub-list for method output_type
+	46, // [46:70] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -2570,8 +4031,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   37,
+			NumEnums:      5,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

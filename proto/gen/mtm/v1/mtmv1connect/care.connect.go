@@ -85,6 +85,23 @@ const (
 	// CareServiceCreatePharmacistProcedure is the fully-qualified name of the CareService's
 	// CreatePharmacist RPC.
 	CareServiceCreatePharmacistProcedure = "/mtm.v1.CareService/CreatePharmacist"
+	// CareServiceListReviewsProcedure is the fully-qualified name of the CareService's ListReviews RPC.
+	CareServiceListReviewsProcedure = "/mtm.v1.CareService/ListReviews"
+	// CareServiceSetInterventionOutcomeProcedure is the fully-qualified name of the CareService's
+	// SetInterventionOutcome RPC.
+	CareServiceSetInterventionOutcomeProcedure = "/mtm.v1.CareService/SetInterventionOutcome"
+	// CareServiceListSelfReportedMedicationsProcedure is the fully-qualified name of the CareService's
+	// ListSelfReportedMedications RPC.
+	CareServiceListSelfReportedMedicationsProcedure = "/mtm.v1.CareService/ListSelfReportedMedications"
+	// CareServiceResolveSelfReportedMedicationProcedure is the fully-qualified name of the
+	// CareService's ResolveSelfReportedMedication RPC.
+	CareServiceResolveSelfReportedMedicationProcedure = "/mtm.v1.CareService/ResolveSelfReportedMedication"
+	// CareServiceListPatientsDueForCmrProcedure is the fully-qualified name of the CareService's
+	// ListPatientsDueForCmr RPC.
+	CareServiceListPatientsDueForCmrProcedure = "/mtm.v1.CareService/ListPatientsDueForCmr"
+	// CareServiceListPatientsBelowAdherenceThresholdProcedure is the fully-qualified name of the
+	// CareService's ListPatientsBelowAdherenceThreshold RPC.
+	CareServiceListPatientsBelowAdherenceThresholdProcedure = "/mtm.v1.CareService/ListPatientsBelowAdherenceThreshold"
 )
 
 // CareServiceClient is a client for the mtm.v1.CareService service.
@@ -126,6 +143,24 @@ type CareServiceClient interface {
 	// CreatePharmacist creates a staff account in the caller's pharmacy
 	// (pharmacy admins only).
 	CreatePharmacist(context.Context, *connect.Request[v1.CreatePharmacistRequest]) (*connect.Response[v1.CreatePharmacistResponse], error)
+	// ListReviews lists a patient's reviews, newest first, with the next
+	// CMR due date.
+	ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error)
+	// SetInterventionOutcome records the outcome of an intervention or
+	// referral of a review, once it is known.
+	SetInterventionOutcome(context.Context, *connect.Request[v1.SetInterventionOutcomeRequest]) (*connect.Response[v1.SetInterventionOutcomeResponse], error)
+	// ListSelfReportedMedications lists what the patient side reported having
+	// started on their own (pending review first).
+	ListSelfReportedMedications(context.Context, *connect.Request[v1.ListSelfReportedMedicationsRequest]) (*connect.Response[v1.ListSelfReportedMedicationsResponse], error)
+	// ResolveSelfReportedMedication accepts a pending self-reported medicine
+	// into the PML or declines it with a reason.
+	ResolveSelfReportedMedication(context.Context, *connect.Request[v1.ResolveSelfReportedMedicationRequest]) (*connect.Response[v1.ResolveSelfReportedMedicationResponse], error)
+	// ListPatientsDueForCmr lists the pharmacy's patients whose annual
+	// Comprehensive Medication Review is due by a date, soonest first.
+	ListPatientsDueForCmr(context.Context, *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error)
+	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
+	// at least one current medicine whose PDC is below 80%.
+	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
 }
 
 // NewCareServiceClient constructs a client for the mtm.v1.CareService service. By default, it uses
@@ -247,29 +282,71 @@ func NewCareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(careServiceMethods.ByName("CreatePharmacist")),
 			connect.WithClientOptions(opts...),
 		),
+		listReviews: connect.NewClient[v1.ListReviewsRequest, v1.ListReviewsResponse](
+			httpClient,
+			baseURL+CareServiceListReviewsProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ListReviews")),
+			connect.WithClientOptions(opts...),
+		),
+		setInterventionOutcome: connect.NewClient[v1.SetInterventionOutcomeRequest, v1.SetInterventionOutcomeResponse](
+			httpClient,
+			baseURL+CareServiceSetInterventionOutcomeProcedure,
+			connect.WithSchema(careServiceMethods.ByName("SetInterventionOutcome")),
+			connect.WithClientOptions(opts...),
+		),
+		listSelfReportedMedications: connect.NewClient[v1.ListSelfReportedMedicationsRequest, v1.ListSelfReportedMedicationsResponse](
+			httpClient,
+			baseURL+CareServiceListSelfReportedMedicationsProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ListSelfReportedMedications")),
+			connect.WithClientOptions(opts...),
+		),
+		resolveSelfReportedMedication: connect.NewClient[v1.ResolveSelfReportedMedicationRequest, v1.ResolveSelfReportedMedicationResponse](
+			httpClient,
+			baseURL+CareServiceResolveSelfReportedMedicationProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ResolveSelfReportedMedication")),
+			connect.WithClientOptions(opts...),
+		),
+		listPatientsDueForCmr: connect.NewClient[v1.ListPatientsDueForCmrRequest, v1.ListPatientsDueForCmrResponse](
+			httpClient,
+			baseURL+CareServiceListPatientsDueForCmrProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ListPatientsDueForCmr")),
+			connect.WithClientOptions(opts...),
+		),
+		listPatientsBelowAdherenceThreshold: connect.NewClient[v1.ListPatientsBelowAdherenceThresholdRequest, v1.ListPatientsBelowAdherenceThresholdResponse](
+			httpClient,
+			baseURL+CareServiceListPatientsBelowAdherenceThresholdProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // careServiceClient implements CareServiceClient.
 type careServiceClient struct {
-	enrollPatient       *connect.Client[v1.EnrollPatientRequest, v1.EnrollPatientResponse]
-	issueActivationCode *connect.Client[v1.IssueActivationCodeRequest, v1.IssueActivationCodeResponse]
-	searchPatients      *connect.Client[v1.SearchPatientsRequest, v1.SearchPatientsResponse]
-	getPatientRecord    *connect.Client[v1.GetPatientRecordRequest, v1.GetPatientRecordResponse]
-	addMedication       *connect.Client[v1.AddMedicationRequest, v1.AddMedicationResponse]
-	changeMedication    *connect.Client[v1.ChangeMedicationRequest, v1.ChangeMedicationResponse]
-	stopMedication      *connect.Client[v1.StopMedicationRequest, v1.StopMedicationResponse]
-	addAllergy          *connect.Client[v1.AddAllergyRequest, v1.AddAllergyResponse]
-	removeAllergy       *connect.Client[v1.RemoveAllergyRequest, v1.RemoveAllergyResponse]
-	setOtherInformation *connect.Client[v1.SetOtherInformationRequest, v1.SetOtherInformationResponse]
-	recordFill          *connect.Client[v1.RecordFillRequest, v1.RecordFillResponse]
-	addActionItem       *connect.Client[v1.AddActionItemRequest, v1.AddActionItemResponse]
-	changeActionItem    *connect.Client[v1.ChangeActionItemRequest, v1.ChangeActionItemResponse]
-	setActionPlanNotes  *connect.Client[v1.SetActionPlanNotesRequest, v1.SetActionPlanNotesResponse]
-	recordReview        *connect.Client[v1.RecordReviewRequest, v1.RecordReviewResponse]
-	scheduleFollowUp    *connect.Client[v1.ScheduleFollowUpRequest, v1.ScheduleFollowUpResponse]
-	getPatientAdherence *connect.Client[v1.GetPatientAdherenceRequest, v1.GetPatientAdherenceResponse]
-	createPharmacist    *connect.Client[v1.CreatePharmacistRequest, v1.CreatePharmacistResponse]
+	enrollPatient                       *connect.Client[v1.EnrollPatientRequest, v1.EnrollPatientResponse]
+	issueActivationCode                 *connect.Client[v1.IssueActivationCodeRequest, v1.IssueActivationCodeResponse]
+	searchPatients                      *connect.Client[v1.SearchPatientsRequest, v1.SearchPatientsResponse]
+	getPatientRecord                    *connect.Client[v1.GetPatientRecordRequest, v1.GetPatientRecordResponse]
+	addMedication                       *connect.Client[v1.AddMedicationRequest, v1.AddMedicationResponse]
+	changeMedication                    *connect.Client[v1.ChangeMedicationRequest, v1.ChangeMedicationResponse]
+	stopMedication                      *connect.Client[v1.StopMedicationRequest, v1.StopMedicationResponse]
+	addAllergy                          *connect.Client[v1.AddAllergyRequest, v1.AddAllergyResponse]
+	removeAllergy                       *connect.Client[v1.RemoveAllergyRequest, v1.RemoveAllergyResponse]
+	setOtherInformation                 *connect.Client[v1.SetOtherInformationRequest, v1.SetOtherInformationResponse]
+	recordFill                          *connect.Client[v1.RecordFillRequest, v1.RecordFillResponse]
+	addActionItem                       *connect.Client[v1.AddActionItemRequest, v1.AddActionItemResponse]
+	changeActionItem                    *connect.Client[v1.ChangeActionItemRequest, v1.ChangeActionItemResponse]
+	setActionPlanNotes                  *connect.Client[v1.SetActionPlanNotesRequest, v1.SetActionPlanNotesResponse]
+	recordReview                        *connect.Client[v1.RecordReviewRequest, v1.RecordReviewResponse]
+	scheduleFollowUp                    *connect.Client[v1.ScheduleFollowUpRequest, v1.ScheduleFollowUpResponse]
+	getPatientAdherence                 *connect.Client[v1.GetPatientAdherenceRequest, v1.GetPatientAdherenceResponse]
+	createPharmacist                    *connect.Client[v1.CreatePharmacistRequest, v1.CreatePharmacistResponse]
+	listReviews                         *connect.Client[v1.ListReviewsRequest, v1.ListReviewsResponse]
+	setInterventionOutcome              *connect.Client[v1.SetInterventionOutcomeRequest, v1.SetInterventionOutcomeResponse]
+	listSelfReportedMedications         *connect.Client[v1.ListSelfReportedMedicationsRequest, v1.ListSelfReportedMedicationsResponse]
+	resolveSelfReportedMedication       *connect.Client[v1.ResolveSelfReportedMedicationRequest, v1.ResolveSelfReportedMedicationResponse]
+	listPatientsDueForCmr               *connect.Client[v1.ListPatientsDueForCmrRequest, v1.ListPatientsDueForCmrResponse]
+	listPatientsBelowAdherenceThreshold *connect.Client[v1.ListPatientsBelowAdherenceThresholdRequest, v1.ListPatientsBelowAdherenceThresholdResponse]
 }
 
 // EnrollPatient calls mtm.v1.CareService.EnrollPatient.
@@ -362,6 +439,36 @@ func (c *careServiceClient) CreatePharmacist(ctx context.Context, req *connect.R
 	return c.createPharmacist.CallUnary(ctx, req)
 }
 
+// ListReviews calls mtm.v1.CareService.ListReviews.
+func (c *careServiceClient) ListReviews(ctx context.Context, req *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error) {
+	return c.listReviews.CallUnary(ctx, req)
+}
+
+// SetInterventionOutcome calls mtm.v1.CareService.SetInterventionOutcome.
+func (c *careServiceClient) SetInterventionOutcome(ctx context.Context, req *connect.Request[v1.SetInterventionOutcomeRequest]) (*connect.Response[v1.SetInterventionOutcomeResponse], error) {
+	return c.setInterventionOutcome.CallUnary(ctx, req)
+}
+
+// ListSelfReportedMedications calls mtm.v1.CareService.ListSelfReportedMedications.
+func (c *careServiceClient) ListSelfReportedMedications(ctx context.Context, req *connect.Request[v1.ListSelfReportedMedicationsRequest]) (*connect.Response[v1.ListSelfReportedMedicationsResponse], error) {
+	return c.listSelfReportedMedications.CallUnary(ctx, req)
+}
+
+// ResolveSelfReportedMedication calls mtm.v1.CareService.ResolveSelfReportedMedication.
+func (c *careServiceClient) ResolveSelfReportedMedication(ctx context.Context, req *connect.Request[v1.ResolveSelfReportedMedicationRequest]) (*connect.Response[v1.ResolveSelfReportedMedicationResponse], error) {
+	return c.resolveSelfReportedMedication.CallUnary(ctx, req)
+}
+
+// ListPatientsDueForCmr calls mtm.v1.CareService.ListPatientsDueForCmr.
+func (c *careServiceClient) ListPatientsDueForCmr(ctx context.Context, req *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error) {
+	return c.listPatientsDueForCmr.CallUnary(ctx, req)
+}
+
+// ListPatientsBelowAdherenceThreshold calls mtm.v1.CareService.ListPatientsBelowAdherenceThreshold.
+func (c *careServiceClient) ListPatientsBelowAdherenceThreshold(ctx context.Context, req *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error) {
+	return c.listPatientsBelowAdherenceThreshold.CallUnary(ctx, req)
+}
+
 // CareServiceHandler is an implementation of the mtm.v1.CareService service.
 type CareServiceHandler interface {
 	// EnrollPatient creates a patient and returns a one-time activation code.
@@ -401,6 +508,24 @@ type CareServiceHandler interface {
 	// CreatePharmacist creates a staff account in the caller's pharmacy
 	// (pharmacy admins only).
 	CreatePharmacist(context.Context, *connect.Request[v1.CreatePharmacistRequest]) (*connect.Response[v1.CreatePharmacistResponse], error)
+	// ListReviews lists a patient's reviews, newest first, with the next
+	// CMR due date.
+	ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error)
+	// SetInterventionOutcome records the outcome of an intervention or
+	// referral of a review, once it is known.
+	SetInterventionOutcome(context.Context, *connect.Request[v1.SetInterventionOutcomeRequest]) (*connect.Response[v1.SetInterventionOutcomeResponse], error)
+	// ListSelfReportedMedications lists what the patient side reported having
+	// started on their own (pending review first).
+	ListSelfReportedMedications(context.Context, *connect.Request[v1.ListSelfReportedMedicationsRequest]) (*connect.Response[v1.ListSelfReportedMedicationsResponse], error)
+	// ResolveSelfReportedMedication accepts a pending self-reported medicine
+	// into the PML or declines it with a reason.
+	ResolveSelfReportedMedication(context.Context, *connect.Request[v1.ResolveSelfReportedMedicationRequest]) (*connect.Response[v1.ResolveSelfReportedMedicationResponse], error)
+	// ListPatientsDueForCmr lists the pharmacy's patients whose annual
+	// Comprehensive Medication Review is due by a date, soonest first.
+	ListPatientsDueForCmr(context.Context, *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error)
+	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
+	// at least one current medicine whose PDC is below 80%.
+	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
 }
 
 // NewCareServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -518,6 +643,42 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(careServiceMethods.ByName("CreatePharmacist")),
 		connect.WithHandlerOptions(opts...),
 	)
+	careServiceListReviewsHandler := connect.NewUnaryHandler(
+		CareServiceListReviewsProcedure,
+		svc.ListReviews,
+		connect.WithSchema(careServiceMethods.ByName("ListReviews")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceSetInterventionOutcomeHandler := connect.NewUnaryHandler(
+		CareServiceSetInterventionOutcomeProcedure,
+		svc.SetInterventionOutcome,
+		connect.WithSchema(careServiceMethods.ByName("SetInterventionOutcome")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceListSelfReportedMedicationsHandler := connect.NewUnaryHandler(
+		CareServiceListSelfReportedMedicationsProcedure,
+		svc.ListSelfReportedMedications,
+		connect.WithSchema(careServiceMethods.ByName("ListSelfReportedMedications")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceResolveSelfReportedMedicationHandler := connect.NewUnaryHandler(
+		CareServiceResolveSelfReportedMedicationProcedure,
+		svc.ResolveSelfReportedMedication,
+		connect.WithSchema(careServiceMethods.ByName("ResolveSelfReportedMedication")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceListPatientsDueForCmrHandler := connect.NewUnaryHandler(
+		CareServiceListPatientsDueForCmrProcedure,
+		svc.ListPatientsDueForCmr,
+		connect.WithSchema(careServiceMethods.ByName("ListPatientsDueForCmr")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceListPatientsBelowAdherenceThresholdHandler := connect.NewUnaryHandler(
+		CareServiceListPatientsBelowAdherenceThresholdProcedure,
+		svc.ListPatientsBelowAdherenceThreshold,
+		connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.CareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CareServiceEnrollPatientProcedure:
@@ -556,6 +717,18 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 			careServiceGetPatientAdherenceHandler.ServeHTTP(w, r)
 		case CareServiceCreatePharmacistProcedure:
 			careServiceCreatePharmacistHandler.ServeHTTP(w, r)
+		case CareServiceListReviewsProcedure:
+			careServiceListReviewsHandler.ServeHTTP(w, r)
+		case CareServiceSetInterventionOutcomeProcedure:
+			careServiceSetInterventionOutcomeHandler.ServeHTTP(w, r)
+		case CareServiceListSelfReportedMedicationsProcedure:
+			careServiceListSelfReportedMedicationsHandler.ServeHTTP(w, r)
+		case CareServiceResolveSelfReportedMedicationProcedure:
+			careServiceResolveSelfReportedMedicationHandler.ServeHTTP(w, r)
+		case CareServiceListPatientsDueForCmrProcedure:
+			careServiceListPatientsDueForCmrHandler.ServeHTTP(w, r)
+		case CareServiceListPatientsBelowAdherenceThresholdProcedure:
+			careServiceListPatientsBelowAdherenceThresholdHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -635,4 +808,28 @@ func (UnimplementedCareServiceHandler) GetPatientAdherence(context.Context, *con
 
 func (UnimplementedCareServiceHandler) CreatePharmacist(context.Context, *connect.Request[v1.CreatePharmacistRequest]) (*connect.Response[v1.CreatePharmacistResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.CreatePharmacist is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListReviews is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) SetInterventionOutcome(context.Context, *connect.Request[v1.SetInterventionOutcomeRequest]) (*connect.Response[v1.SetInterventionOutcomeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.SetInterventionOutcome is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ListSelfReportedMedications(context.Context, *connect.Request[v1.ListSelfReportedMedicationsRequest]) (*connect.Response[v1.ListSelfReportedMedicationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListSelfReportedMedications is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ResolveSelfReportedMedication(context.Context, *connect.Request[v1.ResolveSelfReportedMedicationRequest]) (*connect.Response[v1.ResolveSelfReportedMedicationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ResolveSelfReportedMedication is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ListPatientsDueForCmr(context.Context, *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListPatientsDueForCmr is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListPatientsBelowAdherenceThreshold is not implemented"))
 }

@@ -1,0 +1,589 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/clinical"
+	"github.com/mtmapp/mtm/backend/export/cmspdf"
+	"github.com/mtmapp/mtm/backend/export/fhir"
+	"github.com/mtmapp/mtm/backend/store"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+// Clinical documentation: reviews, self-reported medicines, adherence and
+// the record exports.
+//
+// Scopes on the patient side: reporting a self-started medicine and reading
+// adherence need view_medicines (both are about the medication list: a
+// caregiver who sees the list is the one who knows which OTCs they give);
+// the exports hold the list and the plan, so a caregiver needs both
+// view_medicines and view_plan.
+
+const (
+	// defaultAdherenceWindow is the PDC window when the request leaves it 0.
+	defaultAdherenceWindow = 180
+	// maxPendingSelfReports bounds how many unreviewed self-reports a record
+	// holds, so that the patient side cannot grow a record without limit.
+	maxPendingSelfReports = 50
+	// maxReviews bounds the reviews kept on a record (decades of quarterly
+	// TMRs and annual CMRs).
+	maxReviews = 400
+	// maxPharmacyScan bounds how many patients one pharmacy-wide list reads.
+	maxPharmacyScan = 50_000
+	// defaultListSize is the page size of pharmacy-wide lists when 0.
+	defaultListSize = 100
+)
+
+var reviewKinds = map[mtmv1.ReviewKind]string{
+	mtmv1.ReviewKind_REVIEW_KIND_CMR: clinical.ReviewCMR,
+	mtmv1.ReviewKind_REVIEW_KIND_TMR: clinical.ReviewTMR,
+}
+
+var deliveryMethods = map[mtmv1.DeliveryMethod]string{
+	mtmv1.DeliveryMethod_DELIVERY_METHOD_FACE_TO_FACE: "face_to_face",
+	mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEPHONE:    "telephone",
+	mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEHEALTH:   "telehealth",
+	mtmv1.DeliveryMethod_DELIVERY_METHOD_OTHER:        "other",
+}
+
+var interventionKinds = map[mtmv1.InterventionKind]string{
+	mtmv1.InterventionKind_INTERVENTION_KIND_INTERVENTION: "intervention",
+	mtmv1.InterventionKind_INTERVENTION_KIND_REFERRAL:     "referral",
+}
+
+var selfMedicationKinds = map[mtmv1.SelfMedicationKind]string{
+	mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_OTC:        "otc",
+	mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_HERBAL:     "herbal",
+	mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_SUPPLEMENT: "supplement",
+}
+
+// Self-report states as the store keeps them.
+const (
+	selfReportPending  = "pending"
+	selfReportAccepted = "accepted"
+	selfReportDeclined = "declined"
+)
+
+var selfReportStatuses = map[string]mtmv1.SelfReportStatus{
+	selfReportPending:  mtmv1.SelfReportStatus_SELF_REPORT_STATUS_PENDING_REVIEW,
+	selfReportAccepted: mtmv1.SelfReportStatus_SELF_REPORT_STATUS_ACCEPTED,
+	selfReportDeclined: mtmv1.SelfReportStatus_SELF_REPORT_STATUS_DECLINED,
+}
+
+// invert returns the reverse of a one-to-one map.
+func invert[K, V comparable](m map[K]V) map[V]K {
+	out := make(map[V]K, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
+}
+
+// ReportSelfMedication implements mtm.v1.PatientService.ReportSelfMedication.
+// The report stays "pending review" and out of the PML's medications until
+// a pharmacist resolves it.
+func (s *PatientService) ReportSelfMedication(ctx context.Context, req *connect.Request[mtmv1.ReportSelfMedicationRequest]) (*connect.Response[mtmv1.ReportSelfMedicationResponse], error) {
+	c, m := s.cfg, req.Msg
+	started, err := c.optionalDate("started_on", m.GetStartedOn())
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(m.GetName())
+	if name == "" {
+		return nil, invalidField("name", "must not be blank")
+	}
+	id, err := auth.NewID("sr")
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.updateForPatientSide(ctx, m.GetPatientId(), store.ScopeViewMedicines, func(p auth.Principal, pt *store.Patient) error {
+		pending := 0
+		for _, r := range pt.SelfReports {
+			if r.Status == selfReportPending {
+				pending++
+			}
+		}
+		if pending >= maxPendingSelfReports {
+			return connect.NewError(connect.CodeResourceExhausted, errors.New("too many reports are waiting for the pharmacist; try again after they are reviewed"))
+		}
+		pt.SelfReports = append(pt.SelfReports, store.SelfReport{
+			ID: id, Kind: selfMedicationKinds[m.GetKind()], Name: name, HowIUseIt: strings.TrimSpace(m.GetHowIUseIt()),
+			StartedOn: started, ReportedBy: p.Subject, ReportedAt: c.Now(), Status: selfReportPending,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.ReportSelfMedicationResponse{ReportId: id}), nil
+}
+
+// GetAdherence implements mtm.v1.PatientService.GetAdherence.
+func (s *PatientService) GetAdherence(ctx context.Context, req *connect.Request[mtmv1.GetAdherenceRequest]) (*connect.Response[mtmv1.GetAdherenceResponse], error) {
+	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), store.ScopeViewMedicines)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.GetAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays(), false)}), nil
+}
+
+// ExportRecord implements mtm.v1.PatientService.ExportRecord: the record as
+// a FHIR R4 Bundle (JSON) or the CMS standardized-format PDF.
+func (s *PatientService) ExportRecord(ctx context.Context, req *connect.Request[mtmv1.ExportRecordRequest]) (*connect.Response[mtmv1.ExportRecordResponse], error) {
+	c, m := s.cfg, req.Msg
+	p, pt, err := c.loadForPatientSide(ctx, m.GetPatientId(), store.ScopeViewMedicines)
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now()
+	if !mayActFor(p, pt, store.ScopeViewPlan, now) { // the export holds the plan too
+		return nil, errPatientNotFound
+	}
+	pharmacy, err := c.Store.GetPharmacy(ctx, pt.PharmacyID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	switch m.GetFormat() {
+	case mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON:
+		doc, err := fhir.Bundle(fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: fhir.ContentType, Content: doc}), nil
+	case mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF:
+		in := cmspdf.Input{Patient: pt, PharmacyName: pharmacy.Name, Prepared: today(pt, now)}
+		if r, ok := lastReview(pt.Reviews, clinical.ReviewCMR); ok {
+			in.ReviewedOn = r.ReviewedOn
+			if acct, err := c.Store.GetAccount(ctx, r.PharmacistID); err == nil {
+				in.PharmacistName = acct.DisplayName
+			}
+		}
+		doc, err := cmspdf.Render(in)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: cmspdf.ContentType, Content: doc}), nil
+	}
+	return nil, invalidField("format", "unknown export format")
+}
+
+// lastReview returns the latest review of a kind.
+func lastReview(reviews []store.Review, kind string) (store.Review, bool) {
+	var last store.Review
+	found := false
+	for _, r := range reviews {
+		if r.Kind == kind && (!found || last.ReviewedOn.Before(r.ReviewedOn)) {
+			last, found = r, true
+		}
+	}
+	return last, found
+}
+
+// adherence returns the PDC of each medicine that has fills reaching into
+// the window of windowDays (0: the default) ending on day. A stopped
+// medicine is measured up to the day it stopped; one stopped before the
+// window is left out, as is every stopped one when onlyCurrent.
+func adherence(pt store.Patient, day store.Date, windowDays int32, onlyCurrent bool) []*mtmv1.MedicationAdherence {
+	if windowDays <= 0 {
+		windowDays = defaultAdherenceWindow
+	}
+	from := day.AddDays(-int(windowDays) + 1)
+	var out []*mtmv1.MedicationAdherence
+	for _, med := range pt.Medications {
+		through := day
+		if !med.Active() {
+			if onlyCurrent || med.StoppedOn.Before(from) {
+				continue
+			}
+			if med.StoppedOn.Before(through) {
+				through = med.StoppedOn
+			}
+		}
+		a, ok := clinical.ProportionOfDaysCovered(clinical.FillsOf(pt.Fills, med.ID), from, through)
+		if !ok {
+			continue
+		}
+		out = append(out, &mtmv1.MedicationAdherence{MedicationId: med.ID, ProportionOfDaysCovered: a.PDC(), BelowThreshold: a.BelowThreshold()})
+	}
+	return out
+}
+
+// enrolledOn is the patient's enrollment date, in their time zone.
+func enrolledOn(pt store.Patient) store.Date { return today(pt, pt.CreatedAt) }
+
+// RecordReview implements mtm.v1.CareService.RecordReview. Follow-ups named
+// in the request are linked to the new review (FollowUp.ReviewID); one
+// already linked to another review is refused.
+func (s *CareService) RecordReview(ctx context.Context, req *connect.Request[mtmv1.RecordReviewRequest]) (*connect.Response[mtmv1.RecordReviewResponse], error) {
+	c, m := s.cfg, req.Msg
+	reviewed, err := c.pastOrToday("reviewed_on", m.GetReviewedOn())
+	if err != nil {
+		return nil, err
+	}
+	var interventions []store.Intervention
+	for _, text := range m.GetInterventions() {
+		interventions = append(interventions, store.Intervention{Kind: "intervention", Description: strings.TrimSpace(text)})
+	}
+	for i, d := range m.GetInterventionDetails() {
+		iv := store.Intervention{Kind: interventionKinds[d.GetKind()], Description: strings.TrimSpace(d.GetDescription()),
+			ReferredTo: strings.TrimSpace(d.GetReferredTo()), Outcome: strings.TrimSpace(d.GetOutcome())}
+		if iv.Kind == "referral" && iv.ReferredTo == "" {
+			return nil, invalidField("intervention_details["+strconv.Itoa(i)+"].referred_to", "a referral names who the patient was referred to")
+		}
+		interventions = append(interventions, iv)
+	}
+	if len(interventions) > 100 {
+		return nil, invalidField("intervention_details", "at most 100 interventions in all")
+	}
+	var problems []string
+	for _, p := range m.GetProblemsFound() {
+		problems = append(problems, strings.TrimSpace(p))
+	}
+	id, err := auth.NewID("rv")
+	if err != nil {
+		return nil, err
+	}
+	var (
+		review store.Review
+		due    store.Date
+	)
+	_, err = c.updateForCare(ctx, m.GetPatientId(), func(p auth.Principal, pt *store.Patient) error {
+		if len(pt.Reviews) >= maxReviews {
+			return connect.NewError(connect.CodeResourceExhausted, errors.New("the record holds the most reviews it can"))
+		}
+		review = store.Review{ID: id, Kind: reviewKinds[m.GetKind()], DeliveryMethod: deliveryMethods[m.GetDeliveryMethod()], ReviewedOn: reviewed,
+			PharmacistID: p.Subject, Problems: problems, Interventions: interventions, CreatedAt: c.Now()}
+		for _, fu := range m.GetFollowUpIds() {
+			i := slices.IndexFunc(pt.FollowUps, func(f store.FollowUp) bool { return f.ID == fu })
+			if i < 0 {
+				return notFound("follow-up")
+			}
+			if other := pt.FollowUps[i].ReviewID; other != "" && other != id {
+				return connect.NewError(connect.CodeFailedPrecondition, errors.New("follow-up "+fu+" already belongs to another review"))
+			}
+			pt.FollowUps[i].ReviewID = id
+		}
+		pt.Reviews = append(pt.Reviews, review)
+		due = clinical.NextCMRDue(pt.Reviews, enrolledOn(*pt))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.RecordReviewResponse{ReviewId: id, NextCmrDueOn: due.String(), Review: reviewToProto(review, m.GetFollowUpIds())}), nil
+}
+
+// ListReviews implements mtm.v1.CareService.ListReviews.
+func (s *CareService) ListReviews(ctx context.Context, req *connect.Request[mtmv1.ListReviewsRequest]) (*connect.Response[mtmv1.ListReviewsResponse], error) {
+	_, pt, err := s.cfg.loadForCare(ctx, req.Msg.GetPatientId())
+	if err != nil {
+		return nil, err
+	}
+	reviews := slices.Clone(pt.Reviews)
+	slices.SortStableFunc(reviews, func(a, b store.Review) int {
+		return cmp.Or(b.ReviewedOn.Time().Compare(a.ReviewedOn.Time()), b.CreatedAt.Compare(a.CreatedAt))
+	})
+	out := &mtmv1.ListReviewsResponse{NextCmrDueOn: clinical.NextCMRDue(pt.Reviews, enrolledOn(pt)).String()}
+	if last, ok := clinical.LastCMR(pt.Reviews); ok {
+		out.LastCmrOn = last.String()
+	}
+	for _, r := range reviews {
+		out.Reviews = append(out.Reviews, reviewToProto(r, followUpsOf(pt, r.ID)))
+	}
+	return connect.NewResponse(out), nil
+}
+
+// SetInterventionOutcome implements mtm.v1.CareService.SetInterventionOutcome.
+func (s *CareService) SetInterventionOutcome(ctx context.Context, req *connect.Request[mtmv1.SetInterventionOutcomeRequest]) (*connect.Response[mtmv1.SetInterventionOutcomeResponse], error) {
+	m := req.Msg
+	var (
+		review store.Review
+		links  []string
+	)
+	_, err := s.cfg.updateForCare(ctx, m.GetPatientId(), func(_ auth.Principal, pt *store.Patient) error {
+		i := slices.IndexFunc(pt.Reviews, func(r store.Review) bool { return r.ID == m.GetReviewId() })
+		if i < 0 {
+			return notFound("review")
+		}
+		r := &pt.Reviews[i]
+		k := int(m.GetInterventionIndex())
+		if k >= len(r.Interventions) {
+			return invalidField("intervention_index", "the review has no intervention at this position")
+		}
+		r.Interventions = slices.Clone(r.Interventions)
+		r.Interventions[k].Outcome = strings.TrimSpace(m.GetOutcome())
+		review, links = *r, followUpsOf(*pt, r.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.SetInterventionOutcomeResponse{Review: reviewToProto(review, links)}), nil
+}
+
+// ListSelfReportedMedications implements
+// mtm.v1.CareService.ListSelfReportedMedications.
+func (s *CareService) ListSelfReportedMedications(ctx context.Context, req *connect.Request[mtmv1.ListSelfReportedMedicationsRequest]) (*connect.Response[mtmv1.ListSelfReportedMedicationsResponse], error) {
+	_, pt, err := s.cfg.loadForCare(ctx, req.Msg.GetPatientId())
+	if err != nil {
+		return nil, err
+	}
+	reports := slices.Clone(pt.SelfReports)
+	slices.SortStableFunc(reports, func(a, b store.SelfReport) int {
+		ap, bp := a.Status == selfReportPending, b.Status == selfReportPending
+		switch {
+		case ap && !bp:
+			return -1
+		case bp && !ap:
+			return 1
+		}
+		return a.ReportedAt.Compare(b.ReportedAt)
+	})
+	out := &mtmv1.ListSelfReportedMedicationsResponse{}
+	for _, r := range reports {
+		if r.Status == selfReportPending || req.Msg.GetIncludeResolved() {
+			out.Reports = append(out.Reports, selfReportToProto(r))
+		}
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ResolveSelfReportedMedication implements
+// mtm.v1.CareService.ResolveSelfReportedMedication. Accepting adds a PML row
+// (the pharmacist's fields, or the reported ones) and links it; declining
+// needs a reason. A report is resolved once: a second decision is refused
+// with failed_precondition.
+func (s *CareService) ResolveSelfReportedMedication(ctx context.Context, req *connect.Request[mtmv1.ResolveSelfReportedMedicationRequest]) (*connect.Response[mtmv1.ResolveSelfReportedMedicationResponse], error) {
+	c, m := s.cfg, req.Msg
+	accept := m.GetDecision() == mtmv1.SelfReportDecision_SELF_REPORT_DECISION_ACCEPT
+	reason := strings.TrimSpace(m.GetDeclineReason())
+	var fields *store.Medication
+	switch {
+	case accept && m.GetMedication() != nil:
+		f, err := c.medicationFields(m.GetMedication())
+		if err != nil {
+			return nil, err
+		}
+		fields = &f
+	case accept && reason != "":
+		return nil, invalidField("decline_reason", "only a declined report has a decline reason")
+	case !accept && reason == "":
+		return nil, invalidField("decline_reason", "say why the report is declined")
+	case !accept && m.GetMedication() != nil:
+		return nil, invalidField("medication", "only an accepted report becomes a PML row")
+	}
+	medID, err := auth.NewID("md")
+	if err != nil {
+		return nil, err
+	}
+	var (
+		report store.SelfReport
+		med    *store.Medication
+	)
+	_, err = c.updateForCare(ctx, m.GetPatientId(), func(p auth.Principal, pt *store.Patient) error {
+		i := slices.IndexFunc(pt.SelfReports, func(r store.SelfReport) bool { return r.ID == m.GetReportId() })
+		if i < 0 {
+			return notFound("self-reported medication")
+		}
+		r := &pt.SelfReports[i]
+		if r.Status != selfReportPending {
+			return connect.NewError(connect.CodeFailedPrecondition, errors.New("the report was already "+r.Status))
+		}
+		now := c.Now()
+		r.ResolvedBy, r.ResolvedAt = p.Subject, now
+		if !accept {
+			r.Status, r.DeclineReason = selfReportDeclined, reason
+			report = *r
+			return nil
+		}
+		row := store.Medication{Name: r.Name, HowIUseIt: r.HowIUseIt, StartedOn: r.StartedOn}
+		if fields != nil {
+			row = *fields
+		}
+		if row.HowIUseIt == "" {
+			return invalidField("medication.how_i_use_it", "the report says nothing about how it is used: give the PML row")
+		}
+		row.ID, row.UpdatedAt, row.UpdatedBy, row.Version = medID, now, p.Subject, 1
+		pt.Medications = append(pt.Medications, row)
+		r.Status, r.MedicationID = selfReportAccepted, medID
+		report, med = *r, &row
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &mtmv1.ResolveSelfReportedMedicationResponse{Report: selfReportToProto(report)}
+	if med != nil {
+		out.Medication = medicationToProto(*med)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// GetPatientAdherence implements mtm.v1.CareService.GetPatientAdherence.
+func (s *CareService) GetPatientAdherence(ctx context.Context, req *connect.Request[mtmv1.GetPatientAdherenceRequest]) (*connect.Response[mtmv1.GetPatientAdherenceResponse], error) {
+	_, pt, err := s.cfg.loadForCare(ctx, req.Msg.GetPatientId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.GetPatientAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays(), false)}), nil
+}
+
+// eachPharmacyPatient calls fn for every patient of the pharmacy, in id
+// order, reading at most maxPharmacyScan; it reports whether it stopped
+// early.
+func (c Config) eachPharmacyPatient(ctx context.Context, pharmacyID string, fn func(store.Patient)) (truncated bool, err error) {
+	const page = 200
+	after, seen := "", 0
+	for {
+		pts, err := c.Store.ListPatients(ctx, pharmacyID, after, page)
+		if err != nil {
+			return false, err
+		}
+		for _, pt := range pts {
+			fn(pt)
+			after = pt.ID
+		}
+		seen += len(pts)
+		if len(pts) < page {
+			return false, nil
+		}
+		if seen >= maxPharmacyScan {
+			return true, nil
+		}
+	}
+}
+
+// ListPatientsDueForCmr implements mtm.v1.CareService.ListPatientsDueForCmr
+// over the caller's own pharmacy.
+func (s *CareService) ListPatientsDueForCmr(ctx context.Context, req *connect.Request[mtmv1.ListPatientsDueForCmrRequest]) (*connect.Response[mtmv1.ListPatientsDueForCmrResponse], error) {
+	c, m := s.cfg, req.Msg
+	p, err := staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dueBy := store.DateOf(c.Now().UTC())
+	if m.GetDueBy() != "" {
+		if dueBy, err = store.ParseDate(m.GetDueBy()); err != nil {
+			return nil, invalidField("due_by", "not a calendar date (YYYY-MM-DD)")
+		}
+	}
+	type due struct {
+		pt   store.Patient
+		last store.Date
+		next store.Date
+	}
+	var all []due
+	truncated, err := c.eachPharmacyPatient(ctx, p.PharmacyID, func(pt store.Patient) {
+		next := clinical.NextCMRDue(pt.Reviews, enrolledOn(pt))
+		if !dueBy.Before(next) {
+			last, _ := clinical.LastCMR(pt.Reviews)
+			all = append(all, due{pt, last, next})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(all, func(a, b due) int { return a.next.Time().Compare(b.next.Time()) })
+	size := pageSize(m.GetPageSize())
+	out := &mtmv1.ListPatientsDueForCmrResponse{Truncated: truncated || len(all) > size}
+	for _, d := range all[:min(size, len(all))] {
+		out.Patients = append(out.Patients, &mtmv1.CmrDue{Patient: patientToProto(d.pt), LastCmrOn: d.last.String(), NextCmrDueOn: d.next.String()})
+	}
+	return connect.NewResponse(out), nil
+}
+
+// ListPatientsBelowAdherenceThreshold implements
+// mtm.v1.CareService.ListPatientsBelowAdherenceThreshold over the caller's
+// own pharmacy: patients with a current medicine below 80% PDC, lowest
+// first.
+func (s *CareService) ListPatientsBelowAdherenceThreshold(ctx context.Context, req *connect.Request[mtmv1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[mtmv1.ListPatientsBelowAdherenceThresholdResponse], error) {
+	c, m := s.cfg, req.Msg
+	p, err := staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now()
+	type below struct {
+		pt     store.Patient
+		meds   []*mtmv1.MedicationAdherence
+		lowest float64
+	}
+	var all []below
+	truncated, err := c.eachPharmacyPatient(ctx, p.PharmacyID, func(pt store.Patient) {
+		var b below
+		for _, a := range adherence(pt, today(pt, now), m.GetWindowDays(), true) {
+			if a.GetBelowThreshold() {
+				if len(b.meds) == 0 || a.GetProportionOfDaysCovered() < b.lowest {
+					b.lowest = a.GetProportionOfDaysCovered()
+				}
+				b.meds = append(b.meds, a)
+			}
+		}
+		if len(b.meds) > 0 {
+			b.pt = pt
+			all = append(all, b)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(all, func(a, b below) int { return cmp.Compare(a.lowest, b.lowest) })
+	size := pageSize(m.GetPageSize())
+	out := &mtmv1.ListPatientsBelowAdherenceThresholdResponse{Truncated: truncated || len(all) > size}
+	for _, b := range all[:min(size, len(all))] {
+		out.Patients = append(out.Patients, &mtmv1.PatientAdherence{Patient: patientToProto(b.pt), Medications: b.meds})
+	}
+	return connect.NewResponse(out), nil
+}
+
+func pageSize(n int32) int {
+	if n <= 0 {
+		return defaultListSize
+	}
+	return int(n)
+}
+
+// followUpsOf lists the ids of the follow-ups a review set.
+func followUpsOf(pt store.Patient, reviewID string) []string {
+	var out []string
+	for _, f := range pt.FollowUps {
+		if f.ReviewID == reviewID {
+			out = append(out, f.ID)
+		}
+	}
+	return out
+}
+
+var (
+	reviewKindToProto         = invert(reviewKinds)
+	deliveryMethodToProto     = invert(deliveryMethods)
+	interventionKindToProto   = invert(interventionKinds)
+	selfMedicationKindToProto = invert(selfMedicationKinds)
+)
+
+func reviewToProto(r store.Review, followUps []string) *mtmv1.Review {
+	out := &mtmv1.Review{
+		Id: r.ID, Kind: reviewKindToProto[r.Kind], DeliveryMethod: deliveryMethodToProto[r.DeliveryMethod], ReviewedOn: r.ReviewedOn.String(),
+		PharmacistId: r.PharmacistID, ProblemsFound: r.Problems, FollowUpIds: followUps, CreatedAt: ts(r.CreatedAt),
+	}
+	for _, iv := range r.Interventions {
+		out.Interventions = append(out.Interventions, &mtmv1.Intervention{Kind: interventionKindToProto[iv.Kind], Description: iv.Description, ReferredTo: iv.ReferredTo, Outcome: iv.Outcome})
+	}
+	return out
+}
+
+func selfReportToProto(r store.SelfReport) *mtmv1.SelfReportedMedication {
+	return &mtmv1.SelfReportedMedication{
+		Id: r.ID, Kind: selfMedicationKindToProto[r.Kind], Name: r.Name, HowIUseIt: r.HowIUseIt, StartedOn: r.StartedOn.String(),
+		ReportedBy: r.ReportedBy, ReportedAt: ts(r.ReportedAt), Status: selfReportStatuses[r.Status], ResolvedBy: r.ResolvedBy,
+		ResolvedAt: ts(r.ResolvedAt), DeclineReason: r.DeclineReason, MedicationId: r.MedicationID,
+	}
+}
