@@ -25,7 +25,8 @@ import (
 // adherence need view_medicines (both are about the medication list: a
 // caregiver who sees the list is the one who knows which OTCs they give);
 // the exports hold the list and the plan, so a caregiver needs both
-// view_medicines and view_plan.
+// view_medicines and view_plan; the FHIR export carries the conversations
+// (Communication) only for callers who hold the message scope.
 
 const (
 	// defaultAdherenceWindow is the PDC window when the request leaves it 0.
@@ -153,7 +154,13 @@ func (s *PatientService) ExportRecord(ctx context.Context, req *connect.Request[
 	}
 	switch m.GetFormat() {
 	case mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON:
-		doc, err := fhir.Bundle(fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now})
+		in := fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now}
+		if mayActFor(p, pt, store.ScopeMessage, now) { // conversations only for who may read them
+			if in.Messages, err = c.exportMessages(ctx, pt.ID); err != nil {
+				return nil, err
+			}
+		}
+		doc, err := fhir.Bundle(in)
 		if err != nil {
 			return nil, err
 		}
@@ -173,6 +180,35 @@ func (s *PatientService) ExportRecord(ctx context.Context, req *connect.Request[
 		return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: cmspdf.ContentType, Content: doc}), nil
 	}
 	return nil, invalidField("format", "unknown export format")
+}
+
+// Bounds of the conversations an export carries.
+const (
+	exportThreads           = 200
+	exportMessagesPerThread = 1000
+)
+
+// exportMessages returns the messages of the patient's newest threads, for
+// the FHIR export's Communication resources.
+func (c Config) exportMessages(ctx context.Context, patientID string) ([]fhir.Message, error) {
+	threads, err := c.Store.ListPatientThreads(ctx, patientID, "", exportThreads)
+	if err != nil {
+		return nil, err
+	}
+	var out []fhir.Message
+	for _, th := range threads {
+		msgs, err := c.Store.ListMessages(ctx, th.ID, 0, exportMessagesPerThread)
+		if err != nil {
+			return nil, err
+		}
+		for _, msg := range msgs {
+			out = append(out, fhir.Message{
+				ID: th.ID + "-" + strconv.FormatInt(msg.Seq, 10), ThreadID: th.ID, Subject: th.Subject,
+				FromPatientSide: !msg.AuthorRole.IsStaff(), Body: msg.Body, SentAt: msg.SentAt,
+			})
+		}
+	}
+	return out, nil
 }
 
 // lastReview returns the latest review of a kind.

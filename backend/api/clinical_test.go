@@ -488,6 +488,12 @@ func TestExportRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		me := e.patientClient(pt.token)
+		now := e.clock.Now()
+		if _, _, _, err := e.store.CreateThread(ctx, store.Thread{ID: "th_export", PatientID: pt.id, PharmacyID: "ph_a", Subject: "Ibuprofen?", StartedBy: pt.id,
+			State: store.ThreadOpen, StateSince: now, CreatedAt: now, UpdatedAt: now},
+			store.Message{ClientMessageID: "cm_1", AuthorID: pt.id, AuthorRole: store.RolePatient, Body: "Can I take ibuprofen?", SentAt: now}); err != nil {
+			t.Fatal(err)
+		}
 
 		fhirRes, err := me.ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
 		if err != nil {
@@ -500,7 +506,7 @@ func TestExportRecord(t *testing.T) {
 		if err := json.Unmarshal(fhirRes.Msg.GetContent(), &bundle); err != nil || bundle["resourceType"] != "Bundle" {
 			t.Fatalf("not a FHIR Bundle: %v", err)
 		}
-		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`} {
+		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`, `"resourceType":"Communication"`, "Can I take ibuprofen?"} {
 			if !bytes.Contains(fhirRes.Msg.GetContent(), []byte(s)) {
 				t.Errorf("FHIR export lacks %s", s)
 			}
@@ -524,8 +530,12 @@ func TestExportRecord(t *testing.T) {
 		_, err = e.patientClient(medsOnly.token).ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF}))
 		wantCode(t, err, connect.CodeNotFound)
 		both := e.caregiver(pt, "both@cg.test", []mtmv1.CaregiverScope{mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES, mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_PLAN})
-		if _, err := e.patientClient(both.token).ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON})); err != nil {
-			t.Errorf("caregiver with both scopes: %v", err)
+		cgRes, err := e.patientClient(both.token).ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
+		if err != nil {
+			t.Fatalf("caregiver with both scopes: %v", err)
+		}
+		if bytes.Contains(cgRes.Msg.GetContent(), []byte("Can I take ibuprofen?")) {
+			t.Error("a caregiver without the message scope got the patient's messages in the export")
 		}
 		// Another patient's record looks like a missing one.
 		other := e.enroll(rph, "Otto")
