@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mtmapp/mtm/loadtest"
+	"github.com/mtmapp/mtm/loadtest/suite"
+)
+
+// run parses args, runs the load test and writes the table to stdout,
+// progress to stderr and, with --json, the report to a file.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mtmload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders; explicit flags still win")
+	stores := fs.String("stores", "bolt,redis", "store configurations to run, in order: bolt, redis")
+	patients := fs.Int("patients", 10000, "patients seeded per store")
+	protocol := fs.String("protocol", string(loadtest.ConnectH2C), "connect-h2c (binary protobuf over HTTP/2) or connect-json (JSON over HTTP/1.1)")
+	concurrency := fs.Int("concurrency", 16, "workers per phase")
+	devices := fs.Int("devices", 256, "simulated phones, each on its own loopback source address")
+	duration := fs.Duration("phase", 10*time.Second, "duration of each phase run")
+	rounds := fs.Int("rounds", 3, "times the baseline and the PML read alternate")
+	maxIter := fs.Int64("max-iterations", 0, "bound each phase run by count as well (0: time only)")
+	reminders := fs.Int("reminders", 100000, "reminders due at once in the 8:00 burst (0 skips it)")
+	msgRate := fs.Float64("messaging-rate", 50, "questions per second in the messaging phase (0 skips it)")
+	msgThreads := fs.Int("messaging-threads", 100, "threads live at once in the messaging phase")
+	bin := fs.String("mtmd-bin", "", "mtmd binary to run (default: build ./cmd/mtmd from the current directory)")
+	workDir := fs.String("work-dir", "", "directory for data and server logs (default: a new temporary directory, removed unless --keep)")
+	keep := fs.Bool("keep", false, "keep the work directory")
+	logLevel := fs.String("server-log-level", "info", "mtmd --log-level during the run")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *smoke {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		smokeDefaults := map[string]func(){
+			"patients":          func() { *patients = 480 },
+			"phase":             func() { *duration = time.Second },
+			"rounds":            func() { *rounds = 1 },
+			"reminders":         func() { *reminders = 2000 },
+			"devices":           func() { *devices = 32 },
+			"concurrency":       func() { *concurrency = 8 },
+			"messaging-rate":    func() { *msgRate = 20 },
+			"messaging-threads": func() { *msgThreads = 10 },
+		}
+		for name, apply := range smokeDefaults {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	proto, err := loadtest.ParseProtocol(*protocol)
+	if err != nil {
+		return err
+	}
+	dir := *workDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "mtmload-")
+		if err != nil {
+			return err
+		}
+		dir = d
+		if !*keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	module, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	cfg := suite.Config{
+		Stores: strings.Split(*stores, ","), Patients: *patients, Protocol: proto,
+		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
+		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
+		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
+		Progress: stderr,
+	}
+	rep, err := suite.Run(ctx, cfg)
+	rep.Command = "mtmload " + strings.Join(args, " ")
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	switch *jsonOut {
+	case "":
+	case "-":
+		return rep.WriteJSON(stdout)
+	default:
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteJSON(f); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package loadtest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/loadtest"
+)
+
+func TestRecorderCountsErrorsByCodeAndKeepsThemOutOfLatencies(t *testing.T) {
+	r := loadtest.NewRecorder()
+	for i := range 100 {
+		r.Observe("PatientService/GetMedicationList", time.Duration(i+1)*time.Millisecond, nil)
+	}
+	r.Observe("PatientService/GetMedicationList", time.Hour, connect.NewError(connect.CodeUnavailable, errors.New("down")))
+	r.Observe("PatientService/GetMedicationList", time.Hour, context.DeadlineExceeded)
+	snap := r.Snapshot()
+	if len(snap) != 1 {
+		t.Fatalf("got %d ops, want 1", len(snap))
+	}
+	s := snap[0]
+	if s.OK != 100 || s.Total() != 102 || s.ErrorCount() != 2 {
+		t.Errorf("ok %d total %d errors %d, want 100 102 2", s.OK, s.Total(), s.ErrorCount())
+	}
+	if s.Errors["unavailable"] != 1 || s.Errors["deadline_exceeded"] != 1 {
+		t.Errorf("errors by code %v", s.Errors)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"p50", s.P50Ms, 50}, {"p99", s.P99Ms, 99}, {"max", s.MaxMs, 100}} {
+		if c.got < c.want*0.99 || c.got > c.want*1.01 {
+			t.Errorf("%s = %.3f ms, want %.0f ms (failed calls must not count)", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestShortName(t *testing.T) {
+	if got := loadtest.ShortName("/mtm.v1.PatientService/GetMedicationList"); got != "PatientService/GetMedicationList" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestRunnerBoundsPhasesAndComputesRatios(t *testing.T) {
+	var cpu atomic.Int64
+	r := &loadtest.Runner{ServerCPU: func() (time.Duration, error) { return time.Duration(cpu.Load()), nil }}
+	phase := func(name, baseline string, took time.Duration, maxIter int64) loadtest.Phase {
+		return loadtest.Phase{Name: name, Baseline: baseline,
+			Load: loadtest.Load{Concurrency: 4, Duration: 300 * time.Millisecond, MaxIterations: maxIter},
+			Iterate: func(ctx context.Context, _ int) error {
+				cpu.Add(int64(took))
+				loadtest.RecorderFrom(ctx).Observe(name, took, nil)
+				return nil
+			}}
+	}
+	ctx := context.Background()
+	if err := r.Run(ctx, phase("base", "", time.Millisecond, 200)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(ctx, phase("work", "base", 2*time.Millisecond, 100)); err != nil {
+		t.Fatal(err)
+	}
+	res := r.Results()
+	if len(res) != 2 {
+		t.Fatalf("got %d results", len(res))
+	}
+	if res[0].Iterations != 200 || res[1].Iterations != 100 {
+		t.Errorf("iterations %d and %d, want the count bounds 200 and 100", res[0].Iterations, res[1].Iterations)
+	}
+	if got := res[1].CPUVsBaseline; got < 1.99 || got > 2.01 {
+		t.Errorf("CPU per call vs baseline = %.3f, want 2", got)
+	}
+	if got := res[1].Ops[0].P99VsBaseline; got < 1.95 || got > 2.05 {
+		t.Errorf("p99 vs baseline = %.3f, want 2", got)
+	}
+	if res[1].Ops[0].RateVsBaseline == 0 {
+		t.Error("no rate ratio for a single-call phase")
+	}
+
+	var table strings.Builder
+	rep := loadtest.Report{Runs: []loadtest.StoreRun{{Store: "bolt", Phases: res}}}
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "work") || !strings.Contains(table.String(), "2.00×") {
+		t.Errorf("table lacks the phase or its ratio:\n%s", table.String())
+	}
+}
+
+func TestRunnerStopsOnTime(t *testing.T) {
+	r := &loadtest.Runner{}
+	start := time.Now()
+	err := r.Run(context.Background(), loadtest.Phase{Name: "sleep", Load: loadtest.Load{Concurrency: 2, Duration: 200 * time.Millisecond},
+		Iterate: func(ctx context.Context, _ int) error { time.Sleep(10 * time.Millisecond); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a 200ms phase ran %s", d)
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for _, c := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://127.0.0.1:8080", true}, {"http://localhost:8080", true}, {"http://[::1]:8080", true},
+		{"http://10.0.0.5:8080", false}, {"https://127.0.0.1:8080", false}, {"http://example.com", false},
+	} {
+		if err := loadtest.CheckLoopback(c.url); (err == nil) != c.ok {
+			t.Errorf("CheckLoopback(%q) = %v, want ok=%v", c.url, err, c.ok)
+		}
+	}
+}

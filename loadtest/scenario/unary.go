@@ -1,0 +1,142 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtmapp/mtm/loadtest"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+// Phase names, also the keys of the report.
+const (
+	PhaseBaseline = "baseline: Empty"
+	PhasePML20    = "PML read (20 medicines)"
+	PhaseAppOpen  = "app open"
+	PhaseDose     = "dose confirmations"
+)
+
+// picker hands out the members of a set round robin, safe for concurrent
+// use.
+type picker struct {
+	set []int
+	n   atomic.Uint64
+}
+
+func (p *picker) next() int { return p.set[int(p.n.Add(1)-1)%len(p.set)] }
+
+// Baseline is the empty RPC, called as the patients in set (signed in)
+// from their own devices: the same clients, tokens and interceptors as
+// ReadPML, without the work.
+func (e *Env) Baseline(load loadtest.Load, set []int) loadtest.Phase {
+	p := &picker{set: set}
+	return loadtest.Phase{Name: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, _ int) error {
+		i := p.next()
+		_, access := e.patients[i].get()
+		ctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		_, err := e.device(0, i).Bench.Empty(ctx, loadtest.Authed(&mtmv1.EmptyRequest{}, access))
+		return err
+	}}
+}
+
+// ReadPML reads the Personal Medication List of the patients in set (which
+// should have 20 medicines), each as themselves: authentication, access
+// check, audit event, store read, encoding.
+func (e *Env) ReadPML(load loadtest.Load, set []int) loadtest.Phase {
+	p := &picker{set: set}
+	return loadtest.Phase{Name: PhasePML20, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, _ int) error {
+		i := p.next()
+		_, access := e.patients[i].get()
+		ctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		_, err := e.device(0, i).Patient.GetMedicationList(ctx, loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: e.Pop.Patients[i].ID}, access))
+		return err
+	}}
+}
+
+// AppOpen is the morning: each patient opens the app, which refreshes its
+// sign-in, then reads the PML, the MAP and (withThreads) the message
+// threads. Workers take disjoint patients, so a refresh token is never
+// spent twice at once.
+func (e *Env) AppOpen(load loadtest.Load, withThreads bool) loadtest.Phase {
+	workers := max(load.Concurrency, 1)
+	cursor := make([]int, workers)
+	return loadtest.Phase{Name: PhaseAppOpen, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, w int) error {
+		i := w + cursor[w]*workers
+		if i >= len(e.patients) {
+			cursor[w], i = 0, w
+		}
+		cursor[w]++
+		if i >= len(e.patients) {
+			return nil
+		}
+		s := &e.patients[i]
+		if err := e.refresh(ctx, 0, i, s); err != nil {
+			return err
+		}
+		_, access := s.get()
+		c := e.device(0, i)
+		id := e.Pop.Patients[i].ID
+		cctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		if _, err := c.Patient.GetMedicationList(cctx, loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: id}, access)); err != nil {
+			return err
+		}
+		if _, err := c.Patient.GetActionPlan(cctx, loadtest.Authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access)); err != nil {
+			return err
+		}
+		if withThreads {
+			if _, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+// DoseOccurrenceID is the occurrence id of the 8:00 local dose of a dose
+// schedule on the given day, as the reminder push carries it
+// (store.Reminder.OccurrenceID for a dose).
+func DoseOccurrenceID(scheduleID string, day time.Time, zone *time.Location) string {
+	y, m, d := day.In(zone).Date()
+	at := time.Date(y, m, d, 8, 0, 0, 0, zone)
+	return "d." + scheduleID + "." + strconv.FormatInt(at.Unix(), 36)
+}
+
+// ConfirmDoses has the signed-in patients in set confirm (taken) their
+// 8:00 dose of one of their schedules on one of the last seven days.
+func (e *Env) ConfirmDoses(load loadtest.Load, set []int, now time.Time) loadtest.Phase {
+	var withSchedules []int
+	for _, i := range set {
+		if len(e.Pop.Patients[i].DoseSchedules) > 0 {
+			withSchedules = append(withSchedules, i)
+		}
+	}
+	p := &picker{set: withSchedules}
+	var n atomic.Uint64
+	return loadtest.Phase{Name: PhaseDose, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, _ int) error {
+		if len(withSchedules) == 0 {
+			return errors.New("no patient has a dose schedule")
+		}
+		i := p.next()
+		pt := e.Pop.Patients[i]
+		zone, err := time.LoadLocation(pt.TimeZone)
+		if err != nil {
+			return err
+		}
+		k := n.Add(1)
+		sched := pt.DoseSchedules[int(k)%len(pt.DoseSchedules)]
+		occ := DoseOccurrenceID(sched, now.AddDate(0, 0, -int(k%7)), zone)
+		_, access := e.patients[i].get()
+		ctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		_, err = e.device(0, i).Patient.RecordDose(ctx, loadtest.Authed(&mtmv1.RecordDoseRequest{
+			PatientId: pt.ID, OccurrenceId: occ, Outcome: mtmv1.DoseOutcome_DOSE_OUTCOME_TAKEN,
+		}, access))
+		return err
+	}}
+}

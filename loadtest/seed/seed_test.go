@@ -1,0 +1,66 @@
+package seed_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+	"github.com/mtmapp/mtm/loadtest/seed"
+)
+
+func TestSeedBuildsASignedInPopulation(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 7, 55, 0, 0, time.UTC)
+	pop, err := seed.Seed(ctx, st, seed.Options{Patients: 64, PatientsPerPharmacy: 32, Now: now, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pop.Patients) != 64 || len(pop.Pharmacies) != 2 || len(pop.Pharmacists) != 4 || len(pop.Caregivers) != 16 {
+		t.Fatalf("got %d patients, %d pharmacies, %d pharmacists, %d caregivers; want 64, 2, 4, 16",
+			len(pop.Patients), len(pop.Pharmacies), len(pop.Pharmacists), len(pop.Caregivers))
+	}
+	if n := len(pop.WithMedicines(seed.MaxMedicines)); n != 4 {
+		t.Errorf("%d patients with 20 medicines, want 4 (a sixteenth)", n)
+	}
+	for _, p := range pop.Patients {
+		rec, err := st.GetPatient(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Medications) < seed.MinMedicines || len(rec.Medications) > seed.MaxMedicines || len(rec.Medications) != p.Medicines {
+			t.Errorf("%s has %d medicines (population says %d)", p.ID, len(rec.Medications), p.Medicines)
+		}
+		if len(rec.Fills) != len(rec.Medications) || len(rec.ActionItems) < 2 || len(rec.Devices) != 1 {
+			t.Errorf("%s: %d fills, %d action items, %d devices", p.ID, len(rec.Fills), len(rec.ActionItems), len(rec.Devices))
+		}
+		if rec.PharmacyID != p.PharmacyID {
+			t.Errorf("%s in pharmacy %s, population says %s", p.ID, rec.PharmacyID, p.PharmacyID)
+		}
+	}
+	// Every session is live: its refresh token rotates once.
+	cg := pop.Caregivers[0]
+	spent, err := st.RotateRefreshToken(ctx, auth.HashSecret(cg.Refresh), store.RefreshToken{Hash: "next", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spent.Subject != cg.ID || spent.Role != store.RoleCaregiver {
+		t.Errorf("caregiver session is %s/%s, want %s/caregiver", spent.Subject, spent.Role, cg.ID)
+	}
+	rec, err := st.GetPatient(ctx, cg.PatientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Grants) != 1 || rec.Grants[0].CaregiverID != cg.ID || !rec.Grants[0].Allows(store.ScopeMessage, store.DateOf(now)) {
+		t.Errorf("patient %s grants %+v, want one for %s with the message scope", cg.PatientID, rec.Grants, cg.ID)
+	}
+}

@@ -1,0 +1,313 @@
+// Package suite runs the whole load test: for each store configuration it
+// starts a private redis-server when needed, seeds the population through
+// the store contract, starts mtmd (two instances on Redis) with the
+// baseline RPC enabled, runs the scenarios as measured phases and returns
+// the Report with the targets evaluated. cmd/mtmload is its
+// command line.
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/store/bolt"
+	"github.com/mtmapp/mtm/loadtest"
+	"github.com/mtmapp/mtm/loadtest/procs"
+	"github.com/mtmapp/mtm/loadtest/scenario"
+	"github.com/mtmapp/mtm/loadtest/seed"
+)
+
+// Config is one load-test run.
+type Config struct {
+	// Stores to run on, in order: "bolt" and/or "redis".
+	Stores []string
+	// Patients seeded per store.
+	Patients int
+	// Protocol between the load generator and mtmd.
+	Protocol loadtest.Protocol
+	// Concurrency is the number of workers of each phase.
+	Concurrency int
+	// Devices is the number of simulated phones (HTTP clients, each on its
+	// own loopback source address).
+	Devices int
+	// PhaseDuration bounds each run of a phase; Rounds is how many times
+	// the baseline and the PML read alternate (their results accumulate).
+	PhaseDuration time.Duration
+	Rounds        int
+	// MaxIterations bounds each run of a phase by count (0: time only).
+	MaxIterations int64
+	// MTMDBinary is the server to run; "" builds ./cmd/mtmd of ModuleDir.
+	MTMDBinary string
+	ModuleDir  string
+	// WorkDir holds the data dirs and logs; it is kept for inspection.
+	WorkDir string
+	// ServerLogLevel is mtmd's --log-level (default info, as in production).
+	ServerLogLevel string
+	// Reminders due at once in the 8:00 burst (0: skip the burst).
+	Reminders int
+	// MessagingRate is questions per second in the messaging phase;
+	// MessagingThreads how many threads are live at once (0: skip).
+	MessagingRate    float64
+	MessagingThreads int
+	// Progress receives the progress lines and stage notes.
+	Progress io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Stores) == 0 {
+		errs = append(errs, errors.New("no store to run on"))
+	}
+	for _, s := range c.Stores {
+		if s != "bolt" && s != "redis" {
+			errs = append(errs, fmt.Errorf("store %q: want bolt or redis", s))
+		}
+	}
+	if c.Patients < 16 {
+		errs = append(errs, fmt.Errorf("patients %d: want at least 16 (a sixteenth have 20 medicines)", c.Patients))
+	}
+	if _, err := loadtest.ParseProtocol(string(c.Protocol)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want 1–1024", c.Concurrency))
+	}
+	if c.Devices < 1 || c.Devices > 60000 {
+		errs = append(errs, fmt.Errorf("devices %d: want 1–60000", c.Devices))
+	}
+	if c.PhaseDuration < 100*time.Millisecond || c.PhaseDuration > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("phase duration %s: want 100ms–10m", c.PhaseDuration))
+	}
+	if c.Rounds < 1 || c.Rounds > 20 {
+		errs = append(errs, fmt.Errorf("rounds %d: want 1–20", c.Rounds))
+	}
+	if c.WorkDir == "" {
+		errs = append(errs, errors.New("missing work dir"))
+	}
+	if c.MTMDBinary == "" && c.ModuleDir == "" {
+		errs = append(errs, errors.New("need the mtmd binary or the module dir to build it"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format+"\n", args...)
+	}
+}
+
+// Run runs the load test and returns its report. It fails when a server
+// cannot be started or the population cannot be seeded; failing calls
+// during the phases are counted in the report, not returned.
+func Run(ctx context.Context, c Config) (loadtest.Report, error) {
+	if err := c.Validate(); err != nil {
+		return loadtest.Report{}, fmt.Errorf("suite.Run: %w", err)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	rep := loadtest.Report{Started: c.Now(), Settings: map[string]any{
+		"stores": c.Stores, "patients": c.Patients, "protocol": c.Protocol, "concurrency": c.Concurrency,
+		"devices": c.Devices, "phase_seconds": c.PhaseDuration.Seconds(), "rounds": c.Rounds,
+		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
+		"server_log_level": c.ServerLogLevel,
+	}}
+	bin := c.MTMDBinary
+	if bin == "" {
+		c.logf("building mtmd…")
+		b, err := procs.BuildMTMD(ctx, c.ModuleDir, c.WorkDir)
+		if err != nil {
+			return rep, err
+		}
+		bin = b
+	}
+	for _, st := range c.Stores {
+		run, err := runStore(ctx, c, bin, st)
+		if err != nil {
+			return rep, fmt.Errorf("suite.Run %s: %w", st, err)
+		}
+		rep.Runs = append(rep.Runs, run)
+	}
+	rep.Targets = Targets(rep)
+	return rep, nil
+}
+
+// deployment is the servers of one store configuration.
+type deployment struct {
+	redis     *procs.Redis
+	instances []*procs.MTMD
+}
+
+func (d *deployment) stop() {
+	for _, m := range d.instances {
+		_ = m.Stop(20 * time.Second)
+	}
+	if d.redis != nil {
+		_ = d.redis.Stop(10 * time.Second)
+	}
+}
+
+// cpu reads the CPU time of every server process.
+func (d *deployment) cpu() (time.Duration, error) {
+	var total time.Duration
+	ps := []*procs.Process{}
+	for _, m := range d.instances {
+		ps = append(ps, m.Process)
+	}
+	if d.redis != nil {
+		ps = append(ps, d.redis.Process)
+	}
+	for _, p := range ps {
+		t, err := p.CPUTime()
+		if err != nil {
+			return 0, err
+		}
+		total += t
+	}
+	return total, nil
+}
+
+func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.StoreRun, error) {
+	run := loadtest.StoreRun{Store: storeName, Figures: map[string]float64{}}
+	dir := filepath.Join(c.WorkDir, storeName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return run, err
+	}
+	dep := &deployment{}
+	defer dep.stop()
+	redisURL := ""
+	if storeName == "redis" {
+		rdir := filepath.Join(dir, "redis")
+		if err := os.MkdirAll(rdir, 0o700); err != nil {
+			return run, err
+		}
+		r, err := procs.StartRedis(ctx, rdir)
+		if err != nil {
+			return run, err
+		}
+		dep.redis, redisURL = r, r.URL()
+	}
+
+	// Seed through the store contract, then hand the store to mtmd.
+	dataA := filepath.Join(dir, "mtmd-a")
+	st, err := openForSeeding(ctx, dataA, redisURL)
+	if err != nil {
+		return run, err
+	}
+	c.logf("%s: seeding %d patients…", storeName, c.Patients)
+	t0 := time.Now()
+	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Progress: func(n int64) {
+		if c.Progress != nil && (n%500 == 0 || n == int64(c.Patients)) {
+			fmt.Fprintf(c.Progress, "\r%-8s seeded %d/%d patients", storeName, n, c.Patients)
+		}
+	}})
+	if c.Progress != nil {
+		fmt.Fprintln(c.Progress)
+	}
+	closeErr := st.Close()
+	if err != nil {
+		return run, err
+	}
+	if closeErr != nil {
+		return run, closeErr
+	}
+	run.Figures["seed seconds"] = time.Since(t0).Seconds()
+	run.Figures["seeded patients"] = float64(len(pop.Patients))
+
+	// Instances of one deployment share the signing keys.
+	keys := filepath.Join(dir, "keys")
+	instances := 1
+	if storeName == "redis" {
+		instances = 2
+	}
+	var pools []*loadtest.Devices
+	for k := range instances {
+		m, err := procs.StartMTMD(ctx, procs.MTMDOptions{
+			Binary: bin, Name: fmt.Sprintf("mtmd-%c", 'a'+k), DataDir: filepath.Join(dir, fmt.Sprintf("mtmd-%c", 'a'+k)),
+			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel,
+		})
+		if err != nil {
+			return run, err
+		}
+		dep.instances = append(dep.instances, m)
+		d, err := loadtest.NewDevices(m.URL, c.Protocol, c.Devices)
+		if err != nil {
+			return run, err
+		}
+		defer d.Close()
+		pools = append(pools, d)
+	}
+	env, err := scenario.NewEnv(pop, pools...)
+	if err != nil {
+		return run, err
+	}
+
+	pml := env.PatientsWithMedicines(seed.MaxMedicines)
+	signedIn := append([]int(nil), pml...)
+	for i := range min(len(pop.Patients), 2000) {
+		if pop.Patients[i].Medicines != seed.MaxMedicines {
+			signedIn = append(signedIn, i)
+		}
+	}
+	c.logf("%s: signing in %d patients, %d pharmacists, %d caregivers…", storeName, len(signedIn), len(pop.Pharmacists), len(pop.Caregivers))
+	if err := env.SignIn(ctx, signedIn, c.Concurrency); err != nil {
+		return run, err
+	}
+
+	r := &loadtest.Runner{Label: storeName, ServerCPU: dep.cpu, Progress: c.Progress, Now: c.Now}
+	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
+	// Warm up (not reported): connections, server caches, heap size.
+	warm := &loadtest.Runner{Label: storeName, Now: c.Now}
+	_ = warm.Run(ctx, env.Baseline(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
+	_ = warm.Run(ctx, env.ReadPML(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
+
+	for range c.Rounds {
+		if err := r.Run(ctx, env.Baseline(load, pml)); err != nil {
+			return run, err
+		}
+		if err := r.Run(ctx, env.ReadPML(load, pml)); err != nil {
+			return run, err
+		}
+	}
+	messaging := env.Probe(ctx, "messaging")
+	if err := r.Run(ctx, env.AppOpen(load, !errors.Is(messaging, scenario.ErrNotServed))); err != nil {
+		return run, err
+	}
+	if err := env.Probe(ctx, "doses"); !errors.Is(err, scenario.ErrNotServed) {
+		if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
+			return run, err
+		}
+	} else {
+		run.Figures["dose confirmations skipped (RecordDose not served)"] = 1
+		c.logf("%s: skipping dose confirmations: %v", storeName, err)
+	}
+	run.Phases = r.Results()
+	return run, nil
+}
+
+// openForSeeding opens the store mtmd will use, in this process: the bolt
+// file without fsync (seeding is not measured), or the Redis server.
+func openForSeeding(ctx context.Context, dataDir, redisURL string) (store.Store, error) {
+	logger := slog.New(slog.DiscardHandler)
+	if redisURL != "" {
+		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, Logger: logger})
+		return st, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true})
+}
+
