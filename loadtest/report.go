@@ -57,8 +57,10 @@ type Target struct {
 	Got  float64 `json:"got"`
 	Unit string  `json:"unit"`
 	Met  bool    `json:"met"`
-	// Note explains a target that could not be measured.
-	Note string `json:"note,omitempty"`
+	// Measured is false when the run could not measure the target (store
+	// not run, feature not served); Note says why, or adds context.
+	Measured bool   `json:"measured"`
+	Note     string `json:"note,omitempty"`
 }
 
 // Report is the whole run.
@@ -121,10 +123,13 @@ func (r Report) WriteTable(w io.Writer) error {
 		for _, t := range r.Targets {
 			met := "yes"
 			switch {
-			case t.Note != "":
-				met = "n/a: " + t.Note
+			case !t.Measured:
+				met = "n/a"
 			case !t.Met:
 				met = "NO"
+			}
+			if t.Note != "" {
+				met += ": " + t.Note
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%.2f %s\t%s\t\n", t.Name, t.Want, t.Got, t.Unit, met)
 		}

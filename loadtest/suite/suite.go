@@ -293,8 +293,37 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		run.Figures["dose confirmations skipped (RecordDose not served)"] = 1
 		c.logf("%s: skipping dose confirmations: %v", storeName, err)
 	}
+	if errors.Is(messaging, scenario.ErrNotServed) {
+		run.Figures["questions and replies skipped (messaging not served)"] = 1
+		c.logf("%s: skipping questions and replies: %v", storeName, messaging)
+	} else if c.MessagingRate > 0 && c.MessagingThreads > 0 {
+		if err := runConversation(ctx, c, env, r, load, &run); err != nil {
+			return run, err
+		}
+	}
 	run.Phases = r.Results()
 	return run, nil
+}
+
+// runConversation runs the questions-and-replies phase and adds its
+// delivery figures to run.
+func runConversation(ctx context.Context, c Config, env *scenario.Env, r *loadtest.Runner, load loadtest.Load, run *loadtest.StoreRun) error {
+	conv, err := env.Conversation(ctx, load, c.MessagingThreads, c.MessagingRate)
+	if err != nil {
+		return err
+	}
+	defer conv.Close()
+	if err := r.Run(ctx, conv.Phase); err != nil {
+		return err
+	}
+	// Give the last messages a moment to reach their watchers.
+	deadline := time.Now().Add(2 * time.Second)
+	for conv.Undelivered() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	run.Figures[FigureUndelivered] = float64(conv.Undelivered())
+	run.Figures["watch streams ended with an error"] = float64(conv.StreamErrors.Load())
+	return nil
 }
 
 // openForSeeding opens the store mtmd will use, in this process: the bolt
@@ -310,4 +339,3 @@ func openForSeeding(ctx context.Context, dataDir, redisURL string) (store.Store,
 	}
 	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true})
 }
-
