@@ -147,10 +147,15 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now},
+	opts := []connect.HandlerOption{
 		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
-		connect.WithReadMaxBytes(maxBody))
+		connect.WithReadMaxBytes(maxBody),
+	}
+	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now}, opts...)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.RegisterBench(mux, slog.New(slog.DiscardHandler), opts...); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(mux)
