@@ -46,16 +46,24 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 
 // GetPatient returns the patient record or store.ErrNotFound.
 func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
+	p, _, err := s.readPatient(ctx, id)
+	return p, err
+}
+
+// readPatient returns the patient record and its stored header, which is
+// what a compare-and-set of the next version must expect (the header's
+// format byte is the stored record's, which may be an older format).
+func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []byte, error) {
 	const opName = "redisstore.GetPatient"
 	b, err := s.get(ctx, s.k.patient(id))
 	if err != nil {
-		return store.Patient{}, s.fail(opName, err)
+		return store.Patient{}, nil, s.fail(opName, err)
 	}
 	p, err := s.decodePatient(b)
 	if err != nil {
-		return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		return store.Patient{}, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return p, nil
+	return p, b[:versionedHeaderLen:versionedHeaderLen], nil
 }
 
 // UpdatePatient applies fn to the current record and stores the result
@@ -73,7 +81,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		cur, err := s.GetPatient(ctx, id)
+		cur, curHeader, err := s.readPatient(ctx, id)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -89,7 +97,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		status, _, err := s.run(ctx, s.scripts.casVersioned, key, versionHeader(cur.Version), rec)
+		status, _, err := s.run(ctx, s.scripts.casVersioned, key, curHeader, rec)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}

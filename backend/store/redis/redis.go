@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/klauspost/compress/zstd"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
@@ -82,13 +83,17 @@ func (o Options) withDefaults() Options {
 // concurrent use by many goroutines and by many processes sharing one
 // Redis deployment.
 type Store struct {
-	rdb     redis.UniversalClient
-	opts    Options
-	k       keys
-	enc     cbor.EncMode
-	dec     cbor.DecMode
-	scripts scripts
-	owned   bool // Close closes rdb
+	rdb  redis.UniversalClient
+	opts Options
+	k    keys
+	enc  cbor.EncMode
+	dec  cbor.DecMode
+	zenc *zstd.Encoder
+	zdec *zstd.Decoder
+	// patientFormat is the format new patient records are written in.
+	patientFormat byte
+	scripts       scripts
+	owned         bool // Close closes rdb
 }
 
 // New returns a Store over client, which it does not own: Close leaves the
@@ -109,7 +114,12 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
-	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, scripts: newScripts()}
+	zenc, zdec, err := newCompressors()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore.New: %w", err)
+	}
+	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec,
+		patientFormat: currentPatientFormat, scripts: newScripts()}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {

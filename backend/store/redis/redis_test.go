@@ -69,48 +69,61 @@ func TestConformanceSentinel(t *testing.T) {
 
 // BenchmarkGetPatient20Meds reads one patient record with 20 medications
 // (storetest.SamplePatient, the same data the bolt benchmark reads) from a
-// private single-node Redis on loopback.
+// private single-node Redis on loopback, once per record format so the
+// formats compare in one run.
 func BenchmarkGetPatient20Meds(b *testing.B) {
-	addr, _ := redistest.StartServer(b)
-	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	ctx := b.Context()
-	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		p, err := s.GetPatient(ctx, "pat-1")
-		if err != nil || len(p.Medications) != 20 {
-			b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
-		}
+	for _, format := range redisstore.PatientFormats() {
+		b.Run("format="+format, func(b *testing.B) {
+			s := benchStore(b, format, false)
+			ctx := b.Context()
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				p, err := s.GetPatient(ctx, "pat-1")
+				if err != nil || len(p.Medications) != 20 {
+					b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkUpdatePatient20Meds changes one field of a 20-medication record:
-// a read and a compare-and-set script (appendfsync everysec).
+// a read and a compare-and-set script (appendfsync everysec), once per
+// record format.
 func BenchmarkUpdatePatient20Meds(b *testing.B) {
-	addr, _ := redistest.StartServer(b, redistest.AppendOnly(true))
+	for _, format := range redisstore.PatientFormats() {
+		b.Run("format="+format, func(b *testing.B) {
+			s := benchStore(b, format, true)
+			ctx := b.Context()
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+					p.Questions = "Is it safe to take my evening doses together?"
+					return p, nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchStore starts a private Redis and stores SamplePatient pat-1 in
+// format.
+func benchStore(b *testing.B, format string, appendOnly bool) *redisstore.Store {
+	b.Helper()
+	addr, _ := redistest.StartServer(b, redistest.AppendOnly(appendOnly))
 	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	ctx := b.Context()
-	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+	redisstore.WritePatientsAs(s, format)
+	if err := s.CreatePatient(b.Context(), storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
-			p.Questions = "Is it safe to take my evening doses together?"
-			return p, nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	return s
 }
