@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keep := fs.Bool("keep", false, "keep the work directory")
 	logLevel := fs.String("server-log-level", "info", "mtmd --log-level during the run")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
+	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed or a message never reached its watcher (for CI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -101,17 +102,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch *jsonOut {
 	case "":
 	case "-":
-		return rep.WriteJSON(stdout)
+		if err := rep.WriteJSON(stdout); err != nil {
+			return err
+		}
 	default:
-		f, err := os.Create(*jsonOut)
-		if err != nil {
+		if err := writeJSONFile(rep, *jsonOut); err != nil {
 			return err
 		}
-		if err := rep.WriteJSON(f); err != nil {
-			f.Close()
-			return err
+	}
+	if *failOnErrors {
+		return failures(rep)
+	}
+	return nil
+}
+
+func writeJSONFile(rep loadtest.Report, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// failures lists the failed calls and undelivered messages of a report.
+func failures(rep loadtest.Report) error {
+	var problems []string
+	for _, run := range rep.Runs {
+		for _, p := range run.Phases {
+			for _, op := range p.Ops {
+				if n := op.ErrorCount(); n > 0 {
+					problems = append(problems, fmt.Sprintf("%s/%s/%s: %d failed calls %v", run.Store, p.Name, op.Name, n, op.Errors))
+				}
+			}
 		}
-		return f.Close()
+		if n := run.Figures[suite.FigureUndelivered]; n > 0 {
+			problems = append(problems, fmt.Sprintf("%s: %.0f messages never reached their watcher", run.Store, n))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("load test saw failures:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return nil
 }

@@ -37,15 +37,15 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 		out = append(out, rateT, p99T)
 	}
 
-	burst := loadtest.Target{Name: "reminder burst drain rate / raw SDK send rate", Want: "≥ 0.75", Unit: "×", Note: "not run"}
-	for _, run := range rep.Runs {
-		if v, ok := run.Figures[FigureBurstVsSDK]; ok {
-			burst.Name += " (" + run.Store + ")"
-			burst.Got, burst.Met, burst.Note, burst.Measured = v, v >= 0.75, "", true
-			break
+	for _, store := range []string{"bolt", "redis"} {
+		burst := loadtest.Target{Name: fmt.Sprintf("reminder burst drain rate / raw SDK send rate (%s)", store), Want: "≥ 0.75", Unit: "×", Note: "not run"}
+		if run, ok := findRun(rep, store); ok {
+			if v, ok := run.Figures[FigureBurstVsSDK]; ok {
+				burst.Got, burst.Met, burst.Note, burst.Measured = v, v >= 0.75, "", true
+			}
 		}
+		out = append(out, burst)
 	}
-	out = append(out, burst)
 
 	watch := loadtest.Target{Name: "send→watcher p99, two instances on Redis", Want: "≤ 50 ms", Unit: "ms", Note: "not run"}
 	if run, ok := findRun(rep, "redis"); ok {
