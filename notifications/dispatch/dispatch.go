@@ -1,0 +1,552 @@
+// Package dispatch sends reminders when they come due. A Dispatcher claims
+// due reminders from the store's sharded due-time index in batches under a
+// lease, checks each against the patient's current record, pushes them
+// through a push.Sender, records them in the patient's notification
+// history and acknowledges them together with the next occurrence, in one
+// atomic step per shard.
+//
+// Delivery is at least once: a dispatcher that dies after claiming loses
+// nothing, because its lease runs out and another dispatcher (in this or
+// another process) claims the same reminders. The reminder's key is its
+// dedupe key: once acknowledged it is not claimed again, and the push
+// carries the occurrence as collapse key (Android tag, APNs collapse id),
+// so the rare re-send after a crash between send and acknowledgement
+// replaces the notification on the phone instead of showing it twice.
+//
+// Planner (planner.go) keeps the index in step with records: dose
+// schedules, fills (refill reminders), follow-ups and snoozes.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/schedule"
+)
+
+// Defaults of Config.
+const (
+	DefaultBatch        = 500
+	DefaultLease        = 2 * time.Minute
+	DefaultPoll         = time.Second
+	DefaultDedupeWindow = 6 * time.Hour
+	DefaultHistoryKeep  = 200
+	DefaultDrainTimeout = 10 * time.Second
+	DefaultLoaders      = 32
+)
+
+// Config configures a Dispatcher. Store, Sender and Logger are required.
+type Config struct {
+	Store   store.Store
+	Sender  push.Sender
+	Logger  *slog.Logger
+	Planner PlannerConfig
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Batch is how many reminders one claim takes (default 500).
+	Batch int
+	// Lease is how long claimed reminders stay with this dispatcher
+	// before another may take them (default 2 min); it must comfortably
+	// exceed the time to send one batch.
+	Lease time.Duration
+	// Poll is the wait after a round that found nothing due (default 1s).
+	Poll time.Duration
+	// Workers is how many shards are worked at once (default: every shard
+	// of the store, at most 16).
+	Workers int
+	// DedupeWindow is how long a sent reminder's key blocks a re-send
+	// (default 6h).
+	DedupeWindow time.Duration
+	// HistoryKeep bounds each patient's notification history (default 200).
+	HistoryKeep int
+	// DrainTimeout is how long batches in flight get to finish after Run's
+	// context ends (default 10s).
+	DrainTimeout time.Duration
+	// Loaders bounds concurrent record reads per batch (default 32).
+	Loaders int
+}
+
+// Dispatcher works the due-time index. It is safe for concurrent use;
+// several Dispatchers (in one or many processes) may work the same store.
+type Dispatcher struct {
+	cfg     Config
+	planner *Planner
+}
+
+// New returns a Dispatcher or an error naming every missing dependency.
+func New(cfg Config) (*Dispatcher, error) {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("missing store"))
+	}
+	if cfg.Sender == nil {
+		errs = append(errs, errors.New("missing push sender"))
+	}
+	if cfg.Logger == nil {
+		errs = append(errs, errors.New("missing logger"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("dispatch.New: %w", err)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = min(cfg.Store.ReminderShards(), 16)
+	}
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.HistoryKeep <= 0 {
+		cfg.HistoryKeep = DefaultHistoryKeep
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.Loaders <= 0 {
+		cfg.Loaders = DefaultLoaders
+	}
+	return &Dispatcher{cfg: cfg, planner: NewPlanner(cfg.Store, cfg.Planner)}, nil
+}
+
+// Planner returns the planner with the dispatcher's configuration, for the
+// API to keep the index in step.
+func (d *Dispatcher) Planner() *Planner { return d.planner }
+
+// Run works every shard until ctx ends, then lets batches in flight finish
+// (send, history, acknowledgement) for up to DrainTimeout and returns nil.
+// It claims nothing after ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(d.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-work.Done():
+		}
+	})
+	defer stop()
+	shards := d.cfg.Store.ReminderShards()
+	var wg sync.WaitGroup
+	for w := range min(d.cfg.Workers, shards) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				busy := false
+				for sh := w; sh < shards && ctx.Err() == nil; sh += d.cfg.Workers {
+					n, err := d.RunOnce(work, sh)
+					if err != nil && work.Err() == nil {
+						d.cfg.Logger.Warn("reminder batch failed", slog.Int("shard", sh), slog.String("error", err.Error()))
+					}
+					busy = busy || n == d.cfg.Batch
+				}
+				if !busy {
+					t := time.NewTimer(d.cfg.Poll)
+					select {
+					case <-ctx.Done():
+					case <-t.C:
+					}
+					t.Stop()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// item is one claimed reminder on its way.
+type item struct {
+	r        store.Reminder
+	msgs     []int // indexes into the batch's messages
+	done     bool  // acknowledge (sent, stale or nothing to send)
+	next     []store.Reminder
+	sendable bool
+}
+
+// RunOnce claims one batch of due reminders of shard, sends them and
+// acknowledges them. It returns how many it claimed. Reminders whose
+// pushes must be retried stay claimed until their lease ends.
+func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
+	now := d.cfg.Now()
+	claimed, err := d.cfg.Store.ClaimDueReminders(ctx, shard, now, d.cfg.Lease, d.cfg.Batch)
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	patients, doses := d.load(ctx, claimed)
+	caregivers := d.loadCaregivers(ctx, claimed, patients, now)
+	items := make([]item, len(claimed))
+	var msgs []push.Message
+	for i, r := range claimed {
+		it := &items[i]
+		it.r = r
+		pt, ok := patients[r.PatientID]
+		if !ok {
+			continue // unreadable now: the lease brings it back (a deleted patient is dropped below)
+		}
+		if pt.ID == "" {
+			it.done = true
+			continue
+		}
+		out := d.decide(it, pt, caregivers, doses, now)
+		for _, m := range out {
+			it.msgs = append(it.msgs, len(msgs))
+			msgs = append(msgs, m)
+		}
+	}
+	var results []push.Result
+	if len(msgs) > 0 {
+		results = d.cfg.Sender.Send(ctx, msgs)
+	}
+	var history []store.Notification
+	var done, next []store.Reminder
+	var invalid []push.Message
+	sentAt := d.cfg.Now()
+	for i := range items {
+		it := &items[i]
+		if it.sendable {
+			retry, sent := false, 0
+			for _, mi := range it.msgs {
+				switch results[mi].Outcome {
+				case push.Retry:
+					retry = true
+				case push.InvalidToken:
+					invalid = append(invalid, msgs[mi])
+				case push.Sent:
+					sent++
+				}
+			}
+			if retry {
+				continue // stays leased; comes back when the lease ends
+			}
+			it.done = true
+			if sent > 0 {
+				history = append(history, store.Notification{PatientID: it.r.PatientID, Key: it.r.Key(), OccurrenceID: it.r.OccurrenceID(),
+					Kind: it.r.Kind, SentAt: sentAt})
+			}
+		}
+		if it.done {
+			done = append(done, it.r)
+		}
+		next = append(next, it.next...)
+	}
+	d.pruneDevices(ctx, invalid)
+	if len(history) > 0 {
+		if err := d.cfg.Store.AppendNotifications(ctx, history, d.cfg.HistoryKeep); err != nil {
+			return len(claimed), fmt.Errorf("dispatch: history: %w", err)
+		}
+	}
+	if err := d.cfg.Store.AckReminders(ctx, shard, done, next, d.cfg.Now(), d.cfg.DedupeWindow); err != nil {
+		return len(claimed), fmt.Errorf("dispatch: ack: %w", err)
+	}
+	return len(claimed), nil
+}
+
+// decide checks a reminder against the current record and returns the
+// pushes to send; it sets it.done / it.next / it.sendable.
+func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]store.Account, doses map[string]doseLookup, now time.Time) []push.Message {
+	r := it.r
+	loc := schedule.Location(pt.TimeZone)
+	switch r.Kind {
+	case store.ReminderDose:
+		i := slices.IndexFunc(pt.DoseSchedules, func(s store.DoseSchedule) bool { return s.ID == r.RefID })
+		if i < 0 {
+			it.done = true // schedule deleted
+			return nil
+		}
+		s := pt.DoseSchedules[i]
+		if t, ok := schedule.NextDose(s, loc, r.Occurrence.Add(-time.Second)); !ok || !t.Equal(r.Occurrence) {
+			it.done = true // schedule changed: the planner scheduled its new doses
+			return nil
+		}
+		if r.Attempt == 0 {
+			if n, ok := d.planner.NextDose(pt, s, r.Occurrence); ok {
+				it.next = append(it.next, n)
+			}
+			if hasMissedDoseCaregiver(pt, now) {
+				it.next = append(it.next, d.planner.MissedDoseCheck(r))
+			}
+		}
+		if l, ok := doses[r.Key()]; ok && l.err == nil && l.rec.Outcome != store.DoseSnoozed {
+			it.done = true // already taken or skipped
+			return nil
+		}
+		return d.patientPushes(it, pt, doseText(pt, s))
+	case store.ReminderRefill:
+		cur, ok := d.planner.Refill(pt, r.RefID)
+		if !ok || !cur.Occurrence.Equal(r.Occurrence) {
+			it.done = true // refilled since, or stopped
+			return nil
+		}
+		if d.deferQuiet(it, pt, loc, now) {
+			return nil
+		}
+		return d.patientPushes(it, pt, refillText(pt, r.RefID))
+	case store.ReminderFollowUp:
+		i := slices.IndexFunc(pt.FollowUps, func(f store.FollowUp) bool { return f.ID == r.RefID })
+		if i < 0 || !pt.FollowUps[i].DueAt.Truncate(time.Second).Equal(r.Occurrence) {
+			it.done = true
+			return nil
+		}
+		if d.deferQuiet(it, pt, loc, now) {
+			return nil
+		}
+		return d.patientPushes(it, pt, text{"Pharmacy follow-up", "Your pharmacist would like to follow up with you."})
+	case store.ReminderMissedDose:
+		dose := store.Reminder{PatientID: r.PatientID, Kind: store.ReminderDose, RefID: r.RefID, Occurrence: r.Occurrence}
+		rec, err := doses[r.Key()].rec, doses[r.Key()].err
+		switch {
+		case err == nil && rec.Outcome != store.DoseSnoozed:
+			it.done = true
+			return nil
+		case err == nil && rec.SnoozedUntil.Add(d.planner.cfg.MissedDoseWindow).After(now):
+			moved := r
+			moved.DueAt = rec.SnoozedUntil.Add(d.planner.cfg.MissedDoseWindow)
+			it.next = append(it.next, moved)
+			return nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil // unreadable: the lease brings it back
+		}
+		it.sendable = true
+		var out []push.Message
+		for _, g := range pt.Grants {
+			if !g.Allows(store.ScopeMissedDoseAlerts, store.DateOf(now.In(loc))) {
+				continue
+			}
+			for _, dv := range caregivers[g.CaregiverID].Devices {
+				out = append(out, push.Message{Token: dv.FCMToken, DeviceID: dv.ID, OwnerID: g.CaregiverID, Kind: r.Kind,
+					Title: "Missed dose", Body: "A dose was not confirmed within the hour. Open the app to check in.",
+					Data: map[string]string{"kind": string(r.Kind), "patient_id": pt.ID, "occurrence_id": dose.OccurrenceID()}, CollapseKey: r.OccurrenceID()})
+			}
+		}
+		if len(out) == 0 {
+			it.done = true
+		}
+		return out
+	}
+	it.done = true
+	return nil
+}
+
+// deferQuiet moves a non-urgent reminder due in quiet hours to their end.
+func (d *Dispatcher) deferQuiet(it *item, pt store.Patient, loc *time.Location, now time.Time) bool {
+	if !schedule.InQuietHours(now, pt.QuietHours, loc) {
+		return false
+	}
+	moved := it.r
+	moved.DueAt = schedule.DeferQuiet(now, pt.QuietHours, loc)
+	it.next = append(it.next, moved)
+	return true
+}
+
+type text struct{ title, body string }
+
+func doseText(pt store.Patient, s store.DoseSchedule) text {
+	if pt.PushNamesMedicine {
+		if m, ok := medication(pt, s.MedicationID); ok {
+			return text{"Medication reminder", "Time to take " + withStrength(m) + "."}
+		}
+	}
+	return text{"Medication reminder", "You have a medication reminder."}
+}
+
+func refillText(pt store.Patient, medicationID string) text {
+	if pt.PushNamesMedicine {
+		if m, ok := medication(pt, medicationID); ok {
+			return text{"Refill reminder", withStrength(m) + " runs out soon. Time to refill."}
+		}
+	}
+	return text{"Refill reminder", "A medicine runs out soon. Time to refill."}
+}
+
+func medication(pt store.Patient, id string) (store.Medication, bool) {
+	i := slices.IndexFunc(pt.Medications, func(m store.Medication) bool { return m.ID == id })
+	if i < 0 {
+		return store.Medication{}, false
+	}
+	return pt.Medications[i], true
+}
+
+func withStrength(m store.Medication) string {
+	if m.Strength == "" {
+		return m.Name
+	}
+	return m.Name + " " + m.Strength
+}
+
+// patientPushes is one push per patient device; data carries ids only.
+func (d *Dispatcher) patientPushes(it *item, pt store.Patient, t text) []push.Message {
+	it.sendable = true
+	r := it.r
+	if len(pt.Devices) == 0 {
+		it.done = true
+		return nil
+	}
+	data := map[string]string{"kind": string(r.Kind), "patient_id": pt.ID, "occurrence_id": r.OccurrenceID()}
+	switch r.Kind {
+	case store.ReminderDose:
+		data["dose_schedule_id"] = r.RefID
+	case store.ReminderRefill:
+		data["medication_id"] = r.RefID
+	case store.ReminderFollowUp:
+		data["follow_up_id"] = r.RefID
+	}
+	out := make([]push.Message, 0, len(pt.Devices))
+	for _, dv := range pt.Devices {
+		out = append(out, push.Message{Token: dv.FCMToken, DeviceID: dv.ID, OwnerID: pt.ID, Kind: r.Kind, Title: t.title, Body: t.body,
+			Data: data, CollapseKey: r.OccurrenceID()})
+	}
+	return out
+}
+
+func hasMissedDoseCaregiver(pt store.Patient, now time.Time) bool {
+	today := store.DateOf(now.In(schedule.Location(pt.TimeZone)))
+	for _, g := range pt.Grants {
+		if g.Allows(store.ScopeMissedDoseAlerts, today) {
+			return true
+		}
+	}
+	return false
+}
+
+// doseLookup is the confirmation of a dose occurrence, or why there is none.
+type doseLookup struct {
+	rec store.DoseRecord
+	err error
+}
+
+// load reads, concurrently, the records of the batch's patients and the
+// dose confirmations its dose and missed-dose reminders depend on. A
+// patient that no longer exists maps to the zero Patient; one that could
+// not be read is absent. Confirmations are keyed by Reminder.Key.
+func (d *Dispatcher) load(ctx context.Context, rs []store.Reminder) (map[string]store.Patient, map[string]doseLookup) {
+	type task struct {
+		patient string
+		r       store.Reminder
+	}
+	var tasks []task
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if !seen[r.PatientID] {
+			seen[r.PatientID] = true
+			tasks = append(tasks, task{patient: r.PatientID})
+		}
+		if r.Kind == store.ReminderDose || r.Kind == store.ReminderMissedDose {
+			tasks = append(tasks, task{r: r})
+		}
+	}
+	patients := make(map[string]store.Patient, len(seen))
+	doses := map[string]doseLookup{}
+	var mu sync.Mutex
+	d.parallel(len(tasks), func(i int) {
+		t := tasks[i]
+		if t.patient != "" {
+			pt, err := d.cfg.Store.GetPatient(ctx, t.patient)
+			if errors.Is(err, store.ErrNotFound) {
+				pt, err = store.Patient{}, nil
+			}
+			if err == nil {
+				mu.Lock()
+				patients[t.patient] = pt
+				mu.Unlock()
+			}
+			return
+		}
+		dose := store.Reminder{PatientID: t.r.PatientID, Kind: store.ReminderDose, RefID: t.r.RefID, Occurrence: t.r.Occurrence}
+		rec, err := d.cfg.Store.GetDose(ctx, t.r.PatientID, dose.OccurrenceID())
+		mu.Lock()
+		doses[t.r.Key()] = doseLookup{rec, err}
+		mu.Unlock()
+	})
+	return patients, doses
+}
+
+// loadCaregivers reads the accounts of caregivers who get missed-dose
+// alerts in this batch.
+func (d *Dispatcher) loadCaregivers(ctx context.Context, rs []store.Reminder, patients map[string]store.Patient, now time.Time) map[string]store.Account {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r.Kind != store.ReminderMissedDose {
+			continue
+		}
+		pt := patients[r.PatientID]
+		for _, g := range pt.Grants {
+			if g.Allows(store.ScopeMissedDoseAlerts, store.DateOf(now.In(schedule.Location(pt.TimeZone)))) && !seen[g.CaregiverID] {
+				seen[g.CaregiverID] = true
+				ids = append(ids, g.CaregiverID)
+			}
+		}
+	}
+	out := map[string]store.Account{}
+	var mu sync.Mutex
+	d.parallel(len(ids), func(i int) {
+		a, err := d.cfg.Store.GetAccount(ctx, ids[i])
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		out[ids[i]] = a
+		mu.Unlock()
+	})
+	return out
+}
+
+func (d *Dispatcher) parallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, d.cfg.Loaders)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// pruneDevices deletes devices whose tokens FCM called unregistered or
+// invalid, from the patient's record or the caregiver's account (only if
+// the device still holds that token).
+func (d *Dispatcher) pruneDevices(ctx context.Context, invalid []push.Message) {
+	for _, m := range invalid {
+		drop := func(devs []store.Device) []store.Device {
+			return slices.DeleteFunc(devs, func(dv store.Device) bool { return dv.ID == m.DeviceID && dv.FCMToken == m.Token })
+		}
+		var err error
+		if m.Kind == store.ReminderMissedDose {
+			_, err = d.cfg.Store.UpdateAccount(ctx, m.OwnerID, func(a store.Account) (store.Account, error) {
+				a.Devices = drop(a.Devices)
+				return a, nil
+			})
+		} else {
+			_, err = d.cfg.Store.UpdatePatient(ctx, m.OwnerID, func(p store.Patient) (store.Patient, error) {
+				p.Devices = drop(p.Devices)
+				return p, nil
+			})
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			d.cfg.Logger.Warn("could not delete an invalid push device", slog.String("device", m.DeviceID), slog.String("error", err.Error()))
+			continue
+		}
+		d.cfg.Logger.Info("push device deleted: token no longer valid", slog.String("device", m.DeviceID))
+	}
+}

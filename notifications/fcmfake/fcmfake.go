@@ -1,0 +1,262 @@
+// Package fcmfake is a local server compatible with the part of the
+// Firebase Cloud Messaging HTTP v1 API the Firebase Admin SDK for Go uses
+// to send: POST /v1/projects/{project}/messages:send (Send and SendEach;
+// SendEach is 50 concurrent single sends, there is no batch call). It
+// records what it receives and can be told to fail, the way FCM does, with
+// UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED, UNAVAILABLE or INTERNAL
+// (optionally with a Retry-After header), and to add latency.
+//
+// Tests and the load test start it in-process (New, then httptest or
+// Serve); cmd/fcmfake runs it as a command. GET /fake/stats reports the
+// counts as JSON.
+package fcmfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Fault is an error answer FCM gives.
+type Fault string
+
+// Faults, by FCM error code.
+const (
+	Unregistered    Fault = "UNREGISTERED"
+	InvalidArgument Fault = "INVALID_ARGUMENT"
+	QuotaExceeded   Fault = "QUOTA_EXCEEDED"
+	Unavailable     Fault = "UNAVAILABLE"
+	Internal        Fault = "INTERNAL"
+)
+
+// httpStatus and status are how FCM answers each fault.
+var faultHTTP = map[Fault]struct {
+	code   int
+	status string
+}{
+	Unregistered:    {http.StatusNotFound, "NOT_FOUND"},
+	InvalidArgument: {http.StatusBadRequest, "INVALID_ARGUMENT"},
+	QuotaExceeded:   {http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
+	Unavailable:     {http.StatusServiceUnavailable, "UNAVAILABLE"},
+	Internal:        {http.StatusInternalServerError, "INTERNAL"},
+}
+
+// Received is one message the server accepted.
+type Received struct {
+	Project        string
+	Token          string
+	Title, Body    string
+	Data           map[string]string
+	CollapseKey    string // android.collapse_key
+	Tag            string // android.notification.tag
+	AndroidPrio    string
+	AndroidTTL     string
+	APNsHeaders    map[string]string
+	ValidateOnly   bool
+	ReceivedAtUnix int64
+}
+
+// Options configure the server. The zero value accepts everything.
+type Options struct {
+	// UnregisteredPrefix makes every token starting with it UNREGISTERED
+	// ("" disables).
+	UnregisteredPrefix string
+	// Latency is added to every send.
+	Latency time.Duration
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	mu        sync.Mutex
+	opts      Options
+	tokens    map[string]Fault // per-token faults
+	next      []injected       // faults for the next requests, in order
+	received  []Received
+	keep      bool // keep received messages (not just count them)
+	accepted  atomic.Int64
+	refused   atomic.Int64
+	idCounter atomic.Int64
+}
+
+type injected struct {
+	fault      Fault
+	retryAfter time.Duration
+}
+
+// New returns a server that keeps every message it accepts.
+func New(opts Options) *Server {
+	return &Server{opts: opts, tokens: map[string]Fault{}, keep: true}
+}
+
+// CountOnly stops keeping message contents (for load tests); Accepted
+// still counts.
+func (s *Server) CountOnly() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep = false
+}
+
+// FailToken makes every send to token fail with f (e.g. Unregistered).
+func (s *Server) FailToken(token string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = f
+}
+
+// FailNext makes the next n sends (whatever their token) fail with f,
+// with a Retry-After header of retryAfter when it is positive (whole
+// seconds, rounded up).
+func (s *Server) FailNext(n int, f Fault, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.next = append(s.next, injected{f, retryAfter})
+	}
+}
+
+// SetLatency changes the latency added to every send.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Latency = d
+}
+
+// Received returns the accepted messages, in order of arrival.
+func (s *Server) Received() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.received...)
+}
+
+// Accepted is the number of messages accepted; Refused the number of
+// sends answered with a fault.
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
+
+// Refused is the number of sends answered with a fault.
+func (s *Server) Refused() int64 { return s.refused.Load() }
+
+// Reset forgets received messages, counts and pending faults.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received, s.next, s.tokens = nil, nil, map[string]Fault{}
+	s.accepted.Store(0)
+	s.refused.Store(0)
+}
+
+// wire is the FCM v1 send request.
+type wire struct {
+	ValidateOnly bool `json:"validate_only"`
+	Message      struct {
+		Token        string            `json:"token"`
+		Topic        string            `json:"topic"`
+		Condition    string            `json:"condition"`
+		Data         map[string]string `json:"data"`
+		Notification *struct {
+			Title string `json:"title"`
+			Body  string `json:"body"`
+		} `json:"notification"`
+		Android *struct {
+			CollapseKey  string `json:"collapse_key"`
+			Priority     string `json:"priority"`
+			TTL          string `json:"ttl"`
+			Notification *struct {
+				Tag string `json:"tag"`
+			} `json:"notification"`
+		} `json:"android"`
+		APNS *struct {
+			Headers map[string]string `json:"headers"`
+		} `json:"apns"`
+	} `json:"message"`
+}
+
+// ServeHTTP implements the FCM v1 send endpoint and GET /fake/stats.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/fake/stats" {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]int64{"accepted": s.Accepted(), "refused": s.Refused()})
+		return
+	}
+	project, ok := strings.CutPrefix(r.URL.Path, "/v1/projects/")
+	project, ok2 := strings.CutSuffix(project, "/messages:send")
+	if r.Method != http.MethodPost || !ok || !ok2 || project == "" || strings.Contains(project, "/") {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "", "unknown path "+r.URL.Path, 0)
+		return
+	}
+	var req wire
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "bad JSON: "+err.Error(), 0)
+		return
+	}
+	m := req.Message
+	if m.Token == "" && m.Topic == "" && m.Condition == "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "no target", 0)
+		return
+	}
+	s.mu.Lock()
+	latency := s.opts.Latency
+	fault, retryAfter := s.tokens[m.Token], time.Duration(0)
+	if fault == "" && s.opts.UnregisteredPrefix != "" && strings.HasPrefix(m.Token, s.opts.UnregisteredPrefix) {
+		fault = Unregistered
+	}
+	if fault == "" && len(s.next) > 0 {
+		fault, retryAfter = s.next[0].fault, s.next[0].retryAfter
+		s.next = s.next[1:]
+	}
+	s.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if fault != "" {
+		s.refused.Add(1)
+		fh := faultHTTP[fault]
+		writeError(w, fh.code, fh.status, string(fault), "injected "+string(fault), retryAfter)
+		return
+	}
+	rec := Received{Project: project, Token: m.Token, Data: m.Data, ValidateOnly: req.ValidateOnly, ReceivedAtUnix: time.Now().UnixNano()}
+	if n := m.Notification; n != nil {
+		rec.Title, rec.Body = n.Title, n.Body
+	}
+	if a := m.Android; a != nil {
+		rec.CollapseKey, rec.AndroidPrio, rec.AndroidTTL = a.CollapseKey, a.Priority, a.TTL
+		if a.Notification != nil {
+			rec.Tag = a.Notification.Tag
+		}
+	}
+	if a := m.APNS; a != nil {
+		rec.APNsHeaders = a.Headers
+	}
+	s.accepted.Add(1)
+	s.mu.Lock()
+	if s.keep {
+		s.received = append(s.received, rec)
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"name":"projects/%s/messages/fake-%d"}`, project, s.idCounter.Add(1))
+}
+
+// writeError answers like FCM: a google.rpc.Status with an FcmError detail.
+func writeError(w http.ResponseWriter, code int, status, fcmCode, msg string, retryAfter time.Duration) {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	body := map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}}
+	if fcmCode != "" {
+		body["error"].(map[string]any)["details"] = []map[string]string{{
+			"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": fcmCode,
+		}}
+	}
+	json.NewEncoder(w).Encode(body)
+}
