@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
@@ -25,6 +27,19 @@ type Config struct {
 	ActivationCodeTTL time.Duration
 	// RefreshTokenTTL is how long a sign-in lasts without use (default 30 days).
 	RefreshTokenTTL time.Duration
+
+	// Messaging (see messaging.go). Wake carries wake-ups to watch streams
+	// (nil: in this process only, right for the embedded store; several
+	// mtmd on Redis need a wake.Redis). ReplyNotifier, when set, pushes
+	// pharmacists' replies to the patient side. Metrics, when set, gets the
+	// messaging histograms. StreamHeartbeat (default 15s) is how often a
+	// watch stream sends a heartbeat and re-reads; EscalateAfter (default
+	// 4h) is how long an unclaimed thread waits before the inbox flags it.
+	Wake            Waker
+	ReplyNotifier   ReplyNotifier
+	Metrics         prometheus.Registerer
+	StreamHeartbeat time.Duration
+	EscalateAfter   time.Duration
 }
 
 // Defaults for Config's zero values.

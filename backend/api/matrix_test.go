@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -56,6 +57,7 @@ const (
 	onlyStaffNoTarget                       // any pharmacist; no patient named
 	onlyCaregiverNoTarget                   // any caregiver; no patient named
 	anySignedInNoTarget                     // any signed-in caller; no patient named
+	patientWithScopeOrStaff                 // the patient, a caregiver whose grant has the scope, or pharmacists of the patient's pharmacy
 	notYetImplemented                       // any signed-in caller gets unimplemented
 )
 
@@ -91,6 +93,11 @@ func expected(r rule, a actor, t target) connect.Code {
 			return ok
 		}
 		return connect.CodeNotFound
+	case patientWithScopeOrStaff:
+		if a == pharmacistOwn && t != missingPatient || t == ownPatient && (a == patientSelf || a == caregiverFull) {
+			return ok
+		}
+		return connect.CodeNotFound
 	case patientOrStaff:
 		if a == pharmacistOwn && t != missingPatient || a == patientSelf && t == ownPatient {
 			return ok
@@ -120,6 +127,7 @@ type ids struct {
 	actionItem, changeActionItem string
 	medVersion                   int64
 	review, selfReport           string // a review with one intervention, a pending self-report
+	thread, closeThread          string // threads about the patient
 }
 
 // clients are the typed clients of one caller.
@@ -140,6 +148,26 @@ func discard[T any](_ *connect.Response[T], err error) error { return err }
 
 func req[T any](m *T) *connect.Request[T] { return connect.NewRequest(m) }
 
+// firstOfStream opens a server stream and reports whether it delivers its
+// first response (nil) or ends with an error first. It cancels the stream
+// before closing it (Close alone would wait for the stream's end).
+func firstOfStream[T any](ctx context.Context, open func(context.Context) (*connect.ServerStreamForClient[T], error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s, err := open(ctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer s.Close()
+	defer cancel()
+	if s.Receive() {
+		return nil
+	}
+	if s.Err() == nil {
+		return errors.New("stream ended without a response")
+	}
+	return s.Err()
+}
 // matrix is the table: one row per RPC.
 var matrix = []row{
 	// PatientService.
@@ -274,50 +302,43 @@ var matrix = []row{
 		return discard(c.care.CreatePharmacist(ctx, req(&mtmv1.CreatePharmacistRequest{Email: fmt.Sprintf("new%d@matrix.test", a), Password: "a long enough password", DisplayName: "New RPh"})))
 	}},
 
-	// MessagingService: declared, not built yet.
-	{mtmv1connect.MessagingServiceStartThreadProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	// MessagingService. Rows other than StartThread name a thread about
+	// the target patient; the nonexistent target names a missing thread.
+	// A stream that delivers its first response (a backlog message, an
+	// inbox heartbeat) counts as allowed.
+	{mtmv1connect.MessagingServiceStartThreadProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.msg.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: x.patient, Subject: "q", ClientMessageId: "cm_00000001", Body: "hello"})))
 	}},
-	{mtmv1connect.MessagingServiceSendMessageProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		return discard(c.msg.SendMessage(ctx, req(&mtmv1.SendMessageRequest{ThreadId: "th_x", ClientMessageId: "cm_00000002", Body: "hello"})))
+	{mtmv1connect.MessagingServiceSendMessageProcedure, patientWithScopeOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.msg.SendMessage(ctx, req(&mtmv1.SendMessageRequest{ThreadId: x.thread, ClientMessageId: "cm_00000002", Body: "hello"})))
 	}},
-	{mtmv1connect.MessagingServiceListThreadsProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.MessagingServiceListThreadsProcedure, patientWithScopeOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.msg.ListThreads(ctx, req(&mtmv1.ListThreadsRequest{PatientId: x.patient})))
 	}},
-	{mtmv1connect.MessagingServiceListMessagesProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		return discard(c.msg.ListMessages(ctx, req(&mtmv1.ListMessagesRequest{ThreadId: "th_x"})))
+	{mtmv1connect.MessagingServiceListMessagesProcedure, patientWithScopeOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.msg.ListMessages(ctx, req(&mtmv1.ListMessagesRequest{ThreadId: x.thread})))
 	}},
-	{mtmv1connect.MessagingServiceMarkReadProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		return discard(c.msg.MarkRead(ctx, req(&mtmv1.MarkReadRequest{ThreadId: "th_x", ReadThroughSeq: 1})))
+	{mtmv1connect.MessagingServiceMarkReadProcedure, patientWithScopeOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.msg.MarkRead(ctx, req(&mtmv1.MarkReadRequest{ThreadId: x.thread, ReadThroughSeq: 1})))
 	}},
-	{mtmv1connect.MessagingServiceWatchThreadProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		s, err := c.msg.WatchThread(ctx, req(&mtmv1.WatchThreadRequest{ThreadId: "th_x"}))
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		for s.Receive() {
-		}
-		return s.Err()
+	{mtmv1connect.MessagingServiceWatchThreadProcedure, patientWithScopeOrStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return firstOfStream(ctx, func(ctx context.Context) (*connect.ServerStreamForClient[mtmv1.WatchThreadResponse], error) {
+			return c.msg.WatchThread(ctx, req(&mtmv1.WatchThreadRequest{ThreadId: x.thread}))
+		})
 	}},
-	{mtmv1connect.MessagingServiceListInboxProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
+	{mtmv1connect.MessagingServiceListInboxProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
 		return discard(c.msg.ListInbox(ctx, req(&mtmv1.ListInboxRequest{})))
 	}},
-	{mtmv1connect.MessagingServiceClaimThreadProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		return discard(c.msg.ClaimThread(ctx, req(&mtmv1.ClaimThreadRequest{ThreadId: "th_x"})))
+	{mtmv1connect.MessagingServiceClaimThreadProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.msg.ClaimThread(ctx, req(&mtmv1.ClaimThreadRequest{ThreadId: x.thread})))
 	}},
-	{mtmv1connect.MessagingServiceCloseThreadProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		return discard(c.msg.CloseThread(ctx, req(&mtmv1.CloseThreadRequest{ThreadId: "th_x"})))
+	{mtmv1connect.MessagingServiceCloseThreadProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.msg.CloseThread(ctx, req(&mtmv1.CloseThreadRequest{ThreadId: x.closeThread})))
 	}},
-	{mtmv1connect.MessagingServiceWatchInboxProcedure, notYetImplemented, func(ctx context.Context, c clients, _ ids, _ actor) error {
-		s, err := c.msg.WatchInbox(ctx, req(&mtmv1.WatchInboxRequest{}))
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		for s.Receive() {
-		}
-		return s.Err()
+	{mtmv1connect.MessagingServiceWatchInboxProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return firstOfStream(ctx, func(ctx context.Context) (*connect.ServerStreamForClient[mtmv1.WatchInboxResponse], error) {
+			return c.msg.WatchInbox(ctx, req(&mtmv1.WatchInboxRequest{}))
+		})
 	}},
 
 	// BenchService: the load test's baseline (mtmd --bench-endpoints).
@@ -431,7 +452,19 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 		f.ids[i] = x
 	}
 	f.ids[missingPatient] = ids{patient: "pt_missing", medication: "md_missing", stopMedication: "md_missing2", actionItem: "ai_missing",
-		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1}
+		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1,
+		thread: "th_missing", closeThread: "th_missing2"}
+	for i, p := range []enrolled{own, other} {
+		msg := mtmv1connect.NewMessagingServiceClient(e.srv.Client(), e.srv.URL, e.clientOpts(p.token)...)
+		start := func(cm string) string {
+			res, err := msg.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: p.id, Subject: "matrix", ClientMessageId: cm, Body: "a question"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Msg.GetThread().GetId()
+		}
+		f.ids[i].thread, f.ids[i].closeThread = start("cm_matrix_1"), start("cm_matrix_2")
+	}
 
 	f.ids[missingPatient].review, f.ids[missingPatient].selfReport = "rv_missing", "sr_missing"
 	full := e.caregiver(own, "full@cg.test", allScopes())

@@ -56,19 +56,3 @@ func NewCareService(c Config) (*CareService, error) {
 	}
 	return &CareService{cfg: c}, nil
 }
-
-// MessagingService implements mtm.v1.MessagingService. Every method answers
-// unimplemented until the messaging issue lands.
-type MessagingService struct {
-	mtmv1connect.UnimplementedMessagingServiceHandler
-}
-
-var _ mtmv1connect.MessagingServiceHandler = (*MessagingService)(nil)
-
-// NewMessagingService returns the MessagingService.
-func NewMessagingService(c Config) (*MessagingService, error) {
-	if _, err := c.withDefaults(); err != nil {
-		return nil, fmt.Errorf("api.NewMessagingService: %w", err)
-	}
-	return &MessagingService{}, nil
-}
