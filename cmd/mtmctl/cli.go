@@ -46,6 +46,11 @@ func commands() []command {
 			"create a pharmacist account in your pharmacy (pharmacy admins only)", runCreatePharmacist},
 		{"patients", "[--name PREFIX] [--limit N]", "search your pharmacy's patients", runPatients},
 		{"record", "<patient-id>", "print a patient's medication list (PML) and action plan (MAP)", runRecord},
+		{"inbox", "[--state open|claimed|answered|closed] [--limit N]", "list your pharmacy's message threads", runInbox},
+		{"thread", "<thread-id>", "print a thread's messages and mark them read", runThread},
+		{"claim", "<thread-id>", "take an open thread", runClaim},
+		{"reply", "<thread-id> [--body TEXT]", "reply to a thread (body from --body or stdin)", runReply},
+		{"close", "<thread-id>", "close a thread", runClose},
 	}
 }
 

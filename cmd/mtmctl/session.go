@@ -129,6 +129,7 @@ func saveSession(path string, s session) error {
 // client is a signed-in connection to a server.
 type client struct {
 	care mtmv1connect.CareServiceClient
+	msg  mtmv1connect.MessagingServiceClient
 }
 
 // refreshMargin renews the access token this long before it expires.
@@ -174,6 +175,7 @@ func (r remote) connect(ctx context.Context, sys system) (client, error) {
 	})
 	return client{
 		care: mtmv1connect.NewCareServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
+		msg:  mtmv1connect.NewMessagingServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
 	}, nil
 }
 
