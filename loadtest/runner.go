@@ -26,7 +26,11 @@ type Phase struct {
 	Name string
 	// Baseline names the phase this one is compared to ("" for none).
 	Baseline string
-	Load     Load
+	// Paced marks a phase whose rate is set by the scenario (open loop),
+	// not by how fast the server answers: its rate is not compared to the
+	// baseline's.
+	Paced bool
+	Load  Load
 	// Iterate runs one iteration (e.g. one app open) as worker w. Its
 	// context carries the phase's Recorder (RecorderFrom): the RPCs it
 	// makes through clients built with Interceptor are measured. An error
@@ -56,6 +60,7 @@ type Runner struct {
 
 type phaseAcc struct {
 	baseline   string
+	paced      bool
 	workers    int
 	rec        *Recorder
 	elapsed    time.Duration
@@ -81,7 +86,7 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 	}
 	acc := r.results[p.Name]
 	if acc == nil {
-		acc = &phaseAcc{baseline: p.Baseline, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil}
+		acc = &phaseAcc{baseline: p.Baseline, paced: p.Paced, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil}
 		r.results[p.Name] = acc
 		r.order = append(r.order, p.Name)
 	}
@@ -205,11 +210,12 @@ func (r *Runner) Results() []PhaseResult {
 			continue
 		}
 		b := base.Ops[0]
-		if b.PerSec > 0 {
+		paced := r.results[res.Name].paced
+		if b.PerSec > 0 && !paced {
 			out[i].RateVsBaseline = res.CallsPerSec / b.PerSec
 		}
 		for j, op := range res.Ops {
-			if b.PerSec > 0 && len(res.Ops) == 1 {
+			if b.PerSec > 0 && len(res.Ops) == 1 && !paced {
 				out[i].Ops[j].RateVsBaseline = op.PerSec / b.PerSec
 			}
 			if b.P99Ms > 0 {

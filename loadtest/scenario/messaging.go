@@ -127,7 +127,7 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 		}
 	})
 	var next atomic.Uint64
-	c.Phase = loadtest.Phase{Name: PhaseMessaging, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, _ int) error {
+	c.Phase = loadtest.Phase{Name: PhaseMessaging, Baseline: PhaseBaseline, Paced: true, Load: load, Iterate: func(ctx context.Context, _ int) error {
 		c.rec.Store(loadtest.RecorderFrom(ctx))
 		select {
 		case <-ticks:
