@@ -40,6 +40,11 @@ type Config struct {
 	Metrics         prometheus.Registerer
 	StreamHeartbeat time.Duration
 	EscalateAfter   time.Duration
+
+	// Reminders keeps the reminder index in step with records (dose
+	// schedules, fills, follow-ups, snoozes); nil means a planner with the
+	// defaults (see reminders.go).
+	Reminders ReminderPlanner
 }
 
 // Defaults for Config's zero values.

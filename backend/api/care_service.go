@@ -323,7 +323,7 @@ func (s *CareService) RecordFill(ctx context.Context, req *connect.Request[mtmv1
 	}
 	f := store.Fill{ID: id, MedicationID: m.GetMedicationId(), FilledOn: filled, DaysSupply: int(m.GetDaysSupply()), RecordedAt: c.Now()}
 	var through store.Date
-	_, err = c.updateForCare(ctx, m.GetPatientId(), func(_ auth.Principal, pt *store.Patient) error {
+	pt, err := c.updateForCare(ctx, m.GetPatientId(), func(_ auth.Principal, pt *store.Patient) error {
 		found := false
 		for _, med := range pt.Medications {
 			found = found || med.ID == f.MedicationID
@@ -338,6 +338,7 @@ func (s *CareService) RecordFill(ctx context.Context, req *connect.Request[mtmv1
 	if err != nil {
 		return nil, err
 	}
+	c.refillChanged(ctx, pt, f)
 	return connect.NewResponse(&mtmv1.RecordFillResponse{Fill: fillToProto(f), SupplyRunsThrough: through.String()}), nil
 }
 

@@ -128,6 +128,7 @@ type ids struct {
 	medVersion                   int64
 	review, selfReport           string // a review with one intervention, a pending self-report
 	thread, closeThread          string // threads about the patient
+	doseSchedule, occurrence     string // a daily 08:00 schedule and its dose on the test day
 }
 
 // clients are the typed clients of one caller.
@@ -189,19 +190,19 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceReportSelfMedicationProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ReportSelfMedication(ctx, req(&mtmv1.ReportSelfMedicationRequest{PatientId: x.patient, Kind: mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_OTC, Name: "Ibuprofen"})))
 	}},
-	{mtmv1connect.PatientServiceRegisterDeviceProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceRegisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.RegisterDevice(ctx, req(&mtmv1.RegisterDeviceRequest{PatientId: x.patient, FcmToken: "tok", Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_ANDROID})))
 	}},
-	{mtmv1connect.PatientServiceUnregisterDeviceProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceUnregisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.UnregisterDevice(ctx, req(&mtmv1.UnregisterDeviceRequest{PatientId: x.patient, DeviceId: "dv_x"})))
 	}},
-	{mtmv1connect.PatientServiceRecordDoseProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
-		return discard(c.patient.RecordDose(ctx, req(&mtmv1.RecordDoseRequest{PatientId: x.patient, OccurrenceId: "oc_x", Outcome: mtmv1.DoseOutcome_DOSE_OUTCOME_TAKEN})))
+	{mtmv1connect.PatientServiceRecordDoseProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.RecordDose(ctx, req(&mtmv1.RecordDoseRequest{PatientId: x.patient, OccurrenceId: x.occurrence, Outcome: mtmv1.DoseOutcome_DOSE_OUTCOME_TAKEN})))
 	}},
-	{mtmv1connect.PatientServiceListUpcomingRemindersProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceListUpcomingRemindersProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ListUpcomingReminders(ctx, req(&mtmv1.ListUpcomingRemindersRequest{PatientId: x.patient})))
 	}},
-	{mtmv1connect.PatientServiceListNotificationHistoryProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.PatientServiceListNotificationHistoryProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ListNotificationHistory(ctx, req(&mtmv1.ListNotificationHistoryRequest{PatientId: x.patient})))
 	}},
 	{mtmv1connect.PatientServiceGetAdherenceProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
@@ -224,6 +225,15 @@ var matrix = []row{
 	}},
 	{mtmv1connect.PatientServiceExportRecordProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: x.patient, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON})))
+	}},
+	{mtmv1connect.PatientServiceSetDoseScheduleProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.SetDoseSchedule(ctx, req(&mtmv1.SetDoseScheduleRequest{PatientId: x.patient, MedicationId: x.medication, TimesOfDay: []int32{20 * 60}})))
+	}},
+	{mtmv1connect.PatientServiceListDoseSchedulesProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.ListDoseSchedules(ctx, req(&mtmv1.ListDoseSchedulesRequest{PatientId: x.patient})))
+	}},
+	{mtmv1connect.PatientServiceDeleteDoseScheduleProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.DeleteDoseSchedule(ctx, req(&mtmv1.DeleteDoseScheduleRequest{PatientId: x.patient, ScheduleId: "ds_matrix_deleted"})))
 	}},
 
 	// CareService.
@@ -273,7 +283,7 @@ var matrix = []row{
 	{mtmv1connect.CareServiceRecordReviewProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.RecordReview(ctx, req(&mtmv1.RecordReviewRequest{PatientId: x.patient, Kind: mtmv1.ReviewKind_REVIEW_KIND_CMR, DeliveryMethod: mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEPHONE, ReviewedOn: "2026-03-01"})))
 	}},
-	{mtmv1connect.CareServiceScheduleFollowUpProcedure, notYetImplemented, func(ctx context.Context, c clients, x ids, _ actor) error {
+	{mtmv1connect.CareServiceScheduleFollowUpProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.ScheduleFollowUp(ctx, req(&mtmv1.ScheduleFollowUpRequest{PatientId: x.patient, DueAt: timestamppb.Now()})))
 	}},
 	{mtmv1connect.CareServiceGetPatientAdherenceProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
@@ -449,11 +459,12 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 		}
 		x.allergy = al.Msg.GetAllergy().GetId()
 		x.review, x.selfReport = matrixClinicalRecords(t, e, rphOwn, p)
+		x.doseSchedule, x.occurrence = matrixDoseSchedule(t, e, p, x.medication)
 		f.ids[i] = x
 	}
 	f.ids[missingPatient] = ids{patient: "pt_missing", medication: "md_missing", stopMedication: "md_missing2", actionItem: "ai_missing",
 		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1,
-		thread: "th_missing", closeThread: "th_missing2"}
+		thread: "th_missing", closeThread: "th_missing2", doseSchedule: "ds_missing", occurrence: missingOccurrence()}
 	for i, p := range []enrolled{own, other} {
 		msg := mtmv1connect.NewMessagingServiceClient(e.srv.Client(), e.srv.URL, e.clientOpts(p.token)...)
 		start := func(cm string) string {

@@ -2536,6 +2536,409 @@ func (x *ExportRecordResponse) GetContent() []byte {
 	return nil
 }
 
+// DoseSchedule says when a medicine is taken: local times of day in the
+// patient's time zone, on some days of the week, between two dates.
+type DoseSchedule struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	MedicationId string                 `protobuf:"bytes,2,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	// Minutes after local midnight, 0-1439.
+	TimesOfDay []int32 `protobuf:"varint,3,rep,packed,name=times_of_day,json=timesOfDay,proto3" json:"times_of_day,omitempty"`
+	// 0 (Sunday) to 6 (Saturday); empty means every day.
+	DaysOfWeek []int32 `protobuf:"varint,4,rep,packed,name=days_of_week,json=daysOfWeek,proto3" json:"days_of_week,omitempty"`
+	// YYYY-MM-DD; empty means from today.
+	StartOn string `protobuf:"bytes,5,opt,name=start_on,json=startOn,proto3" json:"start_on,omitempty"`
+	// YYYY-MM-DD; empty means open-ended.
+	EndOn         string `protobuf:"bytes,6,opt,name=end_on,json=endOn,proto3" json:"end_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoseSchedule) Reset() {
+	*x = DoseSchedule{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoseSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoseSchedule) ProtoMessage() {}
+
+func (x *DoseSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoseSchedule.ProtoReflect.Descriptor instead.
+func (*DoseSchedule) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DoseSchedule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DoseSchedule) GetMedicationId() string {
+	if x != nil {
+		return x.MedicationId
+	}
+	return ""
+}
+
+func (x *DoseSchedule) GetTimesOfDay() []int32 {
+	if x != nil {
+		return x.TimesOfDay
+	}
+	return nil
+}
+
+func (x *DoseSchedule) GetDaysOfWeek() []int32 {
+	if x != nil {
+		return x.DaysOfWeek
+	}
+	return nil
+}
+
+func (x *DoseSchedule) GetStartOn() string {
+	if x != nil {
+		return x.StartOn
+	}
+	return ""
+}
+
+func (x *DoseSchedule) GetEndOn() string {
+	if x != nil {
+		return x.EndOn
+	}
+	return ""
+}
+
+type SetDoseScheduleRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Empty creates a schedule; an id replaces that schedule.
+	ScheduleId    string  `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	MedicationId  string  `protobuf:"bytes,3,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	TimesOfDay    []int32 `protobuf:"varint,4,rep,packed,name=times_of_day,json=timesOfDay,proto3" json:"times_of_day,omitempty"`
+	DaysOfWeek    []int32 `protobuf:"varint,5,rep,packed,name=days_of_week,json=daysOfWeek,proto3" json:"days_of_week,omitempty"`
+	StartOn       string  `protobuf:"bytes,6,opt,name=start_on,json=startOn,proto3" json:"start_on,omitempty"`
+	EndOn         string  `protobuf:"bytes,7,opt,name=end_on,json=endOn,proto3" json:"end_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDoseScheduleRequest) Reset() {
+	*x = SetDoseScheduleRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDoseScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDoseScheduleRequest) ProtoMessage() {}
+
+func (x *SetDoseScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDoseScheduleRequest.ProtoReflect.Descriptor instead.
+func (*SetDoseScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SetDoseScheduleRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SetDoseScheduleRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *SetDoseScheduleRequest) GetMedicationId() string {
+	if x != nil {
+		return x.MedicationId
+	}
+	return ""
+}
+
+func (x *SetDoseScheduleRequest) GetTimesOfDay() []int32 {
+	if x != nil {
+		return x.TimesOfDay
+	}
+	return nil
+}
+
+func (x *SetDoseScheduleRequest) GetDaysOfWeek() []int32 {
+	if x != nil {
+		return x.DaysOfWeek
+	}
+	return nil
+}
+
+func (x *SetDoseScheduleRequest) GetStartOn() string {
+	if x != nil {
+		return x.StartOn
+	}
+	return ""
+}
+
+func (x *SetDoseScheduleRequest) GetEndOn() string {
+	if x != nil {
+		return x.EndOn
+	}
+	return ""
+}
+
+type SetDoseScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *DoseSchedule          `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDoseScheduleResponse) Reset() {
+	*x = SetDoseScheduleResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDoseScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDoseScheduleResponse) ProtoMessage() {}
+
+func (x *SetDoseScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDoseScheduleResponse.ProtoReflect.Descriptor instead.
+func (*SetDoseScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SetDoseScheduleResponse) GetSchedule() *DoseSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type ListDoseSchedulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDoseSchedulesRequest) Reset() {
+	*x = ListDoseSchedulesRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDoseSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDoseSchedulesRequest) ProtoMessage() {}
+
+func (x *ListDoseSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDoseSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListDoseSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListDoseSchedulesRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+type ListDoseSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedules     []*DoseSchedule        `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDoseSchedulesResponse) Reset() {
+	*x = ListDoseSchedulesResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDoseSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDoseSchedulesResponse) ProtoMessage() {}
+
+func (x *ListDoseSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDoseSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListDoseSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListDoseSchedulesResponse) GetSchedules() []*DoseSchedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+type DeleteDoseScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ScheduleId    string                 `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDoseScheduleRequest) Reset() {
+	*x = DeleteDoseScheduleRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDoseScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDoseScheduleRequest) ProtoMessage() {}
+
+func (x *DeleteDoseScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDoseScheduleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteDoseScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DeleteDoseScheduleRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *DeleteDoseScheduleRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+type DeleteDoseScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDoseScheduleResponse) Reset() {
+	*x = DeleteDoseScheduleResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDoseScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDoseScheduleResponse) ProtoMessage() {}
+
+func (x *DeleteDoseScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDoseScheduleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteDoseScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{47}
+}
+
 var File_mtm_v1_patient_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_patient_proto_rawDesc = "" +
@@ -2714,7 +3117,41 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\"S\n" +
 	"\x14ExportRecordResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent*\x9e\x01\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xb9\x01\n" +
+	"\fDoseSchedule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\rmedication_id\x18\x02 \x01(\tR\fmedicationId\x12 \n" +
+	"\ftimes_of_day\x18\x03 \x03(\x05R\n" +
+	"timesOfDay\x12 \n" +
+	"\fdays_of_week\x18\x04 \x03(\x05R\n" +
+	"daysOfWeek\x12\x19\n" +
+	"\bstart_on\x18\x05 \x01(\tR\astartOn\x12\x15\n" +
+	"\x06end_on\x18\x06 \x01(\tR\x05endOn\"\xc3\x03\n" +
+	"\x16SetDoseScheduleRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12:\n" +
+	"\vschedule_id\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\n" +
+	"scheduleId\x12@\n" +
+	"\rmedication_id\x18\x03 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\fmedicationId\x127\n" +
+	"\ftimes_of_day\x18\x04 \x03(\x05B\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\f\x18\x01\"\a\x1a\x05\x18\x9f\v(\x00R\n" +
+	"timesOfDay\x124\n" +
+	"\fdays_of_week\x18\x05 \x03(\x05B\x12\xbaH\x0f\x92\x01\f\x10\a\x18\x01\"\x06\x1a\x04\x18\x06(\x00R\n" +
+	"daysOfWeek\x12A\n" +
+	"\bstart_on\x18\x06 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\astartOn\x12=\n" +
+	"\x06end_on\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05endOn\"K\n" +
+	"\x17SetDoseScheduleResponse\x120\n" +
+	"\bschedule\x18\x01 \x01(\v2\x14.mtm.v1.DoseScheduleR\bschedule\"V\n" +
+	"\x18ListDoseSchedulesRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"O\n" +
+	"\x19ListDoseSchedulesResponse\x122\n" +
+	"\tschedules\x18\x01 \x03(\v2\x14.mtm.v1.DoseScheduleR\tschedules\"\x95\x01\n" +
+	"\x19DeleteDoseScheduleRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12<\n" +
+	"\vschedule_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\n" +
+	"scheduleId\"\x1c\n" +
+	"\x1aDeleteDoseScheduleResponse*\x9e\x01\n" +
 	"\x12SelfMedicationKind\x12$\n" +
 	" SELF_MEDICATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SELF_MEDICATION_KIND_OTC\x10\x01\x12\x1f\n" +
@@ -2745,7 +3182,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXPORT_FORMAT_FHIR_R4_JSON\x10\x01\x12\x19\n" +
-	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xa8\f\n" +
+	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xb3\x0e\n" +
 	"\x0ePatientService\x12C\n" +
 	"\n" +
 	"GetProfile\x12\x19.mtm.v1.GetProfileRequest\x1a\x1a.mtm.v1.GetProfileResponse\x12X\n" +
@@ -2766,7 +3203,10 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x0eListCaregivers\x12\x1d.mtm.v1.ListCaregiversRequest\x1a\x1e.mtm.v1.ListCaregiversResponse\x12R\n" +
 	"\x0fRevokeCaregiver\x12\x1e.mtm.v1.RevokeCaregiverRequest\x1a\x1f.mtm.v1.RevokeCaregiverResponse\x12U\n" +
 	"\x10ListAccessEvents\x12\x1f.mtm.v1.ListAccessEventsRequest\x1a .mtm.v1.ListAccessEventsResponse\x12I\n" +
-	"\fExportRecord\x12\x1b.mtm.v1.ExportRecordRequest\x1a\x1c.mtm.v1.ExportRecordResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\fExportRecord\x12\x1b.mtm.v1.ExportRecordRequest\x1a\x1c.mtm.v1.ExportRecordResponse\x12R\n" +
+	"\x0fSetDoseSchedule\x12\x1e.mtm.v1.SetDoseScheduleRequest\x1a\x1f.mtm.v1.SetDoseScheduleResponse\x12X\n" +
+	"\x11ListDoseSchedules\x12 .mtm.v1.ListDoseSchedulesRequest\x1a!.mtm.v1.ListDoseSchedulesResponse\x12[\n" +
+	"\x12DeleteDoseSchedule\x12!.mtm.v1.DeleteDoseScheduleRequest\x1a\".mtm.v1.DeleteDoseScheduleResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_patient_proto_rawDescOnce sync.Once
@@ -2781,7 +3221,7 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                 // 0: mtm.v1.SelfMedicationKind
 	(DevicePlatform)(0),                     // 1: mtm.v1.DevicePlatform
@@ -2830,82 +3270,97 @@ var file_mtm_v1_patient_proto_goTypes = []any{
 	(*ListAccessEventsResponse)(nil),        // 44: mtm.v1.ListAccessEventsResponse
 	(*ExportRecordRequest)(nil),             // 45: mtm.v1.ExportRecordRequest
 	(*ExportRecordResponse)(nil),            // 46: mtm.v1.ExportRecordResponse
-	(*Patient)(nil),                         // 47: mtm.v1.Patient
-	(*QuietHours)(nil),                      // 48: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),          // 49: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),            // 50: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                      // 51: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),           // 52: google.protobuf.Timestamp
-	(Role)(0),                               // 53: mtm.v1.Role
+	(*DoseSchedule)(nil),                    // 47: mtm.v1.DoseSchedule
+	(*SetDoseScheduleRequest)(nil),          // 48: mtm.v1.SetDoseScheduleRequest
+	(*SetDoseScheduleResponse)(nil),         // 49: mtm.v1.SetDoseScheduleResponse
+	(*ListDoseSchedulesRequest)(nil),        // 50: mtm.v1.ListDoseSchedulesRequest
+	(*ListDoseSchedulesResponse)(nil),       // 51: mtm.v1.ListDoseSchedulesResponse
+	(*DeleteDoseScheduleRequest)(nil),       // 52: mtm.v1.DeleteDoseScheduleRequest
+	(*DeleteDoseScheduleResponse)(nil),      // 53: mtm.v1.DeleteDoseScheduleResponse
+	(*Patient)(nil),                         // 54: mtm.v1.Patient
+	(*QuietHours)(nil),                      // 55: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),          // 56: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),            // 57: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                      // 58: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),           // 59: google.protobuf.Timestamp
+	(Role)(0),                               // 60: mtm.v1.Role
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	47, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	48, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	47, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	49, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	50, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	51, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	54, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	55, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	54, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	56, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	57, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	58, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
 	1,  // 7: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	2,  // 8: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	3,  // 9: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	52, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	59, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
 	25, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	3,  // 12: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	52, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	59, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
 	28, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
 	31, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
 	4,  // 16: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	52, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
 	4,  // 18: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	52, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	52, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	59, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	59, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
 	37, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	52, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	53, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	59, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	60, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
 	42, // 24: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
 	5,  // 25: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	6,  // 26: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	8,  // 27: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	10, // 28: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	12, // 29: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	14, // 30: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	16, // 31: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	18, // 32: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	20, // 33: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	22, // 34: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	24, // 35: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	27, // 36: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	30, // 37: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	33, // 38: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	35, // 39: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	38, // 40: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	40, // 41: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	43, // 42: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	45, // 43: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	7,  // 44: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	9,  // 45: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	11, // 46: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	13, // 47: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	15, // 48: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	17, // 49: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	19, // 50: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	21, // 51: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	23, // 52: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	26, // 53: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	29, // 54: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	32, // 55: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	34, // 56: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	36, // 57: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	39, // 58: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	41, // 59: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	44, // 60: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	46, // 61: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	44, // [44:62] is the sub-list for method output_type
-	26, // [26:44] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	47, // 26: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
+	47, // 27: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
+	6,  // 28: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	8,  // 29: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	10, // 30: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	12, // 31: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	14, // 32: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	16, // 33: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	18, // 34: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	20, // 35: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	22, // 36: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	24, // 37: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	27, // 38: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	30, // 39: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	33, // 40: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	35, // 41: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	38, // 42: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	40, // 43: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	43, // 44: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	45, // 45: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	48, // 46: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	50, // 47: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	52, // 48: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	7,  // 49: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	9,  // 50: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	11, // 51: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	13, // 52: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	15, // 53: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	17, // 54: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	19, // 55: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	21, // 56: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	23, // 57: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	26, // 58: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	29, // 59: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	32, // 60: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	34, // 61: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	36, // 62: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	39, // 63: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	41, // 64: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	44, // 65: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	46, // 66: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	49, // 67: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	51, // 68: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	53, // 69: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	49, // [49:70] is the sub-list for method output_type
+	28, // [28:49] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -2921,7 +3376,7 @@ func file_mtm_v1_patient_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   41,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -87,6 +87,15 @@ const (
 	// PatientServiceExportRecordProcedure is the fully-qualified name of the PatientService's
 	// ExportRecord RPC.
 	PatientServiceExportRecordProcedure = "/mtm.v1.PatientService/ExportRecord"
+	// PatientServiceSetDoseScheduleProcedure is the fully-qualified name of the PatientService's
+	// SetDoseSchedule RPC.
+	PatientServiceSetDoseScheduleProcedure = "/mtm.v1.PatientService/SetDoseSchedule"
+	// PatientServiceListDoseSchedulesProcedure is the fully-qualified name of the PatientService's
+	// ListDoseSchedules RPC.
+	PatientServiceListDoseSchedulesProcedure = "/mtm.v1.PatientService/ListDoseSchedules"
+	// PatientServiceDeleteDoseScheduleProcedure is the fully-qualified name of the PatientService's
+	// DeleteDoseSchedule RPC.
+	PatientServiceDeleteDoseScheduleProcedure = "/mtm.v1.PatientService/DeleteDoseSchedule"
 )
 
 // PatientServiceClient is a client for the mtm.v1.PatientService service.
@@ -127,6 +136,13 @@ type PatientServiceClient interface {
 	ListAccessEvents(context.Context, *connect.Request[v1.ListAccessEventsRequest]) (*connect.Response[v1.ListAccessEventsResponse], error)
 	// ExportRecord exports the record as a FHIR R4 Bundle or CMS PDF.
 	ExportRecord(context.Context, *connect.Request[v1.ExportRecordRequest]) (*connect.Response[v1.ExportRecordResponse], error)
+	// SetDoseSchedule creates or replaces a dose schedule (the patient, or a
+	// caregiver with the manage_reminders scope).
+	SetDoseSchedule(context.Context, *connect.Request[v1.SetDoseScheduleRequest]) (*connect.Response[v1.SetDoseScheduleResponse], error)
+	// ListDoseSchedules lists the patient's dose schedules.
+	ListDoseSchedules(context.Context, *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error)
+	// DeleteDoseSchedule deletes a dose schedule and its pending reminders.
+	DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error)
 }
 
 // NewPatientServiceClient constructs a client for the mtm.v1.PatientService service. By default, it
@@ -248,6 +264,24 @@ func NewPatientServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(patientServiceMethods.ByName("ExportRecord")),
 			connect.WithClientOptions(opts...),
 		),
+		setDoseSchedule: connect.NewClient[v1.SetDoseScheduleRequest, v1.SetDoseScheduleResponse](
+			httpClient,
+			baseURL+PatientServiceSetDoseScheduleProcedure,
+			connect.WithSchema(patientServiceMethods.ByName("SetDoseSchedule")),
+			connect.WithClientOptions(opts...),
+		),
+		listDoseSchedules: connect.NewClient[v1.ListDoseSchedulesRequest, v1.ListDoseSchedulesResponse](
+			httpClient,
+			baseURL+PatientServiceListDoseSchedulesProcedure,
+			connect.WithSchema(patientServiceMethods.ByName("ListDoseSchedules")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteDoseSchedule: connect.NewClient[v1.DeleteDoseScheduleRequest, v1.DeleteDoseScheduleResponse](
+			httpClient,
+			baseURL+PatientServiceDeleteDoseScheduleProcedure,
+			connect.WithSchema(patientServiceMethods.ByName("DeleteDoseSchedule")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -271,6 +305,9 @@ type patientServiceClient struct {
 	revokeCaregiver         *connect.Client[v1.RevokeCaregiverRequest, v1.RevokeCaregiverResponse]
 	listAccessEvents        *connect.Client[v1.ListAccessEventsRequest, v1.ListAccessEventsResponse]
 	exportRecord            *connect.Client[v1.ExportRecordRequest, v1.ExportRecordResponse]
+	setDoseSchedule         *connect.Client[v1.SetDoseScheduleRequest, v1.SetDoseScheduleResponse]
+	listDoseSchedules       *connect.Client[v1.ListDoseSchedulesRequest, v1.ListDoseSchedulesResponse]
+	deleteDoseSchedule      *connect.Client[v1.DeleteDoseScheduleRequest, v1.DeleteDoseScheduleResponse]
 }
 
 // GetProfile calls mtm.v1.PatientService.GetProfile.
@@ -363,6 +400,21 @@ func (c *patientServiceClient) ExportRecord(ctx context.Context, req *connect.Re
 	return c.exportRecord.CallUnary(ctx, req)
 }
 
+// SetDoseSchedule calls mtm.v1.PatientService.SetDoseSchedule.
+func (c *patientServiceClient) SetDoseSchedule(ctx context.Context, req *connect.Request[v1.SetDoseScheduleRequest]) (*connect.Response[v1.SetDoseScheduleResponse], error) {
+	return c.setDoseSchedule.CallUnary(ctx, req)
+}
+
+// ListDoseSchedules calls mtm.v1.PatientService.ListDoseSchedules.
+func (c *patientServiceClient) ListDoseSchedules(ctx context.Context, req *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error) {
+	return c.listDoseSchedules.CallUnary(ctx, req)
+}
+
+// DeleteDoseSchedule calls mtm.v1.PatientService.DeleteDoseSchedule.
+func (c *patientServiceClient) DeleteDoseSchedule(ctx context.Context, req *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error) {
+	return c.deleteDoseSchedule.CallUnary(ctx, req)
+}
+
 // PatientServiceHandler is an implementation of the mtm.v1.PatientService service.
 type PatientServiceHandler interface {
 	// GetProfile returns the patient's profile and preferences.
@@ -401,6 +453,13 @@ type PatientServiceHandler interface {
 	ListAccessEvents(context.Context, *connect.Request[v1.ListAccessEventsRequest]) (*connect.Response[v1.ListAccessEventsResponse], error)
 	// ExportRecord exports the record as a FHIR R4 Bundle or CMS PDF.
 	ExportRecord(context.Context, *connect.Request[v1.ExportRecordRequest]) (*connect.Response[v1.ExportRecordResponse], error)
+	// SetDoseSchedule creates or replaces a dose schedule (the patient, or a
+	// caregiver with the manage_reminders scope).
+	SetDoseSchedule(context.Context, *connect.Request[v1.SetDoseScheduleRequest]) (*connect.Response[v1.SetDoseScheduleResponse], error)
+	// ListDoseSchedules lists the patient's dose schedules.
+	ListDoseSchedules(context.Context, *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error)
+	// DeleteDoseSchedule deletes a dose schedule and its pending reminders.
+	DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error)
 }
 
 // NewPatientServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -518,6 +577,24 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 		connect.WithSchema(patientServiceMethods.ByName("ExportRecord")),
 		connect.WithHandlerOptions(opts...),
 	)
+	patientServiceSetDoseScheduleHandler := connect.NewUnaryHandler(
+		PatientServiceSetDoseScheduleProcedure,
+		svc.SetDoseSchedule,
+		connect.WithSchema(patientServiceMethods.ByName("SetDoseSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
+	patientServiceListDoseSchedulesHandler := connect.NewUnaryHandler(
+		PatientServiceListDoseSchedulesProcedure,
+		svc.ListDoseSchedules,
+		connect.WithSchema(patientServiceMethods.ByName("ListDoseSchedules")),
+		connect.WithHandlerOptions(opts...),
+	)
+	patientServiceDeleteDoseScheduleHandler := connect.NewUnaryHandler(
+		PatientServiceDeleteDoseScheduleProcedure,
+		svc.DeleteDoseSchedule,
+		connect.WithSchema(patientServiceMethods.ByName("DeleteDoseSchedule")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.PatientService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PatientServiceGetProfileProcedure:
@@ -556,6 +633,12 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 			patientServiceListAccessEventsHandler.ServeHTTP(w, r)
 		case PatientServiceExportRecordProcedure:
 			patientServiceExportRecordHandler.ServeHTTP(w, r)
+		case PatientServiceSetDoseScheduleProcedure:
+			patientServiceSetDoseScheduleHandler.ServeHTTP(w, r)
+		case PatientServiceListDoseSchedulesProcedure:
+			patientServiceListDoseSchedulesHandler.ServeHTTP(w, r)
+		case PatientServiceDeleteDoseScheduleProcedure:
+			patientServiceDeleteDoseScheduleHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -635,4 +718,16 @@ func (UnimplementedPatientServiceHandler) ListAccessEvents(context.Context, *con
 
 func (UnimplementedPatientServiceHandler) ExportRecord(context.Context, *connect.Request[v1.ExportRecordRequest]) (*connect.Response[v1.ExportRecordResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.ExportRecord is not implemented"))
+}
+
+func (UnimplementedPatientServiceHandler) SetDoseSchedule(context.Context, *connect.Request[v1.SetDoseScheduleRequest]) (*connect.Response[v1.SetDoseScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.SetDoseSchedule is not implemented"))
+}
+
+func (UnimplementedPatientServiceHandler) ListDoseSchedules(context.Context, *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.ListDoseSchedules is not implemented"))
+}
+
+func (UnimplementedPatientServiceHandler) DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.DeleteDoseSchedule is not implemented"))
 }
