@@ -88,6 +88,42 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	if err := change(careA, "2.5 mg"); connect.CodeOf(err) != connect.CodeAborted {
 		t.Fatalf("stale write through the other instance: %v, want aborted", err)
 	}
+	// A patient watching a thread on A sees the pharmacist's reply sent on
+	// B within moments: the instances wake each other through Redis (the
+	// streams' own re-read is 15 s away).
+	msgA := mtmv1connect.NewMessagingServiceClient(http1Client(), a.api, bearerOpt(act.Msg.GetTokens().GetAccessToken()))
+	msgB := mtmv1connect.NewMessagingServiceClient(http1Client(), b.api, rph)
+	started, err := msgA.StartThread(ctx, connect.NewRequest(&mtmv1.StartThreadRequest{PatientId: pid, Subject: "Ibuprofen?", ClientMessageId: "cm-0000001", Body: "May I take ibuprofen?"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	threadID := started.Msg.GetThread().GetId()
+	watchCtx, stopWatch := context.WithTimeout(ctx, 10*time.Second)
+	defer stopWatch()
+	stream, err := msgA.WatchThread(watchCtx, connect.NewRequest(&mtmv1.WatchThreadRequest{ThreadId: threadID, AfterSeq: started.Msg.GetMessage().GetSeq()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stream.Receive() { // the first heartbeat: the stream is live
+		t.Fatalf("watch did not start: %v", stream.Err())
+	}
+	sent := time.Now()
+	if _, err := msgB.SendMessage(ctx, connect.NewRequest(&mtmv1.SendMessageRequest{ThreadId: threadID, ClientMessageId: "cm-reply-001", Body: "Please use acetaminophen instead."})); err != nil {
+		t.Fatal(err)
+	}
+	for stream.Receive() {
+		if m := stream.Msg().GetMessage(); m != nil {
+			if m.GetBody() != "Please use acetaminophen instead." {
+				t.Fatalf("watcher got %q", m.GetBody())
+			}
+			break
+		}
+	}
+	if d := time.Since(sent); stream.Err() != nil || d > 5*time.Second {
+		t.Fatalf("reply reached the watcher on the other instance after %v (err %v)", d, stream.Err())
+	}
+	stream.Close()
+
 	// A refresh token issued by B works once on A, and its reuse on B fails.
 	rt := act.Msg.GetTokens().GetRefreshToken()
 	if _, err := authA.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})); err != nil {
@@ -98,12 +134,27 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	}
 }
 
-// bearerOpt sends an access token with every call of a client.
-func bearerOpt(token string) connect.ClientOption {
-	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set("Authorization", "Bearer "+token)
-			return next(ctx, req)
-		}
-	}))
+// bearerOpt sends an access token with every call of a client, unary or
+// streaming.
+func bearerOpt(token string) connect.ClientOption { return connect.WithInterceptors(bearer(token)) }
+
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }

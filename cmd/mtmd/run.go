@@ -94,7 +94,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder})
+	waker, closeWaker, err := backends.NewWaker(ctx, st, logger)
+	if err != nil {
+		return err
+	}
+	defer closeWaker()
+	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
+		wake: waker, registry: reg})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/backends"
 	"github.com/mtmapp/mtm/backend/telemetry"
 )
 
@@ -48,6 +49,10 @@ type serverDeps struct {
 	metrics *telemetry.Metrics
 	now     func() time.Time
 	audit   *audit.Recorder
+	// wake carries messaging wake-ups between instances; registry gets
+	// the services' own metrics.
+	wake     backends.Waker
+	registry prometheus.Registerer
 }
 
 // newAPIServer builds the one handler that serves the four mtm.v1 services,
@@ -80,7 +85,8 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		),
 		readMax,
 	}
-	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now}, apiOpts...)
+	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
+		Wake: d.wake, Metrics: d.registry}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/wake"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
@@ -78,4 +79,25 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		}
 		return st, "bolt", nil
 	}
+}
+
+// Waker carries "something changed" signals to the watch streams of every
+// process sharing the store.
+type Waker interface {
+	Subscribe(topic string) (wakeups <-chan struct{}, cancel func())
+	Notify(ctx context.Context, topic string) error
+}
+
+// NewWaker returns the wake-up channel that fits the store Open returned:
+// Redis pub/sub for Redis, so that several mtmd wake each other's streams,
+// and an in-process hub for the embedded store. close releases it.
+func NewWaker(ctx context.Context, st store.Store, logger *slog.Logger) (w Waker, close func() error, err error) {
+	if rs, ok := st.(*redisstore.Store); ok {
+		r, err := wake.NewRedis(ctx, rs.Client(), rs.Prefix(), 0, logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("backends.NewWaker: %w", err)
+		}
+		return r, r.Close, nil
+	}
+	return wake.NewHub(), func() error { return nil }, nil
 }

@@ -140,6 +140,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Prefix is the key prefix of this deployment (Options.Prefix), which
+// other users of the same Redis, such as wake-ups, share.
+func (s *Store) Prefix() string { return s.opts.Prefix }
+
 // Client returns the underlying client, for health checks and tests.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
