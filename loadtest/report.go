@@ -94,6 +94,9 @@ func (r Report) WriteTable(w io.Writer) error {
 				name, cpu := "", ""
 				if i == 0 {
 					name = fmt.Sprintf("%s (%d workers, %.0fs)", p.Name, p.Workers, p.Seconds)
+					if len(p.Ops) > 1 && p.RateVsBaseline > 0 {
+						name = fmt.Sprintf("%s (%d workers, %.0fs, all calls %.2f× base rate)", p.Name, p.Workers, p.Seconds, p.RateVsBaseline)
+					}
 					if p.ServerCPUPerCallUs > 0 {
 						cpu = fmt.Sprintf("%.0f", p.ServerCPUPerCallUs)
 						if p.CPUVsBaseline > 0 {

@@ -35,6 +35,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	workDir := fs.String("work-dir", "", "directory for data and server logs (default: a new temporary directory, removed unless --keep)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	logLevel := fs.String("server-log-level", "info", "mtmd --log-level during the run")
+	serverURL := fs.String("url", "", "drive this running server (loopback, started with --bench-endpoints and --redis-url) instead of starting mtmd; needs --server-redis-url")
+	serverRedis := fs.String("server-redis-url", "", "with --url: the server's Redis, which the run seeds with a fresh population")
+	serverPID := fs.Int("server-pid", 0, "with --url: the server's process id, to report its CPU time per call")
+	timeout := fs.Duration("timeout", time.Hour, "stop the whole run after this long")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed or a message never reached its watcher (for CI)")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
 	cfg := suite.Config{
+		ServerURL: *serverURL, ServerRedisURL: *serverRedis, ServerPID: *serverPID,
 		Stores: strings.Split(*stores, ","), Patients: *patients, Protocol: proto,
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,

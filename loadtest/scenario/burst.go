@@ -42,7 +42,7 @@ type BurstResult struct {
 
 // Burst puts up to n dose reminders of the seeded patients (their 8:00
 // doses, one per dose schedule) in st's due-time index, all due at 8:00 New
-// York time of now's day, and measures how fast a dispatcher (running in
+// York time two days after now, and measures how fast a dispatcher (running in
 // this process, on st) drains them to a local fake FCM through the real
 // Firebase SDK, against the raw SDK rate measured just before. The
 // dispatcher's clock is pinned to that 8:00 plus the real elapsed time.
@@ -67,7 +67,11 @@ func Burst(ctx context.Context, st store.Store, pop seed.Population, n int, now 
 	if err != nil {
 		return BurstResult{}, fmt.Errorf("scenario.Burst: %w", err)
 	}
-	y, m, d := now.In(ny).Date()
+	// Two days ahead: the occurrences the dispatcher schedules next (later
+	// doses, missed-dose checks) stay in the future for any dispatcher on a
+	// real clock (an mtmd under test), so they cannot add work to the
+	// phases that follow.
+	y, m, d := now.In(ny).AddDate(0, 0, 2).Date()
 	eight := time.Date(y, m, d, 8, 0, 0, 0, ny)
 	due, err := dueReminders(ctx, st, pop, n, y, m, d, eight)
 	if err != nil {

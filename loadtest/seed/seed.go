@@ -34,6 +34,10 @@ type Options struct {
 	Now time.Time
 	// RandomSeed makes the medication lists reproducible.
 	RandomSeed uint64
+	// Tag goes into every id and e-mail, so that several populations can
+	// share a store (a server given by URL that outlives one run). It must
+	// match [a-z0-9]*; "" for a fresh store.
+	Tag string
 	// Progress, when set, is called with the number of patients seeded so
 	// far, from any goroutine.
 	Progress func(done int64)
@@ -117,6 +121,11 @@ func (o Options) withDefaults() Options {
 // the "lt" prefixes it uses; it fails with the first store error.
 func Seed(ctx context.Context, st store.Store, o Options) (Population, error) {
 	o = o.withDefaults()
+	for _, r := range o.Tag {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return Population{}, fmt.Errorf("seed: tag %q: want lower-case letters and digits", o.Tag)
+		}
+	}
 	hash, err := auth.HashPassword(Password)
 	if err != nil {
 		return Population{}, fmt.Errorf("seed: %w", err)
@@ -124,14 +133,14 @@ func Seed(ctx context.Context, st store.Store, o Options) (Population, error) {
 	var pop Population
 	nPharm := (o.Patients + o.PatientsPerPharmacy - 1) / o.PatientsPerPharmacy
 	for ph := range nPharm {
-		id := fmt.Sprintf("ph_lt%03d", ph)
+		id := fmt.Sprintf("ph_lt%s%03d", o.Tag, ph)
 		if err := st.CreatePharmacy(ctx, store.Pharmacy{ID: id, Name: fmt.Sprintf("Load Test Pharmacy #%d", ph+1), CreatedAt: o.Now}); err != nil {
 			return Population{}, fmt.Errorf("seed: pharmacy: %w", err)
 		}
 		pop.Pharmacies = append(pop.Pharmacies, id)
 		for k := range o.PharmacistsPerPharmacy {
 			a := store.Account{
-				ID: fmt.Sprintf("ac_lt_rph%03d_%d", ph, k), Email: fmt.Sprintf("rph%d.%d@load.test", ph, k),
+				ID: fmt.Sprintf("ac_lt%s_rph%03d_%d", o.Tag, ph, k), Email: fmt.Sprintf("rph%s%d.%d@load.test", o.Tag, ph, k),
 				DisplayName: fmt.Sprintf("Pharmacist %d-%d, PharmD", ph, k), PasswordHash: hash,
 				Role: store.RolePharmacist, PharmacyID: id, CreatedAt: o.Now,
 			}
@@ -209,17 +218,17 @@ func session(ctx context.Context, st store.Store, subject string, role store.Rol
 // CaregiverEvery-th patient, a caregiver account with a grant.
 func seedPatient(ctx context.Context, st store.Store, o Options, i int, pharmacyID, passwordHash string) (Patient, *Account, error) {
 	rng := rand.New(rand.NewPCG(o.RandomSeed, uint64(i)))
-	rec := record(rng, i, pharmacyID, o.Now)
+	rec := record(rng, PatientID(o.Tag, i), i, pharmacyID, o.Now)
 	var cg *Account
 	var cgAccount store.Account
 	if i%o.CaregiverEvery == 0 {
 		cgAccount = store.Account{
-			ID: fmt.Sprintf("ac_lt_cg%06d", i), Email: fmt.Sprintf("caregiver%d@load.test", i),
+			ID: fmt.Sprintf("ac_lt%s_cg%06d", o.Tag, i), Email: fmt.Sprintf("caregiver%s%d@load.test", o.Tag, i),
 			DisplayName: "Family caregiver " + fmt.Sprint(i), PasswordHash: passwordHash,
 			Role: store.RoleCaregiver, CreatedAt: o.Now, PatientIDs: []string{rec.ID},
 		}
 		rec.Grants = []store.Grant{{
-			ID: fmt.Sprintf("gr_lt%06d", i), CaregiverID: cgAccount.ID, CaregiverName: cgAccount.DisplayName,
+			ID: fmt.Sprintf("gr_lt%s%06d", o.Tag, i), CaregiverID: cgAccount.ID, CaregiverName: cgAccount.DisplayName,
 			Scopes:    []store.Scope{store.ScopeViewMedicines, store.ScopeViewPlan, store.ScopeMessage, store.ScopeMissedDoseAlerts},
 			CreatedAt: o.Now,
 		}}
@@ -249,13 +258,12 @@ func seedPatient(ctx context.Context, st store.Store, o Options, i int, pharmacy
 		TimeZone: rec.TimeZone, DoseSchedules: schedules}, cg, nil
 }
 
-// PatientID is the id of seeded patient i.
-func PatientID(i int) string { return fmt.Sprintf("pt_lt%06d", i) }
+// PatientID is the id of seeded patient i of the population with this tag.
+func PatientID(tag string, i int) string { return fmt.Sprintf("pt_lt%s%06d", tag, i) }
 
 // record builds patient i's record: MinMedicines + i mod 16 medicines drawn
 // from the catalogue without repeats, some stopped, each with a fill.
-func record(rng *rand.Rand, i int, pharmacyID string, now time.Time) store.Patient {
-	id := PatientID(i)
+func record(rng *rand.Rand, id string, i int, pharmacyID string, now time.Time) store.Patient {
 	today := store.DateOf(now)
 	p := store.Patient{
 		ID: id, PharmacyID: pharmacyID,

@@ -12,8 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
@@ -58,6 +61,13 @@ type Config struct {
 	// MessagingThreads how many threads are live at once (0: skip).
 	MessagingRate    float64
 	MessagingThreads int
+	// ServerURL, when set, drives a running server instead of starting
+	// one: it must be on loopback, serve --bench-endpoints and use the
+	// Redis at ServerRedisURL, which the run seeds (with a fresh id tag).
+	// ServerPID, when set, is the server's process id for its CPU time.
+	ServerURL      string
+	ServerRedisURL string
+	ServerPID      int
 	// Progress receives the progress lines and stage notes.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -67,12 +77,21 @@ type Config struct {
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Stores) == 0 {
-		errs = append(errs, errors.New("no store to run on"))
-	}
-	for _, s := range c.Stores {
-		if s != "bolt" && s != "redis" {
-			errs = append(errs, fmt.Errorf("store %q: want bolt or redis", s))
+	if c.ServerURL != "" {
+		if err := loadtest.CheckLoopback(c.ServerURL); err != nil {
+			errs = append(errs, err)
+		}
+		if err := checkLoopbackRedis(c.ServerRedisURL); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		if len(c.Stores) == 0 {
+			errs = append(errs, errors.New("no store to run on"))
+		}
+		for _, s := range c.Stores {
+			if s != "bolt" && s != "redis" {
+				errs = append(errs, fmt.Errorf("store %q: want bolt or redis", s))
+			}
 		}
 	}
 	if c.Patients < 16 {
@@ -96,7 +115,7 @@ func (c Config) Validate() error {
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("missing work dir"))
 	}
-	if c.MTMDBinary == "" && c.ModuleDir == "" {
+	if c.MTMDBinary == "" && c.ModuleDir == "" && c.ServerURL == "" {
 		errs = append(errs, errors.New("need the mtmd binary or the module dir to build it"))
 	}
 	return errors.Join(errs...)
@@ -124,8 +143,11 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
 		"server_log_level": c.ServerLogLevel,
 	}}
+	if c.ServerURL != "" {
+		c.Stores = []string{StoreExternal}
+	}
 	bin := c.MTMDBinary
-	if bin == "" {
+	if bin == "" && c.ServerURL == "" {
 		c.logf("building mtmd…")
 		b, err := procs.BuildMTMD(ctx, c.ModuleDir, c.WorkDir)
 		if err != nil {
@@ -187,7 +209,10 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	dep := &deployment{}
 	defer dep.stop()
-	redisURL := ""
+	redisURL, tag := "", ""
+	if storeName == StoreExternal {
+		redisURL, tag = c.ServerRedisURL, strconv.FormatInt(c.Now().Unix(), 36)
+	}
 	if storeName == "redis" {
 		rdir := filepath.Join(dir, "redis")
 		if err := os.MkdirAll(rdir, 0o700); err != nil {
@@ -208,7 +233,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	c.logf("%s: seeding %d patients…", storeName, c.Patients)
 	t0 := time.Now()
-	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Progress: func(n int64) {
+	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Tag: tag, Progress: func(n int64) {
 		if c.Progress != nil && (n%500 == 0 || n == int64(c.Patients)) {
 			fmt.Fprintf(c.Progress, "\r%-8s seeded %d/%d patients", storeName, n, c.Patients)
 		}
@@ -239,6 +264,20 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		instances = 2
 	}
 	var pools []*loadtest.Devices
+	cpu := dep.cpu
+	if storeName == StoreExternal {
+		instances = 0
+		d, err := loadtest.NewDevices(c.ServerURL, c.Protocol, c.Devices)
+		if err != nil {
+			return run, err
+		}
+		defer d.Close()
+		pools = append(pools, d)
+		cpu = nil
+		if c.ServerPID > 0 {
+			cpu = func() (time.Duration, error) { return procs.CPUTimeOf(c.ServerPID) }
+		}
+	}
 	for k := range instances {
 		m, err := procs.StartMTMD(ctx, procs.MTMDOptions{
 			Binary: bin, Name: fmt.Sprintf("mtmd-%c", 'a'+k), DataDir: filepath.Join(dir, fmt.Sprintf("mtmd-%c", 'a'+k)),
@@ -272,7 +311,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, err
 	}
 
-	r := &loadtest.Runner{Label: storeName, ServerCPU: dep.cpu, Progress: c.Progress, Now: c.Now}
+	r := &loadtest.Runner{Label: storeName, ServerCPU: cpu, Progress: c.Progress, Now: c.Now}
 	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
 	// Warm up (not reported): connections, server caches, heap size.
 	warm := &loadtest.Runner{Label: storeName, Now: c.Now}
@@ -329,6 +368,23 @@ func runConversation(ctx context.Context, c Config, env *scenario.Env, r *loadte
 	}
 	run.Figures[FigureUndelivered] = float64(conv.Undelivered())
 	run.Figures["watch streams ended with an error"] = float64(conv.StreamErrors.Load())
+	return nil
+}
+
+// StoreExternal names the run against a server given by URL.
+const StoreExternal = "external"
+
+// checkLoopbackRedis accepts redis:// URLs on a loopback host.
+func checkLoopbackRedis(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "redis" {
+		return fmt.Errorf("server Redis URL %q: want redis://host:port on loopback (the store the server uses, for seeding)", raw)
+	}
+	if h := u.Hostname(); h != "localhost" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("server Redis URL %q: the load test only touches loopback addresses", raw)
+		}
+	}
 	return nil
 }
 
