@@ -40,6 +40,7 @@ type Config struct {
 	AuditDir            string        // directory of the audit archive files; default <data-dir>/audit
 	AuditWindow         int           // access events kept per patient in the store
 	BenchEndpoints      bool          // also serve mtm.v1.BenchService (the load test's baseline)
+	Reminders           reminderFlags // push sender and dispatcher (reminders.go)
 }
 
 // Defaults.
@@ -87,6 +88,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.AuditDir, "audit-dir", "", "`directory` of the audit archive (default <data-dir>/audit)")
 	fs.IntVar(&c.AuditWindow, "audit-window", 1000, "access events kept per patient for the \"who accessed my record\" report")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", false, "also serve mtm.v1.BenchService/Empty, the load test's baseline (any signed-in caller; off in production)")
+	bindReminderFlags(fs, &c.Reminders)
 	return fs
 }
 
@@ -211,6 +213,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		add("--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT %s: must be above 0", c.ShutdownTimeout)
 	}
+	problems = append(problems, c.Reminders.problems()...)
 	if len(problems) == 0 {
 		return nil
 	}

@@ -99,7 +99,16 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeWaker()
-	srv, err := newAPIServer(serverDeps{cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
+	rem, err := newReminders(ctx, cfg.Reminders, st, logger, now)
+	if err != nil {
+		return fmt.Errorf("reminders: %w", err)
+	}
+	// The dispatcher runs until shutdown, then drains its batches in
+	// flight before the store closes.
+	remCtx, stopReminders := context.WithCancel(ctx)
+	defer rem.start(remCtx)()
+	defer stopReminders()
+	srv, err := newAPIServer(serverDeps{planner: rem.dispatcher.Planner(), cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
 		wake: waker, registry: reg})
 	if err != nil {
 		return err

@@ -49,6 +49,8 @@ type serverDeps struct {
 	metrics *telemetry.Metrics
 	now     func() time.Time
 	audit   *audit.Recorder
+	// planner keeps the reminder index in step with records.
+	planner api.ReminderPlanner
 	// wake carries messaging wake-ups between instances; registry gets
 	// the services' own metrics.
 	wake     backends.Waker
@@ -86,7 +88,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		readMax,
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
-		Wake: d.wake, Metrics: d.registry}, apiOpts...)
+		Wake: d.wake, Metrics: d.registry, Reminders: d.planner}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
 	}
