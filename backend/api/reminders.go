@@ -416,7 +416,6 @@ func (s *CareService) ScheduleFollowUp(ctx context.Context, req *connect.Request
 	return connect.NewResponse(&mtmv1.ScheduleFollowUpResponse{FollowUpId: f.ID}), nil
 }
 
-
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

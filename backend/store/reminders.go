@@ -167,6 +167,22 @@ type DoseRecord struct {
 	RecordedAt   time.Time
 }
 
+// ReminderContext is what the store holds about a batch of reminders.
+type ReminderContext struct {
+	Patients map[string]Patient // by patient id
+	// Doses holds dose confirmations by DoseKey(patient, occurrence id).
+	Doses map[string]DoseRecord
+}
+
+// DoseKey is the key of ReminderContext.Doses.
+func DoseKey(patientID, occurrenceID string) string { return patientID + "|" + occurrenceID }
+
+// DoseOccurrenceID is the occurrence id of the dose a dose or missed-dose
+// reminder is about.
+func (r Reminder) DoseOccurrenceID() string {
+	return Reminder{Kind: ReminderDose, RefID: r.RefID, Occurrence: r.Occurrence}.OccurrenceID()
+}
+
 // Reminders is the durable due-time index that feeds the dispatcher, plus
 // per-patient dose confirmations and notification history.
 //
@@ -195,6 +211,13 @@ type Reminders interface {
 	// dedupeWindow after now); next ones are added, or moved to their
 	// DueAt when already present (a claimed reminder deferred).
 	AckReminders(ctx context.Context, shard int, done, next []Reminder, now time.Time, dedupeWindow time.Duration) error
+	// LoadReminderContext reads what sending rs needs: the records of
+	// their patients and the confirmations of the dose occurrences their
+	// dose and missed-dose reminders are about, in one round trip where
+	// the backend can. A patient that does not exist and an unconfirmed
+	// occurrence are simply absent.
+	LoadReminderContext(ctx context.Context, rs []Reminder) (ReminderContext, error)
+
 	// AppendNotifications adds to each patient's history and drops the
 	// oldest beyond keep per patient. A Key already in the history is
 	// stored once (its newest SentAt wins).

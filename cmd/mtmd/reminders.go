@@ -23,7 +23,7 @@ type reminderFlags struct {
 	MissedDoseWindow time.Duration // caregivers alerted when a dose is unconfirmed this long
 	Batch            int           // reminders claimed per batch
 	Lease            time.Duration // how long a claimed batch stays with this instance
-	Workers          int           // shards worked at once (0: all)
+	Workers          int           // shards worked at once (0: the default)
 }
 
 func bindReminderFlags(fs *flag.FlagSet, r *reminderFlags) {
@@ -35,7 +35,7 @@ func bindReminderFlags(fs *flag.FlagSet, r *reminderFlags) {
 	fs.DurationVar(&r.MissedDoseWindow, "missed-dose-window", dispatch.DefaultMissedDoseWindow, "caregivers with missed-dose alerts hear of a dose not confirmed within this window")
 	fs.IntVar(&r.Batch, "dispatch-batch", dispatch.DefaultBatch, "reminders the dispatcher claims per batch")
 	fs.DurationVar(&r.Lease, "dispatch-lease", dispatch.DefaultLease, "how long a claimed batch stays with this instance before another may send it")
-	fs.IntVar(&r.Workers, "dispatch-workers", 0, "reminder shards worked at once (0: all)")
+	fs.IntVar(&r.Workers, "dispatch-workers", 0, "reminder shards worked at once (0: the default, 4)")
 }
 
 // problems lists what is wrong with the reminder flags.

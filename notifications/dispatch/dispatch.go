@@ -40,6 +40,7 @@ const (
 	DefaultHistoryKeep  = 200
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultLoaders      = 32
+	DefaultWorkers      = 4
 )
 
 // Config configures a Dispatcher. Store, Sender and Logger are required.
@@ -58,8 +59,10 @@ type Config struct {
 	Lease time.Duration
 	// Poll is the wait after a round that found nothing due (default 1s).
 	Poll time.Duration
-	// Workers is how many shards are worked at once (default: every shard
-	// of the store, at most 16).
+	// Workers is how many shards are worked at once (default 4: each batch
+	// already sends 50 pushes at a time, and more concurrent batches only
+	// contend for CPU; the burst benchmark measured 16 well below 4 on two
+	// cores).
 	Workers int
 	// DedupeWindow is how long a sent reminder's key blocks a re-send
 	// (default 6h).
@@ -108,7 +111,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Poll = DefaultPoll
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = min(cfg.Store.ReminderShards(), 16)
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.DedupeWindow <= 0 {
 		cfg.DedupeWindow = DefaultDedupeWindow
@@ -191,22 +194,22 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 	if err != nil || len(claimed) == 0 {
 		return 0, err
 	}
-	patients, doses := d.load(ctx, claimed)
-	caregivers := d.loadCaregivers(ctx, claimed, patients, now)
+	rc, err := d.cfg.Store.LoadReminderContext(ctx, claimed)
+	if err != nil {
+		return len(claimed), fmt.Errorf("dispatch: %w", err) // the lease brings the batch back
+	}
+	caregivers := d.loadCaregivers(ctx, claimed, rc.Patients, now)
 	items := make([]item, len(claimed))
 	var msgs []push.Message
 	for i, r := range claimed {
 		it := &items[i]
 		it.r = r
-		pt, ok := patients[r.PatientID]
+		pt, ok := rc.Patients[r.PatientID]
 		if !ok {
-			continue // unreadable now: the lease brings it back (a deleted patient is dropped below)
-		}
-		if pt.ID == "" {
-			it.done = true
+			it.done = true // the patient is gone
 			continue
 		}
-		out := d.decide(it, pt, caregivers, doses, now)
+		out := d.decide(it, pt, caregivers, rc.Doses, now)
 		for _, m := range out {
 			it.msgs = append(it.msgs, len(msgs))
 			msgs = append(msgs, m)
@@ -262,9 +265,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 
 // decide checks a reminder against the current record and returns the
 // pushes to send; it sets it.done / it.next / it.sendable.
-func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]store.Account, doses map[string]doseLookup, now time.Time) []push.Message {
+func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]store.Account, doses map[string]store.DoseRecord, now time.Time) []push.Message {
 	r := it.r
-	loc := schedule.Location(pt.TimeZone)
+	loc := d.planner.zones.Get(pt.TimeZone)
 	switch r.Kind {
 	case store.ReminderDose:
 		i := slices.IndexFunc(pt.DoseSchedules, func(s store.DoseSchedule) bool { return s.ID == r.RefID })
@@ -281,11 +284,11 @@ func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]st
 			if n, ok := d.planner.NextDose(pt, s, r.Occurrence); ok {
 				it.next = append(it.next, n)
 			}
-			if hasMissedDoseCaregiver(pt, now) {
+			if hasMissedDoseCaregiver(pt, loc, now) {
 				it.next = append(it.next, d.planner.MissedDoseCheck(r))
 			}
 		}
-		if l, ok := doses[r.Key()]; ok && l.err == nil && l.rec.Outcome != store.DoseSnoozed {
+		if rec, ok := doses[store.DoseKey(pt.ID, r.OccurrenceID())]; ok && rec.Outcome != store.DoseSnoozed {
 			it.done = true // already taken or skipped
 			return nil
 		}
@@ -312,18 +315,16 @@ func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]st
 		return d.patientPushes(it, pt, text{"Pharmacy follow-up", "Your pharmacist would like to follow up with you."})
 	case store.ReminderMissedDose:
 		dose := store.Reminder{PatientID: r.PatientID, Kind: store.ReminderDose, RefID: r.RefID, Occurrence: r.Occurrence}
-		rec, err := doses[r.Key()].rec, doses[r.Key()].err
+		rec, confirmed := doses[store.DoseKey(pt.ID, dose.OccurrenceID())]
 		switch {
-		case err == nil && rec.Outcome != store.DoseSnoozed:
+		case confirmed && rec.Outcome != store.DoseSnoozed:
 			it.done = true
 			return nil
-		case err == nil && rec.SnoozedUntil.Add(d.planner.cfg.MissedDoseWindow).After(now):
+		case confirmed && rec.SnoozedUntil.Add(d.planner.cfg.MissedDoseWindow).After(now):
 			moved := r
 			moved.DueAt = rec.SnoozedUntil.Add(d.planner.cfg.MissedDoseWindow)
 			it.next = append(it.next, moved)
 			return nil
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil // unreadable: the lease brings it back
 		}
 		it.sendable = true
 		var out []push.Message
@@ -417,66 +418,14 @@ func (d *Dispatcher) patientPushes(it *item, pt store.Patient, t text) []push.Me
 	return out
 }
 
-func hasMissedDoseCaregiver(pt store.Patient, now time.Time) bool {
-	today := store.DateOf(now.In(schedule.Location(pt.TimeZone)))
+func hasMissedDoseCaregiver(pt store.Patient, loc *time.Location, now time.Time) bool {
+	today := store.DateOf(now.In(loc))
 	for _, g := range pt.Grants {
 		if g.Allows(store.ScopeMissedDoseAlerts, today) {
 			return true
 		}
 	}
 	return false
-}
-
-// doseLookup is the confirmation of a dose occurrence, or why there is none.
-type doseLookup struct {
-	rec store.DoseRecord
-	err error
-}
-
-// load reads, concurrently, the records of the batch's patients and the
-// dose confirmations its dose and missed-dose reminders depend on. A
-// patient that no longer exists maps to the zero Patient; one that could
-// not be read is absent. Confirmations are keyed by Reminder.Key.
-func (d *Dispatcher) load(ctx context.Context, rs []store.Reminder) (map[string]store.Patient, map[string]doseLookup) {
-	type task struct {
-		patient string
-		r       store.Reminder
-	}
-	var tasks []task
-	seen := map[string]bool{}
-	for _, r := range rs {
-		if !seen[r.PatientID] {
-			seen[r.PatientID] = true
-			tasks = append(tasks, task{patient: r.PatientID})
-		}
-		if r.Kind == store.ReminderDose || r.Kind == store.ReminderMissedDose {
-			tasks = append(tasks, task{r: r})
-		}
-	}
-	patients := make(map[string]store.Patient, len(seen))
-	doses := map[string]doseLookup{}
-	var mu sync.Mutex
-	d.parallel(len(tasks), func(i int) {
-		t := tasks[i]
-		if t.patient != "" {
-			pt, err := d.cfg.Store.GetPatient(ctx, t.patient)
-			if errors.Is(err, store.ErrNotFound) {
-				pt, err = store.Patient{}, nil
-			}
-			if err == nil {
-				mu.Lock()
-				patients[t.patient] = pt
-				mu.Unlock()
-			}
-			return
-		}
-		dose := store.Reminder{PatientID: t.r.PatientID, Kind: store.ReminderDose, RefID: t.r.RefID, Occurrence: t.r.Occurrence}
-		rec, err := d.cfg.Store.GetDose(ctx, t.r.PatientID, dose.OccurrenceID())
-		mu.Lock()
-		doses[t.r.Key()] = doseLookup{rec, err}
-		mu.Unlock()
-	})
-	return patients, doses
 }
 
 // loadCaregivers reads the accounts of caregivers who get missed-dose
@@ -490,7 +439,7 @@ func (d *Dispatcher) loadCaregivers(ctx context.Context, rs []store.Reminder, pa
 		}
 		pt := patients[r.PatientID]
 		for _, g := range pt.Grants {
-			if g.Allows(store.ScopeMissedDoseAlerts, store.DateOf(now.In(schedule.Location(pt.TimeZone)))) && !seen[g.CaregiverID] {
+			if g.Allows(store.ScopeMissedDoseAlerts, store.DateOf(now.In(d.planner.zones.Get(pt.TimeZone)))) && !seen[g.CaregiverID] {
 				seen[g.CaregiverID] = true
 				ids = append(ids, g.CaregiverID)
 			}

@@ -52,11 +52,12 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 type Planner struct {
 	store store.Reminders
 	cfg   PlannerConfig
+	zones *schedule.Zones
 }
 
 // NewPlanner returns a Planner writing to st.
 func NewPlanner(st store.Reminders, cfg PlannerConfig) *Planner {
-	return &Planner{store: st, cfg: cfg.withDefaults()}
+	return &Planner{store: st, cfg: cfg.withDefaults(), zones: &schedule.Zones{}}
 }
 
 // Config returns the planner's configuration with defaults applied.
@@ -64,7 +65,7 @@ func (p *Planner) Config() PlannerConfig { return p.cfg }
 
 // NextDose is the first reminder of schedule s strictly after after.
 func (p *Planner) NextDose(pt store.Patient, s store.DoseSchedule, after time.Time) (store.Reminder, bool) {
-	t, ok := schedule.NextDose(s, schedule.Location(pt.TimeZone), after)
+	t, ok := schedule.NextDose(s, p.zones.Get(pt.TimeZone), after)
 	if !ok {
 		return store.Reminder{}, false
 	}
@@ -83,7 +84,7 @@ func (p *Planner) Refill(pt store.Patient, medicationID string) (store.Reminder,
 }
 
 func (p *Planner) refillFrom(pt store.Patient, medicationID string, fills []store.Fill) (store.Reminder, bool) {
-	r, ok := schedule.RefillDue(fills, p.cfg.RefillLead, p.cfg.RefillMinute, schedule.Location(pt.TimeZone))
+	r, ok := schedule.RefillDue(fills, p.cfg.RefillLead, p.cfg.RefillMinute, p.zones.Get(pt.TimeZone))
 	if !ok {
 		return store.Reminder{}, false
 	}
@@ -109,7 +110,7 @@ func (p *Planner) MissedDoseCheck(dose store.Reminder) store.Reminder {
 // each follow-up not yet past, at most limit in all.
 func (p *Planner) Upcoming(pt store.Patient, now time.Time, perSchedule, limit int) []store.Reminder {
 	var out []store.Reminder
-	loc := schedule.Location(pt.TimeZone)
+	loc := p.zones.Get(pt.TimeZone)
 	for _, s := range pt.DoseSchedules {
 		for _, t := range schedule.Doses(s, loc, now, perSchedule) {
 			out = append(out, store.Reminder{PatientID: pt.ID, Kind: store.ReminderDose, RefID: s.ID, Occurrence: t, DueAt: t})

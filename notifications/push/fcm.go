@@ -174,7 +174,7 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 		}
 		batch := make([]*messaging.Message, len(pending))
 		for j, i := range pending {
-			batch[j] = toFCM(msgs[i], f.cfg.Now())
+			batch[j] = FCMMessage(msgs[i], f.cfg.Now())
 		}
 		resp, err := f.client.SendEach(ctx, batch)
 		if err != nil { // the SDK refused the batch before sending
@@ -278,10 +278,11 @@ func (f *FCM) waitPause(ctx context.Context) error {
 	}
 }
 
-// toFCM builds the FCM message: the occurrence as collapse key, Android
-// notification tag and APNs collapse id, so that a re-send replaces what
-// the device shows; priority and TTL by kind.
-func toFCM(m Message, now time.Time) *messaging.Message {
+// FCMMessage is the FCM message the sender sends for m at now: the
+// occurrence as collapse key, Android notification tag and APNs collapse
+// id, so that a re-send replaces what the device shows; priority and TTL by
+// kind (StyleOf).
+func FCMMessage(m Message, now time.Time) *messaging.Message {
 	st := StyleOf(m.Kind)
 	ttl := st.TTL
 	android := &messaging.AndroidConfig{

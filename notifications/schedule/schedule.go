@@ -13,6 +13,7 @@ package schedule
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	_ "time/tzdata" // zones without system files
@@ -153,4 +154,33 @@ func DeferQuiet(t time.Time, q store.QuietHours, loc *time.Location) time.Time {
 		day = day.AddDays(1)
 	}
 	return t
+}
+
+// Zones caches loaded time zones: time.LoadLocation parses the zone data
+// on every call, which a dispatcher sending thousands of reminders a
+// second should not repeat. The zero value is ready; it is safe for
+// concurrent use.
+type Zones struct {
+	mu sync.RWMutex
+	m  map[string]*time.Location
+}
+
+// Get is Location with a cache.
+func (z *Zones) Get(name string) *time.Location {
+	z.mu.RLock()
+	loc, ok := z.m[name]
+	z.mu.RUnlock()
+	if ok {
+		return loc
+	}
+	loc = Location(name)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.m == nil {
+		z.m = map[string]*time.Location{}
+	}
+	if len(z.m) < 1000 { // IANA has about 600 names; bound it anyway
+		z.m[name] = loc
+	}
+	return loc
 }

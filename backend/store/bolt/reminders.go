@@ -324,3 +324,42 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 	}
 	return d, nil
 }
+
+// LoadReminderContext reads the patients of rs and their dose
+// confirmations in one read transaction.
+func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
+	out := store.ReminderContext{Patients: map[string]store.Patient{}, Doses: map[string]store.DoseRecord{}}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		for _, r := range rs {
+			if _, ok := out.Patients[r.PatientID]; !ok {
+				p, err := get[store.Patient](tx.Bucket(bucketPatients), s.codec, r.PatientID)
+				switch {
+				case err == nil:
+					out.Patients[r.PatientID] = p
+				case !errors.Is(err, store.ErrNotFound):
+					return err
+				}
+			}
+			if r.Kind != store.ReminderDose && r.Kind != store.ReminderMissedDose {
+				continue
+			}
+			b := tx.Bucket(bucketDoses).Bucket([]byte(r.PatientID))
+			if b == nil {
+				continue
+			}
+			occ := r.DoseOccurrenceID()
+			d, err := get[store.DoseRecord](b, s.codec, occ)
+			switch {
+			case err == nil:
+				out.Doses[store.DoseKey(r.PatientID, occ)] = d
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.ReminderContext{}, fmt.Errorf("bolt.LoadReminderContext: %w", err)
+	}
+	return out, nil
+}

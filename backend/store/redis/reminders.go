@@ -35,8 +35,8 @@ var _ store.Reminders = (*Store)(nil)
 // key) and its score.
 const ReminderShards = 16
 
-func (k keys) reminderShard(n int) string     { return k.tag("rq", strconv.Itoa(n)) }
-func (k keys) reminderSent(n int) string      { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
+func (k keys) reminderShard(n int) string      { return k.tag("rq", strconv.Itoa(n)) }
+func (k keys) reminderSent(n int) string       { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
 func (k keys) notifications(pid string) string { return k.tag("p", pid) + ":notes" }
 func (k keys) doses(pid string) string         { return k.tag("p", pid) + ":doses" }
 func (k keys) doseIndex(pid string) string     { return k.tag("p", pid) + ":dosex" }
@@ -338,4 +338,73 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 	}
 	return store.DoseRecord{PatientID: patientID, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
 		Outcome: store.DoseOutcome(w.Outcome), SnoozedUntil: tDec(w.SnoozedUntil), RecordedBy: w.RecordedBy, RecordedAt: tDec(w.RecordedAt)}, nil
+}
+
+// LoadReminderContext reads the patients of rs and their dose
+// confirmations in one pipeline (GET and HGET on each patient's slot).
+func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
+	const opName = "redisstore.LoadReminderContext"
+	out := store.ReminderContext{Patients: map[string]store.Patient{}, Doses: map[string]store.DoseRecord{}}
+	if len(rs) == 0 {
+		return out, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return out, s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	patients := map[string]*redis.StringCmd{}
+	type doseCmd struct {
+		patient, occ string
+		cmd          *redis.StringCmd
+	}
+	var doses []doseCmd
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if _, ok := patients[r.PatientID]; !ok {
+			patients[r.PatientID] = pipe.Get(ctx, s.k.patient(r.PatientID))
+		}
+		if r.Kind != store.ReminderDose && r.Kind != store.ReminderMissedDose {
+			continue
+		}
+		occ := r.DoseOccurrenceID()
+		if k := store.DoseKey(r.PatientID, occ); !seen[k] {
+			seen[k] = true
+			doses = append(doses, doseCmd{r.PatientID, occ, pipe.HGet(ctx, s.k.doses(r.PatientID), occ)})
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return store.ReminderContext{}, s.fail(opName, err)
+	}
+	for id, cmd := range patients {
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return store.ReminderContext{}, s.fail(opName, err)
+		}
+		p, err := s.decodePatient(b)
+		if err != nil {
+			return store.ReminderContext{}, fmt.Errorf("%s: patient %s: %w", opName, id, err)
+		}
+		out.Patients[id] = p
+	}
+	for _, d := range doses {
+		b, err := d.cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return store.ReminderContext{}, s.fail(opName, err)
+		}
+		var w doseWire
+		if err := s.decode(b, &w); err != nil {
+			return store.ReminderContext{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		out.Doses[store.DoseKey(d.patient, d.occ)] = store.DoseRecord{PatientID: d.patient, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
+			Outcome: store.DoseOutcome(w.Outcome), SnoozedUntil: tDec(w.SnoozedUntil), RecordedBy: w.RecordedBy, RecordedAt: tDec(w.RecordedAt)}
+	}
+	return out, nil
 }

@@ -230,4 +230,24 @@ var reminderCases = []testCase{
 			}
 		}
 	}},
+	{"LoadReminderContextReadsPatientsAndConfirmations", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		p := SamplePatient("pat-1", "ph-1", 3)
+		must(t, "CreatePatient", s.CreatePatient(ctx, p))
+		dose, missed := reminder("pat-1", "ds-a", 0), reminder("pat-1", "ds-b", 0)
+		missed.Kind = store.ReminderMissedDose
+		refill := reminder("pat-1", "md-1", 0)
+		refill.Kind = store.ReminderRefill
+		gone := reminder("pat-gone", "ds-a", 0)
+		must(t, "RecordDose", s.RecordDose(ctx, store.DoseRecord{PatientID: "pat-1", OccurrenceID: dose.DoseOccurrenceID(), Occurrence: dose.Occurrence,
+			Outcome: store.DoseTaken, RecordedBy: "pat-1", RecordedAt: t0}, 10))
+		got, err := s.LoadReminderContext(ctx, []store.Reminder{dose, missed, refill, gone, dose})
+		must(t, "LoadReminderContext", err)
+		if len(got.Patients) != 1 || got.Patients["pat-1"].Version != 1 || len(got.Patients["pat-1"].Medications) != 3 {
+			t.Fatalf("patients %v: want pat-1 only, as stored", len(got.Patients))
+		}
+		if len(got.Doses) != 1 || got.Doses[store.DoseKey("pat-1", dose.DoseOccurrenceID())].Outcome != store.DoseTaken {
+			t.Fatalf("doses %+v: want the one confirmation", got.Doses)
+		}
+	}},
 }
