@@ -11,6 +11,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/replies"
 )
 
 // reminderFlags configure reminders and push delivery.
@@ -74,9 +75,11 @@ func (r reminderFlags) problems() []string {
 	return out
 }
 
-// reminders is the push sender and the dispatcher of one mtmd.
+// reminders is the push sender, the dispatcher and the reply notifier of
+// one mtmd.
 type reminders struct {
 	dispatcher *dispatch.Dispatcher
+	replies    *replies.Notifier
 	logger     *slog.Logger
 }
 
@@ -95,7 +98,11 @@ func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *
 	if err != nil {
 		return nil, err
 	}
-	return &reminders{dispatcher: d, logger: logger}, nil
+	rn, err := replies.New(st, sender, logger, now)
+	if err != nil {
+		return nil, err
+	}
+	return &reminders{dispatcher: d, replies: rn, logger: logger}, nil
 }
 
 // start runs the dispatcher until ctx ends; the returned function waits
@@ -110,6 +117,7 @@ func (r *reminders) start(ctx context.Context) (wait func()) {
 	}()
 	return func() {
 		<-done
-		r.logger.Info("reminder dispatcher drained")
+		r.replies.Wait()
+		r.logger.Info("reminder dispatcher and reply pushes drained")
 	}
 }

@@ -51,6 +51,8 @@ type serverDeps struct {
 	audit   *audit.Recorder
 	// planner keeps the reminder index in step with records.
 	planner api.ReminderPlanner
+	// replies pushes pharmacists' replies to the patient side.
+	replies api.ReplyNotifier
 	// wake carries messaging wake-ups between instances; registry gets
 	// the services' own metrics.
 	wake     backends.Waker
@@ -88,7 +90,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		readMax,
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
-		Wake: d.wake, Metrics: d.registry, Reminders: d.planner}, apiOpts...)
+		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
 	}

@@ -1,0 +1,35 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// DeleteDevice removes a device whose token FCM called unregistered or
+// invalid, from the patient's record or (ownerIsAccount) the caregiver's
+// account — only while the device still holds that token, so a token the
+// app has since refreshed is kept. A missing owner is not an error.
+func DeleteDevice(ctx context.Context, st store.Store, ownerIsAccount bool, ownerID, deviceID, token string) error {
+	drop := func(devs []store.Device) []store.Device {
+		return slices.DeleteFunc(devs, func(dv store.Device) bool { return dv.ID == deviceID && dv.FCMToken == token })
+	}
+	var err error
+	if ownerIsAccount {
+		_, err = st.UpdateAccount(ctx, ownerID, func(a store.Account) (store.Account, error) {
+			a.Devices = drop(a.Devices)
+			return a, nil
+		})
+	} else {
+		_, err = st.UpdatePatient(ctx, ownerID, func(p store.Patient) (store.Patient, error) {
+			p.Devices = drop(p.Devices)
+			return p, nil
+		})
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
