@@ -183,6 +183,20 @@ func (r Reminder) DoseOccurrenceID() string {
 	return Reminder{Kind: ReminderDose, RefID: r.RefID, Occurrence: r.Occurrence}.OccurrenceID()
 }
 
+// Settlement is what SettleReminders records about one claimed batch.
+type Settlement struct {
+	Done []Reminder     // acknowledged: leave the index, remembered as sent
+	Next []Reminder     // added, or moved to their DueAt
+	Sent []Notification // added to their patients' histories
+	// Now is the acknowledgement time; done keys are remembered until
+	// Now+DedupeWindow.
+	Now          time.Time
+	DedupeWindow time.Duration
+	// HistoryKeep bounds each patient's history (required when Sent is
+	// not empty).
+	HistoryKeep int
+}
+
 // Reminders is the durable due-time index that feeds the dispatcher, plus
 // per-patient dose confirmations and notification history.
 //
@@ -211,6 +225,11 @@ type Reminders interface {
 	// dedupeWindow after now); next ones are added, or moved to their
 	// DueAt when already present (a claimed reminder deferred).
 	AckReminders(ctx context.Context, shard int, done, next []Reminder, now time.Time, dedupeWindow time.Duration) error
+	// SettleReminders is AckReminders and AppendNotifications of one
+	// shard's batch in one atomic step (one script or transaction): sent
+	// (notifications of patients of shard) joins the history, trimmed to
+	// keep per patient, together with the acknowledgement of done and next.
+	SettleReminders(ctx context.Context, shard int, s Settlement) error
 	// LoadReminderContext reads what sending rs needs: the records of
 	// their patients and the confirmations of the dose occurrences their
 	// dose and missed-dose reminders are about, in one round trip where

@@ -1,9 +1,9 @@
 // Package dispatch sends reminders when they come due. A Dispatcher claims
 // due reminders from the store's sharded due-time index in batches under a
 // lease, checks each against the patient's current record, pushes them
-// through a push.Sender, records them in the patient's notification
-// history and acknowledges them together with the next occurrence, in one
-// atomic step per shard.
+// through a push.Sender, then records them in the patients' notification
+// histories and acknowledges them together with the next occurrences, in
+// one atomic step per shard (store.Reminders.SettleReminders).
 //
 // Delivery is at least once: a dispatcher that dies after claiming loses
 // nothing, because its lease runs out and another dispatcher (in this or
@@ -252,13 +252,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 		next = append(next, it.next...)
 	}
 	d.pruneDevices(ctx, invalid)
-	if len(history) > 0 {
-		if err := d.cfg.Store.AppendNotifications(ctx, history, d.cfg.HistoryKeep); err != nil {
-			return len(claimed), fmt.Errorf("dispatch: history: %w", err)
-		}
-	}
-	if err := d.cfg.Store.AckReminders(ctx, shard, done, next, d.cfg.Now(), d.cfg.DedupeWindow); err != nil {
-		return len(claimed), fmt.Errorf("dispatch: ack: %w", err)
+	err = d.cfg.Store.SettleReminders(ctx, shard, store.Settlement{Done: done, Next: next, Sent: history,
+		Now: d.cfg.Now(), DedupeWindow: d.cfg.DedupeWindow, HistoryKeep: d.cfg.HistoryKeep})
+	if err != nil {
+		return len(claimed), fmt.Errorf("dispatch: settle: %w", err)
 	}
 	return len(claimed), nil
 }

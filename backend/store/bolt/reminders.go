@@ -140,47 +140,67 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 
 // AckReminders removes done (remembering them as sent) and adds next.
 func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.Reminder, now time.Time, dedupeWindow time.Duration) error {
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		sent, sexp := tx.Bucket(bucketRemindersSent), tx.Bucket(bucketRemindersSExp)
-		// Prune dedupe keys that have expired (a bounded batch).
-		c := sexp.Cursor()
-		var old [][]byte
-		for k, _ := c.First(); k != nil && len(old) < 1000 && int64(binary.BigEndian.Uint64(k[:8])) <= now.UnixMilli(); k, _ = c.Next() {
-			old = append(old, slices.Clone(k))
-		}
-		for _, k := range old {
-			if err := sexp.Delete(k); err != nil {
-				return err
-			}
-			if v := sent.Get(k[8:]); v != nil && bytes.Equal(v, k[:8]) {
-				if err := sent.Delete(k[8:]); err != nil {
-					return err
-				}
-			}
-		}
-		exp := now.Add(dedupeWindow)
-		for _, r := range done {
-			key := r.Key()
-			if err := unindex(tx, key); err != nil {
-				return err
-			}
-			k := msKey(exp, key)
-			if err := sent.Put([]byte(key), k[:8]); err != nil {
-				return err
-			}
-			if err := sexp.Put(k, nil); err != nil {
-				return err
-			}
-		}
-		for _, r := range next {
-			if err := index(tx, r.Key(), r.DueAt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.update(ctx, func(tx *bbolt.Tx) error { return ack(tx, done, next, now, dedupeWindow) })
 	if err != nil {
 		return fmt.Errorf("bolt.AckReminders: %w", err)
+	}
+	return nil
+}
+
+// SettleReminders appends the history and acknowledges the batch in one
+// transaction (one commit, one fsync).
+func (s *Store) SettleReminders(ctx context.Context, shard int, st store.Settlement) error {
+	if len(st.Sent) > 0 && st.HistoryKeep <= 0 {
+		return fmt.Errorf("bolt.SettleReminders: keep must be positive, got %d", st.HistoryKeep)
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if err := s.appendNotifications(tx, st.Sent, st.HistoryKeep); err != nil {
+			return err
+		}
+		return ack(tx, st.Done, st.Next, st.Now, st.DedupeWindow)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.SettleReminders: %w", err)
+	}
+	return nil
+}
+
+func ack(tx *bbolt.Tx, done, next []store.Reminder, now time.Time, dedupeWindow time.Duration) error {
+	sent, sexp := tx.Bucket(bucketRemindersSent), tx.Bucket(bucketRemindersSExp)
+	// Prune dedupe keys that have expired (a bounded batch).
+	c := sexp.Cursor()
+	var old [][]byte
+	for k, _ := c.First(); k != nil && len(old) < 1000 && int64(binary.BigEndian.Uint64(k[:8])) <= now.UnixMilli(); k, _ = c.Next() {
+		old = append(old, slices.Clone(k))
+	}
+	for _, k := range old {
+		if err := sexp.Delete(k); err != nil {
+			return err
+		}
+		if v := sent.Get(k[8:]); v != nil && bytes.Equal(v, k[:8]) {
+			if err := sent.Delete(k[8:]); err != nil {
+				return err
+			}
+		}
+	}
+	exp := now.Add(dedupeWindow)
+	for _, r := range done {
+		key := r.Key()
+		if err := unindex(tx, key); err != nil {
+			return err
+		}
+		k := msKey(exp, key)
+		if err := sent.Put([]byte(key), k[:8]); err != nil {
+			return err
+		}
+		if err := sexp.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	for _, r := range next {
+		if err := index(tx, r.Key(), r.DueAt); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -190,34 +210,45 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 	if keep <= 0 {
 		return fmt.Errorf("bolt.AppendNotifications: keep must be positive, got %d", keep)
 	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		touched := map[string]bool{}
-		for _, n := range ns {
-			b, err := tx.Bucket(bucketNotifications).CreateBucketIfNotExists([]byte(n.PatientID))
-			if err != nil {
-				return err
-			}
-			if err := put(b, s.codec, n.Key, n); err != nil {
-				return err
-			}
-			touched[n.PatientID] = true
-		}
-		for pid := range touched {
-			b := tx.Bucket(bucketNotifications).Bucket([]byte(pid))
-			all, err := s.notifications(b)
-			if err != nil {
-				return err
-			}
-			for _, n := range all[min(keep, len(all)):] {
-				if err := b.Delete([]byte(n.Key)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	err := s.update(ctx, func(tx *bbolt.Tx) error { return s.appendNotifications(tx, ns, keep) })
 	if err != nil {
 		return fmt.Errorf("bolt.AppendNotifications: %w", err)
+	}
+	return nil
+}
+
+// appendNotifications stores ns and trims the histories they touched;
+// a history is decoded only when it holds more than keep entries.
+func (s *Store) appendNotifications(tx *bbolt.Tx, ns []store.Notification, keep int) error {
+	touched := map[string]bool{}
+	for _, n := range ns {
+		b, err := tx.Bucket(bucketNotifications).CreateBucketIfNotExists([]byte(n.PatientID))
+		if err != nil {
+			return err
+		}
+		if err := put(b, s.codec, n.Key, n); err != nil {
+			return err
+		}
+		touched[n.PatientID] = true
+	}
+	for pid := range touched {
+		b := tx.Bucket(bucketNotifications).Bucket([]byte(pid))
+		count, c := 0, b.Cursor()
+		for k, _ := c.First(); k != nil && count <= keep; k, _ = c.Next() {
+			count++
+		}
+		if count <= keep {
+			continue
+		}
+		all, err := s.notifications(b)
+		if err != nil {
+			return err
+		}
+		for _, n := range all[min(keep, len(all)):] {
+			if err := b.Delete([]byte(n.Key)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

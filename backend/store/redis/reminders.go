@@ -26,8 +26,9 @@ var _ store.Reminders = (*Store)(nil)
 //	                        claimed key is scored by its lease deadline
 //	mtm:{rq:<n>}:sent       sorted set: keys acknowledged as sent, scored by the end
 //	                        of their dedupe window
-//	mtm:{p:<patient>}:notes sorted set: notification history, Reminder.Key scored by
-//	                        sent time (ms)
+//	mtm:{rq:<n>}:n:<patient> sorted set: notification history, Reminder.Key scored
+//	                        by sent time (ms); in the shard's slot so that one script
+//	                        settles a batch (SettleReminders)
 //	mtm:{p:<patient>}:doses hash: occurrence id → dose confirmation (CBOR)
 //	mtm:{p:<patient>}:dosex sorted set: occurrence ids by occurrence time, for trimming
 //
@@ -37,7 +38,9 @@ const ReminderShards = 16
 
 func (k keys) reminderShard(n int) string      { return k.tag("rq", strconv.Itoa(n)) }
 func (k keys) reminderSent(n int) string       { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
-func (k keys) notifications(pid string) string { return k.tag("p", pid) + ":notes" }
+func (k keys) notifications(shard int, pid string) string {
+	return k.tag("rq", strconv.Itoa(shard)) + ":n:" + pid
+}
 func (k keys) doses(pid string) string         { return k.tag("p", pid) + ":doses" }
 func (k keys) doseIndex(pid string) string     { return k.tag("p", pid) + ":dosex" }
 
@@ -77,6 +80,34 @@ for i = 4 + n, #ARGV, 2 do
   redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return n`)
+	// KEYS[1] due set, KEYS[2] sent set, KEYS[3...] histories; ARGV[1]
+	// now ms, ARGV[2] dedupe expiry ms, ARGV[3] history keep, ARGV[4]
+	// number of done keys, then the done keys, then the number of next
+	// reminders, then their (due ms, key) pairs, then (history KEYS
+	// index, sent ms, key) triples.
+	settleScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local i = 5
+local n = tonumber(ARGV[4])
+for j = i, i + n - 1 do
+  redis.call('ZREM', KEYS[1], ARGV[j])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[j])
+end
+i = i + n
+n = tonumber(ARGV[i])
+i = i + 1
+for j = i, i + 2 * n - 1, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[j], ARGV[j + 1])
+end
+i = i + 2 * n
+for j = i, #ARGV, 3 do
+  redis.call('ZADD', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2])
+end
+local keep = -1 - tonumber(ARGV[3])
+for k = 3, #KEYS do
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, keep)
+end
+return 0`)
 	// KEYS[1] due set; ARGV[1] number of keys to cancel, then those keys,
 	// then (due ms, key) pairs to add.
 	scheduleScript = redis.NewScript(`
@@ -211,6 +242,56 @@ func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.
 	return nil
 }
 
+// SettleReminders appends the batch's history and acknowledges it in one
+// script on the shard's slot (the histories of its patients live there).
+func (s *Store) SettleReminders(ctx context.Context, shard int, st store.Settlement) error {
+	const opName = "redisstore.SettleReminders"
+	if shard < 0 || shard >= ReminderShards {
+		return fmt.Errorf("%s: no shard %d", opName, shard)
+	}
+	if len(st.Sent) > 0 && st.HistoryKeep <= 0 {
+		return fmt.Errorf("%s: keep must be positive, got %d", opName, st.HistoryKeep)
+	}
+	if len(st.Done) == 0 && len(st.Next) == 0 && len(st.Sent) == 0 {
+		return nil
+	}
+	keys := []string{s.k.reminderShard(shard), s.k.reminderSent(shard)}
+	argv := make([]any, 0, 5+len(st.Done)+2*len(st.Next)+3*len(st.Sent))
+	argv = append(argv, st.Now.UnixMilli(), st.Now.Add(st.DedupeWindow).UnixMilli(), st.HistoryKeep, len(st.Done))
+	for _, r := range st.Done {
+		argv = append(argv, r.Key())
+	}
+	argv = append(argv, len(st.Next))
+	for _, r := range st.Next {
+		if s.ReminderShard(r.PatientID) != shard {
+			return fmt.Errorf("%s: reminder of shard %d acknowledged on shard %d", opName, s.ReminderShard(r.PatientID), shard)
+		}
+		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+	}
+	hist := map[string]int{} // patient → KEYS index (1-based)
+	for _, n := range st.Sent {
+		if s.ReminderShard(n.PatientID) != shard {
+			return fmt.Errorf("%s: notification of shard %d settled on shard %d", opName, s.ReminderShard(n.PatientID), shard)
+		}
+		ki, ok := hist[n.PatientID]
+		if !ok {
+			keys = append(keys, s.k.notifications(shard, n.PatientID))
+			ki = len(keys)
+			hist[n.PatientID] = ki
+		}
+		argv = append(argv, ki, n.SentAt.UnixMilli(), n.Key)
+	}
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if err := settleScript.Run(ctx, s.rdb, keys, argv...).Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	return nil
+}
+
 // AppendNotifications adds each notification to its patient's history in
 // one pipeline (one script per notification, each on the patient's slot;
 // EVALSHA first, EVAL for the whole batch when a node lacks the script).
@@ -229,13 +310,13 @@ func (s *Store) AppendNotifications(ctx context.Context, ns []store.Notification
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	for _, n := range ns {
-		noteScript.EvalSha(ctx, pipe, []string{s.k.notifications(n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
+		noteScript.EvalSha(ctx, pipe, []string{s.k.notifications(s.ReminderShard(n.PatientID), n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
 	}
 	cmds, err := pipe.Exec(ctx)
 	if err != nil && hasNoScript(cmds) {
 		pipe = s.rdb.Pipeline()
 		for _, n := range ns {
-			noteScript.Eval(ctx, pipe, []string{s.k.notifications(n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
+			noteScript.Eval(ctx, pipe, []string{s.k.notifications(s.ReminderShard(n.PatientID), n.PatientID)}, n.SentAt.UnixMilli(), n.Key, keep)
 		}
 		_, err = pipe.Exec(ctx)
 	}
@@ -265,7 +346,7 @@ func (s *Store) ListNotifications(ctx context.Context, patientID string, limit i
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.k.notifications(patientID), 0, int64(limit-1)).Result()
+	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.k.notifications(s.ReminderShard(patientID), patientID), 0, int64(limit-1)).Result()
 	if err != nil {
 		return nil, s.fail(opName, err)
 	}

@@ -168,6 +168,62 @@ var reminderCases = []testCase{
 			t.Fatalf("claimed %d reminders over all shards, want %d", len(got), len(all))
 		}
 	}},
+	{"SettleRecordsHistoryAndAcknowledgesTogether", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		// Two patients of one shard, each with a dose due now.
+		p1 := "pat-1"
+		p2 := ""
+		for i := range 1000 {
+			if id := fmt.Sprintf("pat-%d", i+2); s.ReminderShard(id) == s.ReminderShard(p1) {
+				p2 = id
+				break
+			}
+		}
+		if p2 == "" {
+			t.Fatal("no second patient on pat-1's shard")
+		}
+		sh := s.ReminderShard(p1)
+		a, b, c := reminder(p1, "ds-a", 0), reminder(p2, "ds-b", 0), reminder(p2, "ds-c", 0)
+		for _, r := range []store.Reminder{a, b, c} {
+			must(t, "ScheduleReminders", s.ScheduleReminders(ctx, r.PatientID, []store.Reminder{r}, nil))
+		}
+		if got := claimAll(t, s, t0, time.Minute); len(got) != 3 {
+			t.Fatalf("claimed %d, want 3", len(got))
+		}
+		note := func(r store.Reminder, sec int) store.Notification {
+			return store.Notification{PatientID: r.PatientID, Key: r.Key(), OccurrenceID: r.OccurrenceID(), Kind: r.Kind, SentAt: t0.Add(time.Duration(sec) * time.Second)}
+		}
+		old := reminder(p2, "ds-old", -600)
+		next := reminder(p1, "ds-a", 24*60)
+		must(t, "SettleReminders", s.SettleReminders(ctx, sh, store.Settlement{Done: []store.Reminder{a, b}, Next: []store.Reminder{next},
+			Sent: []store.Notification{note(old, -3600), note(a, 1), note(b, 2), note(c, 3)}, Now: t0, DedupeWindow: time.Hour, HistoryKeep: 2}))
+		h1, err := s.ListNotifications(ctx, p1, 10)
+		must(t, "ListNotifications", err)
+		h2, err := s.ListNotifications(ctx, p2, 10)
+		must(t, "ListNotifications", err)
+		if len(h1) != 1 || h1[0].Key != a.Key() || !h1[0].SentAt.Equal(t0.Add(time.Second)) {
+			t.Fatalf("history of %s = %+v, want the one sent", p1, h1)
+		}
+		if len(h2) != 2 || h2[0].Key != c.Key() || h2[1].Key != b.Key() {
+			t.Fatalf("history of %s = %+v, want the newest two (%s, %s)", p2, h2, c.Key(), b.Key())
+		}
+		// After the lease: c (not done) is due again, a and b are not; the
+		// next dose is scheduled.
+		if got := claimAll(t, s, t0.Add(2*time.Minute), 48*time.Hour); !slices.Equal(keysOf(got), keysOf([]store.Reminder{c})) {
+			t.Fatalf("after the lease claimed %v, want only the unsettled %s", keysOf(got), c.Key())
+		}
+		if got := claimAll(t, s, next.DueAt, time.Minute); !slices.Equal(keysOf(got), keysOf([]store.Reminder{next})) {
+			t.Fatalf("at the next dose claimed %v, want %s", keysOf(got), next.Key())
+		}
+		// Scheduling a done key again within the window is dropped at claim.
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, p1, []store.Reminder{a}, nil))
+		if got := claimAll(t, s, t0.Add(30*time.Minute), time.Minute); len(got) != 0 {
+			t.Fatalf("a settled key came back within the dedupe window: %v", keysOf(got))
+		}
+		if err := s.SettleReminders(ctx, sh, store.Settlement{Sent: []store.Notification{note(a, 1)}, Now: t0}); err == nil {
+			t.Fatal("SettleReminders with history and no keep: no error")
+		}
+	}},
 	{"NotificationHistoryIsBoundedAndDeduplicated", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		note := func(i int) store.Notification {
