@@ -16,17 +16,32 @@ var _ store.AuditTrail = (*Store)(nil)
 
 // AppendAuditEvent adds ev to its patient's window (a nested bucket keyed
 // by event id, which sorts by time) and deletes the oldest events beyond
-// keep, in one transaction. An event whose ID is already stored replaces
-// it. The number of kept events is tracked in its own bucket: bbolt's
-// Bucket.Stats does not see writes of the running transaction.
+// keep, atomically. An event whose ID is already stored replaces it. The
+// number of kept events is tracked in its own bucket: bbolt's Bucket.Stats
+// does not see writes of the running transaction.
+//
+// It returns once the event is committed (and fsynced unless NoSync).
+// Appends that arrive while another commit runs share the next
+// transaction, so a burst of reads costs one fsync per group, not per
+// event; the write below reads its counter inside the transaction and may
+// run again if another append of its group fails, without counting twice.
 func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep int) error {
 	if keep <= 0 {
 		return fmt.Errorf("bolt.AppendAuditEvent: keep must be positive, got %d", keep)
 	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		if ev.ID == "" || ev.PatientID == "" {
-			return errors.New("empty event or patient id")
-		}
+	if ev.ID == "" || ev.PatientID == "" {
+		return errors.New("bolt.AppendAuditEvent: empty event or patient id")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
+	}
+	// Encoded once, outside the shared transaction, which then holds the
+	// single writer slot only for the bucket updates.
+	val, err := encode(s.codec, ev)
+	if err != nil {
+		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
+	}
+	err = s.audits.update(func(tx *bbolt.Tx) error {
 		events, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(ev.PatientID))
 		if err != nil {
 			return err
@@ -39,7 +54,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		if events.Get([]byte(ev.ID)) == nil {
 			n++
 		}
-		if err := put(events, s.codec, ev.ID, ev); err != nil {
+		if err := events.Put([]byte(ev.ID), val); err != nil {
 			return err
 		}
 		for ; n > uint64(keep); n-- {

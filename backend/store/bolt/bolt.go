@@ -62,6 +62,8 @@ type Store struct {
 	db    *bbolt.DB
 	log   *slog.Logger
 	codec codec
+	// audits shares commits (and fsyncs) among concurrent audit appends.
+	audits *groupCommit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -139,7 +141,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt.Open: %s: creating buckets: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync)
-	return &Store{db: db, log: opts.Logger, codec: c}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.
