@@ -88,6 +88,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 			validate.NewInterceptor(),
 		),
 		readMax,
+		fastGzip(),
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
 		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies}, apiOpts...)
@@ -101,7 +102,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 
 	// Health and reflection are public; they still get a request id, a log
 	// line and metrics.
-	public := []connect.HandlerOption{connect.WithInterceptors(tel, clamp), readMax}
+	public := []connect.HandlerOption{connect.WithInterceptors(tel, clamp), readMax, fastGzip()}
 	health := grpchealth.NewStaticChecker(api.ServiceNames...)
 	mux.Handle(grpchealth.NewHandler(health, public...))
 	reflector := grpcreflect.NewStaticReflector(api.ServiceNames...)

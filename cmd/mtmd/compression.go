@@ -1,0 +1,25 @@
+package main
+
+import (
+	"compress/gzip"
+	"io"
+
+	"connectrpc.com/connect"
+)
+
+// fastGzip replaces Connect's default gzip (compress/gzip at the default
+// level) with gzip at BestSpeed, for requests and responses alike. Clients
+// see the same "gzip" encoding. The default level resets about 640 KiB of
+// match tables for every message it compresses (twice: taking the writer
+// from the pool and returning it), which the CPU profile of the PML read
+// showed as a larger cost than reading and decoding the record; BestSpeed
+// resets in constant time and compresses a medication list nearly as well.
+func fastGzip() connect.HandlerOption {
+	return connect.WithCompression("gzip",
+		func() connect.Decompressor { return &gzip.Reader{} },
+		func() connect.Compressor {
+			w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
+			return w
+		},
+	)
+}
