@@ -234,7 +234,11 @@ type Reminders interface {
 	// their patients and the confirmations of the dose occurrences their
 	// dose and missed-dose reminders are about, in one round trip where
 	// the backend can. A patient that does not exist and an unconfirmed
-	// occurrence are simply absent.
+	// occurrence are simply absent. The patients are reminder views: a
+	// backend may leave zero every field but ID, PharmacyID, Version,
+	// TimeZone, QuietHours, PushNamesMedicine, Fills, Grants, Devices,
+	// DoseSchedules, FollowUps and, of Medications, ID, Name, Strength,
+	// StartedOn, StoppedOn and Version.
 	LoadReminderContext(ctx context.Context, rs []Reminder) (ReminderContext, error)
 
 	// AppendNotifications adds to each patient's history and drops the

@@ -466,7 +466,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 		if err != nil {
 			return store.ReminderContext{}, s.fail(opName, err)
 		}
-		p, err := s.decodePatient(b)
+		p, err := s.decodeReminderPatient(b)
 		if err != nil {
 			return store.ReminderContext{}, fmt.Errorf("%s: patient %s: %w", opName, id, err)
 		}
@@ -488,4 +488,57 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 			Outcome: store.DoseOutcome(w.Outcome), SnoozedUntil: tDec(w.SnoozedUntil), RecordedBy: w.RecordedBy, RecordedAt: tDec(w.RecordedAt)}
 	}
 	return out, nil
+}
+
+// reminderPatientWire is the part of patientWire (same CBOR keys) that
+// reminders read: decoding skips the rest of the record (allergies,
+// action items, reviews, self-reports, medication histories, free text).
+type reminderPatientWire struct {
+	ID                string                   `cbor:"1,keyasint,omitempty"`
+	PharmacyID        string                   `cbor:"2,keyasint,omitempty"`
+	TimeZone          string                   `cbor:"6,keyasint,omitempty"`
+	QuietStart        int                      `cbor:"7,keyasint,omitempty"`
+	QuietEnd          int                      `cbor:"8,keyasint,omitempty"`
+	PushNamesMedicine bool                     `cbor:"9,keyasint,omitempty"`
+	Medications       []reminderMedicationWire `cbor:"10,keyasint,omitempty"`
+	Fills             []fillWire               `cbor:"13,keyasint,omitempty"`
+	Grants            []grantWire              `cbor:"20,keyasint,omitempty"`
+	Devices           []deviceWire             `cbor:"21,keyasint,omitempty"`
+	DoseSchedules     []scheduleWire           `cbor:"22,keyasint,omitempty"`
+	FollowUps         []followUpWire           `cbor:"23,keyasint,omitempty"`
+}
+
+// reminderMedicationWire is the part of medicationWire reminders read.
+type reminderMedicationWire struct {
+	ID        string `cbor:"1,keyasint,omitempty"`
+	Name      string `cbor:"2,keyasint,omitempty"`
+	Strength  string `cbor:"3,keyasint,omitempty"`
+	StartedOn int64  `cbor:"8,keyasint,omitempty"`
+	StoppedOn int64  `cbor:"9,keyasint,omitempty"`
+	Version   int64  `cbor:"13,keyasint,omitempty"`
+}
+
+// decodeReminderPatient decodes the reminder view of a stored patient (see
+// store.Reminders.LoadReminderContext).
+func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
+	var w reminderPatientWire
+	version, err := s.decodeVersioned(b, &w)
+	if err != nil {
+		return store.Patient{}, err
+	}
+	return store.Patient{
+		ID: w.ID, PharmacyID: w.PharmacyID, TimeZone: w.TimeZone, Version: version,
+		QuietHours:        store.QuietHours{StartMinute: w.QuietStart, EndMinute: w.QuietEnd},
+		PushNamesMedicine: w.PushNamesMedicine,
+		Medications: mapSlice(w.Medications, func(m reminderMedicationWire) store.Medication {
+			return store.Medication{ID: m.ID, Name: m.Name, Strength: m.Strength, StartedOn: dDec(m.StartedOn), StoppedOn: dDec(m.StoppedOn), Version: m.Version}
+		}),
+		Fills: mapSlice(w.Fills, func(f fillWire) store.Fill {
+			return store.Fill{ID: f.ID, MedicationID: f.MedicationID, FilledOn: dDec(f.FilledOn), DaysSupply: f.DaysSupply, RecordedAt: tDec(f.RecordedAt)}
+		}),
+		Grants:        mapSlice(w.Grants, grantWire.toStore),
+		Devices:       mapSlice(w.Devices, deviceWire.toStore),
+		DoseSchedules: mapSlice(w.DoseSchedules, scheduleWire.toStore),
+		FollowUps:     mapSlice(w.FollowUps, followUpWire.toStore),
+	}, nil
 }

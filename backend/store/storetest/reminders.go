@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -289,7 +290,16 @@ var reminderCases = []testCase{
 	{"LoadReminderContextReadsPatientsAndConfirmations", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		p := SamplePatient("pat-1", "ph-1", 3)
+		p.Medications[1].StoppedOn = store.DateOf(t0)
+		p.Fills = []store.Fill{{ID: "fl-1", MedicationID: p.Medications[0].ID, FilledOn: store.DateOf(t0), DaysSupply: 30, RecordedAt: t0}}
+		p.Grants = []store.Grant{{ID: "gr-1", CaregiverID: "acc-1", CaregiverName: "Sam", Scopes: []store.Scope{store.ScopeMissedDoseAlerts}, CreatedAt: t0}}
+		p.Devices = []store.Device{{ID: "dv-1", FCMToken: "tok-1", Platform: "android", RegisteredAt: t0}}
+		p.DoseSchedules = []store.DoseSchedule{{ID: "ds-a", MedicationID: p.Medications[0].ID, TimesOfDay: []int{480, 1200},
+			DaysOfWeek: []time.Weekday{time.Monday}, StartOn: store.DateOf(t0)}}
+		p.FollowUps = []store.FollowUp{{ID: "fu-1", DueAt: t0.Add(time.Hour), CreatedBy: "acc-2", CreatedAt: t0}}
 		must(t, "CreatePatient", s.CreatePatient(ctx, p))
+		stored, err := s.GetPatient(ctx, "pat-1")
+		must(t, "GetPatient", err)
 		dose, missed := reminder("pat-1", "ds-a", 0), reminder("pat-1", "ds-b", 0)
 		missed.Kind = store.ReminderMissedDose
 		refill := reminder("pat-1", "md-1", 0)
@@ -301,6 +311,30 @@ var reminderCases = []testCase{
 		must(t, "LoadReminderContext", err)
 		if len(got.Patients) != 1 || got.Patients["pat-1"].Version != 1 || len(got.Patients["pat-1"].Medications) != 3 {
 			t.Fatalf("patients %v: want pat-1 only, as stored", len(got.Patients))
+		}
+		// The reminder view carries what reminders read, as stored.
+		view := got.Patients["pat-1"]
+		type reminderView struct {
+			ID, PharmacyID, TimeZone string
+			QuietHours               store.QuietHours
+			PushNamesMedicine        bool
+			Fills                    []store.Fill
+			Grants                   []store.Grant
+			Devices                  []store.Device
+			DoseSchedules            []store.DoseSchedule
+			FollowUps                []store.FollowUp
+			Medications              [][5]string
+		}
+		viewOf := func(p store.Patient) reminderView {
+			v := reminderView{ID: p.ID, PharmacyID: p.PharmacyID, TimeZone: p.TimeZone, QuietHours: p.QuietHours, PushNamesMedicine: p.PushNamesMedicine,
+				Fills: p.Fills, Grants: p.Grants, Devices: p.Devices, DoseSchedules: p.DoseSchedules, FollowUps: p.FollowUps}
+			for _, m := range p.Medications {
+				v.Medications = append(v.Medications, [5]string{m.ID, m.Name, m.Strength, m.StartedOn.String(), m.StoppedOn.String()})
+			}
+			return v
+		}
+		if !reflect.DeepEqual(viewOf(view), viewOf(stored)) {
+			t.Fatalf("reminder view\n%+v\nwant\n%+v", viewOf(view), viewOf(stored))
 		}
 		if len(got.Doses) != 1 || got.Doses[store.DoseKey("pat-1", dose.DoseOccurrenceID())].Outcome != store.DoseTaken {
 			t.Fatalf("doses %+v: want the one confirmation", got.Doses)
