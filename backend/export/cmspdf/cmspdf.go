@@ -72,6 +72,7 @@ func Render(in Input) ([]byte, error) {
 	pdf.SetMargins(pageMargin, pageMargin, pageMargin)
 	pdf.SetAutoPageBreak(true, pageMargin)
 	stamp := in.Prepared.Time()
+	pdf.SetCatalogSort(true) // fonts and resources in a fixed order: the same record gives the same bytes
 	pdf.SetCreationDate(stamp)
 	pdf.SetModificationDate(stamp)
 	pdf.SetTitle("Medication Therapy Management: "+name(in.Patient), true)
