@@ -22,27 +22,28 @@ var _ store.Reminders = (*Store)(nil)
 //
 // Layout (see also the package comment):
 //
-//	mtm:{rq:<n>}            sorted set: Reminder.Key scored by due time (unix ms); a
-//	                        claimed key is scored by its lease deadline
-//	mtm:{rq:<n>}:sent       sorted set: keys acknowledged as sent, scored by the end
-//	                        of their dedupe window
+//	mtm:{rq:<n>}            sorted set: Reminder.Key (packed, see packMember) scored
+//	                        by due time (unix ms); a claimed key is scored by its
+//	                        lease deadline
+//	mtm:{rq:<n>}:sent       sorted set: keys (packed) acknowledged as sent, scored by
+//	                        the end of their dedupe window
 //	mtm:{rq:<n>}:n:<patient> sorted set: notification history, Reminder.Key scored
 //	                        by sent time (ms); in the shard's slot so that one script
 //	                        settles a batch (SettleReminders)
 //	mtm:{p:<patient>}:doses hash: occurrence id → dose confirmation (CBOR)
 //	mtm:{p:<patient>}:dosex sorted set: occurrence ids by occurrence time, for trimming
 //
-// A scheduled reminder costs one sorted-set member of about 60 bytes (the
-// key) and its score.
+// A scheduled reminder costs one sorted-set member of about 40 bytes (the
+// packed key of about 60 characters) and its score.
 const ReminderShards = 16
 
-func (k keys) reminderShard(n int) string      { return k.tag("rq", strconv.Itoa(n)) }
-func (k keys) reminderSent(n int) string       { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
+func (k keys) reminderShard(n int) string { return k.tag("rq", strconv.Itoa(n)) }
+func (k keys) reminderSent(n int) string  { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
 func (k keys) notifications(shard int, pid string) string {
 	return k.tag("rq", strconv.Itoa(shard)) + ":n:" + pid
 }
-func (k keys) doses(pid string) string         { return k.tag("p", pid) + ":doses" }
-func (k keys) doseIndex(pid string) string     { return k.tag("p", pid) + ":dosex" }
+func (k keys) doses(pid string) string     { return k.tag("p", pid) + ":doses" }
+func (k keys) doseIndex(pid string) string { return k.tag("p", pid) + ":dosex" }
 
 // Reminder scripts. All are naturally idempotent or harmless when re-run
 // after a lost reply (a re-run claim leases items nobody holds; they come
@@ -155,13 +156,13 @@ func (s *Store) ScheduleReminders(ctx context.Context, patientID string, add, ca
 		if r.PatientID != patientID {
 			return fmt.Errorf("%s: reminder of another patient", opName)
 		}
-		argv = append(argv, r.Key())
+		argv = append(argv, packMember(r.Key()))
 	}
 	for _, r := range add {
 		if r.PatientID != patientID {
 			return fmt.Errorf("%s: reminder of another patient", opName)
 		}
-		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+		argv = append(argv, r.DueAt.UnixMilli(), packMember(r.Key()))
 	}
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
@@ -196,7 +197,7 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 	}
 	out := make([]store.Reminder, 0, len(res)/2)
 	for i := 0; i+1 < len(res); i += 2 {
-		r, err := store.ParseReminderKey(res[i])
+		r, err := store.ParseReminderKey(unpackMember(res[i]))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -223,13 +224,13 @@ func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.
 	argv := make([]any, 0, 3+len(done)+2*len(next))
 	argv = append(argv, now.UnixMilli(), now.Add(dedupeWindow).UnixMilli(), len(done))
 	for _, r := range done {
-		argv = append(argv, r.Key())
+		argv = append(argv, packMember(r.Key()))
 	}
 	for _, r := range next {
 		if s.ReminderShard(r.PatientID) != shard {
 			return fmt.Errorf("%s: reminder of shard %d acknowledged on shard %d", opName, s.ReminderShard(r.PatientID), shard)
 		}
-		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+		argv = append(argv, r.DueAt.UnixMilli(), packMember(r.Key()))
 	}
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
@@ -259,14 +260,14 @@ func (s *Store) SettleReminders(ctx context.Context, shard int, st store.Settlem
 	argv := make([]any, 0, 5+len(st.Done)+2*len(st.Next)+3*len(st.Sent))
 	argv = append(argv, st.Now.UnixMilli(), st.Now.Add(st.DedupeWindow).UnixMilli(), st.HistoryKeep, len(st.Done))
 	for _, r := range st.Done {
-		argv = append(argv, r.Key())
+		argv = append(argv, packMember(r.Key()))
 	}
 	argv = append(argv, len(st.Next))
 	for _, r := range st.Next {
 		if s.ReminderShard(r.PatientID) != shard {
 			return fmt.Errorf("%s: reminder of shard %d acknowledged on shard %d", opName, s.ReminderShard(r.PatientID), shard)
 		}
-		argv = append(argv, r.DueAt.UnixMilli(), r.Key())
+		argv = append(argv, r.DueAt.UnixMilli(), packMember(r.Key()))
 	}
 	hist := map[string]int{} // patient → KEYS index (1-based)
 	for _, n := range st.Sent {
