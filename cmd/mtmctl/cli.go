@@ -51,6 +51,7 @@ func commands() []command {
 		{"claim", "<thread-id>", "take an open thread", runClaim},
 		{"reply", "<thread-id> [--body TEXT]", "reply to a thread (body from --body or stdin)", runReply},
 		{"close", "<thread-id>", "close a thread", runClose},
+		{"keys", "list|rotate|retire --kid KID --signing-key-dir DIR", "list, rotate or retire the access-token signing keys (running servers reload them)", runKeys},
 	}
 }
 

@@ -30,6 +30,7 @@ type Config struct {
 	Audience            string        // "aud" of access tokens
 	AccessTTL           time.Duration // access token lifetime
 	SigningKeyDir       string        // signing keys; default <data-dir>/keys
+	KeyReload           time.Duration // how often the signing keys are re-read (rotations by mtmctl keys)
 	MaxRequestBytes     int64         // largest request message accepted
 	MaxRPCTimeout       time.Duration // deadline clamp for unary RPCs
 	LogFormat           string        // text or json
@@ -78,6 +79,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.Audience, "audience", defaultAudience, "audience (aud) of access tokens")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", defaultAccessTTL, "lifetime of an access token (1m–1h)")
 	fs.StringVar(&c.SigningKeyDir, "signing-key-dir", "", "`directory` of the token signing keys (default <data-dir>/keys)")
+	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read --signing-key-dir, picking up keys rotated or retired with `mtmctl keys`")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
 	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -191,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.SigningKeyDir) == "" {
 		add("--signing-key-dir/MTM_SIGNING_KEY_DIR: must not be empty")
+	}
+	if c.KeyReload < time.Second || c.KeyReload > time.Hour {
+		add("--key-reload/MTM_KEY_RELOAD %s: must be between 1s and 1h", c.KeyReload)
 	}
 	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 64<<20 {
 		add("--max-request-bytes/MTM_MAX_REQUEST_BYTES %d: must be between 1024 and 67108864", c.MaxRequestBytes)

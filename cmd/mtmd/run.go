@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	go reloadKeys(ctx, keys, cfg.KeyReload, logger)
 	tokens, err := auth.NewTokens(keys, auth.TokenConfig{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: now,
 	})
@@ -197,4 +200,28 @@ func openAuditSink(cfg Config, stdout io.Writer, now func() time.Time) (audit.Si
 		return audit.NewWriterSink(stdout), nil
 	}
 	return audit.NewFileSink(cfg.AuditDir, 0, now)
+}
+
+// reloadKeys re-reads the signing keys every interval until ctx ends, so
+// that a key rotated or retired with `mtmctl keys` (by any instance sharing
+// the directory) signs or stops verifying here too.
+func reloadKeys(ctx context.Context, keys *auth.KeySet, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	current := slices.Clone(keys.KeyIDs())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := keys.Reload(); err != nil {
+			logger.Error("reloading signing keys", "error", err.Error())
+			continue
+		}
+		if ids := keys.KeyIDs(); !slices.Equal(ids, current) {
+			logger.Info("signing keys changed", "signing_keys", ids)
+			current = slices.Clone(ids)
+		}
+	}
 }
