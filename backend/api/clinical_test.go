@@ -125,7 +125,7 @@ func TestSelfReportedMedicineStaysPendingUntilReviewed(t *testing.T) {
 
 		// Accepting with the pharmacist's verified fields adds a PML row.
 		acc, err := care.ResolveSelfReportedMedication(ctx, req(&mtmv1.ResolveSelfReportedMedicationRequest{PatientId: pt.id, ReportId: fish.Msg.GetReportId(),
-			Decision: mtmv1.SelfReportDecision_SELF_REPORT_DECISION_ACCEPT,
+			Decision:   mtmv1.SelfReportDecision_SELF_REPORT_DECISION_ACCEPT,
 			Medication: &mtmv1.MedicationFields{Name: "Fish oil", Strength: "1000 mg", HowIUseIt: "1 capsule daily with food", WhyIUseIt: "Heart health", StartedOn: "2026-02-01"}}))
 		if err != nil {
 			t.Fatal(err)
@@ -248,7 +248,7 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 		lisinopril := addMed(t, care, olive.id, "Lisinopril")
 		fill(care, olive.id, lisinopril, "2026-01-02", 30)
 		fill(care, olive.id, lisinopril, "2026-01-25", 30) // early: carried to Feb 1–Mar 2
-		addMed(t, care, olive.id, "Ibuprofen")           // never filled: not measured
+		addMed(t, care, olive.id, "Ibuprofen")             // never filled: not measured
 		ottoMed := addMed(t, care, otto.id, "Atorvastatin")
 		fill(care, otto.id, ottoMed, "2026-01-02", 60)
 		farCare := e.careClient(far)

@@ -169,6 +169,7 @@ func firstOfStream[T any](ctx context.Context, open func(context.Context) (*conn
 	}
 	return s.Err()
 }
+
 // matrix is the table: one row per RPC.
 var matrix = []row{
 	// PatientService.

@@ -12,10 +12,10 @@ import (
 	"strings"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
-	"github.com/mtmapp/mtm/backend/wake"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/wake"
 )
 
 // Settings say which backend to open.
