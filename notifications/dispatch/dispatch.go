@@ -474,22 +474,8 @@ func (d *Dispatcher) parallel(n int, fn func(i int)) {
 // the device still holds that token).
 func (d *Dispatcher) pruneDevices(ctx context.Context, invalid []push.Message) {
 	for _, m := range invalid {
-		drop := func(devs []store.Device) []store.Device {
-			return slices.DeleteFunc(devs, func(dv store.Device) bool { return dv.ID == m.DeviceID && dv.FCMToken == m.Token })
-		}
-		var err error
-		if m.Kind == store.ReminderMissedDose {
-			_, err = d.cfg.Store.UpdateAccount(ctx, m.OwnerID, func(a store.Account) (store.Account, error) {
-				a.Devices = drop(a.Devices)
-				return a, nil
-			})
-		} else {
-			_, err = d.cfg.Store.UpdatePatient(ctx, m.OwnerID, func(p store.Patient) (store.Patient, error) {
-				p.Devices = drop(p.Devices)
-				return p, nil
-			})
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := push.DeleteDevice(ctx, d.cfg.Store, m.Kind == store.ReminderMissedDose, m.OwnerID, m.DeviceID, m.Token)
+		if err != nil {
 			d.cfg.Logger.Warn("could not delete an invalid push device", slog.String("device", m.DeviceID), slog.String("error", err.Error()))
 			continue
 		}
