@@ -1,11 +1,11 @@
 package api
 
 import (
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
@@ -78,17 +78,7 @@ func fillToProto(f store.Fill) *mtmv1.Fill {
 // medicationListToProto returns the PML: current medicines first, then
 // stopped ones, each group in the order they were added.
 func medicationListToProto(p store.Patient) *mtmv1.PersonalMedicationList {
-	meds := slices.Clone(p.Medications)
-	slices.SortStableFunc(meds, func(a, b store.Medication) int {
-		switch {
-		case a.Active() == b.Active():
-			return 0
-		case a.Active():
-			return -1
-		default:
-			return 1
-		}
-	})
+	meds := clinical.PMLOrder(p.Medications)
 	out := &mtmv1.PersonalMedicationList{
 		PatientId:        p.ID,
 		OtherInformation: p.OtherInformation,

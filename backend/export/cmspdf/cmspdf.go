@@ -15,12 +15,12 @@ package cmspdf
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-pdf/fpdf"
 
+	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
 )
 
@@ -243,16 +243,7 @@ func (r renderer) medicationList() {
 	}
 	r.box(strings.Join(allergies, "\n"), 2)
 
-	meds := slices.Clone(pt.Medications)
-	slices.SortStableFunc(meds, func(a, b store.Medication) int {
-		switch {
-		case a.Active() == b.Active():
-			return 0
-		case a.Active():
-			return -1
-		}
-		return 1
-	})
+	meds := clinical.PMLOrder(pt.Medications)
 	for _, m := range meds {
 		r.medicationBox(m)
 	}
