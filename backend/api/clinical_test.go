@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -543,6 +544,35 @@ func TestExportRecord(t *testing.T) {
 		wantCode(t, err, connect.CodeNotFound)
 		if strings.Contains(err.Error(), "Metformin") {
 			t.Error("the refusal leaks record content")
+		}
+	})
+}
+
+// TestExportRecordRefusesWhatThePDFCannotPrint: an allergy written in a
+// script the PDF cannot print fails the export naming the field, rather
+// than a document with the allergy missing; FHIR still carries it.
+func TestExportRecordRefusesWhatThePDFCannotPrint(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rph := e.pharmacy("ph_a", "rph@a.test")
+		pt := e.enroll(rph, "Olive")
+		care := e.careClient(rph)
+		res, err := care.AddAllergy(ctx, req(&mtmv1.AddAllergyRequest{PatientId: pt.id, Kind: mtmv1.AllergyKind_ALLERGY_KIND_ALLERGY, Substance: "Sulfa", Reaction: "طفح جلدي"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := e.patientClient(pt.token)
+		_, err = me.ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF}))
+		wantCode(t, err, connect.CodeFailedPrecondition)
+		if field := fmt.Sprintf("allergies[%q].reaction", res.Msg.GetAllergy().GetId()); !strings.Contains(err.Error(), field) {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+		fhirRes, err := me.ExportRecord(ctx, req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(fhirRes.Msg.GetContent()), "طفح جلدي") {
+			t.Error("the FHIR export lost the reaction")
 		}
 	})
 }

@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtmapp/mtm/backend/export/cmspdf"
 	"github.com/mtmapp/mtm/backend/store"
 )
 
@@ -51,9 +53,15 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return nil
 	}
 	var ce *connect.Error
+	var unprintable *cmspdf.UnprintableError
 	switch {
 	case errors.As(err, &ce):
 		return ce
+	case errors.As(err, &unprintable):
+		// The record, not the request, holds what the PDF cannot print:
+		// say which field, so the pharmacy can correct it or send FHIR.
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the PDF cannot print character %U of %s: %s",
+			unprintable.Char, unprintable.Field, unprintable.Reason))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
 	case errors.Is(err, context.DeadlineExceeded):
