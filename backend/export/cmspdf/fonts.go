@@ -36,10 +36,10 @@ func newFace(family, style string, data []byte) *face {
 }
 
 var (
-	faceRegular  = newFace("NotoSans", "", notoSansRegular)
-	faceBold     = newFace("NotoSans", "B", notoSansBold)
-	faceCJK      = newFace("DroidSansFallback", "", droidSansFallback)
-	faceHangul   = newFace("NanumGothic", "", nanumGothic)
+	faceRegular = newFace("NotoSans", "", notoSansRegular)
+	faceBold    = newFace("NotoSans", "B", notoSansBold)
+	faceCJK     = newFace("DroidSansFallback", "", droidSansFallback)
+	faceHangul  = newFace("NanumGothic", "", nanumGothic)
 )
 
 // chain lists the faces tried in order for a character in a text style:

@@ -58,9 +58,9 @@ var languages = []multilingual{
 func (m multilingual) patient() store.Patient {
 	return store.Patient{
 		ID: "pt_lang", GivenName: m.given, FamilyName: m.family, DateOfBirth: date("1948-03-12"),
-		Medications: []store.Medication{{ID: "md_1", Name: m.medicine, HowIUseIt: m.howIUse, WhyIUseIt: m.whyIUse, StartedOn: date("2024-09-10")}},
-		Allergies:   []store.Allergy{{ID: "al_1", Kind: store.KindAllergy, Substance: m.substance, Reaction: m.reaction}},
-		ActionItems: []store.ActionItem{{ID: "ai_1", WhatWeTalkedAbout: m.talkedAbout, WhatINeedToDo: m.needToDo}},
+		Medications:      []store.Medication{{ID: "md_1", Name: m.medicine, HowIUseIt: m.howIUse, WhyIUseIt: m.whyIUse, StartedOn: date("2024-09-10")}},
+		Allergies:        []store.Allergy{{ID: "al_1", Kind: store.KindAllergy, Substance: m.substance, Reaction: m.reaction}},
+		ActionItems:      []store.ActionItem{{ID: "ai_1", WhatWeTalkedAbout: m.talkedAbout, WhatINeedToDo: m.needToDo}},
 		OtherInformation: m.other,
 	}
 }
