@@ -55,6 +55,21 @@ var deliveryMethods = map[mtmv1.DeliveryMethod]string{
 	mtmv1.DeliveryMethod_DELIVERY_METHOD_OTHER:        "other",
 }
 
+var summaryMethods = map[mtmv1.SummaryDeliveryMethod]string{
+	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_IN_PERSON:         "in_person",
+	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL:              "mail",
+	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_FAX:               "fax",
+	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_EMAIL:             "email",
+	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_SECURE_ELECTRONIC: "secure_electronic",
+}
+
+var summaryRecipients = map[mtmv1.SummaryRecipient]string{
+	mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT:          "patient",
+	mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_CAREGIVER:        "caregiver",
+	mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PRESCRIBER:       "prescriber",
+	mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_OTHER_AUTHORIZED: "other_authorized",
+}
+
 var interventionKinds = map[mtmv1.InterventionKind]string{
 	mtmv1.InterventionKind_INTERVENTION_KIND_INTERVENTION: "intervention",
 	mtmv1.InterventionKind_INTERVENTION_KIND_REFERRAL:     "referral",
@@ -144,27 +159,50 @@ func (s *PatientService) ExportRecord(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	now := c.Now()
-	if !mayActFor(p, pt, store.ScopeViewPlan, now) { // the export holds the plan too
+	if !mayActFor(p, pt, store.ScopeViewPlan, c.Now()) { // the export holds the plan too
 		return nil, errPatientNotFound
 	}
-	pharmacy, err := c.Store.GetPharmacy(ctx, pt.PharmacyID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// Conversations only for who may read them.
+	contentType, doc, err := c.export(ctx, pt, m.GetFormat(), mayActFor(p, pt, store.ScopeMessage, c.Now()))
+	if err != nil {
 		return nil, err
 	}
-	switch m.GetFormat() {
+	return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: contentType, Content: doc}), nil
+}
+
+// ExportPatientRecord implements mtm.v1.CareService.ExportPatientRecord:
+// the same documents as the patient's ExportRecord, for the pharmacists of
+// the patient's pharmacy (who read the conversations anyway).
+func (s *CareService) ExportPatientRecord(ctx context.Context, req *connect.Request[mtmv1.ExportPatientRecordRequest]) (*connect.Response[mtmv1.ExportPatientRecordResponse], error) {
+	_, pt, err := s.cfg.loadForCare(ctx, req.Msg.GetPatientId())
+	if err != nil {
+		return nil, err
+	}
+	contentType, doc, err := s.cfg.export(ctx, pt, req.Msg.GetFormat(), true)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.ExportPatientRecordResponse{ContentType: contentType, Content: doc}), nil
+}
+
+// export renders a patient's record as a FHIR Bundle or the CMS PDF; the
+// FHIR Bundle carries the conversations when withMessages.
+func (c Config) export(ctx context.Context, pt store.Patient, format mtmv1.ExportFormat, withMessages bool) (contentType string, doc []byte, err error) {
+	now := c.Now()
+	pharmacy, err := c.Store.GetPharmacy(ctx, pt.PharmacyID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", nil, err
+	}
+	switch format {
 	case mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON:
 		in := fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now}
-		if mayActFor(p, pt, store.ScopeMessage, now) { // conversations only for who may read them
+		if withMessages {
 			if in.Messages, err = c.exportMessages(ctx, pt.ID); err != nil {
-				return nil, err
+				return "", nil, err
 			}
 		}
 		doc, err := fhir.Bundle(in)
-		if err != nil {
-			return nil, err
-		}
-		return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: fhir.ContentType, Content: doc}), nil
+		return fhir.ContentType, doc, err
 	case mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF:
 		in := cmspdf.Input{Patient: pt, PharmacyName: pharmacy.Name, Prepared: today(pt, now)}
 		if r, ok := lastReview(pt.Reviews, clinical.ReviewCMR); ok {
@@ -174,12 +212,42 @@ func (s *PatientService) ExportRecord(ctx context.Context, req *connect.Request[
 			}
 		}
 		doc, err := cmspdf.Render(in)
-		if err != nil {
-			return nil, err
-		}
-		return connect.NewResponse(&mtmv1.ExportRecordResponse{ContentType: cmspdf.ContentType, Content: doc}), nil
+		return cmspdf.ContentType, doc, err
 	}
-	return nil, invalidField("format", "unknown export format")
+	return "", nil, invalidField("format", "unknown export format")
+}
+
+// RecordSummaryDelivered implements mtm.v1.CareService.RecordSummaryDelivered.
+func (s *CareService) RecordSummaryDelivered(ctx context.Context, req *connect.Request[mtmv1.RecordSummaryDeliveredRequest]) (*connect.Response[mtmv1.RecordSummaryDeliveredResponse], error) {
+	m := req.Msg
+	delivered, err := store.ParseDate(m.GetDeliveredOn())
+	if err != nil {
+		return nil, invalidField("delivered_on", "not a date (YYYY-MM-DD)")
+	}
+	var (
+		review store.Review
+		links  []string
+	)
+	_, err = s.cfg.updateForCare(ctx, m.GetPatientId(), func(_ auth.Principal, pt *store.Patient) error {
+		i := slices.IndexFunc(pt.Reviews, func(r store.Review) bool { return r.ID == m.GetReviewId() })
+		if i < 0 {
+			return notFound("review")
+		}
+		r := &pt.Reviews[i]
+		if delivered.Time().Before(r.ReviewedOn.Time()) {
+			return invalidField("delivered_on", "before the review ("+r.ReviewedOn.String()+")")
+		}
+		if delivered.Time().After(today(*pt, s.cfg.Now()).Time()) {
+			return invalidField("delivered_on", "in the future")
+		}
+		r.SummaryDeliveredOn, r.SummaryMethod, r.SummaryRecipient = delivered, summaryMethods[m.GetMethod()], summaryRecipients[m.GetRecipient()]
+		review, links = *r, followUpsOf(*pt, r.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.RecordSummaryDeliveredResponse{Review: reviewToProto(review, links)}), nil
 }
 
 // Bounds of the conversations an export carries.
@@ -602,6 +670,8 @@ var (
 	reviewKindToProto         = invert(reviewKinds)
 	deliveryMethodToProto     = invert(deliveryMethods)
 	interventionKindToProto   = invert(interventionKinds)
+	summaryMethodToProto      = invert(summaryMethods)
+	summaryRecipientToProto   = invert(summaryRecipients)
 	selfMedicationKindToProto = invert(selfMedicationKinds)
 )
 
@@ -609,6 +679,13 @@ func reviewToProto(r store.Review, followUps []string) *mtmv1.Review {
 	out := &mtmv1.Review{
 		Id: r.ID, Kind: reviewKindToProto[r.Kind], DeliveryMethod: deliveryMethodToProto[r.DeliveryMethod], ReviewedOn: r.ReviewedOn.String(),
 		PharmacistId: r.PharmacistID, ProblemsFound: r.Problems, FollowUpIds: followUps, CreatedAt: ts(r.CreatedAt),
+		SummaryDeliveryMethod: summaryMethodToProto[r.SummaryMethod], SummaryRecipient: summaryRecipientToProto[r.SummaryRecipient],
+	}
+	if !r.SummaryDeliveredOn.IsZero() {
+		out.SummaryDeliveredOn = r.SummaryDeliveredOn.String()
+	}
+	if r.Kind == clinical.ReviewCMR {
+		out.SummaryDueBy = r.ReviewedOn.AddDays(clinical.CMRSummaryDays).String()
 	}
 	for _, iv := range r.Interventions {
 		out.Interventions = append(out.Interventions, &mtmv1.Intervention{Kind: interventionKindToProto[iv.Kind], Description: iv.Description, ReferredTo: iv.ReferredTo, Outcome: iv.Outcome})

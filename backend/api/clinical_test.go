@@ -576,3 +576,61 @@ func TestExportRecordRefusesWhatThePDFCannotPrint(t *testing.T) {
 		}
 	})
 }
+
+// TestPharmacistExportsAndDeliversTheSummary: the pharmacist produces the
+// written CMR summary (the CMS PDF) and the FHIR Bundle, and records when
+// and how the summary reached the patient; CMS counts 14 days from the CMR.
+func TestPharmacistExportsAndDeliversTheSummary(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rph := e.pharmacy("ph_a", "rph@a.test")
+		pt := e.enroll(rph, "Olive")
+		care := e.careClient(rph)
+		addMed(t, care, pt.id, "Metformin")
+		rv, err := care.RecordReview(ctx, req(&mtmv1.RecordReviewRequest{PatientId: pt.id, Kind: mtmv1.ReviewKind_REVIEW_KIND_CMR,
+			DeliveryMethod: mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEPHONE, ReviewedOn: "2026-03-01"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if due := rv.Msg.GetReview().GetSummaryDueBy(); due != "2026-03-15" {
+			t.Errorf("summary due by %q, want 14 days after the CMR, 2026-03-15", due)
+		}
+		pdf, err := care.ExportPatientRecord(ctx, req(&mtmv1.ExportPatientRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pdf.Msg.GetContentType() != "application/pdf" || !bytes.Contains(pdf.Msg.GetContent(), []byte("%PDF-")) {
+			t.Errorf("pharmacist's PDF export: %q", pdf.Msg.GetContentType())
+		}
+		bundle, err := care.ExportPatientRecord(ctx, req(&mtmv1.ExportPatientRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(bundle.Msg.GetContent(), []byte("Metformin")) {
+			t.Error("pharmacist's FHIR export lacks the medicine")
+		}
+
+		deliver := func(on string) (*connect.Response[mtmv1.RecordSummaryDeliveredResponse], error) {
+			return care.RecordSummaryDelivered(ctx, req(&mtmv1.RecordSummaryDeliveredRequest{PatientId: pt.id, ReviewId: rv.Msg.GetReviewId(), DeliveredOn: on,
+				Method: mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL, Recipient: mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT}))
+		}
+		_, err = deliver("2026-02-28")
+		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); !slices.Equal(got, []string{"delivered_on"}) {
+			t.Errorf("delivery before the review: violations %v", got)
+		}
+		_, err = deliver(e.clock.Now().AddDate(0, 0, 2).Format("2006-01-02"))
+		wantCode(t, err, connect.CodeInvalidArgument)
+		if _, err := deliver("2026-03-02"); err != nil {
+			t.Fatal(err)
+		}
+		list, err := care.ListReviews(ctx, req(&mtmv1.ListReviewsRequest{PatientId: pt.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := list.Msg.GetReviews()[0]
+		if got.GetSummaryDeliveredOn() != "2026-03-02" || got.GetSummaryDeliveryMethod() != mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL ||
+			got.GetSummaryRecipient() != mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT {
+			t.Errorf("the delivery was not kept: %v", got)
+		}
+	})
+}

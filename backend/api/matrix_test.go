@@ -296,6 +296,13 @@ var matrix = []row{
 	{mtmv1connect.CareServiceSetInterventionOutcomeProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.SetInterventionOutcome(ctx, req(&mtmv1.SetInterventionOutcomeRequest{PatientId: x.patient, ReviewId: x.review, Outcome: "accepted"})))
 	}},
+	{mtmv1connect.CareServiceExportPatientRecordProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.ExportPatientRecord(ctx, req(&mtmv1.ExportPatientRecordRequest{PatientId: x.patient, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON})))
+	}},
+	{mtmv1connect.CareServiceRecordSummaryDeliveredProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.RecordSummaryDelivered(ctx, req(&mtmv1.RecordSummaryDeliveredRequest{PatientId: x.patient, ReviewId: x.review, DeliveredOn: "2026-03-01",
+			Method: mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL, Recipient: mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT})))
+	}},
 	{mtmv1connect.CareServiceListSelfReportedMedicationsProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.ListSelfReportedMedications(ctx, req(&mtmv1.ListSelfReportedMedicationsRequest{PatientId: x.patient})))
 	}},

@@ -12,6 +12,11 @@ const (
 	ReviewTMR = "tmr" // Targeted Medication Review, at least quarterly
 )
 
+// CMRSummaryDays is how many days after a CMR its written summary in the
+// CMS standardized format may be sent at the latest (CMS: within 14
+// calendar days when not handed over at the review).
+const CMRSummaryDays = 14
+
 // LastCMR returns the date of the patient's most recent Comprehensive
 // Medication Review; ok is false when there has been none.
 func LastCMR(reviews []store.Review) (last store.Date, ok bool) {

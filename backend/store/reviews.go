@@ -14,6 +14,13 @@ type Review struct {
 	Problems       []string // medication-related problems found
 	Interventions  []Intervention
 	CreatedAt      time.Time
+
+	// The written summary (CMS standardized format) once given or sent:
+	// when, how ("in_person", "mail", "fax", "email", "secure_electronic")
+	// and to whom ("patient", "caregiver", "prescriber", "other_authorized").
+	SummaryDeliveredOn Date
+	SummaryMethod      string
+	SummaryRecipient   string
 }
 
 // Intervention is something the pharmacist did about a problem found in a

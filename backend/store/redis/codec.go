@@ -518,6 +518,9 @@ type reviewWire struct {
 	Problems       []string           `cbor:"6,keyasint,omitempty"`
 	Interventions  []interventionWire `cbor:"7,keyasint,omitempty"`
 	CreatedAt      int64              `cbor:"8,keyasint,omitempty"`
+	SummaryOn      int64              `cbor:"9,keyasint,omitempty"`
+	SummaryMethod  string             `cbor:"10,keyasint,omitempty"`
+	SummaryTo      string             `cbor:"11,keyasint,omitempty"`
 }
 
 type interventionWire struct {
@@ -537,12 +540,14 @@ func (w interventionWire) toStore() store.Intervention {
 
 func reviewToWire(r store.Review) reviewWire {
 	return reviewWire{ID: r.ID, Kind: r.Kind, DeliveryMethod: r.DeliveryMethod, ReviewedOn: dEnc(r.ReviewedOn), PharmacistID: r.PharmacistID,
-		Problems: r.Problems, Interventions: mapSlice(r.Interventions, interventionToWire), CreatedAt: tEnc(r.CreatedAt)}
+		Problems: r.Problems, Interventions: mapSlice(r.Interventions, interventionToWire), CreatedAt: tEnc(r.CreatedAt),
+		SummaryOn: dEnc(r.SummaryDeliveredOn), SummaryMethod: r.SummaryMethod, SummaryTo: r.SummaryRecipient}
 }
 
 func (w reviewWire) toStore() store.Review {
 	return store.Review{ID: w.ID, Kind: w.Kind, DeliveryMethod: w.DeliveryMethod, ReviewedOn: dDec(w.ReviewedOn), PharmacistID: w.PharmacistID,
-		Problems: w.Problems, Interventions: mapSlice(w.Interventions, interventionWire.toStore), CreatedAt: tDec(w.CreatedAt)}
+		Problems: w.Problems, Interventions: mapSlice(w.Interventions, interventionWire.toStore), CreatedAt: tDec(w.CreatedAt),
+		SummaryDeliveredOn: dDec(w.SummaryOn), SummaryMethod: w.SummaryMethod, SummaryRecipient: w.SummaryTo}
 }
 
 type selfReportWire struct {

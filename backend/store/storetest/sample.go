@@ -155,7 +155,10 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 			{Kind: "intervention", Description: "Counselled on glucose monitoring"},
 			{Kind: "referral", Description: "Advised stopping St. John's wort", ReferredTo: "Dr. Rivera (prescriber)", Outcome: "Prescriber agreed; patient stopped it"},
 		},
-		CreatedAt: at(14),
+		CreatedAt:          at(14),
+		SummaryDeliveredOn: store.Date{Year: 2026, Month: time.March, Day: 20},
+		SummaryMethod:      "mail",
+		SummaryRecipient:   "patient",
 	}}
 	p.SelfReports = []store.SelfReport{{
 		ID: "self-1", Kind: "herbal", Name: "St. John's wort 300 mg", HowIUseIt: "1 capsule three times daily",

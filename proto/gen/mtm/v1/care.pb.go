@@ -183,6 +183,124 @@ func (InterventionKind) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
 }
 
+// SummaryDeliveryMethod is how a review's written summary reached its
+// recipient (Part D MTM data elements).
+type SummaryDeliveryMethod int32
+
+const (
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_UNSPECIFIED SummaryDeliveryMethod = 0
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_IN_PERSON   SummaryDeliveryMethod = 1
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL        SummaryDeliveryMethod = 2
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_FAX         SummaryDeliveryMethod = 3
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_EMAIL       SummaryDeliveryMethod = 4
+	// The app or a patient portal.
+	SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_SECURE_ELECTRONIC SummaryDeliveryMethod = 5
+)
+
+// Enum value maps for SummaryDeliveryMethod.
+var (
+	SummaryDeliveryMethod_name = map[int32]string{
+		0: "SUMMARY_DELIVERY_METHOD_UNSPECIFIED",
+		1: "SUMMARY_DELIVERY_METHOD_IN_PERSON",
+		2: "SUMMARY_DELIVERY_METHOD_MAIL",
+		3: "SUMMARY_DELIVERY_METHOD_FAX",
+		4: "SUMMARY_DELIVERY_METHOD_EMAIL",
+		5: "SUMMARY_DELIVERY_METHOD_SECURE_ELECTRONIC",
+	}
+	SummaryDeliveryMethod_value = map[string]int32{
+		"SUMMARY_DELIVERY_METHOD_UNSPECIFIED":       0,
+		"SUMMARY_DELIVERY_METHOD_IN_PERSON":         1,
+		"SUMMARY_DELIVERY_METHOD_MAIL":              2,
+		"SUMMARY_DELIVERY_METHOD_FAX":               3,
+		"SUMMARY_DELIVERY_METHOD_EMAIL":             4,
+		"SUMMARY_DELIVERY_METHOD_SECURE_ELECTRONIC": 5,
+	}
+)
+
+func (x SummaryDeliveryMethod) Enum() *SummaryDeliveryMethod {
+	p := new(SummaryDeliveryMethod)
+	*p = x
+	return p
+}
+
+func (x SummaryDeliveryMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SummaryDeliveryMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+}
+
+func (SummaryDeliveryMethod) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[3]
+}
+
+func (x SummaryDeliveryMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SummaryDeliveryMethod.Descriptor instead.
+func (SummaryDeliveryMethod) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+}
+
+// SummaryRecipient is who received a CMR's written summary (Part D MTM
+// data elements: the beneficiary, or someone acting for them).
+type SummaryRecipient int32
+
+const (
+	SummaryRecipient_SUMMARY_RECIPIENT_UNSPECIFIED      SummaryRecipient = 0
+	SummaryRecipient_SUMMARY_RECIPIENT_PATIENT          SummaryRecipient = 1
+	SummaryRecipient_SUMMARY_RECIPIENT_CAREGIVER        SummaryRecipient = 2
+	SummaryRecipient_SUMMARY_RECIPIENT_PRESCRIBER       SummaryRecipient = 3
+	SummaryRecipient_SUMMARY_RECIPIENT_OTHER_AUTHORIZED SummaryRecipient = 4
+)
+
+// Enum value maps for SummaryRecipient.
+var (
+	SummaryRecipient_name = map[int32]string{
+		0: "SUMMARY_RECIPIENT_UNSPECIFIED",
+		1: "SUMMARY_RECIPIENT_PATIENT",
+		2: "SUMMARY_RECIPIENT_CAREGIVER",
+		3: "SUMMARY_RECIPIENT_PRESCRIBER",
+		4: "SUMMARY_RECIPIENT_OTHER_AUTHORIZED",
+	}
+	SummaryRecipient_value = map[string]int32{
+		"SUMMARY_RECIPIENT_UNSPECIFIED":      0,
+		"SUMMARY_RECIPIENT_PATIENT":          1,
+		"SUMMARY_RECIPIENT_CAREGIVER":        2,
+		"SUMMARY_RECIPIENT_PRESCRIBER":       3,
+		"SUMMARY_RECIPIENT_OTHER_AUTHORIZED": 4,
+	}
+)
+
+func (x SummaryRecipient) Enum() *SummaryRecipient {
+	p := new(SummaryRecipient)
+	*p = x
+	return p
+}
+
+func (x SummaryRecipient) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SummaryRecipient) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+}
+
+func (SummaryRecipient) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[4]
+}
+
+func (x SummaryRecipient) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SummaryRecipient.Descriptor instead.
+func (SummaryRecipient) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+}
+
 // SelfReportStatus is where a self-reported medicine stands.
 type SelfReportStatus int32
 
@@ -223,11 +341,11 @@ func (x SelfReportStatus) String() string {
 }
 
 func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[5].Descriptor()
 }
 
 func (SelfReportStatus) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[3]
+	return &file_mtm_v1_care_proto_enumTypes[5]
 }
 
 func (x SelfReportStatus) Number() protoreflect.EnumNumber {
@@ -236,7 +354,7 @@ func (x SelfReportStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportStatus.Descriptor instead.
 func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
 }
 
 // SelfReportDecision is a pharmacist's decision on a self-reported medicine.
@@ -273,11 +391,11 @@ func (x SelfReportDecision) String() string {
 }
 
 func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[6].Descriptor()
 }
 
 func (SelfReportDecision) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[4]
+	return &file_mtm_v1_care_proto_enumTypes[6]
 }
 
 func (x SelfReportDecision) Number() protoreflect.EnumNumber {
@@ -286,7 +404,7 @@ func (x SelfReportDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportDecision.Descriptor instead.
 func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
 type EnrollPatientRequest struct {
@@ -2156,8 +2274,15 @@ type Review struct {
 	ProblemsFound  []string               `protobuf:"bytes,6,rep,name=problems_found,json=problemsFound,proto3" json:"problems_found,omitempty"`
 	Interventions  []*Intervention        `protobuf:"bytes,7,rep,name=interventions,proto3" json:"interventions,omitempty"`
 	// Follow-ups linked to this review.
-	FollowUpIds   []string               `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	FollowUpIds []string               `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When the written summary was given or sent; empty until recorded.
+	SummaryDeliveredOn    string                `protobuf:"bytes,10,opt,name=summary_delivered_on,json=summaryDeliveredOn,proto3" json:"summary_delivered_on,omitempty"`
+	SummaryDeliveryMethod SummaryDeliveryMethod `protobuf:"varint,11,opt,name=summary_delivery_method,json=summaryDeliveryMethod,proto3,enum=mtm.v1.SummaryDeliveryMethod" json:"summary_delivery_method,omitempty"`
+	SummaryRecipient      SummaryRecipient      `protobuf:"varint,12,opt,name=summary_recipient,json=summaryRecipient,proto3,enum=mtm.v1.SummaryRecipient" json:"summary_recipient,omitempty"`
+	// CMRs: the last day to deliver the written summary (reviewed_on + 14
+	// days); empty for TMRs, which need none.
+	SummaryDueBy  string `protobuf:"bytes,13,opt,name=summary_due_by,json=summaryDueBy,proto3" json:"summary_due_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2255,6 +2380,260 @@ func (x *Review) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Review) GetSummaryDeliveredOn() string {
+	if x != nil {
+		return x.SummaryDeliveredOn
+	}
+	return ""
+}
+
+func (x *Review) GetSummaryDeliveryMethod() SummaryDeliveryMethod {
+	if x != nil {
+		return x.SummaryDeliveryMethod
+	}
+	return SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_UNSPECIFIED
+}
+
+func (x *Review) GetSummaryRecipient() SummaryRecipient {
+	if x != nil {
+		return x.SummaryRecipient
+	}
+	return SummaryRecipient_SUMMARY_RECIPIENT_UNSPECIFIED
+}
+
+func (x *Review) GetSummaryDueBy() string {
+	if x != nil {
+		return x.SummaryDueBy
+	}
+	return ""
+}
+
+type ExportPatientRecordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	Format        ExportFormat           `protobuf:"varint,2,opt,name=format,proto3,enum=mtm.v1.ExportFormat" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPatientRecordRequest) Reset() {
+	*x = ExportPatientRecordRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPatientRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPatientRecordRequest) ProtoMessage() {}
+
+func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPatientRecordRequest.ProtoReflect.Descriptor instead.
+func (*ExportPatientRecordRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ExportPatientRecordRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ExportPatientRecordRequest) GetFormat() ExportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ExportFormat_EXPORT_FORMAT_UNSPECIFIED
+}
+
+type ExportPatientRecordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "application/pdf" or "application/fhir+json".
+	ContentType   string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Content       []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPatientRecordResponse) Reset() {
+	*x = ExportPatientRecordResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPatientRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPatientRecordResponse) ProtoMessage() {}
+
+func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPatientRecordResponse.ProtoReflect.Descriptor instead.
+func (*ExportPatientRecordResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ExportPatientRecordResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ExportPatientRecordResponse) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+type RecordSummaryDeliveredRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ReviewId  string                 `protobuf:"bytes,2,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// YYYY-MM-DD; not before the review and not in the future.
+	DeliveredOn   string                `protobuf:"bytes,3,opt,name=delivered_on,json=deliveredOn,proto3" json:"delivered_on,omitempty"`
+	Method        SummaryDeliveryMethod `protobuf:"varint,4,opt,name=method,proto3,enum=mtm.v1.SummaryDeliveryMethod" json:"method,omitempty"`
+	Recipient     SummaryRecipient      `protobuf:"varint,5,opt,name=recipient,proto3,enum=mtm.v1.SummaryRecipient" json:"recipient,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSummaryDeliveredRequest) Reset() {
+	*x = RecordSummaryDeliveredRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSummaryDeliveredRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSummaryDeliveredRequest) ProtoMessage() {}
+
+func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSummaryDeliveredRequest.ProtoReflect.Descriptor instead.
+func (*RecordSummaryDeliveredRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RecordSummaryDeliveredRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *RecordSummaryDeliveredRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *RecordSummaryDeliveredRequest) GetDeliveredOn() string {
+	if x != nil {
+		return x.DeliveredOn
+	}
+	return ""
+}
+
+func (x *RecordSummaryDeliveredRequest) GetMethod() SummaryDeliveryMethod {
+	if x != nil {
+		return x.Method
+	}
+	return SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_UNSPECIFIED
+}
+
+func (x *RecordSummaryDeliveredRequest) GetRecipient() SummaryRecipient {
+	if x != nil {
+		return x.Recipient
+	}
+	return SummaryRecipient_SUMMARY_RECIPIENT_UNSPECIFIED
+}
+
+type RecordSummaryDeliveredResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSummaryDeliveredResponse) Reset() {
+	*x = RecordSummaryDeliveredResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSummaryDeliveredResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSummaryDeliveredResponse) ProtoMessage() {}
+
+func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSummaryDeliveredResponse.ProtoReflect.Descriptor instead.
+func (*RecordSummaryDeliveredResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RecordSummaryDeliveredResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
 type ListReviewsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -2264,7 +2643,7 @@ type ListReviewsRequest struct {
 
 func (x *ListReviewsRequest) Reset() {
 	*x = ListReviewsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2655,7 @@ func (x *ListReviewsRequest) String() string {
 func (*ListReviewsRequest) ProtoMessage() {}
 
 func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2668,7 @@ func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListReviewsRequest) GetPatientId() string {
@@ -2313,7 +2692,7 @@ type ListReviewsResponse struct {
 
 func (x *ListReviewsResponse) Reset() {
 	*x = ListReviewsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2704,7 @@ func (x *ListReviewsResponse) String() string {
 func (*ListReviewsResponse) ProtoMessage() {}
 
 func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2717,7 @@ func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListReviewsResponse) GetReviews() []*Review {
@@ -2375,7 +2754,7 @@ type SetInterventionOutcomeRequest struct {
 
 func (x *SetInterventionOutcomeRequest) Reset() {
 	*x = SetInterventionOutcomeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2766,7 @@ func (x *SetInterventionOutcomeRequest) String() string {
 func (*SetInterventionOutcomeRequest) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2779,7 @@ func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetInterventionOutcomeRequest) GetPatientId() string {
@@ -2440,7 +2819,7 @@ type SetInterventionOutcomeResponse struct {
 
 func (x *SetInterventionOutcomeResponse) Reset() {
 	*x = SetInterventionOutcomeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2831,7 @@ func (x *SetInterventionOutcomeResponse) String() string {
 func (*SetInterventionOutcomeResponse) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2844,7 @@ func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetInterventionOutcomeResponse) GetReview() *Review {
@@ -2499,7 +2878,7 @@ type SelfReportedMedication struct {
 
 func (x *SelfReportedMedication) Reset() {
 	*x = SelfReportedMedication{}
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2890,7 @@ func (x *SelfReportedMedication) String() string {
 func (*SelfReportedMedication) ProtoMessage() {}
 
 func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2903,7 @@ func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
 func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SelfReportedMedication) GetId() string {
@@ -2622,7 +3001,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +3013,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +3026,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -2674,7 +3053,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +3065,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +3078,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -2725,7 +3104,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +3116,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +3129,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -2799,7 +3178,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +3190,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +3203,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -2852,7 +3231,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +3243,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +3256,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -2907,7 +3286,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3298,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3311,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -2968,7 +3347,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2980,7 +3359,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2993,7 +3372,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -3021,7 +3400,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3033,7 +3412,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3046,7 +3425,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -3075,7 +3454,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3466,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3479,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -3129,7 +3508,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3520,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3533,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -3182,7 +3561,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3573,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3586,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -3240,7 +3619,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3631,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3644,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -3285,7 +3664,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3297,7 +3676,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3310,7 +3689,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -3336,7 +3715,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3348,7 +3727,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3361,7 +3740,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -3383,7 +3762,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3774,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3787,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -3448,7 +3827,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3460,7 +3839,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3473,7 +3852,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -3661,7 +4040,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\x12)\n" +
 	"\vreferred_to\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
 	"referredTo\x12\"\n" +
-	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\"\x89\x03\n" +
+	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\"\xff\x04\n" +
 	"\x06Review\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.mtm.v1.ReviewKindR\x04kind\x12?\n" +
@@ -3673,7 +4052,31 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\rinterventions\x18\a \x03(\v2\x14.mtm.v1.InterventionR\rinterventions\x12\"\n" +
 	"\rfollow_up_ids\x18\b \x03(\tR\vfollowUpIds\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"P\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x120\n" +
+	"\x14summary_delivered_on\x18\n" +
+	" \x01(\tR\x12summaryDeliveredOn\x12U\n" +
+	"\x17summary_delivery_method\x18\v \x01(\x0e2\x1d.mtm.v1.SummaryDeliveryMethodR\x15summaryDeliveryMethod\x12E\n" +
+	"\x11summary_recipient\x18\f \x01(\x0e2\x18.mtm.v1.SummaryRecipientR\x10summaryRecipient\x12$\n" +
+	"\x0esummary_due_by\x18\r \x01(\tR\fsummaryDueBy\"\x92\x01\n" +
+	"\x1aExportPatientRecordRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x14.mtm.v1.ExportFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\"Z\n" +
+	"\x1bExportPatientRecordResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xe4\x02\n" +
+	"\x1dRecordSummaryDeliveredRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
+	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x12F\n" +
+	"\fdelivered_on\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdeliveredOn\x12A\n" +
+	"\x06method\x18\x04 \x01(\x0e2\x1d.mtm.v1.SummaryDeliveryMethodB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06method\x12B\n" +
+	"\trecipient\x18\x05 \x01(\x0e2\x18.mtm.v1.SummaryRecipientB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\trecipient\"H\n" +
+	"\x1eRecordSummaryDeliveredResponse\x12&\n" +
+	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"P\n" +
 	"\x12ListReviewsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x86\x01\n" +
@@ -3793,7 +4196,20 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x10InterventionKind\x12!\n" +
 	"\x1dINTERVENTION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eINTERVENTION_KIND_INTERVENTION\x10\x01\x12\x1e\n" +
-	"\x1aINTERVENTION_KIND_REFERRAL\x10\x02*\x9f\x01\n" +
+	"\x1aINTERVENTION_KIND_REFERRAL\x10\x02*\xfc\x01\n" +
+	"\x15SummaryDeliveryMethod\x12'\n" +
+	"#SUMMARY_DELIVERY_METHOD_UNSPECIFIED\x10\x00\x12%\n" +
+	"!SUMMARY_DELIVERY_METHOD_IN_PERSON\x10\x01\x12 \n" +
+	"\x1cSUMMARY_DELIVERY_METHOD_MAIL\x10\x02\x12\x1f\n" +
+	"\x1bSUMMARY_DELIVERY_METHOD_FAX\x10\x03\x12!\n" +
+	"\x1dSUMMARY_DELIVERY_METHOD_EMAIL\x10\x04\x12-\n" +
+	")SUMMARY_DELIVERY_METHOD_SECURE_ELECTRONIC\x10\x05*\xbf\x01\n" +
+	"\x10SummaryRecipient\x12!\n" +
+	"\x1dSUMMARY_RECIPIENT_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19SUMMARY_RECIPIENT_PATIENT\x10\x01\x12\x1f\n" +
+	"\x1bSUMMARY_RECIPIENT_CAREGIVER\x10\x02\x12 \n" +
+	"\x1cSUMMARY_RECIPIENT_PRESCRIBER\x10\x03\x12&\n" +
+	"\"SUMMARY_RECIPIENT_OTHER_AUTHORIZED\x10\x04*\x9f\x01\n" +
 	"\x10SelfReportStatus\x12\"\n" +
 	"\x1eSELF_REPORT_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
 	"!SELF_REPORT_STATUS_PENDING_REVIEW\x10\x01\x12\x1f\n" +
@@ -3802,7 +4218,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
-	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\x8a\x11\n" +
+	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xd3\x12\n" +
 	"\vCareService\x12L\n" +
 	"\rEnrollPatient\x12\x1c.mtm.v1.EnrollPatientRequest\x1a\x1d.mtm.v1.EnrollPatientResponse\x12^\n" +
 	"\x13IssueActivationCode\x12\".mtm.v1.IssueActivationCodeRequest\x1a#.mtm.v1.IssueActivationCodeResponse\x12O\n" +
@@ -3829,7 +4245,9 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x1bListSelfReportedMedications\x12*.mtm.v1.ListSelfReportedMedicationsRequest\x1a+.mtm.v1.ListSelfReportedMedicationsResponse\x12|\n" +
 	"\x1dResolveSelfReportedMedication\x12,.mtm.v1.ResolveSelfReportedMedicationRequest\x1a-.mtm.v1.ResolveSelfReportedMedicationResponse\x12d\n" +
 	"\x15ListPatientsDueForCmr\x12$.mtm.v1.ListPatientsDueForCmrRequest\x1a%.mtm.v1.ListPatientsDueForCmrResponse\x12\x8e\x01\n" +
-	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponse\x12^\n" +
+	"\x13ExportPatientRecord\x12\".mtm.v1.ExportPatientRecordRequest\x1a#.mtm.v1.ExportPatientRecordResponse\x12g\n" +
+	"\x16RecordSummaryDelivered\x12%.mtm.v1.RecordSummaryDeliveredRequest\x1a&.mtm.v1.RecordSummaryDeliveredResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_care_proto_rawDescOnce sync.Once
@@ -3843,180 +4261,197 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
 	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
 	(InterventionKind)(0),                               // 2: mtm.v1.InterventionKind
-	(SelfReportStatus)(0),                               // 3: mtm.v1.SelfReportStatus
-	(SelfReportDecision)(0),                             // 4: mtm.v1.SelfReportDecision
-	(*EnrollPatientRequest)(nil),                        // 5: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 6: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 7: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 8: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 9: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 10: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 11: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 12: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),                            // 13: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 14: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 15: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 16: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 17: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 18: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 19: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 20: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 21: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 22: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 23: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 24: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 25: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 26: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 27: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 28: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 29: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 30: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 31: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 32: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 33: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 34: mtm.v1.RecordReviewRequest
-	(*RecordReviewResponse)(nil),                        // 35: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 36: mtm.v1.Intervention
-	(*Review)(nil),                                      // 37: mtm.v1.Review
-	(*ListReviewsRequest)(nil),                          // 38: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 39: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 40: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 41: mtm.v1.SetInterventionOutcomeResponse
-	(*SelfReportedMedication)(nil),                      // 42: mtm.v1.SelfReportedMedication
-	(*ListSelfReportedMedicationsRequest)(nil),          // 43: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 44: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 45: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 46: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 47: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 48: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 49: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 50: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 51: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 52: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 53: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 54: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 55: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 56: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 57: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 58: mtm.v1.CreatePharmacistResponse
-	(*Patient)(nil),                                     // 59: mtm.v1.Patient
-	(*timestamppb.Timestamp)(nil),                       // 60: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 61: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 62: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 63: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 64: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 65: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 66: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 67: mtm.v1.ActionItem
-	(SelfMedicationKind)(0),                             // 68: mtm.v1.SelfMedicationKind
-	(*MedicationAdherence)(nil),                         // 69: mtm.v1.MedicationAdherence
+	(SummaryDeliveryMethod)(0),                          // 3: mtm.v1.SummaryDeliveryMethod
+	(SummaryRecipient)(0),                               // 4: mtm.v1.SummaryRecipient
+	(SelfReportStatus)(0),                               // 5: mtm.v1.SelfReportStatus
+	(SelfReportDecision)(0),                             // 6: mtm.v1.SelfReportDecision
+	(*EnrollPatientRequest)(nil),                        // 7: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 8: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 9: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 10: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 11: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 12: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 13: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 14: mtm.v1.GetPatientRecordResponse
+	(*MedicationFields)(nil),                            // 15: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 16: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 17: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 18: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 19: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 20: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 21: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 22: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 23: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 24: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 25: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 26: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 27: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 28: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 29: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 30: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 31: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 32: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 33: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 34: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 35: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 36: mtm.v1.RecordReviewRequest
+	(*RecordReviewResponse)(nil),                        // 37: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 38: mtm.v1.Intervention
+	(*Review)(nil),                                      // 39: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 40: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 41: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 42: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 43: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 44: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 45: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 46: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 47: mtm.v1.SetInterventionOutcomeResponse
+	(*SelfReportedMedication)(nil),                      // 48: mtm.v1.SelfReportedMedication
+	(*ListSelfReportedMedicationsRequest)(nil),          // 49: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 50: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 51: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 52: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 53: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 54: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 55: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 56: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 57: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 58: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 59: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 60: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 61: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 62: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 63: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 64: mtm.v1.CreatePharmacistResponse
+	(*Patient)(nil),                                     // 65: mtm.v1.Patient
+	(*timestamppb.Timestamp)(nil),                       // 66: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 67: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 68: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 69: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 70: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 71: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 72: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 73: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 74: mtm.v1.ExportFormat
+	(SelfMedicationKind)(0),                             // 75: mtm.v1.SelfMedicationKind
+	(*MedicationAdherence)(nil),                         // 76: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	59, // 0: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	60, // 1: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	60, // 2: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	59, // 3: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	59, // 4: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	61, // 5: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	62, // 6: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	13, // 7: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	63, // 8: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	13, // 9: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	63, // 10: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	63, // 11: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	64, // 12: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	65, // 13: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	61, // 14: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	66, // 15: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	67, // 16: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	67, // 17: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	62, // 18: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	65, // 0: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	66, // 1: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	66, // 2: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	65, // 3: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	65, // 4: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	67, // 5: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	68, // 6: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	15, // 7: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	69, // 8: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	15, // 9: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	69, // 10: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	69, // 11: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	70, // 12: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	71, // 13: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	67, // 14: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	72, // 15: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	73, // 16: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	73, // 17: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	68, // 18: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
 	0,  // 19: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 20: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	36, // 21: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	37, // 22: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	38, // 21: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	39, // 22: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
 	2,  // 23: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
 	0,  // 24: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 25: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	36, // 26: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	60, // 27: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
-	37, // 28: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
-	37, // 29: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	68, // 30: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	60, // 31: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
-	3,  // 32: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	60, // 33: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
-	42, // 34: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	4,  // 35: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	13, // 36: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	42, // 37: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	63, // 38: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	59, // 39: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	48, // 40: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	59, // 41: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	69, // 42: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	51, // 43: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	60, // 44: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	69, // 45: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	5,  // 46: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	7,  // 47: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	9,  // 48: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	11, // 49: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	14, // 50: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	16, // 51: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	18, // 52: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	20, // 53: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	22, // 54: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	24, // 55: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	26, // 56: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	28, // 57: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	30, // 58: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	32, // 59: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	34, // 60: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	53, // 61: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	55, // 62: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	57, // 63: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	38, // 64: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	40, // 65: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	43, // 66: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	45, // 67: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	47, // 68: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	50, // 69: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	6,  // 70: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	8,  // 71: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	10, // 72: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	12, // 73: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	15, // 74: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	17, // 75: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	19, // 76: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	21, // 77: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	23, // 78: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	25, // 79: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	27, // 80: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	29, // 81: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	31, // 82: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	33, // 83: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	35, // 84: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	54, // 85: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	56, // 86: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	58, // 87: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	39, // 88: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	41, // 89: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	44, // 90: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	46, // 91: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	49, // 92: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	52, // 93: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	70, // [70:94] is the sub-list for method output_type
-	46, // [46:70] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	38, // 26: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	66, // 27: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 28: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
+	4,  // 29: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
+	74, // 30: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	3,  // 31: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
+	4,  // 32: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
+	39, // 33: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	39, // 34: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	39, // 35: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	75, // 36: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
+	66, // 37: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	5,  // 38: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
+	66, // 39: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	48, // 40: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	6,  // 41: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	15, // 42: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	48, // 43: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	69, // 44: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	65, // 45: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	54, // 46: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	65, // 47: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	76, // 48: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	57, // 49: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	66, // 50: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	76, // 51: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	7,  // 52: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	9,  // 53: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	11, // 54: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	13, // 55: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	16, // 56: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	18, // 57: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	20, // 58: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	22, // 59: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	24, // 60: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	26, // 61: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	28, // 62: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	30, // 63: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	32, // 64: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	34, // 65: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	36, // 66: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	59, // 67: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	61, // 68: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	63, // 69: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	44, // 70: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	46, // 71: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	49, // 72: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	51, // 73: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	53, // 74: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	56, // 75: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	40, // 76: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	42, // 77: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	8,  // 78: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	10, // 79: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	12, // 80: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	14, // 81: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	17, // 82: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	19, // 83: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	21, // 84: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	23, // 85: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	25, // 86: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	27, // 87: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	29, // 88: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	31, // 89: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	33, // 90: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	35, // 91: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	37, // 92: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	60, // 93: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	62, // 94: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	64, // 95: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	45, // 96: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	47, // 97: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	50, // 98: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	52, // 99: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	55, // 100: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	58, // 101: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	41, // 102: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	43, // 103: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	78, // [78:104] is the sub-list for method output_type
+	52, // [52:78] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -4031,8 +4466,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   54,
+			NumEnums:      7,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -102,6 +102,12 @@ const (
 	// CareServiceListPatientsBelowAdherenceThresholdProcedure is the fully-qualified name of the
 	// CareService's ListPatientsBelowAdherenceThreshold RPC.
 	CareServiceListPatientsBelowAdherenceThresholdProcedure = "/mtm.v1.CareService/ListPatientsBelowAdherenceThreshold"
+	// CareServiceExportPatientRecordProcedure is the fully-qualified name of the CareService's
+	// ExportPatientRecord RPC.
+	CareServiceExportPatientRecordProcedure = "/mtm.v1.CareService/ExportPatientRecord"
+	// CareServiceRecordSummaryDeliveredProcedure is the fully-qualified name of the CareService's
+	// RecordSummaryDelivered RPC.
+	CareServiceRecordSummaryDeliveredProcedure = "/mtm.v1.CareService/RecordSummaryDelivered"
 )
 
 // CareServiceClient is a client for the mtm.v1.CareService service.
@@ -161,6 +167,14 @@ type CareServiceClient interface {
 	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
 	// at least one current medicine whose PDC is below 80%.
 	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
+	// ExportPatientRecord exports a patient's record for the pharmacist: the
+	// CMS standardized-format PDF (the written summary a CMR ends with) or a
+	// FHIR R4 Bundle. The same documents the patient gets from ExportRecord.
+	ExportPatientRecord(context.Context, *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error)
+	// RecordSummaryDelivered records that a review's written summary was
+	// given or sent (date, method, recipient), as the Part D MTM data elements
+	// ask; CMS expects it within 14 days of a CMR.
+	RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error)
 }
 
 // NewCareServiceClient constructs a client for the mtm.v1.CareService service. By default, it uses
@@ -318,6 +332,18 @@ func NewCareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
 			connect.WithClientOptions(opts...),
 		),
+		exportPatientRecord: connect.NewClient[v1.ExportPatientRecordRequest, v1.ExportPatientRecordResponse](
+			httpClient,
+			baseURL+CareServiceExportPatientRecordProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ExportPatientRecord")),
+			connect.WithClientOptions(opts...),
+		),
+		recordSummaryDelivered: connect.NewClient[v1.RecordSummaryDeliveredRequest, v1.RecordSummaryDeliveredResponse](
+			httpClient,
+			baseURL+CareServiceRecordSummaryDeliveredProcedure,
+			connect.WithSchema(careServiceMethods.ByName("RecordSummaryDelivered")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -347,6 +373,8 @@ type careServiceClient struct {
 	resolveSelfReportedMedication       *connect.Client[v1.ResolveSelfReportedMedicationRequest, v1.ResolveSelfReportedMedicationResponse]
 	listPatientsDueForCmr               *connect.Client[v1.ListPatientsDueForCmrRequest, v1.ListPatientsDueForCmrResponse]
 	listPatientsBelowAdherenceThreshold *connect.Client[v1.ListPatientsBelowAdherenceThresholdRequest, v1.ListPatientsBelowAdherenceThresholdResponse]
+	exportPatientRecord                 *connect.Client[v1.ExportPatientRecordRequest, v1.ExportPatientRecordResponse]
+	recordSummaryDelivered              *connect.Client[v1.RecordSummaryDeliveredRequest, v1.RecordSummaryDeliveredResponse]
 }
 
 // EnrollPatient calls mtm.v1.CareService.EnrollPatient.
@@ -469,6 +497,16 @@ func (c *careServiceClient) ListPatientsBelowAdherenceThreshold(ctx context.Cont
 	return c.listPatientsBelowAdherenceThreshold.CallUnary(ctx, req)
 }
 
+// ExportPatientRecord calls mtm.v1.CareService.ExportPatientRecord.
+func (c *careServiceClient) ExportPatientRecord(ctx context.Context, req *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error) {
+	return c.exportPatientRecord.CallUnary(ctx, req)
+}
+
+// RecordSummaryDelivered calls mtm.v1.CareService.RecordSummaryDelivered.
+func (c *careServiceClient) RecordSummaryDelivered(ctx context.Context, req *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error) {
+	return c.recordSummaryDelivered.CallUnary(ctx, req)
+}
+
 // CareServiceHandler is an implementation of the mtm.v1.CareService service.
 type CareServiceHandler interface {
 	// EnrollPatient creates a patient and returns a one-time activation code.
@@ -526,6 +564,14 @@ type CareServiceHandler interface {
 	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
 	// at least one current medicine whose PDC is below 80%.
 	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
+	// ExportPatientRecord exports a patient's record for the pharmacist: the
+	// CMS standardized-format PDF (the written summary a CMR ends with) or a
+	// FHIR R4 Bundle. The same documents the patient gets from ExportRecord.
+	ExportPatientRecord(context.Context, *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error)
+	// RecordSummaryDelivered records that a review's written summary was
+	// given or sent (date, method, recipient), as the Part D MTM data elements
+	// ask; CMS expects it within 14 days of a CMR.
+	RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error)
 }
 
 // NewCareServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -679,6 +725,18 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
 		connect.WithHandlerOptions(opts...),
 	)
+	careServiceExportPatientRecordHandler := connect.NewUnaryHandler(
+		CareServiceExportPatientRecordProcedure,
+		svc.ExportPatientRecord,
+		connect.WithSchema(careServiceMethods.ByName("ExportPatientRecord")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceRecordSummaryDeliveredHandler := connect.NewUnaryHandler(
+		CareServiceRecordSummaryDeliveredProcedure,
+		svc.RecordSummaryDelivered,
+		connect.WithSchema(careServiceMethods.ByName("RecordSummaryDelivered")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.CareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CareServiceEnrollPatientProcedure:
@@ -729,6 +787,10 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 			careServiceListPatientsDueForCmrHandler.ServeHTTP(w, r)
 		case CareServiceListPatientsBelowAdherenceThresholdProcedure:
 			careServiceListPatientsBelowAdherenceThresholdHandler.ServeHTTP(w, r)
+		case CareServiceExportPatientRecordProcedure:
+			careServiceExportPatientRecordHandler.ServeHTTP(w, r)
+		case CareServiceRecordSummaryDeliveredProcedure:
+			careServiceRecordSummaryDeliveredHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -832,4 +894,12 @@ func (UnimplementedCareServiceHandler) ListPatientsDueForCmr(context.Context, *c
 
 func (UnimplementedCareServiceHandler) ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListPatientsBelowAdherenceThreshold is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ExportPatientRecord(context.Context, *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ExportPatientRecord is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.RecordSummaryDelivered is not implemented"))
 }
