@@ -32,20 +32,25 @@ func (s *CareService) EnrollPatient(ctx context.Context, req *connect.Request[mt
 	if err := checkTimeZone("time_zone", m.GetTimeZone()); err != nil {
 		return nil, err
 	}
+	lang, err := checkLanguage("preferred_language", m.GetPreferredLanguage())
+	if err != nil {
+		return nil, err
+	}
 	id, err := auth.NewID("pt")
 	if err != nil {
 		return nil, err
 	}
 	now := c.Now()
 	pt := store.Patient{
-		ID:          id,
-		PharmacyID:  p.PharmacyID,
-		GivenName:   strings.TrimSpace(m.GetGivenName()),
-		FamilyName:  strings.TrimSpace(m.GetFamilyName()),
-		DateOfBirth: dob,
-		TimeZone:    m.GetTimeZone(),
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		ID:                id,
+		PharmacyID:        p.PharmacyID,
+		GivenName:         strings.TrimSpace(m.GetGivenName()),
+		FamilyName:        strings.TrimSpace(m.GetFamilyName()),
+		DateOfBirth:       dob,
+		TimeZone:          m.GetTimeZone(),
+		PreferredLanguage: lang,
+		CreatedAt:         now,
+		UpdatedAt:         now,
 	}
 	if err := c.Store.CreatePatient(ctx, pt); err != nil {
 		return nil, err

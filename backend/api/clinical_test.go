@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -633,4 +636,49 @@ func TestPharmacistExportsAndDeliversTheSummary(t *testing.T) {
 			t.Errorf("the delivery was not kept: %v", got)
 		}
 	})
+}
+
+// TestPreferredLanguageSelectsThePDFWording: the language set on the
+// profile is kept in canonical form and chooses the PDF's wording.
+func TestPreferredLanguageSelectsThePDFWording(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rph := e.pharmacy("ph_a", "rph@a.test")
+		pt := e.enroll(rph, "Olive")
+		me := e.patientClient(pt.token)
+		_, err := me.UpdatePreferences(ctx, req(&mtmv1.UpdatePreferencesRequest{PatientId: pt.id, PreferredLanguage: "e$"}))
+		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); !slices.Equal(got, []string{"preferred_language"}) {
+			t.Errorf("violations = %v, want preferred_language", got)
+		}
+		res, err := me.UpdatePreferences(ctx, req(&mtmv1.UpdatePreferencesRequest{PatientId: pt.id, PreferredLanguage: "es-us"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Msg.GetPatient().GetPreferredLanguage(); got != "es-US" {
+			t.Errorf("preferred language %q, want es-US", got)
+		}
+		text, err := cmspdfText(t, e, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "Lista de medicamentos para") {
+			t.Errorf("a Spanish-speaking patient's PDF is not in Spanish: %.300s", text)
+		}
+	})
+}
+
+// cmspdfText exports the patient's CMS PDF and returns its text
+// (pdftotext, from poppler-utils).
+func cmspdfText(t *testing.T, e *env, pt enrolled) (string, error) {
+	t.Helper()
+	res, err := e.patientClient(pt.token).ExportRecord(context.Background(), req(&mtmv1.ExportRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF}))
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(t.TempDir(), "record.pdf")
+	if err := os.WriteFile(path, res.Msg.GetContent(), 0o600); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+	return strings.Join(strings.Fields(string(out)), " "), err
 }

@@ -34,6 +34,7 @@ func patientToProto(p store.Patient) *mtmv1.Patient {
 		TimeZone:          p.TimeZone,
 		QuietHours:        &mtmv1.QuietHours{StartMinute: int32(p.QuietHours.StartMinute), EndMinute: int32(p.QuietHours.EndMinute)},
 		PushNamesMedicine: p.PushNamesMedicine,
+		PreferredLanguage: p.PreferredLanguage,
 		ActivatedAt:       ts(p.ActivatedAt),
 		Version:           p.Version,
 	}

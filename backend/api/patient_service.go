@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"golang.org/x/text/language"
 
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
@@ -29,6 +30,10 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 			return nil, err
 		}
 	}
+	lang, err := checkLanguage("preferred_language", m.GetPreferredLanguage())
+	if err != nil {
+		return nil, err
+	}
 	if q := m.GetQuietHours(); q != nil {
 		if err := checkMinute("quiet_hours.start_minute", q.GetStartMinute()); err != nil {
 			return nil, err
@@ -49,6 +54,9 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 		}
 		if m.PushNamesMedicine != nil {
 			pt.PushNamesMedicine = m.GetPushNamesMedicine()
+		}
+		if lang != "" {
+			pt.PreferredLanguage = lang
 		}
 		return nil
 	})
@@ -115,6 +123,19 @@ func checkTimeZone(field, name string) error {
 		return invalidField(field, "unknown IANA time zone")
 	}
 	return nil
+}
+
+// checkLanguage accepts a well-formed BCP 47 tag and returns it in its
+// canonical form ("es-us" becomes "es-US"); empty stays empty.
+func checkLanguage(field, tag string) (string, error) {
+	if tag == "" {
+		return "", nil
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return "", invalidField(field, "must be a BCP 47 language tag such as en-US or es")
+	}
+	return t.String(), nil
 }
 
 func checkMinute(field string, v int32) error {

@@ -113,7 +113,8 @@ type Patient struct {
 	// Preferences.
 	TimeZone          string // IANA name
 	QuietHours        QuietHours
-	PushNamesMedicine bool // the patient opted in to medicine names in push text
+	PushNamesMedicine bool   // the patient opted in to medicine names in push text
+	PreferredLanguage string // BCP 47; empty means English
 
 	// Personal Medication List.
 	Medications      []Medication // stopped ones stay, with StoppedOn set

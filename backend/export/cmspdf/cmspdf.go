@@ -1,25 +1,31 @@
 // Package cmspdf renders a patient's record in the CMS Part D Medication
-// Therapy Management Standardized Format as a PDF: the cover letter, the
-// Medication Action Plan and the Personal Medication List, with the
-// headings and the per-item fields the standard prescribes.
+// Therapy Management Standardized Format (CMS-10396) as a PDF: the cover
+// letter, the Recommended To-Do List (the Medication Action Plan) and the
+// Medication List (the Personal Medication List), with the headings and
+// per-item fields the standard prescribes, 12 pt body text and US dates.
 //
-// Every PML row is a box with the standard's fields (Medication, How I use
-// it, Why I use it, Prescriber, Date I started using it, Date I stopped
-// using it, Why I stopped using it); current medicines come first, then
-// stopped ones. Medicines the patient reported themselves that a
-// pharmacist has not reviewed yet are listed after the boxes under their
-// own heading, never as PML rows.
+// Every medication is a box with the standard's fields (Medication, How I
+// use it, When I use it — the dose schedules —, Why I use it, Prescriber,
+// dates started and stopped, why stopped); current medicines come first
+// with a blank box to fill in, then the stopped ones under their own
+// heading. Medicines the patient reported themselves that a pharmacist has
+// not reviewed yet are listed under their own heading, never as rows.
 //
-// Text is set in embedded fonts (Noto Sans for Latin, Greek and Cyrillic,
-// Droid Sans Fallback for Chinese, Japanese and Korean; see fonts/), a font
-// chosen per character and subset into the document. A character that no
-// font can print fails the export with an error naming the field: it never
-// vanishes from the page.
+// The wording comes from a catalog per language (catalog/*.json, English
+// and Spanish shipped), chosen by the patient's preferred language.
+//
+// Text is set in embedded fonts (fonts/: Noto Sans for Latin, Greek and
+// Cyrillic, Droid Sans Fallback for Chinese and Japanese, Nanum Gothic for
+// Korean), a font chosen per character and subset into the document. A
+// character that no font can print fails the export with an error naming
+// the field: it never vanishes from the page.
 package cmspdf
 
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,27 +38,6 @@ import (
 // ContentType is the media type of the rendered document.
 const ContentType = "application/pdf"
 
-// Headings of the standardized format, in the order they appear.
-const (
-	HeadingMAP          = "Medication Action Plan"
-	HeadingPML          = "Personal Medication List"
-	HeadingTalkedAbout  = "What we talked about:"
-	HeadingNeedToDo     = "What I need to do:"
-	HeadingDid          = "What I did and when I did it:"
-	HeadingFollowUpPlan = "My follow-up plan (add notes about next steps):"
-	HeadingQuestions    = "Questions I want to ask (include topics about medications or therapy):"
-	HeadingAllergies    = "Allergies or side effects:"
-	HeadingMedication   = "Medication:"
-	HeadingHowIUse      = "How I use it:"
-	HeadingWhyIUse      = "Why I use it:"
-	HeadingPrescriber   = "Prescriber:"
-	HeadingStarted      = "Date I started using it:"
-	HeadingStopped      = "Date I stopped using it:"
-	HeadingWhyStopped   = "Why I stopped using it:"
-	HeadingOtherInfo    = "Other Information:"
-	HeadingPending      = "Medicines you told us about (reported by you, pending pharmacist review):"
-)
-
 // Input is what goes into the document.
 type Input struct {
 	Patient        store.Patient
@@ -61,23 +46,27 @@ type Input struct {
 	// ReviewedOn is the date of the review the letter follows (the last
 	// CMR); zero leaves the sentence without a date.
 	ReviewedOn store.Date
-	// Prepared is the "date prepared" printed on the MAP and PML.
+	// Prepared is the "date prepared" printed on the to-do list and the
+	// medication list.
 	Prepared store.Date
+	// Language is the patient's preferred language (BCP 47); it selects the
+	// wording (Languages lists those shipped; English otherwise).
+	Language string
 }
 
 const (
 	pageMargin = 18.0
-	lineH      = 5.5
-	labelW     = 58.0
+	lineH      = 6.0 // for 12 pt text
+	labelW     = 62.0
 )
 
-// Text styles of the document.
+// Text styles of the document: CMS asks for 12 pt body text at least.
 var (
 	styleTitle   = style{bold: true, size: 16}
-	styleBody    = style{size: 11}
-	styleHeading = style{bold: true, size: 11}
-	styleLabel   = style{bold: true, size: 10}
-	styleFooter  = style{size: 8}
+	styleBody    = style{size: 12}
+	styleHeading = style{bold: true, size: 12}
+	styleLabel   = style{bold: true, size: 12}
+	styleFooter  = style{size: 9}
 )
 
 // Render returns the PDF. It fails with an *UnprintableError, naming the
@@ -85,6 +74,10 @@ var (
 // (it never prints the text with the character missing), and otherwise
 // only if the PDF cannot be produced.
 func Render(in Input) ([]byte, error) {
+	cat, err := catalogFor(in.Language)
+	if err != nil {
+		return nil, err
+	}
 	pdf := fpdf.New("P", "mm", "Letter", "")
 	pdf.SetMargins(pageMargin, pageMargin, pageMargin)
 	pdf.SetAutoPageBreak(false, pageMargin) // page breaks are the layout's (block, medicationBox)
@@ -94,12 +87,13 @@ func Render(in Input) ([]byte, error) {
 	pdf.SetModificationDate(stamp)
 	pdf.SetTitle("Medication Therapy Management: "+name(in.Patient), true)
 	pdf.SetAuthor(in.PharmacyName, true)
-	r := renderer{page: newPage(pdf), in: in}
+	pdf.SetLang(cat.tag.String())
+	r := renderer{page: newPage(pdf), in: in, cat: cat}
 	pdf.AliasNbPages("")
 	pdf.SetFooterFunc(r.footer)
 
 	r.coverLetter()
-	r.actionPlan()
+	r.toDoList()
 	r.medicationList()
 
 	if r.err != nil {
@@ -117,13 +111,15 @@ func Render(in Input) ([]byte, error) {
 
 type renderer struct {
 	*page
-	in Input
+	in  Input
+	cat catalog
 }
 
 // Field names for errors, after the record's fields.
 const (
-	fieldName = "patient.name"
-	fieldDOB  = "patient.date_of_birth"
+	fieldName       = "patient.name"
+	fieldPharmacy   = "pharmacy.name"
+	fieldPharmacist = "pharmacist.name"
 )
 
 func name(p store.Patient) string { return strings.TrimSpace(p.GivenName + " " + p.FamilyName) }
@@ -133,10 +129,9 @@ func (r renderer) footer() {
 		return
 	}
 	pageW, pageH := r.pdf.GetPageSize()
-	// The name is the record's; the rest is fixed text. {nb} becomes the
-	// page count when the document is written.
-	lines := r.wrap(fieldName, fmt.Sprintf("%s, DOB %s - page %d of {nb}", name(r.in.Patient), r.in.Patient.DateOfBirth, r.pdf.PageNo()),
-		styleFooter, pageW)
+	// {nb} becomes the page count when the document is written.
+	lines := r.wrap(fieldName, r.cat.text("footer", "name", name(r.in.Patient), "dob", r.cat.date(r.in.Patient.DateOfBirth),
+		"page", strconv.Itoa(r.pdf.PageNo()), "pages", "{nb}"), styleFooter, pageW)
 	if len(lines) > 0 {
 		r.drawLine(lines[0], styleFooter, 0, pageH-12, pageW, 4, true)
 	}
@@ -166,104 +161,119 @@ func (r renderer) box(field, text string, blankLines int) {
 }
 
 func (r renderer) prepared() {
-	r.block("", "DATE PREPARED: "+r.in.Prepared.String(), style{bold: true, size: 10}, lineH, false, 0)
+	r.block("", r.cat.text("date_prepared", "date", r.cat.date(r.in.Prepared)), styleHeading, lineH, false, 0)
+	if !r.in.ReviewedOn.IsZero() && r.in.PharmacistName != "" {
+		r.block(fieldPharmacist, r.cat.text("last_review", "date", r.cat.date(r.in.ReviewedOn), "pharmacist", r.in.PharmacistName), styleBody, lineH, false, 0)
+	}
 	r.pdf.Ln(2)
 }
 
 func (r renderer) coverLetter() {
-	in, pt := r.in, r.in.Patient
+	in, pt, cat := r.in, r.in.Patient, r.cat
 	r.pdf.AddPage()
-	r.para("pharmacy.name", in.PharmacyName)
-	r.para("", in.Prepared.Time().Format("January 2, 2006"))
+	r.para(fieldPharmacy, in.PharmacyName)
+	r.para("", cat.longDate(in.Prepared))
 	r.pdf.Ln(4)
-	r.para(fieldName, "Dear "+name(pt)+":")
-	talked := "Thank you for talking with me about your health and medications."
+	r.para(fieldName, cat.text("letter_salutation", "name", name(pt)))
+	talked := cat.text("letter_thanks")
 	if !in.ReviewedOn.IsZero() {
-		talked = "Thank you for talking with me on " + in.ReviewedOn.Time().Format("January 2, 2006") + " about your health and medications."
+		talked = cat.text("letter_thanks_on", "date", cat.longDate(in.ReviewedOn))
 	}
-	r.para("", talked+" Medicare's MTM (Medication Therapy Management) program helps you make sure that your medications are working.")
-	r.para("", "Along with this letter are an action plan (Medication Action Plan) and a medication list (Personal Medication List). "+
-		"The action plan has steps you should take to help you get the best results from your medications. "+
-		"The medication list will help you keep track of your medications and how to use them the right way.")
-	r.para("", "Have your action plan and medication list with you when you talk with your doctors, pharmacists, and other healthcare providers. "+
-		"Ask them to update the list at every visit. Share these with your family or caregivers too.")
-	r.para("pharmacy.name", "If you want to talk about this information, please contact "+contact(in)+".")
+	r.para("", talked+" "+cat.text("letter_program"))
+	r.para("", cat.text("letter_includes"))
+	for _, b := range []string{"letter_bullet_visits", "letter_bullet_update", "letter_bullet_hospital", "letter_bullet_share"} {
+		r.block("", "• "+cat.text(b), styleBody, lineH, false, 0)
+	}
+	r.pdf.Ln(2)
+	r.para(fieldPharmacy, cat.text("letter_contact", "contact", r.contact()))
 	r.pdf.Ln(4)
-	r.para("", "Sincerely,")
+	r.para("", cat.text("letter_closing"))
 	if in.PharmacistName != "" {
-		r.para("pharmacist.name", in.PharmacistName)
+		r.para(fieldPharmacist, in.PharmacistName)
 	}
-	r.para("pharmacy.name", in.PharmacyName)
+	r.para(fieldPharmacy, in.PharmacyName)
 }
 
-func contact(in Input) string {
+func (r renderer) contact() string {
+	in := r.in
 	switch {
 	case in.PharmacistName != "" && in.PharmacyName != "":
-		return in.PharmacistName + " at " + in.PharmacyName
+		return r.cat.text("contact_at", "pharmacist", in.PharmacistName, "pharmacy", in.PharmacyName)
 	case in.PharmacyName != "":
 		return in.PharmacyName
 	case in.PharmacistName != "":
 		return in.PharmacistName
 	}
-	return "your pharmacist"
+	return r.cat.text("contact_default")
 }
 
-func (r renderer) actionPlan() {
-	pt := r.in.Patient
+// toDoList writes the Recommended To-Do List (the Medication Action Plan).
+func (r renderer) toDoList() {
+	pt, cat := r.in.Patient, r.cat
 	r.pdf.AddPage()
-	r.title(fieldName, HeadingMAP+" for "+name(pt)+", DOB: "+pt.DateOfBirth.String())
-	r.para("", "This action plan will help you get the best results from your medications if you:\n"+
-		"1. Read \"What we talked about.\"\n"+
-		"2. Take the steps listed in the \"What I need to do\" boxes.\n"+
-		"3. Fill in \"What I did and when I did it.\"\n"+
-		"4. Fill in \"My follow-up plan\" and \"Questions I want to ask.\"\n"+
-		"Have this action plan with you when you talk with your doctors, pharmacists, and other healthcare providers. Share this with your family or caregivers too.")
+	r.title(fieldName, cat.text("todo_title", "name", name(pt), "dob", cat.date(pt.DateOfBirth)))
+	r.para("", cat.text("todo_intro"))
 	r.prepared()
 	for _, item := range pt.ActionItems {
 		field := fmt.Sprintf("action_items[%q]", item.ID)
-		r.heading(HeadingTalkedAbout)
+		r.heading(cat.text("talked_about"))
 		r.box(field+".what_we_talked_about", item.WhatWeTalkedAbout, 2)
-		r.heading(HeadingNeedToDo)
+		r.heading(cat.text("need_to_do"))
 		r.box(field+".what_i_need_to_do", item.WhatINeedToDo, 2)
-		r.heading(HeadingDid)
+		r.heading(cat.text("did"))
 		var did []string
 		for _, p := range item.Progress {
 			line := p.WhatIDid
 			if !p.DoneOn.IsZero() {
-				line += " (" + p.DoneOn.String() + ")"
+				line += " (" + cat.date(p.DoneOn) + ")"
 			}
 			did = append(did, line)
 		}
 		r.box(field+".progress", strings.Join(did, "\n"), 3)
 	}
 	if len(pt.ActionItems) == 0 {
-		r.para("", "No action items were added to your plan.")
+		r.para("", cat.text("no_items"))
 	}
-	r.heading(HeadingFollowUpPlan)
-	r.box("follow_up_plan", pt.FollowUpPlan, 3)
-	r.heading(HeadingQuestions)
+	r.heading(cat.text("follow_up_plan"))
+	plan := pt.FollowUpPlan
+	if next, ok := nextFollowUp(pt, r.in.Prepared); ok {
+		plan = strings.TrimSpace(cat.text("follow_up_on", "date", cat.date(next)) + "\n" + plan)
+	}
+	r.box("follow_up_plan", plan, 3)
+	r.heading(cat.text("questions"))
 	r.box("questions", pt.Questions, 3)
-	r.para("pharmacy.name", "If you have any questions about your action plan, contact "+contact(r.in)+".")
+	r.para(fieldPharmacy, cat.text("todo_contact", "contact", r.contact()))
+}
+
+// nextFollowUp is the date of the patient's first follow-up on or after
+// the day the document is prepared.
+func nextFollowUp(pt store.Patient, from store.Date) (store.Date, bool) {
+	var next store.Date
+	for _, f := range pt.FollowUps {
+		d := store.DateOf(f.DueAt)
+		if d.Before(from) {
+			continue
+		}
+		if next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next, !next.IsZero()
 }
 
 func (r renderer) medicationList() {
-	pt := r.in.Patient
+	pt, cat := r.in.Patient, r.cat
 	r.pdf.AddPage()
-	r.title(fieldName, HeadingPML+" For "+name(pt)+", DOB: "+pt.DateOfBirth.String())
-	r.para("pharmacy.name", "This medication list was made for you after we talked. We also used information from "+orDefault(r.in.PharmacyName, "your pharmacy records")+".\n"+
-		"- Use blank rows to add new medications. Then fill in the dates you started using them.\n"+
-		"- Cross out medications when you no longer use them. Then write the date and why you stopped using them.\n"+
-		"- Ask your doctors, pharmacists, and other healthcare providers to update this list at every visit.\n"+
-		"Keep this list up-to-date with: prescription medications, over-the-counter drugs, herbals, vitamins, and minerals.\n"+
-		"If you go to the hospital or emergency room, take this list with you. Share this with your family or caregivers too.")
+	r.title(fieldName, cat.text("list_title", "name", name(pt), "dob", cat.date(pt.DateOfBirth)))
+	r.para(fieldPharmacy, cat.text("list_intro", "source", orDefault(r.in.PharmacyName, cat.text("list_source_default"))))
 	r.prepared()
 
-	r.heading(HeadingAllergies)
+	r.heading(cat.text("allergies"))
 	var allergies []string
 	for _, a := range pt.Allergies {
 		line := a.Substance
 		if a.Kind == store.KindSideEffect {
-			line += " (side effect)"
+			line += " " + cat.text("side_effect")
 		}
 		if a.Reaction != "" {
 			line += ": " + a.Reaction
@@ -275,10 +285,26 @@ func (r renderer) medicationList() {
 	r.box("allergies", strings.Join(allergies, "\n"), 2)
 
 	meds := clinical.PMLOrder(pt.Medications)
-	for _, m := range meds {
+	current := slices.IndexFunc(meds, func(m store.Medication) bool { return !m.StoppedOn.IsZero() })
+	if current < 0 {
+		current = len(meds)
+	}
+	for _, m := range meds[:current] {
 		r.medicationBox(m)
 	}
 	r.medicationBox(store.Medication{}) // a blank one to fill in
+	if stopped := meds[current:]; len(stopped) > 0 {
+		// Stopped medicines stay in the history, visibly apart from those
+		// the patient takes.
+		if r.pdf.GetY()+10*lineH > r.bottom() { // the heading stays with its first box
+			r.pdf.AddPage()
+		}
+		r.heading(cat.text("stopped_heading"))
+		r.pdf.Ln(1)
+		for _, m := range stopped {
+			r.medicationBox(m)
+		}
+	}
 
 	var pending []string
 	for _, s := range pt.SelfReports {
@@ -290,18 +316,21 @@ func (r renderer) medicationList() {
 			line += " - " + s.HowIUseIt
 		}
 		if !s.StartedOn.IsZero() {
-			line += " (since " + s.StartedOn.String() + ")"
+			line += " (" + cat.text("pending_since", "date", cat.date(s.StartedOn)) + ")"
 		}
 		pending = append(pending, line)
+		r.check(fmt.Sprintf("self_reports[%q].name", s.ID), s.Name)
+		r.check(fmt.Sprintf("self_reports[%q].how_i_use_it", s.ID), s.HowIUseIt)
 	}
 	if len(pending) > 0 {
-		r.heading(HeadingPending)
+		r.heading(cat.text("pending"))
 		r.box("self_reports", strings.Join(pending, "\n"), 1)
 	}
 
-	r.heading(HeadingOtherInfo)
+	r.heading(cat.text("other_info"))
 	r.box("other_information", pt.OtherInformation, 3)
-	r.para("pharmacy.name", "If you have any questions about your medication list, contact "+contact(r.in)+".")
+	r.para("", cat.text("disposal"))
+	r.para(fieldPharmacy, cat.text("list_contact", "contact", r.contact()))
 }
 
 // check fails the document when text holds a character that cannot be
@@ -309,20 +338,49 @@ func (r renderer) medicationList() {
 // so that the error names the exact field.
 func (r renderer) check(field, text string) {
 	r.wrap(field, text, styleBody, 1e6)
-	r.wrap(field, text, styleHeading, 1e6)
+}
+
+// whenIUseIt writes a medicine's dose schedules as times of day (and days
+// of the week when not every day), e.g. "8:00 AM, 8:00 PM".
+func (r renderer) whenIUseIt(medicationID string) string {
+	if medicationID == "" {
+		return ""
+	}
+	var out []string
+	for _, ds := range r.in.Patient.DoseSchedules {
+		if ds.MedicationID != medicationID {
+			continue
+		}
+		var times []string
+		for _, m := range ds.TimesOfDay {
+			times = append(times, time.Date(2000, 1, 1, m/60, m%60, 0, 0, time.UTC).Format("3:04 PM"))
+		}
+		line := strings.Join(times, ", ")
+		if len(ds.DaysOfWeek) > 0 && len(ds.DaysOfWeek) < 7 {
+			var days []string
+			for _, d := range ds.DaysOfWeek {
+				days = append(days, d.String()[:3])
+			}
+			line += " (" + strings.Join(days, ", ") + ")"
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "; ")
 }
 
 // medicationBox writes one PML row as the standard's labelled box.
 func (r renderer) medicationBox(m store.Medication) {
+	cat := r.cat
 	field := fmt.Sprintf("medications[%q]", m.ID)
 	rows := []struct{ label, field, value string }{
-		{HeadingMedication, field + ".name", strings.TrimSpace(m.Name + " " + m.Strength)},
-		{HeadingHowIUse, field + ".how_i_use_it", m.HowIUseIt},
-		{HeadingWhyIUse, field + ".why_i_use_it", m.WhyIUseIt},
-		{HeadingPrescriber, field + ".prescriber", m.Prescriber},
-		{HeadingStarted, field + ".started_on", m.StartedOn.String()},
-		{HeadingStopped, field + ".stopped_on", m.StoppedOn.String()},
-		{HeadingWhyStopped, field + ".why_stopped", m.WhyStopped},
+		{cat.text("medication"), field + ".name", strings.TrimSpace(m.Name + " " + m.Strength)},
+		{cat.text("how_i_use"), field + ".how_i_use_it", m.HowIUseIt},
+		{cat.text("when_i_use"), "dose_schedules", r.whenIUseIt(m.ID)},
+		{cat.text("why_i_use"), field + ".why_i_use_it", m.WhyIUseIt},
+		{cat.text("prescriber"), field + ".prescriber", m.Prescriber},
+		{cat.text("started"), field + ".started_on", cat.date(m.StartedOn)},
+		{cat.text("stopped"), field + ".stopped_on", cat.date(m.StoppedOn)},
+		{cat.text("why_stopped"), field + ".why_stopped", m.WhyStopped},
 	}
 	left, _, right, _ := r.pdf.GetMargins()
 	pageW, _ := r.pdf.GetPageSize()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,8 +64,17 @@ func patient() store.Patient {
 	}
 }
 
+// The standard's headings and labels as the patient reads them, in English.
+var englishLabels = []string{"What we talked about:", "What I need to do:", "What I did and when I did it:",
+	"My follow-up plan (add notes about next steps):", "Questions I want to ask (include topics about medications or therapy):",
+	"Allergies or side effects:", "Medication:", "How I use it:", "When I use it:", "Why I use it:", "Prescriber:",
+	"Date I started using it:", "Date I stopped using it:", "Why I stopped using it:", "Other Information:"}
+
 func TestRenderHasEveryHeadingAndRow(t *testing.T) {
-	in := cmspdf.Input{Patient: patient(), PharmacyName: "Main Street Pharmacy", PharmacistName: "Pat Quinn, PharmD",
+	p := patient()
+	p.DoseSchedules = []store.DoseSchedule{{ID: "ds_1", MedicationID: "md_2", TimesOfDay: []int{8 * 60, 20*60 + 30}}}
+	p.FollowUps = []store.FollowUp{{ID: "fu_1", DueAt: time.Date(2026, 4, 2, 15, 0, 0, 0, time.UTC)}}
+	in := cmspdf.Input{Patient: p, PharmacyName: "Main Street Pharmacy", PharmacistName: "Pat Quinn, PharmD",
 		ReviewedOn: date("2026-03-14"), Prepared: date("2026-03-15")}
 	doc, err := cmspdf.Render(in)
 	if err != nil {
@@ -77,30 +87,36 @@ func TestRenderHasEveryHeadingAndRow(t *testing.T) {
 	want := []struct{ what, text string }{
 		{"cover letter salutation", "Dear Olive Oyl:"},
 		{"cover letter review date", "Thank you for talking with me on March 14, 2026 about your health and medications."},
+		{"cover letter: what it includes", "This letter includes a to-do list (Recommended To-Do List) and a medication list (Medication List)."},
+		{"cover letter: hospital bullet", "Take your medication list with you if you go to the hospital or emergency room."},
 		{"cover letter signature", "Pat Quinn, PharmD"},
-		{"MAP title", "Medication Action Plan for Olive Oyl, DOB: 1950-06-01"},
-		{"PML title", "Personal Medication List For Olive Oyl, DOB: 1950-06-01"},
-		{"date prepared", "DATE PREPARED: 2026-03-15"},
+		{"to-do list title", "Recommended To-Do List for Olive Oyl, DOB: 06/01/1950"},
+		{"medication list title", "Medication List for Olive Oyl, DOB: 06/01/1950"},
+		{"date prepared", "DATE PREPARED: 03/15/2026"},
+		{"last review", "Last medication review: 03/14/2026, with Pat Quinn, PharmD"},
 		{"MAP item", "Blood sugar after dinner is high"},
 		{"MAP step", "Walk 20 minutes after dinner"},
-		{"MAP progress", "Walked 4 evenings (2026-03-10)"},
+		{"MAP progress", "Walked 4 evenings (03/10/2026)"},
+		{"follow-up appointment", "Follow-up with your pharmacist: 04/02/2026"},
 		{"follow-up plan", "Call the pharmacy in two weeks"},
 		{"questions", "Can I take ibuprofen for back pain?"},
 		{"allergy", "Penicillin: Hives"},
 		{"current medicine", "Metformin 500 mg"},
 		{"its use", "1 tablet twice a day with meals"},
+		{"its schedule", "8:00 AM, 8:30 PM"},
 		{"its reason", "Diabetes"},
 		{"its prescriber", "Dr. Rivera"},
-		{"its start", "2024-01-15"},
+		{"its start", "01/15/2024"},
+		{"stopped section", "Medications I stopped using"},
 		{"stopped medicine", "Simvastatin 20 mg"},
-		{"stop date", "2026-02-01"},
+		{"stop date", "02/01/2026"},
 		{"stop reason", "Muscle aches"},
 		{"other information", "Uses a pill organizer"},
 		{"pending self-report", "Fish oil - 1 capsule daily"},
+		{"pending heading", "Medicines you told us about (reported by you, pending pharmacist review):"},
+		{"safe disposal", "Safe disposal:"},
 	}
-	for _, h := range []string{cmspdf.HeadingTalkedAbout, cmspdf.HeadingNeedToDo, cmspdf.HeadingDid, cmspdf.HeadingFollowUpPlan, cmspdf.HeadingQuestions,
-		cmspdf.HeadingAllergies, cmspdf.HeadingMedication, cmspdf.HeadingHowIUse, cmspdf.HeadingWhyIUse, cmspdf.HeadingPrescriber,
-		cmspdf.HeadingStarted, cmspdf.HeadingStopped, cmspdf.HeadingWhyStopped, cmspdf.HeadingOtherInfo, cmspdf.HeadingPending} {
+	for _, h := range englishLabels {
 		want = append(want, struct{ what, text string }{"heading", h})
 	}
 	for _, w := range want {
@@ -108,20 +124,61 @@ func TestRenderHasEveryHeadingAndRow(t *testing.T) {
 			t.Errorf("%s %q missing from the PDF", w.what, w.text)
 		}
 	}
-	// Current medicines come before stopped ones.
-	if i, j := strings.Index(text, "Metformin"), strings.Index(text, "Simvastatin"); i < 0 || j < 0 || i > j {
-		t.Errorf("current Metformin (at %d) must be listed before stopped Simvastatin (at %d)", i, j)
+	// Current medicines come before stopped ones, which sit under their own
+	// heading after the blank box.
+	i, j, k := strings.Index(text, "Metformin"), strings.Index(text, "Medications I stopped using"), strings.Index(text, "Simvastatin")
+	if i < 0 || j < 0 || k < 0 || !(i < j && j < k) {
+		t.Errorf("want current Metformin (at %d), then the stopped heading (at %d), then stopped Simvastatin (at %d)", i, j, k)
 	}
 	// The pending self-report is not a PML row: it appears only after the
 	// heading that says it is pending review, never beside "Medication:".
-	if i, j := strings.Index(text, cmspdf.HeadingPending), strings.Index(text, "Fish oil"); j < i {
+	if i, j := strings.Index(text, "pending pharmacist review"), strings.Index(text, "Fish oil"); j < i {
 		t.Errorf("Fish oil appears before the pending-review heading")
 	}
-	if strings.Contains(text, cmspdf.HeadingMedication+" Fish oil") {
+	if strings.Contains(text, "Medication: Fish oil") {
 		t.Error("a pending self-reported medicine is printed as a verified PML row")
 	}
 	if t.Failed() {
 		t.Logf("PDF text: %s", text)
+	}
+}
+
+// TestRenderInSpanish: a patient who prefers Spanish gets the letter, the
+// headings and the fixed texts in Spanish; the record's own text is as
+// written.
+func TestRenderInSpanish(t *testing.T) {
+	for _, lang := range []string{"es", "es-US", "es-419"} {
+		t.Run(lang, func(t *testing.T) {
+			doc, err := cmspdf.Render(cmspdf.Input{Patient: patient(), PharmacyName: "Farmacia Central", PharmacistName: "Pat Quinn",
+				ReviewedOn: date("2026-03-14"), Prepared: date("2026-03-15"), Language: lang})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := pdfText(t, doc)
+			for _, w := range []string{"Estimado/a Olive Oyl:", "el 14 de marzo de 2026", "Lista de tareas recomendadas para Olive Oyl",
+				"Lista de medicamentos para Olive Oyl", "FECHA DE PREPARACIÓN: 03/15/2026", "De qué hablamos:", "Lo que necesito hacer:",
+				"Cómo lo uso:", "Por qué lo uso:", "Medicamentos que dejé de usar", "Otra información:", "Metformin 500 mg", "Penicillin: Hives"} {
+				if !strings.Contains(text, w) {
+					t.Errorf("%q missing from the Spanish PDF", w)
+				}
+			}
+			for _, en := range []string{"Dear ", "What we talked about:", "How I use it:"} {
+				if strings.Contains(text, en) {
+					t.Errorf("English %q in the Spanish PDF", en)
+				}
+			}
+		})
+	}
+	// An unknown or unsupported language gets English.
+	doc, err := cmspdf.Render(cmspdf.Input{Patient: patient(), Prepared: date("2026-03-15"), Language: "x-klingon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := pdfText(t, doc); !strings.Contains(text, "Dear Olive Oyl:") {
+		t.Error("an unsupported language did not fall back to English")
+	}
+	if got := cmspdf.Languages(); !slices.Equal(got, []string{"en", "es"}) {
+		t.Errorf("Languages() = %v", got)
 	}
 }
 
@@ -131,14 +188,16 @@ func TestRenderEmptyRecordKeepsTheForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := pdfText(t, doc)
-	for _, h := range []string{"Medication Action Plan for New Patient", "Personal Medication List For New Patient", cmspdf.HeadingFollowUpPlan,
-		cmspdf.HeadingQuestions, cmspdf.HeadingAllergies, cmspdf.HeadingMedication, cmspdf.HeadingOtherInfo, "No action items"} {
+	for _, h := range []string{"Recommended To-Do List for New Patient", "Medication List for New Patient", "My follow-up plan",
+		"Questions I want to ask", "Allergies or side effects:", "Medication:", "Other Information:", "No action items"} {
 		if !strings.Contains(text, h) {
 			t.Errorf("%q missing from an empty record's PDF", h)
 		}
 	}
-	if strings.Contains(text, cmspdf.HeadingPending) {
-		t.Error("the pending-review heading shows with nothing pending")
+	for _, h := range []string{"pending pharmacist review", "Medications I stopped using", "Last medication review"} {
+		if strings.Contains(text, h) {
+			t.Errorf("%q shows with nothing to show", h)
+		}
 	}
 }
 

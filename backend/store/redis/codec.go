@@ -239,6 +239,7 @@ type patientWire struct {
 	FollowUps         []followUpWire   `cbor:"23,keyasint,omitempty"`
 	Reviews           []reviewWire     `cbor:"24,keyasint,omitempty"`
 	SelfReports       []selfReportWire `cbor:"25,keyasint,omitempty"`
+	PreferredLanguage string           `cbor:"26,keyasint,omitempty"`
 }
 
 type medicationWire struct {
@@ -302,7 +303,7 @@ func patientToWire(p store.Patient) patientWire {
 		ID: p.ID, PharmacyID: p.PharmacyID, GivenName: p.GivenName, FamilyName: p.FamilyName,
 		DateOfBirth: dEnc(p.DateOfBirth), TimeZone: p.TimeZone,
 		QuietStart: p.QuietHours.StartMinute, QuietEnd: p.QuietHours.EndMinute,
-		PushNamesMedicine: p.PushNamesMedicine,
+		PushNamesMedicine: p.PushNamesMedicine, PreferredLanguage: p.PreferredLanguage,
 		Medications: mapSlice(p.Medications, func(m store.Medication) medicationWire {
 			return medicationWire{
 				ID: m.ID, Name: m.Name, Strength: m.Strength, RxCUI: m.RxCUI, HowIUseIt: m.HowIUseIt,
@@ -346,7 +347,7 @@ func (w patientWire) toStore() store.Patient {
 		ID: w.ID, PharmacyID: w.PharmacyID, GivenName: w.GivenName, FamilyName: w.FamilyName,
 		DateOfBirth: dDec(w.DateOfBirth), TimeZone: w.TimeZone,
 		QuietHours:        store.QuietHours{StartMinute: w.QuietStart, EndMinute: w.QuietEnd},
-		PushNamesMedicine: w.PushNamesMedicine,
+		PushNamesMedicine: w.PushNamesMedicine, PreferredLanguage: w.PreferredLanguage,
 		Medications: mapSlice(w.Medications, func(m medicationWire) store.Medication {
 			return store.Medication{
 				ID: m.ID, Name: m.Name, Strength: m.Strength, RxCUI: m.RxCUI, HowIUseIt: m.HowIUseIt,

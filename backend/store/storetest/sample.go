@@ -46,6 +46,7 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 		TimeZone:          "America/New_York",
 		QuietHours:        store.QuietHours{StartMinute: 22 * 60, EndMinute: 7*60 + 30},
 		PushNamesMedicine: true,
+		PreferredLanguage: "es-US",
 		OtherInformation:  "Lives alone; daughter (caregiver) visits on weekends. Uses a weekly pill organizer. Hard of hearing: prefers written instructions.",
 		FollowUpPlan:      "Telephone follow-up in 4 weeks to review blood sugar log and blood pressure readings; next comprehensive review in 12 months.",
 		Questions:         "Can I take ibuprofen for my knee pain? Is it safe to keep taking St. John's wort with sertraline?",

@@ -413,9 +413,11 @@ type EnrollPatientRequest struct {
 	FamilyName  string                 `protobuf:"bytes,2,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
 	DateOfBirth string                 `protobuf:"bytes,3,opt,name=date_of_birth,json=dateOfBirth,proto3" json:"date_of_birth,omitempty"`
 	// IANA time zone name, e.g. "America/New_York".
-	TimeZone      string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TimeZone string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Preferred language, BCP 47 (e.g. "es-US"); empty: English.
+	PreferredLanguage string `protobuf:"bytes,5,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *EnrollPatientRequest) Reset() {
@@ -472,6 +474,13 @@ func (x *EnrollPatientRequest) GetDateOfBirth() string {
 func (x *EnrollPatientRequest) GetTimeZone() string {
 	if x != nil {
 		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *EnrollPatientRequest) GetPreferredLanguage() string {
+	if x != nil {
+		return x.PreferredLanguage
 	}
 	return ""
 }
@@ -3866,14 +3875,15 @@ var File_mtm_v1_care_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_care_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\"\xdd\x01\n" +
+	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\"\xbd\x02\n" +
 	"\x14EnrollPatientRequest\x12(\n" +
 	"\n" +
 	"given_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tgivenName\x12*\n" +
 	"\vfamily_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
 	"familyName\x12G\n" +
 	"\rdate_of_birth\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdateOfBirth\x12&\n" +
-	"\ttime_zone\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\btimeZone\"\xc4\x01\n" +
+	"\ttime_zone\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\btimeZone\x12^\n" +
+	"\x12preferred_language\x18\x05 \x01(\tB/\xbaH,r*\x18#2&^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$R\x11preferredLanguage\"\xc4\x01\n" +
 	"\x15EnrollPatientResponse\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12'\n" +
 	"\x0factivation_code\x18\x02 \x01(\tR\x0eactivationCode\x12W\n" +

@@ -443,8 +443,10 @@ type UpdatePreferencesRequest struct {
 	PushNamesMedicine *bool `protobuf:"varint,4,opt,name=push_names_medicine,json=pushNamesMedicine,proto3,oneof" json:"push_names_medicine,omitempty"`
 	// The version of the profile this change is based on (0: any).
 	ExpectedVersion int64 `protobuf:"varint,5,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Preferred language, BCP 47 (e.g. "es-US"); empty leaves it unchanged.
+	PreferredLanguage string `protobuf:"bytes,6,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *UpdatePreferencesRequest) Reset() {
@@ -510,6 +512,13 @@ func (x *UpdatePreferencesRequest) GetExpectedVersion() int64 {
 		return x.ExpectedVersion
 	}
 	return 0
+}
+
+func (x *UpdatePreferencesRequest) GetPreferredLanguage() string {
+	if x != nil {
+		return x.PreferredLanguage
+	}
+	return ""
 }
 
 type UpdatePreferencesResponse struct {
@@ -2948,7 +2957,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"?\n" +
 	"\x12GetProfileResponse\x12)\n" +
-	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\xb2\x02\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x92\x03\n" +
 	"\x18UpdatePreferencesRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12$\n" +
@@ -2956,7 +2965,8 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\vquiet_hours\x18\x03 \x01(\v2\x12.mtm.v1.QuietHoursR\n" +
 	"quietHours\x123\n" +
 	"\x13push_names_medicine\x18\x04 \x01(\bH\x00R\x11pushNamesMedicine\x88\x01\x01\x122\n" +
-	"\x10expected_version\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0fexpectedVersionB\x16\n" +
+	"\x10expected_version\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x0fexpectedVersion\x12^\n" +
+	"\x12preferred_language\x18\x06 \x01(\tB/\xbaH,r*\x18#2&^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$R\x11preferredLanguageB\x16\n" +
 	"\x14_push_names_medicine\"F\n" +
 	"\x19UpdatePreferencesResponse\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"V\n" +

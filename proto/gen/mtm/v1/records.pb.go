@@ -268,10 +268,13 @@ type Patient struct {
 	// Whether push notifications may name a medicine (explicit opt-in).
 	PushNamesMedicine bool `protobuf:"varint,8,opt,name=push_names_medicine,json=pushNamesMedicine,proto3" json:"push_names_medicine,omitempty"`
 	// Set once the patient has activated a device.
-	ActivatedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
-	Version       int64                  `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ActivatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
+	Version     int64                  `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
+	// Preferred language (BCP 47, e.g. "es-US"); selects the language of the
+	// documents the patient gets where a catalog exists (English otherwise).
+	PreferredLanguage string `protobuf:"bytes,11,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Patient) Reset() {
@@ -372,6 +375,13 @@ func (x *Patient) GetVersion() int64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *Patient) GetPreferredLanguage() string {
+	if x != nil {
+		return x.PreferredLanguage
+	}
+	return ""
 }
 
 // Medication is one row of the Personal Medication List.
@@ -971,7 +981,7 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"QuietHours\x12!\n" +
 	"\fstart_minute\x18\x01 \x01(\x05R\vstartMinute\x12\x1d\n" +
 	"\n" +
-	"end_minute\x18\x02 \x01(\x05R\tendMinute\"\xf9\x02\n" +
+	"end_minute\x18\x02 \x01(\x05R\tendMinute\"\xa8\x03\n" +
 	"\aPatient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vpharmacy_id\x18\x02 \x01(\tR\n" +
@@ -987,7 +997,8 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"\x13push_names_medicine\x18\b \x01(\bR\x11pushNamesMedicine\x12=\n" +
 	"\factivated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\x03R\aversion\"\xf8\x02\n" +
+	" \x01(\x03R\aversion\x12-\n" +
+	"\x12preferred_language\x18\v \x01(\tR\x11preferredLanguage\"\xf8\x02\n" +
 	"\n" +
 	"Medication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
