@@ -160,13 +160,14 @@ func (c Config) medicationFields(f *mtmv1.MedicationFields) (store.Medication, e
 		return store.Medication{}, err
 	}
 	return store.Medication{
-		Name:       strings.TrimSpace(f.GetName()),
-		Strength:   strings.TrimSpace(f.GetStrength()),
-		RxCUI:      f.GetRxcui(),
-		HowIUseIt:  strings.TrimSpace(f.GetHowIUseIt()),
-		WhyIUseIt:  strings.TrimSpace(f.GetWhyIUseIt()),
-		Prescriber: strings.TrimSpace(f.GetPrescriber()),
-		StartedOn:  started,
+		Name:            strings.TrimSpace(f.GetName()),
+		Strength:        strings.TrimSpace(f.GetStrength()),
+		RxCUI:           f.GetRxcui(),
+		HowIUseIt:       strings.TrimSpace(f.GetHowIUseIt()),
+		WhyIUseIt:       strings.TrimSpace(f.GetWhyIUseIt()),
+		Prescriber:      strings.TrimSpace(f.GetPrescriber()),
+		PrescriberPhone: strings.TrimSpace(f.GetPrescriberPhone()),
+		StartedOn:       started,
 	}, nil
 }
 
@@ -231,6 +232,7 @@ func (s *CareService) ChangeMedication(ctx context.Context, req *connect.Request
 		}
 		med.Name, med.Strength, med.RxCUI = fields.Name, fields.Strength, fields.RxCUI
 		med.HowIUseIt, med.WhyIUseIt, med.Prescriber, med.StartedOn = fields.HowIUseIt, fields.WhyIUseIt, fields.Prescriber, fields.StartedOn
+		med.PrescriberPhone = fields.PrescriberPhone
 		return nil
 	})
 	if err != nil {
@@ -429,7 +431,7 @@ func (s *CareService) CreatePharmacist(ctx context.Context, req *connect.Request
 	}
 	err = c.Store.CreateAccount(ctx, store.Account{
 		ID: id, Email: store.NormalizeEmail(m.GetEmail()), DisplayName: strings.TrimSpace(m.GetDisplayName()),
-		PasswordHash: hash, Role: role, PharmacyID: p.PharmacyID, CreatedAt: c.Now(),
+		PasswordHash: hash, Role: role, PharmacyID: p.PharmacyID, CreatedAt: c.Now(), NPI: m.GetNpi(),
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return nil, connect.NewError(connect.CodeAlreadyExists, errors.New("an account with this e-mail exists"))
@@ -438,4 +440,53 @@ func (s *CareService) CreatePharmacist(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	return connect.NewResponse(&mtmv1.CreatePharmacistResponse{AccountId: id}), nil
+}
+
+// SetPatientContacts implements mtm.v1.CareService.SetPatientContacts.
+func (s *CareService) SetPatientContacts(ctx context.Context, req *connect.Request[mtmv1.SetPatientContactsRequest]) (*connect.Response[mtmv1.SetPatientContactsResponse], error) {
+	m := req.Msg
+	pt, err := s.cfg.updateForCare(ctx, m.GetPatientId(), func(_ auth.Principal, pt *store.Patient) error {
+		pt.Address, pt.Phone = strings.TrimSpace(m.GetAddress()), strings.TrimSpace(m.GetPhone())
+		pt.EmergencyContact, pt.PrimaryCare = contactFromProto(m.GetEmergencyContact()), contactFromProto(m.GetPrimaryCare())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.SetPatientContactsResponse{Patient: patientToProto(pt)}), nil
+}
+
+// GetPharmacy implements mtm.v1.CareService.GetPharmacy.
+func (s *CareService) GetPharmacy(ctx context.Context, _ *connect.Request[mtmv1.GetPharmacyRequest]) (*connect.Response[mtmv1.GetPharmacyResponse], error) {
+	p, err := staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ph, err := s.cfg.Store.GetPharmacy(ctx, p.PharmacyID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.GetPharmacyResponse{Pharmacy: pharmacyToProto(ph)}), nil
+}
+
+// UpdatePharmacy implements mtm.v1.CareService.UpdatePharmacy (pharmacy
+// admins, for their own pharmacy).
+func (s *CareService) UpdatePharmacy(ctx context.Context, req *connect.Request[mtmv1.UpdatePharmacyRequest]) (*connect.Response[mtmv1.UpdatePharmacyResponse], error) {
+	p, err := staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role != store.RolePharmacyAdmin {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("only a pharmacy admin may change the pharmacy's details"))
+	}
+	m := req.Msg
+	ph, err := s.cfg.Store.UpdatePharmacy(ctx, p.PharmacyID, func(ph *store.Pharmacy) error {
+		ph.Name, ph.Phone, ph.TTY = strings.TrimSpace(m.GetName()), strings.TrimSpace(m.GetPhone()), strings.TrimSpace(m.GetTty())
+		ph.Hours, ph.Address, ph.NPI, ph.PlanName = strings.TrimSpace(m.GetHours()), strings.TrimSpace(m.GetAddress()), m.GetNpi(), strings.TrimSpace(m.GetPlanName())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.UpdatePharmacyResponse{Pharmacy: pharmacyToProto(ph)}), nil
 }

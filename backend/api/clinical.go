@@ -204,7 +204,7 @@ func (c Config) export(ctx context.Context, pt store.Patient, format mtmv1.Expor
 		doc, err := fhir.Bundle(in)
 		return fhir.ContentType, doc, err
 	case mtmv1.ExportFormat_EXPORT_FORMAT_CMS_PDF:
-		in := cmspdf.Input{Patient: pt, PharmacyName: pharmacy.Name, Prepared: today(pt, now), Language: pt.PreferredLanguage}
+		in := cmspdf.Input{Patient: pt, Pharmacy: pharmacy, Prepared: today(pt, now), Language: pt.PreferredLanguage}
 		if r, ok := lastReview(pt.Reviews, clinical.ReviewCMR); ok {
 			in.ReviewedOn = r.ReviewedOn
 			if acct, err := c.Store.GetAccount(ctx, r.PharmacistID); err == nil {

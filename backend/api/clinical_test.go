@@ -682,3 +682,55 @@ func cmspdfText(t *testing.T, e *env, pt enrolled) (string, error) {
 	out, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
 	return strings.Join(strings.Fields(string(out)), " "), err
 }
+
+// TestContactsReachTheLetter: the pharmacy admin's phone, hours and TTY,
+// the patient's address and care team, and the prescriber's phone are kept
+// and printed on the PDF the patient gets.
+func TestContactsReachTheLetter(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rph := e.pharmacy("ph_a", "rph@a.test")
+		pt := e.enroll(rph, "Olive")
+		care := e.careClient(rph)
+		_, err := care.UpdatePharmacy(ctx, req(&mtmv1.UpdatePharmacyRequest{Name: "Main Street Pharmacy", Phone: "217-555-0100", Tty: "711",
+			Hours: "Mon-Fri 9 AM-6 PM", Address: "100 Main Street\nSpringfield, IL 62701", Npi: "12345"}))
+		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); !slices.Equal(got, []string{"npi"}) {
+			t.Errorf("violations = %v, want npi", got)
+		}
+		ph, err := care.UpdatePharmacy(ctx, req(&mtmv1.UpdatePharmacyRequest{Name: "Main Street Pharmacy", Phone: "217-555-0100", Tty: "711",
+			Hours: "Mon-Fri 9 AM-6 PM", Address: "100 Main Street\nSpringfield, IL 62701", Npi: "1234567893"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := care.GetPharmacy(ctx, req(&mtmv1.GetPharmacyRequest{})); err != nil || got.Msg.GetPharmacy().GetTty() != "711" {
+			t.Errorf("GetPharmacy = %v, %v", got, err)
+		}
+		if ph.Msg.GetPharmacy().GetNpi() != "1234567893" {
+			t.Errorf("NPI not kept: %v", ph.Msg.GetPharmacy())
+		}
+		if _, err := care.SetPatientContacts(ctx, req(&mtmv1.SetPatientContactsRequest{PatientId: pt.id, Address: "1200 W Maple Ave\nSpringfield, IL 62704",
+			Phone: "217-555-0143", PrimaryCare: &mtmv1.Contact{Name: "Dr. Amara Okafor", Phone: "217-555-0110"},
+			EmergencyContact: &mtmv1.Contact{Name: "Bluto", Relationship: "son", Phone: "call me maybe"}})); err == nil {
+			t.Error("a phone number of letters was accepted")
+		}
+		res, err := care.SetPatientContacts(ctx, req(&mtmv1.SetPatientContactsRequest{PatientId: pt.id, Address: "1200 W Maple Ave\nSpringfield, IL 62704",
+			Phone: "217-555-0143", PrimaryCare: &mtmv1.Contact{Name: "Dr. Amara Okafor", Phone: "217-555-0110"},
+			EmergencyContact: &mtmv1.Contact{Name: "Bluto", Relationship: "son", Phone: "217-555-0199"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Msg.GetPatient().GetEmergencyContact().GetRelationship() != "son" {
+			t.Errorf("emergency contact not kept: %v", res.Msg.GetPatient())
+		}
+		text, err := cmspdfText(t, e, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"217-555-0100", "Hours: Mon-Fri 9 AM-6 PM", "TTY: 711", "1200 W Maple Ave", "Primary care provider: Dr. Amara Okafor, 217-555-0110",
+			"Emergency contact: Bluto (son), 217-555-0199"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("%q missing from the patient's PDF", w)
+			}
+		}
+	})
+}

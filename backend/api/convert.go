@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -35,6 +36,10 @@ func patientToProto(p store.Patient) *mtmv1.Patient {
 		QuietHours:        &mtmv1.QuietHours{StartMinute: int32(p.QuietHours.StartMinute), EndMinute: int32(p.QuietHours.EndMinute)},
 		PushNamesMedicine: p.PushNamesMedicine,
 		PreferredLanguage: p.PreferredLanguage,
+		Address:           p.Address,
+		Phone:             p.Phone,
+		EmergencyContact:  contactToProto(p.EmergencyContact),
+		PrimaryCare:       contactToProto(p.PrimaryCare),
 		ActivatedAt:       ts(p.ActivatedAt),
 		Version:           p.Version,
 	}
@@ -42,18 +47,19 @@ func patientToProto(p store.Patient) *mtmv1.Patient {
 
 func medicationToProto(m store.Medication) *mtmv1.Medication {
 	return &mtmv1.Medication{
-		Id:         m.ID,
-		Name:       m.Name,
-		Strength:   m.Strength,
-		Rxcui:      m.RxCUI,
-		HowIUseIt:  m.HowIUseIt,
-		WhyIUseIt:  m.WhyIUseIt,
-		Prescriber: m.Prescriber,
-		StartedOn:  m.StartedOn.String(),
-		StoppedOn:  m.StoppedOn.String(),
-		WhyStopped: m.WhyStopped,
-		UpdatedAt:  ts(m.UpdatedAt),
-		Version:    m.Version,
+		Id:              m.ID,
+		Name:            m.Name,
+		Strength:        m.Strength,
+		Rxcui:           m.RxCUI,
+		HowIUseIt:       m.HowIUseIt,
+		WhyIUseIt:       m.WhyIUseIt,
+		Prescriber:      m.Prescriber,
+		PrescriberPhone: m.PrescriberPhone,
+		StartedOn:       m.StartedOn.String(),
+		StoppedOn:       m.StoppedOn.String(),
+		WhyStopped:      m.WhyStopped,
+		UpdatedAt:       ts(m.UpdatedAt),
+		Version:         m.Version,
 	}
 }
 
@@ -117,4 +123,19 @@ func actionPlanToProto(p store.Patient) *mtmv1.MedicationActionPlan {
 		out.Items = append(out.Items, actionItemToProto(a))
 	}
 	return out
+}
+
+func contactToProto(c store.Contact) *mtmv1.Contact {
+	if c == (store.Contact{}) {
+		return nil
+	}
+	return &mtmv1.Contact{Name: c.Name, Relationship: c.Relationship, Phone: c.Phone}
+}
+
+func contactFromProto(c *mtmv1.Contact) store.Contact {
+	return store.Contact{Name: strings.TrimSpace(c.GetName()), Relationship: strings.TrimSpace(c.GetRelationship()), Phone: strings.TrimSpace(c.GetPhone())}
+}
+
+func pharmacyToProto(p store.Pharmacy) *mtmv1.Pharmacy {
+	return &mtmv1.Pharmacy{Id: p.ID, Name: p.Name, Phone: p.Phone, Tty: p.TTY, Hours: p.Hours, Address: p.Address, Npi: p.NPI, PlanName: p.PlanName}
 }

@@ -303,6 +303,15 @@ var matrix = []row{
 		return discard(c.care.RecordSummaryDelivered(ctx, req(&mtmv1.RecordSummaryDeliveredRequest{PatientId: x.patient, ReviewId: x.review, DeliveredOn: "2026-03-01",
 			Method: mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL, Recipient: mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT})))
 	}},
+	{mtmv1connect.CareServiceSetPatientContactsProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.SetPatientContacts(ctx, req(&mtmv1.SetPatientContactsRequest{PatientId: x.patient, Phone: "217-555-0143"})))
+	}},
+	{mtmv1connect.CareServiceGetPharmacyProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return discard(c.care.GetPharmacy(ctx, req(&mtmv1.GetPharmacyRequest{})))
+	}},
+	{mtmv1connect.CareServiceUpdatePharmacyProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return discard(c.care.UpdatePharmacy(ctx, req(&mtmv1.UpdatePharmacyRequest{Name: "Matrix Pharmacy", Phone: "217-555-0100"})))
+	}},
 	{mtmv1connect.CareServiceListSelfReportedMedicationsProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.care.ListSelfReportedMedications(ctx, req(&mtmv1.ListSelfReportedMedicationsRequest{PatientId: x.patient})))
 	}},

@@ -26,6 +26,21 @@ type Pharmacy struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+
+	// How patients reach the pharmacy, printed on the documents they get.
+	Phone    string
+	TTY      string // text telephone for hearing-impaired callers
+	Hours    string // e.g. "Mon-Fri 9 AM-6 PM"
+	Address  string // postal address, lines separated by newlines
+	NPI      string // National Provider Identifier (10 digits)
+	PlanName string // the Part D plan the MTM service is provided for, if one
+}
+
+// Contact is a person the patient's documents name with a way to reach them.
+type Contact struct {
+	Name         string
+	Relationship string // emergency contacts: e.g. "daughter"
+	Phone        string
 }
 
 // Account is a pharmacist, pharmacy admin or caregiver who signs in with an
@@ -38,6 +53,7 @@ type Account struct {
 	PasswordHash string // argon2id, PHC string format
 	Role         Role
 	PharmacyID   string // staff only
+	NPI          string // pharmacists: National Provider Identifier, optional
 	CreatedAt    time.Time
 	Version      int64
 	// Devices are a caregiver's phones, for missed-dose alerts.
@@ -116,6 +132,12 @@ type Patient struct {
 	PushNamesMedicine bool   // the patient opted in to medicine names in push text
 	PreferredLanguage string // BCP 47; empty means English
 
+	// Contacts, for the documents the patient gets.
+	Address          string // postal address, lines separated by newlines
+	Phone            string
+	EmergencyContact Contact
+	PrimaryCare      Contact // primary-care provider
+
 	// Personal Medication List.
 	Medications      []Medication // stopped ones stay, with StoppedOn set
 	Allergies        []Allergy
@@ -154,12 +176,14 @@ type Medication struct {
 	HowIUseIt  string
 	WhyIUseIt  string
 	Prescriber string
-	StartedOn  Date
-	StoppedOn  Date // zero while the medicine is taken
-	WhyStopped string
-	UpdatedAt  time.Time
-	UpdatedBy  string // account id
-	Version    int64  // bumped on each change; clients send it back to change the row
+	// PrescriberPhone is how to reach the prescriber, optional.
+	PrescriberPhone string
+	StartedOn       Date
+	StoppedOn       Date // zero while the medicine is taken
+	WhyStopped      string
+	UpdatedAt       time.Time
+	UpdatedBy       string // account id
+	Version         int64  // bumped on each change; clients send it back to change the row
 	// History lists every change after the row was added, oldest first,
 	// with the pharmacist's reason.
 	History []MedicationChange

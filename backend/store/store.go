@@ -60,6 +60,10 @@ type Directory interface {
 	CreatePharmacy(ctx context.Context, p Pharmacy) error
 	// GetPharmacy returns the pharmacy or ErrNotFound.
 	GetPharmacy(ctx context.Context, id string) (Pharmacy, error)
+	// UpdatePharmacy applies fn to the stored pharmacy atomically and
+	// returns the result; ErrNotFound if there is none, fn's error as it
+	// is (nothing written). fn must not change ID.
+	UpdatePharmacy(ctx context.Context, id string, fn func(*Pharmacy) error) (Pharmacy, error)
 
 	// CreateAccount stores a new staff or caregiver account. The e-mail
 	// (compared after NormalizeEmail) is unique: ErrAlreadyExists if taken.

@@ -40,8 +40,10 @@ const ContentType = "application/pdf"
 
 // Input is what goes into the document.
 type Input struct {
-	Patient        store.Patient
-	PharmacyName   string
+	Patient store.Patient
+	// Pharmacy is the pharmacy's name and contact details (phone, TTY,
+	// hours, address, plan) as the letter prints them.
+	Pharmacy       store.Pharmacy
 	PharmacistName string // who signs the letter; may be empty
 	// ReviewedOn is the date of the review the letter follows (the last
 	// CMR); zero leaves the sentence without a date.
@@ -86,7 +88,7 @@ func Render(in Input) ([]byte, error) {
 	pdf.SetCreationDate(stamp)
 	pdf.SetModificationDate(stamp)
 	pdf.SetTitle("Medication Therapy Management: "+name(in.Patient), true)
-	pdf.SetAuthor(in.PharmacyName, true)
+	pdf.SetAuthor(in.Pharmacy.Name, true)
 	pdf.SetLang(cat.tag.String())
 	r := renderer{page: newPage(pdf), in: in, cat: cat}
 	pdf.AliasNbPages("")
@@ -171,8 +173,15 @@ func (r renderer) prepared() {
 func (r renderer) coverLetter() {
 	in, pt, cat := r.in, r.in.Patient, r.cat
 	r.pdf.AddPage()
-	r.para(fieldPharmacy, in.PharmacyName)
+	ph := in.Pharmacy
+	r.block(fieldPharmacy, ph.Name, styleHeading, lineH, false, 0)
+	r.block("pharmacy.address", ph.Address, styleBody, lineH, false, 0)
+	r.block("pharmacy.phone", ph.Phone, styleBody, lineH, false, 0)
+	r.pdf.Ln(4)
 	r.para("", cat.longDate(in.Prepared))
+	// The inside address.
+	r.block(fieldName, name(pt), styleBody, lineH, false, 0)
+	r.block("patient.address", pt.Address, styleBody, lineH, false, 0)
 	r.pdf.Ln(4)
 	r.para(fieldName, cat.text("letter_salutation", "name", name(pt)))
 	talked := cat.text("letter_thanks")
@@ -185,22 +194,35 @@ func (r renderer) coverLetter() {
 		r.block("", "• "+cat.text(b), styleBody, lineH, false, 0)
 	}
 	r.pdf.Ln(2)
-	r.para(fieldPharmacy, cat.text("letter_contact", "contact", r.contact()))
+	contactLine := cat.text("letter_contact", "contact", r.contact())
+	if ph.Phone != "" {
+		contactLine = cat.text("letter_contact_phone", "contact", r.contact(), "phone", ph.Phone)
+	}
+	if ph.Hours != "" {
+		contactLine += " " + cat.text("hours", "hours", ph.Hours)
+	}
+	if ph.TTY != "" {
+		contactLine += " " + cat.text("tty", "tty", ph.TTY)
+	}
+	r.para("pharmacy.contact", contactLine)
+	if ph.PlanName != "" {
+		r.para("pharmacy.plan_name", cat.text("plan", "plan", ph.PlanName))
+	}
 	r.pdf.Ln(4)
 	r.para("", cat.text("letter_closing"))
 	if in.PharmacistName != "" {
 		r.para(fieldPharmacist, in.PharmacistName)
 	}
-	r.para(fieldPharmacy, in.PharmacyName)
+	r.para(fieldPharmacy, in.Pharmacy.Name)
 }
 
 func (r renderer) contact() string {
 	in := r.in
 	switch {
-	case in.PharmacistName != "" && in.PharmacyName != "":
-		return r.cat.text("contact_at", "pharmacist", in.PharmacistName, "pharmacy", in.PharmacyName)
-	case in.PharmacyName != "":
-		return in.PharmacyName
+	case in.PharmacistName != "" && in.Pharmacy.Name != "":
+		return r.cat.text("contact_at", "pharmacist", in.PharmacistName, "pharmacy", in.Pharmacy.Name)
+	case in.Pharmacy.Name != "":
+		return in.Pharmacy.Name
 	case in.PharmacistName != "":
 		return in.PharmacistName
 	}
@@ -265,8 +287,15 @@ func (r renderer) medicationList() {
 	pt, cat := r.in.Patient, r.cat
 	r.pdf.AddPage()
 	r.title(fieldName, cat.text("list_title", "name", name(pt), "dob", cat.date(pt.DateOfBirth)))
-	r.para(fieldPharmacy, cat.text("list_intro", "source", orDefault(r.in.PharmacyName, cat.text("list_source_default"))))
+	r.para(fieldPharmacy, cat.text("list_intro", "source", orDefault(r.in.Pharmacy.Name, cat.text("list_source_default"))))
 	r.prepared()
+	if c := contactText(pt.PrimaryCare); c != "" {
+		r.block("primary_care", cat.text("primary_care", "contact", c), styleBody, lineH, false, 0)
+	}
+	if c := contactText(pt.EmergencyContact); c != "" {
+		r.block("emergency_contact", cat.text("emergency_contact", "contact", c), styleBody, lineH, false, 0)
+	}
+	r.pdf.Ln(2)
 
 	r.heading(cat.text("allergies"))
 	var allergies []string
@@ -377,7 +406,7 @@ func (r renderer) medicationBox(m store.Medication) {
 		{cat.text("how_i_use"), field + ".how_i_use_it", m.HowIUseIt},
 		{cat.text("when_i_use"), "dose_schedules", r.whenIUseIt(m.ID)},
 		{cat.text("why_i_use"), field + ".why_i_use_it", m.WhyIUseIt},
-		{cat.text("prescriber"), field + ".prescriber", m.Prescriber},
+		{cat.text("prescriber"), field + ".prescriber", joinNonEmpty(", ", m.Prescriber, m.PrescriberPhone)},
 		{cat.text("started"), field + ".started_on", cat.date(m.StartedOn)},
 		{cat.text("stopped"), field + ".stopped_on", cat.date(m.StoppedOn)},
 		{cat.text("why_stopped"), field + ".why_stopped", m.WhyStopped},
@@ -414,6 +443,19 @@ func (r renderer) medicationBox(m store.Medication) {
 	}
 	r.pdf.SetXY(x, y)
 	r.pdf.Ln(4)
+}
+
+// contactText writes a contact as "Name (relationship), phone".
+func contactText(c store.Contact) string {
+	who := c.Name
+	if c.Relationship != "" {
+		who = strings.TrimSpace(who + " (" + c.Relationship + ")")
+	}
+	return joinNonEmpty(", ", who, c.Phone)
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), sep)
 }
 
 func orDefault(s, def string) string {

@@ -74,7 +74,13 @@ func TestRenderHasEveryHeadingAndRow(t *testing.T) {
 	p := patient()
 	p.DoseSchedules = []store.DoseSchedule{{ID: "ds_1", MedicationID: "md_2", TimesOfDay: []int{8 * 60, 20*60 + 30}}}
 	p.FollowUps = []store.FollowUp{{ID: "fu_1", DueAt: time.Date(2026, 4, 2, 15, 0, 0, 0, time.UTC)}}
-	in := cmspdf.Input{Patient: p, PharmacyName: "Main Street Pharmacy", PharmacistName: "Pat Quinn, PharmD",
+	p.Address = "1200 W Maple Ave\nSpringfield, IL 62704"
+	p.PrimaryCare = store.Contact{Name: "Dr. Amara Okafor", Phone: "217-555-0110"}
+	p.EmergencyContact = store.Contact{Name: "Bluto Oyl", Relationship: "son", Phone: "217-555-0199"}
+	p.Medications[1].PrescriberPhone = "217-555-0123"
+	pharmacy := store.Pharmacy{Name: "Main Street Pharmacy", Phone: "217-555-0100", TTY: "711", Hours: "Mon-Fri 9 AM-6 PM",
+		Address: "100 Main Street\nSpringfield, IL 62701", PlanName: "Prairie Health Part D"}
+	in := cmspdf.Input{Patient: p, Pharmacy: pharmacy, PharmacistName: "Pat Quinn, PharmD",
 		ReviewedOn: date("2026-03-14"), Prepared: date("2026-03-15")}
 	doc, err := cmspdf.Render(in)
 	if err != nil {
@@ -90,6 +96,13 @@ func TestRenderHasEveryHeadingAndRow(t *testing.T) {
 		{"cover letter: what it includes", "This letter includes a to-do list (Recommended To-Do List) and a medication list (Medication List)."},
 		{"cover letter: hospital bullet", "Take your medication list with you if you go to the hospital or emergency room."},
 		{"cover letter signature", "Pat Quinn, PharmD"},
+		{"letterhead address", "100 Main Street Springfield, IL 62701"},
+		{"inside address", "Olive Oyl 1200 W Maple Ave Springfield, IL 62704"},
+		{"contact line", "please call Pat Quinn, PharmD at Main Street Pharmacy at 217-555-0100. Hours: Mon-Fri 9 AM-6 PM. TTY: 711."},
+		{"plan", "Plan: Prairie Health Part D"},
+		{"primary care", "Primary care provider: Dr. Amara Okafor, 217-555-0110"},
+		{"emergency contact", "Emergency contact: Bluto Oyl (son), 217-555-0199"},
+		{"prescriber contact", "Dr. Rivera, 217-555-0123"},
 		{"to-do list title", "Recommended To-Do List for Olive Oyl, DOB: 06/01/1950"},
 		{"medication list title", "Medication List for Olive Oyl, DOB: 06/01/1950"},
 		{"date prepared", "DATE PREPARED: 03/15/2026"},
@@ -149,7 +162,7 @@ func TestRenderHasEveryHeadingAndRow(t *testing.T) {
 func TestRenderInSpanish(t *testing.T) {
 	for _, lang := range []string{"es", "es-US", "es-419"} {
 		t.Run(lang, func(t *testing.T) {
-			doc, err := cmspdf.Render(cmspdf.Input{Patient: patient(), PharmacyName: "Farmacia Central", PharmacistName: "Pat Quinn",
+			doc, err := cmspdf.Render(cmspdf.Input{Patient: patient(), Pharmacy: store.Pharmacy{Name: "Farmacia Central"}, PharmacistName: "Pat Quinn",
 				ReviewedOn: date("2026-03-14"), Prepared: date("2026-03-15"), Language: lang})
 			if err != nil {
 				t.Fatal(err)
@@ -202,7 +215,7 @@ func TestRenderEmptyRecordKeepsTheForm(t *testing.T) {
 }
 
 func TestRenderIsDeterministic(t *testing.T) {
-	in := cmspdf.Input{Patient: patient(), PharmacyName: "Main", Prepared: date("2026-03-15")}
+	in := cmspdf.Input{Patient: patient(), Pharmacy: store.Pharmacy{Name: "Main"}, Prepared: date("2026-03-15")}
 	a, err := cmspdf.Render(in)
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func (m multilingual) patient() store.Patient {
 func TestRenderPrintsEveryLanguage(t *testing.T) {
 	for _, m := range languages {
 		t.Run(m.lang, func(t *testing.T) {
-			doc, err := cmspdf.Render(cmspdf.Input{Patient: m.patient(), PharmacyName: "Main Street Pharmacy", Prepared: date("2026-03-15")})
+			doc, err := cmspdf.Render(cmspdf.Input{Patient: m.patient(), Pharmacy: store.Pharmacy{Name: "Main Street Pharmacy"}, Prepared: date("2026-03-15")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +111,7 @@ func TestRenderRefusesWhatItCannotPrint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := languages[0].patient()
 			tc.edit(&p)
-			doc, err := cmspdf.Render(cmspdf.Input{Patient: p, PharmacyName: "Main", Prepared: date("2026-03-15")})
+			doc, err := cmspdf.Render(cmspdf.Input{Patient: p, Pharmacy: store.Pharmacy{Name: "Main"}, Prepared: date("2026-03-15")})
 			var ue *cmspdf.UnprintableError
 			if !errors.As(err, &ue) {
 				t.Fatalf("Render = %d bytes, %v; want an UnprintableError", len(doc), err)

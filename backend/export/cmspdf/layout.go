@@ -213,6 +213,9 @@ func (p *page) drawLine(ln line, st style, x, y, w, lineH float64, centered bool
 // is the number of empty lines a box gets when the text is empty, so the
 // patient can write in it.
 func (p *page) block(field, text string, st style, lineH float64, boxed bool, blank int) {
+	if text == "" && blank == 0 {
+		return
+	}
 	left, _, right, _ := p.pdf.GetMargins()
 	pageW, _ := p.pdf.GetPageSize()
 	w := pageW - left - right

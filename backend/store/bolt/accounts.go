@@ -34,6 +34,27 @@ func (s *Store) GetPharmacy(ctx context.Context, id string) (store.Pharmacy, err
 	return p, nil
 }
 
+// UpdatePharmacy applies fn to the stored pharmacy in one transaction;
+// store.ErrNotFound if there is none.
+func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
+	var p store.Pharmacy
+	err := s.update(ctx, func(tx *bbolt.Tx) (err error) {
+		b := tx.Bucket(bucketPharmacies)
+		if p, err = get[store.Pharmacy](b, s.codec, id); err != nil {
+			return err
+		}
+		if err := fn(&p); err != nil {
+			return err
+		}
+		p.ID = id
+		return put(b, s.codec, id, p)
+	})
+	if err != nil {
+		return store.Pharmacy{}, fmt.Errorf("bolt.UpdatePharmacy: %w", err)
+	}
+	return p, nil
+}
+
 // CreateAccount stores a new account with Version 1 and its e-mail
 // normalized; store.ErrAlreadyExists if the id or the e-mail is taken.
 func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {

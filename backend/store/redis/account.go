@@ -16,7 +16,7 @@ import (
 // is taken.
 func (s *Store) CreatePharmacy(ctx context.Context, p store.Pharmacy) error {
 	const opName = "redisstore.CreatePharmacy"
-	b, err := s.encode(pharmacyWire{ID: p.ID, Name: p.Name, CreatedAt: tEnc(p.CreatedAt)})
+	b, err := s.encode(pharmacyToWire(p))
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
@@ -30,7 +30,71 @@ func (s *Store) GetPharmacy(ctx context.Context, id string) (store.Pharmacy, err
 	if err := s.getRecord(ctx, opName, s.k.pharmacy(id), &w); err != nil {
 		return store.Pharmacy{}, err
 	}
-	return store.Pharmacy{ID: w.ID, Name: w.Name, CreatedAt: tDec(w.CreatedAt)}, nil
+	return w.toStore(), nil
+}
+
+// UpdatePharmacy applies fn to the stored pharmacy; the write happens only
+// if the record did not change since it was read (WATCH), retried a few
+// times under contention. store.ErrNotFound if there is none.
+func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
+	const opName = "redisstore.UpdatePharmacy"
+	key := s.k.pharmacy(id)
+	var out store.Pharmacy
+	for attempt := 0; attempt < 8; attempt++ {
+		cctx, cancel := s.call(ctx)
+		err := s.rdb.Watch(cctx, func(tx *redis.Tx) error {
+			b, err := tx.Get(cctx, key).Bytes()
+			if err != nil {
+				return err
+			}
+			var w pharmacyWire
+			if err := s.decode(b, &w); err != nil {
+				return err
+			}
+			p := w.toStore()
+			if err := fn(&p); err != nil {
+				return errUserFn{err}
+			}
+			p.ID = id
+			nb, err := s.encode(pharmacyToWire(p))
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(cctx, func(pipe redis.Pipeliner) error {
+				pipe.Set(cctx, key, nb, 0)
+				return nil
+			})
+			out = p
+			return err
+		}, key)
+		cancel()
+		var ufe errUserFn
+		switch {
+		case err == nil:
+			return out, nil
+		case errors.As(err, &ufe):
+			return store.Pharmacy{}, ufe.err
+		case errors.Is(err, redis.TxFailedErr):
+			continue // changed under us: read again
+		}
+		return store.Pharmacy{}, s.fail(opName, err)
+	}
+	return store.Pharmacy{}, fmt.Errorf("%s: %w", opName, store.ErrConflict)
+}
+
+// errUserFn carries the caller's closure error through a WATCH transaction.
+type errUserFn struct{ err error }
+
+func (e errUserFn) Error() string { return e.err.Error() }
+
+func pharmacyToWire(p store.Pharmacy) pharmacyWire {
+	return pharmacyWire{ID: p.ID, Name: p.Name, CreatedAt: tEnc(p.CreatedAt), Phone: p.Phone, TTY: p.TTY, Hours: p.Hours,
+		Address: p.Address, NPI: p.NPI, PlanName: p.PlanName}
+}
+
+func (w pharmacyWire) toStore() store.Pharmacy {
+	return store.Pharmacy{ID: w.ID, Name: w.Name, CreatedAt: tDec(w.CreatedAt), Phone: w.Phone, TTY: w.TTY, Hours: w.Hours,
+		Address: w.Address, NPI: w.NPI, PlanName: w.PlanName}
 }
 
 // CreateAccount stores a new account with Version 1. The normalized e-mail
@@ -169,13 +233,13 @@ func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Acco
 
 func accountToWire(a store.Account) accountWire {
 	return accountWire{ID: a.ID, Email: a.Email, DisplayName: a.DisplayName, PasswordHash: a.PasswordHash,
-		Role: string(a.Role), PharmacyID: a.PharmacyID, CreatedAt: tEnc(a.CreatedAt),
+		Role: string(a.Role), PharmacyID: a.PharmacyID, CreatedAt: tEnc(a.CreatedAt), NPI: a.NPI,
 		Devices: mapSlice(a.Devices, deviceToWire), PatientIDs: a.PatientIDs}
 }
 
 func (w accountWire) toStore() store.Account {
 	return store.Account{ID: w.ID, Email: w.Email, DisplayName: w.DisplayName, PasswordHash: w.PasswordHash,
-		Role: store.Role(w.Role), PharmacyID: w.PharmacyID, CreatedAt: tDec(w.CreatedAt),
+		Role: store.Role(w.Role), PharmacyID: w.PharmacyID, CreatedAt: tDec(w.CreatedAt), NPI: w.NPI,
 		Devices: mapSlice(w.Devices, deviceWire.toStore), PatientIDs: w.PatientIDs}
 }
 

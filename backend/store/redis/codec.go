@@ -240,23 +240,28 @@ type patientWire struct {
 	Reviews           []reviewWire     `cbor:"24,keyasint,omitempty"`
 	SelfReports       []selfReportWire `cbor:"25,keyasint,omitempty"`
 	PreferredLanguage string           `cbor:"26,keyasint,omitempty"`
+	Address           string           `cbor:"27,keyasint,omitempty"`
+	Phone             string           `cbor:"28,keyasint,omitempty"`
+	EmergencyContact  contactWire      `cbor:"29,keyasint,omitempty"`
+	PrimaryCare       contactWire      `cbor:"30,keyasint,omitempty"`
 }
 
 type medicationWire struct {
-	ID         string       `cbor:"1,keyasint,omitempty"`
-	Name       string       `cbor:"2,keyasint,omitempty"`
-	Strength   string       `cbor:"3,keyasint,omitempty"`
-	RxCUI      string       `cbor:"4,keyasint,omitempty"`
-	HowIUseIt  string       `cbor:"5,keyasint,omitempty"`
-	WhyIUseIt  string       `cbor:"6,keyasint,omitempty"`
-	Prescriber string       `cbor:"7,keyasint,omitempty"`
-	StartedOn  int64        `cbor:"8,keyasint,omitempty"`
-	StoppedOn  int64        `cbor:"9,keyasint,omitempty"`
-	WhyStopped string       `cbor:"10,keyasint,omitempty"`
-	UpdatedAt  int64        `cbor:"11,keyasint,omitempty"`
-	UpdatedBy  string       `cbor:"12,keyasint,omitempty"`
-	Version    int64        `cbor:"13,keyasint,omitempty"`
-	History    []changeWire `cbor:"14,keyasint,omitempty"`
+	ID              string       `cbor:"1,keyasint,omitempty"`
+	Name            string       `cbor:"2,keyasint,omitempty"`
+	Strength        string       `cbor:"3,keyasint,omitempty"`
+	RxCUI           string       `cbor:"4,keyasint,omitempty"`
+	HowIUseIt       string       `cbor:"5,keyasint,omitempty"`
+	WhyIUseIt       string       `cbor:"6,keyasint,omitempty"`
+	Prescriber      string       `cbor:"7,keyasint,omitempty"`
+	StartedOn       int64        `cbor:"8,keyasint,omitempty"`
+	StoppedOn       int64        `cbor:"9,keyasint,omitempty"`
+	WhyStopped      string       `cbor:"10,keyasint,omitempty"`
+	UpdatedAt       int64        `cbor:"11,keyasint,omitempty"`
+	UpdatedBy       string       `cbor:"12,keyasint,omitempty"`
+	Version         int64        `cbor:"13,keyasint,omitempty"`
+	History         []changeWire `cbor:"14,keyasint,omitempty"`
+	PrescriberPhone string       `cbor:"15,keyasint,omitempty"`
 }
 
 type changeWire struct {
@@ -304,10 +309,11 @@ func patientToWire(p store.Patient) patientWire {
 		DateOfBirth: dEnc(p.DateOfBirth), TimeZone: p.TimeZone,
 		QuietStart: p.QuietHours.StartMinute, QuietEnd: p.QuietHours.EndMinute,
 		PushNamesMedicine: p.PushNamesMedicine, PreferredLanguage: p.PreferredLanguage,
+		Address: p.Address, Phone: p.Phone, EmergencyContact: contactToWire(p.EmergencyContact), PrimaryCare: contactToWire(p.PrimaryCare),
 		Medications: mapSlice(p.Medications, func(m store.Medication) medicationWire {
 			return medicationWire{
 				ID: m.ID, Name: m.Name, Strength: m.Strength, RxCUI: m.RxCUI, HowIUseIt: m.HowIUseIt,
-				WhyIUseIt: m.WhyIUseIt, Prescriber: m.Prescriber, StartedOn: dEnc(m.StartedOn),
+				WhyIUseIt: m.WhyIUseIt, Prescriber: m.Prescriber, PrescriberPhone: m.PrescriberPhone, StartedOn: dEnc(m.StartedOn),
 				StoppedOn: dEnc(m.StoppedOn), WhyStopped: m.WhyStopped, UpdatedAt: tEnc(m.UpdatedAt),
 				UpdatedBy: m.UpdatedBy, Version: m.Version,
 				History: mapSlice(m.History, func(c store.MedicationChange) changeWire {
@@ -348,10 +354,11 @@ func (w patientWire) toStore() store.Patient {
 		DateOfBirth: dDec(w.DateOfBirth), TimeZone: w.TimeZone,
 		QuietHours:        store.QuietHours{StartMinute: w.QuietStart, EndMinute: w.QuietEnd},
 		PushNamesMedicine: w.PushNamesMedicine, PreferredLanguage: w.PreferredLanguage,
+		Address: w.Address, Phone: w.Phone, EmergencyContact: w.EmergencyContact.toStore(), PrimaryCare: w.PrimaryCare.toStore(),
 		Medications: mapSlice(w.Medications, func(m medicationWire) store.Medication {
 			return store.Medication{
 				ID: m.ID, Name: m.Name, Strength: m.Strength, RxCUI: m.RxCUI, HowIUseIt: m.HowIUseIt,
-				WhyIUseIt: m.WhyIUseIt, Prescriber: m.Prescriber, StartedOn: dDec(m.StartedOn),
+				WhyIUseIt: m.WhyIUseIt, Prescriber: m.Prescriber, PrescriberPhone: m.PrescriberPhone, StartedOn: dDec(m.StartedOn),
 				StoppedOn: dDec(m.StoppedOn), WhyStopped: m.WhyStopped, UpdatedAt: tDec(m.UpdatedAt),
 				UpdatedBy: m.UpdatedBy, Version: m.Version,
 				History: mapSlice(m.History, func(c changeWire) store.MedicationChange {
@@ -390,6 +397,26 @@ type pharmacyWire struct {
 	ID        string `cbor:"1,keyasint,omitempty"`
 	Name      string `cbor:"2,keyasint,omitempty"`
 	CreatedAt int64  `cbor:"3,keyasint,omitempty"`
+	Phone     string `cbor:"4,keyasint,omitempty"`
+	TTY       string `cbor:"5,keyasint,omitempty"`
+	Hours     string `cbor:"6,keyasint,omitempty"`
+	Address   string `cbor:"7,keyasint,omitempty"`
+	NPI       string `cbor:"8,keyasint,omitempty"`
+	PlanName  string `cbor:"9,keyasint,omitempty"`
+}
+
+type contactWire struct {
+	Name         string `cbor:"1,keyasint,omitempty"`
+	Relationship string `cbor:"2,keyasint,omitempty"`
+	Phone        string `cbor:"3,keyasint,omitempty"`
+}
+
+func contactToWire(c store.Contact) contactWire {
+	return contactWire{Name: c.Name, Relationship: c.Relationship, Phone: c.Phone}
+}
+
+func (w contactWire) toStore() store.Contact {
+	return store.Contact{Name: w.Name, Relationship: w.Relationship, Phone: w.Phone}
 }
 
 type accountWire struct {
@@ -403,6 +430,7 @@ type accountWire struct {
 	// 8 is reserved: the version travels in the record header.
 	Devices    []deviceWire `cbor:"9,keyasint,omitempty"`
 	PatientIDs []string     `cbor:"10,keyasint,omitempty"`
+	NPI        string       `cbor:"11,keyasint,omitempty"`
 }
 
 type codeWire struct {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -33,6 +34,42 @@ var pharmacyCases = []testCase{
 	{"NotFound", func(t *testing.T, s store.Store) {
 		_, err := s.GetPharmacy(t.Context(), "ph-missing")
 		wantErr(t, "GetPharmacy", err, store.ErrNotFound)
+		_, err = s.UpdatePharmacy(t.Context(), "ph-missing", func(*store.Pharmacy) error { return nil })
+		wantErr(t, "UpdatePharmacy", err, store.ErrNotFound)
+	}},
+	{"UpdateKeepsEveryField", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		must(t, "CreatePharmacy", s.CreatePharmacy(ctx, store.Pharmacy{ID: "ph-1", Name: "Main Street Pharmacy", CreatedAt: sampleBase}))
+		want := store.Pharmacy{ID: "ph-1", Name: "Main Street Pharmacy #0412", CreatedAt: sampleBase, Phone: "+1 312 555 0100", TTY: "711",
+			Hours: "Mon-Fri 9 AM-7 PM, Sat 9 AM-1 PM", Address: "100 Main Street\nSpringfield, IL 62701", NPI: "1234567893", PlanName: "Prairie Health Part D"}
+		got, err := s.UpdatePharmacy(ctx, "ph-1", func(p *store.Pharmacy) error {
+			created := p.CreatedAt
+			*p = want
+			p.CreatedAt = created
+			return nil
+		})
+		must(t, "UpdatePharmacy", err)
+		read, err := s.GetPharmacy(ctx, "ph-1")
+		must(t, "GetPharmacy", err)
+		for _, g := range []store.Pharmacy{got, read} {
+			sameTime(t, "CreatedAt", g.CreatedAt, want.CreatedAt)
+			g.CreatedAt = want.CreatedAt
+			if g != want {
+				t.Errorf("pharmacy = %+v, want %+v", g, want)
+			}
+		}
+	}},
+	{"UpdateErrorWritesNothing", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		must(t, "CreatePharmacy", s.CreatePharmacy(ctx, store.Pharmacy{ID: "ph-1", Name: "First"}))
+		boom := errors.New("refused")
+		_, err := s.UpdatePharmacy(ctx, "ph-1", func(p *store.Pharmacy) error { p.Name = "Changed"; return boom })
+		if !errors.Is(err, boom) {
+			t.Fatalf("UpdatePharmacy = %v, want the closure's error", err)
+		}
+		if got, _ := s.GetPharmacy(ctx, "ph-1"); got.Name != "First" {
+			t.Errorf("a refused update wrote %q", got.Name)
+		}
 	}},
 }
 
@@ -45,6 +82,7 @@ func sampleAccount(id, email string) store.Account {
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$4Vy2Jq4mQ3rQm2ZyUqGfQk8gU2i6b0kS7l7nYf1p9aE",
 		Role:         store.RolePharmacist,
 		PharmacyID:   "ph-1",
+		NPI:          "1234567893",
 		CreatedAt:    sampleBase,
 		Devices: []store.Device{{
 			ID: "dev-a1", FCMToken: "fcm:eXaMpLeToKeN-dGhpcyBpcyBub3QgYSByZWFsIHRva2Vu", Platform: "ios",

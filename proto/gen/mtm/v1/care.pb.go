@@ -407,6 +407,343 @@ func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
+type SetPatientContactsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Postal address, lines separated by newlines.
+	Address          string   `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Phone            string   `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	EmergencyContact *Contact `protobuf:"bytes,4,opt,name=emergency_contact,json=emergencyContact,proto3" json:"emergency_contact,omitempty"`
+	PrimaryCare      *Contact `protobuf:"bytes,5,opt,name=primary_care,json=primaryCare,proto3" json:"primary_care,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SetPatientContactsRequest) Reset() {
+	*x = SetPatientContactsRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPatientContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPatientContactsRequest) ProtoMessage() {}
+
+func (x *SetPatientContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPatientContactsRequest.ProtoReflect.Descriptor instead.
+func (*SetPatientContactsRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetPatientContactsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SetPatientContactsRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *SetPatientContactsRequest) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *SetPatientContactsRequest) GetEmergencyContact() *Contact {
+	if x != nil {
+		return x.EmergencyContact
+	}
+	return nil
+}
+
+func (x *SetPatientContactsRequest) GetPrimaryCare() *Contact {
+	if x != nil {
+		return x.PrimaryCare
+	}
+	return nil
+}
+
+type SetPatientContactsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patient       *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPatientContactsResponse) Reset() {
+	*x = SetPatientContactsResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPatientContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPatientContactsResponse) ProtoMessage() {}
+
+func (x *SetPatientContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPatientContactsResponse.ProtoReflect.Descriptor instead.
+func (*SetPatientContactsResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetPatientContactsResponse) GetPatient() *Patient {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+type GetPharmacyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPharmacyRequest) Reset() {
+	*x = GetPharmacyRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPharmacyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPharmacyRequest) ProtoMessage() {}
+
+func (x *GetPharmacyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPharmacyRequest.ProtoReflect.Descriptor instead.
+func (*GetPharmacyRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+}
+
+type GetPharmacyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pharmacy      *Pharmacy              `protobuf:"bytes,1,opt,name=pharmacy,proto3" json:"pharmacy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPharmacyResponse) Reset() {
+	*x = GetPharmacyResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPharmacyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPharmacyResponse) ProtoMessage() {}
+
+func (x *GetPharmacyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPharmacyResponse.ProtoReflect.Descriptor instead.
+func (*GetPharmacyResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetPharmacyResponse) GetPharmacy() *Pharmacy {
+	if x != nil {
+		return x.Pharmacy
+	}
+	return nil
+}
+
+type UpdatePharmacyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Phone         string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	Tty           string                 `protobuf:"bytes,3,opt,name=tty,proto3" json:"tty,omitempty"`
+	Hours         string                 `protobuf:"bytes,4,opt,name=hours,proto3" json:"hours,omitempty"`
+	Address       string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	Npi           string                 `protobuf:"bytes,6,opt,name=npi,proto3" json:"npi,omitempty"`
+	PlanName      string                 `protobuf:"bytes,7,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePharmacyRequest) Reset() {
+	*x = UpdatePharmacyRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePharmacyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePharmacyRequest) ProtoMessage() {}
+
+func (x *UpdatePharmacyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePharmacyRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePharmacyRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpdatePharmacyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetTty() string {
+	if x != nil {
+		return x.Tty
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetHours() string {
+	if x != nil {
+		return x.Hours
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetNpi() string {
+	if x != nil {
+		return x.Npi
+	}
+	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetPlanName() string {
+	if x != nil {
+		return x.PlanName
+	}
+	return ""
+}
+
+type UpdatePharmacyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pharmacy      *Pharmacy              `protobuf:"bytes,1,opt,name=pharmacy,proto3" json:"pharmacy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePharmacyResponse) Reset() {
+	*x = UpdatePharmacyResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePharmacyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePharmacyResponse) ProtoMessage() {}
+
+func (x *UpdatePharmacyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePharmacyResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePharmacyResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdatePharmacyResponse) GetPharmacy() *Pharmacy {
+	if x != nil {
+		return x.Pharmacy
+	}
+	return nil
+}
+
 type EnrollPatientRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	GivenName   string                 `protobuf:"bytes,1,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
@@ -422,7 +759,7 @@ type EnrollPatientRequest struct {
 
 func (x *EnrollPatientRequest) Reset() {
 	*x = EnrollPatientRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	mi := &file_mtm_v1_care_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +771,7 @@ func (x *EnrollPatientRequest) String() string {
 func (*EnrollPatientRequest) ProtoMessage() {}
 
 func (x *EnrollPatientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	mi := &file_mtm_v1_care_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +784,7 @@ func (x *EnrollPatientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollPatientRequest.ProtoReflect.Descriptor instead.
 func (*EnrollPatientRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EnrollPatientRequest) GetGivenName() string {
@@ -497,7 +834,7 @@ type EnrollPatientResponse struct {
 
 func (x *EnrollPatientResponse) Reset() {
 	*x = EnrollPatientResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	mi := &file_mtm_v1_care_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +846,7 @@ func (x *EnrollPatientResponse) String() string {
 func (*EnrollPatientResponse) ProtoMessage() {}
 
 func (x *EnrollPatientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	mi := &file_mtm_v1_care_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +859,7 @@ func (x *EnrollPatientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollPatientResponse.ProtoReflect.Descriptor instead.
 func (*EnrollPatientResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnrollPatientResponse) GetPatient() *Patient {
@@ -555,7 +892,7 @@ type IssueActivationCodeRequest struct {
 
 func (x *IssueActivationCodeRequest) Reset() {
 	*x = IssueActivationCodeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	mi := &file_mtm_v1_care_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +904,7 @@ func (x *IssueActivationCodeRequest) String() string {
 func (*IssueActivationCodeRequest) ProtoMessage() {}
 
 func (x *IssueActivationCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	mi := &file_mtm_v1_care_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +917,7 @@ func (x *IssueActivationCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueActivationCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssueActivationCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IssueActivationCodeRequest) GetPatientId() string {
@@ -600,7 +937,7 @@ type IssueActivationCodeResponse struct {
 
 func (x *IssueActivationCodeResponse) Reset() {
 	*x = IssueActivationCodeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	mi := &file_mtm_v1_care_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +949,7 @@ func (x *IssueActivationCodeResponse) String() string {
 func (*IssueActivationCodeResponse) ProtoMessage() {}
 
 func (x *IssueActivationCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	mi := &file_mtm_v1_care_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +962,7 @@ func (x *IssueActivationCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueActivationCodeResponse.ProtoReflect.Descriptor instead.
 func (*IssueActivationCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *IssueActivationCodeResponse) GetActivationCode() string {
@@ -654,7 +991,7 @@ type SearchPatientsRequest struct {
 
 func (x *SearchPatientsRequest) Reset() {
 	*x = SearchPatientsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	mi := &file_mtm_v1_care_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +1003,7 @@ func (x *SearchPatientsRequest) String() string {
 func (*SearchPatientsRequest) ProtoMessage() {}
 
 func (x *SearchPatientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	mi := &file_mtm_v1_care_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +1016,7 @@ func (x *SearchPatientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatientsRequest.ProtoReflect.Descriptor instead.
 func (*SearchPatientsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SearchPatientsRequest) GetNamePrefix() string {
@@ -713,7 +1050,7 @@ type SearchPatientsResponse struct {
 
 func (x *SearchPatientsResponse) Reset() {
 	*x = SearchPatientsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	mi := &file_mtm_v1_care_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +1062,7 @@ func (x *SearchPatientsResponse) String() string {
 func (*SearchPatientsResponse) ProtoMessage() {}
 
 func (x *SearchPatientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	mi := &file_mtm_v1_care_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +1075,7 @@ func (x *SearchPatientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatientsResponse.ProtoReflect.Descriptor instead.
 func (*SearchPatientsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchPatientsResponse) GetPatients() []*Patient {
@@ -764,7 +1101,7 @@ type GetPatientRecordRequest struct {
 
 func (x *GetPatientRecordRequest) Reset() {
 	*x = GetPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[6]
+	mi := &file_mtm_v1_care_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1113,7 @@ func (x *GetPatientRecordRequest) String() string {
 func (*GetPatientRecordRequest) ProtoMessage() {}
 
 func (x *GetPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[6]
+	mi := &file_mtm_v1_care_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1126,7 @@ func (x *GetPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetPatientRecordRequest) GetPatientId() string {
@@ -810,7 +1147,7 @@ type GetPatientRecordResponse struct {
 
 func (x *GetPatientRecordResponse) Reset() {
 	*x = GetPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[7]
+	mi := &file_mtm_v1_care_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1159,7 @@ func (x *GetPatientRecordResponse) String() string {
 func (*GetPatientRecordResponse) ProtoMessage() {}
 
 func (x *GetPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[7]
+	mi := &file_mtm_v1_care_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1172,7 @@ func (x *GetPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPatientRecordResponse) GetPatient() *Patient {
@@ -861,21 +1198,22 @@ func (x *GetPatientRecordResponse) GetActionPlan() *MedicationActionPlan {
 
 // MedicationFields are the pharmacist-entered fields of a PML row.
 type MedicationFields struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Strength      string                 `protobuf:"bytes,2,opt,name=strength,proto3" json:"strength,omitempty"`
-	Rxcui         string                 `protobuf:"bytes,3,opt,name=rxcui,proto3" json:"rxcui,omitempty"`
-	HowIUseIt     string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
-	WhyIUseIt     string                 `protobuf:"bytes,5,opt,name=why_i_use_it,json=whyIUseIt,proto3" json:"why_i_use_it,omitempty"`
-	Prescriber    string                 `protobuf:"bytes,6,opt,name=prescriber,proto3" json:"prescriber,omitempty"`
-	StartedOn     string                 `protobuf:"bytes,7,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Strength        string                 `protobuf:"bytes,2,opt,name=strength,proto3" json:"strength,omitempty"`
+	Rxcui           string                 `protobuf:"bytes,3,opt,name=rxcui,proto3" json:"rxcui,omitempty"`
+	HowIUseIt       string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
+	WhyIUseIt       string                 `protobuf:"bytes,5,opt,name=why_i_use_it,json=whyIUseIt,proto3" json:"why_i_use_it,omitempty"`
+	Prescriber      string                 `protobuf:"bytes,6,opt,name=prescriber,proto3" json:"prescriber,omitempty"`
+	StartedOn       string                 `protobuf:"bytes,7,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
+	PrescriberPhone string                 `protobuf:"bytes,8,opt,name=prescriber_phone,json=prescriberPhone,proto3" json:"prescriber_phone,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MedicationFields) Reset() {
 	*x = MedicationFields{}
-	mi := &file_mtm_v1_care_proto_msgTypes[8]
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1225,7 @@ func (x *MedicationFields) String() string {
 func (*MedicationFields) ProtoMessage() {}
 
 func (x *MedicationFields) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[8]
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1238,7 @@ func (x *MedicationFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MedicationFields.ProtoReflect.Descriptor instead.
 func (*MedicationFields) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MedicationFields) GetName() string {
@@ -952,6 +1290,13 @@ func (x *MedicationFields) GetStartedOn() string {
 	return ""
 }
 
+func (x *MedicationFields) GetPrescriberPhone() string {
+	if x != nil {
+		return x.PrescriberPhone
+	}
+	return ""
+}
+
 type AddMedicationRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -962,7 +1307,7 @@ type AddMedicationRequest struct {
 
 func (x *AddMedicationRequest) Reset() {
 	*x = AddMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[9]
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1319,7 @@ func (x *AddMedicationRequest) String() string {
 func (*AddMedicationRequest) ProtoMessage() {}
 
 func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[9]
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1332,7 @@ func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationRequest.ProtoReflect.Descriptor instead.
 func (*AddMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddMedicationRequest) GetPatientId() string {
@@ -1013,7 +1358,7 @@ type AddMedicationResponse struct {
 
 func (x *AddMedicationResponse) Reset() {
 	*x = AddMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[10]
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1370,7 @@ func (x *AddMedicationResponse) String() string {
 func (*AddMedicationResponse) ProtoMessage() {}
 
 func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[10]
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1383,7 @@ func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationResponse.ProtoReflect.Descriptor instead.
 func (*AddMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{10}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddMedicationResponse) GetMedication() *Medication {
@@ -1063,7 +1408,7 @@ type ChangeMedicationRequest struct {
 
 func (x *ChangeMedicationRequest) Reset() {
 	*x = ChangeMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[11]
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1420,7 @@ func (x *ChangeMedicationRequest) String() string {
 func (*ChangeMedicationRequest) ProtoMessage() {}
 
 func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[11]
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1433,7 @@ func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{11}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeMedicationRequest) GetPatientId() string {
@@ -1135,7 +1480,7 @@ type ChangeMedicationResponse struct {
 
 func (x *ChangeMedicationResponse) Reset() {
 	*x = ChangeMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[12]
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1492,7 @@ func (x *ChangeMedicationResponse) String() string {
 func (*ChangeMedicationResponse) ProtoMessage() {}
 
 func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[12]
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1505,7 @@ func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{12}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChangeMedicationResponse) GetMedication() *Medication {
@@ -1183,7 +1528,7 @@ type StopMedicationRequest struct {
 
 func (x *StopMedicationRequest) Reset() {
 	*x = StopMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[13]
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1195,7 +1540,7 @@ func (x *StopMedicationRequest) String() string {
 func (*StopMedicationRequest) ProtoMessage() {}
 
 func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[13]
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1208,7 +1553,7 @@ func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationRequest.ProtoReflect.Descriptor instead.
 func (*StopMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{13}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StopMedicationRequest) GetPatientId() string {
@@ -1255,7 +1600,7 @@ type StopMedicationResponse struct {
 
 func (x *StopMedicationResponse) Reset() {
 	*x = StopMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1612,7 @@ func (x *StopMedicationResponse) String() string {
 func (*StopMedicationResponse) ProtoMessage() {}
 
 func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1625,7 @@ func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationResponse.ProtoReflect.Descriptor instead.
 func (*StopMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StopMedicationResponse) GetMedication() *Medication {
@@ -1302,7 +1647,7 @@ type AddAllergyRequest struct {
 
 func (x *AddAllergyRequest) Reset() {
 	*x = AddAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1659,7 @@ func (x *AddAllergyRequest) String() string {
 func (*AddAllergyRequest) ProtoMessage() {}
 
 func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1672,7 @@ func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyRequest.ProtoReflect.Descriptor instead.
 func (*AddAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddAllergyRequest) GetPatientId() string {
@@ -1367,7 +1712,7 @@ type AddAllergyResponse struct {
 
 func (x *AddAllergyResponse) Reset() {
 	*x = AddAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1724,7 @@ func (x *AddAllergyResponse) String() string {
 func (*AddAllergyResponse) ProtoMessage() {}
 
 func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1737,7 @@ func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyResponse.ProtoReflect.Descriptor instead.
 func (*AddAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddAllergyResponse) GetAllergy() *Allergy {
@@ -1412,7 +1757,7 @@ type RemoveAllergyRequest struct {
 
 func (x *RemoveAllergyRequest) Reset() {
 	*x = RemoveAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1769,7 @@ func (x *RemoveAllergyRequest) String() string {
 func (*RemoveAllergyRequest) ProtoMessage() {}
 
 func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1782,7 @@ func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveAllergyRequest) GetPatientId() string {
@@ -1462,7 +1807,7 @@ type RemoveAllergyResponse struct {
 
 func (x *RemoveAllergyResponse) Reset() {
 	*x = RemoveAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1819,7 @@ func (x *RemoveAllergyResponse) String() string {
 func (*RemoveAllergyResponse) ProtoMessage() {}
 
 func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1832,7 @@ func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
 }
 
 type SetOtherInformationRequest struct {
@@ -1500,7 +1845,7 @@ type SetOtherInformationRequest struct {
 
 func (x *SetOtherInformationRequest) Reset() {
 	*x = SetOtherInformationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1857,7 @@ func (x *SetOtherInformationRequest) String() string {
 func (*SetOtherInformationRequest) ProtoMessage() {}
 
 func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1870,7 @@ func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationRequest.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetOtherInformationRequest) GetPatientId() string {
@@ -1551,7 +1896,7 @@ type SetOtherInformationResponse struct {
 
 func (x *SetOtherInformationResponse) Reset() {
 	*x = SetOtherInformationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1908,7 @@ func (x *SetOtherInformationResponse) String() string {
 func (*SetOtherInformationResponse) ProtoMessage() {}
 
 func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1921,7 @@ func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationResponse.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetOtherInformationResponse) GetMedicationList() *PersonalMedicationList {
@@ -1598,7 +1943,7 @@ type RecordFillRequest struct {
 
 func (x *RecordFillRequest) Reset() {
 	*x = RecordFillRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1955,7 @@ func (x *RecordFillRequest) String() string {
 func (*RecordFillRequest) ProtoMessage() {}
 
 func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1968,7 @@ func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillRequest.ProtoReflect.Descriptor instead.
 func (*RecordFillRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RecordFillRequest) GetPatientId() string {
@@ -1665,7 +2010,7 @@ type RecordFillResponse struct {
 
 func (x *RecordFillResponse) Reset() {
 	*x = RecordFillResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +2022,7 @@ func (x *RecordFillResponse) String() string {
 func (*RecordFillResponse) ProtoMessage() {}
 
 func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +2035,7 @@ func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillResponse.ProtoReflect.Descriptor instead.
 func (*RecordFillResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RecordFillResponse) GetFill() *Fill {
@@ -1718,7 +2063,7 @@ type AddActionItemRequest struct {
 
 func (x *AddActionItemRequest) Reset() {
 	*x = AddActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +2075,7 @@ func (x *AddActionItemRequest) String() string {
 func (*AddActionItemRequest) ProtoMessage() {}
 
 func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +2088,7 @@ func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemRequest.ProtoReflect.Descriptor instead.
 func (*AddActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddActionItemRequest) GetPatientId() string {
@@ -1776,7 +2121,7 @@ type AddActionItemResponse struct {
 
 func (x *AddActionItemResponse) Reset() {
 	*x = AddActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2133,7 @@ func (x *AddActionItemResponse) String() string {
 func (*AddActionItemResponse) ProtoMessage() {}
 
 func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2146,7 @@ func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemResponse.ProtoReflect.Descriptor instead.
 func (*AddActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddActionItemResponse) GetActionItem() *ActionItem {
@@ -1824,7 +2169,7 @@ type ChangeActionItemRequest struct {
 
 func (x *ChangeActionItemRequest) Reset() {
 	*x = ChangeActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2181,7 @@ func (x *ChangeActionItemRequest) String() string {
 func (*ChangeActionItemRequest) ProtoMessage() {}
 
 func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2194,7 @@ func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemRequest.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChangeActionItemRequest) GetPatientId() string {
@@ -1896,7 +2241,7 @@ type ChangeActionItemResponse struct {
 
 func (x *ChangeActionItemResponse) Reset() {
 	*x = ChangeActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2253,7 @@ func (x *ChangeActionItemResponse) String() string {
 func (*ChangeActionItemResponse) ProtoMessage() {}
 
 func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2266,7 @@ func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemResponse.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChangeActionItemResponse) GetActionItem() *ActionItem {
@@ -1942,7 +2287,7 @@ type SetActionPlanNotesRequest struct {
 
 func (x *SetActionPlanNotesRequest) Reset() {
 	*x = SetActionPlanNotesRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2299,7 @@ func (x *SetActionPlanNotesRequest) String() string {
 func (*SetActionPlanNotesRequest) ProtoMessage() {}
 
 func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2312,7 @@ func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesRequest.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetActionPlanNotesRequest) GetPatientId() string {
@@ -2000,7 +2345,7 @@ type SetActionPlanNotesResponse struct {
 
 func (x *SetActionPlanNotesResponse) Reset() {
 	*x = SetActionPlanNotesResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2357,7 @@ func (x *SetActionPlanNotesResponse) String() string {
 func (*SetActionPlanNotesResponse) ProtoMessage() {}
 
 func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2370,7 @@ func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesResponse.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetActionPlanNotesResponse) GetActionPlan() *MedicationActionPlan {
@@ -2056,7 +2401,7 @@ type RecordReviewRequest struct {
 
 func (x *RecordReviewRequest) Reset() {
 	*x = RecordReviewRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2413,7 @@ func (x *RecordReviewRequest) String() string {
 func (*RecordReviewRequest) ProtoMessage() {}
 
 func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2426,7 @@ func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewRequest.ProtoReflect.Descriptor instead.
 func (*RecordReviewRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecordReviewRequest) GetPatientId() string {
@@ -2152,7 +2497,7 @@ type RecordReviewResponse struct {
 
 func (x *RecordReviewResponse) Reset() {
 	*x = RecordReviewResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2509,7 @@ func (x *RecordReviewResponse) String() string {
 func (*RecordReviewResponse) ProtoMessage() {}
 
 func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2522,7 @@ func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewResponse.ProtoReflect.Descriptor instead.
 func (*RecordReviewResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecordReviewResponse) GetReviewId() string {
@@ -2216,7 +2561,7 @@ type Intervention struct {
 
 func (x *Intervention) Reset() {
 	*x = Intervention{}
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2573,7 @@ func (x *Intervention) String() string {
 func (*Intervention) ProtoMessage() {}
 
 func (x *Intervention) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2586,7 @@ func (x *Intervention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Intervention.ProtoReflect.Descriptor instead.
 func (*Intervention) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Intervention) GetKind() InterventionKind {
@@ -2298,7 +2643,7 @@ type Review struct {
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2655,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2668,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Review) GetId() string {
@@ -2427,7 +2772,7 @@ type ExportPatientRecordRequest struct {
 
 func (x *ExportPatientRecordRequest) Reset() {
 	*x = ExportPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2784,7 @@ func (x *ExportPatientRecordRequest) String() string {
 func (*ExportPatientRecordRequest) ProtoMessage() {}
 
 func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2797,7 @@ func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExportPatientRecordRequest) GetPatientId() string {
@@ -2480,7 +2825,7 @@ type ExportPatientRecordResponse struct {
 
 func (x *ExportPatientRecordResponse) Reset() {
 	*x = ExportPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2837,7 @@ func (x *ExportPatientRecordResponse) String() string {
 func (*ExportPatientRecordResponse) ProtoMessage() {}
 
 func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2850,7 @@ func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExportPatientRecordResponse) GetContentType() string {
@@ -2536,7 +2881,7 @@ type RecordSummaryDeliveredRequest struct {
 
 func (x *RecordSummaryDeliveredRequest) Reset() {
 	*x = RecordSummaryDeliveredRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2893,7 @@ func (x *RecordSummaryDeliveredRequest) String() string {
 func (*RecordSummaryDeliveredRequest) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2906,7 @@ func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredRequest.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RecordSummaryDeliveredRequest) GetPatientId() string {
@@ -2608,7 +2953,7 @@ type RecordSummaryDeliveredResponse struct {
 
 func (x *RecordSummaryDeliveredResponse) Reset() {
 	*x = RecordSummaryDeliveredResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2965,7 @@ func (x *RecordSummaryDeliveredResponse) String() string {
 func (*RecordSummaryDeliveredResponse) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2978,7 @@ func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredResponse.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordSummaryDeliveredResponse) GetReview() *Review {
@@ -2652,7 +2997,7 @@ type ListReviewsRequest struct {
 
 func (x *ListReviewsRequest) Reset() {
 	*x = ListReviewsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +3009,7 @@ func (x *ListReviewsRequest) String() string {
 func (*ListReviewsRequest) ProtoMessage() {}
 
 func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +3022,7 @@ func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListReviewsRequest) GetPatientId() string {
@@ -2701,7 +3046,7 @@ type ListReviewsResponse struct {
 
 func (x *ListReviewsResponse) Reset() {
 	*x = ListReviewsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +3058,7 @@ func (x *ListReviewsResponse) String() string {
 func (*ListReviewsResponse) ProtoMessage() {}
 
 func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +3071,7 @@ func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListReviewsResponse) GetReviews() []*Review {
@@ -2763,7 +3108,7 @@ type SetInterventionOutcomeRequest struct {
 
 func (x *SetInterventionOutcomeRequest) Reset() {
 	*x = SetInterventionOutcomeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +3120,7 @@ func (x *SetInterventionOutcomeRequest) String() string {
 func (*SetInterventionOutcomeRequest) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +3133,7 @@ func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetInterventionOutcomeRequest) GetPatientId() string {
@@ -2828,7 +3173,7 @@ type SetInterventionOutcomeResponse struct {
 
 func (x *SetInterventionOutcomeResponse) Reset() {
 	*x = SetInterventionOutcomeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +3185,7 @@ func (x *SetInterventionOutcomeResponse) String() string {
 func (*SetInterventionOutcomeResponse) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +3198,7 @@ func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetInterventionOutcomeResponse) GetReview() *Review {
@@ -2887,7 +3232,7 @@ type SelfReportedMedication struct {
 
 func (x *SelfReportedMedication) Reset() {
 	*x = SelfReportedMedication{}
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3244,7 @@ func (x *SelfReportedMedication) String() string {
 func (*SelfReportedMedication) ProtoMessage() {}
 
 func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3257,7 @@ func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
 func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SelfReportedMedication) GetId() string {
@@ -3010,7 +3355,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3367,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3380,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -3062,7 +3407,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3419,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3432,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -3113,7 +3458,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3470,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3483,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -3187,7 +3532,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3199,7 +3544,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3212,7 +3557,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -3240,7 +3585,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3597,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3610,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -3295,7 +3640,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3652,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3665,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -3356,7 +3701,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3368,7 +3713,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3381,7 +3726,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -3409,7 +3754,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3421,7 +3766,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3434,7 +3779,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -3463,7 +3808,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3820,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3833,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -3517,7 +3862,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +3874,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +3887,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -3570,7 +3915,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3582,7 +3927,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3595,7 +3940,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -3628,7 +3973,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +3985,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +3998,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -3673,7 +4018,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3685,7 +4030,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3698,7 +4043,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -3724,7 +4069,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +4081,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +4094,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -3760,18 +4105,20 @@ func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
 }
 
 type CreatePharmacistRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Admin         bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Email       string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password    string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Admin       bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
+	// National Provider Identifier, optional (10 digits).
+	Npi           string `protobuf:"bytes,5,opt,name=npi,proto3" json:"npi,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3783,7 +4130,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3796,7 +4143,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -3827,6 +4174,13 @@ func (x *CreatePharmacistRequest) GetAdmin() bool {
 	return false
 }
 
+func (x *CreatePharmacistRequest) GetNpi() string {
+	if x != nil {
+		return x.Npi
+	}
+	return ""
+}
+
 type CreatePharmacistResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -3836,7 +4190,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +4202,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +4215,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -3875,7 +4229,30 @@ var File_mtm_v1_care_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_care_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\"\xbd\x02\n" +
+	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\"\x9f\x02\n" +
+	"\x19SetPatientContactsRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12\"\n" +
+	"\aaddress\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xac\x02R\aaddress\x120\n" +
+	"\x05phone\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12<\n" +
+	"\x11emergency_contact\x18\x04 \x01(\v2\x0f.mtm.v1.ContactR\x10emergencyContact\x122\n" +
+	"\fprimary_care\x18\x05 \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"G\n" +
+	"\x1aSetPatientContactsResponse\x12)\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x14\n" +
+	"\x12GetPharmacyRequest\"C\n" +
+	"\x13GetPharmacyResponse\x12,\n" +
+	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xab\x02\n" +
+	"\x15UpdatePharmacyRequest\x12\x1e\n" +
+	"\x04name\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x120\n" +
+	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12,\n" +
+	"\x03tty\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x03tty\x12\x1e\n" +
+	"\x05hours\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05hours\x12\"\n" +
+	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xac\x02R\aaddress\x12'\n" +
+	"\x03npi\x18\x06 \x01(\tB\x15\xbaH\x12r\x102\x0e^([0-9]{10})?$R\x03npi\x12%\n" +
+	"\tplan_name\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\bplanName\"F\n" +
+	"\x16UpdatePharmacyResponse\x12,\n" +
+	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xbd\x02\n" +
 	"\x14EnrollPatientRequest\x12(\n" +
 	"\n" +
 	"given_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tgivenName\x12*\n" +
@@ -3911,7 +4288,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12G\n" +
 	"\x0fmedication_list\x18\x02 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12=\n" +
 	"\vaction_plan\x18\x03 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xcc\x02\n" +
+	"actionPlan\"\x93\x03\n" +
 	"\x10MedicationFields\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12#\n" +
@@ -3924,7 +4301,8 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"prescriber\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
 	"prescriber\x12E\n" +
 	"\n" +
-	"started_on\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tstartedOn\"\x94\x01\n" +
+	"started_on\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tstartedOn\x12E\n" +
+	"\x10prescriber_phone\x18\b \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x0fprescriberPhone\"\x94\x01\n" +
 	"\x14AddMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12@\n" +
@@ -4181,14 +4559,15 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
 	"windowDays\"\\\n" +
 	"\x1bGetPatientAdherenceResponse\x12=\n" +
-	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xa7\x01\n" +
+	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xd0\x01\n" +
 	"\x17CreatePharmacistRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12,\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12\x14\n" +
-	"\x05admin\x18\x04 \x01(\bR\x05admin\"9\n" +
+	"\x05admin\x18\x04 \x01(\bR\x05admin\x12'\n" +
+	"\x03npi\x18\x05 \x01(\tB\x15\xbaH\x12r\x102\x0e^([0-9]{10})?$R\x03npi\"9\n" +
 	"\x18CreatePharmacistResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId*S\n" +
@@ -4228,7 +4607,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
-	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xd3\x12\n" +
+	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xc9\x14\n" +
 	"\vCareService\x12L\n" +
 	"\rEnrollPatient\x12\x1c.mtm.v1.EnrollPatientRequest\x1a\x1d.mtm.v1.EnrollPatientResponse\x12^\n" +
 	"\x13IssueActivationCode\x12\".mtm.v1.IssueActivationCodeRequest\x1a#.mtm.v1.IssueActivationCodeResponse\x12O\n" +
@@ -4257,7 +4636,10 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x15ListPatientsDueForCmr\x12$.mtm.v1.ListPatientsDueForCmrRequest\x1a%.mtm.v1.ListPatientsDueForCmrResponse\x12\x8e\x01\n" +
 	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponse\x12^\n" +
 	"\x13ExportPatientRecord\x12\".mtm.v1.ExportPatientRecordRequest\x1a#.mtm.v1.ExportPatientRecordResponse\x12g\n" +
-	"\x16RecordSummaryDelivered\x12%.mtm.v1.RecordSummaryDeliveredRequest\x1a&.mtm.v1.RecordSummaryDeliveredResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\x16RecordSummaryDelivered\x12%.mtm.v1.RecordSummaryDeliveredRequest\x1a&.mtm.v1.RecordSummaryDeliveredResponse\x12[\n" +
+	"\x12SetPatientContacts\x12!.mtm.v1.SetPatientContactsRequest\x1a\".mtm.v1.SetPatientContactsResponse\x12F\n" +
+	"\vGetPharmacy\x12\x1a.mtm.v1.GetPharmacyRequest\x1a\x1b.mtm.v1.GetPharmacyResponse\x12O\n" +
+	"\x0eUpdatePharmacy\x12\x1d.mtm.v1.UpdatePharmacyRequest\x1a\x1e.mtm.v1.UpdatePharmacyResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_care_proto_rawDescOnce sync.Once
@@ -4272,7 +4654,7 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
 	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
@@ -4281,187 +4663,206 @@ var file_mtm_v1_care_proto_goTypes = []any{
 	(SummaryRecipient)(0),                               // 4: mtm.v1.SummaryRecipient
 	(SelfReportStatus)(0),                               // 5: mtm.v1.SelfReportStatus
 	(SelfReportDecision)(0),                             // 6: mtm.v1.SelfReportDecision
-	(*EnrollPatientRequest)(nil),                        // 7: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 8: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 9: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 10: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 11: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 12: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 13: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 14: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),                            // 15: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 16: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 17: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 18: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 19: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 20: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 21: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 22: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 23: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 24: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 25: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 26: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 27: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 28: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 29: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 30: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 31: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 32: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 33: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 34: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 35: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 36: mtm.v1.RecordReviewRequest
-	(*RecordReviewResponse)(nil),                        // 37: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 38: mtm.v1.Intervention
-	(*Review)(nil),                                      // 39: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 40: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 41: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 42: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 43: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 44: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 45: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 46: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 47: mtm.v1.SetInterventionOutcomeResponse
-	(*SelfReportedMedication)(nil),                      // 48: mtm.v1.SelfReportedMedication
-	(*ListSelfReportedMedicationsRequest)(nil),          // 49: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 50: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 51: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 52: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 53: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 54: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 55: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 56: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 57: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 58: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 59: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 60: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 61: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 62: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 63: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 64: mtm.v1.CreatePharmacistResponse
-	(*Patient)(nil),                                     // 65: mtm.v1.Patient
-	(*timestamppb.Timestamp)(nil),                       // 66: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 67: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 68: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 69: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 70: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 71: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 72: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 73: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 74: mtm.v1.ExportFormat
-	(SelfMedicationKind)(0),                             // 75: mtm.v1.SelfMedicationKind
-	(*MedicationAdherence)(nil),                         // 76: mtm.v1.MedicationAdherence
+	(*SetPatientContactsRequest)(nil),                   // 7: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 8: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 9: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 10: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 11: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 12: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 13: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 14: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 15: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 16: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 17: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 18: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 19: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 20: mtm.v1.GetPatientRecordResponse
+	(*MedicationFields)(nil),                            // 21: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 22: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 23: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 24: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 25: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 26: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 27: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 28: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 29: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 30: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 31: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 32: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 33: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 34: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 35: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 36: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 37: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 38: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 39: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 40: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 41: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 42: mtm.v1.RecordReviewRequest
+	(*RecordReviewResponse)(nil),                        // 43: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 44: mtm.v1.Intervention
+	(*Review)(nil),                                      // 45: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 46: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 47: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 48: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 49: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 50: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 51: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 52: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 53: mtm.v1.SetInterventionOutcomeResponse
+	(*SelfReportedMedication)(nil),                      // 54: mtm.v1.SelfReportedMedication
+	(*ListSelfReportedMedicationsRequest)(nil),          // 55: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 56: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 57: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 58: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 59: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 60: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 61: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 62: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 63: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 64: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 65: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 66: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 67: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 68: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 69: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 70: mtm.v1.CreatePharmacistResponse
+	(*Contact)(nil),                                     // 71: mtm.v1.Contact
+	(*Patient)(nil),                                     // 72: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 73: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 74: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 75: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 76: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 77: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 78: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 79: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 80: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 81: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 82: mtm.v1.ExportFormat
+	(SelfMedicationKind)(0),                             // 83: mtm.v1.SelfMedicationKind
+	(*MedicationAdherence)(nil),                         // 84: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	65, // 0: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	66, // 1: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	66, // 2: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	65, // 3: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	65, // 4: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	67, // 5: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	68, // 6: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	15, // 7: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	69, // 8: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	15, // 9: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	69, // 10: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	69, // 11: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	70, // 12: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	71, // 13: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	67, // 14: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	72, // 15: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	73, // 16: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	73, // 17: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	68, // 18: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	0,  // 19: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
-	1,  // 20: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	38, // 21: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	39, // 22: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
-	2,  // 23: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
-	0,  // 24: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
-	1,  // 25: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	38, // 26: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	66, // 27: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 28: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
-	4,  // 29: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	74, // 30: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	3,  // 31: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
-	4,  // 32: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	39, // 33: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	39, // 34: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
-	39, // 35: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	75, // 36: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	66, // 37: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
-	5,  // 38: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	66, // 39: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
-	48, // 40: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	6,  // 41: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	15, // 42: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	48, // 43: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	69, // 44: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	65, // 45: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	54, // 46: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	65, // 47: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	76, // 48: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	57, // 49: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	66, // 50: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	76, // 51: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	7,  // 52: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	9,  // 53: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	11, // 54: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	13, // 55: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	16, // 56: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	18, // 57: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	20, // 58: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	22, // 59: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	24, // 60: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	26, // 61: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	28, // 62: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	30, // 63: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	32, // 64: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	34, // 65: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	36, // 66: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	59, // 67: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	61, // 68: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	63, // 69: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	44, // 70: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	46, // 71: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	49, // 72: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	51, // 73: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	53, // 74: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	56, // 75: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	40, // 76: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	42, // 77: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	8,  // 78: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	10, // 79: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	12, // 80: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	14, // 81: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	17, // 82: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	19, // 83: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	21, // 84: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	23, // 85: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	25, // 86: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	27, // 87: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	29, // 88: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	31, // 89: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	33, // 90: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	35, // 91: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	37, // 92: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	60, // 93: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	62, // 94: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	64, // 95: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	45, // 96: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	47, // 97: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	50, // 98: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	52, // 99: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	55, // 100: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	58, // 101: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	41, // 102: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	43, // 103: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	78, // [78:104] is the sub-list for method output_type
-	52, // [52:78] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	71, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	71, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	72, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	73, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	73, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	72, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	74, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	74, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	72, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	72, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	75, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	76, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	21, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	77, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	21, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	77, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	77, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	78, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	79, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	75, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	80, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	81, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	81, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	76, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	0,  // 24: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
+	1,  // 25: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	44, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	45, // 27: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	2,  // 28: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
+	0,  // 29: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
+	1,  // 30: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	44, // 31: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	74, // 32: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 33: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
+	4,  // 34: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
+	82, // 35: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	3,  // 36: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
+	4,  // 37: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
+	45, // 38: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	45, // 39: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	45, // 40: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	83, // 41: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
+	74, // 42: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	5,  // 43: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
+	74, // 44: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	54, // 45: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	6,  // 46: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	21, // 47: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	54, // 48: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	77, // 49: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	72, // 50: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	60, // 51: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	72, // 52: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	84, // 53: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	63, // 54: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	74, // 55: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	84, // 56: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	13, // 57: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	15, // 58: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	17, // 59: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	19, // 60: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	22, // 61: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	24, // 62: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	26, // 63: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	28, // 64: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	30, // 65: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	32, // 66: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	34, // 67: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	36, // 68: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	38, // 69: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	40, // 70: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	42, // 71: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	65, // 72: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	67, // 73: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	69, // 74: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	50, // 75: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	52, // 76: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	55, // 77: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	57, // 78: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	59, // 79: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	62, // 80: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	46, // 81: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	48, // 82: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	7,  // 83: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	9,  // 84: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	11, // 85: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	14, // 86: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	16, // 87: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	18, // 88: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	20, // 89: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	23, // 90: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	25, // 91: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	27, // 92: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	29, // 93: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	31, // 94: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	33, // 95: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	35, // 96: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	37, // 97: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	39, // 98: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	41, // 99: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	43, // 100: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	66, // 101: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	68, // 102: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	70, // 103: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	51, // 104: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	53, // 105: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	56, // 106: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	58, // 107: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	61, // 108: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	64, // 109: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	47, // 110: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	49, // 111: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	8,  // 112: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	10, // 113: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	12, // 114: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	86, // [86:115] is the sub-list for method output_type
+	57, // [57:86] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -4477,7 +4878,7 @@ func file_mtm_v1_care_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   58,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -7,6 +7,7 @@
 package mtmv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -273,8 +274,14 @@ type Patient struct {
 	// Preferred language (BCP 47, e.g. "es-US"); selects the language of the
 	// documents the patient gets where a catalog exists (English otherwise).
 	PreferredLanguage string `protobuf:"bytes,11,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Contacts, printed on the documents the patient gets.
+	Address          string   `protobuf:"bytes,12,opt,name=address,proto3" json:"address,omitempty"`
+	Phone            string   `protobuf:"bytes,13,opt,name=phone,proto3" json:"phone,omitempty"`
+	EmergencyContact *Contact `protobuf:"bytes,14,opt,name=emergency_contact,json=emergencyContact,proto3" json:"emergency_contact,omitempty"`
+	// Primary-care provider.
+	PrimaryCare   *Contact `protobuf:"bytes,15,opt,name=primary_care,json=primaryCare,proto3" json:"primary_care,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Patient) Reset() {
@@ -384,6 +391,202 @@ func (x *Patient) GetPreferredLanguage() string {
 	return ""
 }
 
+func (x *Patient) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Patient) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *Patient) GetEmergencyContact() *Contact {
+	if x != nil {
+		return x.EmergencyContact
+	}
+	return nil
+}
+
+func (x *Patient) GetPrimaryCare() *Contact {
+	if x != nil {
+		return x.PrimaryCare
+	}
+	return nil
+}
+
+// Contact is a person named on the patient's documents with a phone.
+type Contact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Emergency contacts: e.g. "daughter".
+	Relationship  string `protobuf:"bytes,2,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	Phone         string `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contact) Reset() {
+	*x = Contact{}
+	mi := &file_mtm_v1_records_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contact) ProtoMessage() {}
+
+func (x *Contact) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_records_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contact.ProtoReflect.Descriptor instead.
+func (*Contact) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Contact) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Contact) GetRelationship() string {
+	if x != nil {
+		return x.Relationship
+	}
+	return ""
+}
+
+func (x *Contact) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+// Pharmacy is a pharmacy's name and how patients reach it.
+type Pharmacy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Phone string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Text telephone (TTY) number for hearing-impaired callers, e.g. "711".
+	Tty string `protobuf:"bytes,4,opt,name=tty,proto3" json:"tty,omitempty"`
+	// Opening hours as printed, e.g. "Mon-Fri 9 AM-6 PM".
+	Hours string `protobuf:"bytes,5,opt,name=hours,proto3" json:"hours,omitempty"`
+	// Postal address, lines separated by newlines.
+	Address string `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
+	// National Provider Identifier (10 digits).
+	Npi string `protobuf:"bytes,7,opt,name=npi,proto3" json:"npi,omitempty"`
+	// The Part D plan the MTM service is provided for, if one.
+	PlanName      string `protobuf:"bytes,8,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pharmacy) Reset() {
+	*x = Pharmacy{}
+	mi := &file_mtm_v1_records_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pharmacy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pharmacy) ProtoMessage() {}
+
+func (x *Pharmacy) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_records_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pharmacy.ProtoReflect.Descriptor instead.
+func (*Pharmacy) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Pharmacy) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetTty() string {
+	if x != nil {
+		return x.Tty
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetHours() string {
+	if x != nil {
+		return x.Hours
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetNpi() string {
+	if x != nil {
+		return x.Npi
+	}
+	return ""
+}
+
+func (x *Pharmacy) GetPlanName() string {
+	if x != nil {
+		return x.PlanName
+	}
+	return ""
+}
+
 // Medication is one row of the Personal Medication List.
 type Medication struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -401,14 +604,15 @@ type Medication struct {
 	WhyStopped string                 `protobuf:"bytes,10,opt,name=why_stopped,json=whyStopped,proto3" json:"why_stopped,omitempty"`
 	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Send back as expected_version to change the row.
-	Version       int64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version         int64  `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
+	PrescriberPhone string `protobuf:"bytes,13,opt,name=prescriber_phone,json=prescriberPhone,proto3" json:"prescriber_phone,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Medication) Reset() {
 	*x = Medication{}
-	mi := &file_mtm_v1_records_proto_msgTypes[3]
+	mi := &file_mtm_v1_records_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +624,7 @@ func (x *Medication) String() string {
 func (*Medication) ProtoMessage() {}
 
 func (x *Medication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[3]
+	mi := &file_mtm_v1_records_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +637,7 @@ func (x *Medication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Medication.ProtoReflect.Descriptor instead.
 func (*Medication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Medication) GetId() string {
@@ -520,6 +724,13 @@ func (x *Medication) GetVersion() int64 {
 	return 0
 }
 
+func (x *Medication) GetPrescriberPhone() string {
+	if x != nil {
+		return x.PrescriberPhone
+	}
+	return ""
+}
+
 // Allergy is an allergy or side effect on the Personal Medication List.
 type Allergy struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -534,7 +745,7 @@ type Allergy struct {
 
 func (x *Allergy) Reset() {
 	*x = Allergy{}
-	mi := &file_mtm_v1_records_proto_msgTypes[4]
+	mi := &file_mtm_v1_records_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +757,7 @@ func (x *Allergy) String() string {
 func (*Allergy) ProtoMessage() {}
 
 func (x *Allergy) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[4]
+	mi := &file_mtm_v1_records_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +770,7 @@ func (x *Allergy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allergy.ProtoReflect.Descriptor instead.
 func (*Allergy) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Allergy) GetId() string {
@@ -610,7 +821,7 @@ type Fill struct {
 
 func (x *Fill) Reset() {
 	*x = Fill{}
-	mi := &file_mtm_v1_records_proto_msgTypes[5]
+	mi := &file_mtm_v1_records_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +833,7 @@ func (x *Fill) String() string {
 func (*Fill) ProtoMessage() {}
 
 func (x *Fill) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[5]
+	mi := &file_mtm_v1_records_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +846,7 @@ func (x *Fill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fill.ProtoReflect.Descriptor instead.
 func (*Fill) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Fill) GetId() string {
@@ -682,7 +893,7 @@ type PersonalMedicationList struct {
 
 func (x *PersonalMedicationList) Reset() {
 	*x = PersonalMedicationList{}
-	mi := &file_mtm_v1_records_proto_msgTypes[6]
+	mi := &file_mtm_v1_records_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +905,7 @@ func (x *PersonalMedicationList) String() string {
 func (*PersonalMedicationList) ProtoMessage() {}
 
 func (x *PersonalMedicationList) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[6]
+	mi := &file_mtm_v1_records_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +918,7 @@ func (x *PersonalMedicationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalMedicationList.ProtoReflect.Descriptor instead.
 func (*PersonalMedicationList) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PersonalMedicationList) GetPatientId() string {
@@ -764,7 +975,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_mtm_v1_records_proto_msgTypes[7]
+	mi := &file_mtm_v1_records_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +987,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[7]
+	mi := &file_mtm_v1_records_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1000,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{7}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Progress) GetWhatIDid() string {
@@ -828,7 +1039,7 @@ type ActionItem struct {
 
 func (x *ActionItem) Reset() {
 	*x = ActionItem{}
-	mi := &file_mtm_v1_records_proto_msgTypes[8]
+	mi := &file_mtm_v1_records_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1051,7 @@ func (x *ActionItem) String() string {
 func (*ActionItem) ProtoMessage() {}
 
 func (x *ActionItem) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[8]
+	mi := &file_mtm_v1_records_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1064,7 @@ func (x *ActionItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActionItem.ProtoReflect.Descriptor instead.
 func (*ActionItem) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{8}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ActionItem) GetId() string {
@@ -911,7 +1122,7 @@ type MedicationActionPlan struct {
 
 func (x *MedicationActionPlan) Reset() {
 	*x = MedicationActionPlan{}
-	mi := &file_mtm_v1_records_proto_msgTypes[9]
+	mi := &file_mtm_v1_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1134,7 @@ func (x *MedicationActionPlan) String() string {
 func (*MedicationActionPlan) ProtoMessage() {}
 
 func (x *MedicationActionPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_records_proto_msgTypes[9]
+	mi := &file_mtm_v1_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1147,7 @@ func (x *MedicationActionPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MedicationActionPlan.ProtoReflect.Descriptor instead.
 func (*MedicationActionPlan) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_records_proto_rawDescGZIP(), []int{9}
+	return file_mtm_v1_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MedicationActionPlan) GetPatientId() string {
@@ -971,7 +1182,7 @@ var File_mtm_v1_records_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x14mtm/v1/records.proto\x12\x06mtm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
+	"\x14mtm/v1/records.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
 	"\tTokenPair\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12Q\n" +
 	"\x17access_token_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
@@ -981,7 +1192,7 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"QuietHours\x12!\n" +
 	"\fstart_minute\x18\x01 \x01(\x05R\vstartMinute\x12\x1d\n" +
 	"\n" +
-	"end_minute\x18\x02 \x01(\x05R\tendMinute\"\xa8\x03\n" +
+	"end_minute\x18\x02 \x01(\x05R\tendMinute\"\xca\x04\n" +
 	"\aPatient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vpharmacy_id\x18\x02 \x01(\tR\n" +
@@ -998,7 +1209,24 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"\factivated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vactivatedAt\x12\x18\n" +
 	"\aversion\x18\n" +
 	" \x01(\x03R\aversion\x12-\n" +
-	"\x12preferred_language\x18\v \x01(\tR\x11preferredLanguage\"\xf8\x02\n" +
+	"\x12preferred_language\x18\v \x01(\tR\x11preferredLanguage\x12\x18\n" +
+	"\aaddress\x18\f \x01(\tR\aaddress\x12\x14\n" +
+	"\x05phone\x18\r \x01(\tR\x05phone\x12<\n" +
+	"\x11emergency_contact\x18\x0e \x01(\v2\x0f.mtm.v1.ContactR\x10emergencyContact\x122\n" +
+	"\fprimary_care\x18\x0f \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"\x86\x01\n" +
+	"\aContact\x12\x1c\n" +
+	"\x04name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12+\n" +
+	"\frelationship\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\frelationship\x120\n" +
+	"\x05phone\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\"\xb5\x01\n" +
+	"\bPharmacy\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x10\n" +
+	"\x03tty\x18\x04 \x01(\tR\x03tty\x12\x14\n" +
+	"\x05hours\x18\x05 \x01(\tR\x05hours\x12\x18\n" +
+	"\aaddress\x18\x06 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03npi\x18\a \x01(\tR\x03npi\x12\x1b\n" +
+	"\tplan_name\x18\b \x01(\tR\bplanName\"\xa3\x03\n" +
 	"\n" +
 	"Medication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -1019,7 +1247,8 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"whyStopped\x129\n" +
 	"\n" +
 	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
-	"\aversion\x18\f \x01(\x03R\aversion\"\xb9\x01\n" +
+	"\aversion\x18\f \x01(\x03R\aversion\x12)\n" +
+	"\x10prescriber_phone\x18\r \x01(\tR\x0fprescriberPhone\"\xb9\x01\n" +
 	"\aAllergy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mtm.v1.AllergyKindR\x04kind\x12\x1c\n" +
@@ -1087,43 +1316,47 @@ func file_mtm_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mtm_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_mtm_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_mtm_v1_records_proto_goTypes = []any{
 	(Role)(0),                      // 0: mtm.v1.Role
 	(AllergyKind)(0),               // 1: mtm.v1.AllergyKind
 	(*TokenPair)(nil),              // 2: mtm.v1.TokenPair
 	(*QuietHours)(nil),             // 3: mtm.v1.QuietHours
 	(*Patient)(nil),                // 4: mtm.v1.Patient
-	(*Medication)(nil),             // 5: mtm.v1.Medication
-	(*Allergy)(nil),                // 6: mtm.v1.Allergy
-	(*Fill)(nil),                   // 7: mtm.v1.Fill
-	(*PersonalMedicationList)(nil), // 8: mtm.v1.PersonalMedicationList
-	(*Progress)(nil),               // 9: mtm.v1.Progress
-	(*ActionItem)(nil),             // 10: mtm.v1.ActionItem
-	(*MedicationActionPlan)(nil),   // 11: mtm.v1.MedicationActionPlan
-	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
+	(*Contact)(nil),                // 5: mtm.v1.Contact
+	(*Pharmacy)(nil),               // 6: mtm.v1.Pharmacy
+	(*Medication)(nil),             // 7: mtm.v1.Medication
+	(*Allergy)(nil),                // 8: mtm.v1.Allergy
+	(*Fill)(nil),                   // 9: mtm.v1.Fill
+	(*PersonalMedicationList)(nil), // 10: mtm.v1.PersonalMedicationList
+	(*Progress)(nil),               // 11: mtm.v1.Progress
+	(*ActionItem)(nil),             // 12: mtm.v1.ActionItem
+	(*MedicationActionPlan)(nil),   // 13: mtm.v1.MedicationActionPlan
+	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
 }
 var file_mtm_v1_records_proto_depIdxs = []int32{
-	12, // 0: mtm.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	12, // 1: mtm.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	14, // 0: mtm.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	14, // 1: mtm.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: mtm.v1.Patient.quiet_hours:type_name -> mtm.v1.QuietHours
-	12, // 3: mtm.v1.Patient.activated_at:type_name -> google.protobuf.Timestamp
-	12, // 4: mtm.v1.Medication.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 5: mtm.v1.Allergy.kind:type_name -> mtm.v1.AllergyKind
-	12, // 6: mtm.v1.Allergy.recorded_at:type_name -> google.protobuf.Timestamp
-	5,  // 7: mtm.v1.PersonalMedicationList.medications:type_name -> mtm.v1.Medication
-	6,  // 8: mtm.v1.PersonalMedicationList.allergies:type_name -> mtm.v1.Allergy
-	7,  // 9: mtm.v1.PersonalMedicationList.fills:type_name -> mtm.v1.Fill
-	12, // 10: mtm.v1.PersonalMedicationList.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 11: mtm.v1.Progress.recorded_at:type_name -> google.protobuf.Timestamp
-	9,  // 12: mtm.v1.ActionItem.progress:type_name -> mtm.v1.Progress
-	12, // 13: mtm.v1.ActionItem.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 14: mtm.v1.MedicationActionPlan.items:type_name -> mtm.v1.ActionItem
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	14, // 3: mtm.v1.Patient.activated_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: mtm.v1.Patient.emergency_contact:type_name -> mtm.v1.Contact
+	5,  // 5: mtm.v1.Patient.primary_care:type_name -> mtm.v1.Contact
+	14, // 6: mtm.v1.Medication.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 7: mtm.v1.Allergy.kind:type_name -> mtm.v1.AllergyKind
+	14, // 8: mtm.v1.Allergy.recorded_at:type_name -> google.protobuf.Timestamp
+	7,  // 9: mtm.v1.PersonalMedicationList.medications:type_name -> mtm.v1.Medication
+	8,  // 10: mtm.v1.PersonalMedicationList.allergies:type_name -> mtm.v1.Allergy
+	9,  // 11: mtm.v1.PersonalMedicationList.fills:type_name -> mtm.v1.Fill
+	14, // 12: mtm.v1.PersonalMedicationList.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 13: mtm.v1.Progress.recorded_at:type_name -> google.protobuf.Timestamp
+	11, // 14: mtm.v1.ActionItem.progress:type_name -> mtm.v1.Progress
+	14, // 15: mtm.v1.ActionItem.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 16: mtm.v1.MedicationActionPlan.items:type_name -> mtm.v1.ActionItem
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_records_proto_init() }
@@ -1137,7 +1370,7 @@ func file_mtm_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_records_proto_rawDesc), len(file_mtm_v1_records_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

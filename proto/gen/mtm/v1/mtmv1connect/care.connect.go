@@ -108,6 +108,14 @@ const (
 	// CareServiceRecordSummaryDeliveredProcedure is the fully-qualified name of the CareService's
 	// RecordSummaryDelivered RPC.
 	CareServiceRecordSummaryDeliveredProcedure = "/mtm.v1.CareService/RecordSummaryDelivered"
+	// CareServiceSetPatientContactsProcedure is the fully-qualified name of the CareService's
+	// SetPatientContacts RPC.
+	CareServiceSetPatientContactsProcedure = "/mtm.v1.CareService/SetPatientContacts"
+	// CareServiceGetPharmacyProcedure is the fully-qualified name of the CareService's GetPharmacy RPC.
+	CareServiceGetPharmacyProcedure = "/mtm.v1.CareService/GetPharmacy"
+	// CareServiceUpdatePharmacyProcedure is the fully-qualified name of the CareService's
+	// UpdatePharmacy RPC.
+	CareServiceUpdatePharmacyProcedure = "/mtm.v1.CareService/UpdatePharmacy"
 )
 
 // CareServiceClient is a client for the mtm.v1.CareService service.
@@ -175,6 +183,15 @@ type CareServiceClient interface {
 	// given or sent (date, method, recipient), as the Part D MTM data elements
 	// ask; CMS expects it within 14 days of a CMR.
 	RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error)
+	// SetPatientContacts replaces the patient's address, phone, emergency
+	// contact and primary-care provider, printed on their documents.
+	SetPatientContacts(context.Context, *connect.Request[v1.SetPatientContactsRequest]) (*connect.Response[v1.SetPatientContactsResponse], error)
+	// GetPharmacy returns the caller's pharmacy and its contact details.
+	GetPharmacy(context.Context, *connect.Request[v1.GetPharmacyRequest]) (*connect.Response[v1.GetPharmacyResponse], error)
+	// UpdatePharmacy replaces the caller's pharmacy's contact details (phone,
+	// TTY, hours, address, NPI, plan name), which the patient's documents
+	// print (pharmacy admins).
+	UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error)
 }
 
 // NewCareServiceClient constructs a client for the mtm.v1.CareService service. By default, it uses
@@ -344,6 +361,24 @@ func NewCareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(careServiceMethods.ByName("RecordSummaryDelivered")),
 			connect.WithClientOptions(opts...),
 		),
+		setPatientContacts: connect.NewClient[v1.SetPatientContactsRequest, v1.SetPatientContactsResponse](
+			httpClient,
+			baseURL+CareServiceSetPatientContactsProcedure,
+			connect.WithSchema(careServiceMethods.ByName("SetPatientContacts")),
+			connect.WithClientOptions(opts...),
+		),
+		getPharmacy: connect.NewClient[v1.GetPharmacyRequest, v1.GetPharmacyResponse](
+			httpClient,
+			baseURL+CareServiceGetPharmacyProcedure,
+			connect.WithSchema(careServiceMethods.ByName("GetPharmacy")),
+			connect.WithClientOptions(opts...),
+		),
+		updatePharmacy: connect.NewClient[v1.UpdatePharmacyRequest, v1.UpdatePharmacyResponse](
+			httpClient,
+			baseURL+CareServiceUpdatePharmacyProcedure,
+			connect.WithSchema(careServiceMethods.ByName("UpdatePharmacy")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -375,6 +410,9 @@ type careServiceClient struct {
 	listPatientsBelowAdherenceThreshold *connect.Client[v1.ListPatientsBelowAdherenceThresholdRequest, v1.ListPatientsBelowAdherenceThresholdResponse]
 	exportPatientRecord                 *connect.Client[v1.ExportPatientRecordRequest, v1.ExportPatientRecordResponse]
 	recordSummaryDelivered              *connect.Client[v1.RecordSummaryDeliveredRequest, v1.RecordSummaryDeliveredResponse]
+	setPatientContacts                  *connect.Client[v1.SetPatientContactsRequest, v1.SetPatientContactsResponse]
+	getPharmacy                         *connect.Client[v1.GetPharmacyRequest, v1.GetPharmacyResponse]
+	updatePharmacy                      *connect.Client[v1.UpdatePharmacyRequest, v1.UpdatePharmacyResponse]
 }
 
 // EnrollPatient calls mtm.v1.CareService.EnrollPatient.
@@ -507,6 +545,21 @@ func (c *careServiceClient) RecordSummaryDelivered(ctx context.Context, req *con
 	return c.recordSummaryDelivered.CallUnary(ctx, req)
 }
 
+// SetPatientContacts calls mtm.v1.CareService.SetPatientContacts.
+func (c *careServiceClient) SetPatientContacts(ctx context.Context, req *connect.Request[v1.SetPatientContactsRequest]) (*connect.Response[v1.SetPatientContactsResponse], error) {
+	return c.setPatientContacts.CallUnary(ctx, req)
+}
+
+// GetPharmacy calls mtm.v1.CareService.GetPharmacy.
+func (c *careServiceClient) GetPharmacy(ctx context.Context, req *connect.Request[v1.GetPharmacyRequest]) (*connect.Response[v1.GetPharmacyResponse], error) {
+	return c.getPharmacy.CallUnary(ctx, req)
+}
+
+// UpdatePharmacy calls mtm.v1.CareService.UpdatePharmacy.
+func (c *careServiceClient) UpdatePharmacy(ctx context.Context, req *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error) {
+	return c.updatePharmacy.CallUnary(ctx, req)
+}
+
 // CareServiceHandler is an implementation of the mtm.v1.CareService service.
 type CareServiceHandler interface {
 	// EnrollPatient creates a patient and returns a one-time activation code.
@@ -572,6 +625,15 @@ type CareServiceHandler interface {
 	// given or sent (date, method, recipient), as the Part D MTM data elements
 	// ask; CMS expects it within 14 days of a CMR.
 	RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error)
+	// SetPatientContacts replaces the patient's address, phone, emergency
+	// contact and primary-care provider, printed on their documents.
+	SetPatientContacts(context.Context, *connect.Request[v1.SetPatientContactsRequest]) (*connect.Response[v1.SetPatientContactsResponse], error)
+	// GetPharmacy returns the caller's pharmacy and its contact details.
+	GetPharmacy(context.Context, *connect.Request[v1.GetPharmacyRequest]) (*connect.Response[v1.GetPharmacyResponse], error)
+	// UpdatePharmacy replaces the caller's pharmacy's contact details (phone,
+	// TTY, hours, address, NPI, plan name), which the patient's documents
+	// print (pharmacy admins).
+	UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error)
 }
 
 // NewCareServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -737,6 +799,24 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(careServiceMethods.ByName("RecordSummaryDelivered")),
 		connect.WithHandlerOptions(opts...),
 	)
+	careServiceSetPatientContactsHandler := connect.NewUnaryHandler(
+		CareServiceSetPatientContactsProcedure,
+		svc.SetPatientContacts,
+		connect.WithSchema(careServiceMethods.ByName("SetPatientContacts")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceGetPharmacyHandler := connect.NewUnaryHandler(
+		CareServiceGetPharmacyProcedure,
+		svc.GetPharmacy,
+		connect.WithSchema(careServiceMethods.ByName("GetPharmacy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceUpdatePharmacyHandler := connect.NewUnaryHandler(
+		CareServiceUpdatePharmacyProcedure,
+		svc.UpdatePharmacy,
+		connect.WithSchema(careServiceMethods.ByName("UpdatePharmacy")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.CareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CareServiceEnrollPatientProcedure:
@@ -791,6 +871,12 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 			careServiceExportPatientRecordHandler.ServeHTTP(w, r)
 		case CareServiceRecordSummaryDeliveredProcedure:
 			careServiceRecordSummaryDeliveredHandler.ServeHTTP(w, r)
+		case CareServiceSetPatientContactsProcedure:
+			careServiceSetPatientContactsHandler.ServeHTTP(w, r)
+		case CareServiceGetPharmacyProcedure:
+			careServiceGetPharmacyHandler.ServeHTTP(w, r)
+		case CareServiceUpdatePharmacyProcedure:
+			careServiceUpdatePharmacyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -902,4 +988,16 @@ func (UnimplementedCareServiceHandler) ExportPatientRecord(context.Context, *con
 
 func (UnimplementedCareServiceHandler) RecordSummaryDelivered(context.Context, *connect.Request[v1.RecordSummaryDeliveredRequest]) (*connect.Response[v1.RecordSummaryDeliveredResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.RecordSummaryDelivered is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) SetPatientContacts(context.Context, *connect.Request[v1.SetPatientContactsRequest]) (*connect.Response[v1.SetPatientContactsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.SetPatientContacts is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) GetPharmacy(context.Context, *connect.Request[v1.GetPharmacyRequest]) (*connect.Response[v1.GetPharmacyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.GetPharmacy is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.UpdatePharmacy is not implemented"))
 }
