@@ -51,6 +51,10 @@ func commands() []command {
 		{"claim", "<thread-id>", "take an open thread", runClaim},
 		{"reply", "<thread-id> [--body TEXT]", "reply to a thread (body from --body or stdin)", runReply},
 		{"close", "<thread-id>", "close a thread", runClose},
+		{"call", "<Service/Method> [JSON|-]",
+			"call any unary method of the API as the signed-in user, request and answer in JSON (e.g. CareService/AddMedication)", runCall},
+		{"export", "<patient-id> --format pdf|fhir --out FILE",
+			"write a patient's CMS standardized-format PDF (the written CMR summary) or FHIR Bundle to a file", runExport},
 		{"keys", "list|rotate|retire --kid KID --signing-key-dir DIR", "list, rotate or retire the access-token signing keys (running servers reload them)", runKeys},
 	}
 }

@@ -130,6 +130,10 @@ func saveSession(path string, s session) error {
 type client struct {
 	care mtmv1connect.CareServiceClient
 	msg  mtmv1connect.MessagingServiceClient
+	// server and auth are what `call` builds its clients for any method
+	// from: the server's base URL and the interceptor that signs requests.
+	server string
+	auth   connect.Interceptor
 }
 
 // refreshMargin renews the access token this long before it expires.
@@ -174,8 +178,10 @@ func (r remote) connect(ctx context.Context, sys system) (client, error) {
 		}
 	})
 	return client{
-		care: mtmv1connect.NewCareServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
-		msg:  mtmv1connect.NewMessagingServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
+		care:   mtmv1connect.NewCareServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
+		msg:    mtmv1connect.NewMessagingServiceClient(sys.http, server, connect.WithInterceptors(bearer)),
+		server: server,
+		auth:   bearer,
 	}, nil
 }
 
