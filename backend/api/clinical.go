@@ -55,6 +55,31 @@ var deliveryMethods = map[mtmv1.DeliveryMethod]string{
 	mtmv1.DeliveryMethod_DELIVERY_METHOD_OTHER:        "other",
 }
 
+var problemCategories = map[mtmv1.DrugTherapyProblemCategory]string{
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_UNNECESSARY_THERAPY:      store.DTPUnnecessaryTherapy,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_NEEDS_ADDITIONAL_THERAPY: store.DTPNeedsAdditionalTherapy,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_INEFFECTIVE_DRUG:         store.DTPIneffectiveDrug,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_LOW:           store.DTPDosageTooLow,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_ADVERSE_DRUG_REACTION:    store.DTPAdverseDrugReaction,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH:          store.DTPDosageTooHigh,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_ADHERENCE:                store.DTPAdherence,
+	mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_OTHER:                    store.DTPOther,
+}
+
+var interventionActions = map[mtmv1.InterventionAction]string{
+	mtmv1.InterventionAction_INTERVENTION_ACTION_COUNSELLED_PATIENT:           "counselled_patient",
+	mtmv1.InterventionAction_INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER: "recommendation_to_prescriber",
+	mtmv1.InterventionAction_INTERVENTION_ACTION_CHANGE_MADE_BY_PHARMACIST:    "change_made_by_pharmacist",
+}
+
+var outcomeCodes = map[mtmv1.InterventionOutcomeCode]string{
+	mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED:           "accepted_implemented",
+	mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_PARTIALLY_IMPLEMENTED: "accepted_partially_implemented",
+	mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_NOT_IMPLEMENTED:       "accepted_not_implemented",
+	mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED:                   "not_accepted",
+	mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_NO_RESPONSE:                    "no_response",
+}
+
 var summaryMethods = map[mtmv1.SummaryDeliveryMethod]string{
 	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_IN_PERSON:         "in_person",
 	mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL:              "mail",
@@ -338,7 +363,11 @@ func (s *CareService) RecordReview(ctx context.Context, req *connect.Request[mtm
 	}
 	for i, d := range m.GetInterventionDetails() {
 		iv := store.Intervention{Kind: interventionKinds[d.GetKind()], Description: strings.TrimSpace(d.GetDescription()),
-			ReferredTo: strings.TrimSpace(d.GetReferredTo()), Outcome: strings.TrimSpace(d.GetOutcome())}
+			ReferredTo: strings.TrimSpace(d.GetReferredTo()), Outcome: strings.TrimSpace(d.GetOutcome()),
+			Action: interventionActions[d.GetAction()], OutcomeCode: outcomeCodes[d.GetOutcomeCode()]}
+		if iv.Kind == "referral" && iv.Action != "" {
+			return nil, invalidField("intervention_details["+strconv.Itoa(i)+"].action", "a referral has no action")
+		}
 		if iv.Kind == "referral" && iv.ReferredTo == "" {
 			return nil, invalidField("intervention_details["+strconv.Itoa(i)+"].referred_to", "a referral names who the patient was referred to")
 		}
@@ -350,6 +379,10 @@ func (s *CareService) RecordReview(ctx context.Context, req *connect.Request[mtm
 	var problems []string
 	for _, p := range m.GetProblemsFound() {
 		problems = append(problems, strings.TrimSpace(p))
+	}
+	var coded []store.CodedProblem
+	for _, p := range m.GetCodedProblems() {
+		coded = append(coded, store.CodedProblem{Category: problemCategories[p.GetCategory()], Description: strings.TrimSpace(p.GetDescription())})
 	}
 	id, err := auth.NewID("rv")
 	if err != nil {
@@ -364,7 +397,8 @@ func (s *CareService) RecordReview(ctx context.Context, req *connect.Request[mtm
 			return connect.NewError(connect.CodeResourceExhausted, errors.New("the record holds the most reviews it can"))
 		}
 		review = store.Review{ID: id, Kind: reviewKinds[m.GetKind()], DeliveryMethod: deliveryMethods[m.GetDeliveryMethod()], ReviewedOn: reviewed,
-			PharmacistID: p.Subject, Problems: problems, Interventions: interventions, CreatedAt: c.Now()}
+			PharmacistID: p.Subject, Problems: problems, Interventions: interventions, CreatedAt: c.Now(),
+			CodedProblems: coded, CognitiveImpairment: m.GetCognitiveImpairment()}
 		for _, fu := range m.GetFollowUpIds() {
 			i := slices.IndexFunc(pt.FollowUps, func(f store.FollowUp) bool { return f.ID == fu })
 			if i < 0 {
@@ -401,6 +435,15 @@ func (s *CareService) ListReviews(ctx context.Context, req *connect.Request[mtmv
 	}
 	for _, r := range reviews {
 		out.Reviews = append(out.Reviews, reviewToProto(r, followUpsOf(pt, r.ID)))
+		for _, iv := range r.Interventions {
+			if iv.Action != "recommendation_to_prescriber" {
+				continue
+			}
+			out.RecommendationsToPrescriber++
+			if iv.OutcomeCode == "accepted_implemented" || iv.OutcomeCode == "accepted_partially_implemented" {
+				out.RecommendationsResolved++
+			}
+		}
 	}
 	return connect.NewResponse(out), nil
 }
@@ -424,6 +467,9 @@ func (s *CareService) SetInterventionOutcome(ctx context.Context, req *connect.R
 		}
 		r.Interventions = slices.Clone(r.Interventions)
 		r.Interventions[k].Outcome = strings.TrimSpace(m.GetOutcome())
+		if code := m.GetOutcomeCode(); code != mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_UNSPECIFIED {
+			r.Interventions[k].OutcomeCode = outcomeCodes[code]
+		}
 		review, links = *r, followUpsOf(*pt, r.ID)
 		return nil
 	})
@@ -671,6 +717,9 @@ var (
 	deliveryMethodToProto     = invert(deliveryMethods)
 	interventionKindToProto   = invert(interventionKinds)
 	summaryMethodToProto      = invert(summaryMethods)
+	problemCategoryToProto    = invert(problemCategories)
+	interventionActionToProto = invert(interventionActions)
+	outcomeCodeToProto        = invert(outcomeCodes)
 	summaryRecipientToProto   = invert(summaryRecipients)
 	selfMedicationKindToProto = invert(selfMedicationKinds)
 )
@@ -688,8 +737,13 @@ func reviewToProto(r store.Review, followUps []string) *mtmv1.Review {
 		out.SummaryDueBy = r.ReviewedOn.AddDays(clinical.CMRSummaryDays).String()
 	}
 	for _, iv := range r.Interventions {
-		out.Interventions = append(out.Interventions, &mtmv1.Intervention{Kind: interventionKindToProto[iv.Kind], Description: iv.Description, ReferredTo: iv.ReferredTo, Outcome: iv.Outcome})
+		out.Interventions = append(out.Interventions, &mtmv1.Intervention{Kind: interventionKindToProto[iv.Kind], Description: iv.Description, ReferredTo: iv.ReferredTo,
+			Outcome: iv.Outcome, Action: interventionActionToProto[iv.Action], OutcomeCode: outcomeCodeToProto[iv.OutcomeCode]})
 	}
+	for _, p := range r.CodedProblems {
+		out.CodedProblems = append(out.CodedProblems, &mtmv1.CodedProblem{Category: problemCategoryToProto[p.Category], Description: p.Description})
+	}
+	out.CognitiveImpairment = r.CognitiveImpairment
 	return out
 }
 

@@ -734,3 +734,60 @@ func TestContactsReachTheLetter(t *testing.T) {
 		}
 	})
 }
+
+// TestCodedDocumentation: problems carry a category, interventions an
+// action and a coded outcome beside their free text, and the review list
+// counts the Part D MTM data elements (recommendations to prescribers and
+// those resolved).
+func TestCodedDocumentation(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		rph := e.pharmacy("ph_a", "rph@a.test")
+		pt := e.enroll(rph, "Olive")
+		care := e.careClient(rph)
+		rv, err := care.RecordReview(ctx, req(&mtmv1.RecordReviewRequest{PatientId: pt.id, Kind: mtmv1.ReviewKind_REVIEW_KIND_CMR,
+			DeliveryMethod: mtmv1.DeliveryMethod_DELIVERY_METHOD_FACE_TO_FACE, ReviewedOn: "2026-03-01", CognitiveImpairment: true,
+			CodedProblems: []*mtmv1.CodedProblem{{Category: mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH, Description: "Metformin above renal limit"}},
+			InterventionDetails: []*mtmv1.Intervention{
+				{Kind: mtmv1.InterventionKind_INTERVENTION_KIND_INTERVENTION, Description: "Reduce metformin to 500 mg twice daily",
+					Action: mtmv1.InterventionAction_INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER},
+				{Kind: mtmv1.InterventionKind_INTERVENTION_KIND_INTERVENTION, Description: "Stop aspirin (no indication)",
+					Action: mtmv1.InterventionAction_INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER},
+				{Kind: mtmv1.InterventionKind_INTERVENTION_KIND_INTERVENTION, Description: "Pill organizer", Action: mtmv1.InterventionAction_INTERVENTION_ACTION_COUNSELLED_PATIENT},
+			}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := care.SetInterventionOutcome(ctx, req(&mtmv1.SetInterventionOutcomeRequest{PatientId: pt.id, ReviewId: rv.Msg.GetReviewId(), InterventionIndex: 0,
+			Outcome: "Dr. Lee reduced the dose", OutcomeCode: mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := care.SetInterventionOutcome(ctx, req(&mtmv1.SetInterventionOutcomeRequest{PatientId: pt.id, ReviewId: rv.Msg.GetReviewId(), InterventionIndex: 1,
+			Outcome: "Prescriber wants to keep it", OutcomeCode: mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED})); err != nil {
+			t.Fatal(err)
+		}
+		list, err := care.ListReviews(ctx, req(&mtmv1.ListReviewsRequest{PatientId: pt.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := list.Msg; got.GetRecommendationsToPrescriber() != 2 || got.GetRecommendationsResolved() != 1 {
+			t.Errorf("recommendations %d, resolved %d; want 2 and 1", got.GetRecommendationsToPrescriber(), got.GetRecommendationsResolved())
+		}
+		r := list.Msg.GetReviews()[0]
+		if !r.GetCognitiveImpairment() || len(r.GetCodedProblems()) != 1 ||
+			r.GetCodedProblems()[0].GetCategory() != mtmv1.DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH {
+			t.Errorf("coded review not kept: %v", r)
+		}
+		if iv := r.GetInterventions()[0]; iv.GetOutcome() != "Dr. Lee reduced the dose" ||
+			iv.GetOutcomeCode() != mtmv1.InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED {
+			t.Errorf("intervention outcome not kept with its free text: %v", iv)
+		}
+		// An uncoded problem category is refused, naming the field.
+		_, err = care.RecordReview(ctx, req(&mtmv1.RecordReviewRequest{PatientId: pt.id, Kind: mtmv1.ReviewKind_REVIEW_KIND_TMR,
+			DeliveryMethod: mtmv1.DeliveryMethod_DELIVERY_METHOD_TELEPHONE, ReviewedOn: "2026-03-01",
+			CodedProblems: []*mtmv1.CodedProblem{{Description: "no category"}}}))
+		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); len(got) != 1 || !strings.HasPrefix(got[0], "coded_problems") {
+			t.Errorf("violations = %v, want coded_problems[0].category", got)
+		}
+	})
+}

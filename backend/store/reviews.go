@@ -11,9 +11,13 @@ type Review struct {
 	DeliveryMethod string // "face_to_face", "telephone", "telehealth", "other"
 	ReviewedOn     Date
 	PharmacistID   string
-	Problems       []string // medication-related problems found
+	Problems       []string // medication-related problems found, free text
+	CodedProblems  []CodedProblem
 	Interventions  []Intervention
-	CreatedAt      time.Time
+	// CognitiveImpairment: the patient was cognitively impaired at the
+	// time of the review (a Part D MTM data element).
+	CognitiveImpairment bool
+	CreatedAt           time.Time
 
 	// The written summary (CMS standardized format) once given or sent:
 	// when, how ("in_person", "mail", "fax", "email", "secure_electronic")
@@ -32,7 +36,34 @@ type Intervention struct {
 	Description string
 	ReferredTo  string // referrals: the prescriber or service referred to
 	Outcome     string // "" until known, e.g. "prescriber accepted the change"
+	// Action is what an intervention was: "counselled_patient",
+	// "recommendation_to_prescriber" or "change_made_by_pharmacist"; empty
+	// for referrals and for interventions recorded without it.
+	Action string
+	// OutcomeCode is where it ended: "accepted_implemented",
+	// "accepted_partially_implemented", "accepted_not_implemented",
+	// "not_accepted", "no_response"; empty until known.
+	OutcomeCode string
 }
+
+// CodedProblem is a drug therapy problem with its category (one of the
+// DTP* constants) and its description.
+type CodedProblem struct {
+	Category    string
+	Description string
+}
+
+// Drug therapy problem categories (Cipolle, Strand and Morley).
+const (
+	DTPUnnecessaryTherapy     = "unnecessary_therapy"
+	DTPNeedsAdditionalTherapy = "needs_additional_therapy"
+	DTPIneffectiveDrug        = "ineffective_drug"
+	DTPDosageTooLow           = "dosage_too_low"
+	DTPAdverseDrugReaction    = "adverse_drug_reaction"
+	DTPDosageTooHigh          = "dosage_too_high"
+	DTPAdherence              = "adherence"
+	DTPOther                  = "other"
+)
 
 // SelfReport is a medicine the patient or a caregiver reports having started
 // on their own (OTC, herbal, supplement). It is pending until a pharmacist

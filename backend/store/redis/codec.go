@@ -550,6 +550,21 @@ type reviewWire struct {
 	SummaryOn      int64              `cbor:"9,keyasint,omitempty"`
 	SummaryMethod  string             `cbor:"10,keyasint,omitempty"`
 	SummaryTo      string             `cbor:"11,keyasint,omitempty"`
+	Coded          []codedProblemWire `cbor:"12,keyasint,omitempty"`
+	Cognitive      bool               `cbor:"13,keyasint,omitempty"`
+}
+
+type codedProblemWire struct {
+	Category    string `cbor:"1,keyasint,omitempty"`
+	Description string `cbor:"2,keyasint,omitempty"`
+}
+
+func codedProblemToWire(c store.CodedProblem) codedProblemWire {
+	return codedProblemWire{Category: c.Category, Description: c.Description}
+}
+
+func (w codedProblemWire) toStore() store.CodedProblem {
+	return store.CodedProblem{Category: w.Category, Description: w.Description}
 }
 
 type interventionWire struct {
@@ -557,26 +572,30 @@ type interventionWire struct {
 	Description string `cbor:"2,keyasint,omitempty"`
 	ReferredTo  string `cbor:"3,keyasint,omitempty"`
 	Outcome     string `cbor:"4,keyasint,omitempty"`
+	Action      string `cbor:"5,keyasint,omitempty"`
+	OutcomeCode string `cbor:"6,keyasint,omitempty"`
 }
 
 func interventionToWire(i store.Intervention) interventionWire {
-	return interventionWire{Kind: i.Kind, Description: i.Description, ReferredTo: i.ReferredTo, Outcome: i.Outcome}
+	return interventionWire{Kind: i.Kind, Description: i.Description, ReferredTo: i.ReferredTo, Outcome: i.Outcome, Action: i.Action, OutcomeCode: i.OutcomeCode}
 }
 
 func (w interventionWire) toStore() store.Intervention {
-	return store.Intervention{Kind: w.Kind, Description: w.Description, ReferredTo: w.ReferredTo, Outcome: w.Outcome}
+	return store.Intervention{Kind: w.Kind, Description: w.Description, ReferredTo: w.ReferredTo, Outcome: w.Outcome, Action: w.Action, OutcomeCode: w.OutcomeCode}
 }
 
 func reviewToWire(r store.Review) reviewWire {
 	return reviewWire{ID: r.ID, Kind: r.Kind, DeliveryMethod: r.DeliveryMethod, ReviewedOn: dEnc(r.ReviewedOn), PharmacistID: r.PharmacistID,
 		Problems: r.Problems, Interventions: mapSlice(r.Interventions, interventionToWire), CreatedAt: tEnc(r.CreatedAt),
-		SummaryOn: dEnc(r.SummaryDeliveredOn), SummaryMethod: r.SummaryMethod, SummaryTo: r.SummaryRecipient}
+		SummaryOn: dEnc(r.SummaryDeliveredOn), SummaryMethod: r.SummaryMethod, SummaryTo: r.SummaryRecipient,
+		Coded: mapSlice(r.CodedProblems, codedProblemToWire), Cognitive: r.CognitiveImpairment}
 }
 
 func (w reviewWire) toStore() store.Review {
 	return store.Review{ID: w.ID, Kind: w.Kind, DeliveryMethod: w.DeliveryMethod, ReviewedOn: dDec(w.ReviewedOn), PharmacistID: w.PharmacistID,
 		Problems: w.Problems, Interventions: mapSlice(w.Interventions, interventionWire.toStore), CreatedAt: tDec(w.CreatedAt),
-		SummaryDeliveredOn: dDec(w.SummaryOn), SummaryMethod: w.SummaryMethod, SummaryRecipient: w.SummaryTo}
+		SummaryDeliveredOn: dDec(w.SummaryOn), SummaryMethod: w.SummaryMethod, SummaryRecipient: w.SummaryTo,
+		CodedProblems: mapSlice(w.Coded, codedProblemWire.toStore), CognitiveImpairment: w.Cognitive}
 }
 
 type selfReportWire struct {

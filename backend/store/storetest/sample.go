@@ -158,13 +158,19 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 		PharmacistID: "acct-pharmacist-0001",
 		Problems:     []string{"Post-dinner glucose above goal", "Possible interaction: St. John's wort with sertraline"},
 		Interventions: []store.Intervention{
-			{Kind: "intervention", Description: "Counselled on glucose monitoring"},
-			{Kind: "referral", Description: "Advised stopping St. John's wort", ReferredTo: "Dr. Rivera (prescriber)", Outcome: "Prescriber agreed; patient stopped it"},
+			{Kind: "intervention", Description: "Counselled on glucose monitoring", Action: "counselled_patient"},
+			{Kind: "referral", Description: "Advised stopping St. John's wort", ReferredTo: "Dr. Rivera (prescriber)", Outcome: "Prescriber agreed; patient stopped it",
+				OutcomeCode: "accepted_implemented"},
 		},
-		CreatedAt:          at(14),
-		SummaryDeliveredOn: store.Date{Year: 2026, Month: time.March, Day: 20},
-		SummaryMethod:      "mail",
-		SummaryRecipient:   "patient",
+		CodedProblems: []store.CodedProblem{
+			{Category: store.DTPOther, Description: "Interaction: St. John's wort with sertraline (serotonin syndrome risk)"},
+			{Category: store.DTPIneffectiveDrug, Description: "Post-dinner glucose above goal on metformin"},
+		},
+		CognitiveImpairment: true,
+		CreatedAt:           at(14),
+		SummaryDeliveredOn:  store.Date{Year: 2026, Month: time.March, Day: 20},
+		SummaryMethod:       "mail",
+		SummaryRecipient:    "patient",
 	}}
 	p.SelfReports = []store.SelfReport{{
 		ID: "self-1", Kind: "herbal", Name: "St. John's wort 300 mg", HowIUseIt: "1 capsule three times daily",

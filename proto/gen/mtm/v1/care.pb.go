@@ -131,6 +131,193 @@ func (DeliveryMethod) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
 }
 
+// DrugTherapyProblemCategory is the kind of a drug therapy problem: the
+// seven categories of Cipolle, Strand and Morley's pharmaceutical care
+// classification (which PCNE's problem and cause domains map onto), so
+// problems can be counted and compared, not only read.
+type DrugTherapyProblemCategory int32
+
+const (
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_UNSPECIFIED              DrugTherapyProblemCategory = 0
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_UNNECESSARY_THERAPY      DrugTherapyProblemCategory = 1
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_NEEDS_ADDITIONAL_THERAPY DrugTherapyProblemCategory = 2
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_INEFFECTIVE_DRUG         DrugTherapyProblemCategory = 3
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_LOW           DrugTherapyProblemCategory = 4
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_ADVERSE_DRUG_REACTION    DrugTherapyProblemCategory = 5
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH          DrugTherapyProblemCategory = 6
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_ADHERENCE                DrugTherapyProblemCategory = 7
+	// Interactions, cost, access and anything else.
+	DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_OTHER DrugTherapyProblemCategory = 8
+)
+
+// Enum value maps for DrugTherapyProblemCategory.
+var (
+	DrugTherapyProblemCategory_name = map[int32]string{
+		0: "DRUG_THERAPY_PROBLEM_CATEGORY_UNSPECIFIED",
+		1: "DRUG_THERAPY_PROBLEM_CATEGORY_UNNECESSARY_THERAPY",
+		2: "DRUG_THERAPY_PROBLEM_CATEGORY_NEEDS_ADDITIONAL_THERAPY",
+		3: "DRUG_THERAPY_PROBLEM_CATEGORY_INEFFECTIVE_DRUG",
+		4: "DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_LOW",
+		5: "DRUG_THERAPY_PROBLEM_CATEGORY_ADVERSE_DRUG_REACTION",
+		6: "DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH",
+		7: "DRUG_THERAPY_PROBLEM_CATEGORY_ADHERENCE",
+		8: "DRUG_THERAPY_PROBLEM_CATEGORY_OTHER",
+	}
+	DrugTherapyProblemCategory_value = map[string]int32{
+		"DRUG_THERAPY_PROBLEM_CATEGORY_UNSPECIFIED":              0,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_UNNECESSARY_THERAPY":      1,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_NEEDS_ADDITIONAL_THERAPY": 2,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_INEFFECTIVE_DRUG":         3,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_LOW":           4,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_ADVERSE_DRUG_REACTION":    5,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH":          6,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_ADHERENCE":                7,
+		"DRUG_THERAPY_PROBLEM_CATEGORY_OTHER":                    8,
+	}
+)
+
+func (x DrugTherapyProblemCategory) Enum() *DrugTherapyProblemCategory {
+	p := new(DrugTherapyProblemCategory)
+	*p = x
+	return p
+}
+
+func (x DrugTherapyProblemCategory) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DrugTherapyProblemCategory) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[2].Descriptor()
+}
+
+func (DrugTherapyProblemCategory) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[2]
+}
+
+func (x DrugTherapyProblemCategory) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DrugTherapyProblemCategory.Descriptor instead.
+func (DrugTherapyProblemCategory) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+}
+
+// InterventionAction is what an intervention was (the Part D MTM data
+// elements count recommendations made to prescribers).
+type InterventionAction int32
+
+const (
+	InterventionAction_INTERVENTION_ACTION_UNSPECIFIED                  InterventionAction = 0
+	InterventionAction_INTERVENTION_ACTION_COUNSELLED_PATIENT           InterventionAction = 1
+	InterventionAction_INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER InterventionAction = 2
+	// A change the pharmacist made under a collaborative practice agreement.
+	InterventionAction_INTERVENTION_ACTION_CHANGE_MADE_BY_PHARMACIST InterventionAction = 3
+)
+
+// Enum value maps for InterventionAction.
+var (
+	InterventionAction_name = map[int32]string{
+		0: "INTERVENTION_ACTION_UNSPECIFIED",
+		1: "INTERVENTION_ACTION_COUNSELLED_PATIENT",
+		2: "INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER",
+		3: "INTERVENTION_ACTION_CHANGE_MADE_BY_PHARMACIST",
+	}
+	InterventionAction_value = map[string]int32{
+		"INTERVENTION_ACTION_UNSPECIFIED":                  0,
+		"INTERVENTION_ACTION_COUNSELLED_PATIENT":           1,
+		"INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER": 2,
+		"INTERVENTION_ACTION_CHANGE_MADE_BY_PHARMACIST":    3,
+	}
+)
+
+func (x InterventionAction) Enum() *InterventionAction {
+	p := new(InterventionAction)
+	*p = x
+	return p
+}
+
+func (x InterventionAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InterventionAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+}
+
+func (InterventionAction) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[3]
+}
+
+func (x InterventionAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InterventionAction.Descriptor instead.
+func (InterventionAction) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+}
+
+// InterventionOutcomeCode is where an intervention ended (after PCNE's
+// acceptance and status domains).
+type InterventionOutcomeCode int32
+
+const (
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_UNSPECIFIED                    InterventionOutcomeCode = 0
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED           InterventionOutcomeCode = 1
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_PARTIALLY_IMPLEMENTED InterventionOutcomeCode = 2
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_ACCEPTED_NOT_IMPLEMENTED       InterventionOutcomeCode = 3
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED                   InterventionOutcomeCode = 4
+	InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_NO_RESPONSE                    InterventionOutcomeCode = 5
+)
+
+// Enum value maps for InterventionOutcomeCode.
+var (
+	InterventionOutcomeCode_name = map[int32]string{
+		0: "INTERVENTION_OUTCOME_CODE_UNSPECIFIED",
+		1: "INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED",
+		2: "INTERVENTION_OUTCOME_CODE_ACCEPTED_PARTIALLY_IMPLEMENTED",
+		3: "INTERVENTION_OUTCOME_CODE_ACCEPTED_NOT_IMPLEMENTED",
+		4: "INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED",
+		5: "INTERVENTION_OUTCOME_CODE_NO_RESPONSE",
+	}
+	InterventionOutcomeCode_value = map[string]int32{
+		"INTERVENTION_OUTCOME_CODE_UNSPECIFIED":                    0,
+		"INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED":           1,
+		"INTERVENTION_OUTCOME_CODE_ACCEPTED_PARTIALLY_IMPLEMENTED": 2,
+		"INTERVENTION_OUTCOME_CODE_ACCEPTED_NOT_IMPLEMENTED":       3,
+		"INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED":                   4,
+		"INTERVENTION_OUTCOME_CODE_NO_RESPONSE":                    5,
+	}
+)
+
+func (x InterventionOutcomeCode) Enum() *InterventionOutcomeCode {
+	p := new(InterventionOutcomeCode)
+	*p = x
+	return p
+}
+
+func (x InterventionOutcomeCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InterventionOutcomeCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+}
+
+func (InterventionOutcomeCode) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[4]
+}
+
+func (x InterventionOutcomeCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InterventionOutcomeCode.Descriptor instead.
+func (InterventionOutcomeCode) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+}
+
 // InterventionKind tells an intervention from a referral.
 type InterventionKind int32
 
@@ -167,11 +354,11 @@ func (x InterventionKind) String() string {
 }
 
 func (InterventionKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[2].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[5].Descriptor()
 }
 
 func (InterventionKind) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[2]
+	return &file_mtm_v1_care_proto_enumTypes[5]
 }
 
 func (x InterventionKind) Number() protoreflect.EnumNumber {
@@ -180,7 +367,7 @@ func (x InterventionKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterventionKind.Descriptor instead.
 func (InterventionKind) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
 }
 
 // SummaryDeliveryMethod is how a review's written summary reached its
@@ -228,11 +415,11 @@ func (x SummaryDeliveryMethod) String() string {
 }
 
 func (SummaryDeliveryMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[6].Descriptor()
 }
 
 func (SummaryDeliveryMethod) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[3]
+	return &file_mtm_v1_care_proto_enumTypes[6]
 }
 
 func (x SummaryDeliveryMethod) Number() protoreflect.EnumNumber {
@@ -241,7 +428,7 @@ func (x SummaryDeliveryMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SummaryDeliveryMethod.Descriptor instead.
 func (SummaryDeliveryMethod) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
 // SummaryRecipient is who received a CMR's written summary (Part D MTM
@@ -285,11 +472,11 @@ func (x SummaryRecipient) String() string {
 }
 
 func (SummaryRecipient) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[7].Descriptor()
 }
 
 func (SummaryRecipient) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[4]
+	return &file_mtm_v1_care_proto_enumTypes[7]
 }
 
 func (x SummaryRecipient) Number() protoreflect.EnumNumber {
@@ -298,7 +485,7 @@ func (x SummaryRecipient) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SummaryRecipient.Descriptor instead.
 func (SummaryRecipient) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
 }
 
 // SelfReportStatus is where a self-reported medicine stands.
@@ -341,11 +528,11 @@ func (x SelfReportStatus) String() string {
 }
 
 func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[8].Descriptor()
 }
 
 func (SelfReportStatus) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[5]
+	return &file_mtm_v1_care_proto_enumTypes[8]
 }
 
 func (x SelfReportStatus) Number() protoreflect.EnumNumber {
@@ -354,7 +541,7 @@ func (x SelfReportStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportStatus.Descriptor instead.
 func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
 // SelfReportDecision is a pharmacist's decision on a self-reported medicine.
@@ -391,11 +578,11 @@ func (x SelfReportDecision) String() string {
 }
 
 func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[6].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[9].Descriptor()
 }
 
 func (SelfReportDecision) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[6]
+	return &file_mtm_v1_care_proto_enumTypes[9]
 }
 
 func (x SelfReportDecision) Number() protoreflect.EnumNumber {
@@ -404,7 +591,7 @@ func (x SelfReportDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportDecision.Descriptor instead.
 func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
 type SetPatientContactsRequest struct {
@@ -2394,9 +2581,15 @@ type RecordReviewRequest struct {
 	InterventionDetails []*Intervention `protobuf:"bytes,7,rep,name=intervention_details,json=interventionDetails,proto3" json:"intervention_details,omitempty"`
 	// Follow-ups (from ScheduleFollowUp) this review set: they are linked to
 	// the review.
-	FollowUpIds   []string `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FollowUpIds []string `protobuf:"bytes,8,rep,name=follow_up_ids,json=followUpIds,proto3" json:"follow_up_ids,omitempty"`
+	// Drug therapy problems found, each with its category; problems_found
+	// stays for free text alone.
+	CodedProblems []*CodedProblem `protobuf:"bytes,9,rep,name=coded_problems,json=codedProblems,proto3" json:"coded_problems,omitempty"`
+	// Part D MTM data element: the patient was cognitively impaired at the
+	// time of the CMR (the summary then usually goes to a caregiver).
+	CognitiveImpairment bool `protobuf:"varint,10,opt,name=cognitive_impairment,json=cognitiveImpairment,proto3" json:"cognitive_impairment,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RecordReviewRequest) Reset() {
@@ -2485,6 +2678,73 @@ func (x *RecordReviewRequest) GetFollowUpIds() []string {
 	return nil
 }
 
+func (x *RecordReviewRequest) GetCodedProblems() []*CodedProblem {
+	if x != nil {
+		return x.CodedProblems
+	}
+	return nil
+}
+
+func (x *RecordReviewRequest) GetCognitiveImpairment() bool {
+	if x != nil {
+		return x.CognitiveImpairment
+	}
+	return false
+}
+
+// CodedProblem is a drug therapy problem with its category and free text.
+type CodedProblem struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Category      DrugTherapyProblemCategory `protobuf:"varint,1,opt,name=category,proto3,enum=mtm.v1.DrugTherapyProblemCategory" json:"category,omitempty"`
+	Description   string                     `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CodedProblem) Reset() {
+	*x = CodedProblem{}
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CodedProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CodedProblem) ProtoMessage() {}
+
+func (x *CodedProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CodedProblem.ProtoReflect.Descriptor instead.
+func (*CodedProblem) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CodedProblem) GetCategory() DrugTherapyProblemCategory {
+	if x != nil {
+		return x.Category
+	}
+	return DrugTherapyProblemCategory_DRUG_THERAPY_PROBLEM_CATEGORY_UNSPECIFIED
+}
+
+func (x *CodedProblem) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 type RecordReviewResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	ReviewId string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
@@ -2497,7 +2757,7 @@ type RecordReviewResponse struct {
 
 func (x *RecordReviewResponse) Reset() {
 	*x = RecordReviewResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2769,7 @@ func (x *RecordReviewResponse) String() string {
 func (*RecordReviewResponse) ProtoMessage() {}
 
 func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2782,7 @@ func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewResponse.ProtoReflect.Descriptor instead.
 func (*RecordReviewResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RecordReviewResponse) GetReviewId() string {
@@ -2554,14 +2814,18 @@ type Intervention struct {
 	// For referrals: the prescriber or service referred to.
 	ReferredTo string `protobuf:"bytes,3,opt,name=referred_to,json=referredTo,proto3" json:"referred_to,omitempty"`
 	// Empty until known.
-	Outcome       string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Outcome string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Interventions (not referrals): what it was.
+	Action InterventionAction `protobuf:"varint,5,opt,name=action,proto3,enum=mtm.v1.InterventionAction" json:"action,omitempty"`
+	// Unspecified until known.
+	OutcomeCode   InterventionOutcomeCode `protobuf:"varint,6,opt,name=outcome_code,json=outcomeCode,proto3,enum=mtm.v1.InterventionOutcomeCode" json:"outcome_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Intervention) Reset() {
 	*x = Intervention{}
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2837,7 @@ func (x *Intervention) String() string {
 func (*Intervention) ProtoMessage() {}
 
 func (x *Intervention) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2850,7 @@ func (x *Intervention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Intervention.ProtoReflect.Descriptor instead.
 func (*Intervention) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Intervention) GetKind() InterventionKind {
@@ -2617,6 +2881,20 @@ func (x *Intervention) GetOutcome() string {
 	return ""
 }
 
+func (x *Intervention) GetAction() InterventionAction {
+	if x != nil {
+		return x.Action
+	}
+	return InterventionAction_INTERVENTION_ACTION_UNSPECIFIED
+}
+
+func (x *Intervention) GetOutcomeCode() InterventionOutcomeCode {
+	if x != nil {
+		return x.OutcomeCode
+	}
+	return InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_UNSPECIFIED
+}
+
 // Review is a documented CMR or TMR.
 type Review struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -2636,14 +2914,16 @@ type Review struct {
 	SummaryRecipient      SummaryRecipient      `protobuf:"varint,12,opt,name=summary_recipient,json=summaryRecipient,proto3,enum=mtm.v1.SummaryRecipient" json:"summary_recipient,omitempty"`
 	// CMRs: the last day to deliver the written summary (reviewed_on + 14
 	// days); empty for TMRs, which need none.
-	SummaryDueBy  string `protobuf:"bytes,13,opt,name=summary_due_by,json=summaryDueBy,proto3" json:"summary_due_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SummaryDueBy        string          `protobuf:"bytes,13,opt,name=summary_due_by,json=summaryDueBy,proto3" json:"summary_due_by,omitempty"`
+	CodedProblems       []*CodedProblem `protobuf:"bytes,14,rep,name=coded_problems,json=codedProblems,proto3" json:"coded_problems,omitempty"`
+	CognitiveImpairment bool            `protobuf:"varint,15,opt,name=cognitive_impairment,json=cognitiveImpairment,proto3" json:"cognitive_impairment,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2935,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2948,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Review) GetId() string {
@@ -2762,6 +3042,20 @@ func (x *Review) GetSummaryDueBy() string {
 	return ""
 }
 
+func (x *Review) GetCodedProblems() []*CodedProblem {
+	if x != nil {
+		return x.CodedProblems
+	}
+	return nil
+}
+
+func (x *Review) GetCognitiveImpairment() bool {
+	if x != nil {
+		return x.CognitiveImpairment
+	}
+	return false
+}
+
 type ExportPatientRecordRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -2772,7 +3066,7 @@ type ExportPatientRecordRequest struct {
 
 func (x *ExportPatientRecordRequest) Reset() {
 	*x = ExportPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +3078,7 @@ func (x *ExportPatientRecordRequest) String() string {
 func (*ExportPatientRecordRequest) ProtoMessage() {}
 
 func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3091,7 @@ func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExportPatientRecordRequest) GetPatientId() string {
@@ -2825,7 +3119,7 @@ type ExportPatientRecordResponse struct {
 
 func (x *ExportPatientRecordResponse) Reset() {
 	*x = ExportPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3131,7 @@ func (x *ExportPatientRecordResponse) String() string {
 func (*ExportPatientRecordResponse) ProtoMessage() {}
 
 func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3144,7 @@ func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExportPatientRecordResponse) GetContentType() string {
@@ -2881,7 +3175,7 @@ type RecordSummaryDeliveredRequest struct {
 
 func (x *RecordSummaryDeliveredRequest) Reset() {
 	*x = RecordSummaryDeliveredRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3187,7 @@ func (x *RecordSummaryDeliveredRequest) String() string {
 func (*RecordSummaryDeliveredRequest) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3200,7 @@ func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredRequest.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordSummaryDeliveredRequest) GetPatientId() string {
@@ -2953,7 +3247,7 @@ type RecordSummaryDeliveredResponse struct {
 
 func (x *RecordSummaryDeliveredResponse) Reset() {
 	*x = RecordSummaryDeliveredResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3259,7 @@ func (x *RecordSummaryDeliveredResponse) String() string {
 func (*RecordSummaryDeliveredResponse) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3272,7 @@ func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredResponse.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RecordSummaryDeliveredResponse) GetReview() *Review {
@@ -2997,7 +3291,7 @@ type ListReviewsRequest struct {
 
 func (x *ListReviewsRequest) Reset() {
 	*x = ListReviewsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3303,7 @@ func (x *ListReviewsRequest) String() string {
 func (*ListReviewsRequest) ProtoMessage() {}
 
 func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3316,7 @@ func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListReviewsRequest) GetPatientId() string {
@@ -3039,14 +3333,19 @@ type ListReviewsResponse struct {
 	// Empty when the patient has had no CMR.
 	LastCmrOn string `protobuf:"bytes,2,opt,name=last_cmr_on,json=lastCmrOn,proto3" json:"last_cmr_on,omitempty"`
 	// One year after the last CMR; the enrollment date when there was none.
-	NextCmrDueOn  string `protobuf:"bytes,3,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NextCmrDueOn string `protobuf:"bytes,3,opt,name=next_cmr_due_on,json=nextCmrDueOn,proto3" json:"next_cmr_due_on,omitempty"`
+	// Part D MTM data elements over the listed reviews: drug therapy problem
+	// recommendations made to prescribers, and those the prescriber accepted
+	// and implemented (fully or partly).
+	RecommendationsToPrescriber int32 `protobuf:"varint,4,opt,name=recommendations_to_prescriber,json=recommendationsToPrescriber,proto3" json:"recommendations_to_prescriber,omitempty"`
+	RecommendationsResolved     int32 `protobuf:"varint,5,opt,name=recommendations_resolved,json=recommendationsResolved,proto3" json:"recommendations_resolved,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *ListReviewsResponse) Reset() {
 	*x = ListReviewsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3058,7 +3357,7 @@ func (x *ListReviewsResponse) String() string {
 func (*ListReviewsResponse) ProtoMessage() {}
 
 func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3071,7 +3370,7 @@ func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListReviewsResponse) GetReviews() []*Review {
@@ -3095,6 +3394,20 @@ func (x *ListReviewsResponse) GetNextCmrDueOn() string {
 	return ""
 }
 
+func (x *ListReviewsResponse) GetRecommendationsToPrescriber() int32 {
+	if x != nil {
+		return x.RecommendationsToPrescriber
+	}
+	return 0
+}
+
+func (x *ListReviewsResponse) GetRecommendationsResolved() int32 {
+	if x != nil {
+		return x.RecommendationsResolved
+	}
+	return 0
+}
+
 type SetInterventionOutcomeRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -3102,13 +3415,15 @@ type SetInterventionOutcomeRequest struct {
 	// Position of the intervention in Review.interventions.
 	InterventionIndex int32  `protobuf:"varint,3,opt,name=intervention_index,json=interventionIndex,proto3" json:"intervention_index,omitempty"`
 	Outcome           string `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The coded outcome; unspecified leaves it as it was.
+	OutcomeCode   InterventionOutcomeCode `protobuf:"varint,5,opt,name=outcome_code,json=outcomeCode,proto3,enum=mtm.v1.InterventionOutcomeCode" json:"outcome_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetInterventionOutcomeRequest) Reset() {
 	*x = SetInterventionOutcomeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3435,7 @@ func (x *SetInterventionOutcomeRequest) String() string {
 func (*SetInterventionOutcomeRequest) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3448,7 @@ func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetInterventionOutcomeRequest) GetPatientId() string {
@@ -3164,6 +3479,13 @@ func (x *SetInterventionOutcomeRequest) GetOutcome() string {
 	return ""
 }
 
+func (x *SetInterventionOutcomeRequest) GetOutcomeCode() InterventionOutcomeCode {
+	if x != nil {
+		return x.OutcomeCode
+	}
+	return InterventionOutcomeCode_INTERVENTION_OUTCOME_CODE_UNSPECIFIED
+}
+
 type SetInterventionOutcomeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
@@ -3173,7 +3495,7 @@ type SetInterventionOutcomeResponse struct {
 
 func (x *SetInterventionOutcomeResponse) Reset() {
 	*x = SetInterventionOutcomeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3185,7 +3507,7 @@ func (x *SetInterventionOutcomeResponse) String() string {
 func (*SetInterventionOutcomeResponse) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3198,7 +3520,7 @@ func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetInterventionOutcomeResponse) GetReview() *Review {
@@ -3232,7 +3554,7 @@ type SelfReportedMedication struct {
 
 func (x *SelfReportedMedication) Reset() {
 	*x = SelfReportedMedication{}
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3566,7 @@ func (x *SelfReportedMedication) String() string {
 func (*SelfReportedMedication) ProtoMessage() {}
 
 func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3579,7 @@ func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
 func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SelfReportedMedication) GetId() string {
@@ -3355,7 +3677,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3367,7 +3689,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3380,7 +3702,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -3407,7 +3729,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +3741,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +3754,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -3458,7 +3780,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3792,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3805,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -3532,7 +3854,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3866,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3879,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -3585,7 +3907,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3919,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3932,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -3640,7 +3962,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3652,7 +3974,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3665,7 +3987,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -3701,7 +4023,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +4035,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +4048,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -3754,7 +4076,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3766,7 +4088,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3779,7 +4101,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -3808,7 +4130,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3820,7 +4142,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3833,7 +4155,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -3862,7 +4184,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3874,7 +4196,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3887,7 +4209,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -3915,7 +4237,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3927,7 +4249,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3940,7 +4262,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -3973,7 +4295,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3985,7 +4307,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3998,7 +4320,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -4018,7 +4340,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4030,7 +4352,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4043,7 +4365,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -4069,7 +4391,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4081,7 +4403,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4094,7 +4416,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -4118,7 +4440,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4130,7 +4452,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4143,7 +4465,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -4190,7 +4512,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4202,7 +4524,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4215,7 +4537,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -4403,7 +4725,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\tquestions\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\tquestions\"[\n" +
 	"\x1aSetActionPlanNotesResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xa8\x04\n" +
+	"actionPlan\"\xa2\x05\n" +
 	"\x13RecordReviewRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x122\n" +
@@ -4416,11 +4738,19 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x0eproblems_found\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rproblemsFound\x127\n" +
 	"\rinterventions\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rinterventions\x12Q\n" +
 	"\x14intervention_details\x18\a \x03(\v2\x14.mtm.v1.InterventionB\b\xbaH\x05\x92\x01\x02\x102R\x13interventionDetails\x12H\n" +
-	"\rfollow_up_ids\x18\b \x03(\tB$\xbaH!\x92\x01\x1e\x10\x14\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vfollowUpIds\"\x82\x01\n" +
+	"\rfollow_up_ids\x18\b \x03(\tB$\xbaH!\x92\x01\x1e\x10\x14\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vfollowUpIds\x12E\n" +
+	"\x0ecoded_problems\x18\t \x03(\v2\x14.mtm.v1.CodedProblemB\b\xbaH\x05\x92\x01\x02\x102R\rcodedProblems\x121\n" +
+	"\x14cognitive_impairment\x18\n" +
+	" \x01(\bR\x13cognitiveImpairment\"\x88\x01\n" +
+	"\fCodedProblem\x12J\n" +
+	"\bcategory\x18\x01 \x01(\x0e2\".mtm.v1.DrugTherapyProblemCategoryB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12,\n" +
+	"\vdescription\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\"\x82\x01\n" +
 	"\x14RecordReviewResponse\x12\x1b\n" +
 	"\treview_id\x18\x01 \x01(\tR\breviewId\x12%\n" +
 	"\x0fnext_cmr_due_on\x18\x02 \x01(\tR\fnextCmrDueOn\x12&\n" +
-	"\x06review\x18\x03 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xc5\x01\n" +
+	"\x06review\x18\x03 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xd1\x02\n" +
 	"\fIntervention\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.mtm.v1.InterventionKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12,\n" +
@@ -4428,7 +4758,9 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\x12)\n" +
 	"\vreferred_to\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
 	"referredTo\x12\"\n" +
-	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\"\xff\x04\n" +
+	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\x12<\n" +
+	"\x06action\x18\x05 \x01(\x0e2\x1a.mtm.v1.InterventionActionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06action\x12L\n" +
+	"\foutcome_code\x18\x06 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"\xef\x05\n" +
 	"\x06Review\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.mtm.v1.ReviewKindR\x04kind\x12?\n" +
@@ -4445,7 +4777,9 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	" \x01(\tR\x12summaryDeliveredOn\x12U\n" +
 	"\x17summary_delivery_method\x18\v \x01(\x0e2\x1d.mtm.v1.SummaryDeliveryMethodR\x15summaryDeliveryMethod\x12E\n" +
 	"\x11summary_recipient\x18\f \x01(\x0e2\x18.mtm.v1.SummaryRecipientR\x10summaryRecipient\x12$\n" +
-	"\x0esummary_due_by\x18\r \x01(\tR\fsummaryDueBy\"\x92\x01\n" +
+	"\x0esummary_due_by\x18\r \x01(\tR\fsummaryDueBy\x12;\n" +
+	"\x0ecoded_problems\x18\x0e \x03(\v2\x14.mtm.v1.CodedProblemR\rcodedProblems\x121\n" +
+	"\x14cognitive_impairment\x18\x0f \x01(\bR\x13cognitiveImpairment\"\x92\x01\n" +
 	"\x1aExportPatientRecordRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
@@ -4467,18 +4801,21 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"P\n" +
 	"\x12ListReviewsRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x86\x01\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x85\x02\n" +
 	"\x13ListReviewsResponse\x12(\n" +
 	"\areviews\x18\x01 \x03(\v2\x0e.mtm.v1.ReviewR\areviews\x12\x1e\n" +
 	"\vlast_cmr_on\x18\x02 \x01(\tR\tlastCmrOn\x12%\n" +
-	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\"\xf5\x01\n" +
+	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\x12B\n" +
+	"\x1drecommendations_to_prescriber\x18\x04 \x01(\x05R\x1brecommendationsToPrescriber\x129\n" +
+	"\x18recommendations_resolved\x18\x05 \x01(\x05R\x17recommendationsResolved\"\xc3\x02\n" +
 	"\x1dSetInterventionOutcomeRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
 	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x128\n" +
 	"\x12intervention_index\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x10d(\x00R\x11interventionIndex\x12$\n" +
 	"\aoutcome\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\aoutcome\"H\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\aoutcome\x12L\n" +
+	"\foutcome_code\x18\x05 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"H\n" +
 	"\x1eSetInterventionOutcomeResponse\x12&\n" +
 	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xe6\x03\n" +
 	"\x16SelfReportedMedication\x12\x0e\n" +
@@ -4581,7 +4918,29 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x1cDELIVERY_METHOD_FACE_TO_FACE\x10\x01\x12\x1d\n" +
 	"\x19DELIVERY_METHOD_TELEPHONE\x10\x02\x12\x1e\n" +
 	"\x1aDELIVERY_METHOD_TELEHEALTH\x10\x03\x12\x19\n" +
-	"\x15DELIVERY_METHOD_OTHER\x10\x04*y\n" +
+	"\x15DELIVERY_METHOD_OTHER\x10\x04*\xe6\x03\n" +
+	"\x1aDrugTherapyProblemCategory\x12-\n" +
+	")DRUG_THERAPY_PROBLEM_CATEGORY_UNSPECIFIED\x10\x00\x125\n" +
+	"1DRUG_THERAPY_PROBLEM_CATEGORY_UNNECESSARY_THERAPY\x10\x01\x12:\n" +
+	"6DRUG_THERAPY_PROBLEM_CATEGORY_NEEDS_ADDITIONAL_THERAPY\x10\x02\x122\n" +
+	".DRUG_THERAPY_PROBLEM_CATEGORY_INEFFECTIVE_DRUG\x10\x03\x120\n" +
+	",DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_LOW\x10\x04\x127\n" +
+	"3DRUG_THERAPY_PROBLEM_CATEGORY_ADVERSE_DRUG_REACTION\x10\x05\x121\n" +
+	"-DRUG_THERAPY_PROBLEM_CATEGORY_DOSAGE_TOO_HIGH\x10\x06\x12+\n" +
+	"'DRUG_THERAPY_PROBLEM_CATEGORY_ADHERENCE\x10\a\x12'\n" +
+	"#DRUG_THERAPY_PROBLEM_CATEGORY_OTHER\x10\b*\xce\x01\n" +
+	"\x12InterventionAction\x12#\n" +
+	"\x1fINTERVENTION_ACTION_UNSPECIFIED\x10\x00\x12*\n" +
+	"&INTERVENTION_ACTION_COUNSELLED_PATIENT\x10\x01\x124\n" +
+	"0INTERVENTION_ACTION_RECOMMENDATION_TO_PRESCRIBER\x10\x02\x121\n" +
+	"-INTERVENTION_ACTION_CHANGE_MADE_BY_PHARMACIST\x10\x03*\xc5\x02\n" +
+	"\x17InterventionOutcomeCode\x12)\n" +
+	"%INTERVENTION_OUTCOME_CODE_UNSPECIFIED\x10\x00\x122\n" +
+	".INTERVENTION_OUTCOME_CODE_ACCEPTED_IMPLEMENTED\x10\x01\x12<\n" +
+	"8INTERVENTION_OUTCOME_CODE_ACCEPTED_PARTIALLY_IMPLEMENTED\x10\x02\x126\n" +
+	"2INTERVENTION_OUTCOME_CODE_ACCEPTED_NOT_IMPLEMENTED\x10\x03\x12*\n" +
+	"&INTERVENTION_OUTCOME_CODE_NOT_ACCEPTED\x10\x04\x12)\n" +
+	"%INTERVENTION_OUTCOME_CODE_NO_RESPONSE\x10\x05*y\n" +
 	"\x10InterventionKind\x12!\n" +
 	"\x1dINTERVENTION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eINTERVENTION_KIND_INTERVENTION\x10\x01\x12\x1e\n" +
@@ -4653,216 +5012,226 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
 	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
-	(InterventionKind)(0),                               // 2: mtm.v1.InterventionKind
-	(SummaryDeliveryMethod)(0),                          // 3: mtm.v1.SummaryDeliveryMethod
-	(SummaryRecipient)(0),                               // 4: mtm.v1.SummaryRecipient
-	(SelfReportStatus)(0),                               // 5: mtm.v1.SelfReportStatus
-	(SelfReportDecision)(0),                             // 6: mtm.v1.SelfReportDecision
-	(*SetPatientContactsRequest)(nil),                   // 7: mtm.v1.SetPatientContactsRequest
-	(*SetPatientContactsResponse)(nil),                  // 8: mtm.v1.SetPatientContactsResponse
-	(*GetPharmacyRequest)(nil),                          // 9: mtm.v1.GetPharmacyRequest
-	(*GetPharmacyResponse)(nil),                         // 10: mtm.v1.GetPharmacyResponse
-	(*UpdatePharmacyRequest)(nil),                       // 11: mtm.v1.UpdatePharmacyRequest
-	(*UpdatePharmacyResponse)(nil),                      // 12: mtm.v1.UpdatePharmacyResponse
-	(*EnrollPatientRequest)(nil),                        // 13: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 14: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 15: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 16: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 17: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 18: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 19: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 20: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),                            // 21: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 22: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 23: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 24: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 25: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 26: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 27: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 28: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 29: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 30: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 31: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 32: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 33: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 34: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 35: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 36: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 37: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 38: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 39: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 40: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 41: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 42: mtm.v1.RecordReviewRequest
-	(*RecordReviewResponse)(nil),                        // 43: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 44: mtm.v1.Intervention
-	(*Review)(nil),                                      // 45: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 46: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 47: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 48: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 49: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 50: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 51: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 52: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 53: mtm.v1.SetInterventionOutcomeResponse
-	(*SelfReportedMedication)(nil),                      // 54: mtm.v1.SelfReportedMedication
-	(*ListSelfReportedMedicationsRequest)(nil),          // 55: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 56: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 57: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 58: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 59: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 60: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 61: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 62: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 63: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 64: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 65: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 66: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 67: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 68: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 69: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 70: mtm.v1.CreatePharmacistResponse
-	(*Contact)(nil),                                     // 71: mtm.v1.Contact
-	(*Patient)(nil),                                     // 72: mtm.v1.Patient
-	(*Pharmacy)(nil),                                    // 73: mtm.v1.Pharmacy
-	(*timestamppb.Timestamp)(nil),                       // 74: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 75: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 76: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 77: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 78: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 79: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 80: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 81: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 82: mtm.v1.ExportFormat
-	(SelfMedicationKind)(0),                             // 83: mtm.v1.SelfMedicationKind
-	(*MedicationAdherence)(nil),                         // 84: mtm.v1.MedicationAdherence
+	(DrugTherapyProblemCategory)(0),                     // 2: mtm.v1.DrugTherapyProblemCategory
+	(InterventionAction)(0),                             // 3: mtm.v1.InterventionAction
+	(InterventionOutcomeCode)(0),                        // 4: mtm.v1.InterventionOutcomeCode
+	(InterventionKind)(0),                               // 5: mtm.v1.InterventionKind
+	(SummaryDeliveryMethod)(0),                          // 6: mtm.v1.SummaryDeliveryMethod
+	(SummaryRecipient)(0),                               // 7: mtm.v1.SummaryRecipient
+	(SelfReportStatus)(0),                               // 8: mtm.v1.SelfReportStatus
+	(SelfReportDecision)(0),                             // 9: mtm.v1.SelfReportDecision
+	(*SetPatientContactsRequest)(nil),                   // 10: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 11: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 12: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 13: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 14: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 15: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 16: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 17: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 18: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 19: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 20: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 21: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 22: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 23: mtm.v1.GetPatientRecordResponse
+	(*MedicationFields)(nil),                            // 24: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 25: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 26: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 27: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 28: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 29: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 30: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 31: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 32: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 33: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 34: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 35: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 36: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 37: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 38: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 39: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 40: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 41: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 42: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 43: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 44: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 45: mtm.v1.RecordReviewRequest
+	(*CodedProblem)(nil),                                // 46: mtm.v1.CodedProblem
+	(*RecordReviewResponse)(nil),                        // 47: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 48: mtm.v1.Intervention
+	(*Review)(nil),                                      // 49: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 50: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 51: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 52: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 53: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 54: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 55: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 56: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 57: mtm.v1.SetInterventionOutcomeResponse
+	(*SelfReportedMedication)(nil),                      // 58: mtm.v1.SelfReportedMedication
+	(*ListSelfReportedMedicationsRequest)(nil),          // 59: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 60: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 61: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 62: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 63: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 64: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 65: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 66: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 67: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 68: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 69: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 70: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 71: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 72: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 73: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 74: mtm.v1.CreatePharmacistResponse
+	(*Contact)(nil),                                     // 75: mtm.v1.Contact
+	(*Patient)(nil),                                     // 76: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 77: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 78: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 79: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 80: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 81: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 82: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 83: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 84: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 85: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 86: mtm.v1.ExportFormat
+	(SelfMedicationKind)(0),                             // 87: mtm.v1.SelfMedicationKind
+	(*MedicationAdherence)(nil),                         // 88: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	71, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
-	71, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
-	72, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
-	73, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	73, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	72, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	74, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	74, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	72, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	72, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	75, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	76, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	21, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	77, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	21, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	77, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	77, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	78, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	79, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	75, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	80, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	81, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	81, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	76, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	75, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	75, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	76, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	77, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	77, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	76, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	78, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	78, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	76, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	76, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	79, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	80, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	24, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	81, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	24, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	81, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	81, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	82, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	83, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	79, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	84, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	85, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	85, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	80, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
 	0,  // 24: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 25: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	44, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	45, // 27: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
-	2,  // 28: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
-	0,  // 29: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
-	1,  // 30: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	44, // 31: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	74, // 32: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 33: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
-	4,  // 34: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	82, // 35: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	3,  // 36: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
-	4,  // 37: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	45, // 38: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	45, // 39: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
-	45, // 40: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	83, // 41: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	74, // 42: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
-	5,  // 43: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	74, // 44: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
-	54, // 45: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	6,  // 46: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	21, // 47: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	54, // 48: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	77, // 49: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	72, // 50: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	60, // 51: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	72, // 52: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	84, // 53: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	63, // 54: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	74, // 55: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	84, // 56: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	13, // 57: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	15, // 58: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	17, // 59: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	19, // 60: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	22, // 61: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	24, // 62: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	26, // 63: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	28, // 64: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	30, // 65: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	32, // 66: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	34, // 67: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	36, // 68: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	38, // 69: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	40, // 70: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	42, // 71: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	65, // 72: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	67, // 73: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	69, // 74: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	50, // 75: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	52, // 76: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	55, // 77: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	57, // 78: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	59, // 79: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	62, // 80: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	46, // 81: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	48, // 82: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	7,  // 83: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
-	9,  // 84: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
-	11, // 85: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
-	14, // 86: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	16, // 87: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	18, // 88: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	20, // 89: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	23, // 90: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	25, // 91: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	27, // 92: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	29, // 93: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	31, // 94: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	33, // 95: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	35, // 96: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	37, // 97: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	39, // 98: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	41, // 99: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	43, // 100: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	66, // 101: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	68, // 102: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	70, // 103: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	51, // 104: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	53, // 105: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	56, // 106: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	58, // 107: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	61, // 108: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	64, // 109: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	47, // 110: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	49, // 111: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	8,  // 112: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
-	10, // 113: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
-	12, // 114: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
-	86, // [86:115] is the sub-list for method output_type
-	57, // [57:86] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	48, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	46, // 27: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
+	2,  // 28: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
+	49, // 29: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	5,  // 30: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
+	3,  // 31: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
+	4,  // 32: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	0,  // 33: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
+	1,  // 34: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	48, // 35: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	78, // 36: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	6,  // 37: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
+	7,  // 38: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
+	46, // 39: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
+	86, // 40: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	6,  // 41: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
+	7,  // 42: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
+	49, // 43: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	49, // 44: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	4,  // 45: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	49, // 46: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	87, // 47: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
+	78, // 48: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	8,  // 49: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
+	78, // 50: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	58, // 51: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	9,  // 52: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	24, // 53: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	58, // 54: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	81, // 55: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	76, // 56: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	64, // 57: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	76, // 58: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	88, // 59: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	67, // 60: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	78, // 61: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	88, // 62: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	16, // 63: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	18, // 64: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	20, // 65: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	22, // 66: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	25, // 67: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	27, // 68: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	29, // 69: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	31, // 70: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	33, // 71: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	35, // 72: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	37, // 73: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	39, // 74: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	41, // 75: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	43, // 76: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	45, // 77: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	69, // 78: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	71, // 79: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	73, // 80: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	54, // 81: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	56, // 82: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	59, // 83: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	61, // 84: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	63, // 85: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	66, // 86: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	50, // 87: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	52, // 88: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	10, // 89: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	12, // 90: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	14, // 91: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	17, // 92: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	19, // 93: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	21, // 94: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	23, // 95: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	26, // 96: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	28, // 97: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	30, // 98: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	32, // 99: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	34, // 100: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	36, // 101: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	38, // 102: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	40, // 103: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	42, // 104: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	44, // 105: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	47, // 106: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	70, // 107: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	72, // 108: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	74, // 109: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	55, // 110: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	57, // 111: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	60, // 112: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	62, // 113: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	65, // 114: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	68, // 115: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	51, // 116: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	53, // 117: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	11, // 118: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	13, // 119: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	15, // 120: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	92, // [92:121] is the sub-list for method output_type
+	63, // [63:92] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -4877,8 +5246,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   64,
+			NumEnums:      10,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
