@@ -59,6 +59,9 @@ func (r *Recorder) LimitRefusals(l RefusalLimit) error {
 			Name: MetricRefusals,
 			Help: "Refused calls on patients' data: denied (no access) and throttled (past the per-caller refusal budget).",
 		}, []string{"outcome"})}
+	for _, o := range []store.AuditOutcome{store.OutcomeDenied, store.OutcomeThrottled} {
+		lim.counted.WithLabelValues(string(o)) // exported as 0 from the start
+	}
 	if l.Metrics != nil {
 		if err := l.Metrics.Register(lim.counted); err != nil {
 			return fmt.Errorf("audit.LimitRefusals: %w", err)
