@@ -95,6 +95,7 @@ func TestRefusalsCannotEraseTheAccessReport(t *testing.T) {
 					}
 				}
 			}
+			t.Logf("1,100 refused calls answered %v; the victim's report holds %d events: %v", codes, len(res.Msg.GetEvents()), byOutcome)
 			if !pharmacistRead {
 				t.Fatalf("the pharmacist's read was evicted from the report: %v", res.Msg.GetEvents())
 			}
