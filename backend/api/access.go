@@ -119,6 +119,7 @@ func (c Config) load(ctx context.Context, patientID string, may func(store.Patie
 	if !may(pt) {
 		return store.Patient{}, errPatientNotFound
 	}
+	audit.Granted(ctx)
 	return pt, nil
 }
 
@@ -166,6 +167,7 @@ func (c Config) update(ctx context.Context, patientID string, may func(store.Pat
 		if !may(pt) {
 			return pt, errPatientNotFound
 		}
+		audit.Granted(ctx)
 		err := fn(p, &pt)
 		pt.UpdatedAt = c.Now()
 		return pt, err

@@ -56,6 +56,7 @@ func (s *CareService) EnrollPatient(ctx context.Context, req *connect.Request[mt
 		return nil, err
 	}
 	audit.Touch(ctx, pt.ID, "")
+	audit.Granted(ctx)
 	code, exp, err := c.issueActivationCode(ctx, pt.ID)
 	if err != nil {
 		return nil, err

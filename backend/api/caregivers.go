@@ -122,6 +122,7 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 	g := store.Grant{ID: id, CaregiverID: acct.ID, CaregiverName: acct.DisplayName, Scopes: inv.Scopes, EndsOn: inv.EndsOn, CreatedAt: c.Now()}
 	if _, err := c.Store.UpdatePatient(ctx, inv.PatientID, func(pt store.Patient) (store.Patient, error) {
 		audit.Touch(ctx, pt.ID, g.ID)
+		audit.Granted(ctx) // the invite code is the caregiver's permission
 		// One standing grant per caregiver: a new invite replaces the old grant.
 		for i := range pt.Grants {
 			if pt.Grants[i].CaregiverID == acct.ID && pt.Grants[i].RevokedAt.IsZero() {
@@ -211,7 +212,8 @@ func (s *PatientService) ListAccessEvents(ctx context.Context, req *connect.Requ
 			names[ev.ActorID] = name
 		}
 		out.Events = append(out.Events, &mtmv1.AccessEvent{Time: ts(ev.Time), ActorId: ev.ActorID, ActorRole: roleToProto[ev.ActorRole],
-			ActorName: name, Procedure: ev.Procedure, Allowed: ev.Allowed})
+			ActorName: name, Procedure: ev.Procedure, Allowed: ev.EffectiveOutcome() == store.OutcomeAllowed,
+			Outcome: outcomeToProto[ev.EffectiveOutcome()], Code: ev.Code})
 	}
 	if len(events) == size {
 		out.NextPageToken = events[len(events)-1].ID

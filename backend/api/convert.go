@@ -18,6 +18,13 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+var outcomeToProto = map[store.AuditOutcome]mtmv1.AccessOutcome{
+	store.OutcomeAllowed:   mtmv1.AccessOutcome_ACCESS_OUTCOME_ALLOWED,
+	store.OutcomeDenied:    mtmv1.AccessOutcome_ACCESS_OUTCOME_DENIED,
+	store.OutcomeFailed:    mtmv1.AccessOutcome_ACCESS_OUTCOME_FAILED,
+	store.OutcomeThrottled: mtmv1.AccessOutcome_ACCESS_OUTCOME_THROTTLED,
+}
+
 var roleToProto = map[store.Role]mtmv1.Role{
 	store.RolePatient:       mtmv1.Role_ROLE_PATIENT,
 	store.RoleCaregiver:     mtmv1.Role_ROLE_CAREGIVER,

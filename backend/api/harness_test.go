@@ -129,6 +129,25 @@ func newEnv(t testing.TB) *env {
 // newEnvOn starts a server on st, which it closes at cleanup.
 func newEnvOn(t testing.TB, st store.Store) *env {
 	t.Helper()
+	return newEnvWith(t, st, envOptions{})
+}
+
+// envOptions tunes a test server.
+type envOptions struct {
+	// refusalLimit is the per-caller refusal budget (audit.RefusalLimit);
+	// 0: so high that the access matrix, which is refused thousands of
+	// times by a handful of callers, never reaches it.
+	refusalLimit int
+	// auditWindow is the per-patient window (audit.NewRecorder); 0: the default.
+	auditWindow int
+}
+
+// newEnvWith starts a server on st tuned by o, and closes st at cleanup.
+func newEnvWith(t testing.TB, st store.Store, o envOptions) *env {
+	t.Helper()
+	if o.refusalLimit == 0 {
+		o.refusalLimit = 1 << 30
+	}
 	dir := t.TempDir()
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{now: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
@@ -142,8 +161,11 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 		t.Fatal(err)
 	}
 	sink := &memorySink{}
-	rec, err := audit.NewRecorder(st, sink, 0, clk.Now, slog.New(slog.DiscardHandler))
+	rec, err := audit.NewRecorder(st, sink, o.auditWindow, clk.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.LimitRefusals(audit.RefusalLimit{Throttle: st, Limit: o.refusalLimit}); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -34,6 +34,9 @@ type Recorder struct {
 	window int
 	now    func() time.Time
 	log    *slog.Logger
+	// refusals is the per-principal refusal budget; nil: none (see
+	// LimitRefusals).
+	refusals *refusals
 }
 
 // NewRecorder returns a Recorder. trail, sink and log are required; window

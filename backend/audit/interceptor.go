@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/telemetry"
 )
 
@@ -17,6 +18,7 @@ type note struct {
 	mu        sync.Mutex
 	patientID string
 	exists    bool
+	granted   bool
 	object    string
 }
 
@@ -38,6 +40,19 @@ func Touch(ctx context.Context, patientID, object string) {
 	}
 }
 
+// Granted records, from inside a handler, that the caller passed the access
+// check for the patient the call touches: if the call then fails, the
+// report shows a failed call, not a denied one.
+func Granted(ctx context.Context) {
+	n, ok := ctx.Value(noteKey{}).(*note)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.granted = true
+}
+
 // patientNamer is any request naming a patient.
 type patientNamer interface{ GetPatientId() string }
 
@@ -46,7 +61,8 @@ type patientNamer interface{ GetPatientId() string }
 // inside the auth interceptor (it reads the principal) and outside the
 // handlers' error mapping (it reads the final code). If the event cannot be
 // written the call fails with unavailable: nothing is answered without its
-// audit trail.
+// audit trail. With Recorder.LimitRefusals, a caller past the refusal
+// budget gets resource_exhausted before any handler runs.
 func NewInterceptor(r *Recorder) connect.Interceptor { return &interceptor{rec: r} }
 
 type interceptor struct{ rec *Recorder }
@@ -55,7 +71,11 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		n := &note{}
 		ctx = context.WithValue(ctx, noteKey{}, n)
-		res, err := next(ctx, req)
+		var res connect.AnyResponse
+		err := i.rec.refusals.check(principalOf(ctx))
+		if err == nil {
+			res, err = next(ctx, req)
+		}
 		named := ""
 		if pn, ok := req.Any().(patientNamer); ok {
 			named = pn.GetPatientId()
@@ -75,7 +95,10 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		n := &note{}
 		ctx = context.WithValue(ctx, noteKey{}, n)
-		err := next(ctx, conn)
+		err := i.rec.refusals.check(principalOf(ctx))
+		if err == nil {
+			err = next(ctx, conn)
+		}
 		if aerr := i.record(ctx, conn.Spec().Procedure, n, "", err); aerr != nil {
 			return aerr
 		}
@@ -87,25 +110,38 @@ var errAuditUnavailable = connect.NewError(connect.CodeUnavailable, errors.New("
 
 func (i *interceptor) record(ctx context.Context, procedure string, n *note, named string, callErr error) error {
 	n.mu.Lock()
-	patientID, exists, object := n.patientID, n.exists, n.object
+	patientID, exists, granted, object := n.patientID, n.exists, n.granted, n.object
 	n.mu.Unlock()
 	if patientID == "" {
 		patientID = named
 	}
+	p := principalOf(ctx)
+	code, codeName := connect.Code(0), "ok"
+	if callErr != nil {
+		code = connect.CodeOf(callErr)
+		codeName = code.String()
+	}
 	if patientID == "" {
 		return nil // the call touched no patient's data
 	}
-	p, _ := auth.PrincipalFrom(ctx)
-	code := "ok"
-	if callErr != nil {
-		code = connect.CodeOf(callErr).String()
+	outcome := outcomeOf(p, patientID, granted, code, callErr)
+	if outcome == store.OutcomeDenied {
+		// Counted whether or not the record exists: probing ids spends the
+		// same budget.
+		i.rec.refusals.denied(context.WithoutCancel(ctx), p)
 	}
-	ev := eventFor(p, patientID, procedure, object, callErr == nil, code, telemetry.RequestID(ctx))
-	// A denied call on an existing record enters the patient's report;
-	// probes of ids that do not exist go to the archive only.
+	ev := eventFor(p, patientID, procedure, object, outcome, codeName, telemetry.RequestID(ctx))
+	// A denied call on an existing record enters the patient's report (its
+	// refusal window); probes of ids that do not exist, and calls throttled
+	// before any handler ran, go to the archive only.
 	if err := i.rec.Record(context.WithoutCancel(ctx), ev, exists); err != nil {
 		i.rec.log.ErrorContext(ctx, "audit write failed", "procedure", procedure, "error", err.Error())
 		return errAuditUnavailable
 	}
 	return nil
+}
+
+func principalOf(ctx context.Context) auth.Principal {
+	p, _ := auth.PrincipalFrom(ctx)
+	return p
 }

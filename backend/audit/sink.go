@@ -136,6 +136,7 @@ type eventJSON struct {
 	Procedure string    `json:"procedure"`
 	Object    string    `json:"object,omitempty"`
 	Allowed   bool      `json:"allowed"`
+	Outcome   string    `json:"outcome"`
 	Code      string    `json:"code"`
 	RequestID string    `json:"request_id,omitempty"`
 }
@@ -143,7 +144,7 @@ type eventJSON struct {
 func eventLine(ev store.AuditEvent) ([]byte, error) {
 	b, err := json.Marshal(eventJSON{
 		ID: ev.ID, Time: ev.Time.UTC(), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
-		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Code: ev.Code, RequestID: ev.RequestID,
+		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Outcome: string(ev.EffectiveOutcome()), Code: ev.Code, RequestID: ev.RequestID,
 	})
 	if err != nil {
 		return nil, err

@@ -42,6 +42,7 @@ type Config struct {
 	AuditWindow         int           // access events kept per patient in the store
 	BenchEndpoints      bool          // also serve mtm.v1.BenchService (the load test's baseline)
 	Reminders           reminderFlags // push sender and dispatcher (reminders.go)
+	Edge                edgeFlags     // CORS and TLS on the API port (edge.go)
 }
 
 // Defaults.
@@ -91,6 +92,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.IntVar(&c.AuditWindow, "audit-window", 1000, "access events kept per patient for the \"who accessed my record\" report")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", false, "also serve mtm.v1.BenchService/Empty, the load test's baseline (any signed-in caller; off in production)")
 	bindReminderFlags(fs, &c.Reminders)
+	bindEdgeFlags(fs, &c.Edge)
 	return fs
 }
 
@@ -219,6 +221,7 @@ func (c Config) Validate() error {
 		add("--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT %s: must be above 0", c.ShutdownTimeout)
 	}
 	problems = append(problems, c.Reminders.problems()...)
+	problems = append(problems, c.Edge.problems()...)
 	if len(problems) == 0 {
 		return nil
 	}

@@ -97,6 +97,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if err := recorder.LimitRefusals(audit.RefusalLimit{Throttle: st, Metrics: reg}); err != nil {
+		return err
+	}
 	waker, closeWaker, err := backends.NewWaker(ctx, st, logger)
 	if err != nil {
 		return err
@@ -123,6 +126,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("listen on --addr: %w", err)
 	}
 	defer apiLn.Close()
+	if apiLn, err = tlsListener(cfg.Edge, apiLn, logger, now); err != nil {
+		return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
 	var admin *http.Server
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {
@@ -134,6 +140,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 
 	baseURL := "http://" + apiLn.Addr().String()
+	if cfg.Edge.tlsEnabled() {
+		baseURL = "https://" + apiLn.Addr().String()
+	}
 	if cfg.Demo {
 		creds, err := demo.Seed(ctx, st, now())
 		if err != nil {

@@ -113,11 +113,12 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP2(true) // over TLS, with --tls-cert (tls.go)
 	srv := &http.Server{
 		// The middleware gives even requests that no RPC handler takes
 		// (unknown paths, oversized bodies, JWKS) a request id, a log line
 		// and a count.
-		Handler:           tel.Middleware(mux),
+		Handler:           tel.Middleware(withCORS(d.cfg.Edge.origins(), mux)),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,

@@ -14,9 +14,10 @@ import (
 
 var _ store.AuditTrail = (*Store)(nil)
 
-// AppendAuditEvent adds ev to its patient's window (a nested bucket keyed
-// by event id, which sorts by time) and deletes the oldest events beyond
-// keep, atomically. An event whose ID is already stored replaces it. The
+// AppendAuditEvent adds ev to its patient's access or refusal window (a
+// nested bucket keyed by event id, which sorts by time; refusals live in
+// their own top-level bucket) and deletes that window's oldest events
+// beyond keep, atomically. An event whose ID is already stored replaces it. The
 // number of kept events is tracked in its own bucket: bbolt's Bucket.Stats
 // does not see writes of the running transaction.
 //
@@ -41,12 +42,16 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	if err != nil {
 		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
 	}
+	windowBucket, countsBucket := bucketAudit, bucketAuditCounts
+	if ev.EffectiveOutcome().Refusal() {
+		windowBucket, countsBucket = bucketAuditRefused, bucketAuditRefCounts
+	}
 	err = s.audits.update(func(tx *bbolt.Tx) error {
-		events, err := tx.Bucket(bucketAudit).CreateBucketIfNotExists([]byte(ev.PatientID))
+		events, err := tx.Bucket(windowBucket).CreateBucketIfNotExists([]byte(ev.PatientID))
 		if err != nil {
 			return err
 		}
-		counts := tx.Bucket(bucketAuditCounts)
+		counts := tx.Bucket(countsBucket)
 		var n uint64
 		if v := counts.Get([]byte(ev.PatientID)); len(v) == 8 {
 			n = binary.BigEndian.Uint64(v)
@@ -74,40 +79,72 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	return nil
 }
 
-// ListAuditEvents returns up to limit of the patient's kept events, newest
-// first, with IDs strictly less than before ("" for the newest). An unknown
-// patient or a limit ≤ 0 gives an empty list.
+// ListAuditEvents returns up to limit of the patient's kept events from
+// both windows, newest first, with IDs strictly less than before ("" for
+// the newest). An unknown patient or a limit ≤ 0 gives an empty list.
 func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
 	var out []store.AuditEvent
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		events := tx.Bucket(bucketAudit).Bucket([]byte(patientID))
-		if events == nil || limit <= 0 {
+		if limit <= 0 {
 			return nil
 		}
-		c := events.Cursor()
-		var k, v []byte
-		switch {
-		case before == "":
-			k, v = c.Last()
-		default:
-			// Seek lands on the first id ≥ before (or past the end).
-			if k, _ = c.Seek([]byte(before)); k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
+		accesses, err := s.auditPage(tx.Bucket(bucketAudit).Bucket([]byte(patientID)), before, limit)
+		if err != nil {
+			return err
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			ev, err := decode[store.AuditEvent](s.codec, v)
-			if err != nil {
-				return fmt.Errorf("event %s: %w", k, err)
-			}
-			out = append(out, ev)
+		refusals, err := s.auditPage(tx.Bucket(bucketAuditRefused).Bucket([]byte(patientID)), before, limit)
+		if err != nil {
+			return err
 		}
+		out = mergeNewestFirst(accesses, refusals, limit)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt.ListAuditEvents: %w", err)
 	}
 	return out, nil
+}
+
+// auditPage reads up to limit events of one window (nil: none), newest
+// first, with IDs strictly less than before ("" for the newest).
+func (s *Store) auditPage(events *bbolt.Bucket, before string, limit int) ([]store.AuditEvent, error) {
+	if events == nil {
+		return nil, nil
+	}
+	var out []store.AuditEvent
+	c := events.Cursor()
+	var k, v []byte
+	switch {
+	case before == "":
+		k, v = c.Last()
+	default:
+		// Seek lands on the first id ≥ before (or past the end).
+		if k, _ = c.Seek([]byte(before)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		ev, err := decode[store.AuditEvent](s.codec, v)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", k, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// mergeNewestFirst merges two lists sorted by descending ID into the first
+// limit events of both.
+func mergeNewestFirst(a, b []store.AuditEvent, limit int) []store.AuditEvent {
+	out := make([]store.AuditEvent, 0, min(limit, len(a)+len(b)))
+	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
+		if len(b) == 0 || (len(a) > 0 && a[0].ID > b[0].ID) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
 }

@@ -83,6 +83,8 @@ var (
 	bucketInvites        = []byte("caregiver_invites") // code hash → Invite
 	bucketAudit          = []byte("audit")             // patient id → {event id → AuditEvent}
 	bucketAuditCounts    = []byte("audit_counts")      // patient id → uint64 events kept
+	bucketAuditRefused   = []byte("audit_refused")     // patient id → {event id → AuditEvent}, refusals only
+	bucketAuditRefCounts = []byte("audit_ref_counts")  // patient id → uint64 refusals kept
 	bucketExpiry         = []byte("expiry")            // expiry time|kind|id → ""
 	bucketThreads        = []byte("threads")           // thread id → Thread (see messaging.go)
 	bucketThreadMessages = []byte("thread_messages")   // thread id → {messages, idempotency keys}
@@ -94,7 +96,7 @@ var (
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
 		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
 		bucketFamilies, bucketCounters, bucketInvites, bucketAudit,
-		bucketAuditCounts, bucketExpiry,
+		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
 	}

@@ -16,8 +16,9 @@ var _ store.AuditTrail = (*Store)(nil)
 // member, so that members sort by event id.
 const auditSep = "\x00"
 
-// AppendAuditEvent appends ev to its patient's window and drops the oldest
-// events (lowest ids) beyond keep, in one script. Re-sending the same event
+// AppendAuditEvent appends ev to its patient's access or refusal window
+// (two sorted sets under the patient's hash tag) and drops that window's
+// oldest events (lowest ids) beyond keep, in one script. Re-sending the same event
 // (a go-redis retry) stores it once.
 func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep int) error {
 	const opName = "redisstore.AppendAuditEvent"
@@ -26,7 +27,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	}
 	rec, err := s.encode(auditWire{ID: ev.ID, Time: tEnc(ev.Time), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole),
 		ActorName: ev.ActorName, PatientID: ev.PatientID, Procedure: ev.Procedure, Object: ev.Object,
-		Allowed: ev.Allowed, Code: ev.Code, RequestID: ev.RequestID})
+		Allowed: ev.Allowed, Outcome: string(ev.Outcome), Code: ev.Code, RequestID: ev.RequestID})
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
@@ -36,14 +37,19 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	member := append([]byte(ev.ID+auditSep), rec...)
-	if err := s.scripts.appendAudit.Run(ctx, s.rdb, []string{s.k.audit(ev.PatientID)}, member, keep).Err(); err != nil {
+	window := s.k.audit(ev.PatientID)
+	if ev.EffectiveOutcome().Refusal() {
+		window = s.k.auditRefused(ev.PatientID)
+	}
+	if err := s.scripts.appendAudit.Run(ctx, s.rdb, []string{window}, member, keep).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
 }
 
-// ListAuditEvents returns up to limit of the patient's events, newest
-// first, with ids strictly less than before ("" for the newest).
+// ListAuditEvents returns up to limit of the patient's events from both
+// windows, newest first, with ids strictly less than before ("" for the
+// newest).
 func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
 	const opName = "redisstore.ListAuditEvents"
 	if limit <= 0 {
@@ -59,23 +65,53 @@ func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, l
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	members, err := s.rdb.ZRevRangeByLex(ctx, s.k.audit(patientID), &redis.ZRangeBy{Min: "-", Max: hi, Count: int64(limit)}).Result()
-	if err != nil {
+	by := &redis.ZRangeBy{Min: "-", Max: hi, Count: int64(limit)}
+	// Both windows share the patient's hash tag: one slot, one round trip.
+	pipe := s.rdb.Pipeline()
+	accessCmd := pipe.ZRevRangeByLex(ctx, s.k.audit(patientID), by)
+	refusalCmd := pipe.ZRevRangeByLex(ctx, s.k.auditRefused(patientID), by)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, s.fail(opName, err)
 	}
+	accesses, err := s.decodeAuditMembers(accessCmd.Val())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opName, err)
+	}
+	refusals, err := s.decodeAuditMembers(refusalCmd.Val())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opName, err)
+	}
+	return mergeNewestFirst(accesses, refusals, limit), nil
+}
+
+func (s *Store) decodeAuditMembers(members []string) ([]store.AuditEvent, error) {
 	out := make([]store.AuditEvent, 0, len(members))
 	for _, m := range members {
 		i := strings.IndexByte(m, 0)
 		if i < 0 {
-			return nil, fmt.Errorf("%s: %w", opName, errFormat)
+			return nil, errFormat
 		}
 		var w auditWire
 		if err := s.decode([]byte(m[i+1:]), &w); err != nil {
-			return nil, fmt.Errorf("%s: %w", opName, err)
+			return nil, err
 		}
 		out = append(out, store.AuditEvent{ID: w.ID, Time: tDec(w.Time), ActorID: w.ActorID, ActorRole: store.Role(w.ActorRole),
 			ActorName: w.ActorName, PatientID: w.PatientID, Procedure: w.Procedure, Object: w.Object,
-			Allowed: w.Allowed, Code: w.Code, RequestID: w.RequestID})
+			Allowed: w.Allowed, Outcome: store.AuditOutcome(w.Outcome), Code: w.Code, RequestID: w.RequestID})
 	}
 	return out, nil
+}
+
+// mergeNewestFirst merges two lists sorted by descending ID into the first
+// limit events of both.
+func mergeNewestFirst(a, b []store.AuditEvent, limit int) []store.AuditEvent {
+	out := make([]store.AuditEvent, 0, min(limit, len(a)+len(b)))
+	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
+		if len(b) == 0 || (len(a) > 0 && a[0].ID > b[0].ID) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
 }

@@ -646,4 +646,5 @@ type auditWire struct {
 	Allowed   bool   `cbor:"9,keyasint,omitempty"`
 	Code      string `cbor:"10,keyasint,omitempty"`
 	RequestID string `cbor:"11,keyasint,omitempty"`
+	Outcome   string `cbor:"12,keyasint,omitempty"`
 }

@@ -28,6 +28,9 @@ func (k keys) family(id string) string           { return k.tag("f", id) }
 func (k keys) token(hash string) string          { return k.tag("t", hash) }
 func (k keys) invite(hash string) string         { return k.tag("i", hash) }
 func (k keys) audit(patientID string) string     { return k.tag("p", patientID) + ":audit" }
+func (k keys) auditRefused(patientID string) string {
+	return k.tag("p", patientID) + ":audit:refused"
+}
 
 // window is the counter of the fixed window starting at start.
 func (k keys) window(key string, start time.Time) string {

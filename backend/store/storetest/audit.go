@@ -10,8 +10,19 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 )
 
-// auditEvent returns event number i (IDs sort by i) on the patient.
+// firstRefusal is the first auditEvent number that is a refusal: events
+// below it are accesses (allowed or failed), from it on denied or throttled.
+const firstRefusal = 1000
+
+// auditEvent returns event number i (IDs sort by i) on the patient; see
+// firstRefusal for its outcome.
 func auditEvent(patientID string, i int) store.AuditEvent {
+	outcomes := []store.AuditOutcome{store.OutcomeAllowed, store.OutcomeFailed}
+	codes := []string{"ok", "aborted"}
+	if i >= firstRefusal {
+		outcomes = []store.AuditOutcome{store.OutcomeDenied, store.OutcomeThrottled}
+		codes = []string{"not_found", "resource_exhausted"}
+	}
 	return store.AuditEvent{
 		ID:        fmt.Sprintf("%s-%06d", "01JD8Y3Q2W", i),
 		Time:      t0.Add(time.Duration(i) * time.Minute),
@@ -21,8 +32,9 @@ func auditEvent(patientID string, i int) store.AuditEvent {
 		PatientID: patientID,
 		Procedure: "/mtm.v1.PatientService/GetMedicationList",
 		Object:    "med-003",
-		Allowed:   i%2 == 0,
-		Code:      []string{"ok", "permission_denied"}[i%2],
+		Allowed:   outcomes[i%2] == store.OutcomeAllowed,
+		Outcome:   outcomes[i%2],
+		Code:      codes[i%2],
 		RequestID: fmt.Sprintf("req-%d", i),
 	}
 }
@@ -107,6 +119,69 @@ var auditCases = []testCase{
 		must(t, "ListAuditEvents of a patient with no events", err)
 		if len(got) != 0 {
 			t.Fatalf("patient with no events has %d", len(got))
+		}
+	}},
+	{"RefusalsNeverEvictAccesses", func(t *testing.T, s store.Store) {
+		// An outsider refused 50 times in a row must not push the record
+		// of who read the record out of its window.
+		a, ctx := s, t.Context()
+		appendEvents(t, a, "pat-1", 1, 3, 5)
+		appendEvents(t, a, "pat-1", firstRefusal, firstRefusal+49, 5)
+		got, err := a.ListAuditEvents(ctx, "pat-1", "", 100)
+		must(t, "ListAuditEvents", err)
+		want := []int{firstRefusal + 49, firstRefusal + 48, firstRefusal + 47, firstRefusal + 46, firstRefusal + 45, 3, 2, 1}
+		if n := eventNumbers(t, got); !slices.Equal(n, want) {
+			t.Fatalf("after 3 accesses and 50 refusals (keep=5): events %v, want %v", n, want)
+		}
+		// Accesses still evict older accesses.
+		appendEvents(t, a, "pat-1", 4, 9, 5)
+		got, err = a.ListAuditEvents(ctx, "pat-1", "", 100)
+		must(t, "ListAuditEvents", err)
+		want = []int{firstRefusal + 49, firstRefusal + 48, firstRefusal + 47, firstRefusal + 46, firstRefusal + 45, 9, 8, 7, 6, 5}
+		if n := eventNumbers(t, got); !slices.Equal(n, want) {
+			t.Fatalf("after 6 more accesses: events %v, want %v", n, want)
+		}
+	}},
+	{"PagesAcrossBothWindowsByID", func(t *testing.T, s store.Store) {
+		// Accesses and refusals interleaved in time page as one list.
+		a, ctx := s, t.Context()
+		outcomes := []store.AuditOutcome{store.OutcomeFailed, store.OutcomeThrottled, store.OutcomeAllowed,
+			store.OutcomeDenied, store.OutcomeAllowed, store.OutcomeThrottled}
+		for i, o := range outcomes {
+			ev := auditEvent("pat-1", 1)
+			ev.ID, ev.Outcome, ev.Allowed = fmt.Sprintf("e%d", i+1), o, o == store.OutcomeAllowed
+			must(t, "AppendAuditEvent", a.AppendAuditEvent(ctx, ev, 10))
+		}
+		var got []string
+		before := ""
+		for range 4 {
+			page, err := a.ListAuditEvents(ctx, "pat-1", before, 4)
+			must(t, "ListAuditEvents", err)
+			for _, ev := range page {
+				got = append(got, ev.ID+"/"+string(ev.Outcome))
+			}
+			if len(page) < 4 {
+				break
+			}
+			before = page[len(page)-1].ID
+		}
+		want := []string{"e6/throttled", "e5/allowed", "e4/denied", "e3/allowed", "e2/throttled", "e1/failed"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages of 4 = %v, want %v", got, want)
+		}
+	}},
+	{"EventWithoutOutcomeFollowsAllowed", func(t *testing.T, s store.Store) {
+		// Events written before outcomes existed: Allowed alone decides.
+		a, ctx := s, t.Context()
+		for i, allowed := range []bool{true, false} {
+			ev := auditEvent("pat-1", i+1)
+			ev.Outcome, ev.Allowed = "", allowed
+			must(t, "AppendAuditEvent", a.AppendAuditEvent(ctx, ev, 1))
+		}
+		got, err := a.ListAuditEvents(ctx, "pat-1", "", 10)
+		must(t, "ListAuditEvents", err)
+		if len(got) != 2 || got[0].EffectiveOutcome() != store.OutcomeDenied || got[1].EffectiveOutcome() != store.OutcomeAllowed {
+			t.Fatalf("with keep=1, a legacy allowed then a legacy denied event: got %+v, want both kept (separate windows)", got)
 		}
 	}},
 }

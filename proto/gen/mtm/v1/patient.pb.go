@@ -294,6 +294,67 @@ func (CaregiverScope) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
 }
 
+// AccessOutcome is how a call on a patient's record ended.
+type AccessOutcome int32
+
+const (
+	AccessOutcome_ACCESS_OUTCOME_UNSPECIFIED AccessOutcome = 0
+	// The call succeeded: the actor read or changed the record.
+	AccessOutcome_ACCESS_OUTCOME_ALLOWED AccessOutcome = 1
+	// The actor may not touch this record and was refused.
+	AccessOutcome_ACCESS_OUTCOME_DENIED AccessOutcome = 2
+	// An actor who may touch the record made a call that failed (a bad
+	// field, a stale version, a server error): nothing was read or changed.
+	AccessOutcome_ACCESS_OUTCOME_FAILED AccessOutcome = 3
+	// The call was refused by a rate limit.
+	AccessOutcome_ACCESS_OUTCOME_THROTTLED AccessOutcome = 4
+)
+
+// Enum value maps for AccessOutcome.
+var (
+	AccessOutcome_name = map[int32]string{
+		0: "ACCESS_OUTCOME_UNSPECIFIED",
+		1: "ACCESS_OUTCOME_ALLOWED",
+		2: "ACCESS_OUTCOME_DENIED",
+		3: "ACCESS_OUTCOME_FAILED",
+		4: "ACCESS_OUTCOME_THROTTLED",
+	}
+	AccessOutcome_value = map[string]int32{
+		"ACCESS_OUTCOME_UNSPECIFIED": 0,
+		"ACCESS_OUTCOME_ALLOWED":     1,
+		"ACCESS_OUTCOME_DENIED":      2,
+		"ACCESS_OUTCOME_FAILED":      3,
+		"ACCESS_OUTCOME_THROTTLED":   4,
+	}
+)
+
+func (x AccessOutcome) Enum() *AccessOutcome {
+	p := new(AccessOutcome)
+	*p = x
+	return p
+}
+
+func (x AccessOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+}
+
+func (AccessOutcome) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[5]
+}
+
+func (x AccessOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessOutcome.Descriptor instead.
+func (AccessOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+}
+
 // ExportFormat is the format of an exported record.
 type ExportFormat int32
 
@@ -328,11 +389,11 @@ func (x ExportFormat) String() string {
 }
 
 func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
 }
 
 func (ExportFormat) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[5]
+	return &file_mtm_v1_patient_proto_enumTypes[6]
 }
 
 func (x ExportFormat) Number() protoreflect.EnumNumber {
@@ -341,7 +402,7 @@ func (x ExportFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportFormat.Descriptor instead.
 func (ExportFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
 }
 
 type GetProfileRequest struct {
@@ -2246,13 +2307,18 @@ func (*RevokeCaregiverResponse) Descriptor() ([]byte, []int) {
 
 // AccessEvent is one read or write of a patient's data, allowed or denied.
 type AccessEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	ActorId       string                 `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
-	ActorRole     Role                   `protobuf:"varint,3,opt,name=actor_role,json=actorRole,proto3,enum=mtm.v1.Role" json:"actor_role,omitempty"`
-	ActorName     string                 `protobuf:"bytes,4,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
-	Procedure     string                 `protobuf:"bytes,5,opt,name=procedure,proto3" json:"procedure,omitempty"`
-	Allowed       bool                   `protobuf:"varint,6,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	ActorId   string                 `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	ActorRole Role                   `protobuf:"varint,3,opt,name=actor_role,json=actorRole,proto3,enum=mtm.v1.Role" json:"actor_role,omitempty"`
+	ActorName string                 `protobuf:"bytes,4,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	Procedure string                 `protobuf:"bytes,5,opt,name=procedure,proto3" json:"procedure,omitempty"`
+	// allowed is outcome == ACCESS_OUTCOME_ALLOWED.
+	Allowed bool `protobuf:"varint,6,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// outcome says how the call ended.
+	Outcome AccessOutcome `protobuf:"varint,7,opt,name=outcome,proto3,enum=mtm.v1.AccessOutcome" json:"outcome,omitempty"`
+	// code is the Connect code of the answer ("ok", "not_found", "aborted", ...).
+	Code          string `protobuf:"bytes,8,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2327,6 +2393,20 @@ func (x *AccessEvent) GetAllowed() bool {
 		return x.Allowed
 	}
 	return false
+}
+
+func (x *AccessEvent) GetOutcome() AccessOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return AccessOutcome_ACCESS_OUTCOME_UNSPECIFIED
+}
+
+func (x *AccessEvent) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
 }
 
 type ListAccessEventsRequest struct {
@@ -3100,7 +3180,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x126\n" +
 	"\bgrant_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\agrantId\"\x19\n" +
-	"\x17RevokeCaregiverResponse\"\xdc\x01\n" +
+	"\x17RevokeCaregiverResponse\"\xa1\x02\n" +
 	"\vAccessEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x19\n" +
 	"\bactor_id\x18\x02 \x01(\tR\aactorId\x12+\n" +
@@ -3109,7 +3189,9 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
 	"actor_name\x18\x04 \x01(\tR\tactorName\x12\x1c\n" +
 	"\tprocedure\x18\x05 \x01(\tR\tprocedure\x12\x18\n" +
-	"\aallowed\x18\x06 \x01(\bR\aallowed\"\xa7\x01\n" +
+	"\aallowed\x18\x06 \x01(\bR\aallowed\x12/\n" +
+	"\aoutcome\x18\a \x01(\x0e2\x15.mtm.v1.AccessOutcomeR\aoutcome\x12\x12\n" +
+	"\x04code\x18\b \x01(\tR\x04code\"\xa7\x01\n" +
 	"\x17ListAccessEventsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12'\n" +
@@ -3188,7 +3270,13 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x19CAREGIVER_SCOPE_VIEW_PLAN\x10\x02\x12\x1b\n" +
 	"\x17CAREGIVER_SCOPE_MESSAGE\x10\x03\x12&\n" +
 	"\"CAREGIVER_SCOPE_MISSED_DOSE_ALERTS\x10\x04\x12$\n" +
-	" CAREGIVER_SCOPE_MANAGE_REMINDERS\x10\x05*h\n" +
+	" CAREGIVER_SCOPE_MANAGE_REMINDERS\x10\x05*\x9f\x01\n" +
+	"\rAccessOutcome\x12\x1e\n" +
+	"\x1aACCESS_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ACCESS_OUTCOME_ALLOWED\x10\x01\x12\x19\n" +
+	"\x15ACCESS_OUTCOME_DENIED\x10\x02\x12\x19\n" +
+	"\x15ACCESS_OUTCOME_FAILED\x10\x03\x12\x1c\n" +
+	"\x18ACCESS_OUTCOME_THROTTLED\x10\x04*h\n" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXPORT_FORMAT_FHIR_R4_JSON\x10\x01\x12\x19\n" +
@@ -3230,7 +3318,7 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_patient_proto_rawDescData
 }
 
-var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                 // 0: mtm.v1.SelfMedicationKind
@@ -3238,139 +3326,141 @@ var file_mtm_v1_patient_proto_goTypes = []any{
 	(DoseOutcome)(0),                        // 2: mtm.v1.DoseOutcome
 	(ReminderKind)(0),                       // 3: mtm.v1.ReminderKind
 	(CaregiverScope)(0),                     // 4: mtm.v1.CaregiverScope
-	(ExportFormat)(0),                       // 5: mtm.v1.ExportFormat
-	(*GetProfileRequest)(nil),               // 6: mtm.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),              // 7: mtm.v1.GetProfileResponse
-	(*UpdatePreferencesRequest)(nil),        // 8: mtm.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),       // 9: mtm.v1.UpdatePreferencesResponse
-	(*GetMedicationListRequest)(nil),        // 10: mtm.v1.GetMedicationListRequest
-	(*GetMedicationListResponse)(nil),       // 11: mtm.v1.GetMedicationListResponse
-	(*GetActionPlanRequest)(nil),            // 12: mtm.v1.GetActionPlanRequest
-	(*GetActionPlanResponse)(nil),           // 13: mtm.v1.GetActionPlanResponse
-	(*RecordActionProgressRequest)(nil),     // 14: mtm.v1.RecordActionProgressRequest
-	(*RecordActionProgressResponse)(nil),    // 15: mtm.v1.RecordActionProgressResponse
-	(*ReportSelfMedicationRequest)(nil),     // 16: mtm.v1.ReportSelfMedicationRequest
-	(*ReportSelfMedicationResponse)(nil),    // 17: mtm.v1.ReportSelfMedicationResponse
-	(*RegisterDeviceRequest)(nil),           // 18: mtm.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),          // 19: mtm.v1.RegisterDeviceResponse
-	(*UnregisterDeviceRequest)(nil),         // 20: mtm.v1.UnregisterDeviceRequest
-	(*UnregisterDeviceResponse)(nil),        // 21: mtm.v1.UnregisterDeviceResponse
-	(*RecordDoseRequest)(nil),               // 22: mtm.v1.RecordDoseRequest
-	(*RecordDoseResponse)(nil),              // 23: mtm.v1.RecordDoseResponse
-	(*ListUpcomingRemindersRequest)(nil),    // 24: mtm.v1.ListUpcomingRemindersRequest
-	(*Reminder)(nil),                        // 25: mtm.v1.Reminder
-	(*ListUpcomingRemindersResponse)(nil),   // 26: mtm.v1.ListUpcomingRemindersResponse
-	(*ListNotificationHistoryRequest)(nil),  // 27: mtm.v1.ListNotificationHistoryRequest
-	(*SentNotification)(nil),                // 28: mtm.v1.SentNotification
-	(*ListNotificationHistoryResponse)(nil), // 29: mtm.v1.ListNotificationHistoryResponse
-	(*GetAdherenceRequest)(nil),             // 30: mtm.v1.GetAdherenceRequest
-	(*MedicationAdherence)(nil),             // 31: mtm.v1.MedicationAdherence
-	(*GetAdherenceResponse)(nil),            // 32: mtm.v1.GetAdherenceResponse
-	(*InviteCaregiverRequest)(nil),          // 33: mtm.v1.InviteCaregiverRequest
-	(*InviteCaregiverResponse)(nil),         // 34: mtm.v1.InviteCaregiverResponse
-	(*AcceptCaregiverInviteRequest)(nil),    // 35: mtm.v1.AcceptCaregiverInviteRequest
-	(*AcceptCaregiverInviteResponse)(nil),   // 36: mtm.v1.AcceptCaregiverInviteResponse
-	(*CaregiverGrant)(nil),                  // 37: mtm.v1.CaregiverGrant
-	(*ListCaregiversRequest)(nil),           // 38: mtm.v1.ListCaregiversRequest
-	(*ListCaregiversResponse)(nil),          // 39: mtm.v1.ListCaregiversResponse
-	(*RevokeCaregiverRequest)(nil),          // 40: mtm.v1.RevokeCaregiverRequest
-	(*RevokeCaregiverResponse)(nil),         // 41: mtm.v1.RevokeCaregiverResponse
-	(*AccessEvent)(nil),                     // 42: mtm.v1.AccessEvent
-	(*ListAccessEventsRequest)(nil),         // 43: mtm.v1.ListAccessEventsRequest
-	(*ListAccessEventsResponse)(nil),        // 44: mtm.v1.ListAccessEventsResponse
-	(*ExportRecordRequest)(nil),             // 45: mtm.v1.ExportRecordRequest
-	(*ExportRecordResponse)(nil),            // 46: mtm.v1.ExportRecordResponse
-	(*DoseSchedule)(nil),                    // 47: mtm.v1.DoseSchedule
-	(*SetDoseScheduleRequest)(nil),          // 48: mtm.v1.SetDoseScheduleRequest
-	(*SetDoseScheduleResponse)(nil),         // 49: mtm.v1.SetDoseScheduleResponse
-	(*ListDoseSchedulesRequest)(nil),        // 50: mtm.v1.ListDoseSchedulesRequest
-	(*ListDoseSchedulesResponse)(nil),       // 51: mtm.v1.ListDoseSchedulesResponse
-	(*DeleteDoseScheduleRequest)(nil),       // 52: mtm.v1.DeleteDoseScheduleRequest
-	(*DeleteDoseScheduleResponse)(nil),      // 53: mtm.v1.DeleteDoseScheduleResponse
-	(*Patient)(nil),                         // 54: mtm.v1.Patient
-	(*QuietHours)(nil),                      // 55: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),          // 56: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),            // 57: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                      // 58: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),           // 59: google.protobuf.Timestamp
-	(Role)(0),                               // 60: mtm.v1.Role
+	(AccessOutcome)(0),                      // 5: mtm.v1.AccessOutcome
+	(ExportFormat)(0),                       // 6: mtm.v1.ExportFormat
+	(*GetProfileRequest)(nil),               // 7: mtm.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),              // 8: mtm.v1.GetProfileResponse
+	(*UpdatePreferencesRequest)(nil),        // 9: mtm.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),       // 10: mtm.v1.UpdatePreferencesResponse
+	(*GetMedicationListRequest)(nil),        // 11: mtm.v1.GetMedicationListRequest
+	(*GetMedicationListResponse)(nil),       // 12: mtm.v1.GetMedicationListResponse
+	(*GetActionPlanRequest)(nil),            // 13: mtm.v1.GetActionPlanRequest
+	(*GetActionPlanResponse)(nil),           // 14: mtm.v1.GetActionPlanResponse
+	(*RecordActionProgressRequest)(nil),     // 15: mtm.v1.RecordActionProgressRequest
+	(*RecordActionProgressResponse)(nil),    // 16: mtm.v1.RecordActionProgressResponse
+	(*ReportSelfMedicationRequest)(nil),     // 17: mtm.v1.ReportSelfMedicationRequest
+	(*ReportSelfMedicationResponse)(nil),    // 18: mtm.v1.ReportSelfMedicationResponse
+	(*RegisterDeviceRequest)(nil),           // 19: mtm.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),          // 20: mtm.v1.RegisterDeviceResponse
+	(*UnregisterDeviceRequest)(nil),         // 21: mtm.v1.UnregisterDeviceRequest
+	(*UnregisterDeviceResponse)(nil),        // 22: mtm.v1.UnregisterDeviceResponse
+	(*RecordDoseRequest)(nil),               // 23: mtm.v1.RecordDoseRequest
+	(*RecordDoseResponse)(nil),              // 24: mtm.v1.RecordDoseResponse
+	(*ListUpcomingRemindersRequest)(nil),    // 25: mtm.v1.ListUpcomingRemindersRequest
+	(*Reminder)(nil),                        // 26: mtm.v1.Reminder
+	(*ListUpcomingRemindersResponse)(nil),   // 27: mtm.v1.ListUpcomingRemindersResponse
+	(*ListNotificationHistoryRequest)(nil),  // 28: mtm.v1.ListNotificationHistoryRequest
+	(*SentNotification)(nil),                // 29: mtm.v1.SentNotification
+	(*ListNotificationHistoryResponse)(nil), // 30: mtm.v1.ListNotificationHistoryResponse
+	(*GetAdherenceRequest)(nil),             // 31: mtm.v1.GetAdherenceRequest
+	(*MedicationAdherence)(nil),             // 32: mtm.v1.MedicationAdherence
+	(*GetAdherenceResponse)(nil),            // 33: mtm.v1.GetAdherenceResponse
+	(*InviteCaregiverRequest)(nil),          // 34: mtm.v1.InviteCaregiverRequest
+	(*InviteCaregiverResponse)(nil),         // 35: mtm.v1.InviteCaregiverResponse
+	(*AcceptCaregiverInviteRequest)(nil),    // 36: mtm.v1.AcceptCaregiverInviteRequest
+	(*AcceptCaregiverInviteResponse)(nil),   // 37: mtm.v1.AcceptCaregiverInviteResponse
+	(*CaregiverGrant)(nil),                  // 38: mtm.v1.CaregiverGrant
+	(*ListCaregiversRequest)(nil),           // 39: mtm.v1.ListCaregiversRequest
+	(*ListCaregiversResponse)(nil),          // 40: mtm.v1.ListCaregiversResponse
+	(*RevokeCaregiverRequest)(nil),          // 41: mtm.v1.RevokeCaregiverRequest
+	(*RevokeCaregiverResponse)(nil),         // 42: mtm.v1.RevokeCaregiverResponse
+	(*AccessEvent)(nil),                     // 43: mtm.v1.AccessEvent
+	(*ListAccessEventsRequest)(nil),         // 44: mtm.v1.ListAccessEventsRequest
+	(*ListAccessEventsResponse)(nil),        // 45: mtm.v1.ListAccessEventsResponse
+	(*ExportRecordRequest)(nil),             // 46: mtm.v1.ExportRecordRequest
+	(*ExportRecordResponse)(nil),            // 47: mtm.v1.ExportRecordResponse
+	(*DoseSchedule)(nil),                    // 48: mtm.v1.DoseSchedule
+	(*SetDoseScheduleRequest)(nil),          // 49: mtm.v1.SetDoseScheduleRequest
+	(*SetDoseScheduleResponse)(nil),         // 50: mtm.v1.SetDoseScheduleResponse
+	(*ListDoseSchedulesRequest)(nil),        // 51: mtm.v1.ListDoseSchedulesRequest
+	(*ListDoseSchedulesResponse)(nil),       // 52: mtm.v1.ListDoseSchedulesResponse
+	(*DeleteDoseScheduleRequest)(nil),       // 53: mtm.v1.DeleteDoseScheduleRequest
+	(*DeleteDoseScheduleResponse)(nil),      // 54: mtm.v1.DeleteDoseScheduleResponse
+	(*Patient)(nil),                         // 55: mtm.v1.Patient
+	(*QuietHours)(nil),                      // 56: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),          // 57: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),            // 58: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                      // 59: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),           // 60: google.protobuf.Timestamp
+	(Role)(0),                               // 61: mtm.v1.Role
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	54, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	55, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	54, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	56, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	57, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	58, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	55, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	56, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	55, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	57, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	58, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	59, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
 	1,  // 7: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	2,  // 8: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	3,  // 9: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	59, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
-	25, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
+	60, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	26, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	3,  // 12: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	59, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
-	28, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
-	31, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	60, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	29, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
+	32, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
 	4,  // 16: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	59, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
 	4,  // 18: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	59, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	59, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	37, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	59, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	60, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
-	42, // 24: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
-	5,  // 25: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	47, // 26: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
-	47, // 27: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	6,  // 28: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	8,  // 29: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	10, // 30: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	12, // 31: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	14, // 32: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	16, // 33: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	18, // 34: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	20, // 35: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	22, // 36: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	24, // 37: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	27, // 38: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	30, // 39: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	33, // 40: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	35, // 41: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	38, // 42: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	40, // 43: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	43, // 44: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	45, // 45: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	48, // 46: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	50, // 47: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	52, // 48: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	7,  // 49: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	9,  // 50: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	11, // 51: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	13, // 52: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	15, // 53: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	17, // 54: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	19, // 55: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	21, // 56: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	23, // 57: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	26, // 58: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	29, // 59: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	32, // 60: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	34, // 61: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	36, // 62: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	39, // 63: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	41, // 64: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	44, // 65: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	46, // 66: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	49, // 67: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	51, // 68: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	53, // 69: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	49, // [49:70] is the sub-list for method output_type
-	28, // [28:49] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	60, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	60, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	38, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
+	60, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	61, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	5,  // 24: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
+	43, // 25: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
+	6,  // 26: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	48, // 27: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
+	48, // 28: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
+	7,  // 29: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	9,  // 30: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	11, // 31: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	13, // 32: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	15, // 33: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	17, // 34: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	19, // 35: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	21, // 36: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	23, // 37: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	25, // 38: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	28, // 39: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	31, // 40: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	34, // 41: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	36, // 42: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	39, // 43: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	41, // 44: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	44, // 45: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	46, // 46: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	49, // 47: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	51, // 48: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	53, // 49: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	8,  // 50: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	10, // 51: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	12, // 52: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	14, // 53: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	16, // 54: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	18, // 55: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	20, // 56: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	22, // 57: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	24, // 58: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	27, // 59: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	30, // 60: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	33, // 61: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	35, // 62: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	37, // 63: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	40, // 64: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	42, // 65: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	45, // 66: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	47, // 67: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	50, // 68: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	52, // 69: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	54, // 70: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	50, // [50:71] is the sub-list for method output_type
+	29, // [29:50] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -3385,7 +3475,7 @@ func file_mtm_v1_patient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
