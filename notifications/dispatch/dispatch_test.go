@@ -337,9 +337,9 @@ func TestUnregisteredTokenIsDeletedAndOtherDevicesServed(t *testing.T) {
 	})
 }
 
-// TestFCMOutageLosesNothing: FCM answers UNAVAILABLE to everything for a
-// while; the reminders stay claimed, come back when the lease ends and are
-// delivered once FCM recovers.
+// TestFCMOutageLosesNothing: FCM answers INTERNAL to everything for a
+// while; the reminders are moved one lease later and are delivered once
+// FCM recovers.
 func TestFCMOutageLosesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		for i := range 5 {
