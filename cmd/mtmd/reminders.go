@@ -103,7 +103,7 @@ func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *
 	}
 	d, err := dispatch.New(dispatch.Config{Store: st, Sender: sender, Logger: logger, Now: now, Batch: r.Batch, Lease: r.Lease, Renew: r.Renew, Workers: r.Workers,
 		Registerer: reg,
-		Planner: dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
+		Planner:    dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
 	if err != nil {
 		return nil, err
 	}
