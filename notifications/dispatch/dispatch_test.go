@@ -337,6 +337,36 @@ func TestUnregisteredTokenIsDeletedAndOtherDevicesServed(t *testing.T) {
 	})
 }
 
+// TestBadMessageKeepsThePhone: FCM answers INVALID_ARGUMENT for two
+// phones, once about the message (a payload bug) and once naming the
+// token. Only the phone whose token FCM called invalid is deleted; the
+// other keeps its device and gets tomorrow's reminder.
+func TestBadMessageKeepsThePhone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.patient("pt-payload")
+		h.patient("pt-badtoken")
+		h.patient("pt-fine")
+		h.fake.FailToken("tok-pt-payload", fcmfake.InvalidArgument)
+		h.fake.FailToken("tok-pt-badtoken", fcmfake.InvalidToken)
+		h.runAll(h.dispatcher(h.sender))
+		for id, keep := range map[string]bool{"pt-payload": true, "pt-badtoken": false, "pt-fine": true} {
+			pt, err := h.st.GetPatient(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept := len(pt.Devices) == 1; kept != keep {
+				t.Errorf("%s: devices %+v; want kept = %v", id, pt.Devices, keep)
+			}
+		}
+		h.fake.Reset()
+		h.clock.Set(eightAM.Add(24 * time.Hour))
+		h.runAll(h.dispatcher(h.sender))
+		if got := h.shown(); len(got["tok-pt-payload"]) != 1 || len(got["tok-pt-badtoken"]) != 0 {
+			t.Fatalf("next day's pushes %v: want the phone refused over a bad message to get its reminder", got)
+		}
+	})
+}
+
 // TestFCMOutageLosesNothing: FCM answers INTERNAL to everything for a
 // while; the reminders are moved one lease later and are delivered once
 // FCM recovers.
