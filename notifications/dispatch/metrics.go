@@ -26,7 +26,8 @@ const (
 	// retry).
 	MetricLateness = "mtm_reminder_lateness_seconds"
 	// MetricTakeovers counts reminders claimed after another claim's
-	// lease ran out unsettled (a dispatcher died or lost the store).
+	// lease ran out unsettled: a dispatcher died, lost the store for
+	// longer than the lease, or could not load the batch's records.
 	MetricTakeovers = "mtm_reminder_lease_takeovers_total"
 	// MetricLeasesLost counts reminders whose lease this dispatcher lost
 	// while still working them (renewal found them no longer leased):
