@@ -266,14 +266,17 @@ func (c *crashable) UpdatePatient(ctx context.Context, id string, fn func(store.
 // Redis with the default lease settings; one dies in the middle of its
 // batches (no settle, no renewal, no more pushes). The survivor sends
 // every reminder, and the p99 lateness (first push − due time) stays
-// within 30 s (the issue measured ~120 s with the 2-minute lease).
+// within 30 s (the issue measured ~120 s with the 2-minute lease). FCM
+// answers in 1 s, so batches are in flight at the crash while the CPU
+// stays idle enough (also under -race) that lateness measures the
+// takeover rather than the machine.
 func TestCrashedInstanceRemindersGoOutWithinTheLease(t *testing.T) {
-	const n = 2000
+	const n = 400
 	addr, _ := redistest.StartServer(t)
 	shared := openRedis(t, addr)
 	due := time.Now().Add(time.Second)
 	seedDue(t, shared, n, due)
-	fake, url := newFake(t, 150*time.Millisecond)
+	fake, url := newFake(t, time.Second)
 
 	victim := &crashable{Store: shared}
 	crashed, crash := context.WithCancel(context.Background())
@@ -287,7 +290,7 @@ func TestCrashedInstanceRemindersGoOutWithinTheLease(t *testing.T) {
 	stopA := run(t, a)
 	stopB := run(t, b)
 
-	waitFor(t, time.Minute, "the burst to be under way", func() bool { return fake.Accepted() >= n/5 })
+	waitFor(t, time.Minute, "the burst to be under way", func() bool { return fake.Accepted() >= n/8 })
 	victim.dead.Store(true) // A dies with batches claimed and in flight
 	crash()
 	crashedAt := time.Now()
