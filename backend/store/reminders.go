@@ -70,8 +70,14 @@ type Reminder struct {
 	// Attempt counts snoozes: a snoozed dose comes back as Attempt+1.
 	Attempt int
 	// DueAt is when to send it. ClaimDueReminders returns the DueAt the
-	// entry had before it was leased.
+	// entry had before its first lease, also when an earlier lease ran
+	// out, so that lateness is measured from when it was due.
 	DueAt time.Time
+	// Reclaimed is set by ClaimDueReminders when an earlier claim's lease
+	// ran out before the reminder was settled: the dispatcher that held it
+	// died, or lost the store for longer than the lease. It is not part of
+	// the identity (Key).
+	Reclaimed bool
 }
 
 // OccurrenceID is the public id of the occurrence, the same for every
@@ -220,10 +226,21 @@ type Reminders interface {
 	// returns them while the lease stands. Reminders already acknowledged
 	// as sent within the dedupe window are dropped instead of returned.
 	ClaimDueReminders(ctx context.Context, shard int, now time.Time, lease time.Duration, limit int) ([]Reminder, error)
+	// RenewReminderLeases extends to now+lease the leases of those of rs
+	// (all of shard) that are still leased: claimed, not settled, not
+	// rescheduled and with their lease not yet run out at now. A lease is
+	// never shortened. It returns how many leases it extended; the others
+	// are left alone (a lease that ran out may already be another
+	// dispatcher's). The dispatcher calls it while a batch is being
+	// worked, so that a short lease does not expire under a slow batch.
+	RenewReminderLeases(ctx context.Context, shard int, rs []Reminder, now time.Time, lease time.Duration) (int, error)
 	// AckReminders settles claimed reminders of one shard atomically: done
 	// ones leave the index and are remembered as sent (keys kept for
 	// dedupeWindow after now); next ones are added, or moved to their
-	// DueAt when already present (a claimed reminder deferred).
+	// DueAt when already present (a claimed reminder deferred, which is
+	// then no longer leased: its next claim is not Reclaimed and reports
+	// the new DueAt). ScheduleReminders likewise ends a lease of what it
+	// adds or cancels.
 	AckReminders(ctx context.Context, shard int, done, next []Reminder, now time.Time, dedupeWindow time.Duration) error
 	// SettleReminders is AckReminders and AppendNotifications of one
 	// shard's batch in one atomic step (one script or transaction): sent

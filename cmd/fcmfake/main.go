@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string) error {
 	prefix := fs.String("unregistered-prefix", "unregistered-", "tokens starting with this are UNREGISTERED (\"\" disables)")
 	latency := fs.Duration("latency", 0, "delay added to every send")
 	failN := fs.Int("fail", 0, "fail the next `n` sends with --fault")
-	fault := fs.String("fault", "UNAVAILABLE", "fault for --fail: UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED, UNAVAILABLE or INTERNAL")
+	fault := fs.String("fault", "UNAVAILABLE", "fault for --fail: UNREGISTERED, SENDER_ID_MISMATCH, INVALID_ARGUMENT (a bad message), INVALID_TOKEN (INVALID_ARGUMENT naming message.token), QUOTA_EXCEEDED, UNAVAILABLE or INTERNAL")
 	retryAfter := fs.Duration("retry-after", 0, "Retry-After sent with --fail faults (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s := fcmfake.New(fcmfake.Options{UnregisteredPrefix: *prefix, Latency: *latency})
 	s.CountOnly()
+	if !fcmfake.Known(fcmfake.Fault(*fault)) {
+		return fmt.Errorf("--fault %q: unknown fault", *fault)
+	}
 	if *failN > 0 {
 		s.FailNext(*failN, fcmfake.Fault(*fault), *retryAfter)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
@@ -24,6 +26,7 @@ type reminderFlags struct {
 	MissedDoseWindow time.Duration // caregivers alerted when a dose is unconfirmed this long
 	Batch            int           // reminders claimed per batch
 	Lease            time.Duration // how long a claimed batch stays with this instance
+	Renew            time.Duration // how often the leases of a batch in progress are extended
 	Workers          int           // shards worked at once (0: the default)
 }
 
@@ -35,7 +38,8 @@ func bindReminderFlags(fs *flag.FlagSet, r *reminderFlags) {
 	fs.DurationVar(&r.RefillLead, "refill-lead", dispatch.DefaultRefillLead, "refill reminders fire this long before the supply runs out (whole days count on the calendar)")
 	fs.DurationVar(&r.MissedDoseWindow, "missed-dose-window", dispatch.DefaultMissedDoseWindow, "caregivers with missed-dose alerts hear of a dose not confirmed within this window")
 	fs.IntVar(&r.Batch, "dispatch-batch", dispatch.DefaultBatch, "reminders the dispatcher claims per batch")
-	fs.DurationVar(&r.Lease, "dispatch-lease", dispatch.DefaultLease, "how long a claimed batch stays with this instance before another may send it")
+	fs.DurationVar(&r.Lease, "dispatch-lease", dispatch.DefaultLease, "how long a claimed batch stays with this instance before another may send it: the longest a crashed instance's reminders wait")
+	fs.DurationVar(&r.Renew, "dispatch-renew", dispatch.DefaultRenew, "how often the leases of a batch being sent are extended (at most half of --dispatch-lease)")
 	fs.IntVar(&r.Workers, "dispatch-workers", 0, "reminder shards worked at once (0: the default, 4)")
 }
 
@@ -69,6 +73,9 @@ func (r reminderFlags) problems() []string {
 	if r.Lease < 10*time.Second || r.Lease > time.Hour {
 		add("--dispatch-lease/MTM_DISPATCH_LEASE %s: must be between 10s and 1h", r.Lease)
 	}
+	if r.Renew < time.Second || r.Renew*2 > r.Lease {
+		add("--dispatch-renew/MTM_DISPATCH_RENEW %s: must be at least 1s and at most half of --dispatch-lease (%s)", r.Renew, r.Lease)
+	}
 	if r.Workers < 0 {
 		add("--dispatch-workers/MTM_DISPATCH_WORKERS %d: must not be negative", r.Workers)
 	}
@@ -84,17 +91,19 @@ type reminders struct {
 }
 
 // newReminders builds the sender the flags name and the dispatcher.
-func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time) (*reminders, error) {
+func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*reminders, error) {
 	var sender push.Sender = push.Log{Logger: logger}
 	if r.Push == "fcm" {
-		fcm, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: r.FCMProject, Endpoint: r.FCMEndpoint, CredentialsFile: r.FCMCredentials, Logger: logger, Now: now})
+		fcm, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: r.FCMProject, Endpoint: r.FCMEndpoint, CredentialsFile: r.FCMCredentials, Logger: logger, Now: now,
+			Registerer: reg})
 		if err != nil {
 			return nil, err
 		}
 		sender = fcm
 	}
-	d, err := dispatch.New(dispatch.Config{Store: st, Sender: sender, Logger: logger, Now: now, Batch: r.Batch, Lease: r.Lease, Workers: r.Workers,
-		Planner: dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
+	d, err := dispatch.New(dispatch.Config{Store: st, Sender: sender, Logger: logger, Now: now, Batch: r.Batch, Lease: r.Lease, Renew: r.Renew, Workers: r.Workers,
+		Registerer: reg,
+		Planner:    dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
 	if err != nil {
 		return nil, err
 	}

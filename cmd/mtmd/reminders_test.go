@@ -15,7 +15,7 @@ func TestReminderFlags(t *testing.T) {
 		check   func(t *testing.T, r reminderFlags)
 	}{
 		{"zero config logs pushes", nil, nil, nil, func(t *testing.T, r reminderFlags) {
-			if r.Push != "log" || r.RefillLead != 7*24*time.Hour || r.MissedDoseWindow != time.Hour {
+			if r.Push != "log" || r.RefillLead != 7*24*time.Hour || r.MissedDoseWindow != time.Hour || r.Lease != 15*time.Second || r.Renew != 5*time.Second {
 				t.Fatalf("defaults %+v", r)
 			}
 		}},
@@ -27,7 +27,8 @@ func TestReminderFlags(t *testing.T) {
 				}
 			}},
 		{"every problem listed together", []string{"--push", "fcm", "--fcm-endpoint", "ftp://x", "--missed-dose-window", "1m", "--dispatch-batch", "0", "--dispatch-lease", "1s"}, nil,
-			[]string{"--fcm-project/MTM_FCM_PROJECT", "--fcm-endpoint/MTM_FCM_ENDPOINT", "--missed-dose-window", "--dispatch-batch", "--dispatch-lease"}, nil},
+			[]string{"--fcm-project/MTM_FCM_PROJECT", "--fcm-endpoint/MTM_FCM_ENDPOINT", "--missed-dose-window", "--dispatch-batch", "--dispatch-lease", "--dispatch-renew"}, nil},
+		{"renewals must come well within the lease", []string{"--dispatch-lease", "20s", "--dispatch-renew", "11s"}, nil, []string{"--dispatch-renew/MTM_DISPATCH_RENEW 11s"}, nil},
 		{"unknown sender", []string{"--push", "apns"}, nil, []string{"--push/MTM_PUSH \"apns\""}, nil},
 	}
 	for _, tc := range tests {

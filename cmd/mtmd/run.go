@@ -105,7 +105,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeWaker()
-	rem, err := newReminders(ctx, cfg.Reminders, st, logger, now)
+	rem, err := newReminders(ctx, cfg.Reminders, st, logger, now, reg)
 	if err != nil {
 		return fmt.Errorf("reminders: %w", err)
 	}

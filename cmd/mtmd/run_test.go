@@ -229,6 +229,7 @@ func TestServerEndToEnd(t *testing.T) {
 			`mtm_http_non_rpc_requests_total{status="429"} 1`,
 			`mtm_http_non_rpc_requests_total{status="200"} 1`,
 			"go_goroutines",
+			"mtm_reminder_lease_takeovers_total 0", "mtm_reminder_settle_retries_total 0",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %q", want)

@@ -7,7 +7,11 @@
 //
 // Delivery is at least once: a dispatcher that dies after claiming loses
 // nothing, because its lease runs out and another dispatcher (in this or
-// another process) claims the same reminders. The reminder's key is its
+// another process) claims the same reminders. Leases are short (15 s by
+// default) and renewed while a batch is worked, so a crashed instance's
+// reminders go out seconds late, not minutes. Once pushes went out, the
+// settle step is retried until the store answers (or the drain ends): a
+// store outage delays the bookkeeping but does not re-send the batch. The reminder's key is its
 // dedupe key: once acknowledged it is not claimed again, and the push
 // carries the occurrence as collapse key (Android tag, APNs collapse id),
 // so the rare re-send after a crash between send and acknowledgement
@@ -26,6 +30,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/push"
 	"github.com/mtmapp/mtm/notifications/schedule"
@@ -34,7 +40,8 @@ import (
 // Defaults of Config.
 const (
 	DefaultBatch        = 500
-	DefaultLease        = 2 * time.Minute
+	DefaultLease        = 15 * time.Second
+	DefaultRenew        = 5 * time.Second
 	DefaultPoll         = time.Second
 	DefaultDedupeWindow = 6 * time.Hour
 	DefaultHistoryKeep  = 200
@@ -54,9 +61,15 @@ type Config struct {
 	// Batch is how many reminders one claim takes (default 500).
 	Batch int
 	// Lease is how long claimed reminders stay with this dispatcher
-	// before another may take them (default 2 min); it must comfortably
-	// exceed the time to send one batch.
+	// before another may take them (default 15s): the longest a crashed
+	// instance's reminders wait. Renewals keep it while a batch works.
 	Lease time.Duration
+	// Renew is how often the leases of a batch in progress are extended
+	// (default Lease/3, at most 5s); it must be under half the lease.
+	Renew time.Duration
+	// Registerer, when set, gets the dispatcher's metrics (the Metric
+	// constants).
+	Registerer prometheus.Registerer
 	// Poll is the wait after a round that found nothing due (default 1s).
 	Poll time.Duration
 	// Workers is how many shards are worked at once (default 4: each batch
@@ -81,6 +94,7 @@ type Config struct {
 type Dispatcher struct {
 	cfg     Config
 	planner *Planner
+	metrics *metrics
 }
 
 // New returns a Dispatcher or an error naming every missing dependency.
@@ -107,6 +121,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
+	if cfg.Renew <= 0 {
+		cfg.Renew = min(DefaultRenew, cfg.Lease/3)
+	}
+	if cfg.Renew*2 > cfg.Lease {
+		return nil, fmt.Errorf("dispatch.New: renew interval %s must be at most half the lease %s", cfg.Renew, cfg.Lease)
+	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
@@ -125,7 +145,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Loaders <= 0 {
 		cfg.Loaders = DefaultLoaders
 	}
-	return &Dispatcher{cfg: cfg, planner: NewPlanner(cfg.Store, cfg.Planner)}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch.New: %w", err)
+	}
+	return &Dispatcher{cfg: cfg, planner: NewPlanner(cfg.Store, cfg.Planner), metrics: m}, nil
 }
 
 // Planner returns the planner with the dispatcher's configuration, for the
@@ -152,12 +176,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for w := range min(d.cfg.Workers, shards) {
 		wg.Go(func() {
+			failing := map[int]int{} // shard → failed rounds since the last success
 			for ctx.Err() == nil {
 				busy := false
 				for sh := w; sh < shards && ctx.Err() == nil; sh += d.cfg.Workers {
 					n, err := d.RunOnce(work, sh)
-					if err != nil && work.Err() == nil {
-						d.cfg.Logger.Warn("reminder batch failed", slog.Int("shard", sh), slog.String("error", err.Error()))
+					switch {
+					case err != nil && work.Err() == nil:
+						// One warning when a shard starts failing, one line
+						// when it recovers: an outage is not a log flood.
+						if failing[sh]++; failing[sh] == 1 {
+							d.cfg.Logger.Warn("reminder batch failed; retrying quietly until it works", slog.Int("shard", sh), slog.String("error", err.Error()))
+						}
+					case err == nil && failing[sh] > 0:
+						d.cfg.Logger.Info("reminder batches work again", slog.Int("shard", sh), slog.Int("failed_rounds", failing[sh]))
+						delete(failing, sh)
 					}
 					busy = busy || n == d.cfg.Batch
 				}
@@ -186,16 +219,37 @@ type item struct {
 }
 
 // RunOnce claims one batch of due reminders of shard, sends them and
-// acknowledges them. It returns how many it claimed. Reminders whose
-// pushes must be retried stay claimed until their lease ends.
+// acknowledges them. It returns how many it claimed. While it works, the
+// batch's leases are renewed every Renew. Reminders whose pushes must be
+// retried are moved one lease later. After the pushes, the settle step is
+// retried with backoff while the store is unavailable, until ctx ends.
 func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
+	start := time.Now()
 	now := d.cfg.Now()
 	claimed, err := d.cfg.Store.ClaimDueReminders(ctx, shard, now, d.cfg.Lease, d.cfg.Batch)
-	if err != nil || len(claimed) == 0 {
+	if err != nil {
+		if ctx.Err() == nil {
+			d.metrics.batchFailures.WithLabelValues("claim").Inc()
+		}
 		return 0, err
 	}
+	if len(claimed) == 0 {
+		return 0, nil
+	}
+	for _, r := range claimed {
+		if r.Reclaimed {
+			d.metrics.takeovers.Inc()
+		} else {
+			d.metrics.due.WithLabelValues(string(r.Kind)).Inc()
+		}
+	}
+	keeper := d.keepLeases(ctx, shard, claimed)
+	defer keeper.stop()
 	rc, err := d.cfg.Store.LoadReminderContext(ctx, claimed)
 	if err != nil {
+		if ctx.Err() == nil {
+			d.metrics.batchFailures.WithLabelValues("load").Inc()
+		}
 		return len(claimed), fmt.Errorf("dispatch: %w", err) // the lease brings the batch back
 	}
 	caregivers := d.loadCaregivers(ctx, claimed, rc.Patients, now)
@@ -225,7 +279,16 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 	sentAt := d.cfg.Now()
 	for i := range items {
 		it := &items[i]
-		if it.sendable {
+		kind := string(it.r.Kind)
+		switch {
+		case !it.sendable && it.done:
+			d.metrics.unsent.WithLabelValues(kind, "obsolete").Inc()
+		case !it.sendable:
+			d.metrics.unsent.WithLabelValues(kind, "deferred").Inc()
+		case len(it.msgs) == 0:
+			d.metrics.unsent.WithLabelValues(kind, "no_device").Inc()
+		}
+		if it.sendable && len(it.msgs) > 0 {
 			retry, sent := false, 0
 			for _, mi := range it.msgs {
 				switch results[mi].Outcome {
@@ -238,12 +301,22 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 				}
 			}
 			if retry {
-				continue // stays leased; comes back when the lease ends
+				// Tried again one lease later (its next occurrence is
+				// planned when it goes out).
+				d.metrics.unsent.WithLabelValues(kind, "retry").Inc()
+				again := it.r
+				again.DueAt = sentAt.Add(d.cfg.Lease)
+				next = append(next, again)
+				continue
 			}
 			it.done = true
 			if sent > 0 {
+				d.metrics.sent.WithLabelValues(kind).Inc()
+				d.metrics.lateness.WithLabelValues(kind).Observe(max(sentAt.Sub(it.r.DueAt), 0).Seconds())
 				history = append(history, store.Notification{PatientID: it.r.PatientID, Key: it.r.Key(), OccurrenceID: it.r.OccurrenceID(),
 					Kind: it.r.Kind, SentAt: sentAt})
+			} else {
+				d.metrics.unsent.WithLabelValues(kind, "refused").Inc()
 			}
 		}
 		if it.done {
@@ -252,11 +325,15 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 		next = append(next, it.next...)
 	}
 	d.pruneDevices(ctx, invalid)
-	err = d.cfg.Store.SettleReminders(ctx, shard, store.Settlement{Done: done, Next: next, Sent: history,
+	err = d.settle(ctx, shard, keeper, store.Settlement{Done: done, Next: next, Sent: history,
 		Now: d.cfg.Now(), DedupeWindow: d.cfg.DedupeWindow, HistoryKeep: d.cfg.HistoryKeep})
 	if err != nil {
+		if ctx.Err() == nil {
+			d.metrics.batchFailures.WithLabelValues("settle").Inc()
+		}
 		return len(claimed), fmt.Errorf("dispatch: settle: %w", err)
 	}
+	d.metrics.batchDurations.Observe(time.Since(start).Seconds())
 	return len(claimed), nil
 }
 

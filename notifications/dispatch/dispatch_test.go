@@ -2,15 +2,18 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
@@ -337,9 +340,93 @@ func TestUnregisteredTokenIsDeletedAndOtherDevicesServed(t *testing.T) {
 	})
 }
 
-// TestFCMOutageLosesNothing: FCM answers UNAVAILABLE to everything for a
-// while; the reminders stay claimed, come back when the lease ends and are
-// delivered once FCM recovers.
+// TestBadMessageKeepsThePhone: FCM answers INVALID_ARGUMENT for two
+// phones, once about the message (a payload bug) and once naming the
+// token. Only the phone whose token FCM called invalid is deleted; the
+// other keeps its device and gets tomorrow's reminder.
+func TestBadMessageKeepsThePhone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.patient("pt-payload")
+		h.patient("pt-badtoken")
+		h.patient("pt-fine")
+		h.fake.FailToken("tok-pt-payload", fcmfake.InvalidArgument)
+		h.fake.FailToken("tok-pt-badtoken", fcmfake.InvalidToken)
+		h.runAll(h.dispatcher(h.sender))
+		for id, keep := range map[string]bool{"pt-payload": true, "pt-badtoken": false, "pt-fine": true} {
+			pt, err := h.st.GetPatient(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept := len(pt.Devices) == 1; kept != keep {
+				t.Errorf("%s: devices %+v; want kept = %v", id, pt.Devices, keep)
+			}
+		}
+		h.fake.Reset()
+		h.clock.Set(eightAM.Add(24 * time.Hour))
+		h.runAll(h.dispatcher(h.sender))
+		if got := h.shown(); len(got["tok-pt-payload"]) != 1 || len(got["tok-pt-badtoken"]) != 0 {
+			t.Fatalf("next day's pushes %v: want the phone refused over a bad message to get its reminder", got)
+		}
+	})
+}
+
+// flakySettle fails the first fails settle attempts with err.
+type flakySettle struct {
+	store.Store
+	err   error
+	fails atomic.Int32
+}
+
+func (f *flakySettle) SettleReminders(ctx context.Context, shard int, s store.Settlement) error {
+	if f.fails.Add(-1) >= 0 {
+		return f.err
+	}
+	return f.Store.SettleReminders(ctx, shard, s)
+}
+
+// TestSettleIsRetriedUntilTheStoreAnswers: the pushes went out, then the
+// store is unavailable for four settle attempts: the batch settles on the
+// fifth, so nothing comes back to be sent again. A store that answers with
+// a real error is given up on after a few attempts (the lease then brings
+// the batch back rather than holding it forever).
+func TestSettleIsRetriedUntilTheStoreAnswers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.patient("pt-1")
+		flaky := &flakySettle{Store: h.st, err: fmt.Errorf("settle: %w", store.ErrUnavailable)}
+		flaky.fails.Store(4)
+		reg := prometheus.NewRegistry()
+		d, err := dispatch.New(dispatch.Config{Store: flaky, Sender: h.sender, Logger: slog.New(slog.DiscardHandler), Now: h.clock.Now,
+			Lease: 30 * time.Second, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.runAll(d)
+		if n := counter(t, reg, dispatch.MetricSettleRetries, nil); n != 4 {
+			t.Fatalf("settle retried %v times, want 4", n)
+		}
+		h.clock.Set(eightAM.Add(time.Hour))
+		if got := h.runAll(d); got != 0 || h.fake.Accepted() != 1 {
+			t.Fatalf("an hour later: claimed %d, FCM accepted %d in all; want the batch settled and pushed once", got, h.fake.Accepted())
+		}
+
+		h.patient("pt-2", func(p *store.Patient) { p.DoseSchedules[0].TimesOfDay = []int{10 * 60} })
+		flaky.err = errors.New("ERR script failed")
+		flaky.fails.Store(100)
+		h.clock.Set(time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)) // 10:00 in New York
+		for sh := range h.st.ReminderShards() {
+			if _, err := d.RunOnce(t.Context(), sh); err != nil && !strings.Contains(err.Error(), "ERR script failed") {
+				t.Fatalf("RunOnce: %v", err)
+			}
+		}
+		if left := flaky.fails.Load(); left != 97 {
+			t.Fatalf("%d settle attempts on a store that answered with an error, want 3", 100-left)
+		}
+	})
+}
+
+// TestFCMOutageLosesNothing: FCM answers INTERNAL to everything for a
+// while; the reminders are moved one lease later and are delivered once
+// FCM recovers.
 func TestFCMOutageLosesNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		for i := range 5 {

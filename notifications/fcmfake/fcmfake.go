@@ -3,8 +3,9 @@
 // to send: POST /v1/projects/{project}/messages:send (Send and SendEach;
 // SendEach is 50 concurrent single sends, there is no batch call). It
 // records what it receives and can be told to fail, the way FCM does, with
-// UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED, UNAVAILABLE or INTERNAL
-// (optionally with a Retry-After header), and to add latency.
+// UNREGISTERED, SENDER_ID_MISMATCH, INVALID_ARGUMENT (about the message, or
+// naming the token), QUOTA_EXCEEDED, UNAVAILABLE or INTERNAL (optionally
+// with a Retry-After header), and to add latency.
 //
 // Tests and the load test start it in-process (New, then httptest or
 // Serve); cmd/fcmfake runs it as a command. GET /fake/stats reports the
@@ -27,24 +28,39 @@ type Fault string
 
 // Faults, by FCM error code.
 const (
-	Unregistered    Fault = "UNREGISTERED"
+	Unregistered     Fault = "UNREGISTERED"
+	SenderIDMismatch Fault = "SENDER_ID_MISMATCH"
+	// InvalidArgument is FCM's answer to a bad message (payload, TTL,
+	// headers): INVALID_ARGUMENT with no detail naming the token.
 	InvalidArgument Fault = "INVALID_ARGUMENT"
-	QuotaExceeded   Fault = "QUOTA_EXCEEDED"
-	Unavailable     Fault = "UNAVAILABLE"
-	Internal        Fault = "INTERNAL"
+	// InvalidToken is FCM's answer to a malformed registration token:
+	// INVALID_ARGUMENT with a google.rpc.BadRequest detail whose field
+	// violation is on "message.token".
+	InvalidToken  Fault = "INVALID_TOKEN"
+	QuotaExceeded Fault = "QUOTA_EXCEEDED"
+	Unavailable   Fault = "UNAVAILABLE"
+	Internal      Fault = "INTERNAL"
 )
 
-// httpStatus and status are how FCM answers each fault.
+// faultHTTP is how FCM answers each fault: HTTP status, google.rpc status,
+// the FcmError code, and whether a BadRequest detail names message.token.
 var faultHTTP = map[Fault]struct {
-	code   int
-	status string
+	code       int
+	status     string
+	fcmCode    string
+	namesToken bool
 }{
-	Unregistered:    {http.StatusNotFound, "NOT_FOUND"},
-	InvalidArgument: {http.StatusBadRequest, "INVALID_ARGUMENT"},
-	QuotaExceeded:   {http.StatusTooManyRequests, "RESOURCE_EXHAUSTED"},
-	Unavailable:     {http.StatusServiceUnavailable, "UNAVAILABLE"},
-	Internal:        {http.StatusInternalServerError, "INTERNAL"},
+	Unregistered:     {http.StatusNotFound, "NOT_FOUND", "UNREGISTERED", false},
+	SenderIDMismatch: {http.StatusForbidden, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", false},
+	InvalidArgument:  {http.StatusBadRequest, "INVALID_ARGUMENT", "INVALID_ARGUMENT", false},
+	InvalidToken:     {http.StatusBadRequest, "INVALID_ARGUMENT", "INVALID_ARGUMENT", true},
+	QuotaExceeded:    {http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", false},
+	Unavailable:      {http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", false},
+	Internal:         {http.StatusInternalServerError, "INTERNAL", "INTERNAL", false},
 }
+
+// Known reports whether f is one of the faults the server can inject.
+func Known(f Fault) bool { _, ok := faultHTTP[f]; return ok }
 
 // Received is one message the server accepted.
 type Received struct {
@@ -185,17 +201,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	project, ok := strings.CutPrefix(r.URL.Path, "/v1/projects/")
 	project, ok2 := strings.CutSuffix(project, "/messages:send")
 	if r.Method != http.MethodPost || !ok || !ok2 || project == "" || strings.Contains(project, "/") {
-		writeError(w, http.StatusNotFound, "NOT_FOUND", "", "unknown path "+r.URL.Path, 0)
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "", "unknown path "+r.URL.Path, false, 0)
 		return
 	}
 	var req wire
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "bad JSON: "+err.Error(), 0)
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "bad JSON: "+err.Error(), false, 0)
 		return
 	}
 	m := req.Message
 	if m.Token == "" && m.Topic == "" && m.Condition == "" {
-		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "no target", 0)
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", string(InvalidArgument), "no target", false, 0)
 		return
 	}
 	s.mu.Lock()
@@ -219,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != "" {
 		s.refused.Add(1)
 		fh := faultHTTP[fault]
-		writeError(w, fh.code, fh.status, string(fault), "injected "+string(fault), retryAfter)
+		writeError(w, fh.code, fh.status, fh.fcmCode, "injected "+string(fault), fh.namesToken, retryAfter)
 		return
 	}
 	rec := Received{Project: project, Token: m.Token, Data: m.Data, ValidateOnly: req.ValidateOnly, ReceivedAtUnix: time.Now().UnixNano()}
@@ -245,8 +261,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"name":"projects/%s/messages/fake-%d"}`, project, s.idCounter.Add(1))
 }
 
-// writeError answers like FCM: a google.rpc.Status with an FcmError detail.
-func writeError(w http.ResponseWriter, code int, status, fcmCode, msg string, retryAfter time.Duration) {
+// writeError answers like FCM: a google.rpc.Status with an FcmError detail
+// and, for a bad token, a BadRequest detail naming message.token.
+func writeError(w http.ResponseWriter, code int, status, fcmCode, msg string, namesToken bool, retryAfter time.Duration) {
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 	}
@@ -254,9 +271,12 @@ func writeError(w http.ResponseWriter, code int, status, fcmCode, msg string, re
 	w.WriteHeader(code)
 	body := map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}}
 	if fcmCode != "" {
-		body["error"].(map[string]any)["details"] = []map[string]string{{
-			"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": fcmCode,
-		}}
+		details := []map[string]any{{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": fcmCode}}
+		if namesToken {
+			details = append(details, map[string]any{"@type": "type.googleapis.com/google.rpc.BadRequest",
+				"fieldViolations": []map[string]string{{"field": "message.token", "description": "The registration token is not a valid FCM registration token"}}})
+		}
+		body["error"].(map[string]any)["details"] = details
 	}
 	json.NewEncoder(w).Encode(body)
 }

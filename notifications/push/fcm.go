@@ -16,6 +16,7 @@ import (
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/errorutils"
 	"firebase.google.com/go/v4/messaging"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/api/option"
 )
 
@@ -51,6 +52,9 @@ type FCMConfig struct {
 	QuotaPause time.Duration
 	// Logger receives operational events (never tokens or message text).
 	Logger *slog.Logger
+	// Registerer, when set, gets the sender's metrics (MetricResponses,
+	// MetricResults, MetricPaused, MetricPauses).
+	Registerer prometheus.Registerer
 	// Now, Sleep and Rand are the clock, the wait and the jitter source
 	// (defaults: time.Now, a timer honouring ctx, math/rand/v2).
 	Now   func() time.Time
@@ -61,8 +65,9 @@ type FCMConfig struct {
 // FCM sends through one shared Firebase messaging client. It is safe for
 // concurrent use.
 type FCM struct {
-	client *messaging.Client
-	cfg    FCMConfig
+	client  *messaging.Client
+	cfg     FCMConfig
+	metrics *metrics
 
 	mu          sync.Mutex
 	pausedUntil time.Time // QUOTA_EXCEEDED: the whole sender waits
@@ -118,7 +123,11 @@ func NewFCM(ctx context.Context, cfg FCMConfig) (*FCM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push.NewFCM: %w", err)
 	}
-	return &FCM{client: client, cfg: cfg}, nil
+	f := &FCM{client: client, cfg: cfg}
+	if f.metrics, err = newMetrics(cfg.Registerer, f.pausedNow); err != nil {
+		return nil, fmt.Errorf("push.NewFCM: %w", err)
+	}
+	return f, nil
 }
 
 // NewHTTPClient returns an HTTP client that keeps enough idle connections
@@ -150,13 +159,47 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // Send implements Sender: SendEach in batches of MaxBatch, retrying the
 // messages that failed with UNAVAILABLE, INTERNAL or QUOTA_EXCEEDED.
+// Only answers that mean the token is dead are InvalidToken:
+// UNREGISTERED, SENDER_ID_MISMATCH, and INVALID_ARGUMENT whose detail
+// names message.token. Any other INVALID_ARGUMENT (a bad payload) is
+// Failed, logged and counted, and the device is kept.
 func (f *FCM) Send(ctx context.Context, msgs []Message) []Result {
 	out := make([]Result, len(msgs))
 	for start := 0; start < len(msgs); start += MaxBatch {
 		end := min(start+MaxBatch, len(msgs))
 		f.sendBatch(ctx, msgs[start:end], out[start:end])
 	}
+	refused := map[string]int{} // code → messages refused with the device kept
+	for i, r := range out {
+		code := r.Code
+		if code == "" {
+			code = CodeNotSent
+		}
+		f.metrics.results.WithLabelValues(r.Outcome.String(), code).Inc()
+		if r.Outcome == Failed {
+			refused[code]++
+			if refused[code] == 1 {
+				f.cfg.Logger.WarnContext(ctx, "fcm refused a push: device kept", slog.String("code", code), slog.String("kind", string(msgs[i].Kind)),
+					slog.String("device", msgs[i].DeviceID), slog.String("error", r.Err.Error()))
+			}
+		}
+	}
+	for code, n := range refused {
+		if n > 1 {
+			f.cfg.Logger.WarnContext(ctx, "fcm refused pushes: devices kept", slog.String("code", code), slog.Int("messages", n))
+		}
+	}
 	return out
+}
+
+// pausedNow is 1 while a QUOTA_EXCEEDED pause runs (the paused gauge).
+func (f *FCM) pausedNow() float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pausedUntil.After(f.cfg.Now()) {
+		return 1
+	}
+	return 0
 }
 
 func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
@@ -179,7 +222,7 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 		resp, err := f.client.SendEach(ctx, batch)
 		if err != nil { // the SDK refused the batch before sending
 			for _, i := range pending {
-				out[i] = Result{Outcome: Failed, Err: err}
+				out[i] = Result{Outcome: Failed, Err: err, Code: CodeOther}
 			}
 			return
 		}
@@ -188,13 +231,17 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 		quota := false
 		for j, r := range resp.Responses {
 			i := pending[j]
+			code := fcmCode(r.Error)
+			f.metrics.responses.WithLabelValues(code).Inc()
 			if r.Success {
-				out[i] = Result{Outcome: Sent}
+				out[i] = Result{Outcome: Sent, Code: CodeOK}
 				continue
 			}
 			switch {
-			case messaging.IsUnregistered(r.Error), messaging.IsInvalidArgument(r.Error):
-				out[i] = Result{Outcome: InvalidToken, Err: r.Error}
+			case code == CodeUnregistered, code == CodeSenderIDMismatch, code == CodeInvalidArgument && namesToken(r.Error):
+				out[i] = Result{Outcome: InvalidToken, Err: r.Error, Code: code}
+			case code == CodeInvalidArgument:
+				out[i] = Result{Outcome: Failed, Err: r.Error, Code: code}
 			case messaging.IsQuotaExceeded(r.Error):
 				quota = true
 				pause := f.cfg.QuotaPause
@@ -202,14 +249,14 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 					pause = d
 				}
 				wait = max(wait, pause)
-				out[i], again = Result{Outcome: Retry, Err: r.Error}, append(again, i)
+				out[i], again = Result{Outcome: Retry, Err: r.Error, Code: code}, append(again, i)
 			case messaging.IsUnavailable(r.Error), messaging.IsInternal(r.Error), errorutils.IsUnavailable(r.Error),
 				errorutils.IsInternal(r.Error), errorutils.IsDeadlineExceeded(r.Error), errorutils.IsUnknown(r.Error):
 				hint, _ := f.retryAfter(r.Error)
 				wait = max(wait, f.backoff(attempt), hint)
-				out[i], again = Result{Outcome: Retry, Err: r.Error}, append(again, i)
+				out[i], again = Result{Outcome: Retry, Err: r.Error, Code: code}, append(again, i)
 			default:
-				out[i] = Result{Outcome: Failed, Err: r.Error}
+				out[i] = Result{Outcome: Failed, Err: r.Error, Code: code}
 			}
 		}
 		if ctx.Err() != nil {
@@ -221,6 +268,7 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 		}
 		if quota {
 			f.pause(wait)
+			f.metrics.pauses.Inc()
 			f.cfg.Logger.WarnContext(ctx, "fcm quota exceeded: sender paused", slog.Duration("pause", wait), slog.Int("messages", len(pending)))
 			continue
 		}

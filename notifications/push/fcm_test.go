@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/fcmfake"
 	"github.com/mtmapp/mtm/notifications/push"
@@ -106,9 +108,13 @@ func TestFCMInjectedErrors(t *testing.T) {
 		minSleep  time.Duration // the longest recorded wait must be at least this
 		delivered int
 	}{
-		{"unregistered and invalid tokens are reported for deletion", func(f *fcmfake.Server) {
-			f.FailToken("tok-bad", fcmfake.InvalidArgument)
-		}, 4, map[int]string{1: "gone-1", 2: "tok-bad"}, map[push.Outcome]int{push.Sent: 2, push.InvalidToken: 2}, 0, 2},
+		{"unregistered, mismatched and invalid tokens are reported for deletion", func(f *fcmfake.Server) {
+			f.FailToken("tok-bad", fcmfake.InvalidToken)
+			f.FailToken("tok-other-sender", fcmfake.SenderIDMismatch)
+		}, 5, map[int]string{1: "gone-1", 2: "tok-bad", 3: "tok-other-sender"}, map[push.Outcome]int{push.Sent: 2, push.InvalidToken: 3}, 0, 2},
+		{"a bad message is refused without blaming the device", func(f *fcmfake.Server) {
+			f.FailNext(2, fcmfake.InvalidArgument, 0)
+		}, 3, nil, map[push.Outcome]int{push.Sent: 1, push.Failed: 2}, 0, 1},
 		{"quota exceeded pauses the sender for Retry-After, then sends everything", func(f *fcmfake.Server) {
 			f.FailNext(3, fcmfake.QuotaExceeded, 7*time.Second)
 		}, 10, nil, map[push.Outcome]int{push.Sent: 10}, 7 * time.Second, 10},
@@ -140,8 +146,8 @@ func TestFCMInjectedErrors(t *testing.T) {
 				t.Fatalf("outcomes %v, want %v", o, tc.want)
 			}
 			for i, r := range res {
-				if tok := msgs[i].Token; (tok == "gone-1" || tok == "tok-bad") != (r.Outcome == push.InvalidToken) {
-					t.Errorf("message to %s: outcome %v", tok, r.Outcome)
+				if tok := msgs[i].Token; (tok == "gone-1" || tok == "tok-bad" || tok == "tok-other-sender") != (r.Outcome == push.InvalidToken) {
+					t.Errorf("message to %s: outcome %v (%s)", tok, r.Outcome, r.Code)
 				}
 			}
 			longest := time.Duration(0)
@@ -205,4 +211,75 @@ func TestQuotaPausesTheWholeSender(t *testing.T) {
 	if n := fake.Accepted(); n != 3 {
 		t.Fatalf("fake FCM accepted %d, want 3", n)
 	}
+}
+
+// TestInvalidArgumentPrunesOnlyWhenFCMNamesTheToken: through the real SDK,
+// an INVALID_ARGUMENT whose detail names message.token condemns the
+// device; one about the message does not, and both are counted by code.
+func TestInvalidArgumentPrunesOnlyWhenFCMNamesTheToken(t *testing.T) {
+	fake := fcmfake.New(fcmfake.Options{})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	reg := prometheus.NewRegistry()
+	s, err := push.NewFCM(t.Context(), push.FCMConfig{ProjectID: "mtm-test", Endpoint: srv.URL, Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.FailToken("tok-0", fcmfake.InvalidToken)
+	fake.FailToken("tok-1", fcmfake.InvalidArgument)
+	fake.FailToken("tok-2", fcmfake.Unregistered)
+	res := s.Send(t.Context(), messages(4, store.ReminderDose))
+	want := []struct {
+		outcome push.Outcome
+		code    string
+	}{{push.InvalidToken, push.CodeInvalidArgument}, {push.Failed, push.CodeInvalidArgument}, {push.InvalidToken, push.CodeUnregistered}, {push.Sent, push.CodeOK}}
+	for i, w := range want {
+		if res[i].Outcome != w.outcome || res[i].Code != w.code {
+			t.Errorf("tok-%d: %v %s, want %v %s", i, res[i].Outcome, res[i].Code, w.outcome, w.code)
+		}
+	}
+	for _, c := range []struct {
+		outcome, code string
+		want          float64
+	}{{"invalid_token", "INVALID_ARGUMENT", 1}, {"failed", "INVALID_ARGUMENT", 1}, {"invalid_token", "UNREGISTERED", 1}, {"sent", "OK", 1}} {
+		if got := counter(t, reg, push.MetricResults, map[string]string{"outcome": c.outcome, "code": c.code}); got != c.want {
+			t.Errorf("%s{outcome=%s,code=%s} = %v, want %v", push.MetricResults, c.outcome, c.code, got, c.want)
+		}
+	}
+	if got := counter(t, reg, push.MetricResponses, map[string]string{"code": "INVALID_ARGUMENT"}); got != 2 {
+		t.Errorf("%s{code=INVALID_ARGUMENT} = %v, want 2", push.MetricResponses, got)
+	}
+}
+
+// counter is the value of the series of name whose labels include want.
+func counter(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue metrics
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -47,11 +47,13 @@ const (
 	// Retry: not sent this time (quota, unavailable, out of attempts or
 	// time); sending it again later may work.
 	Retry
-	// InvalidToken: the token is unregistered or malformed; the device
-	// should be deleted and the message not sent again.
+	// InvalidToken: FCM says the token is dead (UNREGISTERED,
+	// SENDER_ID_MISMATCH, or INVALID_ARGUMENT naming the token); the
+	// device should be deleted and the message not sent again.
 	InvalidToken
 	// Failed: FCM refused the message for a reason retrying will not fix
-	// (for example a sender-id mismatch).
+	// and that says nothing against the device (for example
+	// INVALID_ARGUMENT about the payload): the device is kept.
 	Failed
 )
 
@@ -63,6 +65,9 @@ func (o Outcome) String() string {
 type Result struct {
 	Outcome Outcome
 	Err     error
+	// Code is FCM's error code (one of the Code constants; CodeOK when
+	// sent). Senders that do not talk to FCM leave it empty.
+	Code string
 }
 
 // Sender sends pushes. Send returns one Result per message, in order; it

@@ -97,7 +97,7 @@ var (
 		bucketPharmacyIndex, bucketCodes, bucketCodesByPatient, bucketTokens,
 		bucketFamilies, bucketCounters, bucketInvites, bucketAudit,
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
-		bucketRemindersDue, bucketReminderKeys, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
+		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
 	}
 )

@@ -21,6 +21,9 @@ var _ store.Reminders = (*Store)(nil)
 //
 //	reminders_due   due (unix ms, 8 bytes BE) + key → ""   ordered by due time
 //	reminders_keys  key → due (8 bytes)                   where a key sits in reminders_due
+//	reminders_lease key → due before the first lease (8 bytes), while claimed
+//	                and not settled or rescheduled (a claim that finds it is a
+//	                takeover: Reclaimed)
 //	reminders_sent  key → dedupe expiry (8 bytes)         keys acknowledged as sent
 //	reminders_sexp  expiry (8 bytes) + key → ""           sent keys by expiry, for pruning
 //	notifications   patient → {key → Notification}
@@ -28,6 +31,7 @@ var _ store.Reminders = (*Store)(nil)
 var (
 	bucketRemindersDue  = []byte("reminders_due")
 	bucketReminderKeys  = []byte("reminders_keys")
+	bucketReminderLease = []byte("reminders_lease")
 	bucketRemindersSent = []byte("reminders_sent")
 	bucketRemindersSExp = []byte("reminders_sexp")
 	bucketNotifications = []byte("notifications")
@@ -58,6 +62,11 @@ func unindex(tx *bbolt.Tx, key string) error {
 	return keys.Delete([]byte(key))
 }
 
+// release ends key's lease record (settled, rescheduled or cancelled).
+func release(tx *bbolt.Tx, key string) error {
+	return tx.Bucket(bucketReminderLease).Delete([]byte(key))
+}
+
 // index puts key in the due index at t, moving it if present.
 func index(tx *bbolt.Tx, key string, t time.Time) error {
 	if err := unindex(tx, key); err != nil {
@@ -80,12 +89,18 @@ func (s *Store) ScheduleReminders(ctx context.Context, patientID string, add, ca
 			if err := unindex(tx, r.Key()); err != nil {
 				return err
 			}
+			if err := release(tx, r.Key()); err != nil {
+				return err
+			}
 		}
 		for _, r := range add {
 			if r.PatientID != patientID {
 				return errors.New("reminder of another patient")
 			}
 			if err := index(tx, r.Key(), r.DueAt); err != nil {
+				return err
+			}
+			if err := release(tx, r.Key()); err != nil {
 				return err
 			}
 		}
@@ -105,7 +120,7 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 	}
 	var out []store.Reminder
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		due, sent := tx.Bucket(bucketRemindersDue), tx.Bucket(bucketRemindersSent)
+		due, sent, leases := tx.Bucket(bucketRemindersDue), tx.Bucket(bucketRemindersSent), tx.Bucket(bucketReminderLease)
 		limitKey := binary.BigEndian.AppendUint64(nil, uint64(max(now.UnixMilli(), 0)))
 		var claimed [][]byte
 		c := due.Cursor()
@@ -118,13 +133,23 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 				if err := unindex(tx, key); err != nil {
 					return err
 				}
+				if err := release(tx, key); err != nil {
+					return err
+				}
 				continue
 			}
 			r, err := store.ParseReminderKey(key)
 			if err != nil {
 				return err
 			}
-			r.DueAt = time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]))).UTC()
+			if first := leases.Get(k[8:]); first != nil {
+				r.DueAt, r.Reclaimed = time.UnixMilli(int64(binary.BigEndian.Uint64(first))).UTC(), true
+			} else {
+				r.DueAt = time.UnixMilli(int64(binary.BigEndian.Uint64(k[:8]))).UTC()
+				if err := leases.Put(k[8:], slices.Clone(k[:8])); err != nil {
+					return err
+				}
+			}
 			if err := index(tx, key, now.Add(lease)); err != nil {
 				return err
 			}
@@ -136,6 +161,41 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 		return nil, fmt.Errorf("bolt.ClaimDueReminders: %w", err)
 	}
 	return out, nil
+}
+
+// RenewReminderLeases moves those of rs still leased at now to now+lease.
+func (s *Store) RenewReminderLeases(ctx context.Context, shard int, rs []store.Reminder, now time.Time, lease time.Duration) (int, error) {
+	if shard != 0 || len(rs) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		n = 0
+		keys, leases := tx.Bucket(bucketReminderKeys), tx.Bucket(bucketReminderLease)
+		deadline := now.Add(lease)
+		for _, r := range rs {
+			key := r.Key()
+			at := keys.Get([]byte(key))
+			if at == nil || leases.Get([]byte(key)) == nil {
+				continue
+			}
+			ms := int64(binary.BigEndian.Uint64(at))
+			if ms <= now.UnixMilli() {
+				continue // the lease ran out: no longer this claim's
+			}
+			n++
+			if ms < deadline.UnixMilli() {
+				if err := index(tx, key, deadline); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bolt.RenewReminderLeases: %w", err)
+	}
+	return n, nil
 }
 
 // AckReminders removes done (remembering them as sent) and adds next.
@@ -189,6 +249,9 @@ func ack(tx *bbolt.Tx, done, next []store.Reminder, now time.Time, dedupeWindow 
 		if err := unindex(tx, key); err != nil {
 			return err
 		}
+		if err := release(tx, key); err != nil {
+			return err
+		}
 		k := msKey(exp, key)
 		if err := sent.Put([]byte(key), k[:8]); err != nil {
 			return err
@@ -199,6 +262,9 @@ func ack(tx *bbolt.Tx, done, next []store.Reminder, now time.Time, dedupeWindow 
 	}
 	for _, r := range next {
 		if err := index(tx, r.Key(), r.DueAt); err != nil {
+			return err
+		}
+		if err := release(tx, r.Key()); err != nil {
 			return err
 		}
 	}

@@ -25,6 +25,9 @@ var _ store.Reminders = (*Store)(nil)
 //	mtm:{rq:<n>}            sorted set: Reminder.Key (packed, see packMember) scored
 //	                        by due time (unix ms); a claimed key is scored by its
 //	                        lease deadline
+//	mtm:{rq:<n>}:lease      hash: packed key → due time (ms) before its first lease,
+//	                        for each claimed key not yet settled or rescheduled: a
+//	                        claim that finds an entry is a takeover (Reclaimed)
 //	mtm:{rq:<n>}:sent       sorted set: keys (packed) acknowledged as sent, scored by
 //	                        the end of their dedupe window
 //	mtm:{rq:<n>}:n:<patient> sorted set: notification history, Reminder.Key scored
@@ -39,6 +42,7 @@ const ReminderShards = 16
 
 func (k keys) reminderShard(n int) string { return k.tag("rq", strconv.Itoa(n)) }
 func (k keys) reminderSent(n int) string  { return k.tag("rq", strconv.Itoa(n)) + ":sent" }
+func (k keys) reminderLease(n int) string { return k.tag("rq", strconv.Itoa(n)) + ":lease" }
 func (k keys) notifications(shard int, pid string) string {
 	return k.tag("rq", strconv.Itoa(shard)) + ":n:" + pid
 }
@@ -49,8 +53,9 @@ func (k keys) doseIndex(pid string) string { return k.tag("p", pid) + ":dosex" }
 // after a lost reply (a re-run claim leases items nobody holds; they come
 // back when the lease ends).
 var (
-	// KEYS[1] due set, KEYS[2] sent set; ARGV[1] now ms, ARGV[2] lease
-	// deadline ms, ARGV[3] limit. Returns {key, due, key, due, ...}.
+	// KEYS[1] due set, KEYS[2] sent set, KEYS[3] lease hash; ARGV[1] now
+	// ms, ARGV[2] lease deadline ms, ARGV[3] limit. Returns {key, due,
+	// reclaimed (0/1), ...}: due is the score before the first lease.
 	claimScript = redis.NewScript(`
 local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[3])
 local out = {}
@@ -60,28 +65,53 @@ for i = 1, #items, 2 do
   local exp = redis.call('ZSCORE', KEYS[2], m)
   if exp and tonumber(exp) > now then
     redis.call('ZREM', KEYS[1], m)
+    redis.call('HDEL', KEYS[3], m)
   else
     redis.call('ZADD', KEYS[1], ARGV[2], m)
+    local due = redis.call('HGET', KEYS[3], m)
+    local again = 1
+    if not due then
+      due = items[i + 1]
+      again = 0
+      redis.call('HSET', KEYS[3], m, due)
+    end
     out[#out + 1] = m
-    out[#out + 1] = items[i + 1]
+    out[#out + 1] = due
+    out[#out + 1] = tostring(again)
   end
 end
 return out`)
-	// KEYS[1] due set, KEYS[2] sent set; ARGV[1] now ms, ARGV[2] dedupe
-	// expiry ms, ARGV[3] number of done keys, then the done keys, then
-	// (due ms, key) pairs to add.
+	// KEYS[1] due set, KEYS[2] lease hash; ARGV[1] now ms, ARGV[2] new
+	// lease deadline ms, then the keys. Returns how many were extended.
+	renewScript = redis.NewScript(`
+local now, deadline, n = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
+for i = 3, #ARGV do
+  local m = ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[1], m)
+  if score and tonumber(score) > now and redis.call('HEXISTS', KEYS[2], m) == 1 then
+    if tonumber(score) < deadline then redis.call('ZADD', KEYS[1], deadline, m) end
+    n = n + 1
+  end
+end
+return n`)
+	// KEYS[1] due set, KEYS[2] sent set, KEYS[3] lease hash; ARGV[1] now
+	// ms, ARGV[2] dedupe expiry ms, ARGV[3] number of done keys, then the
+	// done keys, then (due ms, key) pairs to add.
 	ackScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local n = tonumber(ARGV[3])
 for i = 4, 3 + n do
   redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i])
 end
 for i = 4 + n, #ARGV, 2 do
   redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HDEL', KEYS[3], ARGV[i + 1])
 end
 return n`)
-	// KEYS[1] due set, KEYS[2] sent set, KEYS[3...] histories; ARGV[1]
+	// KEYS[1] due set, KEYS[2] sent set, KEYS[3] lease hash, KEYS[4...]
+	// histories; ARGV[1]
 	// now ms, ARGV[2] dedupe expiry ms, ARGV[3] history keep, ARGV[4]
 	// number of done keys, then the done keys, then the number of next
 	// reminders, then their (due ms, key) pairs, then (history KEYS
@@ -92,6 +122,7 @@ local i = 5
 local n = tonumber(ARGV[4])
 for j = i, i + n - 1 do
   redis.call('ZREM', KEYS[1], ARGV[j])
+  redis.call('HDEL', KEYS[3], ARGV[j])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[j])
 end
 i = i + n
@@ -99,22 +130,29 @@ n = tonumber(ARGV[i])
 i = i + 1
 for j = i, i + 2 * n - 1, 2 do
   redis.call('ZADD', KEYS[1], ARGV[j], ARGV[j + 1])
+  redis.call('HDEL', KEYS[3], ARGV[j + 1])
 end
 i = i + 2 * n
 for j = i, #ARGV, 3 do
   redis.call('ZADD', KEYS[tonumber(ARGV[j])], ARGV[j + 1], ARGV[j + 2])
 end
 local keep = -1 - tonumber(ARGV[3])
-for k = 3, #KEYS do
+for k = 4, #KEYS do
   redis.call('ZREMRANGEBYRANK', KEYS[k], 0, keep)
 end
 return 0`)
-	// KEYS[1] due set; ARGV[1] number of keys to cancel, then those keys,
-	// then (due ms, key) pairs to add.
+	// KEYS[1] due set, KEYS[2] lease hash; ARGV[1] number of keys to
+	// cancel, then those keys, then (due ms, key) pairs to add.
 	scheduleScript = redis.NewScript(`
 local n = tonumber(ARGV[1])
-for i = 2, 1 + n do redis.call('ZREM', KEYS[1], ARGV[i]) end
-for i = 2 + n, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2, 1 + n do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+for i = 2 + n, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HDEL', KEYS[2], ARGV[i + 1])
+end
 return n`)
 	// KEYS[1] history; ARGV[1] sent ms, ARGV[2] key, ARGV[3] keep.
 	noteScript = redis.NewScript(`
@@ -167,9 +205,10 @@ func (s *Store) ScheduleReminders(ctx context.Context, patientID string, add, ca
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
+	sh := s.ReminderShard(patientID)
 	ctx, cancelCtx := s.call(ctx)
 	defer cancelCtx()
-	if err := scheduleScript.Run(ctx, s.rdb, []string{s.k.reminderShard(s.ReminderShard(patientID))}, argv...).Err(); err != nil {
+	if err := scheduleScript.Run(ctx, s.rdb, []string{s.k.reminderShard(sh), s.k.reminderLease(sh)}, argv...).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -190,13 +229,13 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard)},
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)},
 		now.UnixMilli(), now.Add(lease).UnixMilli(), limit).StringSlice()
 	if err != nil {
 		return nil, s.fail(opName, err)
 	}
-	out := make([]store.Reminder, 0, len(res)/2)
-	for i := 0; i+1 < len(res); i += 2 {
+	out := make([]store.Reminder, 0, len(res)/3)
+	for i := 0; i+2 < len(res); i += 3 {
 		r, err := store.ParseReminderKey(unpackMember(res[i]))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)
@@ -206,9 +245,40 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 			return nil, fmt.Errorf("%s: score %q: %w", opName, res[i+1], err)
 		}
 		r.DueAt = time.UnixMilli(int64(ms)).UTC()
+		r.Reclaimed = res[i+2] == "1"
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// RenewReminderLeases extends the leases of rs that are still leased, in
+// one script on the shard.
+func (s *Store) RenewReminderLeases(ctx context.Context, shard int, rs []store.Reminder, now time.Time, lease time.Duration) (int, error) {
+	const opName = "redisstore.RenewReminderLeases"
+	if shard < 0 || shard >= ReminderShards {
+		return 0, fmt.Errorf("%s: no shard %d", opName, shard)
+	}
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	argv := make([]any, 0, 2+len(rs))
+	argv = append(argv, now.UnixMilli(), now.Add(lease).UnixMilli())
+	for _, r := range rs {
+		if s.ReminderShard(r.PatientID) != shard {
+			return 0, fmt.Errorf("%s: reminder of shard %d renewed on shard %d", opName, s.ReminderShard(r.PatientID), shard)
+		}
+		argv = append(argv, packMember(r.Key()))
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, s.fail(opName, err)
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	n, err := renewScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderLease(shard)}, argv...).Int()
+	if err != nil {
+		return 0, s.fail(opName, err)
+	}
+	return n, nil
 }
 
 // AckReminders removes done (remembered as sent until now+dedupeWindow) and
@@ -237,7 +307,7 @@ func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := ackScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard)}, argv...).Err(); err != nil {
+	if err := ackScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)}, argv...).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -256,7 +326,7 @@ func (s *Store) SettleReminders(ctx context.Context, shard int, st store.Settlem
 	if len(st.Done) == 0 && len(st.Next) == 0 && len(st.Sent) == 0 {
 		return nil
 	}
-	keys := []string{s.k.reminderShard(shard), s.k.reminderSent(shard)}
+	keys := []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)}
 	argv := make([]any, 0, 5+len(st.Done)+2*len(st.Next)+3*len(st.Sent))
 	argv = append(argv, st.Now.UnixMilli(), st.Now.Add(st.DedupeWindow).UnixMilli(), st.HistoryKeep, len(st.Done))
 	for _, r := range st.Done {

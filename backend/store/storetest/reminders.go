@@ -81,6 +81,82 @@ var reminderCases = []testCase{
 			t.Fatalf("after the lease ended: claimed %v, want both again", keysOf(again))
 		}
 	}},
+	{"RenewKeepsALeaseAndATakeoverKeepsTheDueTime", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		a, b := reminder("pat-1", "ds-a", -1), reminder("pat-2", "ds-b", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{a}, nil))
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-2", []store.Reminder{b}, nil))
+		for _, r := range claimAll(t, s, t0, time.Minute) {
+			if r.Reclaimed {
+				t.Fatalf("first claim of %s reported as a takeover", r.Key())
+			}
+		}
+		// The dispatcher holding a keeps renewing; b's holder died.
+		n, err := s.RenewReminderLeases(ctx, s.ReminderShard("pat-1"), []store.Reminder{a}, t0.Add(50*time.Second), time.Minute)
+		must(t, "RenewReminderLeases", err)
+		if n != 1 {
+			t.Fatalf("renewed %d leases, want 1", n)
+		}
+		got := claimAll(t, s, t0.Add(61*time.Second), time.Minute)
+		if len(got) != 1 || got[0].Key() != b.Key() || !got[0].Reclaimed || !got[0].DueAt.Equal(b.DueAt) {
+			t.Fatalf("after b's lease ran out: claimed %+v; want only b, Reclaimed, due at %v (its due time, not its lease's end)", got, b.DueAt)
+		}
+		got = claimAll(t, s, t0.Add(111*time.Second), time.Minute)
+		if len(got) != 1 || got[0].Key() != a.Key() || !got[0].Reclaimed || !got[0].DueAt.Equal(a.DueAt) {
+			t.Fatalf("after a's renewed lease ran out: claimed %+v; want a, Reclaimed, due at %v", got, a.DueAt)
+		}
+		// b's second lease ran out at t0+121s: a late renewal does not
+		// take it back from whoever claims it next.
+		n, err = s.RenewReminderLeases(ctx, s.ReminderShard("pat-2"), []store.Reminder{b}, t0.Add(122*time.Second), time.Hour)
+		must(t, "RenewReminderLeases", err)
+		if n != 0 {
+			t.Fatalf("renewed %d leases that had run out, want 0", n)
+		}
+		if got := claimAll(t, s, t0.Add(123*time.Second), time.Minute); len(got) != 1 || got[0].Key() != b.Key() {
+			t.Fatalf("claimed %v after the late renewal, want b", keysOf(got))
+		}
+		// A renewal never shortens a lease.
+		n, err = s.RenewReminderLeases(ctx, s.ReminderShard("pat-2"), []store.Reminder{b}, t0.Add(124*time.Second), time.Second)
+		must(t, "RenewReminderLeases", err)
+		if got := claimAll(t, s, t0.Add(130*time.Second), time.Minute); n != 1 || len(got) != 0 {
+			t.Fatalf("a 1s renewal of a 1m lease: renewed %d, claimed %v; want the lease kept", n, keysOf(got))
+		}
+	}},
+	{"RenewLeavesSettledAndRescheduledRemindersAlone", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		a, b, c, d := reminder("pat-1", "ds-a", 0), reminder("pat-1", "ds-b", 0), reminder("pat-1", "ds-c", 0), reminder("pat-1", "ds-d", 0)
+		never := reminder("pat-1", "ds-never", 0)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{a, b, c, d}, nil))
+		sh := s.ReminderShard("pat-1")
+		if got := claimAll(t, s, t0, time.Minute); len(got) != 4 {
+			t.Fatalf("claimed %d, want 4", len(got))
+		}
+		deferred := b
+		deferred.DueAt = t0.Add(time.Hour)
+		must(t, "SettleReminders", s.SettleReminders(ctx, sh, store.Settlement{Done: []store.Reminder{a}, Next: []store.Reminder{deferred},
+			Now: t0.Add(time.Second), DedupeWindow: time.Hour}))
+		moved := c
+		moved.DueAt = t0.Add(2 * time.Hour)
+		must(t, "ScheduleReminders", s.ScheduleReminders(ctx, "pat-1", []store.Reminder{moved}, nil))
+		n, err := s.RenewReminderLeases(ctx, sh, []store.Reminder{a, b, c, d, never}, t0.Add(10*time.Second), 10*time.Hour)
+		must(t, "RenewReminderLeases", err)
+		if n != 1 {
+			t.Fatalf("renewed %d, want only d (a settled, b deferred, c rescheduled, one never claimed)", n)
+		}
+		got := claimAll(t, s, t0.Add(time.Hour), time.Minute)
+		if len(got) != 1 || got[0].Key() != b.Key() || got[0].Reclaimed || !got[0].DueAt.Equal(deferred.DueAt) {
+			t.Fatalf("at the deferred time claimed %+v; want b due at %v, not a takeover", got, deferred.DueAt)
+		}
+		ackAll(t, s, got, t0.Add(time.Hour), time.Hour)
+		got = claimAll(t, s, t0.Add(2*time.Hour), time.Minute)
+		if len(got) != 1 || got[0].Key() != c.Key() || got[0].Reclaimed || !got[0].DueAt.Equal(moved.DueAt) {
+			t.Fatalf("at the rescheduled time claimed %+v; want c due at %v, not a takeover", got, moved.DueAt)
+		}
+		ackAll(t, s, got, t0.Add(2*time.Hour), time.Hour)
+		if got := claimAll(t, s, t0.Add(9*time.Hour), time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v while d's renewed lease stands", keysOf(got))
+		}
+	}},
 	{"ClaimHonoursLimitOldestFirst", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		var rs []store.Reminder
