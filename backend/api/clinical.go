@@ -29,8 +29,6 @@ import (
 // (Communication) only for callers who hold the message scope.
 
 const (
-	// defaultAdherenceWindow is the PDC window when the request leaves it 0.
-	defaultAdherenceWindow = 180
 	// maxPendingSelfReports bounds how many unreviewed self-reports a record
 	// holds, so that the patient side cannot grow a record without limit.
 	maxPendingSelfReports = 50
@@ -316,33 +314,40 @@ func lastReview(reviews []store.Review, kind string) (store.Review, bool) {
 	return last, found
 }
 
-// adherence returns the PDC of each medicine that has fills reaching into
-// the window of windowDays (0: the default) ending on day. A stopped
-// medicine is measured up to the day it stopped; one stopped before the
-// window is left out, as is every stopped one when onlyCurrent.
+// adherence returns the patient's PQA Proportion of Days Covered measures
+// (clinical.Measures) over the measurement year to day, or over the window
+// of windowDays ending on day when windowDays > 0. The wire message has one
+// entry per medicine, so a class measure (PDC-DR, PDC-RASA, PDC-STA) appears
+// once for each medicine it pooled, all with the class's PDC; a medicine
+// outside the classes carries its own. Measures that did not score the
+// patient (fewer than two fill dates, less than 91 days of treatment, an
+// exclusion) are left out; when onlyCurrent, so are stopped medicines (a
+// class measure goes on while one of its medicines is taken).
 func adherence(pt store.Patient, day store.Date, windowDays int32, onlyCurrent bool) []*mtmv1.MedicationAdherence {
-	if windowDays <= 0 {
-		windowDays = defaultAdherenceWindow
+	period := clinical.MeasurementYear(day)
+	if windowDays > 0 {
+		period = clinical.Window(day, int(windowDays))
 	}
-	from := day.AddDays(-int(windowDays) + 1)
+	// The record holds no hospice, ESRD or inpatient-stay data yet, so no
+	// clinical.Conditions are passed.
 	var out []*mtmv1.MedicationAdherence
-	for _, med := range pt.Medications {
-		through := day
-		if !med.Active() {
-			if onlyCurrent || med.StoppedOn.Before(from) {
-				continue
-			}
-			if med.StoppedOn.Before(through) {
-				through = med.StoppedOn
-			}
-		}
-		a, ok := clinical.ProportionOfDaysCovered(clinical.FillsOf(pt.Fills, med.ID), from, through)
-		if !ok {
+	for _, r := range clinical.Measures(clinical.Input{Medications: pt.Medications, Fills: pt.Fills, Period: period}) {
+		if !r.Scored() || onlyCurrent && !r.Active {
 			continue
 		}
-		out = append(out, &mtmv1.MedicationAdherence{MedicationId: med.ID, ProportionOfDaysCovered: a.PDC(), BelowThreshold: a.BelowThreshold()})
+		for _, id := range r.MedicationIDs {
+			if onlyCurrent && !isActive(pt, id) {
+				continue // a stopped member of a class measure that goes on
+			}
+			out = append(out, &mtmv1.MedicationAdherence{MedicationId: id, ProportionOfDaysCovered: r.Adherence.PDC(), BelowThreshold: r.Adherence.BelowThreshold()})
+		}
 	}
 	return out
+}
+
+// isActive reports whether the PML row id is still taken.
+func isActive(pt store.Patient, id string) bool {
+	return slices.ContainsFunc(pt.Medications, func(m store.Medication) bool { return m.ID == id && m.Active() })
 }
 
 // enrolledOn is the patient's enrollment date, in their time zone.

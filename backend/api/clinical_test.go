@@ -246,47 +246,67 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Today is 2026-03-02; a 60-day window is 2026-01-02..2026-03-02.
-		metformin := addMed(t, care, olive.id, "Metformin")
-		fill(care, olive.id, metformin, "2026-01-02", 30) // Jan 2–31: 30 of 60 days
-		lisinopril := addMed(t, care, olive.id, "Lisinopril")
-		fill(care, olive.id, lisinopril, "2026-01-02", 30)
-		fill(care, olive.id, lisinopril, "2026-01-25", 30) // early: carried to Feb 1–Mar 2
-		addMed(t, care, olive.id, "Ibuprofen")             // never filled: not measured
-		ottoMed := addMed(t, care, otto.id, "Atorvastatin")
+		// Today is 2026-03-02; a 120-day window is 2025-11-03..2026-03-02,
+		// and every first fill below is 119 days before its end (PQA
+		// measures a patient from 91 days on).
+		simvastatin := addMed(t, care, olive.id, "Simvastatin 40 mg")
+		fill(care, olive.id, simvastatin, "2025-11-03", 30) // Nov 3–Dec 2
+		atorvastatin := addMed(t, care, olive.id, "Atorvastatin 20 mg")
+		fill(care, olive.id, atorvastatin, "2025-12-03", 30) // Dec 3–Jan 1
+		fill(care, olive.id, atorvastatin, "2026-01-02", 60) // Jan 2–Mar 2: the statin class is covered every day
+		metformin := addMed(t, care, olive.id, "Metformin 500 mg")
+		fill(care, olive.id, metformin, "2025-11-03", 30)
+		fill(care, olive.id, metformin, "2025-11-03", 30) // same day: shifts to Dec 3–Jan 1
+		fill(care, olive.id, metformin, "2026-02-01", 10) // Feb 1–10: 70 of 120 days
+		apixaban := addMed(t, care, olive.id, "Apixaban 5 mg")
+		fill(care, olive.id, apixaban, "2025-11-03", 30) // one fill: not measured
+		addMed(t, care, olive.id, "Ibuprofen")           // never filled: not measured
+		ottoMed := addMed(t, care, otto.id, "Lisinopril 10 mg")
+		fill(care, otto.id, ottoMed, "2025-11-03", 60)
 		fill(care, otto.id, ottoMed, "2026-01-02", 60)
 		farCare := e.careClient(far)
 		stanMed := addMed(t, farCare, stranger.id, "Warfarin")
-		fill(farCare, stranger.id, stanMed, "2026-01-02", 10)
+		fill(farCare, stranger.id, stanMed, "2025-11-03", 10)
+		fill(farCare, stranger.id, stanMed, "2025-12-01", 10)
 
-		want := map[string]struct {
+		type pdc struct {
 			pdc   float64
 			below bool
-		}{metformin: {0.5, true}, lisinopril: {1, false}}
+		}
+		want := map[string]pdc{simvastatin: {1, false}, atorvastatin: {1, false}, metformin: {70.0 / 120, true}}
 		check := func(got []*mtmv1.MedicationAdherence) {
 			t.Helper()
 			if len(got) != len(want) {
 				t.Fatalf("adherence for %d medicines, want %d: %v", len(got), len(want), got)
 			}
 			for _, a := range got {
-				w := want[a.GetMedicationId()]
-				if a.GetProportionOfDaysCovered() != w.pdc || a.GetBelowThreshold() != w.below {
+				w, ok := want[a.GetMedicationId()]
+				if !ok || a.GetProportionOfDaysCovered() != w.pdc || a.GetBelowThreshold() != w.below {
 					t.Errorf("%s: PDC %v below %v, want %v %v", a.GetMedicationId(), a.GetProportionOfDaysCovered(), a.GetBelowThreshold(), w.pdc, w.below)
 				}
 			}
 		}
-		mine, err := e.patientClient(olive.token).GetAdherence(ctx, req(&mtmv1.GetAdherenceRequest{PatientId: olive.id, WindowDays: 60}))
+		mine, err := e.patientClient(olive.token).GetAdherence(ctx, req(&mtmv1.GetAdherenceRequest{PatientId: olive.id, WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(mine.Msg.GetMedications())
-		theirs, err := care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: olive.id, WindowDays: 60}))
+		theirs, err := care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: olive.id, WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(theirs.Msg.GetMedications())
+		// By default the period is the measurement year to date: on 2 March
+		// no first fill of 2026 is 91 days old, so nothing is measured yet.
+		ytd, err := care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: olive.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ytd.Msg.GetMedications(); len(got) != 0 {
+			t.Errorf("measurement year to 2 March: %v, want nothing measured", got)
+		}
 
-		below, err := care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 60}))
+		below, err := care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +314,7 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 		if len(got) != 1 || got[0].GetPatient().GetId() != olive.id || len(got[0].GetMedications()) != 1 || got[0].GetMedications()[0].GetMedicationId() != metformin {
 			t.Fatalf("below threshold = %v, want only Olive's Metformin (Otto is covered, Stan is another pharmacy's)", got)
 		}
-		farBelow, err := farCare.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 60}))
+		farBelow, err := farCare.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,19 +335,16 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 			}
 		}
 		if _, err := care.StopMedication(ctx, req(&mtmv1.StopMedicationRequest{PatientId: olive.id, MedicationId: metformin, ExpectedVersion: version,
-			StoppedOn: "2026-01-31", WhyStopped: "Stomach upset"})); err != nil {
+			StoppedOn: "2026-02-10", WhyStopped: "Stomach upset"})); err != nil {
 			t.Fatal(err)
 		}
-		want[metformin] = struct {
-			pdc   float64
-			below bool
-		}{1, false} // Jan 2–31 fully covered
-		mine, err = e.patientClient(olive.token).GetAdherence(ctx, req(&mtmv1.GetAdherenceRequest{PatientId: olive.id, WindowDays: 60}))
+		want[metformin] = pdc{0.7, true} // 70 of the 100 days Nov 3–Feb 10
+		mine, err = e.patientClient(olive.token).GetAdherence(ctx, req(&mtmv1.GetAdherenceRequest{PatientId: olive.id, WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(mine.Msg.GetMedications())
-		below, err = care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 60}))
+		below, err = care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
 		if err != nil {
 			t.Fatal(err)
 		}

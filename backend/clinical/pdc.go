@@ -2,6 +2,7 @@ package clinical
 
 import (
 	"slices"
+	"time"
 
 	"github.com/mtmapp/mtm/backend/store"
 )
@@ -10,13 +11,93 @@ import (
 // Covered below it counts as non-adherent (PQA measures use 80%).
 const PDCThreshold = 0.80
 
-// Adherence is the Proportion of Days Covered of one medicine over a
-// period.
-type Adherence struct {
-	// From and Through bound the days that were counted, both included:
-	// the window, narrowed to start at the first fill inside it.
+// Rules of the PQA PDC measures.
+const (
+	// MinFillDates is how many fills, on different dates of service, a
+	// patient needs in the measurement period to be measured.
+	MinFillDates = 2
+	// MinTreatmentDays is how many days the index prescription start date
+	// must lie before the end of the measurement period.
+	MinTreatmentDays = 91
+)
+
+// Period is a span of calendar days, both ends included.
+type Period struct {
 	From, Through store.Date
-	// DaysInPeriod is the denominator, DaysCovered the numerator.
+}
+
+// Days is the number of days in the period, 0 when it is empty.
+func (p Period) Days() int { return max(0, daysBetween(p.From, p.Through)+1) }
+
+// Contains reports whether d lies in the period.
+func (p Period) Contains(d store.Date) bool { return !d.Before(p.From) && !p.Through.Before(d) }
+
+// overlaps reports whether two periods share a day.
+func (p Period) overlaps(q Period) bool {
+	return !q.Through.Before(p.From) && !p.Through.Before(q.From)
+}
+
+// MeasurementYear is the PQA measurement period for a day: 1 January of
+// its year through that day (the whole calendar year once the day is
+// 31 December).
+func MeasurementYear(day store.Date) Period {
+	return Period{From: store.Date{Year: day.Year, Month: time.January, Day: 1}, Through: day}
+}
+
+// Window is the period of n days ending on day (n ≥ 1).
+func Window(day store.Date, n int) Period { return Period{From: day.AddDays(-n + 1), Through: day} }
+
+// Conditions is what PQA's measures use besides fills. The store keeps none
+// of it yet (see the README); callers pass what they know.
+type Conditions struct {
+	// Hospice lists the periods of hospice care; a patient in hospice at any
+	// time of the measurement period is excluded from every measure.
+	Hospice []Period
+	// ESRDDiagnosedOn is the date end-stage renal disease was diagnosed,
+	// zero when never; a patient with ESRD on or before the end of the
+	// measurement period is excluded from every measure.
+	ESRDDiagnosedOn store.Date
+	// InpatientStays are hospital or skilled-nursing stays: their days are
+	// taken out of the period (medicines are supplied by the facility), and
+	// supply on hand when a stay begins is carried past its end.
+	InpatientStays []Period
+}
+
+// Input is one patient's record as the measures read it.
+type Input struct {
+	Medications []store.Medication
+	Fills       []store.Fill
+	// Period is the measurement period: MeasurementYear, or a Window.
+	Period Period
+	Conditions
+}
+
+// Status says whether a measure scored the patient, and if not, why.
+type Status string
+
+// Statuses. Only StatusScored carries an Adherence.
+const (
+	StatusScored Status = "scored"
+	// StatusFewFills: fewer than MinFillDates fills on different dates.
+	StatusFewFills Status = "fewer than two fills on different dates"
+	// StatusShortTreatment: the first fill is less than MinTreatmentDays
+	// before the end of the period.
+	StatusShortTreatment Status = "first fill less than 91 days before the end of the period"
+	StatusHospice        Status = "excluded: hospice"
+	StatusESRD           Status = "excluded: end-stage renal disease"
+	// StatusInsulin excludes insulin users from PDC-DR.
+	StatusInsulin Status = "excluded: insulin"
+	// StatusSacubitril excludes sacubitril/valsartan users from PDC-RASA.
+	StatusSacubitril Status = "excluded: sacubitril/valsartan"
+)
+
+// Adherence is a Proportion of Days Covered over a treatment period.
+type Adherence struct {
+	// From is the index prescription start date (the first fill in the
+	// measurement period); Through is the end of the period.
+	From, Through store.Date
+	// DaysInPeriod is the denominator: the days From..Through less the days
+	// spent in an inpatient stay. DaysCovered is the numerator.
 	DaysInPeriod int
 	DaysCovered  int
 }
@@ -32,86 +113,232 @@ func (a Adherence) PDC() float64 {
 // BelowThreshold reports whether the PDC is under PDCThreshold.
 func (a Adherence) BelowThreshold() bool { return a.PDC() < PDCThreshold }
 
-// ProportionOfDaysCovered computes the PDC of one medicine's fills over the
-// window from..through (both included), following the PQA convention:
-//
-//   - each fill covers FilledOn through FilledOn + DaysSupply − 1;
-//   - a fill made while earlier supply remains starts the day after that
-//     supply runs out (early refills shift forward), so every day is
-//     counted at most once;
-//   - supply from fills before the window that reaches into it counts;
-//     days past the window do not;
-//   - fills of the same medicine on the same day count once, with the
-//     longest days' supply (a duplicate entry is not extra supply);
-//   - the period starts at the window's start, or at the first fill inside
-//     the window when the medicine had never been filled before it (the
-//     patient's treatment started then).
-//
-// ok is false when there is nothing to measure: the medicine was never
-// filled on or before through, or through is before from. Fills with no
-// supply are ignored.
-func ProportionOfDaysCovered(fills []store.Fill, from, through store.Date) (a Adherence, ok bool) {
-	if through.Before(from) {
-		return Adherence{}, false
-	}
-	sorted := make([]store.Fill, 0, len(fills))
-	for _, f := range fills {
-		if f.DaysSupply > 0 && !through.Before(f.FilledOn) {
-			sorted = append(sorted, f)
-		}
-	}
-	slices.SortStableFunc(sorted, func(x, y store.Fill) int {
-		if c := x.FilledOn.Time().Compare(y.FilledOn.Time()); c != 0 {
-			return c
-		}
-		return y.DaysSupply - x.DaysSupply // longest first on the same day
-	})
-	sorted = slices.CompactFunc(sorted, func(x, y store.Fill) bool { return x.FilledOn == y.FilledOn })
-
-	var (
-		next    store.Date // first day not yet covered by earlier fills
-		covered int
-		start   store.Date // first day of the period; zero until known
-	)
-	for i, f := range sorted {
-		first := f.FilledOn
-		if i > 0 && first.Before(next) {
-			first = next
-		}
-		last := first.AddDays(f.DaysSupply - 1)
-		next = last.AddDays(1)
-		if last.Before(from) {
-			continue // used up before the window
-		}
-		if start.IsZero() {
-			start = from
-			if from.Before(first) {
-				start = first
-			}
-		}
-		covered += overlapDays(first, last, start, through)
-	}
-	if start.IsZero() {
-		if len(sorted) == 0 {
-			return Adherence{}, false
-		}
-		start = from // every earlier supply ran out before the window
-	}
-	return Adherence{From: start, Through: through, DaysInPeriod: daysBetween(start, through) + 1, DaysCovered: covered}, true
+// Result is one measure for one patient.
+type Result struct {
+	Measure Measure
+	// MedicationIDs are the PML rows the measure pooled (one for a
+	// per-medicine PDC), in PML order.
+	MedicationIDs []string
+	// Active reports whether at least one of them is still taken.
+	Active bool
+	Status Status
+	// Adherence is set when Status is StatusScored.
+	Adherence Adherence
 }
 
-// overlapDays counts the days of a..b (inclusive) that lie in lo..hi.
-func overlapDays(a, b, lo, hi store.Date) int {
-	if a.Before(lo) {
-		a = lo
+// Scored reports whether the measure produced a PDC.
+func (r Result) Scored() bool { return r.Status == StatusScored }
+
+// Measures computes the PQA Proportion of Days Covered measures of a
+// patient over in.Period:
+//
+//   - PDC-DR, PDC-RASA and PDC-STA pool every medicine of their class (by
+//     the shipped value set, see Classify): a day counts as covered when
+//     any medicine of the class covers it, so a switch from simvastatin to
+//     atorvastatin is not a gap;
+//   - every other filled medicine gets a per-medicine PDC by the same
+//     rules (MeasurePerMedicine);
+//   - only fills dated inside the period count; the index prescription
+//     start date (IPSD) is the first of them, and the treatment period runs
+//     from it to the end of the period, or to the last day a medicine of
+//     the measure was taken when all of them have been stopped (PQA, which
+//     reads claims, cannot see a documented stop; a pharmacist can);
+//   - a patient is measured only with at least MinFillDates fills on
+//     different dates and an IPSD at least MinTreatmentDays before the end
+//     of the treatment period; hospice, ESRD, insulin (PDC-DR) and
+//     sacubitril/valsartan (PDC-RASA) exclude;
+//   - a fill covers FilledOn through FilledOn + DaysSupply − 1; a fill of
+//     the same target ingredient made while earlier supply remains —
+//     including on the same day — starts the day after that supply runs
+//     out; fills of different ingredients of one class cover shared days
+//     once, without shifting;
+//   - days of an inpatient stay leave the denominator, and supply does not
+//     run down during them: it is carried past the stay's end;
+//   - supply running past the end of the period is cut off.
+//
+// Results come class measures first (PDC-DR, PDC-RASA, PDC-STA), then the
+// per-medicine ones in PML order; a measure none of whose medicines was
+// filled in the period is left out. Fills with no supply or naming no PML
+// row are ignored.
+func Measures(in Input) []Result {
+	if in.Period.Days() == 0 {
+		return nil
 	}
-	if hi.Before(b) {
-		b = hi
+	type group struct {
+		result Result
+		fills  []targetFill
+		end    store.Date // latest stop date, while every medicine is stopped
 	}
-	if b.Before(a) {
+	var (
+		groups            = map[string]*group{}
+		order             []string
+		insulin, sacubitr bool
+	)
+	byID := map[string]int{}
+	for i, m := range in.Medications {
+		byID[m.ID] = i
+	}
+	classes := make([]Classification, len(in.Medications))
+	for i, m := range in.Medications {
+		c := Classify(m.Name, m.RxCUI)
+		classes[i] = c
+		takenInPeriod := !in.Period.Through.Before(m.StartedOn) && (m.Active() || !m.StoppedOn.Before(in.Period.From))
+		insulin = insulin || c.Insulin && takenInPeriod
+		sacubitr = sacubitr || c.Sacubitril && takenInPeriod
+	}
+	for _, f := range in.Fills {
+		i, ok := byID[f.MedicationID]
+		if !ok || f.DaysSupply <= 0 || !in.Period.Contains(f.FilledOn) {
+			continue
+		}
+		c, m := classes[i], in.Medications[i]
+		insulin = insulin || c.Insulin
+		sacubitr = sacubitr || c.Sacubitril
+		key, target := string(c.Measure), c.Target
+		if c.Measure == MeasurePerMedicine {
+			key, target = "med:"+m.ID, m.ID
+		}
+		g := groups[key]
+		if g == nil {
+			g = &group{result: Result{Measure: c.Measure}}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.fills = append(g.fills, targetFill{target: target, on: f.FilledOn, days: f.DaysSupply})
+	}
+	// Which PML rows each measure pooled, and whether all of them stopped.
+	for _, key := range order {
+		g := groups[key]
+		for i, m := range in.Medications {
+			c := classes[i]
+			if !(c.Measure == g.result.Measure && (c.Measure != MeasurePerMedicine || "med:"+m.ID == key)) {
+				continue
+			}
+			if !slices.ContainsFunc(in.Fills, func(f store.Fill) bool {
+				return f.MedicationID == m.ID && f.DaysSupply > 0 && in.Period.Contains(f.FilledOn)
+			}) && !m.Active() {
+				continue // a stopped medicine of the class not filled in the period
+			}
+			g.result.MedicationIDs = append(g.result.MedicationIDs, m.ID)
+			if m.Active() {
+				g.result.Active = true
+			} else if g.end.Before(m.StoppedOn) {
+				g.end = m.StoppedOn
+			}
+		}
+	}
+	slices.SortStableFunc(order, func(a, b string) int {
+		return measureRank(groups[a].result.Measure) - measureRank(groups[b].result.Measure)
+	})
+
+	out := make([]Result, 0, len(order))
+	for _, key := range order {
+		g := groups[key]
+		r := g.result
+		through := in.Period.Through
+		if !r.Active && !g.end.IsZero() && g.end.Before(through) {
+			through = g.end
+		}
+		r.Status, r.Adherence = score(g.fills, Period{From: in.Period.From, Through: through}, in.Conditions)
+		if r.Status == StatusScored {
+			switch {
+			case r.Measure == MeasureDiabetes && insulin:
+				r.Status, r.Adherence = StatusInsulin, Adherence{}
+			case r.Measure == MeasureRASA && sacubitr:
+				r.Status, r.Adherence = StatusSacubitril, Adherence{}
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// measureRank orders the measures in results.
+func measureRank(m Measure) int {
+	switch m {
+	case MeasureDiabetes:
 		return 0
+	case MeasureRASA:
+		return 1
+	case MeasureStatins:
+		return 2
 	}
-	return daysBetween(a, b) + 1
+	return 3
+}
+
+// targetFill is one fill as a measure sees it.
+type targetFill struct {
+	target string // fills of the same target shift forward when they overlap
+	on     store.Date
+	days   int
+}
+
+// score applies the eligibility rules and the exclusions, then computes the
+// PDC of fills (all dated inside period) over period.
+func score(fills []targetFill, period Period, cond Conditions) (Status, Adherence) {
+	var dates []store.Date
+	for _, f := range fills {
+		if !period.Through.Before(f.on) {
+			dates = append(dates, f.on)
+		}
+	}
+	slices.SortFunc(dates, func(a, b store.Date) int { return a.Time().Compare(b.Time()) })
+	if len(slices.Compact(dates)) < MinFillDates {
+		return StatusFewFills, Adherence{}
+	}
+	ipsd := dates[0]
+	if daysBetween(ipsd, period.Through) < MinTreatmentDays {
+		return StatusShortTreatment, Adherence{}
+	}
+	for _, h := range cond.Hospice {
+		if h.overlaps(period) {
+			return StatusHospice, Adherence{}
+		}
+	}
+	if !cond.ESRDDiagnosedOn.IsZero() && !period.Through.Before(cond.ESRDDiagnosedOn) {
+		return StatusESRD, Adherence{}
+	}
+
+	treatment := Period{From: ipsd, Through: period.Through}
+	n := treatment.Days()
+	inpatient := make([]bool, n)
+	for _, s := range cond.InpatientStays {
+		for d := max(0, daysBetween(ipsd, s.From)); d < n && d <= daysBetween(ipsd, s.Through); d++ {
+			inpatient[d] = true
+		}
+	}
+	covered := make([]bool, n)
+	sorted := slices.Clone(fills)
+	slices.SortStableFunc(sorted, func(a, b targetFill) int { return a.on.Time().Compare(b.on.Time()) })
+	next := map[string]int{} // per target: first day (offset from the IPSD) not yet supplied
+	for _, f := range sorted {
+		day := daysBetween(ipsd, f.on)
+		if free, ok := next[f.target]; ok && free > day {
+			day = free // overlapping supply of the same target shifts forward
+		}
+		for left := f.days; left > 0 && day < n; day++ {
+			if inpatient[day] {
+				continue // the facility supplies the medicine: carried over
+			}
+			covered[day] = true
+			left--
+		}
+		if day >= n {
+			day = n + 1 // past the period: nothing later can be covered
+		}
+		next[f.target] = day
+	}
+	a := Adherence{From: treatment.From, Through: treatment.Through}
+	for d := range n {
+		if inpatient[d] {
+			continue
+		}
+		a.DaysInPeriod++
+		if covered[d] {
+			a.DaysCovered++
+		}
+	}
+	return StatusScored, a
 }
 
 // daysBetween is the number of days from a to b (negative when b is before a).
