@@ -4067,7 +4067,8 @@ func (x *ListPatientsDueForCmrResponse) GetTruncated() bool {
 
 type ListPatientsBelowAdherenceThresholdRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Window length in days ending today (default 180).
+	// Window length in days ending today; 0: the measurement year to date
+	// (PQA), from 1 January.
 	WindowDays    int32 `protobuf:"varint,1,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
 	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -1672,7 +1672,8 @@ func (x *ListNotificationHistoryResponse) GetNotifications() []*SentNotification
 type GetAdherenceRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
-	// Window length in days ending today (default 180).
+	// Window length in days ending today; 0: the measurement year to date
+	// (PQA), from 1 January.
 	WindowDays    int32 `protobuf:"varint,2,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
