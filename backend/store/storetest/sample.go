@@ -50,7 +50,7 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 		Address:           "1200 W Maple Ave, Apt 4B\nSpringfield, IL 62704",
 		Phone:             "+1 217 555 0143",
 		EmergencyContact:  store.Contact{Name: "Siobhan O'Connor", Relationship: "daughter", Phone: "+1 217 555 0199"},
-		PrimaryCare:       store.Contact{Name: "Dr. Priya Raghunathan, MD", Phone: "+1 217 555 0110"},
+		PrimaryCare:       store.Contact{Name: "Dr. Priya Raghunathan, MD", Relationship: "primary care physician", Phone: "+1 217 555 0110"},
 		OtherInformation:  "Lives alone; daughter (caregiver) visits on weekends. Uses a weekly pill organizer. Hard of hearing: prefers written instructions.",
 		FollowUpPlan:      "Telephone follow-up in 4 weeks to review blood sugar log and blood pressure readings; next comprehensive review in 12 months.",
 		Questions:         "Can I take ibuprofen for my knee pain? Is it safe to keep taking St. John's wort with sertraline?",
