@@ -176,11 +176,9 @@ func statementIsPatientSpecified(t *testing.T, bundle []byte, name string) bool 
 				Medication   struct {
 					Text string `json:"text"`
 				} `json:"medicationCodeableConcept"`
-				Category *struct {
-					Coding []struct {
-						Code string `json:"code"`
-					} `json:"coding"`
-				} `json:"category"`
+				// An object on a MedicationStatement, an array on other
+				// resources.
+				Category json.RawMessage `json:"category"`
 			} `json:"resource"`
 		} `json:"entry"`
 	}
@@ -190,7 +188,15 @@ func statementIsPatientSpecified(t *testing.T, bundle []byte, name string) bool 
 	for _, e := range b.Entry {
 		r := e.Resource
 		if r.ResourceType == "MedicationStatement" && r.Medication.Text == name {
-			return r.Category != nil && len(r.Category.Coding) == 1 && r.Category.Coding[0].Code == "patientspecified"
+			var category struct {
+				Coding []struct {
+					Code string `json:"code"`
+				} `json:"coding"`
+			}
+			if err := json.Unmarshal(r.Category, &category); err != nil {
+				return false
+			}
+			return len(category.Coding) == 1 && category.Coding[0].Code == "patientspecified"
 		}
 	}
 	t.Fatalf("no MedicationStatement for %s", name)
@@ -510,7 +516,10 @@ func TestExportRecord(t *testing.T) {
 		if err := json.Unmarshal(fhirRes.Msg.GetContent(), &bundle); err != nil || bundle["resourceType"] != "Bundle" {
 			t.Fatalf("not a FHIR Bundle: %v", err)
 		}
-		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`, `"resourceType":"Communication"`, "Can I take ibuprofen?"} {
+		// A transaction naming the pharmacist who keeps the PML as a
+		// Practitioner, with the CMR as a Procedure.
+		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`, `"resourceType":"Communication"`, "Can I take ibuprofen?",
+			`"type":"transaction"`, `"text":"RPh ph_a"`, `"value":"ac_ph_a"`, `"code":"182836005"`} {
 			if !bytes.Contains(fhirRes.Msg.GetContent(), []byte(s)) {
 				t.Errorf("FHIR export lacks %s", s)
 			}
