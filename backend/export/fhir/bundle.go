@@ -16,8 +16,8 @@
 // PDF, not this Bundle, is the attested summary the patient receives.
 //
 // The Bundle holds:
-//   - the Patient (us-core-patient) and the pharmacy as an Organization
-//     (us-core-organization);
+//   - the Patient (us-core-patient; the preferred language when set) and
+//     the pharmacy as an Organization (us-core-organization);
 //   - one Practitioner (us-core-practitioner) and PractitionerRole per
 //     pharmacist named in Input.Pharmacists, and one Practitioner per
 //     prescriber named on the medication list;
@@ -31,7 +31,9 @@
 //   - the Medication Action Plan as a CarePlan (us-core-careplan) with one
 //     Goal (us-core-goal) per action item;
 //   - one Encounter (us-core-encounter) and one Procedure
-//     (us-core-procedure) per comprehensive or targeted medication review;
+//     (us-core-procedure) per comprehensive or targeted medication review,
+//     with its delivery method and when, how and to whom its written
+//     summary was delivered;
 //   - one Communication per message when messages are given.
 //
 // Resources are built with the github.com/samply/golang-fhir-models R4

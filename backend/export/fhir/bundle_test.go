@@ -81,7 +81,7 @@ var now = time.Date(2026, 3, 20, 14, 0, 0, 0, time.UTC)
 func record() store.Patient {
 	return store.Patient{
 		ID: "pt_olive00001", PharmacyID: "ph_main", GivenName: "Olive", FamilyName: "Oyl", DateOfBirth: date("1950-06-01"),
-		TimeZone: "America/Chicago",
+		TimeZone: "America/Chicago", PreferredLanguage: "es-US",
 		Medications: []store.Medication{
 			{ID: "md_metformin", Name: "Metformin", Strength: "500 mg", RxCUI: "861007", HowIUseIt: "1 tablet twice a day with meals",
 				WhyIUseIt: "Diabetes", Prescriber: "Dr. Rivera", StartedOn: date("2024-01-15"), UpdatedAt: now.Add(-time.Hour), UpdatedBy: "ac_rph", Version: 1},
@@ -108,8 +108,9 @@ func record() store.Patient {
 		Questions:    "Can I take ibuprofen?",
 		Reviews: []store.Review{
 			{ID: "rv_cmr", Kind: "cmr", DeliveryMethod: "telephone", ReviewedOn: date("2026-03-14"), PharmacistID: "ac_rph",
-				Problems:      []string{"Post-dinner glucose above goal"},
-				Interventions: []store.Intervention{{Kind: "referral", Description: "Suggested a statin change", ReferredTo: "Dr. Rivera", Outcome: "Accepted"}}},
+				Problems:           []string{"Post-dinner glucose above goal"},
+				Interventions:      []store.Intervention{{Kind: "referral", Description: "Suggested a statin change", ReferredTo: "Dr. Rivera", Outcome: "Accepted"}},
+				SummaryDeliveredOn: date("2026-03-16"), SummaryMethod: "mail", SummaryRecipient: "patient"},
 			{ID: "rv_tmr", Kind: "tmr", DeliveryMethod: "other", ReviewedOn: date("2026-03-18"), PharmacistID: "ac_unknown"},
 		},
 		FollowUps: []store.FollowUp{{ID: "fu_1", ReviewID: "rv_cmr", DueAt: time.Date(2026, 4, 1, 2, 0, 0, 0, time.UTC)}},
@@ -556,6 +557,7 @@ func TestBundleContent(t *testing.T) {
 		wantJSON(t, p, "gender", `"unknown"`)
 		wantJSON(t, p, "birthDate", `"1950-06-01"`)
 		wantJSON(t, p, "name", `[{"family":"Oyl","given":["Olive"]}]`)
+		wantJSON(t, p, "communication", `[{"language":{"coding":[{"code":"es-US","system":"urn:ietf:bcp:47"}]},"preferred":true}]`)
 	})
 	t.Run("a prescribed PML row is an order by its prescriber, coded in RxNorm", func(t *testing.T) {
 		m := b.one(t, "MedicationRequest", "md_metformin")
@@ -661,7 +663,7 @@ func TestBundleContent(t *testing.T) {
 		wantJSON(t, p, "status", `"completed"`)
 		wantJSON(t, p, "code", `{"coding":[{"code":"182836005","display":"Review of medication (procedure)","system":"http://snomed.info/sct"}],"text":"Comprehensive medication review (CMR)"}`)
 		wantJSON(t, p, "performedDateTime", `"2026-03-14"`)
-		wantJSON(t, p, "note", `[{"text":"Medication-related problem found: Post-dinner glucose above goal"},{"text":"Referral to Dr. Rivera: Suggested a statin change. Outcome: Accepted"}]`)
+		wantJSON(t, p, "note", `[{"text":"Medication-related problem found: Post-dinner glucose above goal"},{"text":"Referral to Dr. Rivera: Suggested a statin change. Outcome: Accepted"},{"text":"Written summary delivered on 2026-03-16 by mail to patient"}]`)
 		// Due 2026-04-01 02:00 UTC is still March 31 in Chicago.
 		wantJSON(t, p, "followUp", `[{"text":"Follow-up on 2026-03-31"}]`)
 		perf := p["performer"].([]any)[0].(map[string]any)

@@ -35,6 +35,12 @@ func (b *builder) patient() {
 		BirthDate:            nonEmpty(pt.DateOfBirth.String()),
 		ManagingOrganization: b.pharmacyRef(),
 	}
+	if pt.PreferredLanguage != "" { // BCP 47, the code system US Core binds
+		p.Communication = []fm.PatientCommunication{{
+			Language:  concept(coding(systemBCP47, pt.PreferredLanguage, ""), ""),
+			Preferred: ptr(true),
+		}}
+	}
 	var patches []func(map[string]any)
 	if pt.FamilyName == "" && pt.GivenName == "" {
 		patches = append(patches, func(m map[string]any) { m["name"] = []any{dataAbsent()} })

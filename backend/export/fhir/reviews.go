@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"strings"
 	"time"
 
 	fm "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -103,6 +104,9 @@ func (b *builder) review(rv store.Review) {
 	for _, iv := range rv.Interventions {
 		p.Note = append(p.Note, fm.Annotation{Text: interventionText(iv)})
 	}
+	if !rv.SummaryDeliveredOn.IsZero() {
+		p.Note = append(p.Note, fm.Annotation{Text: summaryText(rv)})
+	}
 	for _, fu := range b.pt.FollowUps {
 		if fu.ReviewID == rv.ID && !fu.DueAt.IsZero() {
 			p.FollowUp = append(p.FollowUp, fm.CodeableConcept{Text: ptr("Follow-up on " + b.localDate(fu.DueAt).String())})
@@ -123,6 +127,19 @@ func interventionText(iv store.Intervention) string {
 	s += iv.Description
 	if iv.Outcome != "" {
 		s += ". Outcome: " + iv.Outcome
+	}
+	return s
+}
+
+// summaryText says when, how and to whom the written summary of the review
+// was delivered.
+func summaryText(rv store.Review) string {
+	s := "Written summary delivered on " + rv.SummaryDeliveredOn.String()
+	if rv.SummaryMethod != "" {
+		s += " by " + strings.ReplaceAll(rv.SummaryMethod, "_", " ")
+	}
+	if rv.SummaryRecipient != "" {
+		s += " to " + strings.ReplaceAll(rv.SummaryRecipient, "_", " ")
 	}
 	return s
 }

@@ -31,6 +31,7 @@ const (
 	systemRxNorm            = "http://www.nlm.nih.gov/research/umls/rxnorm"
 	systemSNOMED            = "http://snomed.info/sct"
 	systemUCUM              = "http://unitsofmeasure.org"
+	systemBCP47             = "urn:ietf:bcp:47"
 	systemNUCC              = "http://nucc.org/provider-taxonomy"
 	systemStatementCategory = "http://terminology.hl7.org/CodeSystem/medication-statement-category"
 	systemRequestCategory   = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
