@@ -644,6 +644,14 @@ func TestPharmacistExportsAndDeliversTheSummary(t *testing.T) {
 			got.GetSummaryRecipient() != mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT {
 			t.Errorf("the delivery was not kept: %v", got)
 		}
+		// The FHIR export's Procedure for the CMR says so too.
+		bundle, err = care.ExportPatientRecord(ctx, req(&mtmv1.ExportPatientRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(bundle.Msg.GetContent(), []byte("Written summary delivered on 2026-03-02 by mail to patient")) {
+			t.Error("the FHIR export does not say when and how the summary was delivered")
+		}
 	})
 }
 
