@@ -220,7 +220,7 @@ func (c Config) export(ctx context.Context, pt store.Patient, format mtmv1.Expor
 	}
 	switch format {
 	case mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON:
-		in := fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now}
+		in := fhir.Input{Patient: pt, Pharmacy: pharmacy, PharmacyName: pharmacy.Name, Now: now}
 		if in.Pharmacists, err = c.exportPharmacists(ctx, pt); err != nil {
 			return "", nil, err
 		}
@@ -339,7 +339,7 @@ func (c Config) exportPharmacists(ctx context.Context, pt store.Patient) ([]fhir
 			return nil, err
 		}
 		if acct.Role.IsStaff() && acct.PharmacyID == pt.PharmacyID {
-			out = append(out, fhir.Pharmacist{ID: acct.ID, Name: acct.DisplayName})
+			out = append(out, fhir.Pharmacist{ID: acct.ID, Name: acct.DisplayName, NPI: acct.NPI})
 		}
 	}
 	return out, nil

@@ -16,11 +16,13 @@
 // PDF, not this Bundle, is the attested summary the patient receives.
 //
 // The Bundle holds:
-//   - the Patient (us-core-patient; the preferred language when set) and
-//     the pharmacy as an Organization (us-core-organization);
+//   - the Patient (us-core-patient; preferred language, phone, address,
+//     emergency contact and primary-care provider when stored) and the
+//     pharmacy as an Organization (us-core-organization; NPI, phone and
+//     address when stored);
 //   - one Practitioner (us-core-practitioner) and PractitionerRole per
 //     pharmacist named in Input.Pharmacists, and one Practitioner per
-//     prescriber named on the medication list;
+//     prescriber or primary-care provider the record names;
 //   - one MedicationRequest (us-core-medicationrequest) per Personal
 //     Medication List row, stopped ones with status "stopped";
 //   - one MedicationStatement per self-reported medicine still pending
@@ -65,11 +67,15 @@ const ContentType = "application/fhir+json"
 type Pharmacist struct {
 	ID   string // account id
 	Name string // display name, as stored
+	NPI  string // National Provider Identifier, optional
 }
 
 // Input is what goes into an export.
 type Input struct {
-	Patient      store.Patient
+	Patient store.Patient
+	// Pharmacy is the patient's pharmacy (phone, address, NPI); its Name
+	// wins over PharmacyName when set.
+	Pharmacy     store.Pharmacy
 	PharmacyName string
 	// Pharmacists are the staff accounts the record refers to. A reference
 	// to an account not listed here is left out (a review's performer then
@@ -142,6 +148,9 @@ type builder struct {
 }
 
 func newBuilder(in Input) *builder {
+	if in.Pharmacy.Name != "" {
+		in.PharmacyName = in.Pharmacy.Name
+	}
 	b := &builder{
 		in: in, pt: in.Patient,
 		added:       map[string]bool{},
@@ -311,6 +320,37 @@ func period(start, end store.Date) *fm.Period {
 		return nil
 	}
 	return &fm.Period{Start: nonEmpty(start.String()), End: nonEmpty(end.String())}
+}
+
+// phone is a telephone ContactPoint, or nil for an empty number.
+func phone(number string) []fm.ContactPoint {
+	if strings.TrimSpace(number) == "" {
+		return nil
+	}
+	return []fm.ContactPoint{{System: ptr(fm.ContactPointSystemPhone), Value: ptr(strings.TrimSpace(number))}}
+}
+
+// address is a postal address kept as lines of text (the store does not
+// split city, state and ZIP code), or nil.
+func address(text string) *fm.Address {
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return &fm.Address{Text: ptr(strings.Join(lines, ", ")), Line: lines}
+}
+
+// npi is an NPI identifier, or nil.
+func npi(number string) []fm.Identifier {
+	if number == "" {
+		return nil
+	}
+	return []fm.Identifier{{System: ptr(systemNPI), Value: ptr(number)}}
 }
 
 func instant(t time.Time) *string {

@@ -82,6 +82,9 @@ func record() store.Patient {
 	return store.Patient{
 		ID: "pt_olive00001", PharmacyID: "ph_main", GivenName: "Olive", FamilyName: "Oyl", DateOfBirth: date("1950-06-01"),
 		TimeZone: "America/Chicago", PreferredLanguage: "es-US",
+		Phone: "555-0100", Address: "12 Elm St\n\nSpringfield, IL 62701",
+		EmergencyContact: store.Contact{Name: "Olivia Oyl", Relationship: "daughter", Phone: "555-0101"},
+		PrimaryCare:      store.Contact{Name: "Dr. Rivera", Phone: "555-0102"},
 		Medications: []store.Medication{
 			{ID: "md_metformin", Name: "Metformin", Strength: "500 mg", RxCUI: "861007", HowIUseIt: "1 tablet twice a day with meals",
 				WhyIUseIt: "Diabetes", Prescriber: "Dr. Rivera", StartedOn: date("2024-01-15"), UpdatedAt: now.Add(-time.Hour), UpdatedBy: "ac_rph", Version: 1},
@@ -123,8 +126,9 @@ func record() store.Patient {
 }
 
 func input() fhir.Input {
-	return fhir.Input{Patient: record(), PharmacyName: "Main Street Pharmacy", Now: now,
-		Pharmacists: []fhir.Pharmacist{{ID: "ac_rph", Name: "Rita Pharmacist, PharmD"}},
+	return fhir.Input{Patient: record(), Now: now,
+		Pharmacy:    store.Pharmacy{ID: "ph_main", Name: "Main Street Pharmacy", Phone: "555-0199", Address: "1 Main St\nSpringfield, IL 62701", NPI: "1234567893"},
+		Pharmacists: []fhir.Pharmacist{{ID: "ac_rph", Name: "Rita Pharmacist, PharmD", NPI: "1245319599"}},
 		Messages: []fhir.Message{
 			{ID: "ms_1", ThreadID: "th_1", Subject: "Ibuprofen?", FromPatientSide: true, Body: "Can I take ibuprofen?", SentAt: now},
 			{ID: "ms_2", ThreadID: "th_1", Subject: "Ibuprofen?", Body: "Better use acetaminophen.", SentAt: now.Add(time.Hour)},
@@ -287,6 +291,7 @@ func TestBundleIsAnIdempotentTransaction(t *testing.T) {
 // JSON (reportedReference for reported[x]).
 var r4Targets = map[string][]string{
 	"Patient.managingOrganization":               {"Organization"},
+	"Patient.generalPractitioner":                {"Organization", "Practitioner", "PractitionerRole"},
 	"PractitionerRole.practitioner":              {"Practitioner"},
 	"PractitionerRole.organization":              {"Organization"},
 	"MedicationRequest.subject":                  {"Patient", "Group"},
@@ -558,6 +563,21 @@ func TestBundleContent(t *testing.T) {
 		wantJSON(t, p, "birthDate", `"1950-06-01"`)
 		wantJSON(t, p, "name", `[{"family":"Oyl","given":["Olive"]}]`)
 		wantJSON(t, p, "communication", `[{"language":{"coding":[{"code":"es-US","system":"urn:ietf:bcp:47"}]},"preferred":true}]`)
+		wantJSON(t, p, "telecom", `[{"system":"phone","value":"555-0100"}]`)
+		wantJSON(t, p, "address", `[{"line":["12 Elm St","Springfield, IL 62701"],"text":"12 Elm St, Springfield, IL 62701"}]`)
+		wantJSON(t, p, "contact", `[{"name":{"text":"Olivia Oyl"},"relationship":[{"text":"daughter"}],"telecom":[{"system":"phone","value":"555-0101"}]}]`)
+		// The primary-care provider is the prescriber of the same name.
+		if p["generalPractitioner"].([]any)[0].(map[string]any)["reference"] != b.one(t, "MedicationRequest", "md_metformin")["requester"].(map[string]any)["reference"] {
+			t.Errorf("generalPractitioner %v is not Dr. Rivera the prescriber", p["generalPractitioner"])
+		}
+		wantJSON(t, b.target(t, p["generalPractitioner"].([]any)[0]), "telecom", `[{"system":"phone","value":"555-0102"}]`)
+	})
+	t.Run("the pharmacy and its pharmacist, with their NPIs", func(t *testing.T) {
+		o := b.one(t, "Organization", "ph_main")
+		wantJSON(t, o, "identifier", `[{"system":"urn:mtm:pharmacy-id","value":"ph_main"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"}]`)
+		wantJSON(t, o, "telecom", `[{"system":"phone","value":"555-0199"}]`)
+		wantJSON(t, o, "name", `"Main Street Pharmacy"`)
+		wantJSON(t, b.one(t, "Practitioner", "ac_rph"), "identifier", `[{"system":"urn:mtm:account-id","value":"ac_rph"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1245319599"}]`)
 	})
 	t.Run("a prescribed PML row is an order by its prescriber, coded in RxNorm", func(t *testing.T) {
 		m := b.one(t, "MedicationRequest", "md_metformin")
@@ -572,7 +592,7 @@ func TestBundleContent(t *testing.T) {
 			t.Errorf("reportedReference = %v, want the pharmacy", m["reportedReference"])
 		}
 		recorder := b.target(t, m["recorder"])
-		wantJSON(t, recorder, "identifier", `[{"system":"urn:mtm:account-id","value":"ac_rph"}]`)
+		wantJSON(t, recorder, "identifier", `[{"system":"urn:mtm:account-id","value":"ac_rph"},{"system":"http://hl7.org/fhir/sid/us-npi","value":"1245319599"}]`)
 		if _, ok := m["statusReason"]; ok {
 			t.Error("a current medicine has a statusReason")
 		}

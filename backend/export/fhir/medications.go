@@ -44,7 +44,7 @@ func (b *builder) medicationRequest(m store.Medication) {
 		src := b.patientRef()
 		mr.ReportedReference, mr.Requester = &src, &src
 	}
-	if p := b.prescriberRef(m.Prescriber); p != nil {
+	if p := b.prescriberRef(m.Prescriber, m.PrescriberPhone); p != nil {
 		mr.Intent, mr.Requester = "order", p
 	}
 	if !m.Active() {

@@ -33,7 +33,21 @@ func (b *builder) patient() {
 		Name:                 []fm.HumanName{{Family: nonEmpty(pt.FamilyName), Given: nonEmptySlice(pt.GivenName)}},
 		Gender:               ptr(fm.AdministrativeGenderUnknown),
 		BirthDate:            nonEmpty(pt.DateOfBirth.String()),
+		Telecom:              phone(pt.Phone),
 		ManagingOrganization: b.pharmacyRef(),
+	}
+	if a := address(pt.Address); a != nil {
+		p.Address = []fm.Address{*a}
+	}
+	if c := pt.EmergencyContact; c.Name != "" || c.Phone != "" {
+		p.Contact = []fm.PatientContact{{
+			Relationship: textConcepts(c.Relationship),
+			Name:         &fm.HumanName{Text: nonEmpty(c.Name)},
+			Telecom:      phone(c.Phone),
+		}}
+	}
+	if pcp := b.prescriberRef(pt.PrimaryCare.Name, pt.PrimaryCare.Phone); pcp != nil {
+		p.GeneralPractitioner = []fm.Reference{*pcp}
 	}
 	if pt.PreferredLanguage != "" { // BCP 47, the code system US Core binds
 		p.Communication = []fm.PatientCommunication{{
@@ -57,6 +71,11 @@ func (b *builder) organization() {
 		Active:     ptr(true),
 		Type:       []fm.CodeableConcept{concept(coding(systemOrganizationType, "prov", "Healthcare Provider"), "Pharmacy")},
 		Name:       nonEmpty(b.in.PharmacyName),
+		Telecom:    phone(b.in.Pharmacy.Phone),
+	}
+	o.Identifier = append(o.Identifier, npi(b.in.Pharmacy.NPI)...)
+	if a := address(b.in.Pharmacy.Address); a != nil {
+		o.Address = []fm.Address{*a}
 	}
 	var patches []func(map[string]any)
 	if b.in.PharmacyName == "" {
@@ -92,7 +111,7 @@ func (b *builder) pharmacist(ph Pharmacist) {
 	name, patch := practitionerName(ph.Name)
 	b.add(r, fm.Practitioner{
 		Meta:       profile(profilePractitioner),
-		Identifier: []fm.Identifier{r.id},
+		Identifier: append([]fm.Identifier{r.id}, npi(ph.NPI)...),
 		Active:     ptr(true),
 		Name:       name,
 	}, patch)
@@ -124,12 +143,13 @@ func (b *builder) pharmacistRef(accountID string) *fm.Reference {
 	return &fm.Reference{Reference: ptr(u)}
 }
 
-// prescriberRef adds the prescriber a PML row names as a Practitioner and
-// returns a reference to it. The store keeps the prescriber as free text
-// with no NPI, so the Practitioner has only a name, and an identifier of
-// this pharmacy's own: the same name at the same pharmacy is the same
-// Practitioner, whatever its spacing or case.
-func (b *builder) prescriberRef(name string) *fm.Reference {
+// prescriberRef adds a prescriber or primary-care provider the record
+// names as a Practitioner and returns a reference to it. The store keeps
+// such a name as free text with no NPI, so the Practitioner has only a name
+// (and a phone when known), and an identifier of this pharmacy's own: the
+// same name at the same pharmacy is the same Practitioner, whatever its
+// spacing or case (the first phone seen for it is kept).
+func (b *builder) prescriberRef(name, phoneNumber string) *fm.Reference {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return nil
@@ -142,6 +162,7 @@ func (b *builder) prescriberRef(name string) *fm.Reference {
 		Meta:       profile(profilePractitioner),
 		Identifier: []fm.Identifier{r.id},
 		Name:       names,
+		Telecom:    phone(phoneNumber),
 	}, patch)
 	ref := r.ref(name)
 	return &ref

@@ -32,6 +32,7 @@ const (
 	systemSNOMED            = "http://snomed.info/sct"
 	systemUCUM              = "http://unitsofmeasure.org"
 	systemBCP47             = "urn:ietf:bcp:47"
+	systemNPI               = "http://hl7.org/fhir/sid/us-npi"
 	systemNUCC              = "http://nucc.org/provider-taxonomy"
 	systemStatementCategory = "http://terminology.hl7.org/CodeSystem/medication-statement-category"
 	systemRequestCategory   = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
