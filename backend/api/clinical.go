@@ -218,7 +218,10 @@ func (c Config) export(ctx context.Context, pt store.Patient, format mtmv1.Expor
 	}
 	switch format {
 	case mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON:
-		in := fhir.Input{Patient: pt, PharmacyName: pharmacy.Name, Now: now}
+		in := fhir.Input{Patient: pt, Pharmacy: pharmacy, PharmacyName: pharmacy.Name, Now: now}
+		if in.Pharmacists, err = c.exportPharmacists(ctx, pt); err != nil {
+			return "", nil, err
+		}
 		if withMessages {
 			if in.Messages, err = c.exportMessages(ctx, pt.ID); err != nil {
 				return "", nil, err
@@ -297,6 +300,44 @@ func (c Config) exportMessages(ctx context.Context, patientID string) ([]fhir.Me
 				ID: th.ID + "-" + strconv.FormatInt(msg.Seq, 10), ThreadID: th.ID, Subject: th.Subject,
 				FromPatientSide: !msg.AuthorRole.IsStaff(), Body: msg.Body, SentAt: msg.SentAt,
 			})
+		}
+	}
+	return out, nil
+}
+
+// exportMaxPharmacists bounds the staff accounts one export looks up.
+const exportMaxPharmacists = 50
+
+// exportPharmacists returns the staff accounts of the patient's pharmacy
+// that the record names (the pharmacist of each review, the last editor of
+// each PML row), for the FHIR export's Practitioner resources. An account
+// that is gone, is not staff or works for another pharmacy is left out.
+func (c Config) exportPharmacists(ctx context.Context, pt store.Patient) ([]fhir.Pharmacist, error) {
+	var ids []string
+	seen := map[string]bool{}
+	note := func(id string) {
+		if id != "" && !seen[id] && len(ids) < exportMaxPharmacists {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, r := range pt.Reviews {
+		note(r.PharmacistID)
+	}
+	for _, m := range pt.Medications {
+		note(m.UpdatedBy)
+	}
+	var out []fhir.Pharmacist
+	for _, id := range ids {
+		acct, err := c.Store.GetAccount(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if acct.Role.IsStaff() && acct.PharmacyID == pt.PharmacyID {
+			out = append(out, fhir.Pharmacist{ID: acct.ID, Name: acct.DisplayName, NPI: acct.NPI})
 		}
 	}
 	return out, nil

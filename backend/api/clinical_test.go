@@ -176,11 +176,9 @@ func statementIsPatientSpecified(t *testing.T, bundle []byte, name string) bool 
 				Medication   struct {
 					Text string `json:"text"`
 				} `json:"medicationCodeableConcept"`
-				Category *struct {
-					Coding []struct {
-						Code string `json:"code"`
-					} `json:"coding"`
-				} `json:"category"`
+				// An object on a MedicationStatement, an array on other
+				// resources.
+				Category json.RawMessage `json:"category"`
 			} `json:"resource"`
 		} `json:"entry"`
 	}
@@ -190,7 +188,15 @@ func statementIsPatientSpecified(t *testing.T, bundle []byte, name string) bool 
 	for _, e := range b.Entry {
 		r := e.Resource
 		if r.ResourceType == "MedicationStatement" && r.Medication.Text == name {
-			return r.Category != nil && len(r.Category.Coding) == 1 && r.Category.Coding[0].Code == "patientspecified"
+			var category struct {
+				Coding []struct {
+					Code string `json:"code"`
+				} `json:"coding"`
+			}
+			if err := json.Unmarshal(r.Category, &category); err != nil {
+				return false
+			}
+			return len(category.Coding) == 1 && category.Coding[0].Code == "patientspecified"
 		}
 	}
 	t.Fatalf("no MedicationStatement for %s", name)
@@ -527,7 +533,10 @@ func TestExportRecord(t *testing.T) {
 		if err := json.Unmarshal(fhirRes.Msg.GetContent(), &bundle); err != nil || bundle["resourceType"] != "Bundle" {
 			t.Fatalf("not a FHIR Bundle: %v", err)
 		}
-		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`, `"resourceType":"Communication"`, "Can I take ibuprofen?"} {
+		// A transaction naming the pharmacist who keeps the PML as a
+		// Practitioner, with the CMR as a Procedure.
+		for _, s := range []string{"Metformin", "Walk after dinner", `"name":"ph_a"`, `"resourceType":"Communication"`, "Can I take ibuprofen?",
+			`"type":"transaction"`, `"text":"RPh ph_a"`, `"value":"ac_ph_a"`, `"code":"182836005"`} {
 			if !bytes.Contains(fhirRes.Msg.GetContent(), []byte(s)) {
 				t.Errorf("FHIR export lacks %s", s)
 			}
@@ -651,6 +660,14 @@ func TestPharmacistExportsAndDeliversTheSummary(t *testing.T) {
 		if got.GetSummaryDeliveredOn() != "2026-03-02" || got.GetSummaryDeliveryMethod() != mtmv1.SummaryDeliveryMethod_SUMMARY_DELIVERY_METHOD_MAIL ||
 			got.GetSummaryRecipient() != mtmv1.SummaryRecipient_SUMMARY_RECIPIENT_PATIENT {
 			t.Errorf("the delivery was not kept: %v", got)
+		}
+		// The FHIR export's Procedure for the CMR says so too.
+		bundle, err = care.ExportPatientRecord(ctx, req(&mtmv1.ExportPatientRecordRequest{PatientId: pt.id, Format: mtmv1.ExportFormat_EXPORT_FORMAT_FHIR_R4_JSON}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(bundle.Msg.GetContent(), []byte("Written summary delivered on 2026-03-02 by mail to patient")) {
+			t.Error("the FHIR export does not say when and how the summary was delivered")
 		}
 	})
 }

@@ -1,27 +1,54 @@
-// Package fhir exports a patient's MTM record as a FHIR R4 Bundle (JSON),
-// so that any FHIR-capable system can read the medication list, the action
-// plan and the allergies the pharmacist keeps.
+// Package fhir exports a patient's MTM record as a FHIR R4 transaction
+// Bundle (JSON) shaped by US Core 6.1.0, so that an EHR or any FHIR server
+// can create, and on a later export update, the patient's medication list,
+// fills, allergies, action plan and medication reviews.
 //
-// The Bundle is of type "collection" and holds: the Patient; the pharmacy as
-// an Organization; one MedicationStatement per Personal Medication List row
-// (stopped ones with status "stopped" and the reason in statusReason); one
-// MedicationStatement per self-reported medicine still pending review,
-// marked as patient-specified (category "patientspecified", informationSource
-// the Patient) so that it never reads as pharmacist-verified; one
-// AllergyIntolerance per allergy or side effect; the Medication Action Plan
-// as a CarePlan with one activity and one Goal per action item; and one
-// Communication per message when messages are given.
+// Why a transaction rather than a document: a server stores a "document"
+// Bundle whole (POST /Bundle) and creates none of the resources in it, so
+// nothing becomes searchable; a transaction is processed entry by entry
+// (HAPI, Medplum and other servers), all or nothing, with the urn:uuid
+// references rewritten to the ids the server assigns. Every entry is a
+// conditional update, PUT [type]?identifier=system|value, keyed on the
+// record's own id: importing the same patient again updates the resources
+// instead of duplicating them (a medicine stopped since the last import
+// becomes "stopped"). Resources therefore carry no id of their own (a
+// client id in a conditional update conflicts with the server's); the CMS
+// PDF, not this Bundle, is the attested summary the patient receives.
+//
+// The Bundle holds:
+//   - the Patient (us-core-patient; preferred language, phone, address,
+//     emergency contact and primary-care provider when stored) and the
+//     pharmacy as an Organization (us-core-organization; NPI, phone and
+//     address when stored);
+//   - one Practitioner (us-core-practitioner) and PractitionerRole per
+//     pharmacist named in Input.Pharmacists, and one Practitioner per
+//     prescriber or primary-care provider the record names;
+//   - one MedicationRequest (us-core-medicationrequest) per Personal
+//     Medication List row, stopped ones with status "stopped";
+//   - one MedicationStatement per self-reported medicine still pending
+//     review, patient-specified, so it never reads as pharmacist-verified;
+//   - one MedicationDispense (us-core-medicationdispense) per fill;
+//   - one AllergyIntolerance (us-core-allergyintolerance) per allergy or
+//     side effect;
+//   - the Medication Action Plan as a CarePlan (us-core-careplan) with one
+//     Goal (us-core-goal) per action item;
+//   - one Encounter (us-core-encounter) and one Procedure
+//     (us-core-procedure) per comprehensive or targeted medication review,
+//     with its delivery method and when, how and to whom its written
+//     summary was delivered;
+//   - one Communication per message when messages are given.
 //
 // Resources are built with the github.com/samply/golang-fhir-models R4
-// structs. Entries are linked by urn:uuid full URLs derived from the record
-// ids (stable across exports), and resource ids are the record ids with '_'
-// written as '.', which FHIR ids allow.
+// structs. Every reference points at an entry of the same Bundle by a
+// urn:uuid full URL derived from the record id, so exports are
+// deterministic.
 package fhir
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,56 +61,59 @@ import (
 // ContentType is the media type of the exported Bundle.
 const ContentType = "application/fhir+json"
 
-// Code systems used in the export.
-const (
-	systemRxNorm            = "http://www.nlm.nih.gov/research/umls/rxnorm"
-	systemStatementCategory = "http://terminology.hl7.org/CodeSystem/medication-statement-category"
-	systemAllergyClinical   = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-	systemGoalAchievement   = "http://terminology.hl7.org/CodeSystem/goal-achievement"
-	systemRecordID          = "urn:mtm:patient-id"
-)
-
-// Message is one message of a conversation about the patient, exported as
-// a Communication.
-type Message struct {
-	ID       string
-	ThreadID string
-	Subject  string
-	// FromPatientSide is true for the patient or a caregiver, false for a
-	// pharmacist.
-	FromPatientSide bool
-	Body            string
-	SentAt          time.Time
+// Pharmacist is a pharmacy staff account the record names (the pharmacist
+// of a review, the last editor of a medication list row), exported as a
+// Practitioner with a PractitionerRole at the pharmacy.
+type Pharmacist struct {
+	ID   string // account id
+	Name string // display name, as stored
+	NPI  string // National Provider Identifier, optional
 }
 
 // Input is what goes into an export.
 type Input struct {
-	Patient      store.Patient
+	Patient store.Patient
+	// Pharmacy is the patient's pharmacy (phone, address, NPI); its Name
+	// wins over PharmacyName when set.
+	Pharmacy     store.Pharmacy
 	PharmacyName string
+	// Pharmacists are the staff accounts the record refers to. A reference
+	// to an account not listed here is left out (a review's performer then
+	// falls back to the pharmacy).
+	Pharmacists []Pharmacist
 	// Messages are exported as Communication resources; nil for none.
 	Messages []Message
 	// Now is the export's timestamp.
 	Now time.Time
 }
 
-// Bundle returns the patient's record as a FHIR R4 Bundle in JSON. It
-// fails only if a resource cannot be encoded.
+// Bundle returns the patient's record as a FHIR R4 transaction Bundle in
+// JSON. It fails only if a resource cannot be encoded.
 func Bundle(in Input) ([]byte, error) {
-	b := builder{in: in, pt: in.Patient}
+	b := newBuilder(in)
 	b.patient()
 	b.organization()
+	for _, ph := range in.Pharmacists {
+		b.pharmacist(ph)
+	}
 	for _, m := range in.Patient.Medications {
-		b.medicationStatement(m)
+		b.medicationRequest(m)
 	}
 	for _, r := range in.Patient.SelfReports {
 		if r.Status == "pending" {
 			b.selfReported(r)
 		}
 	}
+	for _, f := range in.Patient.Fills {
+		b.dispense(f)
+	}
 	for _, a := range in.Patient.Allergies {
 		b.allergy(a)
 	}
 	b.carePlan()
+	for _, r := range in.Patient.Reviews {
+		b.review(r)
+	}
 	for _, m := range in.Messages {
 		b.communication(m)
 	}
@@ -92,7 +122,7 @@ func Bundle(in Input) ([]byte, error) {
 	}
 	bundle := fm.Bundle{
 		Id:        ptr(fhirID(in.Patient.ID + ".export")),
-		Type:      fm.BundleTypeCollection,
+		Type:      fm.BundleTypeTransaction,
 		Timestamp: ptr(in.Now.UTC().Format(time.RFC3339)),
 		Entry:     b.entries,
 	}
@@ -107,235 +137,80 @@ type builder struct {
 	in      Input
 	pt      store.Patient
 	entries []fm.BundleEntry
-	err     error
+	added   map[string]bool // full URLs already in entries
+	// pharmacists maps account ids to their Practitioner's full URL.
+	pharmacists map[string]string
+	// selfStarted holds the PML rows that came from an accepted
+	// self-report (OTC, herbal, supplement).
+	selfStarted map[string]bool
+	meds        map[string]store.Medication
+	err         error
 }
 
-// add appends a resource with its full URL.
-func (b *builder) add(kind, id string, resource any) {
-	if b.err != nil {
+func newBuilder(in Input) *builder {
+	if in.Pharmacy.Name != "" {
+		in.PharmacyName = in.Pharmacy.Name
+	}
+	b := &builder{
+		in: in, pt: in.Patient,
+		added:       map[string]bool{},
+		pharmacists: map[string]string{},
+		selfStarted: map[string]bool{},
+		meds:        map[string]store.Medication{},
+	}
+	for _, r := range in.Patient.SelfReports {
+		if r.Status == "accepted" && r.MedicationID != "" {
+			b.selfStarted[r.MedicationID] = true
+		}
+	}
+	for _, m := range in.Patient.Medications {
+		b.meds[m.ID] = m
+	}
+	return b
+}
+
+// record is one resource to add: its type, the record id it comes from
+// (which names its full URL), and the identifier the transaction's
+// conditional update matches on.
+type record struct {
+	kind, key string
+	id        fm.Identifier
+}
+
+// rec returns the record for a resource of kind whose identifier is value
+// in system; the full URL derives from kind and value.
+func rec(kind, system, value string) record {
+	return record{kind: kind, key: value, id: fm.Identifier{System: ptr(system), Value: ptr(value)}}
+}
+
+func (r record) url() string { return fullURL(r.kind, r.key) }
+
+func (r record) ref(display string) fm.Reference {
+	return fm.Reference{Reference: ptr(r.url()), Display: nonEmpty(display)}
+}
+
+// add appends resource as a conditional update keyed on r's identifier.
+// patches edit the encoded resource before it is pruned, for what the
+// generated structs cannot express (data-absent-reason extensions on
+// primitives). Adding the same record twice keeps the first.
+func (b *builder) add(r record, resource any, patches ...func(map[string]any)) {
+	if b.err != nil || b.added[r.url()] {
 		return
 	}
-	raw, err := marshal(resource)
+	raw, err := marshal(resource, patches...)
 	if err != nil {
-		b.err = fmt.Errorf("%s: %w", kind, err)
+		b.err = fmt.Errorf("%s: %w", r.kind, err)
 		return
 	}
-	b.entries = append(b.entries, fm.BundleEntry{FullUrl: ptr(fullURL(kind, id)), Resource: raw})
-}
-
-func (b *builder) patientRef() fm.Reference {
-	return fm.Reference{Reference: ptr(fullURL("Patient", b.pt.ID)), Display: ptr(strings.TrimSpace(b.pt.GivenName + " " + b.pt.FamilyName))}
-}
-
-func (b *builder) pharmacyRef() *fm.Reference {
-	return &fm.Reference{Reference: ptr(fullURL("Organization", b.pt.PharmacyID)), Display: nonEmpty(b.in.PharmacyName)}
-}
-
-func (b *builder) patient() {
-	p := fm.Patient{
-		Id:                   ptr(fhirID(b.pt.ID)),
-		Identifier:           []fm.Identifier{{System: ptr(systemRecordID), Value: ptr(b.pt.ID)}},
-		Active:               ptr(true),
-		Name:                 []fm.HumanName{{Family: nonEmpty(b.pt.FamilyName), Given: nonEmptySlice(b.pt.GivenName)}},
-		BirthDate:            nonEmpty(b.pt.DateOfBirth.String()),
-		ManagingOrganization: b.pharmacyRef(),
-	}
-	b.add("Patient", b.pt.ID, p)
-}
-
-func (b *builder) organization() {
-	o := fm.Organization{Id: ptr(fhirID(b.pt.PharmacyID)), Active: ptr(true), Name: nonEmpty(b.in.PharmacyName)}
-	b.add("Organization", b.pt.PharmacyID, o)
-}
-
-func (b *builder) medicationStatement(m store.Medication) {
-	s := fm.MedicationStatement{
-		Id:                        ptr(fhirID(m.ID)),
-		Status:                    "active",
-		MedicationCodeableConcept: medicationConcept(m.Name, m.Strength, m.RxCUI),
-		Subject:                   b.patientRef(),
-		EffectivePeriod:           period(m.StartedOn, m.StoppedOn),
-		InformationSource:         b.pharmacyRef(),
-		Dosage:                    dosage(m.HowIUseIt),
-	}
-	if !m.UpdatedAt.IsZero() {
-		s.DateAsserted = ptr(m.UpdatedAt.UTC().Format(time.RFC3339))
-	}
-	if !m.Active() {
-		s.Status = "stopped"
-		if m.WhyStopped != "" {
-			s.StatusReason = []fm.CodeableConcept{{Text: ptr(m.WhyStopped)}}
-		}
-	}
-	if m.WhyIUseIt != "" {
-		s.ReasonCode = []fm.CodeableConcept{{Text: ptr(m.WhyIUseIt)}}
-	}
-	if m.Prescriber != "" {
-		s.Note = []fm.Annotation{{Text: "Prescriber: " + m.Prescriber}}
-	}
-	b.add("MedicationStatement", m.ID, s)
-}
-
-func (b *builder) selfReported(r store.SelfReport) {
-	src := b.patientRef()
-	s := fm.MedicationStatement{
-		Id:     ptr(fhirID(r.ID)),
-		Status: "active",
-		Category: &fm.CodeableConcept{
-			Coding: []fm.Coding{{System: ptr(systemStatementCategory), Code: ptr("patientspecified"), Display: ptr("Patient Specified")}},
-			Text:   ptr("Reported by patient, pending pharmacist review"),
+	b.added[r.url()] = true
+	b.entries = append(b.entries, fm.BundleEntry{
+		FullUrl:  ptr(r.url()),
+		Resource: raw,
+		Request: &fm.BundleEntryRequest{
+			Method: fm.HTTPVerbPUT,
+			Url:    r.kind + "?identifier=" + url.QueryEscape(*r.id.System+"|"+*r.id.Value),
 		},
-		MedicationCodeableConcept: medicationConcept(r.Name, "", ""),
-		Subject:                   b.patientRef(),
-		EffectivePeriod:           period(r.StartedOn, store.Date{}),
-		InformationSource:         &src,
-		Dosage:                    dosage(r.HowIUseIt),
-		Note:                      []fm.Annotation{{Text: "Reported by patient (" + r.Kind + "), pending pharmacist review; not part of the pharmacist-verified medication list."}},
-	}
-	if !r.ReportedAt.IsZero() {
-		s.DateAsserted = ptr(r.ReportedAt.UTC().Format(time.RFC3339))
-	}
-	b.add("MedicationStatement", r.ID, s)
-}
-
-func (b *builder) allergy(a store.Allergy) {
-	kind := fm.AllergyIntoleranceTypeAllergy
-	if a.Kind == store.KindSideEffect {
-		kind = fm.AllergyIntoleranceTypeIntolerance
-	}
-	ai := fm.AllergyIntolerance{
-		Id: ptr(fhirID(a.ID)),
-		ClinicalStatus: &fm.CodeableConcept{
-			Coding: []fm.Coding{{System: ptr(systemAllergyClinical), Code: ptr("active"), Display: ptr("Active")}},
-		},
-		Type:    &kind,
-		Code:    &fm.CodeableConcept{Text: ptr(a.Substance)},
-		Patient: b.patientRef(),
-	}
-	if !a.RecordedAt.IsZero() {
-		ai.RecordedDate = ptr(a.RecordedAt.UTC().Format(time.RFC3339))
-	}
-	if a.Reaction != "" {
-		ai.Reaction = []fm.AllergyIntoleranceReaction{{Manifestation: []fm.CodeableConcept{{Text: ptr(a.Reaction)}}}}
-	}
-	b.add("AllergyIntolerance", a.ID, ai)
-}
-
-// carePlan exports the Medication Action Plan: each action item is an
-// activity ("what I need to do", with "what we talked about" as its reason
-// and "what I did and when" as its progress) aimed at a Goal of the same
-// text; the follow-up plan and the questions are notes.
-func (b *builder) carePlan() {
-	pt := b.pt
-	if len(pt.ActionItems) == 0 && pt.FollowUpPlan == "" && pt.Questions == "" {
-		return
-	}
-	cp := fm.CarePlan{
-		Id:          ptr(fhirID(pt.ID + ".map")),
-		Status:      fm.RequestStatusActive,
-		Intent:      fm.CarePlanIntentPlan,
-		Title:       ptr("Medication Action Plan"),
-		Description: ptr("Medication Action Plan agreed with the pharmacist during a medication review."),
-		Subject:     b.patientRef(),
-		Author:      b.pharmacyRef(),
-	}
-	for _, item := range pt.ActionItems {
-		goalID := item.ID + ".goal"
-		achieved := "in-progress"
-		status := fm.CarePlanActivityStatusInProgress
-		if len(item.Progress) == 0 {
-			achieved, status = "no-progress", fm.CarePlanActivityStatusNotStarted
-		}
-		goal := fm.Goal{
-			Id:              ptr(fhirID(goalID)),
-			LifecycleStatus: fm.GoalLifecycleStatusActive,
-			AchievementStatus: &fm.CodeableConcept{
-				Coding: []fm.Coding{{System: ptr(systemGoalAchievement), Code: ptr(achieved)}},
-			},
-			Description: fm.CodeableConcept{Text: ptr(item.WhatINeedToDo)},
-			Subject:     b.patientRef(),
-			ExpressedBy: b.pharmacyRef(),
-		}
-		if !item.CreatedAt.IsZero() {
-			goal.StartDate = ptr(store.DateOf(item.CreatedAt.UTC()).String())
-		}
-		b.add("Goal", goalID, goal)
-
-		act := fm.CarePlanActivity{Detail: &fm.CarePlanActivityDetail{
-			Status:      status,
-			Description: ptr(item.WhatINeedToDo),
-			ReasonCode:  []fm.CodeableConcept{{Text: ptr(item.WhatWeTalkedAbout)}},
-			Goal:        []fm.Reference{{Reference: ptr(fullURL("Goal", goalID))}},
-		}}
-		for _, pr := range item.Progress {
-			note := fm.Annotation{Text: "What I did: " + pr.WhatIDid}
-			if !pr.DoneOn.IsZero() {
-				note.Text += " (on " + pr.DoneOn.String() + ")"
-			}
-			if !pr.RecordedAt.IsZero() {
-				note.Time = ptr(pr.RecordedAt.UTC().Format(time.RFC3339))
-			}
-			act.Progress = append(act.Progress, note)
-		}
-		cp.Goal = append(cp.Goal, fm.Reference{Reference: ptr(fullURL("Goal", goalID))})
-		cp.Activity = append(cp.Activity, act)
-	}
-	if pt.FollowUpPlan != "" {
-		cp.Note = append(cp.Note, fm.Annotation{Text: "My follow-up plan: " + pt.FollowUpPlan})
-	}
-	if pt.Questions != "" {
-		cp.Note = append(cp.Note, fm.Annotation{Text: "Questions I want to ask: " + pt.Questions})
-	}
-	b.add("CarePlan", pt.ID+".map", cp)
-}
-
-func (b *builder) communication(m Message) {
-	c := fm.Communication{
-		Id:      ptr(fhirID(m.ID)),
-		Status:  fm.EventStatusCompleted,
-		Subject: ptr(b.patientRef()),
-		Topic:   textConcept(m.Subject),
-		Payload: []fm.CommunicationPayload{{ContentString: m.Body}},
-	}
-	if !m.SentAt.IsZero() {
-		c.Sent = ptr(m.SentAt.UTC().Format(time.RFC3339))
-	}
-	if m.FromPatientSide {
-		c.Sender, c.Recipient = ptr(b.patientRef()), []fm.Reference{*b.pharmacyRef()}
-	} else {
-		c.Sender, c.Recipient = b.pharmacyRef(), []fm.Reference{b.patientRef()}
-	}
-	b.add("Communication", m.ID, c)
-}
-
-func medicationConcept(name, strength, rxcui string) fm.CodeableConcept {
-	text := strings.TrimSpace(name + " " + strength)
-	cc := fm.CodeableConcept{Text: ptr(text)}
-	if rxcui != "" {
-		cc.Coding = []fm.Coding{{System: ptr(systemRxNorm), Code: ptr(rxcui), Display: ptr(text)}}
-	}
-	return cc
-}
-
-func dosage(how string) []fm.Dosage {
-	if how == "" {
-		return nil
-	}
-	return []fm.Dosage{{Text: ptr(how)}}
-}
-
-func period(start, end store.Date) *fm.Period {
-	if start.IsZero() && end.IsZero() {
-		return nil
-	}
-	return &fm.Period{Start: nonEmpty(start.String()), End: nonEmpty(end.String())}
-}
-
-func textConcept(s string) *fm.CodeableConcept {
-	if s == "" {
-		return nil
-	}
-	return &fm.CodeableConcept{Text: ptr(s)}
+	})
 }
 
 // fhirID turns a record id ([A-Za-z0-9_-]) into a FHIR id
@@ -356,7 +231,8 @@ func fullURL(kind, id string) string {
 // marshal encodes a FHIR value as JSON without the empty objects and
 // arrays that the generated structs emit for unset non-pointer fields
 // (FHIR forbids empty elements), without escaping HTML characters.
-func marshal(v any) (json.RawMessage, error) {
+// patches edit the decoded tree first.
+func marshal(v any, patches ...func(map[string]any)) (json.RawMessage, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -366,6 +242,11 @@ func marshal(v any) (json.RawMessage, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&tree); err != nil {
 		return nil, err
+	}
+	if m, ok := tree.(map[string]any); ok {
+		for _, p := range patches {
+			p(m)
+		}
 	}
 	tree, _ = prune(tree)
 	var buf bytes.Buffer
@@ -418,4 +299,63 @@ func nonEmptySlice(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+func textConcept(s string) *fm.CodeableConcept {
+	if s == "" {
+		return nil
+	}
+	return &fm.CodeableConcept{Text: ptr(s)}
+}
+
+func textConcepts(s string) []fm.CodeableConcept {
+	if s == "" {
+		return nil
+	}
+	return []fm.CodeableConcept{{Text: ptr(s)}}
+}
+
+func period(start, end store.Date) *fm.Period {
+	if start.IsZero() && end.IsZero() {
+		return nil
+	}
+	return &fm.Period{Start: nonEmpty(start.String()), End: nonEmpty(end.String())}
+}
+
+// phone is a telephone ContactPoint, or nil for an empty number.
+func phone(number string) []fm.ContactPoint {
+	if strings.TrimSpace(number) == "" {
+		return nil
+	}
+	return []fm.ContactPoint{{System: ptr(fm.ContactPointSystemPhone), Value: ptr(strings.TrimSpace(number))}}
+}
+
+// address is a postal address kept as lines of text (the store does not
+// split city, state and ZIP code), or nil.
+func address(text string) *fm.Address {
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return &fm.Address{Text: ptr(strings.Join(lines, ", ")), Line: lines}
+}
+
+// npi is an NPI identifier, or nil.
+func npi(number string) []fm.Identifier {
+	if number == "" {
+		return nil
+	}
+	return []fm.Identifier{{System: ptr(systemNPI), Value: ptr(number)}}
+}
+
+func instant(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	return ptr(t.UTC().Format(time.RFC3339))
 }
