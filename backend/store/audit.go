@@ -22,7 +22,7 @@ type AuditEvent struct {
 	RequestID string
 	// ClientAddr is the client's address as resolved behind trusted
 	// proxies; Reason says why a sign-in, activation or invite redemption
-	// failed (archive only, not kept in the store's window).
+	// failed ("" otherwise).
 	ClientAddr string
 	Reason     string
 }
