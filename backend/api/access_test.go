@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
@@ -180,10 +181,11 @@ func TestRefreshRotation(t *testing.T) {
 		if _, err := e.patientClient(first.Msg.GetTokens().GetAccessToken()).GetProfile(ctx, connect.NewRequest(&mtmv1.GetProfileRequest{PatientId: pt.id})); err != nil {
 			t.Fatalf("refreshed access token refused: %v", err)
 		}
+		e.clock.Advance(api.DefaultRefreshGrace + time.Second)
 		_, err = refresh(pt.refresh)
-		wantCode(t, err, connect.CodeUnauthenticated)
+		wantReason(t, wantCode(t, err, connect.CodeUnauthenticated), api.ReasonSessionRevoked)
 		_, err = refresh(first.Msg.GetTokens().GetRefreshToken())
-		wantCode(t, err, connect.CodeUnauthenticated) // family revoked by the reuse
+		wantReason(t, wantCode(t, err, connect.CodeUnauthenticated), api.ReasonSessionRevoked) // family revoked by the reuse
 
 		// Logout ends a sign-in.
 		act := e.enroll(rph, "Bo")
@@ -191,7 +193,9 @@ func TestRefreshRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = refresh(act.refresh)
-		wantCode(t, err, connect.CodeUnauthenticated)
+		wantReason(t, wantCode(t, err, connect.CodeUnauthenticated), api.ReasonSessionRevoked)
+		_, err = refresh("never-issued")
+		wantReason(t, wantCode(t, err, connect.CodeUnauthenticated), api.ReasonInvalidCredentials)
 	})
 }
 

@@ -27,6 +27,10 @@ type Config struct {
 	ActivationCodeTTL time.Duration
 	// RefreshTokenTTL is how long a sign-in lasts without use (default 30 days).
 	RefreshTokenTTL time.Duration
+	// RefreshGrace is how long after a refresh token is spent a repeat of
+	// it (a retry after a lost answer, a concurrent refresh) still gets the
+	// same successor instead of revoking the sign-in (default 30s).
+	RefreshGrace time.Duration
 
 	// Messaging (see messaging.go). Wake carries wake-ups to watch streams
 	// (nil: in this process only, right for the embedded store; several
@@ -51,6 +55,7 @@ type Config struct {
 const (
 	DefaultActivationCodeTTL = 72 * time.Hour
 	DefaultRefreshTokenTTL   = 30 * 24 * time.Hour
+	DefaultRefreshGrace      = 30 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -72,6 +77,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RefreshTokenTTL == 0 {
 		c.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if c.RefreshGrace == 0 {
+		c.RefreshGrace = DefaultRefreshGrace
+	}
+	if c.RefreshGrace < 0 {
+		errs = append(errs, errors.New("negative refresh grace"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err

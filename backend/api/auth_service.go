@@ -3,79 +3,61 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
-	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
-// Throttles on the sign-in paths, counted in the store so that they hold
-// across server instances. Every attempt counts, so a client address or an
-// account can be tried only this often.
-var (
-	throttleLoginAccount    = throttle{"login:account:", 10, 15 * time.Minute}
-	throttleLoginAddress    = throttle{"login:addr:", 50, 15 * time.Minute}
-	throttleActivateAddress = throttle{"activate:addr:", 20, 15 * time.Minute}
-	throttleActivateCode    = throttle{"activate:code:", 5, time.Hour}
-	throttleSignUpAddress   = throttle{"signup:addr:", 10, time.Hour}
-	throttleRefreshAddress  = throttle{"refresh:addr:", 300, time.Minute}
+// Reasons for failed sign-ins in the audit archive: fixed words, never
+// what the caller typed.
+const (
+	reasonThrottled       = "throttled"
+	reasonUnknownAccount  = "unknown_account"
+	reasonWrongPassword   = "wrong_password"
+	reasonUnknownCode     = "unknown_code"
+	reasonWrongBirthDate  = "wrong_date_of_birth"
+	reasonCodeSpent       = "code_spent"
+	reasonUnknownInvite   = "unknown_invite"
+	reasonNotCaregiver    = "not_a_caregiver"
+	reasonEmailRaced      = "email_taken_concurrently"
+	reasonInvalidArgument = "invalid_argument"
 )
 
-type throttle struct {
-	prefix string
-	limit  int
-	window time.Duration
+// failed records a failed sign-in in the audit archive and returns err.
+func failed(ctx context.Context, err error, reason, actorID, patientID string) error {
+	if connect.CodeOf(err) == connect.CodeResourceExhausted {
+		reason = reasonThrottled
+	}
+	audit.Failed(ctx, reason, actorID, patientID)
+	return err
 }
 
-// check counts one attempt for key and returns resource_exhausted, with a
-// Retry-After header, when the limit is spent.
-func (c Config) check(ctx context.Context, t throttle, key string) error {
-	ok, retryAfter, err := c.Store.Allow(ctx, t.prefix+key, t.limit, t.window, c.Now())
-	if err != nil {
-		return err
-	}
-	if ok {
-		return nil
-	}
-	e := connect.NewError(connect.CodeResourceExhausted, errors.New("too many attempts, try again later"))
-	e.Meta().Set("Retry-After", strconv.Itoa(int(retryAfter.Round(time.Second)/time.Second)+1))
-	return e
-}
-
-// clientAddress is the caller's IP address, without the port.
-func clientAddress(peer connect.Peer) string {
-	host, _, err := net.SplitHostPort(peer.Addr)
-	if err != nil {
-		return peer.Addr
-	}
-	return host
-}
-
-// ActivatePatient implements mtm.v1.AuthService.ActivatePatient.
+// ActivatePatient implements mtm.v1.AuthService.ActivatePatient. Failures
+// count against the client address's budget and the code's own.
 func (s *AuthService) ActivatePatient(ctx context.Context, req *connect.Request[mtmv1.ActivatePatientRequest]) (*connect.Response[mtmv1.ActivatePatientResponse], error) {
 	c := s.cfg
-	if err := c.check(ctx, throttleActivateAddress, clientAddress(req.Peer())); err != nil {
-		return nil, err
-	}
 	dob, err := store.ParseDate(req.Msg.GetDateOfBirth())
 	if err != nil {
-		return nil, invalidField("date_of_birth", "not a calendar date (YYYY-MM-DD)")
+		return nil, failed(ctx, invalidField("date_of_birth", "not a calendar date (YYYY-MM-DD)"), reasonInvalidArgument, "", "")
 	}
 	hash := auth.HashSecret(auth.NormalizeActivationCode(req.Msg.GetActivationCode()))
+	try, err := c.begin(ctx,
+		charge{activateAddress, clientAddress(ctx, req.Peer())},
+		charge{activateCode, hash},
+		charge{activateCodeDay, hash})
+	if err != nil {
+		return nil, failed(ctx, err, reasonThrottled, "", "")
+	}
 	now := c.Now()
 	code, err := c.Store.GetActivationCode(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errBadCredentials
+		return nil, failed(ctx, errBadCredentials, reasonUnknownCode, "", "")
 	}
 	if err != nil {
-		return nil, err
-	}
-	if err := c.check(ctx, throttleActivateCode, hash); err != nil {
 		return nil, err
 	}
 	pt, err := c.Store.GetPatient(ctx, code.PatientID)
@@ -83,13 +65,14 @@ func (s *AuthService) ActivatePatient(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	if pt.DateOfBirth != dob {
-		return nil, errBadCredentials
+		return nil, failed(ctx, errBadCredentials, reasonWrongBirthDate, "", pt.ID)
 	}
 	if _, err := c.Store.ConsumeActivationCode(ctx, hash, now); errors.Is(err, store.ErrNotFound) {
-		return nil, errBadCredentials // spent by a concurrent activation
+		return nil, failed(ctx, errBadCredentials, reasonCodeSpent, "", pt.ID) // spent by a concurrent activation
 	} else if err != nil {
 		return nil, err
 	}
+	try.succeeded(ctx)
 	if pt.ActivatedAt.IsZero() {
 		if _, err := c.Store.UpdatePatient(ctx, pt.ID, func(p store.Patient) (store.Patient, error) {
 			if p.ActivatedAt.IsZero() {
@@ -100,76 +83,120 @@ func (s *AuthService) ActivatePatient(ctx context.Context, req *connect.Request[
 			return nil, err
 		}
 	}
-	tokens, err := c.startSession(ctx, auth.Principal{Subject: pt.ID, Role: store.RolePatient})
+	p := auth.Principal{Subject: pt.ID, Role: store.RolePatient}
+	audit.SignedIn(ctx, p)
+	tokens, err := c.startSession(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&mtmv1.ActivatePatientResponse{PatientId: pt.ID, Tokens: tokens}), nil
 }
 
+// loginCharges are the budgets a sign-in to email spends: the device's
+// when the client presents a valid device token of the account, else the
+// client address's and the account's.
+func (c Config) loginCharges(ctx context.Context, peer connect.Peer, email, deviceToken string, acct store.Account, known bool) []charge {
+	if known && deviceToken != "" {
+		if device, err := c.Tokens.VerifyDevice(deviceToken, acct.ID); err == nil {
+			key := acct.ID + ":" + device
+			return []charge{{loginDevice, key}, {loginDeviceDay, key}}
+		}
+	}
+	return []charge{{loginAddress, clientAddress(ctx, peer)}, {loginAccount, email}, {loginAccountDay, email}}
+}
+
 // Login implements mtm.v1.AuthService.Login.
 func (s *AuthService) Login(ctx context.Context, req *connect.Request[mtmv1.LoginRequest]) (*connect.Response[mtmv1.LoginResponse], error) {
 	c := s.cfg
 	email := store.NormalizeEmail(req.Msg.GetEmail())
-	if err := c.check(ctx, throttleLoginAddress, clientAddress(req.Peer())); err != nil {
-		return nil, err
-	}
-	if err := c.check(ctx, throttleLoginAccount, email); err != nil {
-		return nil, err
-	}
 	acct, err := c.Store.GetAccountByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		auth.DummyPasswordCheck(req.Msg.GetPassword())
-		return nil, errBadCredentials
-	}
-	if err != nil {
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	try, err := c.begin(ctx, c.loginCharges(ctx, req.Peer(), email, req.Msg.GetDeviceToken(), acct, known)...)
+	if err != nil {
+		return nil, failed(ctx, err, reasonThrottled, acct.ID, "")
+	}
+	if !known {
+		auth.DummyPasswordCheck(req.Msg.GetPassword())
+		return nil, failed(ctx, errBadCredentials, reasonUnknownAccount, "", "")
 	}
 	ok, err := auth.CheckPassword(acct.PasswordHash, req.Msg.GetPassword())
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, errBadCredentials
+		return nil, failed(ctx, errBadCredentials, reasonWrongPassword, acct.ID, "")
 	}
-	tokens, err := c.startSession(ctx, auth.Principal{Subject: acct.ID, Role: acct.Role, PharmacyID: acct.PharmacyID})
+	try.succeeded(ctx)
+	p := auth.Principal{Subject: acct.ID, Role: acct.Role, PharmacyID: acct.PharmacyID}
+	audit.SignedIn(ctx, p)
+	tokens, err := c.startSession(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	device, _, err := c.Tokens.IssueDevice(acct.ID)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&mtmv1.LoginResponse{
-		AccountId:  acct.ID,
-		Role:       roleToProto[acct.Role],
-		PharmacyId: acct.PharmacyID,
-		Tokens:     tokens,
+		AccountId:   acct.ID,
+		Role:        roleToProto[acct.Role],
+		PharmacyId:  acct.PharmacyID,
+		Tokens:      tokens,
+		DeviceToken: device,
 	}), nil
 }
 
-// Refresh implements mtm.v1.AuthService.Refresh.
+// Refresh implements mtm.v1.AuthService.Refresh. A repeat of the token
+// just spent, within Config.RefreshGrace, gets the same new refresh token
+// (and a fresh access token for the same session); any other reuse revokes
+// the session. Refusals carry an ErrorInfo reason: SESSION_REVOKED or
+// INVALID_CREDENTIALS.
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[mtmv1.RefreshRequest]) (*connect.Response[mtmv1.RefreshResponse], error) {
 	c := s.cfg
-	if err := c.check(ctx, throttleRefreshAddress, clientAddress(req.Peer())); err != nil {
+	try, err := c.begin(ctx, charge{refreshAddress, clientAddress(ctx, req.Peer())})
+	if err != nil {
 		return nil, err
 	}
 	now := c.Now()
+	presented := req.Msg.GetRefreshToken()
 	token, err := auth.NewRefreshToken()
 	if err != nil {
 		return nil, err
 	}
-	next := store.RefreshToken{Hash: auth.HashSecret(token), ExpiresAt: now.Add(c.RefreshTokenTTL), CreatedAt: now}
-	spent, err := c.Store.RotateRefreshToken(ctx, auth.HashSecret(req.Msg.GetRefreshToken()), next, now)
+	sealed, err := auth.SealSuccessor(presented, token)
+	if err != nil {
+		return nil, err
+	}
+	rot := store.Rotation{
+		Next:   store.RefreshToken{Hash: auth.HashSecret(token), ExpiresAt: now.Add(c.RefreshTokenTTL), CreatedAt: now},
+		Sealed: sealed,
+		Grace:  c.RefreshGrace,
+	}
+	got, err := c.Store.RotateRefreshToken(ctx, auth.HashSecret(presented), rot, now)
 	switch {
 	case errors.Is(err, store.ErrTokenReused):
 		c.Logger.WarnContext(ctx, "refresh token reused; session revoked")
-		return nil, errBadCredentials
+		return nil, errSessionRevoked
+	case errors.Is(err, store.ErrSessionRevoked):
+		return nil, errSessionRevoked
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errBadCredentials
 	case err != nil:
 		return nil, err
 	}
-	p := auth.Principal{Subject: spent.Subject, Role: spent.Role, SessionID: spent.FamilyID}
+	if got.Repeat {
+		if token, err = auth.OpenSuccessor(presented, got.Sealed); err != nil {
+			return nil, err
+		}
+	}
+	try.succeeded(ctx)
+	p := auth.Principal{Subject: got.Spent.Subject, Role: got.Spent.Role, SessionID: got.Spent.FamilyID}
 	if p.Role.IsStaff() || p.Role == store.RoleCaregiver {
 		// Staff may have moved pharmacy or lost the account since sign-in.
-		acct, err := c.Store.GetAccount(ctx, spent.Subject)
+		acct, err := c.Store.GetAccount(ctx, got.Spent.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errBadCredentials
 		}
@@ -186,7 +213,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[mtmv1.Re
 		AccessToken:           access,
 		AccessTokenExpiresAt:  ts(exp),
 		RefreshToken:          token,
-		RefreshTokenExpiresAt: ts(next.ExpiresAt),
+		RefreshTokenExpiresAt: ts(got.Next.ExpiresAt),
 	}}), nil
 }
 
@@ -200,38 +227,82 @@ func (s *AuthService) Logout(ctx context.Context, req *connect.Request[mtmv1.Log
 	return connect.NewResponse(&mtmv1.LogoutResponse{}), nil
 }
 
-// SignUpCaregiver implements mtm.v1.AuthService.SignUpCaregiver.
+// SignUpCaregiver implements mtm.v1.AuthService.SignUpCaregiver: it redeems
+// an invite code for a new caregiver account, or for the existing account
+// of the e-mail when the password is that account's. Every failure is the
+// same errBadCredentials, so whether an e-mail has an account shows only
+// to a holder of a live invite code, within the code's failure budget.
+// A password tried against an existing account spends that account's
+// login budgets, so sign-up is no way around them.
 func (s *AuthService) SignUpCaregiver(ctx context.Context, req *connect.Request[mtmv1.SignUpCaregiverRequest]) (*connect.Response[mtmv1.SignUpCaregiverResponse], error) {
-	c := s.cfg
-	if err := c.check(ctx, throttleSignUpAddress, clientAddress(req.Peer())); err != nil {
+	c, m := s.cfg, req.Msg
+	email := store.NormalizeEmail(m.GetEmail())
+	inviteHash := auth.HashSecret(auth.NormalizeActivationCode(m.GetInviteCode()))
+	addr := clientAddress(ctx, req.Peer())
+	acct, err := c.Store.GetAccountByEmail(ctx, email)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	hash, err := auth.HashPassword(req.Msg.GetPassword())
+	try, err := c.begin(ctx, charge{signUpAddress, addr}, charge{signUpCode, inviteHash}, charge{signUpCodeDay, inviteHash},
+		charge{loginAccount, email}, charge{loginAccountDay, email})
+	if err != nil {
+		return nil, failed(ctx, err, reasonThrottled, acct.ID, "")
+	}
+	if known {
+		ok, err := auth.CheckPassword(acct.PasswordHash, m.GetPassword())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, failed(ctx, errBadCredentials, reasonWrongPassword, acct.ID, "")
+		}
+		if acct.Role != store.RoleCaregiver {
+			return nil, failed(ctx, errBadCredentials, reasonNotCaregiver, acct.ID, "")
+		}
+	} else {
+		hash, err := auth.HashPassword(m.GetPassword())
+		if err != nil {
+			return nil, err
+		}
+		id, err := auth.NewID("cg")
+		if err != nil {
+			return nil, err
+		}
+		acct = store.Account{ID: id, Email: email, DisplayName: m.GetDisplayName(), PasswordHash: hash, Role: store.RoleCaregiver, CreatedAt: c.Now()}
+	}
+	inv, err := c.Store.ConsumeInvite(ctx, inviteHash, c.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, failed(ctx, errBadCredentials, reasonUnknownInvite, acct.ID, "")
+	}
 	if err != nil {
 		return nil, err
 	}
-	id, err := auth.NewID("cg")
+	if !known {
+		if err := c.Store.CreateAccount(ctx, acct); errors.Is(err, store.ErrAlreadyExists) {
+			// Taken between the look-up and now: the invite is spent.
+			return nil, failed(ctx, errBadCredentials, reasonEmailRaced, "", inv.PatientID)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	try.succeeded(ctx)
+	p := auth.Principal{Subject: acct.ID, Role: acct.Role}
+	audit.SignedIn(ctx, p)
+	grantID, err := c.redeemInvite(ctx, acct, inv)
 	if err != nil {
 		return nil, err
 	}
-	acct := store.Account{
-		ID:           id,
-		Email:        store.NormalizeEmail(req.Msg.GetEmail()),
-		DisplayName:  req.Msg.GetDisplayName(),
-		PasswordHash: hash,
-		Role:         store.RoleCaregiver,
-		CreatedAt:    c.Now(),
-	}
-	if err := c.Store.CreateAccount(ctx, acct); errors.Is(err, store.ErrAlreadyExists) {
-		return nil, connect.NewError(connect.CodeAlreadyExists, errors.New("an account with this e-mail exists"))
-	} else if err != nil {
-		return nil, err
-	}
-	tokens, err := c.startSession(ctx, auth.Principal{Subject: acct.ID, Role: acct.Role})
+	tokens, err := c.startSession(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.SignUpCaregiverResponse{AccountId: acct.ID, Tokens: tokens}), nil
+	device, _, err := c.Tokens.IssueDevice(acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.SignUpCaregiverResponse{AccountId: acct.ID, Tokens: tokens,
+		PatientId: inv.PatientID, GrantId: grantID, DeviceToken: device}), nil
 }
 
 // startSession starts a new refresh-token family for p and returns its

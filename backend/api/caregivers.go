@@ -17,11 +17,6 @@ import (
 // inviteTTL is how long a caregiver invite code works.
 const inviteTTL = 7 * 24 * time.Hour
 
-var (
-	throttleInviteAddress = throttle{"invite:addr:", 20, 15 * time.Minute}
-	throttleInviteAccount = throttle{"invite:account:", 10, 15 * time.Minute}
-)
-
 var scopeFromProto = map[mtmv1.CaregiverScope]store.Scope{
 	mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES:     store.ScopeViewMedicines,
 	mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_PLAN:          store.ScopeViewPlan,
@@ -87,8 +82,9 @@ func (s *PatientService) InviteCaregiver(ctx context.Context, req *connect.Reque
 }
 
 // AcceptCaregiverInvite implements mtm.v1.PatientService.AcceptCaregiverInvite
-// for a signed-in caregiver. The grant is written to the patient's record
-// first (the source of truth), then to the caregiver's patient index.
+// for a signed-in caregiver: how an existing account redeems an invite.
+// Failed redemptions count against the client address's and the account's
+// budgets and go to the audit archive.
 func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect.Request[mtmv1.AcceptCaregiverInviteRequest]) (*connect.Response[mtmv1.AcceptCaregiverInviteResponse], error) {
 	c := s.cfg
 	p, err := principal(ctx)
@@ -98,11 +94,9 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 	if p.Role != store.RoleCaregiver {
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
 	}
-	if err := c.check(ctx, throttleInviteAddress, clientAddress(req.Peer())); err != nil {
-		return nil, err
-	}
-	if err := c.check(ctx, throttleInviteAccount, p.Subject); err != nil {
-		return nil, err
+	try, err := c.begin(ctx, charge{inviteAddress, clientAddress(ctx, req.Peer())}, charge{inviteAccount, p.Subject})
+	if err != nil {
+		return nil, failed(ctx, err, reasonThrottled, "", "")
 	}
 	acct, err := c.Store.GetAccount(ctx, p.Subject)
 	if err != nil {
@@ -110,14 +104,27 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 	}
 	inv, err := c.Store.ConsumeInvite(ctx, auth.HashSecret(auth.NormalizeActivationCode(req.Msg.GetInviteCode())), c.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, connect.NewError(connect.CodeNotFound, errors.New("invite code not valid or expired"))
+		return nil, failed(ctx, connect.NewError(connect.CodeNotFound, errors.New("invite code not valid or expired")), reasonUnknownInvite, "", "")
 	}
 	if err != nil {
 		return nil, err
 	}
+	try.succeeded(ctx)
+	grantID, err := c.redeemInvite(ctx, acct, inv)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&mtmv1.AcceptCaregiverInviteResponse{PatientId: inv.PatientID, GrantId: grantID}), nil
+}
+
+// redeemInvite gives the caregiver acct the grant of a consumed invite. The
+// grant is written to the patient's record first (the source of truth),
+// then to the caregiver's patient index; it replaces the caregiver's
+// standing grant from that patient, if any.
+func (c Config) redeemInvite(ctx context.Context, acct store.Account, inv store.Invite) (string, error) {
 	id, err := auth.NewID("gr")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	g := store.Grant{ID: id, CaregiverID: acct.ID, CaregiverName: acct.DisplayName, Scopes: inv.Scopes, EndsOn: inv.EndsOn, CreatedAt: c.Now()}
 	if _, err := c.Store.UpdatePatient(ctx, inv.PatientID, func(pt store.Patient) (store.Patient, error) {
@@ -132,7 +139,7 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 		pt.Grants = append(pt.Grants, g)
 		return pt, nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if _, err := c.Store.UpdateAccount(ctx, acct.ID, func(a store.Account) (store.Account, error) {
 		if !slices.Contains(a.PatientIDs, inv.PatientID) {
@@ -140,9 +147,9 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 		}
 		return a, nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
-	return connect.NewResponse(&mtmv1.AcceptCaregiverInviteResponse{PatientId: inv.PatientID, GrantId: g.ID}), nil
+	return g.ID, nil
 }
 
 // ListCaregivers implements mtm.v1.PatientService.ListCaregivers for the

@@ -8,6 +8,7 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtmapp/mtm/backend/export/cmspdf"
@@ -20,10 +21,32 @@ import (
 var (
 	errPatientNotFound = connect.NewError(connect.CodeNotFound, errors.New("patient not found"))
 	errUnauthenticated = connect.NewError(connect.CodeUnauthenticated, errors.New("not signed in"))
-	errBadCredentials  = connect.NewError(connect.CodeUnauthenticated, errors.New("invalid credentials"))
+	errBadCredentials  = withReason(connect.CodeUnauthenticated, "invalid credentials", ReasonInvalidCredentials)
+	errSessionRevoked  = withReason(connect.CodeUnauthenticated, "session revoked, sign in again", ReasonSessionRevoked)
 	errStaffOnly       = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
 	errPatientSideOnly = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
 )
+
+// ErrorDomain and the reasons are the google.rpc.ErrorInfo details that
+// AuthService refusals carry, for apps to switch on.
+const (
+	ErrorDomain = "mtm.app"
+	// ReasonInvalidCredentials: wrong or unknown code, password, e-mail,
+	// invite or refresh token (or an expired one).
+	ReasonInvalidCredentials = "INVALID_CREDENTIALS"
+	// ReasonSessionRevoked: the sign-in was revoked (signed out, or a
+	// spent refresh token was reused); sign in again.
+	ReasonSessionRevoked = "SESSION_REVOKED"
+)
+
+// withReason is an error with a google.rpc.ErrorInfo detail.
+func withReason(code connect.Code, message, reason string) *connect.Error {
+	err := connect.NewError(code, errors.New(message))
+	if d, derr := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain}); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
 
 // notFound is the answer for a record inside a patient that does not exist.
 func notFound(what string) error {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -23,14 +24,17 @@ import (
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
 	connectvalidate "connectrpc.com/validate"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/telemetry"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
@@ -65,6 +69,7 @@ type env struct {
 	opts    []connect.ClientOption
 	archive *memorySink
 	keyDir  string
+	logs    *logBuffer
 }
 
 // protocols are the wire protocols every handler test runs over.
@@ -132,6 +137,13 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 	return newEnvWith(t, st, envOptions{})
 }
 
+// newEnvBehind starts a server on st that takes the client address from
+// X-Forwarded-For when the peer is in trusted.
+func newEnvBehind(t testing.TB, st store.Store, trusted []netip.Prefix) *env {
+	t.Helper()
+	return newEnvWith(t, st, envOptions{trusted: trusted})
+}
+
 // envOptions tunes a test server.
 type envOptions struct {
 	// refusalLimit is the per-caller refusal budget (audit.RefusalLimit);
@@ -140,6 +152,9 @@ type envOptions struct {
 	refusalLimit int
 	// auditWindow is the per-patient window (audit.NewRecorder); 0: the default.
 	auditWindow int
+	// trusted are the proxies whose X-Forwarded-For names the client, as
+	// mtmd's --trusted-proxies (none: the client is always the peer).
+	trusted []netip.Prefix
 }
 
 // newEnvWith starts a server on st tuned by o, and closes st at cleanup.
@@ -168,9 +183,22 @@ func newEnvWith(t testing.TB, st store.Store, o envOptions) *env {
 	if err := rec.LimitRefusals(audit.RefusalLimit{Throttle: st, Limit: o.refusalLimit}); err != nil {
 		t.Fatal(err)
 	}
+	logs := &logBuffer{}
+	metrics, err := telemetry.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.NewInterceptor(telemetry.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver, err := clientaddr.NewResolver(o.trusted, clientaddr.XForwardedFor)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
+		connect.WithInterceptors(tel, auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
 		connect.WithReadMaxBytes(maxBody),
 	}
 	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now}, opts...)
@@ -180,11 +208,29 @@ func newEnvWith(t testing.TB, st store.Store, o envOptions) *env {
 	if err := api.RegisterBench(mux, slog.New(slog.DiscardHandler), opts...); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(resolver.Middleware(tel.Middleware(mux)))
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv, archive: sink, keyDir: keyDir}
+	return &env{t: t, store: st, clock: clk, keys: keys, tokens: tokens, srv: srv, archive: sink, keyDir: keyDir, logs: logs}
+}
+
+// logBuffer collects a test server's log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // memorySink is the audit archive of a test server.
@@ -336,25 +382,24 @@ type caregiverOf struct {
 	id, token, grant string
 }
 
-// caregiver signs up a caregiver account, has the patient invite it with
-// scopes and accepts the invite.
+// caregiver has the patient invite a caregiver with scopes and signs the
+// caregiver up with the invite code.
 func (e *env) caregiver(pt enrolled, email string, scopes []mtmv1.CaregiverScope) caregiverOf {
 	e.t.Helper()
 	ctx := context.Background()
-	su, err := e.authClient().SignUpCaregiver(ctx, connect.NewRequest(&mtmv1.SignUpCaregiverRequest{Email: email, Password: "caregiver password 1", DisplayName: "CG " + email}))
-	if err != nil {
-		e.t.Fatalf("sign up %s: %v", email, err)
-	}
 	inv, err := e.patientClient(pt.token).InviteCaregiver(ctx, connect.NewRequest(&mtmv1.InviteCaregiverRequest{PatientId: pt.id, Scopes: scopes}))
 	if err != nil {
 		e.t.Fatalf("invite: %v", err)
 	}
-	tok := su.Msg.GetTokens().GetAccessToken()
-	acc, err := e.patientClient(tok).AcceptCaregiverInvite(ctx, connect.NewRequest(&mtmv1.AcceptCaregiverInviteRequest{InviteCode: inv.Msg.GetInviteCode()}))
+	su, err := e.authClient().SignUpCaregiver(ctx, connect.NewRequest(&mtmv1.SignUpCaregiverRequest{Email: email, Password: "caregiver password 1",
+		DisplayName: "CG " + email, InviteCode: inv.Msg.GetInviteCode()}))
 	if err != nil {
-		e.t.Fatalf("accept: %v", err)
+		e.t.Fatalf("sign up %s: %v", email, err)
 	}
-	return caregiverOf{id: su.Msg.GetAccountId(), token: tok, grant: acc.Msg.GetGrantId()}
+	if su.Msg.GetPatientId() != pt.id || su.Msg.GetGrantId() == "" {
+		e.t.Fatalf("sign up %s: patient %q grant %q, want %q and a grant", email, su.Msg.GetPatientId(), su.Msg.GetGrantId(), pt.id)
+	}
+	return caregiverOf{id: su.Msg.GetAccountId(), token: su.Msg.GetTokens().GetAccessToken(), grant: su.Msg.GetGrantId()}
 }
 
 // login signs an account in and returns its access token.

@@ -76,6 +76,12 @@ func TestJWTAttackCorpusOverTheAPI(t *testing.T) {
 			"wrong issuer":               e.forge(claims(func(c map[string]any) { c["iss"] = "https://evil.test" })),
 			"wrong audience":             e.forge(claims(func(c map[string]any) { c["aud"] = "other-api" })),
 			"missing exp":                e.forge(claims(func(c map[string]any) { delete(c, "exp") })),
+			"exp ten years out":          e.forge(claims(func(c map[string]any) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() })),
+			"lifetime of an hour":        e.forge(claims(func(c map[string]any) { c["exp"] = now.Add(time.Hour).Unix() })),
+			"old iat, exp soon": e.forge(claims(func(c map[string]any) {
+				c["iat"] = now.Add(-2 * time.Hour).Unix()
+				c["exp"] = now.Add(5 * time.Minute).Unix()
+			})),
 			"refresh token as access":    pt.refresh,
 			"64 KiB of dots":             strings.Repeat(".", 64<<10),
 			"signature of another token": swapSignature(pt.token, sign(foreign, jose.ES256, map[jose.HeaderKey]any{"kid": kid}, claims(nil))),

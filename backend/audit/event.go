@@ -7,7 +7,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 )
 
-func eventFor(p auth.Principal, patientID, procedure, object string, outcome store.AuditOutcome, code, requestID string) store.AuditEvent {
+func eventFor(p auth.Principal, patientID, procedure, object string, outcome store.AuditOutcome, code, requestID, clientAddr string) store.AuditEvent {
 	return store.AuditEvent{
 		ActorID:   p.Subject,
 		ActorRole: p.Role,
@@ -18,6 +18,8 @@ func eventFor(p auth.Principal, patientID, procedure, object string, outcome sto
 		Outcome:   outcome,
 		Code:      code,
 		RequestID: requestID,
+
+		ClientAddr: clientAddr,
 	}
 }
 

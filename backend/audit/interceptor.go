@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/telemetry"
 )
@@ -20,6 +21,9 @@ type note struct {
 	exists    bool
 	granted   bool
 	object    string
+	// Set by Failed and SignedIn on the public sign-in paths.
+	reason string
+	actor  *auth.Principal
 }
 
 type noteKey struct{}
@@ -51,6 +55,41 @@ func Granted(ctx context.Context) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.granted = true
+}
+
+// Failed records, from inside a handler, why a sign-in, activation or
+// invite redemption failed (a short fixed word such as "wrong_password",
+// never what the caller typed). The call's event then goes to the archive
+// even when it names no patient; actorID (the account tried, when known)
+// and patientID (the patient an activation code belongs to) identify it
+// there, and neither puts the event in a patient's report.
+func Failed(ctx context.Context, reason, actorID, patientID string) {
+	n, ok := ctx.Value(noteKey{}).(*note)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.reason = reason
+	if actorID != "" {
+		n.actor = &auth.Principal{Subject: actorID}
+	}
+	if patientID != "" && n.patientID == "" {
+		n.patientID = patientID
+	}
+}
+
+// SignedIn records, from inside a public handler, who the call signed in:
+// its events and its log line name p as the actor.
+func SignedIn(ctx context.Context, p auth.Principal) {
+	telemetry.SetActor(ctx, p.Subject)
+	n, ok := ctx.Value(noteKey{}).(*note)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.actor = &p
 }
 
 // patientNamer is any request naming a patient.
@@ -110,30 +149,34 @@ var errAuditUnavailable = connect.NewError(connect.CodeUnavailable, errors.New("
 
 func (i *interceptor) record(ctx context.Context, procedure string, n *note, named string, callErr error) error {
 	n.mu.Lock()
-	patientID, exists, granted, object := n.patientID, n.exists, n.granted, n.object
+	patientID, exists, granted, object, reason, actor := n.patientID, n.exists, n.granted, n.object, n.reason, n.actor
 	n.mu.Unlock()
 	if patientID == "" {
 		patientID = named
 	}
 	p := principalOf(ctx)
+	if actor != nil {
+		p = *actor
+	}
 	code, codeName := connect.Code(0), "ok"
 	if callErr != nil {
 		code = connect.CodeOf(callErr)
 		codeName = code.String()
 	}
-	if patientID == "" {
-		return nil // the call touched no patient's data
+	if patientID == "" && reason == "" {
+		return nil // the call touched no patient's data and failed no sign-in
 	}
 	outcome := outcomeOf(p, patientID, granted, code, callErr)
-	if outcome == store.OutcomeDenied {
+	if outcome == store.OutcomeDenied && reason == "" {
 		// Counted whether or not the record exists: probing ids spends the
-		// same budget.
+		// same budget. (Failed sign-ins have budgets of their own.)
 		i.rec.refusals.denied(context.WithoutCancel(ctx), p)
 	}
-	ev := eventFor(p, patientID, procedure, object, outcome, codeName, telemetry.RequestID(ctx))
+	ev := eventFor(p, patientID, procedure, object, outcome, codeName, telemetry.RequestID(ctx), clientaddr.String(ctx))
+	ev.Reason = reason
 	// A denied call on an existing record enters the patient's report (its
-	// refusal window); probes of ids that do not exist, and calls throttled
-	// before any handler ran, go to the archive only.
+	// refusal window); probes of ids that do not exist, failed sign-ins,
+	// and calls throttled before any handler ran, go to the archive only.
 	if err := i.rec.Record(context.WithoutCancel(ctx), ev, exists); err != nil {
 		i.rec.log.ErrorContext(ctx, "audit write failed", "procedure", procedure, "error", err.Error())
 		return errAuditUnavailable

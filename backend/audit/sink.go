@@ -139,12 +139,15 @@ type eventJSON struct {
 	Outcome   string    `json:"outcome"`
 	Code      string    `json:"code"`
 	RequestID string    `json:"request_id,omitempty"`
+	Client    string    `json:"client_addr,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
 }
 
 func eventLine(ev store.AuditEvent) ([]byte, error) {
 	b, err := json.Marshal(eventJSON{
 		ID: ev.ID, Time: ev.Time.UTC(), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
 		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Outcome: string(ev.EffectiveOutcome()), Code: ev.Code, RequestID: ev.RequestID,
+		Client: ev.ClientAddr, Reason: ev.Reason,
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/backend/telemetry"
 )
 
 // interceptor authenticates Connect handler calls; see NewInterceptor.
@@ -78,6 +80,7 @@ func (i *interceptor) authenticate(ctx context.Context, procedure, protocol stri
 	if err != nil {
 		return ctx, unauthenticated(protocol)
 	}
+	telemetry.SetActor(ctx, p.Subject)
 	return WithPrincipal(ctx, p), nil
 }
 

@@ -143,45 +143,11 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 }
 
 func (t *Tokens) verify(token string) (Principal, error) {
-	if token == "" {
-		return Principal{}, errors.New("empty token")
-	}
-	if len(token) > MaxTokenBytes {
-		return Principal{}, fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
-	}
-	if err := checkProtectedHeader(token); err != nil {
-		return Principal{}, err
-	}
-	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return Principal{}, err
-	}
-	if len(parsed.Headers) != 1 {
-		return Principal{}, errors.New("not exactly one signature")
-	}
-	h := parsed.Headers[0]
-	if h.Algorithm != string(jose.ES256) || h.JSONWebKey != nil {
-		return Principal{}, errors.New("header refused")
-	}
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !isAccessTokenType(typ) {
-		return Principal{}, errors.New("not an access token (typ)")
-	}
-	pub, ok := t.keys.ring.Load().public[h.KeyID]
-	if !ok {
-		return Principal{}, errors.New("unknown kid")
-	}
 	var c accessClaims
-	if err := parsed.Claims(pub, &c); err != nil {
+	if err := t.parse(token, isAccessTokenType, &c); err != nil {
 		return Principal{}, err
 	}
-	if c.Expiry == nil {
-		return Principal{}, errors.New("missing exp")
-	}
-	if c.Issuer == "" || len(c.Audience) == 0 {
-		return Principal{}, errors.New("missing iss or aud")
-	}
-	err = c.Claims.ValidateWithLeeway(jwt.Expected{
+	err := c.Claims.ValidateWithLeeway(jwt.Expected{
 		Issuer:      t.cfg.Issuer,
 		AnyAudience: jwt.Audience{t.cfg.Audience},
 		Time:        t.cfg.Now(),
@@ -189,12 +155,69 @@ func (t *Tokens) verify(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
+	// A token signed by our own key but living longer than we issue them
+	// (a leaked key, a bug, an old build) is refused.
+	maxLife := t.cfg.AccessTTL + ClockLeeway
+	exp := c.Expiry.Time()
+	if exp.Sub(t.cfg.Now()) > maxLife {
+		return Principal{}, fmt.Errorf("exp %v beyond the access-token lifetime %v", exp, t.cfg.AccessTTL)
+	}
+	if c.IssuedAt != nil && exp.Sub(c.IssuedAt.Time()) > maxLife {
+		return Principal{}, fmt.Errorf("exp - iat exceeds the access-token lifetime %v", t.cfg.AccessTTL)
+	}
 	p := Principal{Subject: c.Subject, Role: c.Role, PharmacyID: c.PharmacyID, SessionID: c.SessionID}
 	if err := p.validate(); err != nil {
 		return Principal{}, err
 	}
 	return p, nil
 }
+
+// parse checks a compact JWS of an accepted type against our keys and
+// decodes its claims into claims, which must embed jwt.Claims; exp, iss
+// and aud must be present. The caller validates the claims' values.
+func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{ base() *jwt.Claims }) error {
+	if token == "" {
+		return errors.New("empty token")
+	}
+	if len(token) > MaxTokenBytes {
+		return fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
+	}
+	if err := checkProtectedHeader(token); err != nil {
+		return err
+	}
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return err
+	}
+	if len(parsed.Headers) != 1 {
+		return errors.New("not exactly one signature")
+	}
+	h := parsed.Headers[0]
+	if h.Algorithm != string(jose.ES256) || h.JSONWebKey != nil {
+		return errors.New("header refused")
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !typeOK(typ) {
+		return errors.New("wrong token type (typ)")
+	}
+	pub, ok := t.keys.ring.Load().public[h.KeyID]
+	if !ok {
+		return errors.New("unknown kid")
+	}
+	if err := parsed.Claims(pub, claims); err != nil {
+		return err
+	}
+	c := claims.base()
+	if c.Expiry == nil {
+		return errors.New("missing exp")
+	}
+	if c.Issuer == "" || len(c.Audience) == 0 {
+		return errors.New("missing iss or aud")
+	}
+	return nil
+}
+
+func (c *accessClaims) base() *jwt.Claims { return &c.Claims }
 
 // checkProtectedHeader decodes the first segment of a compact JWS and
 // refuses any header parameter other than alg, kid and typ, notably jwk,

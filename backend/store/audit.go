@@ -20,6 +20,11 @@ type AuditEvent struct {
 	Outcome   AuditOutcome
 	Code      string // Connect code of the answer, "ok" on success
 	RequestID string
+	// ClientAddr is the client's address as resolved behind trusted
+	// proxies; Reason says why a sign-in, activation or invite redemption
+	// failed ("" otherwise).
+	ClientAddr string
+	Reason     string
 }
 
 // AuditOutcome says how a call on a patient's data ended, for the "who

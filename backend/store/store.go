@@ -28,8 +28,13 @@ var (
 	// record; nothing was written and the caller should re-read.
 	ErrConflict = errors.New("store: conflict")
 	// ErrTokenReused means a refresh token that was already spent was
-	// presented again; its whole family has been revoked.
+	// presented again (outside the grace of a repeat); its whole family has
+	// been revoked.
 	ErrTokenReused = errors.New("store: refresh token reused")
+	// ErrSessionRevoked means the refresh token belongs to a family that
+	// was revoked earlier (by a reuse or a sign-out) and is still
+	// remembered; nothing was written.
+	ErrSessionRevoked = errors.New("store: session revoked")
 	// ErrUnavailable means the backend could not be reached in time (a
 	// timeout, an exhausted pool, a lost connection). The write may or may
 	// not have happened only where the method's doc says so.
@@ -109,18 +114,49 @@ type PatientRecords interface {
 type Sessions interface {
 	// CreateRefreshToken stores the first token of a new family.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
-	// RotateRefreshToken spends the token with hash oldHash and stores next
-	// in the same family, atomically: next's FamilyID, Subject and Role are
-	// overwritten with the spent token's (the caller sets Hash, ExpiresAt
-	// and CreatedAt). It returns the spent token. Errors:
-	// ErrNotFound (unknown, expired at now, or family revoked);
-	// ErrTokenReused when oldHash was already spent, in which case the
-	// whole family, including its newest token, is revoked. Of concurrent
-	// rotations of one token at most one succeeds.
-	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RotateRefreshToken spends the token with hash oldHash and stores
+	// r.Next in the same family, atomically: Next's FamilyID, Subject and
+	// Role are overwritten with the spent token's (the caller sets Hash,
+	// ExpiresAt and CreatedAt). r.Sealed is kept with the spent token.
+	//
+	// A repeat, the same oldHash presented again before the grace that
+	// its rotation was given has passed and while its successor is still
+	// the family's unspent token, writes nothing and returns that
+	// successor and its Sealed as the first rotation stored them, with
+	// Repeat set; r is ignored. So concurrent or retried rotations of one
+	// token all get the one successor, and no rotation ever leaves two
+	// live tokens in a family.
+	//
+	// Errors: ErrNotFound (unknown, or expired at now); ErrSessionRevoked
+	// when the family was revoked earlier; ErrTokenReused when oldHash was
+	// already spent and this is not a repeat, in which case the whole
+	// family, including its newest token, is revoked.
+	RotateRefreshToken(ctx context.Context, oldHash string, r Rotation, now time.Time) (Rotated, error)
 	// RevokeRefreshFamily revokes every token of the family that holds the
-	// token with this hash. ErrNotFound if the hash is unknown.
+	// token with this hash. ErrNotFound if the hash is unknown; revoking a
+	// revoked family again is not an error.
 	RevokeRefreshFamily(ctx context.Context, tokenHash string) error
+}
+
+// Rotation is what a caller asks RotateRefreshToken for.
+type Rotation struct {
+	// Next is the successor token.
+	Next RefreshToken
+	// Sealed is the successor's clear value sealed so that only a holder
+	// of the spent token can open it (the store never sees either clear
+	// value); a repeat gets it back.
+	Sealed []byte
+	// Grace is how long after this rotation a repeat of the spent token
+	// still gets the successor; zero means a repeat is always a reuse.
+	Grace time.Duration
+}
+
+// Rotated is the outcome of RotateRefreshToken.
+type Rotated struct {
+	Spent  RefreshToken // the token presented
+	Next   RefreshToken // the family's successor
+	Sealed []byte       // the successor's sealed clear value
+	Repeat bool         // a repeat within the grace: nothing was written
 }
 
 // Throttle counts attempts for rate limits shared by every process.
@@ -130,4 +166,10 @@ type Throttle interface {
 	// limit. retryAfter is how long until the window resets when it is not.
 	// Counts are shared by every process using the store.
 	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (ok bool, retryAfter time.Duration, err error)
+	// ForgetAttempts takes back up to n attempts (all of them when n <= 0)
+	// from key's count in the fixed window of length window that holds
+	// now, so that only failures stay counted: a caller counts an attempt
+	// with Allow before checking it, and forgets it when it succeeds.
+	// A missing count is not an error.
+	ForgetAttempts(ctx context.Context, key string, n int, window time.Duration, now time.Time) error
 }

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"log/slog"
+	"sync"
 )
 
 type requestKey struct{}
@@ -13,6 +14,36 @@ type requestValues struct {
 	// http is set by Middleware; the interceptor marks it when an RPC
 	// handler takes the request over.
 	http *httpState
+	// actor is filled in once the caller is known (SetActor).
+	actor *actorSlot
+}
+
+// actorSlot holds the id of the principal an RPC acts as.
+type actorSlot struct {
+	mu sync.Mutex
+	id string
+}
+
+// SetActor records, for the request's log line, the id of the principal
+// the request acts as (a patient or account id, never a name). The auth
+// interceptor calls it for signed-in callers; sign-in handlers for whom
+// they signed in.
+func SetActor(ctx context.Context, id string) {
+	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.actor != nil {
+		v.actor.mu.Lock()
+		v.actor.id = id
+		v.actor.mu.Unlock()
+	}
+}
+
+// actor returns what SetActor recorded for ctx's request, or "".
+func actor(ctx context.Context) string {
+	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.actor != nil {
+		v.actor.mu.Lock()
+		defer v.actor.mu.Unlock()
+		return v.actor.id
+	}
+	return ""
 }
 
 // discard is the logger for contexts that carry none. It holds no state

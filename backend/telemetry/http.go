@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/mtmapp/mtm/backend/clientaddr"
 )
 
 // httpState is shared between Middleware and the interceptor of one request.
@@ -53,6 +55,7 @@ func (i *Interceptor) Middleware(next http.Handler) http.Handler {
 			slog.String("path", path),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(i.cfg.Now().Sub(start).Microseconds())/1000),
+			slog.String("client_addr", clientaddr.String(ctx)),
 		)
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/backend/clientaddr"
 )
 
 // RequestIDHeader is the header that carries the request id in both
@@ -52,8 +54,9 @@ var _ connect.Interceptor = (*Interceptor)(nil)
 //   - puts a logger carrying request_id into the context (see Logger);
 //   - turns a handler panic into an internal error instead of a dropped
 //     connection;
-//   - logs one line (procedure, protocol, stream type, code, duration) and
-//     records the metrics. Bodies are never logged.
+//   - logs one line (procedure, protocol, stream type, code, duration, the
+//     client address that clientaddr resolved, the actor id that SetActor
+//     recorded) and records the metrics. Bodies are never logged.
 func NewInterceptor(c Config) (*Interceptor, error) {
 	var errs []error
 	if c.Logger == nil {
@@ -166,6 +169,7 @@ func (i *Interceptor) withRequest(ctx context.Context, id string, h *httpState) 
 		id:     id,
 		logger: i.cfg.Logger.With(slog.String("request_id", id)),
 		http:   h,
+		actor:  &actorSlot{},
 	})
 }
 
@@ -191,6 +195,8 @@ func (i *Interceptor) finish(ctx context.Context, spec connect.Spec, peer connec
 		slog.String("stream_type", streamTypeName(spec.StreamType)),
 		slog.String("code", code),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("client_addr", clientaddr.String(ctx)),
+		slog.String("actor", actor(ctx)),
 	)
 }
 

@@ -44,7 +44,11 @@ func runLogin(ctx context.Context, sys system, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	authc := mtmv1connect.NewAuthServiceClient(sys.http, server)
-	res, err := authc.Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: *email, Password: pw}))
+	var device string
+	if old, err := loadSession(path); err == nil && old.Server == server && old.Email == *email {
+		device = old.DeviceToken
+	}
+	res, err := authc.Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: *email, Password: pw, DeviceToken: device}))
 	if connect.CodeOf(err) == connect.CodeUnauthenticated {
 		return errors.New("login: wrong e-mail or password")
 	}
@@ -54,6 +58,7 @@ func runLogin(ctx context.Context, sys system, args []string) error {
 	s := session{
 		Server: server, Email: *email, AccountID: res.Msg.GetAccountId(),
 		Role: roleName(res.Msg.GetRole()), PharmacyID: res.Msg.GetPharmacyId(),
+		DeviceToken: res.Msg.GetDeviceToken(),
 	}
 	s.setTokens(res.Msg.GetTokens())
 	if err := saveSession(path, s); err != nil {

@@ -31,6 +31,9 @@ type session struct {
 	AccessExpiresAt  time.Time `json:"access_expires_at"`
 	RefreshToken     string    `json:"refresh_token"`
 	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	// DeviceToken marks this machine as one that signed in to the account
+	// before: its failed logins then have their own budget on the server.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 func (s *session) setTokens(t *mtmv1.TokenPair) {

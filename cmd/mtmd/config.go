@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 	BenchEndpoints      bool          // also serve mtm.v1.BenchService (the load test's baseline)
 	Reminders           reminderFlags // push sender and dispatcher (reminders.go)
 	Edge                edgeFlags     // CORS and TLS on the API port (edge.go)
+	TrustedProxies      string        // comma-separated CIDRs whose forwarding header names the client
+	ForwardedHeader     string        // X-Forwarded-For or Forwarded
+	RefreshGrace        time.Duration // how long a repeat of a spent refresh token gets the same successor
 }
 
 // Defaults.
@@ -83,6 +88,9 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read --signing-key-dir, picking up keys rotated or retired with `mtmctl keys`")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
 	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of the proxies in front of mtmd; only for a peer among them is the client taken from --forwarded-header (rightmost untrusted hop). Empty: the client is always the TCP peer")
+	fs.StringVar(&c.ForwardedHeader, "forwarded-header", string(clientaddr.XForwardedFor), "the forwarding header the trusted proxies write: X-Forwarded-For or Forwarded (the other is ignored)")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", api.DefaultRefreshGrace, "how long after a refresh token is spent a repeat of it (a retry, a concurrent refresh) gets the same new token instead of revoking the sign-in (1s–5m)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo pharmacy, pharmacist and patient and print how to try the API")
@@ -160,6 +168,15 @@ func unwrapParse(err error) error {
 	return err
 }
 
+// clientResolver is the client-address resolver the flags describe.
+func (c Config) clientResolver() (*clientaddr.Resolver, error) {
+	trusted, err := clientaddr.ParsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	return clientaddr.NewResolver(trusted, clientaddr.Header(c.ForwardedHeader))
+}
+
 // Validate reports every problem with the configuration together, one per
 // line, or nil.
 func (c Config) Validate() error {
@@ -198,6 +215,12 @@ func (c Config) Validate() error {
 	}
 	if c.KeyReload < time.Second || c.KeyReload > time.Hour {
 		add("--key-reload/MTM_KEY_RELOAD %s: must be between 1s and 1h", c.KeyReload)
+	}
+	if _, err := c.clientResolver(); err != nil {
+		add("--trusted-proxies/MTM_TRUSTED_PROXIES, --forwarded-header/MTM_FORWARDED_HEADER: %v", err)
+	}
+	if c.RefreshGrace < time.Second || c.RefreshGrace > 5*time.Minute {
+		add("--refresh-grace/MTM_REFRESH_GRACE %s: must be between 1s and 5m", c.RefreshGrace)
 	}
 	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 64<<20 {
 		add("--max-request-bytes/MTM_MAX_REQUEST_BYTES %d: must be between 1024 and 67108864", c.MaxRequestBytes)

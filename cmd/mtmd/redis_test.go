@@ -124,13 +124,20 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	}
 	stream.Close()
 
-	// A refresh token issued by B works once on A, and its reuse on B fails.
+	// A refresh token issued by B works on A, and a repeat on B within the
+	// grace (a phone retrying through another instance) gets the same
+	// successor.
 	rt := act.Msg.GetTokens().GetRefreshToken()
-	if _, err := authA.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})); err != nil {
+	first, err := authA.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt}))
+	if err != nil {
 		t.Fatalf("refresh on A of B's token: %v", err)
 	}
-	if _, err := authB.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})); connect.CodeOf(err) != connect.CodeUnauthenticated {
-		t.Fatalf("reuse of a spent refresh token on the other instance: %v, want unauthenticated", err)
+	again, err := authB.Refresh(ctx, connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt}))
+	if err != nil {
+		t.Fatalf("repeat on B within the grace: %v", err)
+	}
+	if again.Msg.GetTokens().GetRefreshToken() != first.Msg.GetTokens().GetRefreshToken() {
+		t.Fatal("a repeat on the other instance got another refresh token")
 	}
 }
 

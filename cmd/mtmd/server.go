@@ -90,7 +90,12 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		readMax,
 		fastGzip(),
 	}
-	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
+	resolver, err := d.cfg.clientResolver()
+	if err != nil {
+		drain()
+		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+	}
+	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now, RefreshGrace: d.cfg.RefreshGrace,
 		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
@@ -115,10 +120,11 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	protocols.SetUnencryptedHTTP2(true)
 	protocols.SetHTTP2(true) // over TLS, with --tls-cert (tls.go)
 	srv := &http.Server{
-		// The middleware gives even requests that no RPC handler takes
-		// (unknown paths, oversized bodies, JWKS) a request id, a log line
-		// and a count.
-		Handler:           tel.Middleware(withCORS(d.cfg.Edge.origins(), mux)),
+		// The resolver puts the client address (behind trusted proxies)
+		// into every request's context; the telemetry middleware gives even
+		// requests that no RPC handler takes (unknown paths, oversized
+		// bodies, JWKS) a request id, a log line and a count.
+		Handler:           resolver.Middleware(tel.Middleware(withCORS(d.cfg.Edge.origins(), mux))),
 		Protocols:         &protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,

@@ -49,12 +49,12 @@ func TestSeedBuildsASignedInPopulation(t *testing.T) {
 	}
 	// Every session is live: its refresh token rotates once.
 	cg := pop.Caregivers[0]
-	spent, err := st.RotateRefreshToken(ctx, auth.HashSecret(cg.Refresh), store.RefreshToken{Hash: "next", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, now)
+	spent, err := st.RotateRefreshToken(ctx, auth.HashSecret(cg.Refresh), store.Rotation{Next: store.RefreshToken{Hash: "next", ExpiresAt: now.Add(time.Hour), CreatedAt: now}}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if spent.Subject != cg.ID || spent.Role != store.RoleCaregiver {
-		t.Errorf("caregiver session is %s/%s, want %s/caregiver", spent.Subject, spent.Role, cg.ID)
+	if spent.Spent.Subject != cg.ID || spent.Spent.Role != store.RoleCaregiver {
+		t.Errorf("caregiver session is %s/%s, want %s/caregiver", spent.Spent.Subject, spent.Spent.Role, cg.ID)
 	}
 	rec, err := st.GetPatient(ctx, cg.PatientID)
 	if err != nil {

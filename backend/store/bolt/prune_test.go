@@ -36,7 +36,7 @@ func TestExpiredRecordsArePruned(t *testing.T) {
 	}
 	// A family with a spent and a live token loses only the expired one.
 	must(t, s.CreateRefreshToken(ctx, store.RefreshToken{Hash: "keep-1", FamilyID: "fam-keep", ExpiresAt: t0.Add(time.Hour)}))
-	if _, err := s.RotateRefreshToken(ctx, "keep-1", store.RefreshToken{Hash: "keep-2", ExpiresAt: t0.Add(1000 * time.Hour)}, t0); err != nil {
+	if _, err := s.RotateRefreshToken(ctx, "keep-1", store.Rotation{Next: store.RefreshToken{Hash: "keep-2", ExpiresAt: t0.Add(1000 * time.Hour)}}, t0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -68,7 +68,7 @@ func TestExpiredRecordsArePruned(t *testing.T) {
 			t.Errorf("bucket %s holds %d keys after expiry, want %d", b, counts[b], n)
 		}
 	}
-	if _, err := s.RotateRefreshToken(ctx, "keep-2", store.RefreshToken{Hash: "keep-3", ExpiresAt: later.Add(time.Hour)}, later); err != nil {
+	if _, err := s.RotateRefreshToken(ctx, "keep-2", store.Rotation{Next: store.RefreshToken{Hash: "keep-3", ExpiresAt: later.Add(time.Hour)}}, later); err != nil {
 		t.Fatalf("live token of a pruned family member: %v", err)
 	}
 }

@@ -87,3 +87,42 @@ func (s *Store) deleteCounterIfEnded(tx *bbolt.Tx, key string, now time.Time) er
 	}
 	return b.Delete([]byte(key))
 }
+
+// ForgetAttempts takes back up to n attempts (all when n <= 0) from key's
+// count in the fixed window of length window that holds now. A count of an
+// earlier window, or none, is left alone.
+func (s *Store) ForgetAttempts(ctx context.Context, key string, n int, window time.Duration, now time.Time) error {
+	if window <= 0 {
+		return fmt.Errorf("bolt.ForgetAttempts: window %v is not positive", window)
+	}
+	t, w := now.UnixNano(), int64(window)
+	start := t - t%w
+	if t%w < 0 {
+		start -= w
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketCounters)
+		cur, err := get[counter](b, s.codec, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.WindowStart != start || cur.Window != w {
+			return nil
+		}
+		if n > 0 && int64(n) < cur.Count {
+			cur.Count -= int64(n)
+			return put(b, s.codec, key, cur)
+		}
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(cur.end(), expiryCounter, key)); err != nil {
+			return err
+		}
+		return b.Delete([]byte(key))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt.ForgetAttempts: %w", err)
+	}
+	return nil
+}

@@ -12,10 +12,17 @@ import (
 )
 
 // refreshRecord is a stored refresh token. A spent token stays until it
-// expires so that presenting it again is recognized as reuse.
+// expires so that presenting it again is recognized as a repeat or a reuse;
+// a revoked one stays so that it is told apart from an unknown token.
 type refreshRecord struct {
-	Token store.RefreshToken
-	Spent bool
+	Token   store.RefreshToken
+	Spent   bool
+	Revoked bool
+	// Set when spent: the successor's hash and sealed clear value, and
+	// until when a repeat gets them.
+	Successor  string
+	Sealed     []byte
+	GraceUntil time.Time
 }
 
 // CreateRefreshToken stores the first token of a new family.
@@ -36,19 +43,20 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	return nil
 }
 
-// RotateRefreshToken spends the live token oldHash and stores next in its
-// family, all in one transaction, and returns the spent token. next takes
-// FamilyID, Subject and Role from the spent token; its own values of those
-// fields are ignored. Errors: store.ErrNotFound when oldHash is unknown,
-// expired at now or its family was revoked; store.ErrTokenReused when
-// oldHash was already spent, after the whole family has been deleted;
-// store.ErrAlreadyExists when next.Hash is taken (nothing written).
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
+// RotateRefreshToken spends the live token oldHash and stores r.Next in
+// its family, all in one transaction, as store.Sessions documents: a
+// repeat within the grace returns the stored successor; any other
+// presentation of a spent token revokes the family (store.ErrTokenReused);
+// a token of a revoked family gets store.ErrSessionRevoked; an unknown or
+// expired one store.ErrNotFound; store.ErrAlreadyExists when r.Next.Hash
+// is taken (nothing written).
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, r store.Rotation, now time.Time) (store.Rotated, error) {
 	var (
-		spent  store.RefreshToken
+		out    store.Rotated
 		reused bool
 	)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		out, reused = store.Rotated{}, false
 		if err := s.pruneExpired(tx, now); err != nil {
 			return err
 		}
@@ -57,7 +65,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		if err != nil {
 			return err
 		}
+		if rec.Revoked {
+			return store.ErrSessionRevoked
+		}
 		if rec.Spent {
+			if now.Before(rec.GraceUntil) {
+				succ, err := get[refreshRecord](tokens, s.codec, rec.Successor)
+				if err == nil && !succ.Spent && !succ.Revoked && now.Before(succ.Token.ExpiresAt) {
+					out = store.Rotated{Spent: rec.Token, Next: succ.Token, Sealed: rec.Sealed, Repeat: true}
+					return nil
+				}
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
 			// Commit the revocation; the error is returned after commit.
 			reused = true
 			return s.revokeFamily(tx, rec.Token.FamilyID)
@@ -65,26 +86,28 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		if !now.Before(rec.Token.ExpiresAt) {
 			return store.ErrNotFound
 		}
+		next := r.Next
+		next.FamilyID, next.Subject, next.Role = rec.Token.FamilyID, rec.Token.Subject, rec.Token.Role
 		rec.Spent = true
+		rec.Successor, rec.Sealed, rec.GraceUntil = next.Hash, r.Sealed, now.Add(r.Grace)
 		if err := put(tokens, s.codec, oldHash, rec); err != nil {
 			return err
 		}
-		next.FamilyID, next.Subject, next.Role = rec.Token.FamilyID, rec.Token.Subject, rec.Token.Role
-		spent = rec.Token
+		out = store.Rotated{Spent: rec.Token, Next: next, Sealed: r.Sealed}
 		return s.addToken(tx, next)
 	})
 	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("bolt.RotateRefreshToken: %w", err)
+		return store.Rotated{}, fmt.Errorf("bolt.RotateRefreshToken: %w", err)
 	}
 	if reused {
 		s.log.Warn("refresh token reused; family revoked")
-		return store.RefreshToken{}, fmt.Errorf("bolt.RotateRefreshToken: %w", store.ErrTokenReused)
+		return store.Rotated{}, fmt.Errorf("bolt.RotateRefreshToken: %w", store.ErrTokenReused)
 	}
-	return spent, nil
+	return out, nil
 }
 
-// RevokeRefreshFamily deletes every token of the family holding tokenHash;
-// store.ErrNotFound if the hash is unknown (or its family already revoked).
+// RevokeRefreshFamily revokes every token of the family holding tokenHash;
+// store.ErrNotFound if the hash is unknown.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, tokenHash string) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		rec, err := get[refreshRecord](tx.Bucket(bucketTokens), s.codec, tokenHash)
@@ -115,11 +138,11 @@ func (s *Store) addToken(tx *bbolt.Tx, t store.RefreshToken) error {
 	return tx.Bucket(bucketExpiry).Put(expiryKey(t.ExpiresAt, expiryToken, t.Hash), nil)
 }
 
-// revokeFamily deletes every token of the family and the family itself. A
-// revoked family is simply gone: its tokens are unknown from then on.
+// revokeFamily marks every token of the family revoked. The records stay
+// until they expire, so that a revoked token is told apart from an unknown
+// one.
 func (s *Store) revokeFamily(tx *bbolt.Tx, familyID string) error {
-	fams := tx.Bucket(bucketFamilies)
-	fam := fams.Bucket([]byte(familyID))
+	fam := tx.Bucket(bucketFamilies).Bucket([]byte(familyID))
 	if fam == nil {
 		return nil
 	}
@@ -130,12 +153,21 @@ func (s *Store) revokeFamily(tx *bbolt.Tx, familyID string) error {
 	}); err != nil {
 		return err
 	}
+	tokens := tx.Bucket(bucketTokens)
 	for _, h := range members {
-		if err := s.deleteTokenRecord(tx, h); err != nil {
+		rec, err := get[refreshRecord](tokens, s.codec, h)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		rec.Revoked, rec.Sealed = true, nil
+		if err := put(tokens, s.codec, h, rec); err != nil {
 			return err
 		}
 	}
-	return fams.DeleteBucket([]byte(familyID))
+	return nil
 }
 
 // deleteToken removes one token (expired) from its family, and the family

@@ -27,7 +27,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	}
 	rec, err := s.encode(auditWire{ID: ev.ID, Time: tEnc(ev.Time), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole),
 		ActorName: ev.ActorName, PatientID: ev.PatientID, Procedure: ev.Procedure, Object: ev.Object,
-		Allowed: ev.Allowed, Outcome: string(ev.Outcome), Code: ev.Code, RequestID: ev.RequestID})
+		Allowed: ev.Allowed, Outcome: string(ev.Outcome), Code: ev.Code, RequestID: ev.RequestID, ClientAddr: ev.ClientAddr, Reason: ev.Reason})
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
@@ -97,7 +97,7 @@ func (s *Store) decodeAuditMembers(members []string) ([]store.AuditEvent, error)
 		}
 		out = append(out, store.AuditEvent{ID: w.ID, Time: tDec(w.Time), ActorID: w.ActorID, ActorRole: store.Role(w.ActorRole),
 			ActorName: w.ActorName, PatientID: w.PatientID, Procedure: w.Procedure, Object: w.Object,
-			Allowed: w.Allowed, Outcome: store.AuditOutcome(w.Outcome), Code: w.Code, RequestID: w.RequestID})
+			Allowed: w.Allowed, Outcome: store.AuditOutcome(w.Outcome), Code: w.Code, RequestID: w.RequestID, ClientAddr: w.ClientAddr, Reason: w.Reason})
 	}
 	return out, nil
 }

@@ -635,16 +635,18 @@ type inviteWire struct {
 }
 
 type auditWire struct {
-	ID        string `cbor:"1,keyasint,omitempty"`
-	Time      int64  `cbor:"2,keyasint,omitempty"`
-	ActorID   string `cbor:"3,keyasint,omitempty"`
-	ActorRole string `cbor:"4,keyasint,omitempty"`
-	ActorName string `cbor:"5,keyasint,omitempty"`
-	PatientID string `cbor:"6,keyasint,omitempty"`
-	Procedure string `cbor:"7,keyasint,omitempty"`
-	Object    string `cbor:"8,keyasint,omitempty"`
-	Allowed   bool   `cbor:"9,keyasint,omitempty"`
-	Code      string `cbor:"10,keyasint,omitempty"`
-	RequestID string `cbor:"11,keyasint,omitempty"`
-	Outcome   string `cbor:"12,keyasint,omitempty"`
+	ID         string `cbor:"1,keyasint,omitempty"`
+	Time       int64  `cbor:"2,keyasint,omitempty"`
+	ActorID    string `cbor:"3,keyasint,omitempty"`
+	ActorRole  string `cbor:"4,keyasint,omitempty"`
+	ActorName  string `cbor:"5,keyasint,omitempty"`
+	PatientID  string `cbor:"6,keyasint,omitempty"`
+	Procedure  string `cbor:"7,keyasint,omitempty"`
+	Object     string `cbor:"8,keyasint,omitempty"`
+	Allowed    bool   `cbor:"9,keyasint,omitempty"`
+	Code       string `cbor:"10,keyasint,omitempty"`
+	RequestID  string `cbor:"11,keyasint,omitempty"`
+	Outcome    string `cbor:"12,keyasint,omitempty"`
+	ClientAddr string `cbor:"13,keyasint,omitempty"`
+	Reason     string `cbor:"14,keyasint,omitempty"`
 }

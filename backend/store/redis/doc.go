@@ -16,7 +16,7 @@
 //	mtm:{a:<account>}              account record (header with the record version + CBOR)
 //	mtm:{i:<invite hash>}          caregiver invite
 //	mtm:{e:<e-mail>}               normalized e-mail -> account id (uniqueness claim)
-//	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry
+//	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry, the token spent last (with its sealed successor and grace end)
 //	mtm:{t:<token hash>}           refresh token hash -> family id and expiry
 //	mtm:{rl:<key>}:<window start>  rate-limit counter of one fixed window
 //	mtm:{...}:op:<op id>           short-lived reply of one write (see Retries)
@@ -71,7 +71,7 @@
 //     delete-if-unchanged script: of concurrent consumers exactly one wins.
 //   - CreateRefreshToken and RotateRefreshToken store the new token's index
 //     (hash -> family) first, then change the family in one script that does
-//     rotation, reuse detection and family revocation together. An index
+//     rotation, repeat and reuse detection and family revocation together. An index
 //     entry whose token never reached the family is deleted best effort and
 //     is harmless: the family's current token is the only live one.
 //

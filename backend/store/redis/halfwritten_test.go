@@ -69,7 +69,7 @@ func TestHalfWrittenStepsStayInvisible(t *testing.T) {
 		}
 		// A successor whose rotation never ran.
 		client.Set(ctx, s.k.token("rt-ghost"), tokenIndex(store.RefreshToken{FamilyID: "fam-1", ExpiresAt: now.Add(time.Hour)}), 0)
-		if _, err := s.RotateRefreshToken(ctx, "rt-1", store.RefreshToken{Hash: "rt-2", ExpiresAt: now.Add(2 * time.Hour)}, now); err != nil {
+		if _, err := s.RotateRefreshToken(ctx, "rt-1", store.Rotation{Next: store.RefreshToken{Hash: "rt-2", ExpiresAt: now.Add(2 * time.Hour)}}, now); err != nil {
 			t.Fatalf("rotating the live token next to a ghost successor: %v", err)
 		}
 	})

@@ -76,7 +76,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Without idempotence the re-run would see rt-1 spent and revoke the family.
-		same(t, twice(t, s.scripts.rotate, s.k.family("fam-1"), "rt-1", "rt-2", rec, first.ExpiresAt.UnixMilli(), int64(60000)), stOK)
+		same(t, twice(t, s.scripts.rotate, s.k.family("fam-1"), "rt-1", "rt-2", rec, first.ExpiresAt.UnixMilli(), int64(60000), "", int64(0), time.Now().UnixMilli()), stOK)
 		h, err := client.HGet(ctx, s.k.family("fam-1"), "h").Result()
 		if err != nil || h != "rt-2" {
 			t.Fatalf("current token %q, %v after a re-sent rotation; want rt-2 and the family live", h, err)

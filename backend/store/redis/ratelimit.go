@@ -39,3 +39,24 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	}
 	return true, 0, nil
 }
+
+// ForgetAttempts takes back up to n attempts (all when n <= 0) from key's
+// count in the fixed window of length window that holds now, in one
+// script; a re-sent script does not take them back twice.
+func (s *Store) ForgetAttempts(ctx context.Context, key string, n int, window time.Duration, now time.Time) error {
+	const opName = "redisstore.ForgetAttempts"
+	if window <= 0 {
+		return fmt.Errorf("%s: window must be positive, got %v", opName, window)
+	}
+	if n < 0 {
+		n = 0
+	}
+	status, _, err := s.run(ctx, s.scripts.forget, s.k.window(key, now.Truncate(window)), n)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	if status != stOK {
+		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	return nil
+}

@@ -38,61 +38,97 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	return nil
 }
 
-// RotateRefreshToken spends the token oldHash and stores next in its family
-// (inheriting FamilyID, Subject and Role), atomically in one script with
-// reuse detection: presenting a spent token revokes the family and returns
-// store.ErrTokenReused. store.ErrNotFound when the token is unknown,
-// expired at now or its family revoked.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
+// RotateRefreshToken spends the token oldHash and stores r.Next in its
+// family (inheriting FamilyID, Subject and Role), atomically in one script
+// with repeat and reuse detection, as store.Sessions documents: a repeat
+// within the grace returns the stored successor; presenting a spent token
+// otherwise revokes the family and returns store.ErrTokenReused; a token
+// of a revoked family gets store.ErrSessionRevoked; store.ErrNotFound when
+// the token is unknown or expired at now.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, r store.Rotation, now time.Time) (store.Rotated, error) {
 	const opName = "redisstore.RotateRefreshToken"
 	family, expires, err := s.tokenFamily(ctx, oldHash)
 	if err != nil {
-		return store.RefreshToken{}, s.fail(opName, err)
+		return store.Rotated{}, s.fail(opName, err)
 	}
 	if !now.Before(expires) {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+		return store.Rotated{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
 	}
 	// Subject and role are the same for every token of a family, so the
 	// current token (read outside the script) supplies them; the script
 	// decides whether oldHash is still the one to spend.
 	spentRaw, err := s.currentToken(ctx, family)
 	if err != nil {
-		return store.RefreshToken{}, s.fail(opName, err)
+		return store.Rotated{}, s.fail(opName, err)
 	}
 	var sw tokenWire
 	if spentRaw != nil {
 		if err := s.decode(spentRaw, &sw); err != nil {
-			return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+			return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
 		}
 	}
+	next := r.Next
 	next.FamilyID, next.Subject, next.Role = family, sw.Subject, store.Role(sw.Role)
 	rec, err := s.encode(tokenToWire(next))
 	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+		return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
 	}
 	ttl := s.gcTTL(next.ExpiresAt).Milliseconds()
 	if err := s.createRecord(ctx, opName, s.k.token(next.Hash), []byte(tokenIndex(next)), ttl); err != nil {
-		return store.RefreshToken{}, err
+		return store.Rotated{}, err
 	}
-	status, spent, err := s.run(ctx, s.scripts.rotate, s.k.family(family), oldHash, next.Hash, rec, next.ExpiresAt.UnixMilli(), ttl)
+	status, payload, err := s.run(ctx, s.scripts.rotate, s.k.family(family), oldHash, next.Hash, rec,
+		next.ExpiresAt.UnixMilli(), ttl, r.Sealed, now.Add(r.Grace).UnixMilli(), now.UnixMilli())
 	if err != nil {
-		return store.RefreshToken{}, s.fail(opName, err)
+		return store.Rotated{}, s.fail(opName, err)
 	}
 	switch status {
 	case stOK:
+		if err := s.decode([]byte(payload), &sw); err != nil {
+			return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		return store.Rotated{Spent: sw.toStore(), Next: next, Sealed: r.Sealed}, nil
+	case stRepeat:
+		s.dropTokenIndex(ctx, next)
+		parts, ok := unpackParts(payload, 3)
+		if !ok {
+			return store.Rotated{}, fmt.Errorf("%s: %w", opName, errFormat)
+		}
+		var spent, live tokenWire
+		if err := s.decode([]byte(parts[0]), &spent); err != nil {
+			return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		if err := s.decode([]byte(parts[1]), &live); err != nil {
+			return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		return store.Rotated{Spent: spent.toStore(), Next: live.toStore(), Sealed: []byte(parts[2]), Repeat: true}, nil
 	case stNotFound:
 		s.dropTokenIndex(ctx, next)
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+		return store.Rotated{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+	case stRevoked:
+		s.dropTokenIndex(ctx, next)
+		return store.Rotated{}, fmt.Errorf("%s: %w", opName, store.ErrSessionRevoked)
 	case stReused:
 		s.dropTokenIndex(ctx, next)
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, store.ErrTokenReused)
+		return store.Rotated{}, fmt.Errorf("%s: %w", opName, store.ErrTokenReused)
 	default:
-		return store.RefreshToken{}, fmt.Errorf("%s: unexpected script status %q", opName, status)
+		return store.Rotated{}, fmt.Errorf("%s: unexpected script status %q", opName, status)
 	}
-	if err := s.decode([]byte(spent), &sw); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", opName, err)
+}
+
+// unpackParts splits a script payload of n "<length>:<bytes>" parts.
+func unpackParts(payload string, n int) ([]string, bool) {
+	parts := make([]string, 0, n)
+	for range n {
+		lenText, rest, ok := strings.Cut(payload, ":")
+		l, err := strconv.Atoi(lenText)
+		if !ok || err != nil || l < 0 || l > len(rest) {
+			return nil, false
+		}
+		parts = append(parts, rest[:l])
+		payload = rest[l:]
 	}
-	return sw.toStore(), nil
+	return parts, payload == ""
 }
 
 // RevokeRefreshFamily revokes every token of the family holding tokenHash;

@@ -15,6 +15,8 @@ const (
 	stConflict = "CONFLICT"
 	stTaken    = "TAKEN"
 	stReused   = "REUSED"
+	stRepeat   = "REPEAT"
+	stRevoked  = "REVOKED"
 )
 
 // idempotent is the prelude of every write script. KEYS[1] is the
@@ -38,7 +40,7 @@ end
 // slot) only, which share one hash tag.
 type scripts struct {
 	create, casVersioned, claimEmail, swap, delIfEqual, replace, createFamily, rotate, allow *redis.Script
-	revoke, appendAudit                                                                      *redis.Script
+	revoke, appendAudit, forget                                                              *redis.Script
 	msg                                                                                      messagingScripts
 }
 
@@ -90,28 +92,50 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return finish('EXISTS') end
 redis.call('HSET', KEYS[2], 'h', ARGV[2], 'r', ARGV[3], 'x', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return finish('OK')`),
-		// Rotation, reuse detection and revocation in one step.
+		// Rotation, repeat and reuse detection and revocation in one step.
+		// The family hash holds the live token (h, r), the expiry (x), the
+		// revocation mark (rev) and the token spent last (p, its record pr,
+		// the sealed successor ps, the end of its grace pg, unix ms).
 		// ARGV[2] spent hash, ARGV[3] next hash, ARGV[4] next record,
-		// ARGV[5] next expiry (unix ms), ARGV[6] TTL ms.
+		// ARGV[5] next expiry (unix ms), ARGV[6] TTL ms, ARGV[7] sealed
+		// successor, ARGV[8] grace end (unix ms), ARGV[9] now (unix ms).
+		// A repeat answers the spent record, the live record and the sealed
+		// successor, each as "<length>:<bytes>".
 		rotate: w(`
-local f = redis.call('HMGET', KEYS[2], 'h', 'r', 'rev', 'x')
-if f[3] == '1' or not f[1] then return finish('NOTFOUND') end
-if f[1] ~= ARGV[2] then
-  redis.call('HSET', KEYS[2], 'rev', '1')
-  redis.call('HDEL', KEYS[2], 'h', 'r')
-  return finish('REUSED')
+local f = redis.call('HMGET', KEYS[2], 'h', 'r', 'rev', 'x', 'p', 'pr', 'ps', 'pg')
+if f[3] == '1' then return finish('REVOKED') end
+if not f[1] then return finish('NOTFOUND') end
+if f[1] == ARGV[2] then
+  redis.call('HSET', KEYS[2], 'h', ARGV[3], 'r', ARGV[4], 'p', ARGV[2], 'pr', f[2], 'ps', ARGV[7], 'pg', ARGV[8])
+  if tonumber(ARGV[5]) > tonumber(f[4] or '0') then
+    redis.call('HSET', KEYS[2], 'x', ARGV[5])
+    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  end
+  return finish('OK', f[2])
 end
-redis.call('HSET', KEYS[2], 'h', ARGV[3], 'r', ARGV[4])
-if tonumber(ARGV[5]) > tonumber(f[4] or '0') then
-  redis.call('HSET', KEYS[2], 'x', ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if f[5] == ARGV[2] and tonumber(ARGV[9]) < tonumber(f[8] or '0') then
+  local out = ''
+  for _, v in ipairs({f[6] or '', f[2] or '', f[7] or ''}) do
+    out = out .. string.len(v) .. ':' .. v
+  end
+  return finish('REPEAT', out)
 end
-return finish('OK', f[2])`),
+redis.call('HSET', KEYS[2], 'rev', '1')
+redis.call('HDEL', KEYS[2], 'h', 'r', 'p', 'pr', 'ps', 'pg')
+return finish('REUSED')`),
 		// ARGV[2] window TTL ms; returns the count after this attempt.
 		allow: w(`
 local n = redis.call('INCR', KEYS[2])
 if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return finish('OK', tostring(n))`),
+		// ARGV[2] how many attempts to take back (0: all).
+		forget: w(`
+local v = tonumber(redis.call('GET', KEYS[2]) or '0')
+local n = tonumber(ARGV[2])
+if v > 0 then
+  if n > 0 and n < v then redis.call('DECRBY', KEYS[2], n) else redis.call('DEL', KEYS[2]) end
+end
+return finish('OK')`),
 		// Naturally idempotent (a sorted set holds a member once):
 		// KEYS[1] audit window, ARGV[1] member, ARGV[2] keep.
 		appendAudit: redis.NewScript(`
@@ -123,7 +147,7 @@ return over`),
 		revoke: redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'rev', '1')
-redis.call('HDEL', KEYS[1], 'h', 'r')
+redis.call('HDEL', KEYS[1], 'h', 'r', 'p', 'pr', 'ps', 'pg')
 return 1`),
 	}
 }

@@ -94,3 +94,35 @@ var allowCases = []testCase{
 		}
 	}},
 }
+
+var forgetCases = []testCase{
+	{"TakesBackSome", func(t *testing.T, s store.Store) {
+		now := t0.Add(10 * time.Second)
+		allowN(t, s, "k", 3, 3, time.Minute, now)
+		must(t, "ForgetAttempts", s.ForgetAttempts(t.Context(), "k", 2, time.Minute, now))
+		if got, _ := allowN(t, s, "k", 3, 3, time.Minute, now); got != 2 {
+			t.Fatalf("after forgetting 2 of 3 attempts, %d of 3 more allowed, want 2", got)
+		}
+	}},
+	{"AllRestartsTheCount", func(t *testing.T, s store.Store) {
+		now := t0.Add(10 * time.Second)
+		allowN(t, s, "k", 5, 3, time.Minute, now)
+		must(t, "ForgetAttempts", s.ForgetAttempts(t.Context(), "k", 0, time.Minute, now))
+		if got, _ := allowN(t, s, "k", 4, 3, time.Minute, now); got != 3 {
+			t.Fatalf("after forgetting all attempts, %d of 4 allowed, want 3", got)
+		}
+	}},
+	{"OtherWindowsAndKeysUntouched", func(t *testing.T, s store.Store) {
+		allowN(t, s, "k", 3, 3, time.Minute, t0)
+		allowN(t, s, "other", 3, 3, time.Minute, t0)
+		must(t, "ForgetAttempts of a later window", s.ForgetAttempts(t.Context(), "k", 0, time.Minute, t0.Add(time.Minute)))
+		must(t, "ForgetAttempts of an unknown key", s.ForgetAttempts(t.Context(), "none", 0, time.Minute, t0))
+		must(t, "ForgetAttempts of k", s.ForgetAttempts(t.Context(), "k", 0, time.Minute, t0))
+		if got, _ := allowN(t, s, "other", 1, 3, time.Minute, t0); got != 0 {
+			t.Fatal("forgetting k's attempts forgot another key's")
+		}
+		if got, _ := allowN(t, s, "k", 4, 3, time.Minute, t0.Add(time.Second)); got != 3 {
+			t.Fatalf("%d of 4 allowed after forgetting, want 3", got)
+		}
+	}},
+}

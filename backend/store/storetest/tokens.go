@@ -123,18 +123,30 @@ func token(hash, family string) store.RefreshToken {
 	return store.RefreshToken{Hash: hash, FamilyID: family, Subject: "acct-1", Role: store.RoleCaregiver, CreatedAt: t0, ExpiresAt: t0.Add(30 * 24 * time.Hour)}
 }
 
-// next returns a successor the way a caller that holds only the opaque old
-// token builds it: no family, subject or role.
-func next(hash string) store.RefreshToken {
+// nextToken returns a successor the way a caller that holds only the
+// opaque old token builds it: no family, subject or role.
+func nextToken(hash string) store.RefreshToken {
 	return store.RefreshToken{Hash: hash, CreatedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(30*24*time.Hour + time.Hour)}
+}
+
+// next asks for a rotation to nextToken(hash) without a grace.
+func next(hash string) store.Rotation {
+	return store.Rotation{Next: nextToken(hash), Sealed: []byte("sealed " + hash)}
+}
+
+// graced asks for a rotation to nextToken(hash) with a grace.
+func graced(hash string, grace time.Duration) store.Rotation {
+	r := next(hash)
+	r.Grace = grace
+	return r
 }
 
 // dead fails the test unless the token with hash can no longer be rotated.
 func dead(t *testing.T, s store.Store, hash string, now time.Time) {
 	t.Helper()
 	_, err := s.RotateRefreshToken(t.Context(), hash, next(hash+"-probe"), now)
-	if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTokenReused) {
-		t.Fatalf("rotating %s: got %v, want ErrNotFound or ErrTokenReused (the token should be dead)", hash, err)
+	if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTokenReused) && !errors.Is(err, store.ErrSessionRevoked) {
+		t.Fatalf("rotating %s: got %v, want ErrNotFound, ErrTokenReused or ErrSessionRevoked (the token should be dead)", hash, err)
 	}
 }
 
@@ -146,12 +158,16 @@ var refreshCases = []testCase{
 		now := t0.Add(time.Hour)
 		spent, err := s.RotateRefreshToken(ctx, "rt-1", next("rt-2"), now)
 		must(t, "RotateRefreshToken", err)
-		sameToken(t, "spent token", spent, first)
+		sameToken(t, "spent token", spent.Spent, first)
+		want := nextToken("rt-2")
+		want.FamilyID, want.Subject, want.Role = first.FamilyID, first.Subject, first.Role
+		sameToken(t, "successor", spent.Next, want)
+		if spent.Repeat || string(spent.Sealed) != "sealed rt-2" {
+			t.Fatalf("first rotation: Repeat %v, Sealed %q; want false, %q", spent.Repeat, spent.Sealed, "sealed rt-2")
+		}
 		spent, err = s.RotateRefreshToken(ctx, "rt-2", next("rt-3"), now.Add(time.Minute))
 		must(t, "RotateRefreshToken of the successor", err)
-		want := next("rt-2")
-		want.FamilyID, want.Subject, want.Role = first.FamilyID, first.Subject, first.Role
-		sameToken(t, "spent successor", spent, want)
+		sameToken(t, "spent successor", spent.Spent, want)
 	}},
 	{"Unknown", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -206,7 +222,7 @@ var refreshCases = []testCase{
 				must(t, "RotateRefreshToken", err)
 				must(t, "RevokeRefreshFamily", s.RevokeRefreshFamily(ctx, c.name+c.revoke))
 				_, err = s.RotateRefreshToken(ctx, c.name+"rt-2", next(c.name+"rt-3"), now)
-				wantErr(t, "RotateRefreshToken after revoke", err, store.ErrNotFound)
+				wantErr(t, "RotateRefreshToken after revoke", err, store.ErrSessionRevoked)
 				dead(t, s, c.name+"rt-3", now)
 				_, err = s.RotateRefreshToken(ctx, c.name+"other-1", next(c.name+"other-2"), now)
 				must(t, "RotateRefreshToken of another family", err)
@@ -231,7 +247,7 @@ var refreshCases = []testCase{
 			switch {
 			case err == nil:
 				wins++
-			case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTokenReused):
+			case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTokenReused) && !errors.Is(err, store.ErrSessionRevoked):
 				t.Fatalf("RotateRefreshToken: %v", err)
 			}
 		}
@@ -247,6 +263,95 @@ var refreshCases = []testCase{
 		if live > 1 {
 			t.Fatalf("%d successors of one token are live, want at most 1", live)
 		}
+	}},
+}
+
+var graceCases = []testCase{
+	{"RepeatWithinGraceGetsTheSameSuccessor", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, token("rt-1", "fam-1")))
+		first, err := s.RotateRefreshToken(ctx, "rt-1", graced("rt-2", 30*time.Second), now)
+		must(t, "RotateRefreshToken", err)
+		again, err := s.RotateRefreshToken(ctx, "rt-1", graced("rt-other", 30*time.Second), now.Add(29*time.Second))
+		must(t, "RotateRefreshToken repeated within the grace", err)
+		if !again.Repeat || string(again.Sealed) != "sealed rt-2" {
+			t.Fatalf("repeat: Repeat %v, Sealed %q; want true, %q", again.Repeat, again.Sealed, "sealed rt-2")
+		}
+		sameToken(t, "repeat's successor", again.Next, first.Next)
+		sameToken(t, "repeat's spent token", again.Spent, first.Spent)
+		dead(t, s, "rt-other", now) // the repeat stored nothing
+		_, err = s.RotateRefreshToken(ctx, "rt-2", next("rt-3"), now.Add(time.Minute))
+		must(t, "RotateRefreshToken of the one successor", err)
+	}},
+	{"RepeatAfterGraceRevokesFamily", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, token("rt-1", "fam-1")))
+		_, err := s.RotateRefreshToken(ctx, "rt-1", graced("rt-2", 30*time.Second), now)
+		must(t, "RotateRefreshToken", err)
+		_, err = s.RotateRefreshToken(ctx, "rt-1", graced("rt-x", 30*time.Second), now.Add(30*time.Second))
+		wantErr(t, "RotateRefreshToken at the end of the grace", err, store.ErrTokenReused)
+		_, err = s.RotateRefreshToken(ctx, "rt-2", next("rt-3"), now.Add(31*time.Second))
+		wantErr(t, "RotateRefreshToken of the successor after the reuse", err, store.ErrSessionRevoked)
+	}},
+	{"RepeatAfterSuccessorSpentRevokesFamily", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, token("rt-1", "fam-1")))
+		_, err := s.RotateRefreshToken(ctx, "rt-1", graced("rt-2", time.Minute), now)
+		must(t, "RotateRefreshToken 1→2", err)
+		_, err = s.RotateRefreshToken(ctx, "rt-2", graced("rt-3", time.Minute), now.Add(time.Second))
+		must(t, "RotateRefreshToken 2→3", err)
+		_, err = s.RotateRefreshToken(ctx, "rt-1", graced("rt-x", time.Minute), now.Add(2*time.Second))
+		wantErr(t, "RotateRefreshToken of a token whose successor is spent", err, store.ErrTokenReused)
+		dead(t, s, "rt-3", now.Add(3*time.Second))
+	}},
+	{"ConcurrentRotationsWithGraceShareOneSuccessor", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, token("rt-1", "fam-1")))
+		const n = 12
+		var wg sync.WaitGroup
+		got := make([]store.Rotated, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				got[i], errs[i] = s.RotateRefreshToken(ctx, "rt-1", graced(fmt.Sprintf("rt-next-%d", i), 30*time.Second), now)
+			})
+		}
+		wg.Wait()
+		firsts := 0
+		for i, err := range errs {
+			must(t, "RotateRefreshToken", err)
+			if !got[i].Repeat {
+				firsts++
+			}
+			if got[i].Next.Hash != got[0].Next.Hash || string(got[i].Sealed) != "sealed "+got[0].Next.Hash {
+				t.Fatalf("rotation %d got successor %q (sealed %q), rotation 0 got %q", i, got[i].Next.Hash, got[i].Sealed, got[0].Next.Hash)
+			}
+		}
+		if firsts != 1 {
+			t.Fatalf("%d of %d rotations were not repeats, want exactly 1", firsts, n)
+		}
+		for i := range n {
+			if h := fmt.Sprintf("rt-next-%d", i); h != got[0].Next.Hash {
+				dead(t, s, h, now)
+			}
+		}
+		_, err := s.RotateRefreshToken(ctx, got[0].Next.Hash, next("rt-after"), now.Add(time.Second))
+		must(t, "RotateRefreshToken of the one successor", err)
+	}},
+	{"RevokedIsToldApartFromUnknown", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		now := t0.Add(time.Hour)
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, token("rt-1", "fam-1")))
+		must(t, "RevokeRefreshFamily", s.RevokeRefreshFamily(ctx, "rt-1"))
+		must(t, "RevokeRefreshFamily again", s.RevokeRefreshFamily(ctx, "rt-1"))
+		_, err := s.RotateRefreshToken(ctx, "rt-1", next("rt-2"), now)
+		wantErr(t, "RotateRefreshToken of a revoked token", err, store.ErrSessionRevoked)
+		_, err = s.RotateRefreshToken(ctx, "rt-unknown", next("rt-3"), now)
+		wantErr(t, "RotateRefreshToken of an unknown token", err, store.ErrNotFound)
 	}},
 }
 

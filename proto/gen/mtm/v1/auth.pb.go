@@ -136,9 +136,11 @@ func (x *ActivatePatientResponse) GetTokens() *TokenPair {
 }
 
 type LoginRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The device_token of an earlier LoginResponse on this device, if any.
+	DeviceToken   string `protobuf:"bytes,3,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,13 +189,22 @@ func (x *LoginRequest) GetPassword() string {
 	return ""
 }
 
+func (x *LoginRequest) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
+}
+
 type LoginResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	Role      Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=mtm.v1.Role" json:"role,omitempty"`
 	// Staff only.
-	PharmacyId    string     `protobuf:"bytes,3,opt,name=pharmacy_id,json=pharmacyId,proto3" json:"pharmacy_id,omitempty"`
-	Tokens        *TokenPair `protobuf:"bytes,4,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	PharmacyId string     `protobuf:"bytes,3,opt,name=pharmacy_id,json=pharmacyId,proto3" json:"pharmacy_id,omitempty"`
+	Tokens     *TokenPair `protobuf:"bytes,4,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Keep it on the device and send it with the next Login to this account.
+	DeviceToken   string `protobuf:"bytes,5,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +265,13 @@ func (x *LoginResponse) GetTokens() *TokenPair {
 		return x.Tokens
 	}
 	return nil
+}
+
+func (x *LoginResponse) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
 }
 
 type RefreshRequest struct {
@@ -428,8 +446,10 @@ type SignUpCaregiverRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Email string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// At least 12 characters.
-	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Password    string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The invite code the patient handed over (InviteCaregiver).
+	InviteCode    string `protobuf:"bytes,4,opt,name=invite_code,json=inviteCode,proto3" json:"invite_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,10 +505,22 @@ func (x *SignUpCaregiverRequest) GetDisplayName() string {
 	return ""
 }
 
+func (x *SignUpCaregiverRequest) GetInviteCode() string {
+	if x != nil {
+		return x.InviteCode
+	}
+	return ""
+}
+
 type SignUpCaregiverResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	Tokens        *TokenPair             `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Tokens    *TokenPair             `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// The patient and the grant the invite gave.
+	PatientId string `protobuf:"bytes,3,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	GrantId   string `protobuf:"bytes,4,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// As LoginResponse.device_token.
+	DeviceToken   string `protobuf:"bytes,5,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +569,27 @@ func (x *SignUpCaregiverResponse) GetTokens() *TokenPair {
 	return nil
 }
 
+func (x *SignUpCaregiverResponse) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SignUpCaregiverResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *SignUpCaregiverResponse) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
+}
+
 var File_mtm_v1_auth_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_auth_proto_rawDesc = "" +
@@ -550,19 +603,21 @@ const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\x17ActivatePatientResponse\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12)\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\"X\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\"\x85\x01\n" +
 	"\fLoginRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\"\x9c\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\x12+\n" +
+	"\fdevice_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vdeviceToken\"\xbf\x01\n" +
 	"\rLoginResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12 \n" +
 	"\x04role\x18\x02 \x01(\x0e2\f.mtm.v1.RoleR\x04role\x12\x1f\n" +
 	"\vpharmacy_id\x18\x03 \x01(\tR\n" +
 	"pharmacyId\x12)\n" +
-	"\x06tokens\x18\x04 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\"A\n" +
+	"\x06tokens\x18\x04 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\x12!\n" +
+	"\fdevice_token\x18\x05 \x01(\tR\vdeviceToken\"A\n" +
 	"\x0eRefreshRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\frefreshToken\"<\n" +
@@ -571,17 +626,23 @@ const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\rLogoutRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse\"\x90\x01\n" +
+	"\x0eLogoutResponse\"\xbc\x01\n" +
 	"\x16SignUpCaregiverRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12,\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\"c\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12*\n" +
+	"\vinvite_code\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18 R\n" +
+	"inviteCode\"\xc0\x01\n" +
 	"\x17SignUpCaregiverResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12)\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens2\xe0\x02\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x03 \x01(\tR\tpatientId\x12\x19\n" +
+	"\bgrant_id\x18\x04 \x01(\tR\agrantId\x12!\n" +
+	"\fdevice_token\x18\x05 \x01(\tR\vdeviceToken2\xe0\x02\n" +
 	"\vAuthService\x12R\n" +
 	"\x0fActivatePatient\x12\x1e.mtm.v1.ActivatePatientRequest\x1a\x1f.mtm.v1.ActivatePatientResponse\x124\n" +
 	"\x05Login\x12\x14.mtm.v1.LoginRequest\x1a\x15.mtm.v1.LoginResponse\x12:\n" +

@@ -53,14 +53,26 @@ type AuthServiceClient interface {
 	// pharmacist) and the patient's date of birth for tokens. The code is
 	// spent on success. Wrong codes or dates are throttled.
 	ActivatePatient(context.Context, *connect.Request[v1.ActivatePatientRequest]) (*connect.Response[v1.ActivatePatientResponse], error)
-	// Login signs in a pharmacist, pharmacy admin or caregiver.
+	// Login signs in a pharmacist, pharmacy admin or caregiver. Failed
+	// attempts are throttled per account and per client address; a client
+	// that presents the device token of an earlier sign-in to the account has
+	// a budget of its own, so others' failures cannot lock it out.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
-	// Refresh spends a refresh token for a new token pair. Presenting a spent
-	// token again revokes the whole sign-in.
+	// Refresh spends a refresh token for a new token pair. Presenting the
+	// token just spent again within a short grace (a retry, or a concurrent
+	// refresh) returns the same new refresh token; presenting a spent token
+	// otherwise revokes the whole sign-in. Failures are unauthenticated with
+	// a google.rpc.ErrorInfo detail (domain "mtm.app") whose reason is
+	// SESSION_REVOKED when the sign-in was revoked (sign in again) or
+	// INVALID_CREDENTIALS when the token is unknown or expired.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the sign-in the refresh token belongs to.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
-	// SignUpCaregiver creates a caregiver account.
+	// SignUpCaregiver redeems a patient's invite code: it creates the
+	// caregiver account with the grant, or, when the e-mail already has an
+	// account and the password is that account's, signs it in and adds the
+	// grant. Any failure is the same unauthenticated answer, so the call
+	// does not tell whether an e-mail is known.
 	SignUpCaregiver(context.Context, *connect.Request[v1.SignUpCaregiverRequest]) (*connect.Response[v1.SignUpCaregiverResponse], error)
 }
 
@@ -148,14 +160,26 @@ type AuthServiceHandler interface {
 	// pharmacist) and the patient's date of birth for tokens. The code is
 	// spent on success. Wrong codes or dates are throttled.
 	ActivatePatient(context.Context, *connect.Request[v1.ActivatePatientRequest]) (*connect.Response[v1.ActivatePatientResponse], error)
-	// Login signs in a pharmacist, pharmacy admin or caregiver.
+	// Login signs in a pharmacist, pharmacy admin or caregiver. Failed
+	// attempts are throttled per account and per client address; a client
+	// that presents the device token of an earlier sign-in to the account has
+	// a budget of its own, so others' failures cannot lock it out.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
-	// Refresh spends a refresh token for a new token pair. Presenting a spent
-	// token again revokes the whole sign-in.
+	// Refresh spends a refresh token for a new token pair. Presenting the
+	// token just spent again within a short grace (a retry, or a concurrent
+	// refresh) returns the same new refresh token; presenting a spent token
+	// otherwise revokes the whole sign-in. Failures are unauthenticated with
+	// a google.rpc.ErrorInfo detail (domain "mtm.app") whose reason is
+	// SESSION_REVOKED when the sign-in was revoked (sign in again) or
+	// INVALID_CREDENTIALS when the token is unknown or expired.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout revokes the sign-in the refresh token belongs to.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
-	// SignUpCaregiver creates a caregiver account.
+	// SignUpCaregiver redeems a patient's invite code: it creates the
+	// caregiver account with the grant, or, when the e-mail already has an
+	// account and the password is that account's, signs it in and adds the
+	// grant. Any failure is the same unauthenticated answer, so the call
+	// does not tell whether an e-mail is known.
 	SignUpCaregiver(context.Context, *connect.Request[v1.SignUpCaregiverRequest]) (*connect.Response[v1.SignUpCaregiverResponse], error)
 }
 
