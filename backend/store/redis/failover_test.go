@@ -117,6 +117,90 @@ func TestClusterFailoverWritesResume(t *testing.T) {
 	}
 }
 
+// TestClusterFailoverReplicaAcks delays replication to the replica of one
+// primary (the replica is paused and its replication link cut, so writes
+// stay on the primary only), writes, kills the primary and lets the
+// replica take over. Without ReplicaAcks the writes acknowledged meanwhile
+// are lost; with ReplicaAcks 1 none is acknowledged (each fails with
+// store.ErrNotReplicated, which is store.ErrUnavailable) and so none is lost.
+func TestClusterFailoverReplicaAcks(t *testing.T) {
+	for _, acks := range []int{0, 1} {
+		t.Run("acks="+strconv.Itoa(acks), func(t *testing.T) {
+			cl := redistest.StartCluster(t, redistest.WithReplicas(), redistest.NodeTimeout(failoverNodeTimeout))
+			s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true},
+				redisstore.Options{ReplicaAcks: acks, ReplicaTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ctx := t.Context()
+			ids := pharmacyIDsInSlots(0, 5460) // served by cl.Nodes[0]
+			const before, during = 10, 20
+			var acked []string
+			for i := range before {
+				if err := s.CreatePharmacy(ctx, store.Pharmacy{ID: ids(i), Name: "Main Street Pharmacy"}); err != nil {
+					t.Fatalf("write with the replica in sync: %v", err)
+				}
+				acked = append(acked, ids(i))
+			}
+
+			cl.Replicas[0].Pause()
+			primary := redis.NewClient(&redis.Options{Addr: cl.Nodes[0].Addr()})
+			defer primary.Close()
+			if err := primary.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
+				t.Fatalf("CLIENT KILL TYPE replica: %v", err)
+			}
+			var refused int
+			for i := before; i < before+during; i++ {
+				err := s.CreatePharmacy(ctx, store.Pharmacy{ID: ids(i), Name: "Main Street Pharmacy"})
+				switch {
+				case err == nil:
+					acked = append(acked, ids(i))
+				case errors.Is(err, store.ErrNotReplicated) && errors.Is(err, store.ErrUnavailable):
+					refused++
+				default:
+					t.Fatalf("write with replication delayed: %v", err)
+				}
+			}
+
+			killed := time.Now()
+			cl.Nodes[0].Kill()
+			cl.Replicas[0].Resume()
+			failover := waitForFailover(t, cl.Replicas[0].Addr(), cl.Nodes[1].Addr(), killed)
+
+			var lost int
+			for _, id := range acked {
+				if _, err := getPharmacyRetrying(ctx, s, id); errors.Is(err, store.ErrNotFound) {
+					lost++
+				} else if err != nil {
+					t.Fatalf("reading %s after the failover: %v", id, err)
+				}
+			}
+			t.Logf("acks=%d: %d writes acknowledged (%d while replication was delayed), %d refused as not replicated; failover %s; %d acknowledged writes lost",
+				acks, len(acked), len(acked)-before, refused, failover.Round(time.Millisecond), lost)
+			if acks == 0 && lost == 0 {
+				t.Errorf("no acknowledged write was lost without replica acks: the test did not delay replication")
+			}
+			if acks > 0 && (lost != 0 || refused != during) {
+				t.Errorf("with replica acks: %d acknowledged writes lost and %d of %d unreplicated writes refused, want 0 lost and all refused", lost, refused, during)
+			}
+		})
+	}
+}
+
+// getPharmacyRetrying reads a pharmacy, retrying while the store is
+// unavailable (for up to 10s), as a client would during a failover.
+func getPharmacyRetrying(ctx context.Context, s *redisstore.Store, id string) (store.Pharmacy, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := s.GetPharmacy(ctx, id)
+		if !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
+			return p, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitForFailover polls the surviving node at observer until it reports
 // cluster_state:ok with replica serving slot 0, and returns the time since
 // killed.
