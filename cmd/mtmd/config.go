@@ -26,6 +26,8 @@ type Config struct {
 	DataDir             string        // embedded store and default key directory
 	RedisURL            string        // use Redis instead of the embedded store
 	RedisRequireDurable bool          // refuse to start on a Redis that can lose acknowledged writes
+	RedisReplicaAcks    int           // replicas that must confirm a record write (WAIT) before it is acknowledged
+	RedisReplicaTimeout time.Duration // how long a write waits for them before failing as unavailable
 	Issuer              string        // "iss" of access tokens
 	Audience            string        // "aud" of access tokens
 	AccessTTL           time.Duration // access token lifetime
@@ -76,6 +78,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
 	fs.BoolVar(&c.RedisRequireDurable, "redis-require-durable", false, "refuse to start when Redis persistence can lose acknowledged writes (default: warn)")
+	fs.IntVar(&c.RedisReplicaAcks, "redis-replica-acks", 0, "acknowledge a record write only once this many Redis replicas confirmed it (WAIT); 0 acknowledges once the primary has it, which a failover can lose")
+	fs.DurationVar(&c.RedisReplicaTimeout, "redis-replica-timeout", 500*time.Millisecond, "how long a write waits for --redis-replica-acks replicas before it fails as unavailable")
 	fs.StringVar(&c.Issuer, "issuer", defaultIssuer, "issuer (iss) of access tokens")
 	fs.StringVar(&c.Audience, "audience", defaultAudience, "audience (aud) of access tokens")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", defaultAccessTTL, "lifetime of an access token (1m–1h)")
@@ -183,6 +187,12 @@ func (c Config) Validate() error {
 		if err := backends.CheckRedisURL(c.RedisURL); err != nil {
 			add("--redis-url/MTM_REDIS_URL: %v", err)
 		}
+	}
+	if c.RedisReplicaAcks < 0 || c.RedisReplicaAcks > 16 {
+		add("--redis-replica-acks/MTM_REDIS_REPLICA_ACKS %d: must be between 0 and 16", c.RedisReplicaAcks)
+	}
+	if c.RedisReplicaTimeout < time.Millisecond || c.RedisReplicaTimeout > time.Second {
+		add("--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT %s: must be between 1ms and 1s (each Redis call has 2s)", c.RedisReplicaTimeout)
 	}
 	if strings.TrimSpace(c.Issuer) == "" {
 		add("--issuer/MTM_ISSUER: must not be empty")

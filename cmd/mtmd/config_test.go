@@ -144,6 +144,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--log-format", "xml",
 		"--log-level", "loud",
 		"--shutdown-timeout", "-1s",
+		"--redis-replica-acks", "-1",
+		"--redis-replica-timeout", "5s",
 	}
 	c, err := parseConfig(args, env{}.get)
 	if err != nil {
@@ -159,6 +161,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--issuer/MTM_ISSUER", "--audience/MTM_AUDIENCE", "--access-ttl/MTM_ACCESS_TTL",
 		"--max-request-bytes/MTM_MAX_REQUEST_BYTES", "--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT",
 		"--log-format/MTM_LOG_FORMAT", "--log-level/MTM_LOG_LEVEL", "--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT",
+		"--redis-replica-acks/MTM_REDIS_REPLICA_ACKS", "--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Validate does not name %s:\n%s", want, msg)

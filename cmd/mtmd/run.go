@@ -56,6 +56,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 
 	st, backend, err := backends.Open(ctx, backends.Settings{
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
+		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
