@@ -55,6 +55,7 @@ type Store interface {
 	AuditTrail
 	Reminders
 	Messages
+	SigningKeys
 
 	// Close releases the store's resources.
 	Close() error

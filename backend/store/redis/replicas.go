@@ -75,12 +75,25 @@ func (s *Store) eval(ctx context.Context, sc *redis.Script, keys []string, args 
 // zadd adds member with score 0 to the sorted set key (waiting for the
 // replicas like eval).
 func (s *Store) zadd(ctx context.Context, key, member string) error {
-	if !s.replicated() {
-		return s.rdb.ZAdd(ctx, key, redis.Z{Member: member}).Err()
-	}
-	return s.writeReplicated(ctx, key, func(p redis.Pipeliner) redis.Cmder {
+	return s.apply(ctx, key, func(p redis.Pipeliner) redis.Cmder {
 		return p.ZAdd(ctx, key, redis.Z{Member: member})
 	})
+}
+
+// apply sends the one write that write queues (touching only key's slot)
+// and, with Options.ReplicaAcks > 0, waits for the replicas like eval. It
+// returns the write's error; the caller reads the reply from the command
+// write returned.
+func (s *Store) apply(ctx context.Context, key string, write func(redis.Pipeliner) redis.Cmder) error {
+	if s.replicated() {
+		return s.writeReplicated(ctx, key, write)
+	}
+	var cmd redis.Cmder
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmd = write(p)
+		return nil
+	})
+	return cmd.Err()
 }
 
 // writeReplicated sends the write that write queues (touching only key's
