@@ -167,7 +167,7 @@ func (t *Tokens) verify(token string) (Principal, error) {
 	if !isAccessTokenType(typ) {
 		return Principal{}, errors.New("not an access token (typ)")
 	}
-	pub, ok := t.keys.ring.Load().public[h.KeyID]
+	pub, ok := t.keys.verifier(h.KeyID)
 	if !ok {
 		return Principal{}, errors.New("unknown kid")
 	}
