@@ -90,4 +90,3 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 	}
 	return nil
 }
-
