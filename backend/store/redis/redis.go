@@ -88,6 +88,8 @@ func (o Options) withDefaults() Options {
 	if o.ReplicaTimeout <= 0 {
 		o.ReplicaTimeout = min(500*time.Millisecond, o.Timeout/2)
 	}
+	// WAIT counts in milliseconds, and WAIT 0 would block until Timeout.
+	o.ReplicaTimeout = max(o.ReplicaTimeout, time.Millisecond)
 	return o
 }
 
