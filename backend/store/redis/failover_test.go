@@ -128,14 +128,14 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 		t.Run("acks="+strconv.Itoa(acks), func(t *testing.T) {
 			cl := redistest.StartCluster(t, redistest.WithReplicas(), redistest.NodeTimeout(failoverNodeTimeout))
 			s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true},
-				redisstore.Options{ReplicaAcks: acks, ReplicaTimeout: 200 * time.Millisecond})
+				redisstore.Options{ReplicaAcks: acks, ReplicaTimeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
 			ctx := t.Context()
 			ids := pharmacyIDsInSlots(0, 5460) // served by cl.Nodes[0]
-			const before, during = 10, 20
+			const before, during = 10, 10
 			var acked []string
 			for i := range before {
 				if err := s.CreatePharmacy(ctx, store.Pharmacy{ID: ids(i), Name: "Main Street Pharmacy"}); err != nil {
