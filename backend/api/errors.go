@@ -95,6 +95,8 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeAlreadyExists, errors.New("already exists"))
 	case errors.Is(err, store.ErrConflict):
 		return connect.NewError(connect.CodeAborted, errors.New("the record changed since you read it; read it again"))
+	case errors.Is(err, store.ErrNotReplicated):
+		return connect.NewError(connect.CodeUnavailable, errors.New("storage did not confirm the write on its replicas in time, retry later"))
 	case errors.Is(err, store.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, errors.New("storage unavailable, retry later"))
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,18 +43,44 @@ const (
 )
 
 // KeySet holds the ES256 signing keys of the access tokens: the newest key
-// signs, every listed key verifies. The keys live in one directory, one
-// PKCS#8 PEM file per key with mode 0600, named
-// "<creation time>_<kid>.pem"; the kid is the key's RFC 7638 thumbprint
-// (SHA-256, base64url). A KeySet is safe for concurrent use.
+// signs, every listed key verifies. The kid of a key is its RFC 7638
+// thumbprint (SHA-256, base64url). A KeySet is safe for concurrent use.
 //
-// Several processes may share the directory (a mounted volume): each one
-// sees another's Rotate or Retire after its own Reload.
+// The keys live in one of two places, shared by every instance that
+// verifies the others' tokens:
+//
+//   - a directory (LoadOrCreateKeySet), one PKCS#8 PEM file per key with
+//     mode 0600, named "<creation time>_<kid>.pem", on a volume the
+//     instances share;
+//   - the store (LoadOrCreateStoreKeySet), each private key sealed with
+//     AES-256-GCM under a wrapping key that every instance is given (see
+//     LoadOrCreateWrapKey), so that whoever can read the store (anyone
+//     with redis-cli) does not get the keys.
+//
+// Each instance sees another's Rotate or Retire after its own Reload, and
+// at once when it meets a token signed by a key it does not know yet (see
+// Tokens.Verify).
 type KeySet struct {
-	dir  string
+	src  keySource
 	now  func() time.Time
-	mu   sync.Mutex // serialises changes to dir and ring
+	mu   sync.Mutex // serialises changes to the source and ring
 	ring atomic.Pointer[keyRing]
+
+	hints      atomic.Pointer[slog.Logger]
+	lastMiss   atomic.Int64 // unix nanos of the last reload on an unknown kid
+	lastHintAt atomic.Int64 // unix nanos of the last unknown-kid hint logged
+}
+
+// keySource is where a KeySet's keys are kept.
+type keySource interface {
+	// load returns every key, in any order; none is not an error.
+	load(ctx context.Context) ([]ringKey, error)
+	// add stores a new key.
+	add(ctx context.Context, priv *ecdsa.PrivateKey, kid string, created time.Time) error
+	// remove deletes a key; a key already gone is not an error.
+	remove(ctx context.Context, k ringKey) error
+	// String names the source in errors.
+	String() string
 }
 
 // keyRing is an immutable snapshot of the keys.
@@ -65,7 +93,7 @@ type keyRing struct {
 type ringKey struct {
 	kid     string
 	created time.Time
-	file    string
+	file    string // directory source only
 	private *ecdsa.PrivateKey
 }
 
@@ -80,34 +108,50 @@ func LoadOrCreateKeySet(dir string, now func() time.Time) (*KeySet, error) {
 	if dir == "" {
 		return nil, errors.New("auth.LoadOrCreateKeySet: empty key directory")
 	}
-	if now == nil {
-		return nil, errors.New("auth.LoadOrCreateKeySet: nil clock")
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("auth.LoadOrCreateKeySet: %w", err)
 	}
-	k := &KeySet{dir: dir, now: now}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	ring, err := loadRing(dir)
+	k, err := loadOrCreate(context.Background(), dirSource(dir), now)
 	if err != nil {
 		return nil, fmt.Errorf("auth.LoadOrCreateKeySet: %w", err)
 	}
+	return k, nil
+}
+
+func loadOrCreate(ctx context.Context, src keySource, now func() time.Time) (*KeySet, error) {
+	if now == nil {
+		return nil, errors.New("nil clock")
+	}
+	k := &KeySet{src: src, now: now}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ring, err := loadRing(ctx, src)
+	if err != nil {
+		return nil, err
+	}
 	if ring == nil {
-		if err := createKey(dir, now().UTC()); err != nil {
-			return nil, fmt.Errorf("auth.LoadOrCreateKeySet: %w", err)
+		if err := addKey(ctx, src, now().UTC()); err != nil {
+			return nil, err
 		}
-		if ring, err = loadRing(dir); err != nil {
-			return nil, fmt.Errorf("auth.LoadOrCreateKeySet: %w", err)
+		if ring, err = loadRing(ctx, src); err != nil {
+			return nil, err
+		}
+		if ring == nil {
+			return nil, fmt.Errorf("no key in %s after creating one", src)
 		}
 	}
 	k.ring.Store(ring)
 	return k, nil
 }
 
-// Rotate generates a new key in the directory; it signs every token issued
+// LogUnknownKeys makes the set log, at most once a minute, a hint when a
+// token names a kid it does not have (usually: instances that do not share
+// their keys). Call it before the set is used.
+func (k *KeySet) LogUnknownKeys(logger *slog.Logger) { k.hints.Store(logger) }
+
+// Rotate generates a new key in the source; it signs every token issued
 // from now on, and the older keys keep verifying until retired.
-func (k *KeySet) Rotate() error {
+func (k *KeySet) Rotate(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	created := k.now().UTC()
@@ -116,21 +160,24 @@ func (k *KeySet) Rotate() error {
 	if newest := k.ring.Load().signing().created; !created.After(newest) {
 		created = newest.Add(time.Nanosecond)
 	}
-	if err := createKey(k.dir, created); err != nil {
+	if err := addKey(ctx, k.src, created); err != nil {
 		return fmt.Errorf("auth.Rotate: %w", err)
 	}
-	if err := k.reloadLocked(); err != nil {
+	if err := k.reloadLocked(ctx); err != nil {
 		return fmt.Errorf("auth.Rotate: %w", err)
 	}
 	return nil
 }
 
-// Retire removes the key kid from the directory and the set: tokens it
+// Retire removes the key kid from the source and the set: tokens it
 // signed stop verifying at once. It returns ErrUnknownKey when there is no
 // such key and ErrLastKey when kid is the only key.
-func (k *KeySet) Retire(kid string) error {
+func (k *KeySet) Retire(ctx context.Context, kid string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.reloadLocked(ctx); err != nil {
+		return fmt.Errorf("auth.Retire: %w", err)
+	}
 	ring := k.ring.Load()
 	idx := -1
 	for i, key := range ring.keys {
@@ -144,37 +191,34 @@ func (k *KeySet) Retire(kid string) error {
 	if len(ring.keys) == 1 {
 		return fmt.Errorf("auth.Retire: %w", ErrLastKey)
 	}
-	if err := os.Remove(ring.keys[idx].file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := k.src.remove(ctx, ring.keys[idx]); err != nil {
 		return fmt.Errorf("auth.Retire: %w", err)
 	}
-	if err := syncDir(k.dir); err != nil {
-		return fmt.Errorf("auth.Retire: %w", err)
-	}
-	if err := k.reloadLocked(); err != nil {
+	if err := k.reloadLocked(ctx); err != nil {
 		return fmt.Errorf("auth.Retire: %w", err)
 	}
 	return nil
 }
 
-// Reload re-reads the directory, picking up keys another process rotated
-// in or retired. On error, or when the directory holds no key, the set is
+// Reload re-reads the source, picking up keys another process rotated
+// in or retired. On error, or when the source holds no key, the set is
 // left as it was.
-func (k *KeySet) Reload() error {
+func (k *KeySet) Reload(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.reloadLocked(); err != nil {
+	if err := k.reloadLocked(ctx); err != nil {
 		return fmt.Errorf("auth.Reload: %w", err)
 	}
 	return nil
 }
 
-func (k *KeySet) reloadLocked() error {
-	ring, err := loadRing(k.dir)
+func (k *KeySet) reloadLocked(ctx context.Context) error {
+	ring, err := loadRing(ctx, k.src)
 	if err != nil {
 		return err
 	}
 	if ring == nil {
-		return fmt.Errorf("no key in %s", k.dir)
+		return fmt.Errorf("no key in %s", k.src)
 	}
 	k.ring.Store(ring)
 	return nil
@@ -190,24 +234,67 @@ func (k *KeySet) KeyIDs() []string {
 	return ids
 }
 
-// loadRing reads every key file of dir. It returns nil, nil when there is
-// none.
-func loadRing(dir string) (*keyRing, error) {
-	entries, err := os.ReadDir(dir)
+// missReload and missHint bound what a token with an unknown kid costs:
+// at most one reload of the source every missReload, at most one log line
+// every missHint.
+const (
+	missReload = 5 * time.Second
+	missHint   = time.Minute
+)
+
+// verifier returns the public key of kid. When the set does not have it,
+// it re-reads the source (at most once every missReload: another instance
+// may just have rotated a key in) and, if the key is still unknown, logs a
+// hint (at most once a minute) that the instances do not share their keys.
+func (k *KeySet) verifier(kid string) (*ecdsa.PublicKey, bool) {
+	if pub, ok := k.ring.Load().public[kid]; ok {
+		return pub, true
+	}
+	now := time.Now()
+	if last := k.lastMiss.Load(); now.UnixNano()-last >= int64(missReload) && k.lastMiss.CompareAndSwap(last, now.UnixNano()) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := k.Reload(ctx)
+		cancel()
+		if pub, ok := k.ring.Load().public[kid]; ok {
+			return pub, true
+		}
+		if err != nil {
+			if l := k.hints.Load(); l != nil {
+				l.Warn("reloading signing keys for an unknown kid", "error", err.Error())
+			}
+		}
+	}
+	if l := k.hints.Load(); l != nil {
+		if last := k.lastHintAt.Load(); now.UnixNano()-last >= int64(missHint) && k.lastHintAt.CompareAndSwap(last, now.UnixNano()) {
+			l.Warn("access token signed by a key this instance does not have (kid unknown): "+
+				"instances that verify each other's tokens must share their signing keys "+
+				"(--signing-keys store with the same --signing-key-wrap-file, or one shared --signing-key-dir); "+
+				"a retired key also stops verifying",
+				"kid", kid, "signing_keys", k.KeyIDs(), "source", k.src.String())
+		}
+	}
+	return nil, false
+}
+
+// addKey generates a P-256 key and stores it in src.
+func addKey(ctx context.Context, src keySource, created time.Time) error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	kid, err := thumbprint(&priv.PublicKey)
+	if err != nil {
+		return err
+	}
+	return src.add(ctx, priv, kid, created)
+}
+
+// loadRing builds the ring of the keys in src. It returns nil, nil when
+// there is none.
+func loadRing(ctx context.Context, src keySource) (*keyRing, error) {
+	keys, err := src.load(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var keys []ringKey
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, keyFileSuffix) {
-			continue
-		}
-		key, err := loadKeyFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("key file %s: %w", name, err)
-		}
-		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
 		return nil, nil
@@ -231,6 +318,44 @@ func loadRing(dir string) (*keyRing, error) {
 		return nil, err
 	}
 	return ring, nil
+}
+
+// dirSource keeps the keys as files in a directory.
+type dirSource string
+
+func (d dirSource) String() string { return "directory " + string(d) }
+
+func (d dirSource) remove(_ context.Context, k ringKey) error {
+	if err := os.Remove(k.file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(string(d))
+}
+
+func (d dirSource) add(_ context.Context, priv *ecdsa.PrivateKey, kid string, created time.Time) error {
+	return createKey(string(d), priv, kid, created)
+}
+
+// load reads every key file of the directory.
+func (d dirSource) load(context.Context) ([]ringKey, error) {
+	dir := string(d)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var keys []ringKey
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, keyFileSuffix) {
+			continue
+		}
+		key, err := loadKeyFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: %w", name, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 func loadKeyFile(path string) (ringKey, error) {
@@ -280,18 +405,10 @@ func loadKeyFile(path string) (ringKey, error) {
 	return ringKey{kid: kid, created: created, file: path, private: priv}, nil
 }
 
-// createKey generates a P-256 key and writes it to dir atomically (a
-// temporary file renamed into place), 0600.
-func createKey(dir string, created time.Time) (err error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
+// createKey writes priv to dir atomically (a temporary file renamed into
+// place), 0600.
+func createKey(dir string, priv *ecdsa.PrivateKey, kid string, created time.Time) (err error) {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return err
-	}
-	kid, err := thumbprint(&priv.PublicKey)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKID := f.keys.KeyIDs()[0]
 	oldTok := f.issue(t, p)
 
-	if err := f.keys.Rotate(); err != nil {
+	if err := f.keys.Rotate(t.Context()); err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
 	ids := f.keys.KeyIDs()
@@ -39,7 +39,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	assertJWKS(t, f.tokens, ids)
 
-	if err := f.keys.Retire(oldKID); err != nil {
+	if err := f.keys.Retire(t.Context(), oldKID); err != nil {
 		t.Fatalf("Retire(old): %v", err)
 	}
 	if _, err := f.tokens.Verify(oldTok); !errors.Is(err, ErrInvalidToken) {
@@ -50,10 +50,10 @@ func TestKeyRotation(t *testing.T) {
 	}
 	assertJWKS(t, f.tokens, []string{newKID})
 
-	if err := f.keys.Retire(newKID); !errors.Is(err, ErrLastKey) {
+	if err := f.keys.Retire(t.Context(), newKID); !errors.Is(err, ErrLastKey) {
 		t.Errorf("Retire(last key) = %v, want ErrLastKey", err)
 	}
-	if err := f.keys.Retire(oldKID); !errors.Is(err, ErrUnknownKey) {
+	if err := f.keys.Retire(t.Context(), oldKID); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("Retire(already retired) = %v, want ErrUnknownKey", err)
 	}
 	if _, err := f.tokens.Verify(newTok); err != nil {
@@ -64,10 +64,10 @@ func TestKeyRotation(t *testing.T) {
 func TestRetireNewestFallsBackToPrevious(t *testing.T) {
 	f := newFixture(t)
 	first := f.keys.KeyIDs()[0]
-	if err := f.keys.Rotate(); err != nil {
+	if err := f.keys.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.keys.Retire(f.keys.KeyIDs()[0]); err != nil {
+	if err := f.keys.Retire(t.Context(), f.keys.KeyIDs()[0]); err != nil {
 		t.Fatal(err)
 	}
 	tok := f.issue(t, Principal{Subject: "pt_1", Role: store.RolePatient})
@@ -78,7 +78,7 @@ func TestRetireNewestFallsBackToPrevious(t *testing.T) {
 
 func TestKeysPersistAcrossLoads(t *testing.T) {
 	f := newFixture(t)
-	if err := f.keys.Rotate(); err != nil {
+	if err := f.keys.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	tok := f.issue(t, Principal{Subject: "pt_1", Role: store.RolePatient})
@@ -122,10 +122,10 @@ func TestReloadSeesAnotherProcessRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Rotate(); err != nil {
+	if err := other.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.keys.Reload(); err != nil {
+	if err := f.keys.Reload(t.Context()); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
 	if got, want := f.keys.KeyIDs(), other.KeyIDs(); !slices.Equal(got, want) {
@@ -301,7 +301,7 @@ func TestRotateWhileIssuingAndVerifying(t *testing.T) {
 		}()
 	}
 	for range 5 {
-		if err := f.keys.Rotate(); err != nil {
+		if err := f.keys.Rotate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -200,7 +200,7 @@ func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{
 	if !typeOK(typ) {
 		return errors.New("wrong token type (typ)")
 	}
-	pub, ok := t.keys.ring.Load().public[h.KeyID]
+	pub, ok := t.keys.verifier(h.KeyID)
 	if !ok {
 		return errors.New("unknown kid")
 	}

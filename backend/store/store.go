@@ -39,6 +39,12 @@ var (
 	// timeout, an exhausted pool, a lost connection). The write may or may
 	// not have happened only where the method's doc says so.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrNotReplicated means a write was applied by the primary but fewer
+	// replicas than the deployment requires confirmed it in time, so a
+	// failover may lose it; the call was not acknowledged. Backends wrap it
+	// together with ErrUnavailable: callers retry it like any unavailable
+	// store.
+	ErrNotReplicated = errors.New("store: write not confirmed by replicas")
 )
 
 // Store is the storage contract. Every method takes a context whose deadline
@@ -54,6 +60,7 @@ type Store interface {
 	AuditTrail
 	Reminders
 	Messages
+	SigningKeys
 
 	// Close releases the store's resources.
 	Close() error

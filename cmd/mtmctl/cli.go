@@ -55,7 +55,7 @@ func commands() []command {
 			"call any unary method of the API as the signed-in user, request and answer in JSON (e.g. CareService/AddMedication)", runCall},
 		{"export", "<patient-id> --format pdf|fhir --out FILE",
 			"write a patient's CMS standardized-format PDF (the written CMR summary) or FHIR Bundle to a file", runExport},
-		{"keys", "list|rotate|retire --kid KID --signing-key-dir DIR", "list, rotate or retire the access-token signing keys (running servers reload them)", runKeys},
+		{"keys", "list|rotate|retire [--kid KID] --redis-url URL --signing-key-wrap-file F | --signing-key-dir DIR", "list, rotate or retire the access-token signing keys, in the store or a directory (running servers reload them)", runKeys},
 	}
 }
 

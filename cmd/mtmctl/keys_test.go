@@ -1,8 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 )
 
 // TestKeysCommand: an operator lists, rotates and retires signing keys; the
@@ -39,5 +44,47 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if _, _, err := c.run("keys", "list"); err == nil || !strings.Contains(err.Error(), "--signing-key-dir") {
 		t.Fatalf("keys without a directory: %v", err)
+	}
+}
+
+// TestKeysCommandStore: the same operations on keys kept in Redis, sealed
+// with the wrapping key file; a copy of the file works, another key does
+// not.
+func TestKeysCommandStore(t *testing.T) {
+	c := newCLI(t)
+	addr, _ := redistest.StartServer(t)
+	url := "redis://" + addr
+	wrap := filepath.Join(t.TempDir(), "wrap.key")
+	out, _, err := c.run("keys", "list", "--redis-url", url, "--signing-key-wrap-file", wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.Fields(out)[0]
+	if _, err := os.Stat(wrap); err != nil {
+		t.Fatalf("no wrapping key created for the empty store: %v", err)
+	}
+	out, _, err = c.run("keys", "rotate", "--redis-url", url, "--signing-key-wrap-file", wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || lines[1] != first+"\tverifies" {
+		t.Fatalf("after rotate: %q", out)
+	}
+	out, _, err = c.run("keys", "retire", "--kid", first, "--redis-url", url, "--signing-key-wrap-file", wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, first) {
+		t.Fatalf("after retire: %q", out)
+	}
+	other := filepath.Join(t.TempDir(), "other.key")
+	if _, _, err := auth.LoadOrCreateWrapKey(other, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run("keys", "list", "--redis-url", url, "--signing-key-wrap-file", other); err == nil || !strings.Contains(err.Error(), "--signing-key-wrap-file") {
+		t.Fatalf("list with another wrapping key: %v", err)
+	}
+	if _, _, err := c.run("keys", "list", "--redis-url", url, "--signing-key-wrap-file", filepath.Join(t.TempDir(), "missing.key")); err == nil || !strings.Contains(err.Error(), "copy --signing-key-wrap-file") {
+		t.Fatalf("list without the wrapping key: %v", err)
 	}
 }

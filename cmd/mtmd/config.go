@@ -28,10 +28,14 @@ type Config struct {
 	DataDir             string        // embedded store and default key directory
 	RedisURL            string        // use Redis instead of the embedded store
 	RedisRequireDurable bool          // refuse to start on a Redis that can lose acknowledged writes
+	RedisReplicaAcks    int           // replicas that must confirm a record write (WAIT) before it is acknowledged
+	RedisReplicaTimeout time.Duration // how long a write waits for them before failing as unavailable
 	Issuer              string        // "iss" of access tokens
 	Audience            string        // "aud" of access tokens
 	AccessTTL           time.Duration // access token lifetime
-	SigningKeyDir       string        // signing keys; default <data-dir>/keys
+	SigningKeys         string        // where the signing keys live: store or dir (bootstrap.DefaultKeySource)
+	SigningKeyDir       string        // signing keys with --signing-keys dir; default <data-dir>/keys
+	SigningKeyWrapFile  string        // key sealing the signing keys with --signing-keys store; default <data-dir>/signing-key-wrap.key
 	KeyReload           time.Duration // how often the signing keys are re-read (rotations by mtmctl keys)
 	MaxRequestBytes     int64         // largest request message accepted
 	MaxRPCTimeout       time.Duration // deadline clamp for unary RPCs
@@ -81,11 +85,15 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
 	fs.BoolVar(&c.RedisRequireDurable, "redis-require-durable", false, "refuse to start when Redis persistence can lose acknowledged writes (default: warn)")
+	fs.IntVar(&c.RedisReplicaAcks, "redis-replica-acks", 0, "acknowledge a record write only once this many Redis replicas confirmed it (WAIT); 0 acknowledges once the primary has it, which a failover can lose")
+	fs.DurationVar(&c.RedisReplicaTimeout, "redis-replica-timeout", 500*time.Millisecond, "how long a write waits for --redis-replica-acks replicas before it fails as unavailable")
 	fs.StringVar(&c.Issuer, "issuer", defaultIssuer, "issuer (iss) of access tokens")
 	fs.StringVar(&c.Audience, "audience", defaultAudience, "audience (aud) of access tokens")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", defaultAccessTTL, "lifetime of an access token (1m–1h)")
-	fs.StringVar(&c.SigningKeyDir, "signing-key-dir", "", "`directory` of the token signing keys (default <data-dir>/keys)")
-	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read --signing-key-dir, picking up keys rotated or retired with `mtmctl keys`")
+	fs.StringVar(&c.SigningKeys, "signing-keys", "", "where the token signing keys live: store (shared through Redis, sealed with --signing-key-wrap-file) or dir (--signing-key-dir); default store with --redis-url and no --signing-key-dir, else dir")
+	fs.StringVar(&c.SigningKeyDir, "signing-key-dir", "", "`directory` of the token signing keys with --signing-keys dir (default <data-dir>/keys)")
+	fs.StringVar(&c.SigningKeyWrapFile, "signing-key-wrap-file", "", "`file` of the key that seals the signing keys in the store (--signing-keys store); every instance needs the same one; created when the store has no key yet (default <data-dir>/signing-key-wrap.key)")
+	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read the signing keys, picking up keys rotated or retired with `mtmctl keys`")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
 	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of the proxies in front of mtmd; only for a peer among them is the client taken from --forwarded-header (rightmost untrusted hop). Empty: the client is always the TCP peer")
@@ -149,8 +157,14 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AdminAddr == adminDisabled {
 		c.AdminAddr = ""
 	}
+	if c.SigningKeys == "" {
+		c.SigningKeys = bootstrap.DefaultKeySource(c.RedisURL, c.SigningKeyDir)
+	}
 	if c.SigningKeyDir == "" {
 		c.SigningKeyDir = bootstrap.KeyDir(c.DataDir)
+	}
+	if c.SigningKeyWrapFile == "" {
+		c.SigningKeyWrapFile = bootstrap.WrapKeyPath(c.DataDir)
 	}
 	if c.AuditDir == "" {
 		c.AuditDir = filepath.Join(c.DataDir, "audit")
@@ -201,6 +215,12 @@ func (c Config) Validate() error {
 			add("--redis-url/MTM_REDIS_URL: %v", err)
 		}
 	}
+	if c.RedisReplicaAcks < 0 || c.RedisReplicaAcks > 16 {
+		add("--redis-replica-acks/MTM_REDIS_REPLICA_ACKS %d: must be between 0 and 16", c.RedisReplicaAcks)
+	}
+	if c.RedisReplicaTimeout < time.Millisecond || c.RedisReplicaTimeout > time.Second {
+		add("--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT %s: must be between 1ms and 1s (each Redis call has 2s)", c.RedisReplicaTimeout)
+	}
 	if strings.TrimSpace(c.Issuer) == "" {
 		add("--issuer/MTM_ISSUER: must not be empty")
 	}
@@ -212,6 +232,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.SigningKeyDir) == "" {
 		add("--signing-key-dir/MTM_SIGNING_KEY_DIR: must not be empty")
+	}
+	if c.SigningKeys != bootstrap.KeysInStore && c.SigningKeys != bootstrap.KeysInDir {
+		add("--signing-keys/MTM_SIGNING_KEYS %q: must be store or dir", c.SigningKeys)
 	}
 	if c.KeyReload < time.Second || c.KeyReload > time.Hour {
 		add("--key-reload/MTM_KEY_RELOAD %s: must be between 1s and 1h", c.KeyReload)

@@ -146,6 +146,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--shutdown-timeout", "-1s",
 		"--trusted-proxies", "10.0.0.0/8,proxy.internal",
 		"--refresh-grace", "1h",
+		"--redis-replica-acks", "-1",
+		"--redis-replica-timeout", "5s",
 	}
 	c, err := parseConfig(args, env{}.get)
 	if err != nil {
@@ -162,6 +164,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--max-request-bytes/MTM_MAX_REQUEST_BYTES", "--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT",
 		"--log-format/MTM_LOG_FORMAT", "--log-level/MTM_LOG_LEVEL", "--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT",
 		"--trusted-proxies/MTM_TRUSTED_PROXIES", "proxy.internal", "--refresh-grace/MTM_REFRESH_GRACE",
+		"--redis-replica-acks/MTM_REDIS_REPLICA_ACKS", "--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Validate does not name %s:\n%s", want, msg)

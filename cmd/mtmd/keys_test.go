@@ -43,7 +43,7 @@ func TestKeyRotationWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldKid := keys.KeyIDs()[0]
-	if err := keys.Rotate(); err != nil {
+	if err := keys.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	newKid := keys.KeyIDs()[0]
@@ -64,7 +64,7 @@ func TestKeyRotationWhileServing(t *testing.T) {
 		t.Fatalf("a token of the old key stopped working at rotation: %v", err)
 	}
 
-	if err := keys.Retire(oldKid); err != nil {
+	if err := keys.Retire(t.Context(), oldKid); err != nil {
 		t.Fatal(err)
 	}
 	for strings.Contains(httpGet(t, srv.api+"/.well-known/jwks.json"), oldKid) {

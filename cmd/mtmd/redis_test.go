@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +24,13 @@ import (
 // (two run() calls, each with its own listener and data dir) against one
 // private redis-server, as a load balancer would spread a pharmacy's calls.
 // A write through one instance is visible through the other at once, and a
-// sign-in started on one refreshes on the other.
+// sign-in started on one refreshes on the other. The instances share no
+// directory: the signing keys live in Redis (the default with --redis-url),
+// sealed with a wrapping key file that each instance is given a copy of.
 func TestTwoInstancesShareOneRedis(t *testing.T) {
 	addr, _ := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
 	url := "redis://" + addr
-	keys := t.TempDir() // instances behind one issuer share their signing keys
+	wrapA := filepath.Join(t.TempDir(), "wrap.key") // created by A, on an empty store
 	ctx := context.Background()
 
 	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -37,10 +42,24 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	}
 	st.Close()
 
-	a := startServer(t, t.TempDir(), "--redis-url", url, "--signing-key-dir", keys, "--redis-require-durable")
-	b := startServer(t, t.TempDir(), "--redis-url", url, "--signing-key-dir", keys, "--redis-require-durable")
-	if !strings.Contains(a.out.String(), `"store":"redis"`) {
-		t.Fatalf("instance A is not on Redis:\n%s", a.out)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startServer(t, dirA, "--redis-url", url, "--signing-key-wrap-file", wrapA, "--redis-require-durable")
+	if !strings.Contains(a.out.String(), `"store":"redis"`) || !strings.Contains(a.out.String(), `"signing_keys_in":"store"`) {
+		t.Fatalf("instance A is not on Redis with its signing keys in the store:\n%s", a.out)
+	}
+	wrap, err := os.ReadFile(wrapA)
+	if err != nil {
+		t.Fatalf("A did not create the wrapping key: %v", err)
+	}
+	wrapB := filepath.Join(t.TempDir(), "wrap.key") // B's own copy
+	if err := os.WriteFile(wrapB, wrap, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startServer(t, dirB, "--redis-url", url, "--signing-key-wrap-file", wrapB, "--redis-require-durable")
+	for _, dir := range []string{dirA, dirB} {
+		if _, err := os.Stat(filepath.Join(dir, "keys")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("an instance wrote a key directory in %s (%v)", dir, err)
+		}
 	}
 
 	authA := mtmv1connect.NewAuthServiceClient(http1Client(), a.api)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/demo"
 	"github.com/mtmapp/mtm/backend/store/backends"
 	"github.com/mtmapp/mtm/backend/telemetry"
@@ -56,6 +57,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 
 	st, backend, err := backends.Open(ctx, backends.Settings{
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
+		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -66,10 +68,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}()
 
-	keys, err := auth.LoadOrCreateKeySet(cfg.SigningKeyDir, now)
+	keys, err := bootstrap.OpenKeySet(ctx, bootstrap.KeySettings{
+		Source: cfg.SigningKeys, Dir: cfg.SigningKeyDir, WrapFile: cfg.SigningKeyWrapFile,
+	}, st, now, logger)
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	keys.LogUnknownKeys(logger)
 	go reloadKeys(ctx, keys, cfg.KeyReload, logger)
 	tokens, err := auth.NewTokens(keys, auth.TokenConfig{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: now,
@@ -159,7 +164,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		go func() { errc <- serve(admin, adminLn, "admin") }()
 	}
 	logger.Info("mtmd serving", "addr", apiLn.Addr().String(), "admin_addr", adminAddr,
-		"store", backend, "data_dir", cfg.DataDir, "signing_keys", keys.KeyIDs())
+		"store", backend, "data_dir", cfg.DataDir, "signing_keys", keys.KeyIDs(), "signing_keys_in", cfg.SigningKeys)
 	if h.ready != nil {
 		h.ready(apiLn.Addr().String(), adminAddr)
 	}
@@ -212,8 +217,8 @@ func openAuditSink(cfg Config, stdout io.Writer, now func() time.Time) (audit.Si
 }
 
 // reloadKeys re-reads the signing keys every interval until ctx ends, so
-// that a key rotated or retired with `mtmctl keys` (by any instance sharing
-// the directory) signs or stops verifying here too.
+// that a key rotated or retired with `mtmctl keys` (in the store or the
+// shared directory) signs or stops verifying here too.
 func reloadKeys(ctx context.Context, keys *auth.KeySet, interval time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -224,7 +229,10 @@ func reloadKeys(ctx context.Context, keys *auth.KeySet, interval time.Duration, 
 			return
 		case <-t.C:
 		}
-		if err := keys.Reload(); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := keys.Reload(rctx)
+		cancel()
+		if err != nil {
 			logger.Error("reloading signing keys", "error", err.Error())
 			continue
 		}

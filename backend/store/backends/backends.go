@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/store"
@@ -28,6 +29,11 @@ type Settings struct {
 	// RequireDurable makes Open fail, instead of warning, when Redis is
 	// configured so that acknowledged writes can be lost.
 	RequireDurable bool
+	// ReplicaAcks and ReplicaTimeout: Redis record writes are acknowledged
+	// only once that many replicas confirmed them, or fail as unavailable
+	// (redisstore.Options).
+	ReplicaAcks    int
+	ReplicaTimeout time.Duration
 	Logger         *slog.Logger
 }
 
@@ -49,7 +55,7 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: redis url: %w", err)
 		}
-		st, err := redisstore.Open(ctx, cfg, redisstore.Options{})
+		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout})
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: %w", err)
 		}

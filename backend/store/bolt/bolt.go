@@ -91,6 +91,7 @@ var (
 	bucketPatientThreads = []byte("patient_threads")   // patient id → {index key → ""}
 	bucketInbox          = []byte("inbox")             // pharmacy id → {state → {index key → ""}}
 	bucketInboxFeed      = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
+	bucketSigningKeys    = []byte("signing_keys")      // kid → SigningKey (sealed)
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
@@ -99,6 +100,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
+		bucketSigningKeys,
 	}
 )
 

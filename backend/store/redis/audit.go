@@ -41,7 +41,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	if ev.EffectiveOutcome().Refusal() {
 		window = s.k.auditRefused(ev.PatientID)
 	}
-	if err := s.scripts.appendAudit.Run(ctx, s.rdb, []string{window}, member, keep).Err(); err != nil {
+	if err := s.eval(ctx, s.scripts.appendAudit, []string{window}, member, keep).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil

@@ -19,6 +19,7 @@
 //	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry, the token spent last (with its sealed successor and grace end)
 //	mtm:{t:<token hash>}           refresh token hash -> family id and expiry
 //	mtm:{rl:<key>}:<window start>  rate-limit counter of one fixed window
+//	mtm:{sk}                       hash of the signing keys: kid -> creation time + sealed key
 //	mtm:{...}:op:<op id>           short-lived reply of one write (see Retries)
 //
 // Ids are escaped ('%', '{' and '}' become %25, %7B, %7D) so an id can never

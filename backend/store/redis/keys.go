@@ -31,6 +31,7 @@ func (k keys) audit(patientID string) string     { return k.tag("p", patientID) 
 func (k keys) auditRefused(patientID string) string {
 	return k.tag("p", patientID) + ":audit:refused"
 }
+func (k keys) signingKeys() string { return k.prefix + ":{sk}" }
 
 // window is the counter of the fixed window starting at start.
 func (k keys) window(key string, start time.Time) string {

@@ -96,7 +96,7 @@ func (s *Store) runKeys(ctx context.Context, sc *redis.Script, keys []string, ar
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	argv := append([]any{s.opts.OpTTL.Milliseconds()}, args...)
-	res, err := sc.Run(ctx, s.rdb, append([]string{op(keys[0], id)}, keys...), argv...).Slice()
+	res, err := s.eval(ctx, sc, append([]string{op(keys[0], id)}, keys...), argv...).Slice()
 	if err != nil {
 		return "", "", err
 	}
@@ -424,7 +424,7 @@ func (s *Store) bumpFeed(ctx context.Context, t store.Thread) error {
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return s.scripts.msg.bumpFeed.Run(ctx, s.rdb, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err()
+	return s.eval(ctx, s.scripts.msg.bumpFeed, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err()
 }
 
 func (s *Store) zaddLex(ctx context.Context, key, member string) error {
@@ -433,7 +433,7 @@ func (s *Store) zaddLex(ctx context.Context, key, member string) error {
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return s.rdb.ZAdd(ctx, key, redis.Z{Member: member}).Err()
+	return s.zadd(ctx, key, member)
 }
 
 // zrem removes an index entry, best effort: a leftover entry is skipped by

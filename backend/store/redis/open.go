@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -164,14 +165,77 @@ func (cfg Config) UniversalOptions(timeout time.Duration) *redis.UniversalOption
 	}
 }
 
-// Open connects to the deployment cfg describes and returns a Store that
-// owns the client (Close closes it). It fails, wrapping
-// store.ErrUnavailable, when Redis does not answer within opts.Timeout.
+// NewClient returns the go-redis client for cfg, with UniversalOptions'
+// timeouts. A Cluster client is tuned to follow a failover in seconds
+// rather than at go-redis's periodic (60s) refresh of the slot map:
+//
+//   - a call that fails because a node is unreachable (refused or lost
+//     connection, timeout, CLUSTERDOWN, TRYAGAIN...) makes the client
+//     re-read the slot map at once (ClusterClient.ReloadState; go-redis
+//     itself reloads only on MOVED/ASK and READONLY, and a dead primary
+//     answers neither). Reloads are coalesced by go-redis (at most one
+//     every 200ms), and keep coming while calls keep failing, so the first
+//     call after the cluster has promoted a replica finds it;
+//   - dialing is not retried inside the pool (DialerRetries 1): the
+//     cluster client already retries a call and re-routes it, and five
+//     dials with backoff to a dead node only delayed that.
+func (cfg Config) NewClient(timeout time.Duration) redis.UniversalClient {
+	opts := cfg.UniversalOptions(timeout)
+	if !opts.IsClusterMode && (len(opts.Addrs) < 2 || opts.MasterName != "") {
+		return redis.NewUniversalClient(opts)
+	}
+	copts := opts.Cluster()
+	copts.DialerRetries = 1
+	c := redis.NewClusterClient(copts)
+	c.AddHook(followFailover{c})
+	return c
+}
+
+// followFailover reloads a Cluster client's slot map after a call fails
+// because a node could not be reached.
+type followFailover struct{ c *redis.ClusterClient }
+
+func (h followFailover) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h followFailover) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(err)
+		return err
+	}
+}
+
+func (h followFailover) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(err)
+		return err
+	}
+}
+
+func (h followFailover) check(err error) {
+	if nodeLost(err) {
+		h.c.ReloadState(context.Background())
+	}
+}
+
+// nodeLost reports whether err means a node could not be reached or no
+// longer serves its slots, as opposed to a reply, a closed client or a
+// caller that gave up.
+func nodeLost(err error) bool {
+	return err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, redis.ErrClosed) && unavailable(err)
+}
+
+// Open connects to the deployment cfg describes (through NewClient) and
+// returns a Store that owns the client (Close closes it). It fails,
+// wrapping store.ErrUnavailable, when Redis does not answer within
+// opts.Timeout.
 func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, fmt.Errorf("redisstore.Open: no Redis address")
 	}
-	client := redis.NewUniversalClient(cfg.UniversalOptions(opts.Timeout))
+	client := cfg.NewClient(opts.Timeout)
 	s, err := New(ctx, client, opts)
 	if err != nil {
 		_ = client.Close()

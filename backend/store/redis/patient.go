@@ -25,7 +25,7 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 	}
 	index := s.k.pharmacyPatients(p.PharmacyID)
 	cctx, cancel := s.call(ctx)
-	err = s.rdb.ZAdd(cctx, index, redis.Z{Member: p.ID}).Err() // idempotent
+	err = s.zadd(cctx, index, p.ID) // idempotent
 	cancel()
 	if err != nil {
 		return s.fail(opName, err)

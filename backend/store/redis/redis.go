@@ -49,6 +49,15 @@ type Options struct {
 	// Rand is the source of operation ids and retry jitter; it must be
 	// safe for concurrent use. Default crypto/rand.Reader.
 	Rand io.Reader
+	// ReplicaAcks is how many replicas must confirm a record write (Redis
+	// WAIT) before it is acknowledged. 0, the default, acknowledges a
+	// write once the primary applied it, which a failover can lose.
+	ReplicaAcks int
+	// ReplicaTimeout bounds that wait: a write not confirmed in time fails
+	// with store.ErrNotReplicated (and store.ErrUnavailable); it was applied
+	// on the primary and may or may not survive a failover. It must be
+	// shorter than Timeout. Default 500ms.
+	ReplicaTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +85,11 @@ func (o Options) withDefaults() Options {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	if o.ReplicaTimeout <= 0 {
+		o.ReplicaTimeout = min(500*time.Millisecond, o.Timeout/2)
+	}
+	// WAIT counts in milliseconds, and WAIT 0 would block until Timeout.
+	o.ReplicaTimeout = max(o.ReplicaTimeout, time.Millisecond)
 	return o
 }
 
@@ -106,6 +120,12 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		return nil, errors.New("redisstore.New: missing redis client")
 	}
 	opts = opts.withDefaults()
+	if opts.ReplicaAcks < 0 {
+		return nil, fmt.Errorf("redisstore.New: ReplicaAcks %d is negative", opts.ReplicaAcks)
+	}
+	if opts.ReplicaTimeout >= opts.Timeout {
+		return nil, fmt.Errorf("redisstore.New: ReplicaTimeout %s must be shorter than Timeout %s", opts.ReplicaTimeout, opts.Timeout)
+	}
 	enc, err := cbor.EncOptions{}.EncMode()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore.New: %w", err)

@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,14 +33,14 @@ func flush(t testing.TB, client redis.UniversalClient) {
 
 // storeFactory returns a newStore for storetest.Run: one client per top-level
 // test, a flushed database and a fresh Store per subtest.
-func storeFactory(t *testing.T, cfg redisstore.Config) func(t *testing.T) store.Store {
+func storeFactory(t *testing.T, cfg redisstore.Config, opts ...redisstore.Options) func(t *testing.T) store.Store {
 	t.Helper()
-	client := redis.NewUniversalClient(cfg.UniversalOptions(2 * time.Second))
+	client := cfg.NewClient(2 * time.Second)
 	t.Cleanup(func() { client.Close() })
 	return func(t *testing.T) store.Store {
 		t.Helper()
 		flush(t, client)
-		s, err := redisstore.New(t.Context(), client, redisstore.Options{})
+		s, err := redisstore.New(t.Context(), client, append(opts, redisstore.Options{})[0])
 		if err != nil {
 			t.Fatalf("redisstore.New: %v", err)
 		}
@@ -55,6 +57,14 @@ func TestConformanceSingleNode(t *testing.T) {
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}))
+}
+
+// TestConformanceClusterReplicaAcks runs the suite with every write
+// waiting for one replica (Options.ReplicaAcks), so each write path goes
+// through WAIT on the primary that took it.
+func TestConformanceClusterReplicaAcks(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.WithReplicas())
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: 1}))
 }
 
 func TestConformanceSentinel(t *testing.T) {
@@ -126,4 +136,36 @@ func benchStore(b *testing.B, format string, appendOnly bool) *redisstore.Store 
 		b.Fatal(err)
 	}
 	return s
+}
+
+// BenchmarkReplicaAcks measures what waiting for a replica costs a record
+// write: UpdatePatient of a 20-medication record (a read and a
+// compare-and-set script) on one private 3-primary + 3-replica Cluster,
+// without and with Options.ReplicaAcks 1, in the same run.
+func BenchmarkReplicaAcks(b *testing.B) {
+	cl := redistest.StartCluster(b, redistest.WithReplicas())
+	for _, acks := range []int{0, 1} {
+		b.Run("acks="+strconv.Itoa(acks), func(b *testing.B) {
+			s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: acks})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := b.Context()
+			id := "pat-acks-" + strconv.Itoa(acks)
+			if err := s.CreatePatient(ctx, storetest.SamplePatient(id, "ph-1", 20)); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_, err := s.UpdatePatient(ctx, id, func(p store.Patient) (store.Patient, error) {
+					p.Questions = "Is it safe to take my evening doses together?"
+					return p, nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -165,7 +165,7 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, key string, args ...a
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	argv := append([]any{s.opts.OpTTL.Milliseconds()}, args...)
-	res, err := sc.Run(ctx, s.rdb, []string{op(key, id), key}, argv...).Slice()
+	res, err := s.eval(ctx, sc, []string{op(key, id), key}, argv...).Slice()
 	if err != nil {
 		return "", "", err
 	}

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AuditTrail", auditCases},
 		{"Reminders", reminderCases},
 		{"Messages", messagingCases},
+		{"SigningKeys", signingKeyCases},
 		{"Context", contextCases},
 	}
 	for _, g := range groups {

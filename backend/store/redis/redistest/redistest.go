@@ -1,7 +1,7 @@
 // Package redistest starts private redis-server processes for tests: a
-// single node or a three-primary Cluster, each on free loopback ports in the
-// test's temporary directory (never the shared port 6379), torn down when
-// the test ends.
+// single node or a three-primary Cluster (optionally with one replica per
+// primary), each on free loopback ports in the test's temporary directory
+// (never the shared port 6379), torn down when the test ends.
 //
 // When redis-server is not installed the test fails with a hint (.ci/run
 // installs it with apt-get install redis-server); set MTM_SKIP_REDIS=1 to
@@ -32,6 +32,8 @@ type Option func(*config)
 type config struct {
 	appendOnly  bool
 	appendFsync string
+	replicas    bool
+	nodeTimeout time.Duration
 }
 
 // AppendOnly turns the append-only file on or off (default off).
@@ -39,6 +41,16 @@ func AppendOnly(on bool) Option { return func(c *config) { c.appendOnly = on } }
 
 // AppendFsync sets appendfsync: "always", "everysec" (default) or "no".
 func AppendFsync(policy string) Option { return func(c *config) { c.appendFsync = policy } }
+
+// WithReplicas gives every Cluster primary one replica (StartCluster only).
+// Replicas may fail over however long they were cut off from their primary
+// (cluster-replica-validity-factor 0), so a test can pause one and still
+// watch it be promoted.
+func WithReplicas() Option { return func(c *config) { c.replicas = true } }
+
+// NodeTimeout sets cluster-node-timeout (StartCluster only; default 5s):
+// how long a primary must be unreachable before its replica takes over.
+func NodeTimeout(d time.Duration) Option { return func(c *config) { c.nodeTimeout = d } }
 
 // Server is one private redis-server process.
 type Server struct {
@@ -187,6 +199,31 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
+// Pause stops the server with SIGSTOP: it keeps its sockets but answers
+// nothing, reads nothing from its primary and sends nothing to its
+// replicas, as a stalled machine would, until Resume.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+}
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.signal(syscall.SIGCONT)
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatalf("redistest: %s is not running", s.addr)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: signal %s: %v", sig, err)
+	}
+}
+
 // Restart starts the server again on the same port and directory (after
 // Kill), so that it loads its AOF/RDB, and waits until it answers PING.
 func (s *Server) Restart() {
@@ -239,8 +276,10 @@ func freePort(clusterBus bool) (int, error) {
 
 // Cluster is a three-primary Redis Cluster of private servers.
 type Cluster struct {
-	// Nodes are the primaries, in slot order.
+	// Nodes are the primaries at start, in slot order.
 	Nodes []*Server
+	// Replicas[i] replicates Nodes[i] at start (WithReplicas only).
+	Replicas []*Server
 }
 
 // Addrs are the nodes' addresses, to seed a cluster client.
@@ -254,11 +293,12 @@ func (c *Cluster) Addrs() []string {
 
 // StartCluster starts three cluster-enabled redis-servers, splits the
 // 16384 slots between them, joins them with CLUSTER MEET and waits until
-// every node reports cluster_state:ok. Everything is torn down when the
-// test ends.
+// every node reports cluster_state:ok. With WithReplicas it also starts one
+// replica per primary and waits until each is in sync. Everything is torn
+// down when the test ends.
 func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
-	c := config{appendFsync: "everysec"}
+	c := config{appendFsync: "everysec", nodeTimeout: 5 * time.Second}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -266,7 +306,12 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	yesno := map[bool]string{true: "yes", false: "no"}
 	cl := &Cluster{}
 	ranges := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
-	for i := range ranges {
+	n := len(ranges)
+	if c.replicas {
+		n *= 2
+	}
+	var all []*Server
+	for i := range n {
 		dir := filepath.Join(t.TempDir(), "node"+strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -281,7 +326,8 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 			s := &Server{t: t, bin: bin, addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir}
 			s.args = append(baseArgs(port, dir),
 				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", "5000",
+				"--cluster-node-timeout", strconv.FormatInt(c.nodeTimeout.Milliseconds(), 10),
+				"--cluster-replica-validity-factor", "0",
 				"--appendonly", yesno[c.appendOnly], "--appendfsync", c.appendFsync)
 			if lastErr = s.start(); lastErr == nil {
 				started = s
@@ -292,13 +338,14 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 			t.Fatalf("redistest: cluster node %d did not start: %v", i, lastErr)
 		}
 		t.Cleanup(started.stop)
-		cl.Nodes = append(cl.Nodes, started)
+		all = append(all, started)
 	}
+	cl.Nodes, cl.Replicas = all[:len(ranges)], all[len(ranges):]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clients := make([]*redis.Client, len(cl.Nodes))
-	for i, n := range cl.Nodes {
+	clients := make([]*redis.Client, len(all))
+	for i, n := range all {
 		clients[i] = redis.NewClient(&redis.Options{Addr: n.addr})
 		defer clients[i].Close()
 	}
@@ -307,29 +354,57 @@ func StartCluster(t testing.TB, opts ...Option) *Cluster {
 			t.Fatalf("redistest: CLUSTER ADDSLOTSRANGE on %s: %v", cl.Nodes[i].addr, err)
 		}
 	}
-	for _, n := range cl.Nodes[1:] {
+	for _, n := range all[1:] {
 		host, port, _ := net.SplitHostPort(n.addr)
 		if err := clients[0].ClusterMeet(ctx, host, port).Err(); err != nil {
 			t.Fatalf("redistest: CLUSTER MEET %s: %v", n.addr, err)
 		}
 	}
-	for {
-		ok := true
+	known := "cluster_known_nodes:" + strconv.Itoa(len(all))
+	waitFor(ctx, t, "every node to know the others", func() bool {
 		for _, c := range clients {
 			info, err := c.ClusterInfo(ctx).Result()
-			if err != nil {
-				t.Fatalf("redistest: CLUSTER INFO: %v", err)
-			}
-			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") || !strings.Contains(info, "cluster_slots_ok:16384") {
-				ok = false
+			if err != nil || !strings.Contains(info, known) {
+				return false
 			}
 		}
-		if ok {
-			return cl
+		return true
+	})
+	for i, r := range cl.Replicas {
+		id, err := clients[i].ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatalf("redistest: CLUSTER MYID on %s: %v", cl.Nodes[i].addr, err)
 		}
+		if err := clients[len(ranges)+i].ClusterReplicate(ctx, id).Err(); err != nil {
+			t.Fatalf("redistest: CLUSTER REPLICATE on %s: %v", r.addr, err)
+		}
+	}
+	waitFor(ctx, t, "cluster_state:ok with every replica in sync", func() bool {
+		for _, c := range clients {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				return false
+			}
+		}
+		for i := range cl.Replicas {
+			info, err := clients[len(ranges)+i].Info(ctx, "replication").Result()
+			if err != nil || !strings.Contains(info, "master_link_status:up") {
+				return false
+			}
+		}
+		return true
+	})
+	return cl
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test when ctx
+// ends first.
+func waitFor(ctx context.Context, t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
 		select {
 		case <-ctx.Done():
-			t.Fatal("redistest: cluster did not reach cluster_state:ok within 30s")
+			t.Fatalf("redistest: gave up waiting for %s", what)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
