@@ -96,7 +96,7 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 		return nil, err
 	}
 	if p.Role != store.RoleCaregiver {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
+		return nil, errCaregiverOnly
 	}
 	if err := c.check(ctx, throttleInviteAddress, clientAddress(req.Peer())); err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ var (
 	errBadCredentials  = connect.NewError(connect.CodeUnauthenticated, errors.New("invalid credentials"))
 	errStaffOnly       = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
 	errPatientSideOnly = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
+	errCaregiverOnly   = connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
 )
 
 // notFound is the answer for a record inside a patient that does not exist.

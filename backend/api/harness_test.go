@@ -22,7 +22,6 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
-	connectvalidate "connectrpc.com/validate"
 
 	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/audit"
@@ -146,9 +145,13 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	check, err := api.NewRequestCheck()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
+		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), check, audit.NewInterceptor(rec)),
 		connect.WithReadMaxBytes(maxBody),
 	}
 	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now}, opts...)
