@@ -118,15 +118,28 @@ func redisStore(t testing.TB) store.Store {
 // newEnv starts a server on a fresh embedded store.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOn(t, boltStore(t))
+}
+
+// boltStore opens a fresh embedded store.
+func boltStore(t testing.TB) store.Store {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvOn(t, st)
+	return st
 }
 
 // newEnvOn starts a server on st, which it closes at cleanup.
 func newEnvOn(t testing.TB, st store.Store) *env {
+	t.Helper()
+	return newEnvReadMax(t, st, maxBody)
+}
+
+// newEnvReadMax starts a server on st that reads requests of up to
+// readMax bytes.
+func newEnvReadMax(t testing.TB, st store.Store, readMax int) *env {
 	t.Helper()
 	dir := t.TempDir()
 	t.Cleanup(func() { st.Close() })
@@ -152,7 +165,7 @@ func newEnvOn(t testing.TB, st store.Store) *env {
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(auth.NewInterceptor(tokens, api.PublicProcedures()), check, audit.NewInterceptor(rec)),
-		connect.WithReadMaxBytes(maxBody),
+		connect.WithReadMaxBytes(readMax),
 	}
 	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now}, opts...)
 	if err != nil {
