@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
+	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
@@ -33,6 +34,8 @@ type Config struct {
 	KeyReload           time.Duration // how often the signing keys are re-read (rotations by mtmctl keys)
 	MaxRequestBytes     int64         // largest request message accepted
 	MaxRPCTimeout       time.Duration // deadline clamp for unary RPCs
+	MaxStreams          int           // watch streams open at once on this server
+	MaxPrincipalStreams int           // watch streams open at once for one principal
 	LogFormat           string        // text or json
 	LogLevel            string        // debug, info, warn, error
 	Demo                bool          // seed demo data and print how to try it
@@ -81,6 +84,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.SigningKeyDir, "signing-key-dir", "", "`directory` of the token signing keys (default <data-dir>/keys)")
 	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read --signing-key-dir, picking up keys rotated or retired with `mtmctl keys`")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
+	fs.IntVar(&c.MaxStreams, "max-streams", api.DefaultMaxStreams, "watch streams (WatchThread, WatchInbox) open at once on this server; past it they get resource_exhausted")
+	fs.IntVar(&c.MaxPrincipalStreams, "max-streams-per-principal", api.DefaultMaxStreamsPerPrincipal, "watch streams open at once for one signed-in principal on this server")
 	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -199,6 +204,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 64<<20 {
 		add("--max-request-bytes/MTM_MAX_REQUEST_BYTES %d: must be between 1024 and 67108864", c.MaxRequestBytes)
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 1000000 {
+		add("--max-streams/MTM_MAX_STREAMS %d: must be between 1 and 1000000", c.MaxStreams)
+	}
+	if c.MaxPrincipalStreams < 1 || c.MaxPrincipalStreams > c.MaxStreams {
+		add("--max-streams-per-principal/MTM_MAX_STREAMS_PER_PRINCIPAL %d: must be between 1 and --max-streams (%d)", c.MaxPrincipalStreams, c.MaxStreams)
 	}
 	if c.MaxRPCTimeout <= 0 || c.MaxRPCTimeout > 10*time.Minute {
 		add("--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT %s: must be above 0 and at most 10m", c.MaxRPCTimeout)

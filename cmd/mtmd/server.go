@@ -95,7 +95,8 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		fastGzip(),
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now,
-		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies}, apiOpts...)
+		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies,
+		MaxStreams: d.cfg.MaxStreams, MaxStreamsPerPrincipal: d.cfg.MaxPrincipalStreams}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
 	}
