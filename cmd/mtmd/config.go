@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
