@@ -26,6 +26,9 @@ var (
 	errCaregiverOnly   = connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
 )
 
+// errDeviceNotFound is the answer for a push device that is not the caller's.
+var errDeviceNotFound = notFound("device")
+
 // notFound is the answer for a record inside a patient that does not exist.
 func notFound(what string) error {
 	return connect.NewError(connect.CodeNotFound, errors.New(what+" not found"))
