@@ -4076,12 +4076,14 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\"Z\n" +
 	"\x1bExportPatientRecordResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xe4\x02\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xce\x02\n" +
 	"\x1dRecordSummaryDeliveredRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
-	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x12F\n" +
-	"\fdelivered_on\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdeliveredOn\x12A\n" +
+	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x120\n" +
+	"\fdelivered_on\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\vdeliveredOn\x12A\n" +
 	"\x06method\x18\x04 \x01(\x0e2\x1d.mtm.v1.SummaryDeliveryMethodB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06method\x12B\n" +
 	"\trecipient\x18\x05 \x01(\x0e2\x18.mtm.v1.SummaryRecipientB\n" +
