@@ -44,6 +44,11 @@ type Config struct {
 	Metrics         prometheus.Registerer
 	StreamHeartbeat time.Duration
 	EscalateAfter   time.Duration
+	// MaxStreamsPerPrincipal and MaxStreams cap the watch streams open at
+	// once in this process for one principal and in all (see streams.go);
+	// zero takes the defaults.
+	MaxStreamsPerPrincipal int
+	MaxStreams             int
 
 	// Reminders keeps the reminder index in step with records (dose
 	// schedules, fills, follow-ups, snoozes); nil means a planner with the
@@ -77,6 +82,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RefreshTokenTTL == 0 {
 		c.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	if c.MaxStreamsPerPrincipal <= 0 {
+		c.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
 	}
 	if c.RefreshGrace == 0 {
 		c.RefreshGrace = DefaultRefreshGrace

@@ -92,7 +92,7 @@ func (s *PatientService) AcceptCaregiverInvite(ctx context.Context, req *connect
 		return nil, err
 	}
 	if p.Role != store.RoleCaregiver {
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
+		return nil, errCaregiverOnly
 	}
 	try, err := c.begin(ctx, charge{inviteAddress, clientAddress(ctx, req.Peer())}, charge{inviteAccount, p.Subject})
 	if err != nil {

@@ -21,10 +21,11 @@ import (
 // Clinical documentation: reviews, self-reported medicines, adherence and
 // the record exports.
 //
-// Scopes on the patient side: reporting a self-started medicine and reading
-// adherence need view_medicines (both are about the medication list: a
-// caregiver who sees the list is the one who knows which OTCs they give);
-// the exports hold the list and the plan, so a caregiver needs both
+// Scopes on the patient side: reporting a self-started medicine is a write
+// (it adds a report for the pharmacist to review), so a caregiver needs the
+// message scope, the one that lets them speak to the pharmacy for the
+// patient; reading the list does not allow it. Reading adherence needs
+// view_medicines; the exports hold the list and the plan, so a caregiver needs both
 // view_medicines and view_plan; the FHIR export carries the conversations
 // (Communication) only for callers who hold the message scope.
 
@@ -143,7 +144,7 @@ func (s *PatientService) ReportSelfMedication(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	_, err = c.updateForPatientSide(ctx, m.GetPatientId(), store.ScopeViewMedicines, func(p auth.Principal, pt *store.Patient) error {
+	_, err = c.updateForPatientSide(ctx, m.GetPatientId(), store.ScopeMessage, func(p auth.Principal, pt *store.Patient) error {
 		pending := 0
 		for _, r := range pt.SelfReports {
 			if r.Status == selfReportPending {

@@ -58,7 +58,7 @@ func TestSelfReportedMedicineStaysPendingUntilReviewed(t *testing.T) {
 		pt := e.enroll(rph, "Olive")
 		care, me := e.careClient(rph), e.patientClient(pt.token)
 		addMed(t, care, pt.id, "Metformin")
-		cg := e.caregiver(pt, "cg@a.test", []mtmv1.CaregiverScope{mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES})
+		cg := e.caregiver(pt, "cg@a.test", []mtmv1.CaregiverScope{mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES, mtmv1.CaregiverScope_CAREGIVER_SCOPE_MESSAGE})
 
 		fish, err := me.ReportSelfMedication(ctx, req(&mtmv1.ReportSelfMedicationRequest{PatientId: pt.id, Kind: mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_SUPPLEMENT,
 			Name: " Fish oil ", HowIUseIt: "1 capsule daily", StartedOn: "2026-02-01"}))
@@ -68,7 +68,7 @@ func TestSelfReportedMedicineStaysPendingUntilReviewed(t *testing.T) {
 		wort, err := e.patientClient(cg.token).ReportSelfMedication(ctx, req(&mtmv1.ReportSelfMedicationRequest{PatientId: pt.id,
 			Kind: mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_HERBAL, Name: "St. John's wort"}))
 		if err != nil {
-			t.Fatalf("caregiver with view_medicines: %v", err)
+			t.Fatalf("caregiver with the message scope: %v", err)
 		}
 
 		pmlNames := func() []string {

@@ -25,7 +25,11 @@ var (
 	errSessionRevoked  = withReason(connect.CodeUnauthenticated, "session revoked, sign in again", ReasonSessionRevoked)
 	errStaffOnly       = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
 	errPatientSideOnly = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
+	errCaregiverOnly   = connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
 )
+
+// errDeviceNotFound is the answer for a push device that is not the caller's.
+var errDeviceNotFound = notFound("device")
 
 // ErrorDomain and the reasons are the google.rpc.ErrorInfo details that
 // AuthService refusals carry, for apps to switch on.

@@ -23,7 +23,6 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
-	connectvalidate "connectrpc.com/validate"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtmapp/mtm/backend/api"
@@ -124,11 +123,17 @@ func redisStore(t testing.TB) store.Store {
 // newEnv starts a server on a fresh embedded store.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOn(t, boltStore(t))
+}
+
+// boltStore opens a fresh embedded store.
+func boltStore(t testing.TB) store.Store {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvOn(t, st)
+	return st
 }
 
 // newEnvOn starts a server on st, which it closes at cleanup.
@@ -155,6 +160,16 @@ type envOptions struct {
 	// trusted are the proxies whose X-Forwarded-For names the client, as
 	// mtmd's --trusted-proxies (none: the client is always the peer).
 	trusted []netip.Prefix
+	// readMax is the largest request read (connect.WithReadMaxBytes);
+	// 0: maxBody.
+	readMax int
+}
+
+// newEnvReadMax starts a server on st that reads requests of up to
+// readMax bytes.
+func newEnvReadMax(t testing.TB, st store.Store, readMax int) *env {
+	t.Helper()
+	return newEnvWith(t, st, envOptions{readMax: readMax})
 }
 
 // newEnvWith starts a server on st tuned by o, and closes st at cleanup.
@@ -162,6 +177,9 @@ func newEnvWith(t testing.TB, st store.Store, o envOptions) *env {
 	t.Helper()
 	if o.refusalLimit == 0 {
 		o.refusalLimit = 1 << 30
+	}
+	if o.readMax == 0 {
+		o.readMax = maxBody
 	}
 	dir := t.TempDir()
 	t.Cleanup(func() { st.Close() })
@@ -196,10 +214,14 @@ func newEnvWith(t testing.TB, st store.Store, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	check, err := api.NewRequestCheck()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(tel, auth.NewInterceptor(tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
-		connect.WithReadMaxBytes(maxBody),
+		connect.WithInterceptors(tel, auth.NewInterceptor(tokens, api.PublicProcedures()), check, audit.NewInterceptor(rec)),
+		connect.WithReadMaxBytes(o.readMax),
 	}
 	err = api.Register(mux, api.Config{Store: st, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), Now: clk.Now}, opts...)
 	if err != nil {

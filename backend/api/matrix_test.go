@@ -129,6 +129,10 @@ type ids struct {
 	review, selfReport           string // a review with one intervention, a pending self-report
 	thread, closeThread          string // threads about the patient
 	doseSchedule, occurrence     string // a daily 08:00 schedule and its dose on the test day
+	// Per caller, what that caller's delete removes: a push device it
+	// registered and a dose schedule of its own, so that one caller's
+	// success does not change another's answer.
+	devices, schedules [numActors]string
 }
 
 // clients are the typed clients of one caller.
@@ -194,8 +198,8 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceRegisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.RegisterDevice(ctx, req(&mtmv1.RegisterDeviceRequest{PatientId: x.patient, FcmToken: "tok", Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_ANDROID})))
 	}},
-	{mtmv1connect.PatientServiceUnregisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
-		return discard(c.patient.UnregisterDevice(ctx, req(&mtmv1.UnregisterDeviceRequest{PatientId: x.patient, DeviceId: "dv_x"})))
+	{mtmv1connect.PatientServiceUnregisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, a actor) error {
+		return discard(c.patient.UnregisterDevice(ctx, req(&mtmv1.UnregisterDeviceRequest{PatientId: x.patient, DeviceId: x.devices[a]})))
 	}},
 	{mtmv1connect.PatientServiceRecordDoseProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.RecordDose(ctx, req(&mtmv1.RecordDoseRequest{PatientId: x.patient, OccurrenceId: x.occurrence, Outcome: mtmv1.DoseOutcome_DOSE_OUTCOME_TAKEN})))
@@ -233,8 +237,8 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceListDoseSchedulesProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ListDoseSchedules(ctx, req(&mtmv1.ListDoseSchedulesRequest{PatientId: x.patient})))
 	}},
-	{mtmv1connect.PatientServiceDeleteDoseScheduleProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
-		return discard(c.patient.DeleteDoseSchedule(ctx, req(&mtmv1.DeleteDoseScheduleRequest{PatientId: x.patient, ScheduleId: "ds_matrix_deleted"})))
+	{mtmv1connect.PatientServiceDeleteDoseScheduleProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, a actor) error {
+		return discard(c.patient.DeleteDoseSchedule(ctx, req(&mtmv1.DeleteDoseScheduleRequest{PatientId: x.patient, ScheduleId: x.schedules[a]})))
 	}},
 
 	// CareService.
@@ -511,6 +515,7 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 		anonymous: "", patientSelf: own.token, caregiverFull: full.token, caregiverNone: none.token,
 		caregiverGone: gone.token, pharmacistOwn: rphOwn, pharmacistFar: rphFar,
 	}
+	matrixDeletables(t, e, f, own, other, tokens)
 	for a, tok := range tokens {
 		f.clients[a] = clients{
 			patient: e.patientClient(tok),
@@ -527,5 +532,39 @@ func allScopes() []mtmv1.CaregiverScope {
 		mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES, mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_PLAN,
 		mtmv1.CaregiverScope_CAREGIVER_SCOPE_MESSAGE, mtmv1.CaregiverScope_CAREGIVER_SCOPE_MISSED_DOSE_ALERTS,
 		mtmv1.CaregiverScope_CAREGIVER_SCOPE_MANAGE_REMINDERS,
+	}
+}
+
+// matrixDeletables registers the push devices and dose schedules the
+// matrix deletes: for the own patient one per caller that may register
+// (the patient and both standing caregivers) and one schedule per caller;
+// for the other patient one of each, which every caller then names (a
+// caller of the own patient's side must get not_found for them); for the
+// missing patient ids that exist nowhere.
+func matrixDeletables(t *testing.T, e *env, f *matrixFixture, own, other enrolled, tokens [numActors]string) {
+	t.Helper()
+	ctx := context.Background()
+	device := func(token, patientID string) string {
+		res, err := e.patientClient(token).RegisterDevice(ctx, req(&mtmv1.RegisterDeviceRequest{PatientId: patientID, FcmToken: "fcm-" + token[len(token)-12:],
+			Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_ANDROID}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.GetDeviceId()
+	}
+	schedule := func(p enrolled) string {
+		id, _ := matrixDoseSchedule(t, e, p, f.ids[ownPatient].medication)
+		return id
+	}
+	otherDevice := device(other.token, other.id)
+	otherSchedule, _ := matrixDoseSchedule(t, e, other, f.ids[otherPatient].medication)
+	for a := range numActors {
+		f.ids[ownPatient].devices[a] = "dv_none"
+		if a == patientSelf || a == caregiverFull || a == caregiverNone {
+			f.ids[ownPatient].devices[a] = device(tokens[a], own.id)
+		}
+		f.ids[ownPatient].schedules[a] = schedule(own)
+		f.ids[otherPatient].devices[a], f.ids[otherPatient].schedules[a] = otherDevice, otherSchedule
+		f.ids[missingPatient].devices[a], f.ids[missingPatient].schedules[a] = "dv_missing", "ds_missing"
 	}
 }

@@ -84,6 +84,7 @@ type MessagingService struct {
 	heartbeat     time.Duration
 	escalateAfter time.Duration
 	firstResponse prometheus.Histogram
+	streams       *streamSlots
 }
 
 var _ mtmv1connect.MessagingServiceHandler = (*MessagingService)(nil)
@@ -98,7 +99,8 @@ func NewMessagingService(c Config) (*MessagingService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api.NewMessagingService: %w", err)
 	}
-	s := &MessagingService{cfg: c, wake: c.Wake, heartbeat: c.StreamHeartbeat, escalateAfter: c.EscalateAfter}
+	s := &MessagingService{cfg: c, wake: c.Wake, heartbeat: c.StreamHeartbeat, escalateAfter: c.EscalateAfter,
+		streams: newStreamSlots(c.MaxStreamsPerPrincipal, c.MaxStreams)}
 	if s.wake == nil {
 		s.wake = wake.NewHub()
 	}
@@ -493,8 +495,15 @@ func (s *MessagingService) MarkRead(ctx context.Context, req *connect.Request[mt
 // (an empty response) at once, then every message after after_seq, in
 // order, exactly once, then new ones as they arrive, with heartbeats. Access is checked again on every
 // wake-up and heartbeat: a revoked caregiver's stream ends with not_found.
+// A stream past the caps on open streams (Config.MaxStreamsPerPrincipal,
+// Config.MaxStreams) is refused with resource_exhausted.
 func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request[mtmv1.WatchThreadRequest], stream *connect.ServerStream[mtmv1.WatchThreadResponse]) error {
 	m := req.Msg
+	release, err := s.streams.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if _, _, err := s.forThread(ctx, m.GetThreadId(), false); err != nil {
 		return err
 	}
@@ -661,6 +670,11 @@ func (s *MessagingService) WatchInbox(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return err
 	}
+	release, err := s.streams.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var cursor int64
 	if raw := req.Msg.GetCursor(); raw != "" {
 		if cursor, err = strconv.ParseInt(raw, 10, 64); err != nil || cursor < 0 {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	connectvalidate "connectrpc.com/validate"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
@@ -44,9 +43,13 @@ func instance(t testing.TB, base *env, st store.Store, cfg func(*api.Config)) *e
 	if cfg != nil {
 		cfg(&c)
 	}
+	check, err := api.NewRequestCheck()
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	err = api.Register(mux, c,
-		connect.WithInterceptors(auth.NewInterceptor(base.tokens, api.PublicProcedures()), connectvalidate.NewInterceptor(), audit.NewInterceptor(rec)),
+		connect.WithInterceptors(auth.NewInterceptor(base.tokens, api.PublicProcedures()), check, audit.NewInterceptor(rec)),
 		connect.WithReadMaxBytes(maxBody))
 	if err != nil {
 		t.Fatal(err)

@@ -130,8 +130,11 @@ func (s *PatientService) RegisterDevice(ctx context.Context, req *connect.Reques
 	return connect.NewResponse(&mtmv1.RegisterDeviceResponse{DeviceId: id}), nil
 }
 
-// UnregisterDevice implements mtm.v1.PatientService.UnregisterDevice. It
-// is idempotent: a device that is not registered (any more) is no error.
+// UnregisterDevice implements mtm.v1.PatientService.UnregisterDevice. A
+// device that is not registered to the caller's side (another patient's,
+// or one already removed) is not_found, like every record the caller
+// cannot touch; a phone that retries after a lost answer can take
+// not_found as done.
 func (s *PatientService) UnregisterDevice(ctx context.Context, req *connect.Request[mtmv1.UnregisterDeviceRequest]) (*connect.Response[mtmv1.UnregisterDeviceResponse], error) {
 	c, m := s.cfg, req.Msg
 	drop := func(devs []store.Device) []store.Device {
@@ -146,7 +149,10 @@ func (s *PatientService) UnregisterDevice(ctx context.Context, req *connect.Requ
 			return nil, err
 		}
 		if _, err := c.Store.UpdateAccount(ctx, p.Subject, func(a store.Account) (store.Account, error) {
-			a.Devices = drop(a.Devices)
+			n := len(a.Devices)
+			if a.Devices = drop(a.Devices); len(a.Devices) == n {
+				return a, errDeviceNotFound
+			}
 			return a, nil
 		}); err != nil {
 			return nil, err
@@ -154,7 +160,10 @@ func (s *PatientService) UnregisterDevice(ctx context.Context, req *connect.Requ
 		return connect.NewResponse(&mtmv1.UnregisterDeviceResponse{}), nil
 	}
 	_, err = c.updateForPatientSide(ctx, m.GetPatientId(), scopeSelf, func(_ auth.Principal, pt *store.Patient) error {
-		pt.Devices = drop(pt.Devices)
+		n := len(pt.Devices)
+		if pt.Devices = drop(pt.Devices); len(pt.Devices) == n {
+			return errDeviceNotFound
+		}
 		return nil
 	})
 	if err != nil {
@@ -260,14 +269,18 @@ func (s *PatientService) ListDoseSchedules(ctx context.Context, req *connect.Req
 }
 
 // DeleteDoseSchedule implements mtm.v1.PatientService.DeleteDoseSchedule.
-// It is idempotent: deleting a schedule that is gone is no error.
+// A schedule that is not the patient's (another patient's, or one already
+// deleted) is not_found, like every record the caller cannot touch.
 func (s *PatientService) DeleteDoseSchedule(ctx context.Context, req *connect.Request[mtmv1.DeleteDoseScheduleRequest]) (*connect.Response[mtmv1.DeleteDoseScheduleResponse], error) {
 	c, m := s.cfg, req.Msg
 	var before store.Patient
 	after, err := c.updateForPatientSide(ctx, m.GetPatientId(), store.ScopeManageReminders, func(_ auth.Principal, pt *store.Patient) error {
 		before = *pt
 		before.DoseSchedules = slices.Clone(pt.DoseSchedules)
-		pt.DoseSchedules = slices.DeleteFunc(pt.DoseSchedules, func(x store.DoseSchedule) bool { return x.ID == m.GetScheduleId() })
+		n := len(pt.DoseSchedules)
+		if pt.DoseSchedules = slices.DeleteFunc(pt.DoseSchedules, func(x store.DoseSchedule) bool { return x.ID == m.GetScheduleId() }); len(pt.DoseSchedules) == n {
+			return notFound("dose schedule")
+		}
 		return nil
 	})
 	if err != nil {

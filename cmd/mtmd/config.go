@@ -39,6 +39,8 @@ type Config struct {
 	KeyReload           time.Duration // how often the signing keys are re-read (rotations by mtmctl keys)
 	MaxRequestBytes     int64         // largest request message accepted
 	MaxRPCTimeout       time.Duration // deadline clamp for unary RPCs
+	MaxStreams          int           // watch streams open at once on this server
+	MaxPrincipalStreams int           // watch streams open at once for one principal
 	LogFormat           string        // text or json
 	LogLevel            string        // debug, info, warn, error
 	Demo                bool          // seed demo data and print how to try it
@@ -95,6 +97,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.SigningKeyWrapFile, "signing-key-wrap-file", "", "`file` of the key that seals the signing keys in the store (--signing-keys store); every instance needs the same one; created when the store has no key yet (default <data-dir>/signing-key-wrap.key)")
 	fs.DurationVar(&c.KeyReload, "key-reload", time.Minute, "how often to re-read the signing keys, picking up keys rotated or retired with `mtmctl keys`")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", defaultMaxRequestBytes, "largest request message accepted, in `bytes`")
+	fs.IntVar(&c.MaxStreams, "max-streams", api.DefaultMaxStreams, "watch streams (WatchThread, WatchInbox) open at once on this server; past it they get resource_exhausted")
+	fs.IntVar(&c.MaxPrincipalStreams, "max-streams-per-principal", api.DefaultMaxStreamsPerPrincipal, "watch streams open at once for one signed-in principal on this server")
 	fs.DurationVar(&c.MaxRPCTimeout, "max-rpc-timeout", defaultMaxRPCTimeout, "longest a unary RPC may run; longer or missing client deadlines are clamped to it")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of the proxies in front of mtmd; only for a peer among them is the client taken from --forwarded-header (rightmost untrusted hop). Empty: the client is always the TCP peer")
 	fs.StringVar(&c.ForwardedHeader, "forwarded-header", string(clientaddr.XForwardedFor), "the forwarding header the trusted proxies write: X-Forwarded-For or Forwarded (the other is ignored)")
@@ -247,6 +251,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1<<10 || c.MaxRequestBytes > 64<<20 {
 		add("--max-request-bytes/MTM_MAX_REQUEST_BYTES %d: must be between 1024 and 67108864", c.MaxRequestBytes)
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 1000000 {
+		add("--max-streams/MTM_MAX_STREAMS %d: must be between 1 and 1000000", c.MaxStreams)
+	}
+	if c.MaxPrincipalStreams < 1 || c.MaxPrincipalStreams > c.MaxStreams {
+		add("--max-streams-per-principal/MTM_MAX_STREAMS_PER_PRINCIPAL %d: must be between 1 and --max-streams (%d)", c.MaxPrincipalStreams, c.MaxStreams)
 	}
 	if c.MaxRPCTimeout <= 0 || c.MaxRPCTimeout > 10*time.Minute {
 		add("--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT %s: must be above 0 and at most 10m", c.MaxRPCTimeout)

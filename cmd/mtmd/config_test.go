@@ -36,6 +36,18 @@ func TestParseConfigPrecedence(t *testing.T) {
 				if c.RedisURL != "" || c.Demo {
 					t.Errorf("redis %q demo %v, want embedded store without demo", c.RedisURL, c.Demo)
 				}
+				if c.MaxStreams != 10000 || c.MaxPrincipalStreams != 16 {
+					t.Errorf("stream caps = %d per server, %d per principal; want 10000, 16", c.MaxStreams, c.MaxPrincipalStreams)
+				}
+			},
+		},
+		{
+			name: "stream caps from the environment",
+			env:  env{"MTM_MAX_STREAMS": "500", "MTM_MAX_STREAMS_PER_PRINCIPAL": "4"},
+			check: func(t *testing.T, c Config) {
+				if c.MaxStreams != 500 || c.MaxPrincipalStreams != 4 {
+					t.Errorf("stream caps = %d, %d; want 500, 4", c.MaxStreams, c.MaxPrincipalStreams)
+				}
 			},
 		},
 		{
@@ -141,6 +153,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--signing-key-dir", "",
 		"--max-request-bytes", "10",
 		"--max-rpc-timeout", "0s",
+		"--max-streams", "0",
+		"--max-streams-per-principal", "-1",
 		"--log-format", "xml",
 		"--log-level", "loud",
 		"--shutdown-timeout", "-1s",
@@ -162,6 +176,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--addr/MTM_ADDR", "--admin-addr/MTM_ADMIN_ADDR", "--data-dir/MTM_DATA_DIR", "--redis-url/MTM_REDIS_URL",
 		"--issuer/MTM_ISSUER", "--audience/MTM_AUDIENCE", "--access-ttl/MTM_ACCESS_TTL",
 		"--max-request-bytes/MTM_MAX_REQUEST_BYTES", "--max-rpc-timeout/MTM_MAX_RPC_TIMEOUT",
+		"--max-streams/MTM_MAX_STREAMS", "--max-streams-per-principal/MTM_MAX_STREAMS_PER_PRINCIPAL",
 		"--log-format/MTM_LOG_FORMAT", "--log-level/MTM_LOG_LEVEL", "--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT",
 		"--trusted-proxies/MTM_TRUSTED_PROXIES", "proxy.internal", "--refresh-grace/MTM_REFRESH_GRACE",
 		"--redis-replica-acks/MTM_REDIS_REPLICA_ACKS", "--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT",

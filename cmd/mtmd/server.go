@@ -11,7 +11,6 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"connectrpc.com/validate"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtmapp/mtm/backend/api"
@@ -63,7 +62,8 @@ type serverDeps struct {
 // gRPC health and reflection, and the JWKS, behind the interceptors in this
 // order: telemetry (sees the final outcome), deadline clamp, stream drain,
 // auth, audit (knows the caller, records every call naming a patient,
-// including refused and invalid ones), validate; the api package adds its
+// including refused and invalid ones), the request check (role gate, then
+// validation that stops at the first violation); the api package adds its
 // error mapping innermost.
 func newAPIServer(d serverDeps) (*apiServer, error) {
 	tel, err := telemetry.NewInterceptor(telemetry.Config{Logger: d.logger, Metrics: d.metrics, Now: d.now})
@@ -71,6 +71,10 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
 	}
 	clamp, err := telemetry.NewDeadlineClamp(d.cfg.MaxRPCTimeout, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+	}
+	check, err := api.NewRequestCheck()
 	if err != nil {
 		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
 	}
@@ -85,7 +89,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 			streamDrain{ctx: drainCtx},
 			auth.NewInterceptor(d.tokens, api.PublicProcedures()),
 			audit.NewInterceptor(d.audit),
-			validate.NewInterceptor(),
+			check,
 		),
 		readMax,
 		fastGzip(),
@@ -96,7 +100,8 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now, RefreshGrace: d.cfg.RefreshGrace,
-		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies}, apiOpts...)
+		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies,
+		MaxStreams: d.cfg.MaxStreams, MaxStreamsPerPrincipal: d.cfg.MaxPrincipalStreams}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)
 	}

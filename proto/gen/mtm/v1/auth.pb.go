@@ -594,11 +594,14 @@ var File_mtm_v1_auth_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/auth.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14mtm/v1/records.proto\"\xc1\x01\n" +
+	"\x11mtm/v1/auth.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\xaf\x01\n" +
 	"\x16ActivatePatientRequest\x122\n" +
-	"\x0factivation_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18 R\x0eactivationCode\x12G\n" +
-	"\rdate_of_birth\x18\x02 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdateOfBirth\x12*\n" +
-	"\vdevice_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
+	"\x0factivation_code\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18 R\x0eactivationCode\x121\n" +
+	"\rdate_of_birth\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\vdateOfBirth\x12.\n" +
+	"\vdevice_name\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\n" +
 	"deviceName\"c\n" +
 	"\x17ActivatePatientResponse\x12\x1d\n" +
 	"\n" +
@@ -626,13 +629,14 @@ const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\rLogoutRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse\"\xbc\x01\n" +
+	"\x0eLogoutResponse\"\xc0\x01\n" +
 	"\x16SignUpCaregiverRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12,\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12*\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x120\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\vdisplayName\x12*\n" +
 	"\vinvite_code\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18 R\n" +
 	"inviteCode\"\xc0\x01\n" +
 	"\x17SignUpCaregiverResponse\x12\x1d\n" +
@@ -706,6 +710,7 @@ func file_mtm_v1_auth_proto_init() {
 		return
 	}
 	file_mtm_v1_records_proto_init()
+	file_mtm_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -4552,11 +4552,11 @@ var File_mtm_v1_care_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_care_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\"\x9f\x02\n" +
+	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\xa3\x02\n" +
 	"\x19SetPatientContactsRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12\"\n" +
-	"\aaddress\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xac\x02R\aaddress\x120\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12&\n" +
+	"\aaddress\x18\x02 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x120\n" +
 	"\x05phone\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12<\n" +
 	"\x11emergency_contact\x18\x04 \x01(\v2\x0f.mtm.v1.ContactR\x10emergencyContact\x122\n" +
 	"\fprimary_care\x18\x05 \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"G\n" +
@@ -4564,24 +4564,28 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x14\n" +
 	"\x12GetPharmacyRequest\"C\n" +
 	"\x13GetPharmacyResponse\x12,\n" +
-	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xab\x02\n" +
-	"\x15UpdatePharmacyRequest\x12\x1e\n" +
-	"\x04name\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x120\n" +
-	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12,\n" +
-	"\x03tty\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x03tty\x12\x1e\n" +
-	"\x05hours\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05hours\x12\"\n" +
-	"\aaddress\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xac\x02R\aaddress\x12'\n" +
-	"\x03npi\x18\x06 \x01(\tB\x15\xbaH\x12r\x102\x0e^([0-9]{10})?$R\x03npi\x12%\n" +
-	"\tplan_name\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\bplanName\"F\n" +
-	"\x16UpdatePharmacyResponse\x12,\n" +
 	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xbd\x02\n" +
-	"\x14EnrollPatientRequest\x12(\n" +
+	"\x15UpdatePharmacyRequest\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x120\n" +
+	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12,\n" +
+	"\x03tty\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x03tty\x12\"\n" +
+	"\x05hours\x18\x04 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xc8\x01R\x05hours\x12&\n" +
+	"\aaddress\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x12)\n" +
+	"\x03npi\x18\x06 \x01(\tB\x17\xbaH\x14r\x12\x18\n" +
+	"2\x0e^([0-9]{10})?$R\x03npi\x12)\n" +
+	"\tplan_name\x18\a \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\bplanName\"F\n" +
+	"\x16UpdatePharmacyResponse\x12,\n" +
+	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xaf\x02\n" +
+	"\x14EnrollPatientRequest\x12,\n" +
 	"\n" +
-	"given_name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\tgivenName\x12*\n" +
-	"\vfamily_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\n" +
-	"familyName\x12G\n" +
-	"\rdate_of_birth\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdateOfBirth\x12&\n" +
+	"given_name\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\tgivenName\x12.\n" +
+	"\vfamily_name\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\n" +
+	"familyName\x121\n" +
+	"\rdate_of_birth\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\vdateOfBirth\x12&\n" +
 	"\ttime_zone\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\btimeZone\x12^\n" +
 	"\x12preferred_language\x18\x05 \x01(\tB/\xbaH,r*\x18#2&^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$R\x11preferredLanguage\"\xc4\x01\n" +
 	"\x15EnrollPatientResponse\x12)\n" +
@@ -4593,9 +4597,9 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x9f\x01\n" +
 	"\x1bIssueActivationCodeResponse\x12'\n" +
 	"\x0factivation_code\x18\x01 \x01(\tR\x0eactivationCode\x12W\n" +
-	"\x1aactivation_code_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x17activationCodeExpiresAt\"\x93\x01\n" +
-	"\x15SearchPatientsRequest\x12(\n" +
-	"\vname_prefix\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +
+	"\x1aactivation_code_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x17activationCodeExpiresAt\"\x97\x01\n" +
+	"\x15SearchPatientsRequest\x12,\n" +
+	"\vname_prefix\x18\x01 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\n" +
 	"namePrefix\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\x12'\n" +
@@ -4611,20 +4615,19 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12G\n" +
 	"\x0fmedication_list\x18\x02 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12=\n" +
 	"\vaction_plan\x18\x03 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\x93\x03\n" +
-	"\x10MedicationFields\x12\x1e\n" +
-	"\x04name\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12#\n" +
-	"\bstrength\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\bstrength\x12*\n" +
-	"\x05rxcui\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f2\r^[0-9]{0,12}$R\x05rxcui\x12+\n" +
-	"\fhow_i_use_it\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\thowIUseIt\x12)\n" +
-	"\fwhy_i_use_it\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\twhyIUseIt\x12(\n" +
+	"actionPlan\"\x89\x03\n" +
+	"\x10MedicationFields\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12'\n" +
+	"\bstrength\x18\x02 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\bstrength\x12'\n" +
+	"\x05rxcui\x18\x03 \x01(\tB\x11\xbaH\x0er\f\x18\f2\b^[0-9]*$R\x05rxcui\x12/\n" +
+	"\fhow_i_use_it\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xf4\x03R\thowIUseIt\x12-\n" +
+	"\fwhy_i_use_it\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xf4\x03R\twhyIUseIt\x12,\n" +
 	"\n" +
-	"prescriber\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
-	"prescriber\x12E\n" +
+	"prescriber\x18\x06 \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\n" +
+	"prescriber\x12*\n" +
 	"\n" +
-	"started_on\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tstartedOn\x12E\n" +
+	"started_on\x18\a \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\tstartedOn\x12E\n" +
 	"\x10prescriber_phone\x18\b \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x0fprescriberPhone\"\x94\x01\n" +
 	"\x14AddMedicationRequest\x12:\n" +
 	"\n" +
@@ -4635,7 +4638,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x15AddMedicationResponse\x122\n" +
 	"\n" +
 	"medication\x18\x01 \x01(\v2\x12.mtm.v1.MedicationR\n" +
-	"medication\"\xb1\x02\n" +
+	"medication\"\xb5\x02\n" +
 	"\x17ChangeMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12@\n" +
@@ -4643,35 +4646,34 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0fexpectedVersion\x12@\n" +
 	"\n" +
 	"medication\x18\x04 \x01(\v2\x18.mtm.v1.MedicationFieldsB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"medication\x12\"\n" +
-	"\x06reason\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\x06reason\"N\n" +
+	"medication\x12&\n" +
+	"\x06reason\x18\x05 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xf4\x03R\x06reason\"N\n" +
 	"\x18ChangeMedicationResponse\x122\n" +
 	"\n" +
 	"medication\x18\x01 \x01(\v2\x12.mtm.v1.MedicationR\n" +
-	"medication\"\xba\x02\n" +
+	"medication\"\xa8\x02\n" +
 	"\x15StopMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12@\n" +
 	"\rmedication_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\fmedicationId\x122\n" +
-	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0fexpectedVersion\x12B\n" +
+	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0fexpectedVersion\x12,\n" +
 	"\n" +
-	"stopped_on\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tstoppedOn\x12+\n" +
-	"\vwhy_stopped\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xf4\x03R\n" +
+	"stopped_on\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\tstoppedOn\x12/\n" +
+	"\vwhy_stopped\x18\x05 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xf4\x03R\n" +
 	"whyStopped\"L\n" +
 	"\x16StopMedicationResponse\x122\n" +
 	"\n" +
 	"medication\x18\x01 \x01(\v2\x12.mtm.v1.MedicationR\n" +
-	"medication\"\xd4\x01\n" +
+	"medication\"\xdc\x01\n" +
 	"\x11AddAllergyRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mtm.v1.AllergyKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12(\n" +
-	"\tsubstance\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\tsubstance\x12$\n" +
-	"\breaction\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\breaction\"?\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12,\n" +
+	"\tsubstance\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\tsubstance\x12(\n" +
+	"\breaction\x18\x04 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xf4\x03R\breaction\"?\n" +
 	"\x12AddAllergyResponse\x12)\n" +
 	"\aallergy\x18\x01 \x01(\v2\x0f.mtm.v1.AllergyR\aallergy\"\x8e\x01\n" +
 	"\x14RemoveAllergyRequest\x12:\n" +
@@ -4679,87 +4681,85 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12:\n" +
 	"\n" +
 	"allergy_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tallergyId\"\x17\n" +
-	"\x15RemoveAllergyResponse\"\x8f\x01\n" +
+	"\x15RemoveAllergyResponse\"\x93\x01\n" +
 	"\x1aSetOtherInformationRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x125\n" +
-	"\x11other_information\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\x10otherInformation\"f\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x129\n" +
+	"\x11other_information\x18\x02 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xa0\x1fR\x10otherInformation\"f\n" +
 	"\x1bSetOtherInformationResponse\x12G\n" +
-	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\"\x80\x02\n" +
+	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\"\xea\x01\n" +
 	"\x11RecordFillRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12@\n" +
-	"\rmedication_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\fmedicationId\x12@\n" +
-	"\tfilled_on\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\bfilledOn\x12+\n" +
+	"\rmedication_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\fmedicationId\x12*\n" +
+	"\tfilled_on\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\bfilledOn\x12+\n" +
 	"\vdays_supply\x18\x04 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xed\x02(\x01R\n" +
 	"daysSupply\"f\n" +
 	"\x12RecordFillResponse\x12 \n" +
 	"\x04fill\x18\x01 \x01(\v2\f.mtm.v1.FillR\x04fill\x12.\n" +
-	"\x13supply_runs_through\x18\x02 \x01(\tR\x11supplyRunsThrough\"\xc5\x01\n" +
+	"\x13supply_runs_through\x18\x02 \x01(\tR\x11supplyRunsThrough\"\xcd\x01\n" +
 	"\x14AddActionItemRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12;\n" +
-	"\x14what_we_talked_about\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x11whatWeTalkedAbout\x124\n" +
-	"\x11what_i_need_to_do\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\rwhatINeedToDo\"L\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12?\n" +
+	"\x14what_we_talked_about\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xd0\x0fR\x11whatWeTalkedAbout\x128\n" +
+	"\x11what_i_need_to_do\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xd0\x0fR\rwhatINeedToDo\"L\n" +
 	"\x15AddActionItemResponse\x123\n" +
 	"\vaction_item\x18\x01 \x01(\v2\x12.mtm.v1.ActionItemR\n" +
-	"actionItem\"\xbf\x02\n" +
+	"actionItem\"\xc7\x02\n" +
 	"\x17ChangeActionItemRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12A\n" +
 	"\x0eaction_item_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\factionItemId\x122\n" +
-	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0fexpectedVersion\x12;\n" +
-	"\x14what_we_talked_about\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x11whatWeTalkedAbout\x124\n" +
-	"\x11what_i_need_to_do\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\rwhatINeedToDo\"O\n" +
+	"\x10expected_version\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0fexpectedVersion\x12?\n" +
+	"\x14what_we_talked_about\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xd0\x0fR\x11whatWeTalkedAbout\x128\n" +
+	"\x11what_i_need_to_do\x18\x05 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xd0\x0fR\rwhatINeedToDo\"O\n" +
 	"\x18ChangeActionItemResponse\x123\n" +
 	"\vaction_item\x18\x01 \x01(\v2\x12.mtm.v1.ActionItemR\n" +
-	"actionItem\"\xaf\x01\n" +
+	"actionItem\"\xb7\x01\n" +
 	"\x19SetActionPlanNotesRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12.\n" +
-	"\x0efollow_up_plan\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\ffollowUpPlan\x12&\n" +
-	"\tquestions\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\tquestions\"[\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x122\n" +
+	"\x0efollow_up_plan\x18\x02 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xa0\x1fR\ffollowUpPlan\x12*\n" +
+	"\tquestions\x18\x03 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xa0\x1fR\tquestions\"[\n" +
 	"\x1aSetActionPlanNotesResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xa2\x05\n" +
+	"actionPlan\"\x94\x05\n" +
 	"\x13RecordReviewRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.mtm.v1.ReviewKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12K\n" +
 	"\x0fdelivery_method\x18\x03 \x01(\x0e2\x16.mtm.v1.DeliveryMethodB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x0edeliveryMethod\x12D\n" +
-	"\vreviewed_on\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\n" +
-	"reviewedOn\x128\n" +
-	"\x0eproblems_found\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rproblemsFound\x127\n" +
-	"\rinterventions\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xe8\aR\rinterventions\x12Q\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x0edeliveryMethod\x12.\n" +
+	"\vreviewed_on\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\n" +
+	"reviewedOn\x12<\n" +
+	"\x0eproblems_found\x18\x05 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x102\"\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\rproblemsFound\x12;\n" +
+	"\rinterventions\x18\x06 \x03(\tB\x15\xbaH\x12\x92\x01\x0f\x102\"\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\rinterventions\x12Q\n" +
 	"\x14intervention_details\x18\a \x03(\v2\x14.mtm.v1.InterventionB\b\xbaH\x05\x92\x01\x02\x102R\x13interventionDetails\x12H\n" +
 	"\rfollow_up_ids\x18\b \x03(\tB$\xbaH!\x92\x01\x1e\x10\x14\x18\x01\"\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vfollowUpIds\x12E\n" +
 	"\x0ecoded_problems\x18\t \x03(\v2\x14.mtm.v1.CodedProblemB\b\xbaH\x05\x92\x01\x02\x102R\rcodedProblems\x121\n" +
 	"\x14cognitive_impairment\x18\n" +
-	" \x01(\bR\x13cognitiveImpairment\"\x88\x01\n" +
+	" \x01(\bR\x13cognitiveImpairment\"\x8c\x01\n" +
 	"\fCodedProblem\x12J\n" +
 	"\bcategory\x18\x01 \x01(\x0e2\".mtm.v1.DrugTherapyProblemCategoryB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x12,\n" +
-	"\vdescription\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\"\x82\x01\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bcategory\x120\n" +
+	"\vdescription\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\vdescription\"\x82\x01\n" +
 	"\x14RecordReviewResponse\x12\x1b\n" +
 	"\treview_id\x18\x01 \x01(\tR\breviewId\x12%\n" +
 	"\x0fnext_cmr_due_on\x18\x02 \x01(\tR\fnextCmrDueOn\x12&\n" +
-	"\x06review\x18\x03 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xd1\x02\n" +
+	"\x06review\x18\x03 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xdd\x02\n" +
 	"\fIntervention\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.mtm.v1.InterventionKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12,\n" +
-	"\vdescription\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\vdescription\x12)\n" +
-	"\vreferred_to\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
-	"referredTo\x12\"\n" +
-	"\aoutcome\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\aoutcome\x12<\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x120\n" +
+	"\vdescription\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\vdescription\x12-\n" +
+	"\vreferred_to\x18\x03 \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\n" +
+	"referredTo\x12&\n" +
+	"\aoutcome\x18\x04 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xe8\aR\aoutcome\x12<\n" +
 	"\x06action\x18\x05 \x01(\x0e2\x1a.mtm.v1.InterventionActionB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06action\x12L\n" +
 	"\foutcome_code\x18\x06 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"\xef\x05\n" +
 	"\x06Review\x12\x0e\n" +
@@ -4788,12 +4788,14 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\"Z\n" +
 	"\x1bExportPatientRecordResponse\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent\"\xe4\x02\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xce\x02\n" +
 	"\x1dRecordSummaryDeliveredRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
-	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x12F\n" +
-	"\fdelivered_on\x18\x03 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\vdeliveredOn\x12A\n" +
+	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x120\n" +
+	"\fdelivered_on\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\vdeliveredOn\x12A\n" +
 	"\x06method\x18\x04 \x01(\x0e2\x1d.mtm.v1.SummaryDeliveryMethodB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06method\x12B\n" +
 	"\trecipient\x18\x05 \x01(\x0e2\x18.mtm.v1.SummaryRecipientB\n" +
@@ -4808,14 +4810,13 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\vlast_cmr_on\x18\x02 \x01(\tR\tlastCmrOn\x12%\n" +
 	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\x12B\n" +
 	"\x1drecommendations_to_prescriber\x18\x04 \x01(\x05R\x1brecommendationsToPrescriber\x129\n" +
-	"\x18recommendations_resolved\x18\x05 \x01(\x05R\x17recommendationsResolved\"\xc3\x02\n" +
+	"\x18recommendations_resolved\x18\x05 \x01(\x05R\x17recommendationsResolved\"\xc7\x02\n" +
 	"\x1dSetInterventionOutcomeRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
 	"\treview_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\breviewId\x128\n" +
-	"\x12intervention_index\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x10d(\x00R\x11interventionIndex\x12$\n" +
-	"\aoutcome\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\aoutcome\x12L\n" +
+	"\x12intervention_index\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x10d(\x00R\x11interventionIndex\x12(\n" +
+	"\aoutcome\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\aoutcome\x12L\n" +
 	"\foutcome_code\x18\x05 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"H\n" +
 	"\x1eSetInterventionOutcomeResponse\x12&\n" +
 	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xe6\x03\n" +
@@ -4843,7 +4844,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
 	"\x10include_resolved\x18\x02 \x01(\bR\x0fincludeResolved\"_\n" +
 	"#ListSelfReportedMedicationsResponse\x128\n" +
-	"\areports\x18\x01 \x03(\v2\x1e.mtm.v1.SelfReportedMedicationR\areports\"\xcb\x02\n" +
+	"\areports\x18\x01 \x03(\v2\x1e.mtm.v1.SelfReportedMedicationR\areports\"\xcf\x02\n" +
 	"$ResolveSelfReportedMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x128\n" +
@@ -4852,15 +4853,16 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\bdecision\x128\n" +
 	"\n" +
 	"medication\x18\x04 \x01(\v2\x18.mtm.v1.MedicationFieldsR\n" +
-	"medication\x12/\n" +
-	"\x0edecline_reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\rdeclineReason\"\x93\x01\n" +
+	"medication\x123\n" +
+	"\x0edecline_reason\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xf4\x03R\rdeclineReason\"\x93\x01\n" +
 	"%ResolveSelfReportedMedicationResponse\x126\n" +
 	"\x06report\x18\x01 \x01(\v2\x1e.mtm.v1.SelfReportedMedicationR\x06report\x122\n" +
 	"\n" +
 	"medication\x18\x02 \x01(\v2\x12.mtm.v1.MedicationR\n" +
-	"medication\"\x86\x01\n" +
-	"\x1cListPatientsDueForCmrRequest\x12=\n" +
-	"\x06due_by\x18\x01 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05dueBy\x12'\n" +
+	"medication\"k\n" +
+	"\x1cListPatientsDueForCmrRequest\x12\"\n" +
+	"\x06due_by\x18\x01 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\x05dueBy\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"z\n" +
 	"\x06CmrDue\x12)\n" +
@@ -4897,15 +4899,17 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
 	"windowDays\"\\\n" +
 	"\x1bGetPatientAdherenceResponse\x12=\n" +
-	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xd0\x01\n" +
+	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xd6\x01\n" +
 	"\x17CreatePharmacistRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12,\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12\x14\n" +
-	"\x05admin\x18\x04 \x01(\bR\x05admin\x12'\n" +
-	"\x03npi\x18\x05 \x01(\tB\x15\xbaH\x12r\x102\x0e^([0-9]{10})?$R\x03npi\"9\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x120\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\vdisplayName\x12\x14\n" +
+	"\x05admin\x18\x04 \x01(\bR\x05admin\x12)\n" +
+	"\x03npi\x18\x05 \x01(\tB\x17\xbaH\x14r\x12\x18\n" +
+	"2\x0e^([0-9]{10})?$R\x03npi\"9\n" +
 	"\x18CreatePharmacistResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId*S\n" +
@@ -5242,6 +5246,7 @@ func file_mtm_v1_care_proto_init() {
 	}
 	file_mtm_v1_patient_proto_init()
 	file_mtm_v1_records_proto_init()
+	file_mtm_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1306,7 +1306,7 @@ var File_mtm_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x16mtm/v1/messaging.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x02\n" +
+	"\x16mtm/v1/messaging.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12mtm/v1/rules.proto\"\xd2\x02\n" +
 	"\x06Thread\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1329,23 +1329,20 @@ const file_mtm_v1_messaging_proto_rawDesc = "" +
 	"\vauthor_name\x18\x05 \x01(\tR\n" +
 	"authorName\x12\x12\n" +
 	"\x04body\x18\x06 \x01(\tR\x04body\x123\n" +
-	"\asent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\xcd\x01\n" +
+	"\asent_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\xd5\x01\n" +
 	"\x12StartThreadRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12$\n" +
-	"\asubject\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\asubject\x125\n" +
-	"\x11client_message_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18@R\x0fclientMessageId\x12\x1e\n" +
-	"\x04body\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xa0\x1fR\x04body\"h\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12(\n" +
+	"\asubject\x18\x02 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\asubject\x125\n" +
+	"\x11client_message_id\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18@R\x0fclientMessageId\x12\"\n" +
+	"\x04body\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xa0\x1fR\x04body\"h\n" +
 	"\x13StartThreadResponse\x12&\n" +
 	"\x06thread\x18\x01 \x01(\v2\x0e.mtm.v1.ThreadR\x06thread\x12)\n" +
-	"\amessage\x18\x02 \x01(\v2\x0f.mtm.v1.MessageR\amessage\"\xa5\x01\n" +
+	"\amessage\x18\x02 \x01(\v2\x0f.mtm.v1.MessageR\amessage\"\xa9\x01\n" +
 	"\x12SendMessageRequest\x128\n" +
 	"\tthread_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\bthreadId\x125\n" +
-	"\x11client_message_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18@R\x0fclientMessageId\x12\x1e\n" +
-	"\x04body\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xa0\x1fR\x04body\"@\n" +
+	"\x11client_message_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\b\x18@R\x0fclientMessageId\x12\"\n" +
+	"\x04body\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xa0\x1fR\x04body\"@\n" +
 	"\x13SendMessageResponse\x12)\n" +
 	"\amessage\x18\x01 \x01(\v2\x0f.mtm.v1.MessageR\amessage\"\xa1\x01\n" +
 	"\x12ListThreadsRequest\x12:\n" +
@@ -1503,6 +1500,7 @@ func file_mtm_v1_messaging_proto_init() {
 	if File_mtm_v1_messaging_proto != nil {
 		return
 	}
+	file_mtm_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

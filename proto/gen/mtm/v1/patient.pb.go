@@ -3033,7 +3033,7 @@ var File_mtm_v1_patient_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
-	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/records.proto\"O\n" +
+	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"O\n" +
 	"\x11GetProfileRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"?\n" +
@@ -3061,28 +3061,29 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"V\n" +
 	"\x15GetActionPlanResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\x84\x02\n" +
+	"actionPlan\"\xf2\x01\n" +
 	"\x1bRecordActionProgressRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12A\n" +
-	"\x0eaction_item_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\factionItemId\x12(\n" +
+	"\x0eaction_item_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\factionItemId\x12,\n" +
 	"\n" +
-	"what_i_did\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\bwhatIDid\x12<\n" +
-	"\adone_on\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x06doneOn\"S\n" +
+	"what_i_did\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xd0\x0fR\bwhatIDid\x12&\n" +
+	"\adone_on\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\x06doneOn\"S\n" +
 	"\x1cRecordActionProgressResponse\x123\n" +
 	"\vaction_item\x18\x01 \x01(\v2\x12.mtm.v1.ActionItemR\n" +
-	"actionItem\"\xa7\x02\n" +
+	"actionItem\"\x94\x02\n" +
 	"\x1bReportSelfMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12:\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.mtm.v1.SelfMedicationKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
-	"\x04name\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x04name\x12)\n" +
-	"\fhow_i_use_it\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\thowIUseIt\x12E\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\"\n" +
+	"\x04name\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12-\n" +
+	"\fhow_i_use_it\x18\x04 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xf4\x03R\thowIUseIt\x12*\n" +
 	"\n" +
-	"started_on\x18\x05 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tstartedOn\";\n" +
+	"started_on\x18\x05 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\tstartedOn\";\n" +
 	"\x1cReportSelfMedicationResponse\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\"\x87\x02\n" +
 	"\x15RegisterDeviceRequest\x12:\n" +
@@ -3144,12 +3145,13 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x1aproportion_of_days_covered\x18\x02 \x01(\x01R\x17proportionOfDaysCovered\x12'\n" +
 	"\x0fbelow_threshold\x18\x03 \x01(\bR\x0ebelowThreshold\"U\n" +
 	"\x14GetAdherenceResponse\x12=\n" +
-	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xda\x01\n" +
+	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xc1\x01\n" +
 	"\x16InviteCaregiverRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12C\n" +
-	"\x06scopes\x18\x02 \x03(\x0e2\x16.mtm.v1.CaregiverScopeB\x13\xbaH\x10\x92\x01\r\b\x01\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x06scopes\x12?\n" +
-	"\aends_on\x18\x03 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x06endsOn\"u\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12E\n" +
+	"\x06scopes\x18\x02 \x03(\x0e2\x16.mtm.v1.CaregiverScopeB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x05\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x06scopes\x12$\n" +
+	"\aends_on\x18\x03 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\x06endsOn\"u\n" +
 	"\x17InviteCaregiverResponse\x12\x1f\n" +
 	"\vinvite_code\x18\x01 \x01(\tR\n" +
 	"inviteCode\x129\n" +
@@ -3219,7 +3221,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fdays_of_week\x18\x04 \x03(\x05R\n" +
 	"daysOfWeek\x12\x19\n" +
 	"\bstart_on\x18\x05 \x01(\tR\astartOn\x12\x15\n" +
-	"\x06end_on\x18\x06 \x01(\tR\x05endOn\"\xc3\x03\n" +
+	"\x06end_on\x18\x06 \x01(\tR\x05endOn\"\x8d\x03\n" +
 	"\x16SetDoseScheduleRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12:\n" +
@@ -3229,9 +3231,11 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\ftimes_of_day\x18\x04 \x03(\x05B\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\f\x18\x01\"\a\x1a\x05\x18\x9f\v(\x00R\n" +
 	"timesOfDay\x124\n" +
 	"\fdays_of_week\x18\x05 \x03(\x05B\x12\xbaH\x0f\x92\x01\f\x10\a\x18\x01\"\x06\x1a\x04\x18\x06(\x00R\n" +
-	"daysOfWeek\x12A\n" +
-	"\bstart_on\x18\x06 \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\astartOn\x12=\n" +
-	"\x06end_on\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\x05endOn\"K\n" +
+	"daysOfWeek\x12&\n" +
+	"\bstart_on\x18\x06 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\astartOn\x12\"\n" +
+	"\x06end_on\x18\a \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\x05endOn\"K\n" +
 	"\x17SetDoseScheduleResponse\x120\n" +
 	"\bschedule\x18\x01 \x01(\v2\x14.mtm.v1.DoseScheduleR\bschedule\"V\n" +
 	"\x18ListDoseSchedulesRequest\x12:\n" +
@@ -3470,6 +3474,7 @@ func file_mtm_v1_patient_proto_init() {
 		return
 	}
 	file_mtm_v1_records_proto_init()
+	file_mtm_v1_rules_proto_init()
 	file_mtm_v1_patient_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

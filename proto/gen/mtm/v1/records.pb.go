@@ -1182,7 +1182,7 @@ var File_mtm_v1_records_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x14mtm/v1/records.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
+	"\x14mtm/v1/records.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12mtm/v1/rules.proto\"\xfb\x01\n" +
 	"\tTokenPair\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12Q\n" +
 	"\x17access_token_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
@@ -1213,10 +1213,10 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"\aaddress\x18\f \x01(\tR\aaddress\x12\x14\n" +
 	"\x05phone\x18\r \x01(\tR\x05phone\x12<\n" +
 	"\x11emergency_contact\x18\x0e \x01(\v2\x0f.mtm.v1.ContactR\x10emergencyContact\x122\n" +
-	"\fprimary_care\x18\x0f \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"\x86\x01\n" +
-	"\aContact\x12\x1c\n" +
-	"\x04name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12+\n" +
-	"\frelationship\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\frelationship\x120\n" +
+	"\fprimary_care\x18\x0f \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"\x8e\x01\n" +
+	"\aContact\x12 \n" +
+	"\x04name\x18\x01 \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\x04name\x12/\n" +
+	"\frelationship\x18\x02 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\frelationship\x120\n" +
 	"\x05phone\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\"\xb5\x01\n" +
 	"\bPharmacy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -1364,6 +1364,7 @@ func file_mtm_v1_records_proto_init() {
 	if File_mtm_v1_records_proto != nil {
 		return
 	}
+	file_mtm_v1_rules_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
