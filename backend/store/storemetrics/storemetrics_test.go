@@ -138,12 +138,12 @@ func TestWhatCountsAsAFailure(t *testing.T) {
 
 func TestThrottleName(t *testing.T) {
 	for key, want := range map[string]string{
-		"login:account:abc":     "login:account",
+		"login:account:abc":      "login:account",
 		"login:addr:2001:db8::1": "login:addr",
-		"activate:code:ZZZ":     "activate:code",
+		"activate:code:ZZZ":      "activate:code",
 		"signup:ana@example.org": "other",
-		"k":                     "other",
-		"Login:Addr:1.2.3.4":    "other",
+		"k":                      "other",
+		"Login:Addr:1.2.3.4":     "other",
 	} {
 		if got := throttleName(key); got != want {
 			t.Errorf("throttleName(%q) = %q, want %q", key, got, want)
