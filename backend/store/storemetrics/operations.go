@@ -308,6 +308,13 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 	return r0, err
 }
 
+func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
+	start := s.now()
+	r0, err := s.Store.UpdatePharmacy(ctx, id, fn)
+	s.observe(ctx, "UpdatePharmacy", start, err)
+	return r0, err
+}
+
 func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Patient) (store.Patient, error)) (store.Patient, error) {
 	start := s.now()
 	r0, err := s.Store.UpdatePatient(ctx, id, fn)
