@@ -322,13 +322,6 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 	return r0, err
 }
 
-func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
-	start := s.now()
-	r0, err := s.Store.UpdatePharmacy(ctx, id, fn)
-	s.observe(ctx, "UpdatePharmacy", start, err)
-	return r0, err
-}
-
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	start := s.now()
 	r0, err := s.Store.UpdateThread(ctx, id, fn)
