@@ -75,6 +75,11 @@ func invalidField(field, message string) error {
 // toConnect maps a domain or store error to the Connect error the caller
 // sees. It is the one table from domain errors to codes; anything unknown
 // becomes internal with a generic message and is logged (without PHI).
+//
+// canceled and deadline_exceeded are reserved for the call's own context:
+// a timeout inside the server while the caller still has time (the store's
+// per-call timeout during a Redis stall) is unavailable, which clients
+// retry, and is logged with what failed.
 func toConnect(ctx context.Context, log *slog.Logger, op string, err error) error {
 	if err == nil {
 		return nil
@@ -89,9 +94,9 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 		// say which field, so the pharmacy can correct it or send FHIR.
 		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("the PDF cannot print character %U of %s: %s",
 			unprintable.Char, unprintable.Field, unprintable.Reason))
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled):
 		return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 	case errors.Is(err, store.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, errors.New("not found"))
@@ -101,11 +106,19 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 		return connect.NewError(connect.CodeAborted, errors.New("the record changed since you read it; read it again"))
 	case errors.Is(err, store.ErrNotReplicated):
 		return connect.NewError(connect.CodeUnavailable, errors.New("storage did not confirm the write on its replicas in time, retry later"))
-	case errors.Is(err, store.ErrUnavailable):
-		return connect.NewError(connect.CodeUnavailable, errors.New("storage unavailable, retry later"))
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		log.WarnContext(ctx, "storage unavailable", slog.String("op", op), slog.String("error", err.Error()))
+		return storageUnavailable()
 	}
 	log.ErrorContext(ctx, "rpc failed", slog.String("op", op), slog.String("error", err.Error()))
 	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+}
+
+// storageUnavailable is the answer when the store could not serve the call
+// in time or at all (Redis down or stalled, the disk full). The audit
+// interceptor answers the same when the store refuses the audit event.
+func storageUnavailable() error {
+	return connect.NewError(connect.CodeUnavailable, errors.New("storage unavailable, retry later"))
 }
 
 // NewErrorInterceptor returns the interceptor that turns every error a

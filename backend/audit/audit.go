@@ -14,11 +14,22 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mtmapp/mtm/backend/store"
 )
 
 // DefaultWindow is how many events per patient the store keeps.
 const DefaultWindow = 1000
+
+// ErrArchive marks a Record failure in the archive (the Sink), as opposed
+// to the store's per-patient window, whose failures wrap the store's own
+// errors (store.ErrUnavailable when Redis is down or the disk full).
+var ErrArchive = errors.New("audit archive unavailable")
+
+// MetricWriteFailures counts events that could not be written, by part
+// ("archive" or "store"); each one failed the call that caused it.
+const MetricWriteFailures = "mtm_audit_write_failures_total"
 
 // Sink is the append-only archive of audit events. Write returns only once
 // the event is handed to durable storage or a log pipeline.
@@ -37,6 +48,8 @@ type Recorder struct {
 	// refusals is the per-principal refusal budget; nil: none (see
 	// LimitRefusals).
 	refusals *refusals
+	// failures counts Record failures by part; Register exposes it.
+	failures *prometheus.CounterVec
 }
 
 // NewRecorder returns a Recorder. trail, sink and log are required; window
@@ -61,11 +74,26 @@ func NewRecorder(trail store.AuditTrail, sink Sink, window int, now func() time.
 	if now == nil {
 		now = time.Now
 	}
-	return &Recorder{trail: trail, sink: sink, window: window, now: now, log: log}, nil
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricWriteFailures,
+		Help: "Audit events that could not be written (the call failed with unavailable), by part: archive or store.",
+	}, []string{"part"})
+	failures.WithLabelValues("archive")
+	failures.WithLabelValues("store")
+	return &Recorder{trail: trail, sink: sink, window: window, now: now, log: log, failures: failures}, nil
+}
+
+// Register adds the Recorder's metrics (MetricWriteFailures) to reg.
+func (r *Recorder) Register(reg prometheus.Registerer) error {
+	if err := reg.Register(r.failures); err != nil {
+		return fmt.Errorf("audit.Recorder.Register: %w", err)
+	}
+	return nil
 }
 
 // Record stamps ev with an id and time when missing and writes it to the
-// sink and, when inWindow, to the patient's window in the store.
+// sink and, when inWindow, to the patient's window in the store. A sink
+// failure wraps ErrArchive; a store failure wraps the store's error.
 func (r *Recorder) Record(ctx context.Context, ev store.AuditEvent, inWindow bool) error {
 	if ev.Time.IsZero() {
 		ev.Time = r.now()
@@ -74,10 +102,12 @@ func (r *Recorder) Record(ctx context.Context, ev store.AuditEvent, inWindow boo
 		ev.ID = NewEventID(ev.Time)
 	}
 	if err := r.sink.Write(ctx, ev); err != nil {
-		return fmt.Errorf("audit.Record: sink: %w", err)
+		r.failures.WithLabelValues("archive").Inc()
+		return fmt.Errorf("audit.Record: %w: %w", ErrArchive, err)
 	}
 	if inWindow && ev.PatientID != "" {
 		if err := r.trail.AppendAuditEvent(ctx, ev, r.window); err != nil {
+			r.failures.WithLabelValues("store").Inc()
 			return fmt.Errorf("audit.Record: store: %w", err)
 		}
 	}

@@ -145,7 +145,20 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 	}
 }
 
-var errAuditUnavailable = connect.NewError(connect.CodeUnavailable, errors.New("audit trail unavailable, retry later"))
+// auditFailed is the answer when the event of a call could not be written.
+// It names the part that failed: the store (the same answer the handlers
+// give when the store fails, e.g. Redis down or the disk full) or the
+// archive. When the call itself already failed as unavailable, that first
+// failure is the answer.
+func auditFailed(callErr, err error) error {
+	if connect.CodeOf(callErr) == connect.CodeUnavailable {
+		return callErr
+	}
+	if errors.Is(err, ErrArchive) {
+		return connect.NewError(connect.CodeUnavailable, errors.New("audit archive unavailable, retry later"))
+	}
+	return connect.NewError(connect.CodeUnavailable, errors.New("storage unavailable (audit trail), retry later"))
+}
 
 func (i *interceptor) record(ctx context.Context, procedure string, n *note, named string, callErr error) error {
 	n.mu.Lock()
@@ -179,7 +192,7 @@ func (i *interceptor) record(ctx context.Context, procedure string, n *note, nam
 	// and calls throttled before any handler ran, go to the archive only.
 	if err := i.rec.Record(context.WithoutCancel(ctx), ev, exists); err != nil {
 		i.rec.log.ErrorContext(ctx, "audit write failed", "procedure", procedure, "error", err.Error())
-		return errAuditUnavailable
+		return auditFailed(callErr, err)
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 type WriterSink struct {
 	mu sync.Mutex
 	w  io.Writer
+	// last is the error of the latest write (nil after a success).
+	last error
 }
 
 // NewWriterSink returns a sink writing JSON lines to w.
@@ -32,7 +34,20 @@ func (s *WriterSink) Write(_ context.Context, ev store.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, err = s.w.Write(line)
+	s.last = err
 	return err
+}
+
+// Check reports whether the sink can take events: the error of the latest
+// write, nil when it succeeded or none was made. A writer cannot be probed
+// without writing to it.
+func (s *WriterSink) Check(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last != nil {
+		return fmt.Errorf("audit archive: last write failed: %w", s.last)
+	}
+	return nil
 }
 
 // Close implements Sink; it does not close w.
@@ -104,8 +119,42 @@ func (s *FileSink) Write(_ context.Context, ev store.AuditEvent) error {
 		}
 	}
 	n, err := s.f.Write(line)
-	s.size += int64(n)
+	if err != nil && n > 0 {
+		// A short write (disk full) must not leave half a line that the
+		// next event would be glued to: cut it off, or start a new file.
+		if terr := s.f.Truncate(s.size); terr != nil {
+			if rerr := s.rotate(); rerr != nil {
+				s.size += int64(n)
+			}
+		}
+	} else {
+		s.size += int64(n)
+	}
 	return err
+}
+
+// Check reports whether the sink can take events now: it creates, writes,
+// syncs and removes a probe file in the archive's directory (not in the
+// archive itself), so a full or read-only disk fails it.
+func (s *FileSink) Check(context.Context) error {
+	f, err := os.CreateTemp(s.dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("audit archive %s: %w", s.dir, err)
+	}
+	_, err = f.Write([]byte("probe\n"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("audit archive %s: %w", s.dir, err)
+	}
+	return nil
 }
 
 // Sync flushes the current file to stable storage.

@@ -36,8 +36,9 @@ var (
 	// remembered; nothing was written.
 	ErrSessionRevoked = errors.New("store: session revoked")
 	// ErrUnavailable means the backend could not be reached in time (a
-	// timeout, an exhausted pool, a lost connection). The write may or may
-	// not have happened only where the method's doc says so.
+	// timeout, an exhausted pool, a lost connection) or its disk refused
+	// the write (full, read-only). The write may or may not have happened
+	// only where the method's doc says so.
 	ErrUnavailable = errors.New("store: unavailable")
 	// ErrNotReplicated means a write was applied by the primary but fewer
 	// replicas than the deployment requires confirmed it in time, so a

@@ -119,6 +119,9 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 		if setHeader {
 			conn.ResponseHeader().Set(RequestIDHeader, id)
 		}
+		open := i.cfg.Metrics.openStreams.WithLabelValues(conn.Spec().Procedure)
+		open.Inc()
+		defer open.Dec()
 		defer func() {
 			if p := recover(); p != nil {
 				err = i.recovered(ctx, conn.Spec(), p)

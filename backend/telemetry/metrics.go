@@ -20,6 +20,9 @@ const (
 	MetricRequests = "mtm_rpc_requests_total"
 	MetricDuration = "mtm_rpc_duration_seconds"
 	MetricNonRPC   = "mtm_http_non_rpc_requests_total"
+	// MetricOpenStreams is the number of server streams open now
+	// (WatchThread, WatchInbox), by procedure.
+	MetricOpenStreams = "mtm_rpc_open_streams"
 )
 
 // durationBuckets spans a cache hit (1 ms) to a slow store call near the
@@ -32,15 +35,18 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	nonRPC   *prometheus.CounterVec
+	// openStreams counts server streams from start to end.
+	openStreams *prometheus.GaugeVec
 }
 
 // NewMetrics creates the RPC collectors and registers them on reg:
 // mtm_rpc_requests_total{procedure,code} counts finished RPCs by Connect code
 // ("ok" for success), mtm_rpc_duration_seconds{procedure} observes their
-// duration, and mtm_http_non_rpc_requests_total{status} counts HTTP requests
+// duration, mtm_http_non_rpc_requests_total{status} counts HTTP requests
 // that Middleware saw but no RPC handler took (JWKS, unknown paths, bodies
-// over the size limit, wrong content types). It fails when reg is nil or already holds collectors with these
-// names.
+// over the size limit, wrong content types), and
+// mtm_rpc_open_streams{procedure} is the number of server streams open now.
+// It fails when reg is nil or already holds collectors with these names.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("telemetry.NewMetrics: missing registerer")
@@ -59,8 +65,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: MetricNonRPC,
 			Help: "HTTP requests answered without reaching an RPC handler, by HTTP status.",
 		}, []string{"status"}),
+		openStreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricOpenStreams,
+			Help: "Server streams open now, by procedure.",
+		}, []string{"procedure"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.nonRPC} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.nonRPC, m.openStreams} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("telemetry.NewMetrics: %w", err)
 		}

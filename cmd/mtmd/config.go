@@ -54,6 +54,7 @@ type Config struct {
 	TrustedProxies      string        // comma-separated CIDRs whose forwarding header names the client
 	ForwardedHeader     string        // X-Forwarded-For or Forwarded
 	RefreshGrace        time.Duration // how long a repeat of a spent refresh token gets the same successor
+	Health              healthFlags   // readiness and shutdown grace (health.go)
 }
 
 // Defaults.
@@ -106,13 +107,14 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo pharmacy, pharmacist and patient and print how to try the API")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long in-flight RPCs get to finish on shutdown")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long in-flight RPCs get to finish on shutdown, after --shutdown-grace")
 	fs.StringVar(&c.AuditSink, "audit-sink", "file", "audit archive: file (rotating JSON lines in --audit-dir) or stdout (JSON lines for a log pipeline)")
 	fs.StringVar(&c.AuditDir, "audit-dir", "", "`directory` of the audit archive (default <data-dir>/audit)")
 	fs.IntVar(&c.AuditWindow, "audit-window", 1000, "access events kept per patient for the \"who accessed my record\" report")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", false, "also serve mtm.v1.BenchService/Empty, the load test's baseline (any signed-in caller; off in production)")
 	bindReminderFlags(fs, &c.Reminders)
 	bindEdgeFlags(fs, &c.Edge)
+	bindHealthFlags(fs, &c.Health)
 	return fs
 }
 
@@ -278,6 +280,7 @@ func (c Config) Validate() error {
 	}
 	problems = append(problems, c.Reminders.problems()...)
 	problems = append(problems, c.Edge.problems()...)
+	problems = append(problems, c.Health.problems()...)
 	if len(problems) == 0 {
 		return nil
 	}

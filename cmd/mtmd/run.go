@@ -20,6 +20,7 @@ import (
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/demo"
 	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/store/storemetrics"
 	"github.com/mtmapp/mtm/backend/telemetry"
 
 	_ "time/tzdata" // patients' IANA zones without system zone files
@@ -30,6 +31,9 @@ type hooks struct {
 	// ready, if set, is called once both listeners are bound, with their
 	// addresses (admin is "" when disabled).
 	ready func(api, admin string)
+	// logger, if set, is called with the process logger as soon as it is
+	// built (main installs it for go-redis and the standard library).
+	logger func(*slog.Logger)
 }
 
 // run starts mtmd with the command-line args (without the program name) and
@@ -53,9 +57,14 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	logger := cfg.newLogger(stdout)
+	if h.logger != nil {
+		h.logger(logger)
+	}
 	now := time.Now
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, backend, err := backends.Open(ctx, backends.Settings{
+	backendStore, backend, err := backends.Open(ctx, backends.Settings{
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
 		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
 	})
@@ -63,10 +72,16 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("store: %w", err)
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := backendStore.Close(); err != nil {
 			logger.Error("closing store", "error", err.Error())
 		}
 	}()
+	// Everything but the health check and wake-ups (which need the
+	// backend's own methods) uses the measured store.
+	st, err := storemetrics.Wrap(backendStore, reg, now)
+	if err != nil {
+		return err
+	}
 
 	keys, err := bootstrap.OpenKeySet(ctx, bootstrap.KeySettings{
 		Source: cfg.SigningKeys, Dir: cfg.SigningKeyDir, WrapFile: cfg.SigningKeyWrapFile,
@@ -83,8 +98,6 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("tokens: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := telemetry.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -105,12 +118,15 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err := recorder.LimitRefusals(audit.RefusalLimit{Throttle: st, Metrics: reg}); err != nil {
 		return err
 	}
-	waker, closeWaker, err := backends.NewWaker(ctx, st, logger)
+	if err := recorder.Register(reg); err != nil {
+		return err
+	}
+	waker, closeWaker, err := backends.NewWaker(ctx, backendStore, logger)
 	if err != nil {
 		return err
 	}
 	defer closeWaker()
-	rem, err := newReminders(ctx, cfg.Reminders, st, logger, now, reg)
+	rem, err := newReminders(ctx, cfg.Reminders, st, foldRepeats(logger), now, reg)
 	if err != nil {
 		return fmt.Errorf("reminders: %w", err)
 	}
@@ -125,6 +141,14 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer srv.drain()
+	ready, err := newReadiness(readyChecks(cfg, backendStore, sink, reg), cfg.Health, srv.health, reg, logger)
+	if err != nil {
+		return err
+	}
+	ready.checkOnce(ctx)
+	readyCtx, stopReadiness := context.WithCancel(ctx)
+	defer stopReadiness()
+	go ready.run(readyCtx)
 
 	apiLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -141,7 +165,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 			return fmt.Errorf("listen on --admin-addr: %w", err)
 		}
 		defer adminLn.Close()
-		admin = newAdminServer(reg, logger)
+		admin = newAdminServer(reg, ready, logger)
 	}
 
 	baseURL := "http://" + apiLn.Addr().String()
@@ -172,11 +196,21 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("mtmd shutting down", "timeout", cfg.ShutdownTimeout.String())
+		logger.Info("mtmd shutting down", "grace", cfg.Health.ShutdownGrace.String(), "timeout", cfg.ShutdownTimeout.String())
 	case serveErr = <-errc:
 		logger.Error("server failed, shutting down", "error", serveErr.Error())
 	}
-	srv.notServing()
+	// Health turns NOT_SERVING while calls are still served, so that load
+	// balancers move new calls elsewhere; then open streams end with
+	// unavailable (their apps reconnect elsewhere) and the listeners close.
+	ready.stop()
+	if serveErr == nil && cfg.Health.ShutdownGrace > 0 {
+		select {
+		case <-time.After(cfg.Health.ShutdownGrace):
+		case serveErr = <-errc:
+		}
+	}
+	srv.drain()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	servers := []*http.Server{srv.http}

@@ -58,7 +58,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) running {
 	out := &syncBuffer{}
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	args := append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}, extra...)
+	args := append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json", "--shutdown-grace", "0s"}, extra...)
 	go func() {
 		done <- runWith(ctx, args, func(string) string { return "" }, out, hooks{
 			ready: func(api, admin string) { ready <- [2]string{api, admin} },

@@ -140,19 +140,14 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	return &apiServer{http: srv, health: health, drain: drain}, nil
 }
 
-// notServing makes health checks fail so that load balancers stop sending
-// new calls while in-flight ones finish.
-func (s *apiServer) notServing() {
-	s.health.SetStatus("", grpchealth.StatusNotServing)
-	for _, name := range api.ServiceNames {
-		s.health.SetStatus(name, grpchealth.StatusNotServing)
-	}
-}
-
-// newAdminServer serves /metrics from reg and /healthz.
-func newAdminServer(reg *prometheus.Registry, logger *slog.Logger) *http.Server {
+// newAdminServer serves /metrics from reg, /healthz (liveness: the
+// process runs) and /readyz (readiness: ready answers).
+func newAdminServer(reg *prometheus.Registry, ready http.Handler, logger *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("/", telemetry.AdminHandler(reg))
 	return &http.Server{
-		Handler:           telemetry.AdminHandler(reg),
+		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -162,9 +157,11 @@ func newAdminServer(reg *prometheus.Registry, logger *slog.Logger) *http.Server 
 	}
 }
 
-// streamDrain ends open streams when its context is cancelled (at the start
-// of shutdown): http.Server.Shutdown waits for handlers to return, and a
-// watch stream only returns when its context ends. Unary calls are left to
+// streamDrain ends open streams when its context is cancelled (after the
+// shutdown grace): http.Server.Shutdown waits for handlers to return, and a
+// watch stream only returns when its context ends. A stream ended this way
+// fails with unavailable, never a clean end, however the handler returned,
+// so that apps reconnect (to another instance). Unary calls are left to
 // finish on their own.
 type streamDrain struct{ ctx context.Context }
 
@@ -181,7 +178,7 @@ func (s streamDrain) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 		stop := context.AfterFunc(s.ctx, func() { cancel(errServerDraining) })
 		defer stop()
 		err := next(ctx, conn)
-		if err != nil && errors.Is(context.Cause(ctx), errServerDraining) {
+		if errors.Is(context.Cause(ctx), errServerDraining) {
 			return connect.NewError(connect.CodeUnavailable, errServerDraining)
 		}
 		return err

@@ -165,10 +165,21 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 }
 
 // update runs fn in a read-write transaction after checking ctx; an error
-// from fn rolls everything back.
+// from fn rolls everything back. A commit the disk refuses (full, read-only)
+// wraps store.ErrUnavailable.
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return diskFailure(s.db.Update(fn))
+}
+
+// Ping reports whether the store can serve reads: it runs an empty
+// read-only transaction. Whether writes fit on the disk is the data
+// directory's check, not the store's.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.view(ctx, func(*bbolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("bolt.Ping: %w", err)
+	}
+	return nil
 }

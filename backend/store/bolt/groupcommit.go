@@ -103,6 +103,7 @@ func (g *groupCommit) commit(group []*groupWrite, self *groupWrite) {
 			return nil
 		})
 		if failed < 0 {
+			err = diskFailure(err)
 			for _, w := range group {
 				done(w, err)
 			}

@@ -1,0 +1,132 @@
+// Package storemetrics measures every store operation for operators: how
+// long it took and, when it failed, why, whatever the backend (bbolt or
+// Redis). It wraps a store.Store and changes nothing about what the store
+// answers.
+//
+// Answers that are part of the contract (not found, already exists,
+// conflict, token reused) and calls whose caller gave up are not failures.
+package storemetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// Metric names, for dashboards and alerts.
+const (
+	// MetricDuration observes every operation's duration in seconds,
+	// labelled operation (the store.Store method, e.g. "UpdatePatient").
+	MetricDuration = "mtm_store_operation_duration_seconds"
+	// MetricErrors counts failed operations by operation and kind:
+	// "unavailable" (Redis down or stalled, timeouts), "disk" (the disk
+	// refused a write: full, read-only, I/O error) or "other".
+	MetricErrors = "mtm_store_errors_total"
+	// MetricThrottleRefusals counts attempts a sign-in throttle refused,
+	// by throttle (the key's leading name, e.g. "login:account").
+	MetricThrottleRefusals = "mtm_throttle_refusals_total"
+)
+
+// durationBuckets span a bbolt read (100 µs) to the Redis store's timeout.
+var durationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// Store is a store.Store whose operations are measured. Methods it does
+// not wrap pass through unmeasured (Close).
+type Store struct {
+	store.Store
+	now              func() time.Time
+	duration         *prometheus.HistogramVec
+	errors           *prometheus.CounterVec
+	throttleRefusals *prometheus.CounterVec
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Wrap returns next measured into reg. It fails when next or reg is
+// missing or reg already holds these metrics. now may be nil (time.Now).
+func Wrap(next store.Store, reg prometheus.Registerer, now func() time.Time) (*Store, error) {
+	if next == nil || reg == nil {
+		return nil, errors.New("storemetrics.Wrap: missing store or registerer")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{
+		Store: next,
+		now:   now,
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricDuration,
+			Help:    "Store operation duration in seconds, by operation.",
+			Buckets: durationBuckets,
+		}, []string{"operation"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricErrors,
+			Help: "Failed store operations by operation and kind (unavailable, disk, other).",
+		}, []string{"operation", "kind"}),
+		throttleRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricThrottleRefusals,
+			Help: "Attempts refused by a sign-in throttle, by throttle.",
+		}, []string{"throttle"}),
+	}
+	for _, c := range []prometheus.Collector{s.duration, s.errors, s.throttleRefusals} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("storemetrics.Wrap: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Unwrap returns the measured store, for callers that need a backend's own
+// methods (a health check's Ping, Redis pub/sub).
+func (s *Store) Unwrap() store.Store { return s.Store }
+
+// observe records one finished operation.
+func (s *Store) observe(ctx context.Context, op string, start time.Time, err error) {
+	s.duration.WithLabelValues(op).Observe(s.now().Sub(start).Seconds())
+	if kind := Kind(ctx, err); kind != "" {
+		s.errors.WithLabelValues(op, kind).Inc()
+	}
+}
+
+// Kind classifies a store error as MetricErrors counts it: "" for success,
+// contract answers and calls whose own context ended, else "disk",
+// "unavailable" or "other".
+func Kind(ctx context.Context, err error) string {
+	switch {
+	case err == nil, ctx.Err() != nil,
+		errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyExists),
+		errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrTokenReused):
+		return ""
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT),
+		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO):
+		return "disk"
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return "unavailable"
+	}
+	return "other"
+}
+
+// throttleName is the label for a throttle key: its first two
+// colon-separated words ("login:account:<hash>" → "login:account"), so
+// that no address, account or code becomes a label value. Keys of any
+// other shape count as "other".
+func throttleName(key string) string {
+	parts := strings.SplitN(key, ":", 3)
+	if len(parts) < 3 {
+		return "other"
+	}
+	name := parts[0] + ":" + parts[1]
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && r != '_' && r != ':' {
+			return "other"
+		}
+	}
+	return name
+}
