@@ -14,14 +14,7 @@ import (
 // with `mtmctl call`, and the written summary exported with `mtmctl
 // export`, against a real server.
 func TestPharmacistRecordsFromTheTerminal(t *testing.T) {
-	dataDir := t.TempDir()
-	c := newCLI(t)
-	c.mustRun("bootstrap", "--data-dir", dataDir, "--pharmacy", "Riverside Pharmacy",
-		"--email", "dana@example.org", "--name", "Dana Ortiz", "--password-file", writeFile(t, "correct horse battery staple\n"))
-	server := serveDataDir(t, dataDir)
-	c.env["MTM_TOKEN_FILE"] = filepath.Join(t.TempDir(), "session.json")
-	c.env["MTM_PASSWORD"] = "correct horse battery staple"
-	c.mustRun("login", "--server", server, "--email", "dana@example.org")
+	c, _ := signedInPharmacist(t)
 	out := c.mustRun("enroll", "--given", "Ruth", "--family", "Alvarez", "--dob", "1948-03-12", "--tz", "America/Chicago")
 	patient := patientIDLine.FindStringSubmatch(out)[1]
 
@@ -77,4 +70,20 @@ func TestPharmacistRecordsFromTheTerminal(t *testing.T) {
 			t.Errorf("mtmctl %s: error %v, want it to say %q", strings.Join(tc.args, " "), err, tc.want)
 		}
 	}
+}
+
+// signedInPharmacist bootstraps a pharmacy on a fresh data directory,
+// serves it, and signs its admin in with mtmctl; it returns the CLI with
+// the session and the server's URL.
+func signedInPharmacist(t *testing.T) (*cli, string) {
+	t.Helper()
+	dataDir := t.TempDir()
+	c := newCLI(t)
+	c.mustRun("bootstrap", "--data-dir", dataDir, "--pharmacy", "Riverside Pharmacy",
+		"--email", "dana@example.org", "--name", "Dana Ortiz", "--password-file", writeFile(t, "correct horse battery staple\n"))
+	server := serveDataDir(t, dataDir)
+	c.env["MTM_TOKEN_FILE"] = filepath.Join(t.TempDir(), "session.json")
+	c.env["MTM_PASSWORD"] = "correct horse battery staple"
+	c.mustRun("login", "--server", server, "--email", "dana@example.org")
+	return c, server
 }

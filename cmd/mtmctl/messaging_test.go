@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,14 +17,7 @@ import (
 // inbox, reads, claims, replies and closes with mtmctl, and the patient
 // reads the reply.
 func TestPharmacistAnswersAQuestion(t *testing.T) {
-	dataDir := t.TempDir()
-	c := newCLI(t)
-	c.mustRun("bootstrap", "--data-dir", dataDir, "--pharmacy", "Riverside Pharmacy",
-		"--email", "dana@example.org", "--name", "Dana Ortiz", "--password-file", writeFile(t, "correct horse battery staple\n"))
-	server := serveDataDir(t, dataDir)
-	c.env["MTM_TOKEN_FILE"] = filepath.Join(t.TempDir(), "session.json")
-	c.env["MTM_PASSWORD"] = "correct horse battery staple"
-	c.mustRun("login", "--server", server, "--email", "dana@example.org")
+	c, server := signedInPharmacist(t)
 
 	out := c.mustRun("enroll", "--given", "Ruth", "--family", "Alvarez", "--dob", "1948-03-12", "--tz", "America/Chicago")
 	code := codeLine.FindStringSubmatch(out)[1]
