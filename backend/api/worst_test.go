@@ -318,13 +318,15 @@ func grpcCodeName(status string) string {
 func TestWorstRequestIsCheapToRefuse(t *testing.T) {
 	e := newEnvReadMax(t, boltStore(t), worstRequestBytes)
 	rph := e.pharmacy("ph_w", "rph@w.test")
-	e.enroll(rph, "Wanda")
-	su, err := e.authClient().SignUpCaregiver(context.Background(), connect.NewRequest(&mtmv1.SignUpCaregiverRequest{
-		Email: "stranger@w.test", Password: "caregiver password 1", DisplayName: "Stranger"}))
-	if err != nil {
+	wanda := e.enroll(rph, "Wanda")
+	// Sign-up needs an invite: the stranger is a caregiver whose grant the
+	// patient revoked at once, so they hold none.
+	cg := e.caregiver(wanda, "stranger@w.test", []mtmv1.CaregiverScope{mtmv1.CaregiverScope_CAREGIVER_SCOPE_VIEW_MEDICINES})
+	if _, err := e.patientClient(wanda.token).RevokeCaregiver(context.Background(), connect.NewRequest(&mtmv1.RevokeCaregiverRequest{
+		PatientId: wanda.id, GrantId: cg.grant})); err != nil {
 		t.Fatal(err)
 	}
-	stranger := su.Msg.GetTokens().GetAccessToken()
+	stranger := cg.token
 
 	// The limit leaves room for the envelope and for Connect's framing.
 	limit := worstRequestBytes - 64
