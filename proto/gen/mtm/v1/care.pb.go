@@ -4552,23 +4552,23 @@ var File_mtm_v1_care_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_care_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\xa3\x02\n" +
+	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\x94\x02\n" +
 	"\x19SetPatientContactsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12&\n" +
-	"\aaddress\x18\x02 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x120\n" +
-	"\x05phone\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12<\n" +
+	"\aaddress\x18\x02 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x12!\n" +
+	"\x05phone\x18\x03 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x05phone\x12<\n" +
 	"\x11emergency_contact\x18\x04 \x01(\v2\x0f.mtm.v1.ContactR\x10emergencyContact\x122\n" +
 	"\fprimary_care\x18\x05 \x01(\v2\x0f.mtm.v1.ContactR\vprimaryCare\"G\n" +
 	"\x1aSetPatientContactsResponse\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x14\n" +
 	"\x12GetPharmacyRequest\"C\n" +
 	"\x13GetPharmacyResponse\x12,\n" +
-	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xbd\x02\n" +
+	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\x9f\x02\n" +
 	"\x15UpdatePharmacyRequest\x12\"\n" +
-	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x120\n" +
-	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x05phone\x12,\n" +
-	"\x03tty\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x03tty\x12\"\n" +
+	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12!\n" +
+	"\x05phone\x18\x02 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x05phone\x12\x1d\n" +
+	"\x03tty\x18\x03 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x03tty\x12\"\n" +
 	"\x05hours\x18\x04 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xc8\x01R\x05hours\x12&\n" +
 	"\aaddress\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x12)\n" +
 	"\x03npi\x18\x06 \x01(\tB\x17\xbaH\x14r\x12\x18\n" +
@@ -4615,7 +4615,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12G\n" +
 	"\x0fmedication_list\x18\x02 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12=\n" +
 	"\vaction_plan\x18\x03 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\x89\x03\n" +
+	"actionPlan\"\xfa\x02\n" +
 	"\x10MedicationFields\x12\"\n" +
 	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12'\n" +
 	"\bstrength\x18\x02 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\bstrength\x12'\n" +
@@ -4627,8 +4627,8 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"prescriber\x12*\n" +
 	"\n" +
 	"started_on\x18\a \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
-	"R\tstartedOn\x12E\n" +
-	"\x10prescriber_phone\x18\b \x01(\tB\x1a\xbaH\x17r\x15\x18(2\x11^[0-9+() .ext-]*$R\x0fprescriberPhone\"\x94\x01\n" +
+	"R\tstartedOn\x126\n" +
+	"\x10prescriber_phone\x18\b \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x0fprescriberPhone\"\x94\x01\n" +
 	"\x14AddMedicationRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12@\n" +

@@ -60,6 +60,14 @@ var file_mtm_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "varint,51003,opt,name=date",
 		Filename:      "mtm/v1/rules.proto",
 	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         51004,
+		Name:          "mtm.v1.phone",
+		Tag:           "varint,51004,opt,name=phone",
+		Filename:      "mtm/v1/rules.proto",
+	},
 }
 
 // Extension fields to validate.StringRules.
@@ -90,6 +98,11 @@ var (
 	//
 	// optional bool date = 51003;
 	E_Date = &file_mtm_v1_rules_proto_extTypes[2]
+	// phone: a telephone number as printed on a patient's documents: digits,
+	// spaces, "+", "(", ")", ".", "-" and an extension ("ext 12"), or empty.
+	//
+	// optional bool phone = 51004;
+	E_Phone = &file_mtm_v1_rules_proto_extTypes[3]
 )
 
 var File_mtm_v1_rules_proto protoreflect.FileDescriptor
@@ -111,7 +124,10 @@ const file_mtm_v1_rules_proto_rawDesc = "" +
 	"z\n" +
 	"\x0fmtm.date.format\x12!must be a date written YYYY-MM-DD\x1aD!rule || this == '' || this.matches(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$')\n" +
 	"\xb4\x01\n" +
-	"\x0emtm.date.range\x12)must be between 1900-01-01 and 2200-12-31\x1aw!rule || this == '' || !this.matches(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || (this >= '1900-01-01' && this <= '2200-12-31')R\x04dateB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1"
+	"\x0emtm.date.range\x12)must be between 1900-01-01 and 2200-12-31\x1aw!rule || this == '' || !this.matches(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || (this >= '1900-01-01' && this <= '2200-12-31')R\x04date:\xab\x01\n" +
+	"\x05phone\x12\x19.buf.validate.StringRules\x18\xbc\x8e\x03 \x01(\bBx\xc2Hu\n" +
+	"s\n" +
+	"\tmtm.phone\x129must be a phone number: digits, spaces, + ( ) . - and ext\x1a+!rule || this.matches(r'^[0-9+() .ext-]*$')R\x05phoneB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1"
 
 var file_mtm_v1_rules_proto_goTypes = []any{
 	(*validate.StringRules)(nil), // 0: buf.validate.StringRules
@@ -120,10 +136,11 @@ var file_mtm_v1_rules_proto_depIdxs = []int32{
 	0, // 0: mtm.v1.name:extendee -> buf.validate.StringRules
 	0, // 1: mtm.v1.text:extendee -> buf.validate.StringRules
 	0, // 2: mtm.v1.date:extendee -> buf.validate.StringRules
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	0, // [0:3] is the sub-list for extension extendee
+	0, // 3: mtm.v1.phone:extendee -> buf.validate.StringRules
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	0, // [0:4] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -139,7 +156,7 @@ func file_mtm_v1_rules_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_rules_proto_rawDesc), len(file_mtm_v1_rules_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 3,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_mtm_v1_rules_proto_goTypes,
