@@ -215,9 +215,14 @@ type crashable struct {
 type crashingSender struct {
 	real    push.Sender
 	crashed context.Context
+	// inFlight counts batches being sent, so the test can crash the
+	// process while it holds one.
+	inFlight *atomic.Int32
 }
 
 func (s crashingSender) Send(ctx context.Context, msgs []push.Message) []push.Result {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.crashed, cancel)
@@ -282,15 +287,18 @@ func TestCrashedInstanceRemindersGoOutWithinTheLease(t *testing.T) {
 	crashed, crash := context.WithCancel(context.Background())
 	defer crash()
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	var inFlight atomic.Int32
 	a := realDispatcher(t, victim, url, regA, func(c *dispatch.Config) {
-		c.Sender = crashingSender{real: c.Sender, crashed: crashed}
+		c.Sender = crashingSender{real: c.Sender, crashed: crashed, inFlight: &inFlight}
 	})
 	b := realDispatcher(t, shared, url, regB)
 	time.Sleep(time.Until(due))
 	stopA := run(t, a)
 	stopB := run(t, b)
 
-	waitFor(t, time.Minute, "the burst to be under way", func() bool { return fake.Accepted() >= n/8 })
+	// Crash A while it holds a batch in flight, however fast this machine
+	// drains the rest (a crash between batches would prove nothing).
+	waitFor(t, time.Minute, "the burst to be under way with A sending", func() bool { return fake.Accepted() >= n/8 && inFlight.Load() > 0 })
 	victim.dead.Store(true) // A dies with batches claimed and in flight
 	crash()
 	crashedAt := time.Now()
