@@ -12,8 +12,10 @@ require (
 
 require golang.org/x/image v0.48.0
 
+require github.com/tink-crypto/tink-go/v2 v2.9.0
+
 require (
-	buf.build/go/protovalidate v1.4.0 // indirect
+	buf.build/go/protovalidate v1.4.0
 	cel.dev/cel-go v0.32.0 // indirect
 	cel.dev/expr v0.25.3 // indirect
 	cloud.google.com/go v0.121.0 // indirect
