@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
@@ -58,16 +59,42 @@ func notFound(what string) error {
 }
 
 // invalidField reports one bad field the same way the validation
-// interceptor does: invalid_argument with a buf.validate.Violations detail.
+// interceptor does (see badRequest).
 func invalidField(field, message string) error {
-	err := connect.NewError(connect.CodeInvalidArgument, errors.New(field+": "+message))
-	v := &validate.Violations{Violations: []*validate.Violation{{
-		Field:   &validate.FieldPath{Elements: []*validate.FieldPathElement{{FieldName: proto.String(field)}}},
-		RuleId:  proto.String("mtm.field"),
-		Message: proto.String(message),
-	}}}
-	if d, derr := connect.NewErrorDetail(v); derr == nil {
-		err.AddDetail(d)
+	return badRequest(fieldProblem{field: field, message: message})
+}
+
+// badRequest is the one shape of every invalid_argument: the message
+// names each field and what it should hold ("time_zone: must be an IANA
+// time zone"), a google.rpc.BadRequest detail lists the same field
+// violations (a client needs no other types to read them), and a
+// buf.validate.Violations detail carries them for clients that read
+// protovalidate's shape.
+func badRequest(problems ...fieldProblem) *connect.Error {
+	vs := &validate.Violations{}
+	for _, p := range problems {
+		v := &validate.Violation{RuleId: proto.String("mtm.field"), Message: proto.String(p.message)}
+		if p.field != "" {
+			v.Field = &validate.FieldPath{Elements: []*validate.FieldPathElement{{FieldName: proto.String(p.field)}}}
+		}
+		vs.Violations = append(vs.Violations, v)
+	}
+	return badRequestWith(problems, vs)
+}
+
+// badRequestWith is badRequest with the buf.validate.Violations given.
+func badRequestWith(problems []fieldProblem, vs *validate.Violations) *connect.Error {
+	texts := make([]string, 0, len(problems))
+	br := &errdetails.BadRequest{}
+	for _, p := range problems {
+		texts = append(texts, p.text())
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: p.field, Description: p.message})
+	}
+	err := connect.NewError(connect.CodeInvalidArgument, errors.New(strings.Join(texts, "; ")))
+	for _, detail := range []proto.Message{br, vs} {
+		if d, derr := connect.NewErrorDetail(detail); derr == nil {
+			err.AddDetail(d)
+		}
 	}
 	return err
 }
@@ -131,6 +158,7 @@ func NewErrorInterceptor(log *slog.Logger) connect.Interceptor {
 type errorInterceptor struct{ log *slog.Logger }
 
 func (e errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	next = refuseUndecodable(next)
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		res, err := next(ctx, req)
 		if err != nil {
@@ -146,6 +174,6 @@ func (e errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 func (e errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return toConnect(ctx, e.log, conn.Spec().Procedure, next(ctx, conn))
+		return toConnect(ctx, e.log, conn.Spec().Procedure, next(ctx, decodedConn{conn}))
 	}
 }
