@@ -36,7 +36,7 @@ const undecodableField protowire.Number = protowire.MaxValidNumber
 
 type jsonCodec struct{ name string }
 
-func (c jsonCodec) Name() string  { return c.name }
+func (c jsonCodec) Name() string   { return c.name }
 func (c jsonCodec) IsBinary() bool { return false }
 
 func (c jsonCodec) Marshal(msg any) ([]byte, error) {
@@ -77,7 +77,7 @@ func (c jsonCodec) Unmarshal(data []byte, msg any) error {
 
 type protoCodec struct{}
 
-func (protoCodec) Name() string  { return "proto" }
+func (protoCodec) Name() string   { return "proto" }
 func (protoCodec) IsBinary() bool { return true }
 
 func (protoCodec) Marshal(msg any) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -33,7 +34,7 @@ var (
 var errDeviceNotFound = notFound("device")
 
 // ErrorDomain and the reasons are the google.rpc.ErrorInfo details that
-// AuthService refusals carry, for apps to switch on.
+// refusals carry, for apps to switch on.
 const (
 	ErrorDomain = "mtm.app"
 	// ReasonInvalidCredentials: wrong or unknown code, password, e-mail,
@@ -42,7 +43,26 @@ const (
 	// ReasonSessionRevoked: the sign-in was revoked (signed out, or a
 	// spent refresh token was reused); sign in again.
 	ReasonSessionRevoked = "SESSION_REVOKED"
+	// ReasonTokenExpired: a watch stream ended because the access token
+	// that opened it expired; refresh and watch again from the cursor.
+	ReasonTokenExpired = "TOKEN_EXPIRED"
+	// ReasonStaleVersion: aborted because the part of the record the
+	// change was based on (expected_version) changed since it was read;
+	// metadata "current_version" holds its version now. Read it again.
+	ReasonStaleVersion = "STALE_VERSION"
 )
+
+// staleVersion is the refusal of a change based on a version of a part of
+// the record (the profile, a PML row, a MAP item) that is no longer
+// current.
+func staleVersion(what string, current int64) *connect.Error {
+	err := connect.NewError(connect.CodeAborted, fmt.Errorf("the %s changed since you read it (now version %d); read it again", what, current))
+	info := &errdetails.ErrorInfo{Reason: ReasonStaleVersion, Domain: ErrorDomain, Metadata: map[string]string{"current_version": strconv.FormatInt(current, 10)}}
+	if d, derr := connect.NewErrorDetail(info); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
 
 // withReason is an error with a google.rpc.ErrorInfo detail.
 func withReason(code connect.Code, message, reason string) *connect.Error {

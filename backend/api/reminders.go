@@ -1,8 +1,8 @@
 package api
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
