@@ -150,7 +150,9 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 	case errors.Is(err, store.ErrAlreadyExists):
 		return connect.NewError(connect.CodeAlreadyExists, errors.New("already exists"))
 	case errors.Is(err, store.ErrConflict):
-		return connect.NewError(connect.CodeAborted, errors.New("the record changed since you read it; read it again"))
+		// Stale versions are refused by the handlers (staleVersion); this is
+		// the store giving up on a record many writers changed at once.
+		return connect.NewError(connect.CodeAborted, errors.New("the record is busy with other changes; retry"))
 	case errors.Is(err, store.ErrNotReplicated):
 		return connect.NewError(connect.CodeUnavailable, errors.New("storage did not confirm the write on its replicas in time, retry later"))
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -308,7 +309,7 @@ func (s *PatientService) RecordDose(ctx context.Context, req *connect.Request[mt
 	// The schedule must exist; the time is not re-derived from it, so a
 	// dose stays confirmable after the patient changes time zone.
 	if !slices.ContainsFunc(pt.DoseSchedules, func(x store.DoseSchedule) bool { return x.ID == ref }) {
-		return nil, notFound("dose occurrence (no dose schedule of this patient has that id)")
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("dose occurrence not found: no dose schedule of this patient has the id in occurrence_id"))
 	}
 	now := c.Now()
 	if occ.Before(now.Add(-doseRecordLookback)) || occ.After(now.Add(24*time.Hour)) {
