@@ -187,3 +187,51 @@ func TestUnknownFieldsStillIgnored(t *testing.T) {
 		t.Fatalf("binary garbage: %+v", bad)
 	}
 }
+
+// TestStreamRefusalsNameTheField: a watch stream opened with a body of
+// the wrong JSON type ends with the same clean refusal as a unary call.
+func TestStreamRefusalsNameTheField(t *testing.T) {
+	e := newEnv(t)
+	rph := e.pharmacy("ph_a", "rph@a.test")
+	pt := e.enroll(rph, "Ann")
+	body := []byte(`{"threadId": ["th_1"]}`)
+	frame := append([]byte{0, 0, 0, 0, byte(len(body))}, body...)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/mtm.v1.MessagingService/WatchThread", bytes.NewReader(frame))
+	req.Header.Set("Content-Type", "application/connect+json")
+	req.Header.Set("Authorization", "Bearer "+pt.token)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw := new(bytes.Buffer)
+	if _, err := raw.ReadFrom(res.Body); err != nil {
+		t.Fatal(err)
+	}
+	b := raw.Bytes()
+	for len(b) >= 5 {
+		flags, n := b[0], int(b[1])<<24|int(b[2])<<16|int(b[3])<<8|int(b[4])
+		if len(b) < 5+n {
+			break
+		}
+		msg := b[5 : 5+n]
+		b = b[5+n:]
+		if flags&2 == 0 {
+			continue
+		}
+		var end struct {
+			Error connectJSONError `json:"error"`
+		}
+		if err := json.Unmarshal(msg, &end); err != nil {
+			t.Fatal(err)
+		}
+		if end.Error.Code != "invalid_argument" || end.Error.Message != "thread_id: must be a string, not a list" {
+			t.Fatalf("stream ended with %+v", end.Error)
+		}
+		if br := badRequestOf(t, end.Error); br.GetFieldViolations()[0].GetField() != "thread_id" {
+			t.Fatalf("BadRequest = %v", br)
+		}
+		return
+	}
+	t.Fatalf("no end-of-stream message in %q", raw.String())
+}
