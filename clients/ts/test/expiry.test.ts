@@ -1,4 +1,5 @@
-// A token the server finds expired (mtmd runs with --access-ttl 1m here):
+// A token the server finds expired (mtmd runs with --access-ttl 1m here,
+// and accepts a token 30 s past its expiry):
 // a watch open across the expiry keeps delivering, a call after it
 // refreshes and succeeds.
 
@@ -8,6 +9,8 @@ import { memoryTokenStore, type Tokens } from "../src";
 import { enroll, kit, uniq, withTimeout } from "./env";
 
 const ttlMs = Number(process.env.MTM_ACCESS_TTL_SECONDS ?? "0") * 1000;
+// The server accepts a token this long past its expiry (clock skew).
+const leewayMs = Number(process.env.MTM_TOKEN_LEEWAY_SECONDS ?? "0") * 1000;
 
 test("an access token expiring under an open watch and before a call", { skip: ttlMs === 0 || ttlMs > 120_000 ? "MTM_ACCESS_TTL_SECONDS not set (or over 2 min)" : false }, async () => {
   const p = "connect-h2";
@@ -28,7 +31,7 @@ test("an access token expiring under an open watch and before a call", { skip: t
       if (m.body === "after expiry") return;
     }
   })();
-  await new Promise((r) => setTimeout(r, ttlMs + 5_000));
+  await new Promise((r) => setTimeout(r, ttlMs + leewayMs + 3_000));
   await rph.messaging.sendMessage({ threadId: started.thread!.id, clientMessageId: `cm-${uniq()}`, body: "after expiry" });
   await withTimeout(watching, 15_000, "the reply after the expiry did not arrive");
   stop.abort();
