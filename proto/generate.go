@@ -7,7 +7,7 @@
 // the pinned module, and rewrites proto/gen from scratch: Go beside the
 // contract, TypeScript for apps under proto/gen/ts (the pinned protoc-gen-es
 // of proto/tools/package-lock.json, installed by npm ci; the contract
-// without its validation rules, see proto/tsimage).
+// without its validation rules, see proto/appimage).
 package proto
 
 //go:generate sh -c "cd .. && go tool -modfile=proto/tools/go.mod buf lint"

@@ -1,7 +1,8 @@
-// Command tsimage turns the buf image of the API contract into the image
-// the TypeScript client is generated from: the same services and messages
-// without their validation rules, so that apps do not ship the rule types
-// of buf.validate (most of a bundle's size) for checks only the server
+// Command appimage turns the buf image of the API contract into the image
+// app clients are generated from (TypeScript in proto/gen/ts, and the
+// Kotlin and Swift templates): the same services and messages without
+// their validation rules, so that apps do not ship the rule types of
+// buf.validate (most of a web bundle's size) for checks only the server
 // makes.
 //
 // It reads a binary buf image (buf build -o -) on stdin and writes one on
@@ -68,7 +69,7 @@ func main() {
 }
 
 func fail(err error) {
-	fmt.Fprintln(os.Stderr, "tsimage:", err)
+	fmt.Fprintln(os.Stderr, "appimage:", err)
 	os.Exit(1)
 }
 
