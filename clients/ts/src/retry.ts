@@ -40,10 +40,15 @@ export function backoffMs(n: number, base: number, max: number): number {
  * retryInterceptor repeats a unary call that failed with `unavailable`,
  * waiting as long as the answer's Retry-After says (at most maxDelayMs;
  * a longer Retry-After is not waited for: the error goes to the app) or
- * else backing off. Writes are safe to repeat: `unavailable` means the
- * server did not apply the call, or (replica acknowledgement timeouts)
- * applied it so that the repeat is refused as a stale version or
- * recognised by its idempotency key (SendMessage's client_message_id).
+ * else backing off. Streams are not repeated here (watchThread resumes).
+ *
+ * `unavailable` is the server's "retry later", but one case is not a
+ * clean refusal: with --redis-replica-acks a write the replicas did not
+ * confirm in time was applied on the primary. A repeat of such a write is
+ * harmless when it carries expected_version (refused as a stale version)
+ * or an idempotency key (SendMessage's client_message_id); an add without
+ * either (AddMedication) can land twice. Apps that cannot accept that
+ * pass attempts: 1.
  */
 export function retryInterceptor(opts: RetryOptions = {}): Interceptor {
   const attempts = Math.max(1, opts.attempts ?? 3);
