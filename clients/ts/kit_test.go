@@ -51,7 +51,7 @@ func TestAppKit(t *testing.T) {
 	run(t, ".", time.Minute, "node", "scripts/build-tests.mjs")
 
 	tests, _ := filepath.Glob("dist/test/*.test.cjs")
-	cmd := exec.Command("node", append([]string{"--test", "--test-reporter=spec"}, tests...)...)
+	cmd := exec.Command("node", append([]string{"--test", "--test-concurrency=8", "--test-reporter=spec"}, tests...)...)
 	cmd.Env = append(os.Environ(),
 		"MTM_URL="+url,
 		"MTM_PHARMACIST_EMAIL=pharmacist@demo.mtm.test",
