@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mtm/v1/patient.proto.
  */
 export const file_mtm_v1_patient: GenFile = /*@__PURE__*/
-  fileDesc("ChRtdG0vdjEvcGF0aWVudC5wcm90bxIGbXRtLnYxIicKEUdldFByb2ZpbGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkiNgoSR2V0UHJvZmlsZVJlc3BvbnNlEiAKB3BhdGllbnQYASABKAsyDy5tdG0udjEuUGF0aWVudCLaAQoYVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJdGltZV96b25lGAIgASgJEicKC3F1aWV0X2hvdXJzGAMgASgLMhIubXRtLnYxLlF1aWV0SG91cnMSIAoTcHVzaF9uYW1lc19tZWRpY2luZRgEIAEoCEgAiAEBEhgKEGV4cGVjdGVkX3ZlcnNpb24YBSABKAMSGgoScHJlZmVycmVkX2xhbmd1YWdlGAYgASgJQhYKFF9wdXNoX25hbWVzX21lZGljaW5lIj0KGVVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USIAoHcGF0aWVudBgBIAEoCzIPLm10bS52MS5QYXRpZW50Ii4KGEdldE1lZGljYXRpb25MaXN0UmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIlQKGUdldE1lZGljYXRpb25MaXN0UmVzcG9uc2USNwoPbWVkaWNhdGlvbl9saXN0GAEgASgLMh4ubXRtLnYxLlBlcnNvbmFsTWVkaWNhdGlvbkxpc3QiKgoUR2V0QWN0aW9uUGxhblJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCSJKChVHZXRBY3Rpb25QbGFuUmVzcG9uc2USMQoLYWN0aW9uX3BsYW4YASABKAsyHC5tdG0udjEuTWVkaWNhdGlvbkFjdGlvblBsYW4ibgobUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFgoOYWN0aW9uX2l0ZW1faWQYAiABKAkSEgoKd2hhdF9pX2RpZBgDIAEoCRIPCgdkb25lX29uGAQgASgJIkcKHFJlY29yZEFjdGlvblByb2dyZXNzUmVzcG9uc2USJwoLYWN0aW9uX2l0ZW0YASABKAsyEi5tdG0udjEuQWN0aW9uSXRlbSKTAQobUmVwb3J0U2VsZk1lZGljYXRpb25SZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSKAoEa2luZBgCIAEoDjIaLm10bS52MS5TZWxmTWVkaWNhdGlvbktpbmQSDAoEbmFtZRgDIAEoCRIUCgxob3dfaV91c2VfaXQYBCABKAkSEgoKc3RhcnRlZF9vbhgFIAEoCSIxChxSZXBvcnRTZWxmTWVkaWNhdGlvblJlc3BvbnNlEhEKCXJlcG9ydF9pZBgBIAEoCSKNAQoVUmVnaXN0ZXJEZXZpY2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJZmNtX3Rva2VuGAIgASgJEigKCHBsYXRmb3JtGAMgASgOMhYubXRtLnYxLkRldmljZVBsYXRmb3JtEhMKC2FwcF92ZXJzaW9uGAQgASgJEg4KBmxvY2FsZRgFIAEoCSIrChZSZWdpc3RlckRldmljZVJlc3BvbnNlEhEKCWRldmljZV9pZBgBIAEoCSJAChdVbnJlZ2lzdGVyRGV2aWNlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSIaChhVbnJlZ2lzdGVyRGV2aWNlUmVzcG9uc2UifAoRUmVjb3JkRG9zZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIVCg1vY2N1cnJlbmNlX2lkGAIgASgJEiQKB291dGNvbWUYAyABKA4yEy5tdG0udjEuRG9zZU91dGNvbWUSFgoOc25vb3plX21pbnV0ZXMYBCABKAUiFAoSUmVjb3JkRG9zZVJlc3BvbnNlIkUKHExpc3RVcGNvbWluZ1JlbWluZGVyc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUiiAEKCFJlbWluZGVyEhUKDW9jY3VycmVuY2VfaWQYASABKAkSIgoEa2luZBgCIAEoDjIULm10bS52MS5SZW1pbmRlcktpbmQSKgoGZHVlX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1tZWRpY2F0aW9uX2lkGAQgASgJIkQKHUxpc3RVcGNvbWluZ1JlbWluZGVyc1Jlc3BvbnNlEiMKCXJlbWluZGVycxgBIAMoCzIQLm10bS52MS5SZW1pbmRlciJHCh5MaXN0Tm90aWZpY2F0aW9uSGlzdG9yeVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUiegoQU2VudE5vdGlmaWNhdGlvbhIVCg1vY2N1cnJlbmNlX2lkGAEgASgJEiIKBGtpbmQYAiABKA4yFC5tdG0udjEuUmVtaW5kZXJLaW5kEisKB3NlbnRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKH0xpc3ROb3RpZmljYXRpb25IaXN0b3J5UmVzcG9uc2USLwoNbm90aWZpY2F0aW9ucxgBIAMoCzIYLm10bS52MS5TZW50Tm90aWZpY2F0aW9uIj4KE0dldEFkaGVyZW5jZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRITCgt3aW5kb3dfZGF5cxgCIAEoBSJpChNNZWRpY2F0aW9uQWRoZXJlbmNlEhUKDW1lZGljYXRpb25faWQYASABKAkSIgoacHJvcG9ydGlvbl9vZl9kYXlzX2NvdmVyZWQYAiABKAESFwoPYmVsb3dfdGhyZXNob2xkGAMgASgIIkgKFEdldEFkaGVyZW5jZVJlc3BvbnNlEjAKC21lZGljYXRpb25zGAEgAygLMhsubXRtLnYxLk1lZGljYXRpb25BZGhlcmVuY2UiZQoWSW52aXRlQ2FyZWdpdmVyUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEiYKBnNjb3BlcxgCIAMoDjIWLm10bS52MS5DYXJlZ2l2ZXJTY29wZRIPCgdlbmRzX29uGAMgASgJIl4KF0ludml0ZUNhcmVnaXZlclJlc3BvbnNlEhMKC2ludml0ZV9jb2RlGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjMKHEFjY2VwdENhcmVnaXZlckludml0ZVJlcXVlc3QSEwoLaW52aXRlX2NvZGUYASABKAkiRQodQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVzcG9uc2USEgoKcGF0aWVudF9pZBgBIAEoCRIQCghncmFudF9pZBgCIAEoCSLjAQoOQ2FyZWdpdmVyR3JhbnQSCgoCaWQYASABKAkSFAoMY2FyZWdpdmVyX2lkGAIgASgJEhYKDmNhcmVnaXZlcl9uYW1lGAMgASgJEiYKBnNjb3BlcxgEIAMoDjIWLm10bS52MS5DYXJlZ2l2ZXJTY29wZRIPCgdlbmRzX29uGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIisKFUxpc3RDYXJlZ2l2ZXJzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIkAKFkxpc3RDYXJlZ2l2ZXJzUmVzcG9uc2USJgoGZ3JhbnRzGAEgAygLMhYubXRtLnYxLkNhcmVnaXZlckdyYW50Ij4KFlJldm9rZUNhcmVnaXZlclJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIQCghncmFudF9pZBgCIAEoCSIZChdSZXZva2VDYXJlZ2l2ZXJSZXNwb25zZSLZAQoLQWNjZXNzRXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWN0b3JfaWQYAiABKAkSIAoKYWN0b3Jfcm9sZRgDIAEoDjIMLm10bS52MS5Sb2xlEhIKCmFjdG9yX25hbWUYBCABKAkSEQoJcHJvY2VkdXJlGAUgASgJEg8KB2FsbG93ZWQYBiABKAgSJgoHb3V0Y29tZRgHIAEoDjIVLm10bS52MS5BY2Nlc3NPdXRjb21lEgwKBGNvZGUYCCABKAkiVAoXTGlzdEFjY2Vzc0V2ZW50c1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChhMaXN0QWNjZXNzRXZlbnRzUmVzcG9uc2USIwoGZXZlbnRzGAEgAygLMhMubXRtLnYxLkFjY2Vzc0V2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChNFeHBvcnRSZWNvcmRSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSJAoGZm9ybWF0GAIgASgOMhQubXRtLnYxLkV4cG9ydEZvcm1hdCI9ChRFeHBvcnRSZWNvcmRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDwoHY29udGVudBgCIAEoDCJ/CgxEb3NlU2NoZWR1bGUSCgoCaWQYASABKAkSFQoNbWVkaWNhdGlvbl9pZBgCIAEoCRIUCgx0aW1lc19vZl9kYXkYAyADKAUSFAoMZGF5c19vZl93ZWVrGAQgAygFEhAKCHN0YXJ0X29uGAUgASgJEg4KBmVuZF9vbhgGIAEoCSKmAQoWU2V0RG9zZVNjaGVkdWxlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhMKC3NjaGVkdWxlX2lkGAIgASgJEhUKDW1lZGljYXRpb25faWQYAyABKAkSFAoMdGltZXNfb2ZfZGF5GAQgAygFEhQKDGRheXNfb2Zfd2VlaxgFIAMoBRIQCghzdGFydF9vbhgGIAEoCRIOCgZlbmRfb24YByABKAkiQQoXU2V0RG9zZVNjaGVkdWxlUmVzcG9uc2USJgoIc2NoZWR1bGUYASABKAsyFC5tdG0udjEuRG9zZVNjaGVkdWxlIi4KGExpc3REb3NlU2NoZWR1bGVzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIkQKGUxpc3REb3NlU2NoZWR1bGVzUmVzcG9uc2USJwoJc2NoZWR1bGVzGAEgAygLMhQubXRtLnYxLkRvc2VTY2hlZHVsZSJEChlEZWxldGVEb3NlU2NoZWR1bGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEwoLc2NoZWR1bGVfaWQYAiABKAkiHAoaRGVsZXRlRG9zZVNjaGVkdWxlUmVzcG9uc2UqngEKElNlbGZNZWRpY2F0aW9uS2luZBIkCiBTRUxGX01FRElDQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEhwKGFNFTEZfTUVESUNBVElPTl9LSU5EX09UQxABEh8KG1NFTEZfTUVESUNBVElPTl9LSU5EX0hFUkJBTBACEiMKH1NFTEZfTUVESUNBVElPTl9LSU5EX1NVUFBMRU1FTlQQAypnCg5EZXZpY2VQbGF0Zm9ybRIfChtERVZJQ0VfUExBVEZPUk1fVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfUExBVEZPUk1fQU5EUk9JRBABEhcKE0RFVklDRV9QTEFURk9STV9JT1MQAip3CgtEb3NlT3V0Y29tZRIcChhET1NFX09VVENPTUVfVU5TUEVDSUZJRUQQABIWChJET1NFX09VVENPTUVfVEFLRU4QARIYChRET1NFX09VVENPTUVfU0tJUFBFRBACEhgKFERPU0VfT1VUQ09NRV9TTk9PWkVEEAMqmwEKDFJlbWluZGVyS2luZBIdChlSRU1JTkRFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSUkVNSU5ERVJfS0lORF9ET1NFEAESGAoUUkVNSU5ERVJfS0lORF9SRUZJTEwQAhIbChdSRU1JTkRFUl9LSU5EX0ZPTExPV19VUBADEh0KGVJFTUlOREVSX0tJTkRfTUlTU0VEX0RPU0UQBCrfAQoOQ2FyZWdpdmVyU2NvcGUSHwobQ0FSRUdJVkVSX1NDT1BFX1VOU1BFQ0lGSUVEEAASIgoeQ0FSRUdJVkVSX1NDT1BFX1ZJRVdfTUVESUNJTkVTEAESHQoZQ0FSRUdJVkVSX1NDT1BFX1ZJRVdfUExBThACEhsKF0NBUkVHSVZFUl9TQ09QRV9NRVNTQUdFEAMSJgoiQ0FSRUdJVkVSX1NDT1BFX01JU1NFRF9ET1NFX0FMRVJUUxAEEiQKIENBUkVHSVZFUl9TQ09QRV9NQU5BR0VfUkVNSU5ERVJTEAUqnwEKDUFjY2Vzc091dGNvbWUSHgoaQUNDRVNTX09VVENPTUVfVU5TUEVDSUZJRUQQABIaChZBQ0NFU1NfT1VUQ09NRV9BTExPV0VEEAESGQoVQUNDRVNTX09VVENPTUVfREVOSUVEEAISGQoVQUNDRVNTX09VVENPTUVfRkFJTEVEEAMSHAoYQUNDRVNTX09VVENPTUVfVEhST1RUTEVEEAQqaAoMRXhwb3J0Rm9ybWF0Eh0KGUVYUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIeChpFWFBPUlRfRk9STUFUX0ZISVJfUjRfSlNPThABEhkKFUVYUE9SVF9GT1JNQVRfQ01TX1BERhACMrMOCg5QYXRpZW50U2VydmljZRJDCgpHZXRQcm9maWxlEhkubXRtLnYxLkdldFByb2ZpbGVSZXF1ZXN0GhoubXRtLnYxLkdldFByb2ZpbGVSZXNwb25zZRJYChFVcGRhdGVQcmVmZXJlbmNlcxIgLm10bS52MS5VcGRhdGVQcmVmZXJlbmNlc1JlcXVlc3QaIS5tdG0udjEuVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZRJYChFHZXRNZWRpY2F0aW9uTGlzdBIgLm10bS52MS5HZXRNZWRpY2F0aW9uTGlzdFJlcXVlc3QaIS5tdG0udjEuR2V0TWVkaWNhdGlvbkxpc3RSZXNwb25zZRJMCg1HZXRBY3Rpb25QbGFuEhwubXRtLnYxLkdldEFjdGlvblBsYW5SZXF1ZXN0Gh0ubXRtLnYxLkdldEFjdGlvblBsYW5SZXNwb25zZRJhChRSZWNvcmRBY3Rpb25Qcm9ncmVzcxIjLm10bS52MS5SZWNvcmRBY3Rpb25Qcm9ncmVzc1JlcXVlc3QaJC5tdG0udjEuUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXNwb25zZRJhChRSZXBvcnRTZWxmTWVkaWNhdGlvbhIjLm10bS52MS5SZXBvcnRTZWxmTWVkaWNhdGlvblJlcXVlc3QaJC5tdG0udjEuUmVwb3J0U2VsZk1lZGljYXRpb25SZXNwb25zZRJPCg5SZWdpc3RlckRldmljZRIdLm10bS52MS5SZWdpc3RlckRldmljZVJlcXVlc3QaHi5tdG0udjEuUmVnaXN0ZXJEZXZpY2VSZXNwb25zZRJVChBVbnJlZ2lzdGVyRGV2aWNlEh8ubXRtLnYxLlVucmVnaXN0ZXJEZXZpY2VSZXF1ZXN0GiAubXRtLnYxLlVucmVnaXN0ZXJEZXZpY2VSZXNwb25zZRJDCgpSZWNvcmREb3NlEhkubXRtLnYxLlJlY29yZERvc2VSZXF1ZXN0GhoubXRtLnYxLlJlY29yZERvc2VSZXNwb25zZRJkChVMaXN0VXBjb21pbmdSZW1pbmRlcnMSJC5tdG0udjEuTGlzdFVwY29taW5nUmVtaW5kZXJzUmVxdWVzdBolLm10bS52MS5MaXN0VXBjb21pbmdSZW1pbmRlcnNSZXNwb25zZRJqChdMaXN0Tm90aWZpY2F0aW9uSGlzdG9yeRImLm10bS52MS5MaXN0Tm90aWZpY2F0aW9uSGlzdG9yeVJlcXVlc3QaJy5tdG0udjEuTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXNwb25zZRJJCgxHZXRBZGhlcmVuY2USGy5tdG0udjEuR2V0QWRoZXJlbmNlUmVxdWVzdBocLm10bS52MS5HZXRBZGhlcmVuY2VSZXNwb25zZRJSCg9JbnZpdGVDYXJlZ2l2ZXISHi5tdG0udjEuSW52aXRlQ2FyZWdpdmVyUmVxdWVzdBofLm10bS52MS5JbnZpdGVDYXJlZ2l2ZXJSZXNwb25zZRJkChVBY2NlcHRDYXJlZ2l2ZXJJbnZpdGUSJC5tdG0udjEuQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVxdWVzdBolLm10bS52MS5BY2NlcHRDYXJlZ2l2ZXJJbnZpdGVSZXNwb25zZRJPCg5MaXN0Q2FyZWdpdmVycxIdLm10bS52MS5MaXN0Q2FyZWdpdmVyc1JlcXVlc3QaHi5tdG0udjEuTGlzdENhcmVnaXZlcnNSZXNwb25zZRJSCg9SZXZva2VDYXJlZ2l2ZXISHi5tdG0udjEuUmV2b2tlQ2FyZWdpdmVyUmVxdWVzdBofLm10bS52MS5SZXZva2VDYXJlZ2l2ZXJSZXNwb25zZRJVChBMaXN0QWNjZXNzRXZlbnRzEh8ubXRtLnYxLkxpc3RBY2Nlc3NFdmVudHNSZXF1ZXN0GiAubXRtLnYxLkxpc3RBY2Nlc3NFdmVudHNSZXNwb25zZRJJCgxFeHBvcnRSZWNvcmQSGy5tdG0udjEuRXhwb3J0UmVjb3JkUmVxdWVzdBocLm10bS52MS5FeHBvcnRSZWNvcmRSZXNwb25zZRJSCg9TZXREb3NlU2NoZWR1bGUSHi5tdG0udjEuU2V0RG9zZVNjaGVkdWxlUmVxdWVzdBofLm10bS52MS5TZXREb3NlU2NoZWR1bGVSZXNwb25zZRJYChFMaXN0RG9zZVNjaGVkdWxlcxIgLm10bS52MS5MaXN0RG9zZVNjaGVkdWxlc1JlcXVlc3QaIS5tdG0udjEuTGlzdERvc2VTY2hlZHVsZXNSZXNwb25zZRJbChJEZWxldGVEb3NlU2NoZWR1bGUSIS5tdG0udjEuRGVsZXRlRG9zZVNjaGVkdWxlUmVxdWVzdBoiLm10bS52MS5EZWxldGVEb3NlU2NoZWR1bGVSZXNwb25zZUIuWixnaXRodWIuY29tL210bWFwcC9tdG0vcHJvdG8vZ2VuL210bS92MTttdG12MWIGcHJvdG8z", [file_google_protobuf_timestamp, file_mtm_v1_records]);
+  fileDesc("ChRtdG0vdjEvcGF0aWVudC5wcm90bxIGbXRtLnYxIicKEUdldFByb2ZpbGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkiNgoSR2V0UHJvZmlsZVJlc3BvbnNlEiAKB3BhdGllbnQYASABKAsyDy5tdG0udjEuUGF0aWVudCLaAQoYVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJdGltZV96b25lGAIgASgJEicKC3F1aWV0X2hvdXJzGAMgASgLMhIubXRtLnYxLlF1aWV0SG91cnMSIAoTcHVzaF9uYW1lc19tZWRpY2luZRgEIAEoCEgAiAEBEhgKEGV4cGVjdGVkX3ZlcnNpb24YBSABKAMSGgoScHJlZmVycmVkX2xhbmd1YWdlGAYgASgJQhYKFF9wdXNoX25hbWVzX21lZGljaW5lIj0KGVVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USIAoHcGF0aWVudBgBIAEoCzIPLm10bS52MS5QYXRpZW50Ii4KGEdldE1lZGljYXRpb25MaXN0UmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIlQKGUdldE1lZGljYXRpb25MaXN0UmVzcG9uc2USNwoPbWVkaWNhdGlvbl9saXN0GAEgASgLMh4ubXRtLnYxLlBlcnNvbmFsTWVkaWNhdGlvbkxpc3QiKgoUR2V0QWN0aW9uUGxhblJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCSJKChVHZXRBY3Rpb25QbGFuUmVzcG9uc2USMQoLYWN0aW9uX3BsYW4YASABKAsyHC5tdG0udjEuTWVkaWNhdGlvbkFjdGlvblBsYW4ibgobUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFgoOYWN0aW9uX2l0ZW1faWQYAiABKAkSEgoKd2hhdF9pX2RpZBgDIAEoCRIPCgdkb25lX29uGAQgASgJIkcKHFJlY29yZEFjdGlvblByb2dyZXNzUmVzcG9uc2USJwoLYWN0aW9uX2l0ZW0YASABKAsyEi5tdG0udjEuQWN0aW9uSXRlbSKTAQobUmVwb3J0U2VsZk1lZGljYXRpb25SZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSKAoEa2luZBgCIAEoDjIaLm10bS52MS5TZWxmTWVkaWNhdGlvbktpbmQSDAoEbmFtZRgDIAEoCRIUCgxob3dfaV91c2VfaXQYBCABKAkSEgoKc3RhcnRlZF9vbhgFIAEoCSIxChxSZXBvcnRTZWxmTWVkaWNhdGlvblJlc3BvbnNlEhEKCXJlcG9ydF9pZBgBIAEoCSJsCiRMaXN0TXlTZWxmUmVwb3J0ZWRNZWRpY2F0aW9uc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIYChBpbmNsdWRlX3Jlc29sdmVkGAIgASgIEhYKDnJlc29sdmVkX2xpbWl0GAMgASgFIm8KJUxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zUmVzcG9uc2USLwoHcmVwb3J0cxgBIAMoCzIeLm10bS52MS5TZWxmUmVwb3J0ZWRNZWRpY2F0aW9uEhUKDW1vcmVfcmVzb2x2ZWQYAiABKAgi6wIKFlNlbGZSZXBvcnRlZE1lZGljYXRpb24SCgoCaWQYASABKAkSKAoEa2luZBgCIAEoDjIaLm10bS52MS5TZWxmTWVkaWNhdGlvbktpbmQSDAoEbmFtZRgDIAEoCRIUCgxob3dfaV91c2VfaXQYBCABKAkSEgoKc3RhcnRlZF9vbhgFIAEoCRITCgtyZXBvcnRlZF9ieRgGIAEoCRIvCgtyZXBvcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoGc3RhdHVzGAggASgOMhgubXRtLnYxLlNlbGZSZXBvcnRTdGF0dXMSEwoLcmVzb2x2ZWRfYnkYCSABKAkSLwoLcmVzb2x2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRlY2xpbmVfcmVhc29uGAsgASgJEhUKDW1lZGljYXRpb25faWQYDCABKAkijQEKFVJlZ2lzdGVyRGV2aWNlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCWZjbV90b2tlbhgCIAEoCRIoCghwbGF0Zm9ybRgDIAEoDjIWLm10bS52MS5EZXZpY2VQbGF0Zm9ybRITCgthcHBfdmVyc2lvbhgEIAEoCRIOCgZsb2NhbGUYBSABKAkiKwoWUmVnaXN0ZXJEZXZpY2VSZXNwb25zZRIRCglkZXZpY2VfaWQYASABKAkiQAoXVW5yZWdpc3RlckRldmljZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkiGgoYVW5yZWdpc3RlckRldmljZVJlc3BvbnNlInwKEVJlY29yZERvc2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFQoNb2NjdXJyZW5jZV9pZBgCIAEoCRIkCgdvdXRjb21lGAMgASgOMhMubXRtLnYxLkRvc2VPdXRjb21lEhYKDnNub296ZV9taW51dGVzGAQgASgFIhQKElJlY29yZERvc2VSZXNwb25zZSJFChxMaXN0VXBjb21pbmdSZW1pbmRlcnNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIogBCghSZW1pbmRlchIVCg1vY2N1cnJlbmNlX2lkGAEgASgJEiIKBGtpbmQYAiABKA4yFC5tdG0udjEuUmVtaW5kZXJLaW5kEioKBmR1ZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbWVkaWNhdGlvbl9pZBgEIAEoCSJECh1MaXN0VXBjb21pbmdSZW1pbmRlcnNSZXNwb25zZRIjCglyZW1pbmRlcnMYASADKAsyEC5tdG0udjEuUmVtaW5kZXIiRwoeTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFInoKEFNlbnROb3RpZmljYXRpb24SFQoNb2NjdXJyZW5jZV9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQubXRtLnYxLlJlbWluZGVyS2luZBIrCgdzZW50X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSCh9MaXN0Tm90aWZpY2F0aW9uSGlzdG9yeVJlc3BvbnNlEi8KDW5vdGlmaWNhdGlvbnMYASADKAsyGC5tdG0udjEuU2VudE5vdGlmaWNhdGlvbiI+ChNHZXRBZGhlcmVuY2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEwoLd2luZG93X2RheXMYAiABKAUiaQoTTWVkaWNhdGlvbkFkaGVyZW5jZRIVCg1tZWRpY2F0aW9uX2lkGAEgASgJEiIKGnByb3BvcnRpb25fb2ZfZGF5c19jb3ZlcmVkGAIgASgBEhcKD2JlbG93X3RocmVzaG9sZBgDIAEoCCJIChRHZXRBZGhlcmVuY2VSZXNwb25zZRIwCgttZWRpY2F0aW9ucxgBIAMoCzIbLm10bS52MS5NZWRpY2F0aW9uQWRoZXJlbmNlImUKFkludml0ZUNhcmVnaXZlclJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRImCgZzY29wZXMYAiADKA4yFi5tdG0udjEuQ2FyZWdpdmVyU2NvcGUSDwoHZW5kc19vbhgDIAEoCSJeChdJbnZpdGVDYXJlZ2l2ZXJSZXNwb25zZRITCgtpbnZpdGVfY29kZRgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIzChxBY2NlcHRDYXJlZ2l2ZXJJbnZpdGVSZXF1ZXN0EhMKC2ludml0ZV9jb2RlGAEgASgJIkUKHUFjY2VwdENhcmVnaXZlckludml0ZVJlc3BvbnNlEhIKCnBhdGllbnRfaWQYASABKAkSEAoIZ3JhbnRfaWQYAiABKAki4wEKDkNhcmVnaXZlckdyYW50EgoKAmlkGAEgASgJEhQKDGNhcmVnaXZlcl9pZBgCIAEoCRIWCg5jYXJlZ2l2ZXJfbmFtZRgDIAEoCRImCgZzY29wZXMYBCADKA4yFi5tdG0udjEuQ2FyZWdpdmVyU2NvcGUSDwoHZW5kc19vbhgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIrChVMaXN0Q2FyZWdpdmVyc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCSJAChZMaXN0Q2FyZWdpdmVyc1Jlc3BvbnNlEiYKBmdyYW50cxgBIAMoCzIWLm10bS52MS5DYXJlZ2l2ZXJHcmFudCI+ChZSZXZva2VDYXJlZ2l2ZXJSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEAoIZ3JhbnRfaWQYAiABKAkiGQoXUmV2b2tlQ2FyZWdpdmVyUmVzcG9uc2Ui2QEKC0FjY2Vzc0V2ZW50EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGFjdG9yX2lkGAIgASgJEiAKCmFjdG9yX3JvbGUYAyABKA4yDC5tdG0udjEuUm9sZRISCgphY3Rvcl9uYW1lGAQgASgJEhEKCXByb2NlZHVyZRgFIAEoCRIPCgdhbGxvd2VkGAYgASgIEiYKB291dGNvbWUYByABKA4yFS5tdG0udjEuQWNjZXNzT3V0Y29tZRIMCgRjb2RlGAggASgJIlQKF0xpc3RBY2Nlc3NFdmVudHNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWAoYTGlzdEFjY2Vzc0V2ZW50c1Jlc3BvbnNlEiMKBmV2ZW50cxgBIAMoCzITLm10bS52MS5BY2Nlc3NFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTwoTRXhwb3J0UmVjb3JkUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEiQKBmZvcm1hdBgCIAEoDjIULm10bS52MS5FeHBvcnRGb3JtYXQiPQoURXhwb3J0UmVjb3JkUmVzcG9uc2USFAoMY29udGVudF90eXBlGAEgASgJEg8KB2NvbnRlbnQYAiABKAwifwoMRG9zZVNjaGVkdWxlEgoKAmlkGAEgASgJEhUKDW1lZGljYXRpb25faWQYAiABKAkSFAoMdGltZXNfb2ZfZGF5GAMgAygFEhQKDGRheXNfb2Zfd2VlaxgEIAMoBRIQCghzdGFydF9vbhgFIAEoCRIOCgZlbmRfb24YBiABKAkipgEKFlNldERvc2VTY2hlZHVsZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRITCgtzY2hlZHVsZV9pZBgCIAEoCRIVCg1tZWRpY2F0aW9uX2lkGAMgASgJEhQKDHRpbWVzX29mX2RheRgEIAMoBRIUCgxkYXlzX29mX3dlZWsYBSADKAUSEAoIc3RhcnRfb24YBiABKAkSDgoGZW5kX29uGAcgASgJIkEKF1NldERvc2VTY2hlZHVsZVJlc3BvbnNlEiYKCHNjaGVkdWxlGAEgASgLMhQubXRtLnYxLkRvc2VTY2hlZHVsZSIuChhMaXN0RG9zZVNjaGVkdWxlc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCSJEChlMaXN0RG9zZVNjaGVkdWxlc1Jlc3BvbnNlEicKCXNjaGVkdWxlcxgBIAMoCzIULm10bS52MS5Eb3NlU2NoZWR1bGUiRAoZRGVsZXRlRG9zZVNjaGVkdWxlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhMKC3NjaGVkdWxlX2lkGAIgASgJIhwKGkRlbGV0ZURvc2VTY2hlZHVsZVJlc3BvbnNlKp4BChJTZWxmTWVkaWNhdGlvbktpbmQSJAogU0VMRl9NRURJQ0FUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIcChhTRUxGX01FRElDQVRJT05fS0lORF9PVEMQARIfChtTRUxGX01FRElDQVRJT05fS0lORF9IRVJCQUwQAhIjCh9TRUxGX01FRElDQVRJT05fS0lORF9TVVBQTEVNRU5UEAMqnwEKEFNlbGZSZXBvcnRTdGF0dXMSIgoeU0VMRl9SRVBPUlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASJQohU0VMRl9SRVBPUlRfU1RBVFVTX1BFTkRJTkdfUkVWSUVXEAESHwobU0VMRl9SRVBPUlRfU1RBVFVTX0FDQ0VQVEVEEAISHwobU0VMRl9SRVBPUlRfU1RBVFVTX0RFQ0xJTkVEEAMqZwoORGV2aWNlUGxhdGZvcm0SHwobREVWSUNFX1BMQVRGT1JNX1VOU1BFQ0lGSUVEEAASGwoXREVWSUNFX1BMQVRGT1JNX0FORFJPSUQQARIXChNERVZJQ0VfUExBVEZPUk1fSU9TEAIqdwoLRG9zZU91dGNvbWUSHAoYRE9TRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFgoSRE9TRV9PVVRDT01FX1RBS0VOEAESGAoURE9TRV9PVVRDT01FX1NLSVBQRUQQAhIYChRET1NFX09VVENPTUVfU05PT1pFRBADKpsBCgxSZW1pbmRlcktpbmQSHQoZUkVNSU5ERVJfS0lORF9VTlNQRUNJRklFRBAAEhYKElJFTUlOREVSX0tJTkRfRE9TRRABEhgKFFJFTUlOREVSX0tJTkRfUkVGSUxMEAISGwoXUkVNSU5ERVJfS0lORF9GT0xMT1dfVVAQAxIdChlSRU1JTkRFUl9LSU5EX01JU1NFRF9ET1NFEAQq3wEKDkNhcmVnaXZlclNjb3BlEh8KG0NBUkVHSVZFUl9TQ09QRV9VTlNQRUNJRklFRBAAEiIKHkNBUkVHSVZFUl9TQ09QRV9WSUVXX01FRElDSU5FUxABEh0KGUNBUkVHSVZFUl9TQ09QRV9WSUVXX1BMQU4QAhIbChdDQVJFR0lWRVJfU0NPUEVfTUVTU0FHRRADEiYKIkNBUkVHSVZFUl9TQ09QRV9NSVNTRURfRE9TRV9BTEVSVFMQBBIkCiBDQVJFR0lWRVJfU0NPUEVfTUFOQUdFX1JFTUlOREVSUxAFKp8BCg1BY2Nlc3NPdXRjb21lEh4KGkFDQ0VTU19PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWQUNDRVNTX09VVENPTUVfQUxMT1dFRBABEhkKFUFDQ0VTU19PVVRDT01FX0RFTklFRBACEhkKFUFDQ0VTU19PVVRDT01FX0ZBSUxFRBADEhwKGEFDQ0VTU19PVVRDT01FX1RIUk9UVExFRBAEKmgKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASHgoaRVhQT1JUX0ZPUk1BVF9GSElSX1I0X0pTT04QARIZChVFWFBPUlRfRk9STUFUX0NNU19QREYQAjKxDwoOUGF0aWVudFNlcnZpY2USQwoKR2V0UHJvZmlsZRIZLm10bS52MS5HZXRQcm9maWxlUmVxdWVzdBoaLm10bS52MS5HZXRQcm9maWxlUmVzcG9uc2USWAoRVXBkYXRlUHJlZmVyZW5jZXMSIC5tdG0udjEuVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0GiEubXRtLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USWAoRR2V0TWVkaWNhdGlvbkxpc3QSIC5tdG0udjEuR2V0TWVkaWNhdGlvbkxpc3RSZXF1ZXN0GiEubXRtLnYxLkdldE1lZGljYXRpb25MaXN0UmVzcG9uc2USTAoNR2V0QWN0aW9uUGxhbhIcLm10bS52MS5HZXRBY3Rpb25QbGFuUmVxdWVzdBodLm10bS52MS5HZXRBY3Rpb25QbGFuUmVzcG9uc2USYQoUUmVjb3JkQWN0aW9uUHJvZ3Jlc3MSIy5tdG0udjEuUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXF1ZXN0GiQubXRtLnYxLlJlY29yZEFjdGlvblByb2dyZXNzUmVzcG9uc2USYQoUUmVwb3J0U2VsZk1lZGljYXRpb24SIy5tdG0udjEuUmVwb3J0U2VsZk1lZGljYXRpb25SZXF1ZXN0GiQubXRtLnYxLlJlcG9ydFNlbGZNZWRpY2F0aW9uUmVzcG9uc2USfAodTGlzdE15U2VsZlJlcG9ydGVkTWVkaWNhdGlvbnMSLC5tdG0udjEuTGlzdE15U2VsZlJlcG9ydGVkTWVkaWNhdGlvbnNSZXF1ZXN0Gi0ubXRtLnYxLkxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zUmVzcG9uc2USTwoOUmVnaXN0ZXJEZXZpY2USHS5tdG0udjEuUmVnaXN0ZXJEZXZpY2VSZXF1ZXN0Gh4ubXRtLnYxLlJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USVQoQVW5yZWdpc3RlckRldmljZRIfLm10bS52MS5VbnJlZ2lzdGVyRGV2aWNlUmVxdWVzdBogLm10bS52MS5VbnJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USQwoKUmVjb3JkRG9zZRIZLm10bS52MS5SZWNvcmREb3NlUmVxdWVzdBoaLm10bS52MS5SZWNvcmREb3NlUmVzcG9uc2USZAoVTGlzdFVwY29taW5nUmVtaW5kZXJzEiQubXRtLnYxLkxpc3RVcGNvbWluZ1JlbWluZGVyc1JlcXVlc3QaJS5tdG0udjEuTGlzdFVwY29taW5nUmVtaW5kZXJzUmVzcG9uc2USagoXTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnkSJi5tdG0udjEuTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXF1ZXN0GicubXRtLnYxLkxpc3ROb3RpZmljYXRpb25IaXN0b3J5UmVzcG9uc2USSQoMR2V0QWRoZXJlbmNlEhsubXRtLnYxLkdldEFkaGVyZW5jZVJlcXVlc3QaHC5tdG0udjEuR2V0QWRoZXJlbmNlUmVzcG9uc2USUgoPSW52aXRlQ2FyZWdpdmVyEh4ubXRtLnYxLkludml0ZUNhcmVnaXZlclJlcXVlc3QaHy5tdG0udjEuSW52aXRlQ2FyZWdpdmVyUmVzcG9uc2USZAoVQWNjZXB0Q2FyZWdpdmVySW52aXRlEiQubXRtLnYxLkFjY2VwdENhcmVnaXZlckludml0ZVJlcXVlc3QaJS5tdG0udjEuQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVzcG9uc2USTwoOTGlzdENhcmVnaXZlcnMSHS5tdG0udjEuTGlzdENhcmVnaXZlcnNSZXF1ZXN0Gh4ubXRtLnYxLkxpc3RDYXJlZ2l2ZXJzUmVzcG9uc2USUgoPUmV2b2tlQ2FyZWdpdmVyEh4ubXRtLnYxLlJldm9rZUNhcmVnaXZlclJlcXVlc3QaHy5tdG0udjEuUmV2b2tlQ2FyZWdpdmVyUmVzcG9uc2USVQoQTGlzdEFjY2Vzc0V2ZW50cxIfLm10bS52MS5MaXN0QWNjZXNzRXZlbnRzUmVxdWVzdBogLm10bS52MS5MaXN0QWNjZXNzRXZlbnRzUmVzcG9uc2USSQoMRXhwb3J0UmVjb3JkEhsubXRtLnYxLkV4cG9ydFJlY29yZFJlcXVlc3QaHC5tdG0udjEuRXhwb3J0UmVjb3JkUmVzcG9uc2USUgoPU2V0RG9zZVNjaGVkdWxlEh4ubXRtLnYxLlNldERvc2VTY2hlZHVsZVJlcXVlc3QaHy5tdG0udjEuU2V0RG9zZVNjaGVkdWxlUmVzcG9uc2USWAoRTGlzdERvc2VTY2hlZHVsZXMSIC5tdG0udjEuTGlzdERvc2VTY2hlZHVsZXNSZXF1ZXN0GiEubXRtLnYxLkxpc3REb3NlU2NoZWR1bGVzUmVzcG9uc2USWwoSRGVsZXRlRG9zZVNjaGVkdWxlEiEubXRtLnYxLkRlbGV0ZURvc2VTY2hlZHVsZVJlcXVlc3QaIi5tdG0udjEuRGVsZXRlRG9zZVNjaGVkdWxlUmVzcG9uc2VCLlosZ2l0aHViLmNvbS9tdG1hcHAvbXRtL3Byb3RvL2dlbi9tdG0vdjE7bXRtdjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_mtm_v1_records]);
 
 /**
  * @generated from message mtm.v1.GetProfileRequest
@@ -81,7 +81,8 @@ export type UpdatePreferencesRequest = Message<"mtm.v1.UpdatePreferencesRequest"
   pushNamesMedicine?: boolean | undefined;
 
   /**
-   * The version of the profile this change is based on (0: any).
+   * The Patient.version of the profile this change is based on (0: any).
+   * A stale one is refused with aborted, reason STALE_VERSION.
    *
    * @generated from field: int64 expected_version = 5;
    */
@@ -291,6 +292,144 @@ export const ReportSelfMedicationResponseSchema: GenMessage<ReportSelfMedication
   messageDesc(file_mtm_v1_patient, 11);
 
 /**
+ * @generated from message mtm.v1.ListMySelfReportedMedicationsRequest
+ */
+export type ListMySelfReportedMedicationsRequest = Message<"mtm.v1.ListMySelfReportedMedicationsRequest"> & {
+  /**
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * Also list reports the pharmacist accepted or declined.
+   *
+   * @generated from field: bool include_resolved = 2;
+   */
+  includeResolved: boolean;
+
+  /**
+   * How many resolved reports to return at most, most recently resolved
+   * first (0: 20). Pending reports are all returned: a record holds at
+   * most 50.
+   *
+   * @generated from field: int32 resolved_limit = 3;
+   */
+  resolvedLimit: number;
+};
+
+/**
+ * Describes the message mtm.v1.ListMySelfReportedMedicationsRequest.
+ * Use `create(ListMySelfReportedMedicationsRequestSchema)` to create a new message.
+ */
+export const ListMySelfReportedMedicationsRequestSchema: GenMessage<ListMySelfReportedMedicationsRequest> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 12);
+
+/**
+ * @generated from message mtm.v1.ListMySelfReportedMedicationsResponse
+ */
+export type ListMySelfReportedMedicationsResponse = Message<"mtm.v1.ListMySelfReportedMedicationsResponse"> & {
+  /**
+   * Pending reports first, oldest first; then resolved ones, most recently
+   * resolved first.
+   *
+   * @generated from field: repeated mtm.v1.SelfReportedMedication reports = 1;
+   */
+  reports: SelfReportedMedication[];
+
+  /**
+   * More resolved reports exist than were returned.
+   *
+   * @generated from field: bool more_resolved = 2;
+   */
+  moreResolved: boolean;
+};
+
+/**
+ * Describes the message mtm.v1.ListMySelfReportedMedicationsResponse.
+ * Use `create(ListMySelfReportedMedicationsResponseSchema)` to create a new message.
+ */
+export const ListMySelfReportedMedicationsResponseSchema: GenMessage<ListMySelfReportedMedicationsResponse> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 13);
+
+/**
+ * SelfReportedMedication is an OTC, herbal or supplement the patient side
+ * reported. It is never part of the pharmacist-verified PML medications;
+ * once accepted, the PML row it became is medication_id.
+ *
+ * @generated from message mtm.v1.SelfReportedMedication
+ */
+export type SelfReportedMedication = Message<"mtm.v1.SelfReportedMedication"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: mtm.v1.SelfMedicationKind kind = 2;
+   */
+  kind: SelfMedicationKind;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string how_i_use_it = 4;
+   */
+  howIUseIt: string;
+
+  /**
+   * @generated from field: string started_on = 5;
+   */
+  startedOn: string;
+
+  /**
+   * Patient or caregiver account id.
+   *
+   * @generated from field: string reported_by = 6;
+   */
+  reportedBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp reported_at = 7;
+   */
+  reportedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: mtm.v1.SelfReportStatus status = 8;
+   */
+  status: SelfReportStatus;
+
+  /**
+   * @generated from field: string resolved_by = 9;
+   */
+  resolvedBy: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp resolved_at = 10;
+   */
+  resolvedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string decline_reason = 11;
+   */
+  declineReason: string;
+
+  /**
+   * @generated from field: string medication_id = 12;
+   */
+  medicationId: string;
+};
+
+/**
+ * Describes the message mtm.v1.SelfReportedMedication.
+ * Use `create(SelfReportedMedicationSchema)` to create a new message.
+ */
+export const SelfReportedMedicationSchema: GenMessage<SelfReportedMedication> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 14);
+
+/**
  * @generated from message mtm.v1.RegisterDeviceRequest
  */
 export type RegisterDeviceRequest = Message<"mtm.v1.RegisterDeviceRequest"> & {
@@ -325,7 +464,7 @@ export type RegisterDeviceRequest = Message<"mtm.v1.RegisterDeviceRequest"> & {
  * Use `create(RegisterDeviceRequestSchema)` to create a new message.
  */
 export const RegisterDeviceRequestSchema: GenMessage<RegisterDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 12);
+  messageDesc(file_mtm_v1_patient, 15);
 
 /**
  * @generated from message mtm.v1.RegisterDeviceResponse
@@ -342,7 +481,7 @@ export type RegisterDeviceResponse = Message<"mtm.v1.RegisterDeviceResponse"> & 
  * Use `create(RegisterDeviceResponseSchema)` to create a new message.
  */
 export const RegisterDeviceResponseSchema: GenMessage<RegisterDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 13);
+  messageDesc(file_mtm_v1_patient, 16);
 
 /**
  * @generated from message mtm.v1.UnregisterDeviceRequest
@@ -364,7 +503,7 @@ export type UnregisterDeviceRequest = Message<"mtm.v1.UnregisterDeviceRequest"> 
  * Use `create(UnregisterDeviceRequestSchema)` to create a new message.
  */
 export const UnregisterDeviceRequestSchema: GenMessage<UnregisterDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 14);
+  messageDesc(file_mtm_v1_patient, 17);
 
 /**
  * @generated from message mtm.v1.UnregisterDeviceResponse
@@ -377,7 +516,7 @@ export type UnregisterDeviceResponse = Message<"mtm.v1.UnregisterDeviceResponse"
  * Use `create(UnregisterDeviceResponseSchema)` to create a new message.
  */
 export const UnregisterDeviceResponseSchema: GenMessage<UnregisterDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 15);
+  messageDesc(file_mtm_v1_patient, 18);
 
 /**
  * @generated from message mtm.v1.RecordDoseRequest
@@ -411,7 +550,7 @@ export type RecordDoseRequest = Message<"mtm.v1.RecordDoseRequest"> & {
  * Use `create(RecordDoseRequestSchema)` to create a new message.
  */
 export const RecordDoseRequestSchema: GenMessage<RecordDoseRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 16);
+  messageDesc(file_mtm_v1_patient, 19);
 
 /**
  * @generated from message mtm.v1.RecordDoseResponse
@@ -424,7 +563,7 @@ export type RecordDoseResponse = Message<"mtm.v1.RecordDoseResponse"> & {
  * Use `create(RecordDoseResponseSchema)` to create a new message.
  */
 export const RecordDoseResponseSchema: GenMessage<RecordDoseResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 17);
+  messageDesc(file_mtm_v1_patient, 20);
 
 /**
  * @generated from message mtm.v1.ListUpcomingRemindersRequest
@@ -446,7 +585,7 @@ export type ListUpcomingRemindersRequest = Message<"mtm.v1.ListUpcomingReminders
  * Use `create(ListUpcomingRemindersRequestSchema)` to create a new message.
  */
 export const ListUpcomingRemindersRequestSchema: GenMessage<ListUpcomingRemindersRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 18);
+  messageDesc(file_mtm_v1_patient, 21);
 
 /**
  * Reminder is one scheduled reminder occurrence.
@@ -480,7 +619,7 @@ export type Reminder = Message<"mtm.v1.Reminder"> & {
  * Use `create(ReminderSchema)` to create a new message.
  */
 export const ReminderSchema: GenMessage<Reminder> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 19);
+  messageDesc(file_mtm_v1_patient, 22);
 
 /**
  * @generated from message mtm.v1.ListUpcomingRemindersResponse
@@ -497,7 +636,7 @@ export type ListUpcomingRemindersResponse = Message<"mtm.v1.ListUpcomingReminder
  * Use `create(ListUpcomingRemindersResponseSchema)` to create a new message.
  */
 export const ListUpcomingRemindersResponseSchema: GenMessage<ListUpcomingRemindersResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 20);
+  messageDesc(file_mtm_v1_patient, 23);
 
 /**
  * @generated from message mtm.v1.ListNotificationHistoryRequest
@@ -519,7 +658,7 @@ export type ListNotificationHistoryRequest = Message<"mtm.v1.ListNotificationHis
  * Use `create(ListNotificationHistoryRequestSchema)` to create a new message.
  */
 export const ListNotificationHistoryRequestSchema: GenMessage<ListNotificationHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 21);
+  messageDesc(file_mtm_v1_patient, 24);
 
 /**
  * SentNotification is one push notification that was sent.
@@ -548,7 +687,7 @@ export type SentNotification = Message<"mtm.v1.SentNotification"> & {
  * Use `create(SentNotificationSchema)` to create a new message.
  */
 export const SentNotificationSchema: GenMessage<SentNotification> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 22);
+  messageDesc(file_mtm_v1_patient, 25);
 
 /**
  * @generated from message mtm.v1.ListNotificationHistoryResponse
@@ -565,7 +704,7 @@ export type ListNotificationHistoryResponse = Message<"mtm.v1.ListNotificationHi
  * Use `create(ListNotificationHistoryResponseSchema)` to create a new message.
  */
 export const ListNotificationHistoryResponseSchema: GenMessage<ListNotificationHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 23);
+  messageDesc(file_mtm_v1_patient, 26);
 
 /**
  * @generated from message mtm.v1.GetAdherenceRequest
@@ -590,7 +729,7 @@ export type GetAdherenceRequest = Message<"mtm.v1.GetAdherenceRequest"> & {
  * Use `create(GetAdherenceRequestSchema)` to create a new message.
  */
 export const GetAdherenceRequestSchema: GenMessage<GetAdherenceRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 24);
+  messageDesc(file_mtm_v1_patient, 27);
 
 /**
  * MedicationAdherence is Proportion of Days Covered for one medicine.
@@ -619,7 +758,7 @@ export type MedicationAdherence = Message<"mtm.v1.MedicationAdherence"> & {
  * Use `create(MedicationAdherenceSchema)` to create a new message.
  */
 export const MedicationAdherenceSchema: GenMessage<MedicationAdherence> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 25);
+  messageDesc(file_mtm_v1_patient, 28);
 
 /**
  * @generated from message mtm.v1.GetAdherenceResponse
@@ -636,7 +775,7 @@ export type GetAdherenceResponse = Message<"mtm.v1.GetAdherenceResponse"> & {
  * Use `create(GetAdherenceResponseSchema)` to create a new message.
  */
 export const GetAdherenceResponseSchema: GenMessage<GetAdherenceResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 26);
+  messageDesc(file_mtm_v1_patient, 29);
 
 /**
  * @generated from message mtm.v1.InviteCaregiverRequest
@@ -665,7 +804,7 @@ export type InviteCaregiverRequest = Message<"mtm.v1.InviteCaregiverRequest"> & 
  * Use `create(InviteCaregiverRequestSchema)` to create a new message.
  */
 export const InviteCaregiverRequestSchema: GenMessage<InviteCaregiverRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 27);
+  messageDesc(file_mtm_v1_patient, 30);
 
 /**
  * @generated from message mtm.v1.InviteCaregiverResponse
@@ -687,7 +826,7 @@ export type InviteCaregiverResponse = Message<"mtm.v1.InviteCaregiverResponse"> 
  * Use `create(InviteCaregiverResponseSchema)` to create a new message.
  */
 export const InviteCaregiverResponseSchema: GenMessage<InviteCaregiverResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 28);
+  messageDesc(file_mtm_v1_patient, 31);
 
 /**
  * @generated from message mtm.v1.AcceptCaregiverInviteRequest
@@ -704,7 +843,7 @@ export type AcceptCaregiverInviteRequest = Message<"mtm.v1.AcceptCaregiverInvite
  * Use `create(AcceptCaregiverInviteRequestSchema)` to create a new message.
  */
 export const AcceptCaregiverInviteRequestSchema: GenMessage<AcceptCaregiverInviteRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 29);
+  messageDesc(file_mtm_v1_patient, 32);
 
 /**
  * @generated from message mtm.v1.AcceptCaregiverInviteResponse
@@ -726,7 +865,7 @@ export type AcceptCaregiverInviteResponse = Message<"mtm.v1.AcceptCaregiverInvit
  * Use `create(AcceptCaregiverInviteResponseSchema)` to create a new message.
  */
 export const AcceptCaregiverInviteResponseSchema: GenMessage<AcceptCaregiverInviteResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 30);
+  messageDesc(file_mtm_v1_patient, 33);
 
 /**
  * CaregiverGrant is a caregiver's access to one patient.
@@ -775,7 +914,7 @@ export type CaregiverGrant = Message<"mtm.v1.CaregiverGrant"> & {
  * Use `create(CaregiverGrantSchema)` to create a new message.
  */
 export const CaregiverGrantSchema: GenMessage<CaregiverGrant> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 31);
+  messageDesc(file_mtm_v1_patient, 34);
 
 /**
  * @generated from message mtm.v1.ListCaregiversRequest
@@ -792,7 +931,7 @@ export type ListCaregiversRequest = Message<"mtm.v1.ListCaregiversRequest"> & {
  * Use `create(ListCaregiversRequestSchema)` to create a new message.
  */
 export const ListCaregiversRequestSchema: GenMessage<ListCaregiversRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 32);
+  messageDesc(file_mtm_v1_patient, 35);
 
 /**
  * @generated from message mtm.v1.ListCaregiversResponse
@@ -809,7 +948,7 @@ export type ListCaregiversResponse = Message<"mtm.v1.ListCaregiversResponse"> & 
  * Use `create(ListCaregiversResponseSchema)` to create a new message.
  */
 export const ListCaregiversResponseSchema: GenMessage<ListCaregiversResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 33);
+  messageDesc(file_mtm_v1_patient, 36);
 
 /**
  * @generated from message mtm.v1.RevokeCaregiverRequest
@@ -831,7 +970,7 @@ export type RevokeCaregiverRequest = Message<"mtm.v1.RevokeCaregiverRequest"> & 
  * Use `create(RevokeCaregiverRequestSchema)` to create a new message.
  */
 export const RevokeCaregiverRequestSchema: GenMessage<RevokeCaregiverRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 34);
+  messageDesc(file_mtm_v1_patient, 37);
 
 /**
  * @generated from message mtm.v1.RevokeCaregiverResponse
@@ -844,7 +983,7 @@ export type RevokeCaregiverResponse = Message<"mtm.v1.RevokeCaregiverResponse"> 
  * Use `create(RevokeCaregiverResponseSchema)` to create a new message.
  */
 export const RevokeCaregiverResponseSchema: GenMessage<RevokeCaregiverResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 35);
+  messageDesc(file_mtm_v1_patient, 38);
 
 /**
  * AccessEvent is one read or write of a patient's data, allowed or denied.
@@ -904,7 +1043,7 @@ export type AccessEvent = Message<"mtm.v1.AccessEvent"> & {
  * Use `create(AccessEventSchema)` to create a new message.
  */
 export const AccessEventSchema: GenMessage<AccessEvent> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 36);
+  messageDesc(file_mtm_v1_patient, 39);
 
 /**
  * @generated from message mtm.v1.ListAccessEventsRequest
@@ -931,7 +1070,7 @@ export type ListAccessEventsRequest = Message<"mtm.v1.ListAccessEventsRequest"> 
  * Use `create(ListAccessEventsRequestSchema)` to create a new message.
  */
 export const ListAccessEventsRequestSchema: GenMessage<ListAccessEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 37);
+  messageDesc(file_mtm_v1_patient, 40);
 
 /**
  * @generated from message mtm.v1.ListAccessEventsResponse
@@ -953,7 +1092,7 @@ export type ListAccessEventsResponse = Message<"mtm.v1.ListAccessEventsResponse"
  * Use `create(ListAccessEventsResponseSchema)` to create a new message.
  */
 export const ListAccessEventsResponseSchema: GenMessage<ListAccessEventsResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 38);
+  messageDesc(file_mtm_v1_patient, 41);
 
 /**
  * @generated from message mtm.v1.ExportRecordRequest
@@ -975,7 +1114,7 @@ export type ExportRecordRequest = Message<"mtm.v1.ExportRecordRequest"> & {
  * Use `create(ExportRecordRequestSchema)` to create a new message.
  */
 export const ExportRecordRequestSchema: GenMessage<ExportRecordRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 39);
+  messageDesc(file_mtm_v1_patient, 42);
 
 /**
  * @generated from message mtm.v1.ExportRecordResponse
@@ -997,7 +1136,7 @@ export type ExportRecordResponse = Message<"mtm.v1.ExportRecordResponse"> & {
  * Use `create(ExportRecordResponseSchema)` to create a new message.
  */
 export const ExportRecordResponseSchema: GenMessage<ExportRecordResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 40);
+  messageDesc(file_mtm_v1_patient, 43);
 
 /**
  * DoseSchedule says when a medicine is taken: local times of day in the
@@ -1050,7 +1189,7 @@ export type DoseSchedule = Message<"mtm.v1.DoseSchedule"> & {
  * Use `create(DoseScheduleSchema)` to create a new message.
  */
 export const DoseScheduleSchema: GenMessage<DoseSchedule> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 41);
+  messageDesc(file_mtm_v1_patient, 44);
 
 /**
  * @generated from message mtm.v1.SetDoseScheduleRequest
@@ -1099,7 +1238,7 @@ export type SetDoseScheduleRequest = Message<"mtm.v1.SetDoseScheduleRequest"> & 
  * Use `create(SetDoseScheduleRequestSchema)` to create a new message.
  */
 export const SetDoseScheduleRequestSchema: GenMessage<SetDoseScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 42);
+  messageDesc(file_mtm_v1_patient, 45);
 
 /**
  * @generated from message mtm.v1.SetDoseScheduleResponse
@@ -1116,7 +1255,7 @@ export type SetDoseScheduleResponse = Message<"mtm.v1.SetDoseScheduleResponse"> 
  * Use `create(SetDoseScheduleResponseSchema)` to create a new message.
  */
 export const SetDoseScheduleResponseSchema: GenMessage<SetDoseScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 43);
+  messageDesc(file_mtm_v1_patient, 46);
 
 /**
  * @generated from message mtm.v1.ListDoseSchedulesRequest
@@ -1133,7 +1272,7 @@ export type ListDoseSchedulesRequest = Message<"mtm.v1.ListDoseSchedulesRequest"
  * Use `create(ListDoseSchedulesRequestSchema)` to create a new message.
  */
 export const ListDoseSchedulesRequestSchema: GenMessage<ListDoseSchedulesRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 44);
+  messageDesc(file_mtm_v1_patient, 47);
 
 /**
  * @generated from message mtm.v1.ListDoseSchedulesResponse
@@ -1150,7 +1289,7 @@ export type ListDoseSchedulesResponse = Message<"mtm.v1.ListDoseSchedulesRespons
  * Use `create(ListDoseSchedulesResponseSchema)` to create a new message.
  */
 export const ListDoseSchedulesResponseSchema: GenMessage<ListDoseSchedulesResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 45);
+  messageDesc(file_mtm_v1_patient, 48);
 
 /**
  * @generated from message mtm.v1.DeleteDoseScheduleRequest
@@ -1172,7 +1311,7 @@ export type DeleteDoseScheduleRequest = Message<"mtm.v1.DeleteDoseScheduleReques
  * Use `create(DeleteDoseScheduleRequestSchema)` to create a new message.
  */
 export const DeleteDoseScheduleRequestSchema: GenMessage<DeleteDoseScheduleRequest> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 46);
+  messageDesc(file_mtm_v1_patient, 49);
 
 /**
  * @generated from message mtm.v1.DeleteDoseScheduleResponse
@@ -1185,7 +1324,7 @@ export type DeleteDoseScheduleResponse = Message<"mtm.v1.DeleteDoseScheduleRespo
  * Use `create(DeleteDoseScheduleResponseSchema)` to create a new message.
  */
 export const DeleteDoseScheduleResponseSchema: GenMessage<DeleteDoseScheduleResponse> = /*@__PURE__*/
-  messageDesc(file_mtm_v1_patient, 47);
+  messageDesc(file_mtm_v1_patient, 50);
 
 /**
  * SelfMedicationKind is what kind of self-started medicine was reported.
@@ -1221,6 +1360,45 @@ export const SelfMedicationKindSchema: GenEnum<SelfMedicationKind> = /*@__PURE__
   enumDesc(file_mtm_v1_patient, 0);
 
 /**
+ * SelfReportStatus is where a self-reported medicine stands.
+ *
+ * @generated from enum mtm.v1.SelfReportStatus
+ */
+export enum SelfReportStatus {
+  /**
+   * @generated from enum value: SELF_REPORT_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Reported by the patient side, not yet reviewed: not on the PML.
+   *
+   * @generated from enum value: SELF_REPORT_STATUS_PENDING_REVIEW = 1;
+   */
+  PENDING_REVIEW = 1,
+
+  /**
+   * A pharmacist added it to the PML (medication_id).
+   *
+   * @generated from enum value: SELF_REPORT_STATUS_ACCEPTED = 2;
+   */
+  ACCEPTED = 2,
+
+  /**
+   * A pharmacist declined it (decline_reason).
+   *
+   * @generated from enum value: SELF_REPORT_STATUS_DECLINED = 3;
+   */
+  DECLINED = 3,
+}
+
+/**
+ * Describes the enum mtm.v1.SelfReportStatus.
+ */
+export const SelfReportStatusSchema: GenEnum<SelfReportStatus> = /*@__PURE__*/
+  enumDesc(file_mtm_v1_patient, 1);
+
+/**
  * DevicePlatform is the mobile platform of a push device.
  *
  * @generated from enum mtm.v1.DevicePlatform
@@ -1246,7 +1424,7 @@ export enum DevicePlatform {
  * Describes the enum mtm.v1.DevicePlatform.
  */
 export const DevicePlatformSchema: GenEnum<DevicePlatform> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 1);
+  enumDesc(file_mtm_v1_patient, 2);
 
 /**
  * DoseOutcome is what happened to a scheduled dose.
@@ -1279,7 +1457,7 @@ export enum DoseOutcome {
  * Describes the enum mtm.v1.DoseOutcome.
  */
 export const DoseOutcomeSchema: GenEnum<DoseOutcome> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 2);
+  enumDesc(file_mtm_v1_patient, 3);
 
 /**
  * ReminderKind is why a reminder is sent.
@@ -1317,7 +1495,7 @@ export enum ReminderKind {
  * Describes the enum mtm.v1.ReminderKind.
  */
 export const ReminderKindSchema: GenEnum<ReminderKind> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 3);
+  enumDesc(file_mtm_v1_patient, 4);
 
 /**
  * CaregiverScope is one permission a grant gives a caregiver.
@@ -1360,7 +1538,7 @@ export enum CaregiverScope {
  * Describes the enum mtm.v1.CaregiverScope.
  */
 export const CaregiverScopeSchema: GenEnum<CaregiverScope> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 4);
+  enumDesc(file_mtm_v1_patient, 5);
 
 /**
  * AccessOutcome is how a call on a patient's record ended.
@@ -1407,7 +1585,7 @@ export enum AccessOutcome {
  * Describes the enum mtm.v1.AccessOutcome.
  */
 export const AccessOutcomeSchema: GenEnum<AccessOutcome> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 5);
+  enumDesc(file_mtm_v1_patient, 6);
 
 /**
  * ExportFormat is the format of an exported record.
@@ -1435,7 +1613,7 @@ export enum ExportFormat {
  * Describes the enum mtm.v1.ExportFormat.
  */
 export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
-  enumDesc(file_mtm_v1_patient, 6);
+  enumDesc(file_mtm_v1_patient, 7);
 
 /**
  * PatientService is the mobile app's API: a patient, or a caregiver acting
@@ -1506,6 +1684,18 @@ export const PatientService: GenService<{
     methodKind: "unary";
     input: typeof ReportSelfMedicationRequestSchema;
     output: typeof ReportSelfMedicationResponseSchema;
+  },
+  /**
+   * ListMySelfReportedMedications lists the medicines the patient side
+   * reported and where each stands: waiting for the pharmacist, accepted
+   * onto the PML (medication_id) or declined (decline_reason).
+   *
+   * @generated from rpc mtm.v1.PatientService.ListMySelfReportedMedications
+   */
+  listMySelfReportedMedications: {
+    methodKind: "unary";
+    input: typeof ListMySelfReportedMedicationsRequestSchema;
+    output: typeof ListMySelfReportedMedicationsResponseSchema;
   },
   /**
    * RegisterDevice registers an FCM token for push reminders.

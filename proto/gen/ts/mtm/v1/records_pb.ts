@@ -137,6 +137,11 @@ export type Patient = Message<"mtm.v1.Patient"> & {
   activatedAt?: Timestamp | undefined;
 
   /**
+   * The version of the profile: the fields of this message, nothing else
+   * of the record. Send it back as UpdatePreferencesRequest.expected_version;
+   * a pharmacist's change to medicines, allergies or the plan leaves it as
+   * it is, so it never makes a preferences change conflict.
+   *
    * @generated from field: int64 version = 10;
    */
   version: bigint;
