@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
@@ -59,4 +60,48 @@ func TestSpans(t *testing.T) {
 		t.Errorf("an untraced store ended the caller's span")
 	}
 	outer.End()
+}
+
+// BenchmarkTracing measures a measured GetPatient on the embedded store
+// without a tracer (what mtmd runs when no OTEL endpoint is set), with
+// one under an unsampled parent, and under a sampled RPC span with spans
+// recorded and batched to an exporter that drops them.
+func BenchmarkTracing(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	pt := store.Patient{ID: "pt-1", PharmacyID: "ph-1", GivenName: "Pat", FamilyName: "One", TimeZone: "UTC"}
+	if err := db.CreatePatient(context.Background(), pt); err != nil {
+		b.Fatal(err)
+	}
+	sampled := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer sampled.Shutdown(context.Background())
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	for _, c := range []struct {
+		name string
+		tp   *sdktrace.TracerProvider
+	}{{"off", nil}, {"unsampled", unsampled}, {"sampled", sampled}} {
+		b.Run(c.name, func(b *testing.B) {
+			var opts []Option
+			ctx := context.Background()
+			if c.tp != nil {
+				opts = append(opts, Traced(c.tp.Tracer("store")))
+				var span interface{ End(...trace.SpanEndOption) }
+				ctx, span = c.tp.Tracer("rpc").Start(ctx, "rpc")
+				defer span.End()
+			}
+			s, err := Wrap(db, prometheus.NewRegistry(), nil, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.GetPatient(ctx, "pt-1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
