@@ -229,7 +229,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.tracing != nil {
-		add("traces: %v", c.tracing)
+		for _, line := range strings.Split(c.tracing.Error(), "\n") {
+			add("traces: %s", line)
+		}
 	}
 	if c.RedisReplicaAcks < 0 || c.RedisReplicaAcks > 16 {
 		add("--redis-replica-acks/MTM_REDIS_REPLICA_ACKS %d: must be between 0 and 16", c.RedisReplicaAcks)

@@ -68,7 +68,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	// Traces, when the OTEL_* variables ask for them; tr is nil (and
 	// nothing is instrumented) otherwise. The spans still buffered are
 	// sent last, after the servers and the dispatcher stopped.
-	tr, err := tracing.FromEnv(ctx, getenv, "")
+	tr, err := tracing.FromEnv(ctx, getenv, "", foldRepeats(logger))
 	if err != nil {
 		return fmt.Errorf("traces: %w", err)
 	}

@@ -266,3 +266,41 @@ func spanNames(spans []*tracepb.Span) []string {
 	}
 	return names
 }
+
+// TestTracesCollectorDown: with the collector unreachable, calls are
+// served, the SDK's export failures are logged as JSON warnings (never
+// the SDK's own stderr lines), and SIGTERM still stops mtmd in order.
+func TestTracesCollectorDown(t *testing.T) {
+	ln := httptest.NewServer(http.NotFoundHandler())
+	down := ln.URL
+	ln.Close() // nothing listens there any more
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", down)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+	cmd, stdout, stderr := mtmdProcess(t, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--log-format", "json", "--shutdown-grace", "0s")
+	waitFor(t, 20*time.Second, "mtmd serving", func() bool { return strings.Contains(stdout.String(), `"msg":"mtmd serving"`) })
+	base := "http://" + servingAddr(t, stdout.String())
+	authC := mtmv1connect.NewAuthServiceClient(http1Client(), base)
+	_, err := authC.Login(context.Background(), connect.NewRequest(&mtmv1.LoginRequest{Email: "nobody@zqx.test", Password: "a long wrong password"}))
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("sign-in with the collector down: %v, want unauthenticated", err)
+	}
+	waitFor(t, 20*time.Second, "the export failure logged", func() bool {
+		return strings.Contains(stdout.String(), `"msg":"traces not exported"`)
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("mtmd after SIGTERM: %v\n%s", err, stderr)
+	}
+	for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String()} {
+		if bad := nonJSONLines(out); len(bad) > 0 {
+			t.Errorf("%s has %d lines that are not JSON, e.g. %q", name, len(bad), bad[0])
+		}
+	}
+	if !strings.Contains(stdout.String(), `"msg":"mtmd stopped"`) {
+		t.Error("no orderly stop after SIGTERM")
+	}
+}

@@ -12,12 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -27,6 +29,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
+
+// ExportFailedMessage is the message of the warning logged when the
+// OpenTelemetry SDK reports an error (a collector that cannot be reached).
+const ExportFailedMessage = "traces not exported"
 
 // ServiceName is the service.name of the spans unless OTEL_SERVICE_NAME (or
 // service.name in OTEL_RESOURCE_ATTRIBUTES) says otherwise.
@@ -91,11 +97,15 @@ func Check(getenv func(string) string) error {
 // (default parentbased_always_on), except that store and Redis spans with
 // no parent (background polls) are dropped.
 // version becomes service.version. Nothing is sent until spans end, so an
-// unreachable collector does not stop the start; its failures are logged
-// by the SDK's error handler.
-func FromEnv(ctx context.Context, getenv func(string) string, version string) (*Tracing, error) {
+// unreachable collector does not stop the start; the SDK's errors (its
+// process-wide error handler) go to logger as ExportFailedMessage
+// warnings.
+func FromEnv(ctx context.Context, getenv func(string) string, version string, logger *slog.Logger) (*Tracing, error) {
 	if !Enabled(getenv) {
 		return nil, nil
+	}
+	if logger == nil {
+		return nil, errors.New("tracing.FromEnv: missing logger")
 	}
 	if err := Check(getenv); err != nil {
 		return nil, fmt.Errorf("tracing.FromEnv: %w", err)
@@ -125,6 +135,11 @@ func FromEnv(ctx context.Context, getenv func(string) string, version string) (*
 		_ = exp.Shutdown(ctx)
 		return nil, fmt.Errorf("tracing.FromEnv: %w", err)
 	}
+	// The SDK reports export failures to a process-wide handler, which
+	// would otherwise write its own lines to stderr.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn(ExportFailedMessage, "error", err.Error())
+	}))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
 	return &Tracing{tp: tp, prop: propagation.TraceContext{}}, nil
 }

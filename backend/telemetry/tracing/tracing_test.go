@@ -23,7 +23,7 @@ func TestNothingSetMeansNoTracing(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"},
 	} {
-		tr, err := FromEnv(context.Background(), e.get, "")
+		tr, err := FromEnv(context.Background(), e.get, "", nil)
 		if tr != nil || err != nil {
 			t.Errorf("FromEnv(%v) = %v, %v; want nil, nil", e, tr, err)
 		}
