@@ -85,7 +85,7 @@ type codeForm struct {
 
 // enrolment is a new TOTP secret as the pharmacist adds it to an app.
 type enrolment struct {
-	Secret string // base32, grouped by four for reading
+	Secret string       // base32, grouped by four for reading
 	URI    template.URL // otpauth://
 	QR     template.URL
 }
