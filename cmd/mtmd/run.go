@@ -181,6 +181,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 			return fmt.Errorf("demo: %w", err)
 		}
 		demo.PrintInstructions(stdout, baseURL, creds)
+		if cfg.Console {
+			fmt.Fprintf(stdout, "\nPharmacist console: %s/console/ (sign in as the pharmacist above)\n", baseURL)
+		}
 	}
 
 	errc := make(chan error, 2)
