@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -50,6 +51,25 @@ type env struct {
 	url   string
 	store store.Store
 	clock *clock
+	// archive is the audit archive's lines.
+	archive *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -70,7 +90,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	rec, err := audit.NewRecorder(st, audit.NewWriterSink(io.Discard), 100, clk.Now, logger)
+	archive := &syncBuffer{}
+	rec, err := audit.NewRecorder(st, audit.NewWriterSink(archive), 100, clk.Now, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +107,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolver, err := clientaddr.NewResolver(nil, clientaddr.XForwardedFor)
+	// The test's browsers come through a "proxy" on loopback that names
+	// the client in X-Forwarded-For.
+	resolver, err := clientaddr.NewResolver([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, clientaddr.XForwardedFor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +131,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{t: t, url: srv.URL, store: st, clock: clk}
+	return &env{t: t, url: srv.URL, store: st, clock: clk, archive: archive}
 }
 
 // browser is a cookie jar that does not follow redirects.
@@ -116,6 +139,8 @@ type browser struct {
 	t *testing.T
 	c *http.Client
 	e *env
+	// from, when set, is the client address the proxy names.
+	from string
 }
 
 func (e *env) browser() *browser {
@@ -135,6 +160,9 @@ func (b *browser) do(method, path string, form url.Values) (*http.Response, stri
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if b.from != "" {
+		req.Header.Set("X-Forwarded-For", b.from)
 	}
 	res, err := b.c.Do(req)
 	if err != nil {
@@ -313,5 +341,22 @@ func TestSignInThrottledLikeTheAPI(t *testing.T) {
 	}
 	if res, _ := b.signIn("rph@a.test", password); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("right password while throttled: %d, want 429", res.StatusCode)
+	}
+}
+
+// TestAPISeesTheBrowsersAddress: the console's calls carry the browser's
+// address to the API, so its audit and throttles see the real client,
+// not the console (here: the failed sign-in in the audit archive).
+func TestAPISeesTheBrowsersAddress(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.from = "203.0.113.7"
+	b.signIn("rph@a.test", "wrong password")
+	var failed bool
+	for line := range strings.SplitSeq(e.archive.String(), "\n") {
+		failed = failed || strings.Contains(line, `"client_addr":"203.0.113.7"`) && strings.Contains(line, "wrong_password")
+	}
+	if !failed {
+		t.Fatalf("the audit archive does not name the browser's address for the console's failed sign-in:\n%s", e.archive.String())
 	}
 }
