@@ -17,11 +17,15 @@ type accountData struct {
 	SecondFactor bool
 	Enrol        *enrolment
 	Error        string
+	// Pharmacy is shown to pharmacy admins, who may require the second
+	// factor of all the pharmacy's staff.
+	Pharmacy *mtmv1.Pharmacy
 }
 
 func (c *Console) accountRoutes() {
 	c.Page("GET /console/account", c.account)
 	c.Page("POST /console/account/second-factor", c.enrolSecondFactor)
+	c.Page("POST /console/account/require-second-factor", c.requireSecondFactor)
 }
 
 func (c *Console) account(rq *Request) error {
@@ -42,6 +46,13 @@ func (c *Console) showAccount(rq *Request, status int, msg, flash string) error 
 			}
 		}
 		d.Enrol = newEnrolment(rq.Session.Email, rq.Session.state.EnrollSecret)
+	}
+	if rq.Session.IsAdmin() {
+		res, err := rq.API.Care.GetPharmacy(rq.Context(), connect.NewRequest(&mtmv1.GetPharmacyRequest{}))
+		if err != nil {
+			return err
+		}
+		d.Pharmacy = res.Msg.GetPharmacy()
 	}
 	return rq.Render(status, "account.html", View{Title: "Your account", Data: d, Flash: flash})
 }
@@ -87,4 +98,32 @@ func (c *Console) enrolSecondFactor(rq *Request) error {
 		c.cfg.Logger.WarnContext(ctx, "console: revoking the replaced sign-in", "error", err.Error())
 	}
 	return rq.Redirect("/console/account")
+}
+
+// requireSecondFactor turns the pharmacy's requirement on or off
+// (UpdatePharmacy, admins only: the API refuses others). The pharmacy's
+// other details are sent back as they are.
+func (c *Console) requireSecondFactor(rq *Request) error {
+	ctx := rq.Context()
+	res, err := rq.API.Care.GetPharmacy(ctx, connect.NewRequest(&mtmv1.GetPharmacyRequest{}))
+	if err != nil {
+		return err
+	}
+	ph := res.Msg.GetPharmacy()
+	require := rq.R.PostFormValue("require") == "on"
+	_, err = rq.API.Care.UpdatePharmacy(ctx, connect.NewRequest(&mtmv1.UpdatePharmacyRequest{
+		Name: ph.GetName(), Phone: ph.GetPhone(), Tty: ph.GetTty(), Hours: ph.GetHours(), Address: ph.GetAddress(),
+		Npi: ph.GetNpi(), PlanName: ph.GetPlanName(), RequireSecondFactor: &require,
+	}))
+	if f, ok := FormErrorsFrom(err); ok {
+		return c.showAccount(rq, http.StatusUnprocessableEntity, f.Message, "")
+	}
+	if err != nil {
+		return err
+	}
+	flash := "Staff no longer need a second factor to sign in."
+	if require {
+		flash = "All staff of the pharmacy now sign in with a second factor; those without one set it up at their next sign-in."
+	}
+	return c.showAccount(rq, http.StatusOK, "", flash)
 }

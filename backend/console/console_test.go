@@ -360,3 +360,101 @@ func TestAPISeesTheBrowsersAddress(t *testing.T) {
 		t.Fatalf("the audit archive does not name the browser's address for the console's failed sign-in:\n%s", e.archive.String())
 	}
 }
+
+var secretOnPage = regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`)
+
+// TestAdminRequiresSecondFactor: the admin requires it on the account
+// page; the next sign-in enrols (the page shows the key), later sign-ins
+// need a code, and a code is good once.
+func TestAdminRequiresSecondFactor(t *testing.T) {
+	e := newEnv(t)
+	admin := e.browser()
+	admin.signIn("rph@a.test", password)
+	_, page := admin.do("GET", "/console/account", nil)
+	if !strings.Contains(page, "Require a second factor") {
+		t.Fatalf("the admin's account page offers no requirement:\n%s", page)
+	}
+	res, page := admin.do("POST", "/console/account/require-second-factor", url.Values{"csrf": {token(t, page)}, "require": {"on"}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "now sign in with a second factor") {
+		t.Fatalf("requiring: %d\n%s", res.StatusCode, page)
+	}
+
+	// The next sign-in enrols.
+	b := e.browser()
+	res, _ = b.signIn("rph@a.test", password)
+	if loc := res.Header.Get("Location"); loc != "/console/signin/code" {
+		t.Fatalf("password sign-in went to %q, want the code page", loc)
+	}
+	if res, _ := b.do("GET", "/console/inbox", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the inbox before the code: %d, want a redirect to sign-in", res.StatusCode)
+	}
+	_, page = b.do("GET", "/console/signin/code", nil)
+	m := secretOnPage.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the enrolment page shows no key:\n%s", page)
+	}
+	secret := strings.ReplaceAll(m[1], " ", "")
+	code, err := auth.TOTPCode(secret, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ = b.do("POST", "/console/signin/code", url.Values{"csrf": {token(t, page)}, "code": {code}})
+	if loc := res.Header.Get("Location"); loc != "/console/inbox" {
+		t.Fatalf("the first code went to %q", loc)
+	}
+	if res, _ := b.do("GET", "/console/inbox", nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("inbox after enrolling: %d", res.StatusCode)
+	}
+
+	// The same code again (within its window) is refused; the next works.
+	c := e.browser()
+	c.signIn("rph@a.test", password)
+	_, page = c.do("GET", "/console/signin/code", nil)
+	if secretOnPage.MatchString(page) {
+		t.Fatal("an enrolled account is shown a new key")
+	}
+	res, page = c.do("POST", "/console/signin/code", url.Values{"csrf": {token(t, page)}, "code": {code}})
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "used already") {
+		t.Fatalf("a used code: %d\n%s", res.StatusCode, page)
+	}
+	e.clock.Advance(30 * time.Second)
+	next, _ := auth.TOTPCode(secret, e.clock.Now())
+	res, _ = c.do("POST", "/console/signin/code", url.Values{"csrf": {token(t, page)}, "code": {next}})
+	if loc := res.Header.Get("Location"); loc != "/console/inbox" {
+		t.Fatalf("the next code went to %q", loc)
+	}
+}
+
+// TestEnrolFromAccountPage: a pharmacist turns the second factor on; it
+// is asked at the next sign-in.
+func TestEnrolFromAccountPage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signIn("rph@a.test", password)
+	before := b.cookie()
+	_, page := b.do("GET", "/console/account", nil)
+	m := secretOnPage.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "otpauth://totp/") {
+		t.Fatalf("the account page shows no key or otpauth URI:\n%s", page)
+	}
+	secret := strings.ReplaceAll(m[1], " ", "")
+	code, _ := auth.TOTPCode(secret, e.clock.Now())
+	res, page := b.do("POST", "/console/account/second-factor", url.Values{"csrf": {token(t, page)}, "password": {"wrong"}, "code": {code}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "password is wrong") {
+		t.Fatalf("enrolling with a wrong password: %d\n%s", res.StatusCode, page)
+	}
+	res, _ = b.do("POST", "/console/account/second-factor", url.Values{"csrf": {token(t, page)}, "password": {password}, "code": {code}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("enrolling: %d", res.StatusCode)
+	}
+	if b.cookie() == before {
+		t.Fatal("the session id was not rotated when the sign-in was replaced")
+	}
+	if _, page := b.do("GET", "/console/account", nil); !strings.Contains(page, "On: you sign in with a code") {
+		t.Fatalf("after enrolling:\n%s", page)
+	}
+	res, _ = e.browser().signIn("rph@a.test", password)
+	if loc := res.Header.Get("Location"); loc != "/console/signin/code" {
+		t.Fatalf("sign-in after enrolling went to %q, want the code page", loc)
+	}
+}
