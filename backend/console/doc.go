@@ -96,6 +96,10 @@
 // form in thread.go), sent as the API's client id, so a double submit
 // creates one thing.
 //
-// 6. Test it in the browser test (console_browser_test.go) or with
-// httptest against a real server assembly (see harness_test.go).
+// 6. Test it with the harness in console_test.go — newEnv assembles the
+// API (its interceptors, bbolt, a test clock) with the console; browser
+// is a cookie jar with signIn, do and token — and, for what needs a real
+// browser, in TestConsoleInBrowser (cmd/mtmd/console_test.go: headless
+// Chromium against a real mtmd; one browser per test binary, so add steps
+// or tabs to it rather than new browsers).
 package console
