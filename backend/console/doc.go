@@ -36,6 +36,11 @@
 //		c.Page("GET /console/patients/{id}", c.patientRecord)
 //	}
 //
+// The layout's navigation already links /console/inbox, /console/patients,
+// /console/worklists and /console/admin (View.Nav "inbox", "patients",
+// "worklists", "admin" marks the current one); until a page claims a
+// path it answers 404.
+//
 // Page requires a signed-in pharmacist (others are redirected to sign-in),
 // refreshes the API tokens, and refuses any non-GET request without the
 // session's CSRF token with 403 before your handler runs. No PHI in URLs:
