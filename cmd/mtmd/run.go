@@ -165,6 +165,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer srv.drain()
+	if srv.console != nil {
+		defer srv.console.Close()
+	}
 	ready, err := newReadiness(readyChecks(cfg, backendStore, sink, reg), cfg.Health, srv.health, reg, logger)
 	if err != nil {
 		return err
@@ -202,6 +205,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 			return fmt.Errorf("demo: %w", err)
 		}
 		demo.PrintInstructions(stdout, baseURL, creds)
+		if cfg.Console {
+			fmt.Fprintf(stdout, "\nPharmacist console: %s/console/ (sign in as the pharmacist above)\n", baseURL)
+		}
 	}
 
 	errc := make(chan error, 2)

@@ -105,6 +105,13 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	return r0, r1, r2, err
 }
 
+func (s *Store) DeleteConsoleSession(ctx context.Context, idHash string) error {
+	ctx, start := s.begin(ctx, "DeleteConsoleSession")
+	err := s.Store.DeleteConsoleSession(ctx, idHash)
+	s.observe(ctx, "DeleteConsoleSession", start, err)
+	return err
+}
+
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 	ctx, start := s.begin(ctx, "DeleteSigningKey")
 	err := s.Store.DeleteSigningKey(ctx, kid)
@@ -137,6 +144,13 @@ func (s *Store) GetActivationCode(ctx context.Context, codeHash string, now time
 	ctx, start := s.begin(ctx, "GetActivationCode")
 	r0, err := s.Store.GetActivationCode(ctx, codeHash, now)
 	s.observe(ctx, "GetActivationCode", start, err)
+	return r0, err
+}
+
+func (s *Store) GetConsoleSession(ctx context.Context, idHash string, now time.Time) (store.ConsoleSession, error) {
+	ctx, start := s.begin(ctx, "GetConsoleSession")
+	r0, err := s.Store.GetConsoleSession(ctx, idHash, now)
+	s.observe(ctx, "GetConsoleSession", start, err)
 	return r0, err
 }
 
@@ -242,6 +256,13 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 	ctx, start := s.begin(ctx, "PutActivationCode")
 	err := s.Store.PutActivationCode(ctx, c)
 	s.observe(ctx, "PutActivationCode", start, err)
+	return err
+}
+
+func (s *Store) PutConsoleSession(ctx context.Context, cs store.ConsoleSession) error {
+	ctx, start := s.begin(ctx, "PutConsoleSession")
+	err := s.Store.PutConsoleSession(ctx, cs)
+	s.observe(ctx, "PutConsoleSession", start, err)
 	return err
 }
 

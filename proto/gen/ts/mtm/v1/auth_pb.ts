@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mtm/v1/auth.proto.
  */
 export const file_mtm_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChFtdG0vdjEvYXV0aC5wcm90bxIGbXRtLnYxIl0KFkFjdGl2YXRlUGF0aWVudFJlcXVlc3QSFwoPYWN0aXZhdGlvbl9jb2RlGAEgASgJEhUKDWRhdGVfb2ZfYmlydGgYAiABKAkSEwoLZGV2aWNlX25hbWUYAyABKAkiUAoXQWN0aXZhdGVQYXRpZW50UmVzcG9uc2USEgoKcGF0aWVudF9pZBgBIAEoCRIhCgZ0b2tlbnMYAiABKAsyES5tdG0udjEuVG9rZW5QYWlyIkUKDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxkZXZpY2VfdG9rZW4YAyABKAkijQEKDUxvZ2luUmVzcG9uc2USEgoKYWNjb3VudF9pZBgBIAEoCRIaCgRyb2xlGAIgASgOMgwubXRtLnYxLlJvbGUSEwoLcGhhcm1hY3lfaWQYAyABKAkSIQoGdG9rZW5zGAQgASgLMhEubXRtLnYxLlRva2VuUGFpchIUCgxkZXZpY2VfdG9rZW4YBSABKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSI0Cg9SZWZyZXNoUmVzcG9uc2USIQoGdG9rZW5zGAEgASgLMhEubXRtLnYxLlRva2VuUGFpciImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiEAoOTG9nb3V0UmVzcG9uc2UiZAoWU2lnblVwQ2FyZWdpdmVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEwoLaW52aXRlX2NvZGUYBCABKAkijAEKF1NpZ25VcENhcmVnaXZlclJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSIQoGdG9rZW5zGAIgASgLMhEubXRtLnYxLlRva2VuUGFpchISCgpwYXRpZW50X2lkGAMgASgJEhAKCGdyYW50X2lkGAQgASgJEhQKDGRldmljZV90b2tlbhgFIAEoCTLgAgoLQXV0aFNlcnZpY2USUgoPQWN0aXZhdGVQYXRpZW50Eh4ubXRtLnYxLkFjdGl2YXRlUGF0aWVudFJlcXVlc3QaHy5tdG0udjEuQWN0aXZhdGVQYXRpZW50UmVzcG9uc2USNAoFTG9naW4SFC5tdG0udjEuTG9naW5SZXF1ZXN0GhUubXRtLnYxLkxvZ2luUmVzcG9uc2USOgoHUmVmcmVzaBIWLm10bS52MS5SZWZyZXNoUmVxdWVzdBoXLm10bS52MS5SZWZyZXNoUmVzcG9uc2USNwoGTG9nb3V0EhUubXRtLnYxLkxvZ291dFJlcXVlc3QaFi5tdG0udjEuTG9nb3V0UmVzcG9uc2USUgoPU2lnblVwQ2FyZWdpdmVyEh4ubXRtLnYxLlNpZ25VcENhcmVnaXZlclJlcXVlc3QaHy5tdG0udjEuU2lnblVwQ2FyZWdpdmVyUmVzcG9uc2VCLlosZ2l0aHViLmNvbS9tdG1hcHAvbXRtL3Byb3RvL2dlbi9tdG0vdjE7bXRtdjFiBnByb3RvMw", [file_mtm_v1_records]);
+  fileDesc("ChFtdG0vdjEvYXV0aC5wcm90bxIGbXRtLnYxIl0KFkFjdGl2YXRlUGF0aWVudFJlcXVlc3QSFwoPYWN0aXZhdGlvbl9jb2RlGAEgASgJEhUKDWRhdGVfb2ZfYmlydGgYAiABKAkSEwoLZGV2aWNlX25hbWUYAyABKAkiUAoXQWN0aXZhdGVQYXRpZW50UmVzcG9uc2USEgoKcGF0aWVudF9pZBgBIAEoCRIhCgZ0b2tlbnMYAiABKAsyES5tdG0udjEuVG9rZW5QYWlyInEKDExvZ2luUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxkZXZpY2VfdG9rZW4YAyABKAkSEQoJdG90cF9jb2RlGAQgASgJEhcKD25ld190b3RwX3NlY3JldBgFIAEoCSKkAQoNTG9naW5SZXNwb25zZRISCgphY2NvdW50X2lkGAEgASgJEhoKBHJvbGUYAiABKA4yDC5tdG0udjEuUm9sZRITCgtwaGFybWFjeV9pZBgDIAEoCRIhCgZ0b2tlbnMYBCABKAsyES5tdG0udjEuVG9rZW5QYWlyEhQKDGRldmljZV90b2tlbhgFIAEoCRIVCg1zZWNvbmRfZmFjdG9yGAYgASgIIicKDlJlZnJlc2hSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiNAoPUmVmcmVzaFJlc3BvbnNlEiEKBnRva2VucxgBIAEoCzIRLm10bS52MS5Ub2tlblBhaXIiJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlImQKFlNpZ25VcENhcmVnaXZlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEhMKC2ludml0ZV9jb2RlGAQgASgJIowBChdTaWduVXBDYXJlZ2l2ZXJSZXNwb25zZRISCgphY2NvdW50X2lkGAEgASgJEiEKBnRva2VucxgCIAEoCzIRLm10bS52MS5Ub2tlblBhaXISEgoKcGF0aWVudF9pZBgDIAEoCRIQCghncmFudF9pZBgEIAEoCRIUCgxkZXZpY2VfdG9rZW4YBSABKAky4AIKC0F1dGhTZXJ2aWNlElIKD0FjdGl2YXRlUGF0aWVudBIeLm10bS52MS5BY3RpdmF0ZVBhdGllbnRSZXF1ZXN0Gh8ubXRtLnYxLkFjdGl2YXRlUGF0aWVudFJlc3BvbnNlEjQKBUxvZ2luEhQubXRtLnYxLkxvZ2luUmVxdWVzdBoVLm10bS52MS5Mb2dpblJlc3BvbnNlEjoKB1JlZnJlc2gSFi5tdG0udjEuUmVmcmVzaFJlcXVlc3QaFy5tdG0udjEuUmVmcmVzaFJlc3BvbnNlEjcKBkxvZ291dBIVLm10bS52MS5Mb2dvdXRSZXF1ZXN0GhYubXRtLnYxLkxvZ291dFJlc3BvbnNlElIKD1NpZ25VcENhcmVnaXZlchIeLm10bS52MS5TaWduVXBDYXJlZ2l2ZXJSZXF1ZXN0Gh8ubXRtLnYxLlNpZ25VcENhcmVnaXZlclJlc3BvbnNlQi5aLGdpdGh1Yi5jb20vbXRtYXBwL210bS9wcm90by9nZW4vbXRtL3YxO210bXYxYgZwcm90bzM", [file_mtm_v1_records]);
 
 /**
  * @generated from message mtm.v1.ActivatePatientRequest
@@ -85,6 +85,28 @@ export type LoginRequest = Message<"mtm.v1.LoginRequest"> & {
    * @generated from field: string device_token = 3;
    */
   deviceToken: string;
+
+  /**
+   * The current code of the account's authenticator app (RFC 6238 TOTP),
+   * for accounts that enrolled one and for staff of a pharmacy that
+   * requires it. Without it such a sign-in, once the password is right,
+   * fails unauthenticated with the ErrorInfo reason SECOND_FACTOR_REQUIRED
+   * (or SECOND_FACTOR_ENROLLMENT_REQUIRED when the account has none yet);
+   * a wrong or already used code fails with SECOND_FACTOR_INVALID. A code
+   * is accepted once.
+   *
+   * @generated from field: string totp_code = 4;
+   */
+  totpCode: string;
+
+  /**
+   * Enrols a second factor with this sign-in: a new TOTP secret (base32,
+   * from the client's enrolment screen) that totp_code must match. Only
+   * for an account without one (else invalid_argument).
+   *
+   * @generated from field: string new_totp_secret = 5;
+   */
+  newTotpSecret: string;
 };
 
 /**
@@ -126,6 +148,13 @@ export type LoginResponse = Message<"mtm.v1.LoginResponse"> & {
    * @generated from field: string device_token = 5;
    */
   deviceToken: string;
+
+  /**
+   * The account signs in with a TOTP code.
+   *
+   * @generated from field: bool second_factor = 6;
+   */
+  secondFactor: boolean;
 };
 
 /**
