@@ -62,6 +62,7 @@ type Store interface {
 	Reminders
 	Messages
 	SigningKeys
+	Worklists
 
 	// Close releases the store's resources.
 	Close() error

@@ -100,7 +100,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
-		bucketSigningKeys,
+		bucketSigningKeys, bucketWorklists,
 	}
 )
 
