@@ -235,6 +235,138 @@ func (ReminderKind) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{3}
 }
 
+// AdherenceMeasure is the PQA adherence measure a figure belongs to.
+type AdherenceMeasure int32
+
+const (
+	AdherenceMeasure_ADHERENCE_MEASURE_UNSPECIFIED AdherenceMeasure = 0
+	// PDC-DR: non-insulin diabetes medications, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_DR AdherenceMeasure = 1
+	// PDC-RASA: renin-angiotensin system antagonists, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_RASA AdherenceMeasure = 2
+	// PDC-STA: statins, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_STA AdherenceMeasure = 3
+	// A medicine outside the three PQA classes, measured alone by the same
+	// rules (not a PQA measure).
+	AdherenceMeasure_ADHERENCE_MEASURE_PER_MEDICINE AdherenceMeasure = 4
+)
+
+// Enum value maps for AdherenceMeasure.
+var (
+	AdherenceMeasure_name = map[int32]string{
+		0: "ADHERENCE_MEASURE_UNSPECIFIED",
+		1: "ADHERENCE_MEASURE_PDC_DR",
+		2: "ADHERENCE_MEASURE_PDC_RASA",
+		3: "ADHERENCE_MEASURE_PDC_STA",
+		4: "ADHERENCE_MEASURE_PER_MEDICINE",
+	}
+	AdherenceMeasure_value = map[string]int32{
+		"ADHERENCE_MEASURE_UNSPECIFIED":  0,
+		"ADHERENCE_MEASURE_PDC_DR":       1,
+		"ADHERENCE_MEASURE_PDC_RASA":     2,
+		"ADHERENCE_MEASURE_PDC_STA":      3,
+		"ADHERENCE_MEASURE_PER_MEDICINE": 4,
+	}
+)
+
+func (x AdherenceMeasure) Enum() *AdherenceMeasure {
+	p := new(AdherenceMeasure)
+	*p = x
+	return p
+}
+
+func (x AdherenceMeasure) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AdherenceMeasure) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[4].Descriptor()
+}
+
+func (AdherenceMeasure) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[4]
+}
+
+func (x AdherenceMeasure) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AdherenceMeasure.Descriptor instead.
+func (AdherenceMeasure) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
+}
+
+// AdherenceStatus says whether a measure scored the patient, and if not,
+// why (PQA's eligibility rules and exclusions).
+type AdherenceStatus int32
+
+const (
+	AdherenceStatus_ADHERENCE_STATUS_UNSPECIFIED AdherenceStatus = 0
+	AdherenceStatus_ADHERENCE_STATUS_SCORED      AdherenceStatus = 1
+	// Fewer than two fills on different dates in the period.
+	AdherenceStatus_ADHERENCE_STATUS_FEW_FILLS AdherenceStatus = 2
+	// The first fill is less than 91 days before the end of the period.
+	AdherenceStatus_ADHERENCE_STATUS_SHORT_TREATMENT  AdherenceStatus = 3
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_HOSPICE AdherenceStatus = 4
+	// End-stage renal disease.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_ESRD AdherenceStatus = 5
+	// Insulin use excludes the patient from PDC-DR.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_INSULIN AdherenceStatus = 6
+	// Sacubitril/valsartan use excludes the patient from PDC-RASA.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_SACUBITRIL AdherenceStatus = 7
+)
+
+// Enum value maps for AdherenceStatus.
+var (
+	AdherenceStatus_name = map[int32]string{
+		0: "ADHERENCE_STATUS_UNSPECIFIED",
+		1: "ADHERENCE_STATUS_SCORED",
+		2: "ADHERENCE_STATUS_FEW_FILLS",
+		3: "ADHERENCE_STATUS_SHORT_TREATMENT",
+		4: "ADHERENCE_STATUS_EXCLUDED_HOSPICE",
+		5: "ADHERENCE_STATUS_EXCLUDED_ESRD",
+		6: "ADHERENCE_STATUS_EXCLUDED_INSULIN",
+		7: "ADHERENCE_STATUS_EXCLUDED_SACUBITRIL",
+	}
+	AdherenceStatus_value = map[string]int32{
+		"ADHERENCE_STATUS_UNSPECIFIED":         0,
+		"ADHERENCE_STATUS_SCORED":              1,
+		"ADHERENCE_STATUS_FEW_FILLS":           2,
+		"ADHERENCE_STATUS_SHORT_TREATMENT":     3,
+		"ADHERENCE_STATUS_EXCLUDED_HOSPICE":    4,
+		"ADHERENCE_STATUS_EXCLUDED_ESRD":       5,
+		"ADHERENCE_STATUS_EXCLUDED_INSULIN":    6,
+		"ADHERENCE_STATUS_EXCLUDED_SACUBITRIL": 7,
+	}
+)
+
+func (x AdherenceStatus) Enum() *AdherenceStatus {
+	p := new(AdherenceStatus)
+	*p = x
+	return p
+}
+
+func (x AdherenceStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AdherenceStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+}
+
+func (AdherenceStatus) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[5]
+}
+
+func (x AdherenceStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AdherenceStatus.Descriptor instead.
+func (AdherenceStatus) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+}
+
 // CaregiverScope is one permission a grant gives a caregiver.
 type CaregiverScope int32
 
@@ -278,11 +410,11 @@ func (x CaregiverScope) String() string {
 }
 
 func (CaregiverScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[4].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
 }
 
 func (CaregiverScope) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[4]
+	return &file_mtm_v1_patient_proto_enumTypes[6]
 }
 
 func (x CaregiverScope) Number() protoreflect.EnumNumber {
@@ -291,7 +423,7 @@ func (x CaregiverScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CaregiverScope.Descriptor instead.
 func (CaregiverScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
 }
 
 // AccessOutcome is how a call on a patient's record ended.
@@ -339,11 +471,11 @@ func (x AccessOutcome) String() string {
 }
 
 func (AccessOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[7].Descriptor()
 }
 
 func (AccessOutcome) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[5]
+	return &file_mtm_v1_patient_proto_enumTypes[7]
 }
 
 func (x AccessOutcome) Number() protoreflect.EnumNumber {
@@ -352,7 +484,7 @@ func (x AccessOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessOutcome.Descriptor instead.
 func (AccessOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{7}
 }
 
 // ExportFormat is the format of an exported record.
@@ -389,11 +521,11 @@ func (x ExportFormat) String() string {
 }
 
 func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[8].Descriptor()
 }
 
 func (ExportFormat) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[6]
+	return &file_mtm_v1_patient_proto_enumTypes[8]
 }
 
 func (x ExportFormat) Number() protoreflect.EnumNumber {
@@ -402,7 +534,7 @@ func (x ExportFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportFormat.Descriptor instead.
 func (ExportFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{8}
 }
 
 type GetProfileRequest struct {
@@ -1723,14 +1855,35 @@ func (x *GetAdherenceRequest) GetWindowDays() int32 {
 	return 0
 }
 
-// MedicationAdherence is Proportion of Days Covered for one medicine.
+// MedicationAdherence is Proportion of Days Covered for one medicine: the
+// figure of the PQA measure it counts toward (a class measure pools every
+// medicine of the class, so all of them carry the class's figure), or why
+// the measure did not score the patient.
 type MedicationAdherence struct {
-	state                   protoimpl.MessageState `protogen:"open.v1"`
-	MedicationId            string                 `protobuf:"bytes,1,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
-	ProportionOfDaysCovered float64                `protobuf:"fixed64,2,opt,name=proportion_of_days_covered,json=proportionOfDaysCovered,proto3" json:"proportion_of_days_covered,omitempty"`
-	BelowThreshold          bool                   `protobuf:"varint,3,opt,name=below_threshold,json=belowThreshold,proto3" json:"below_threshold,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MedicationId string                 `protobuf:"bytes,1,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	// 0 unless status is SCORED.
+	ProportionOfDaysCovered float64          `protobuf:"fixed64,2,opt,name=proportion_of_days_covered,json=proportionOfDaysCovered,proto3" json:"proportion_of_days_covered,omitempty"`
+	BelowThreshold          bool             `protobuf:"varint,3,opt,name=below_threshold,json=belowThreshold,proto3" json:"below_threshold,omitempty"`
+	Measure                 AdherenceMeasure `protobuf:"varint,4,opt,name=measure,proto3,enum=mtm.v1.AdherenceMeasure" json:"measure,omitempty"`
+	// The measurement period (YYYY-MM-DD): 1 January, or the window's first
+	// day, through today.
+	PeriodStart string          `protobuf:"bytes,5,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd   string          `protobuf:"bytes,6,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	Status      AdherenceStatus `protobuf:"varint,7,opt,name=status,proto3,enum=mtm.v1.AdherenceStatus" json:"status,omitempty"`
+	// SCORED: the treatment period, from the index prescription start date
+	// (the first fill in the period) to period_end or to the day the last
+	// medicine of the measure was stopped, less inpatient days, and the days
+	// of it covered.
+	TreatmentStart string `protobuf:"bytes,8,opt,name=treatment_start,json=treatmentStart,proto3" json:"treatment_start,omitempty"`
+	TreatmentEnd   string `protobuf:"bytes,9,opt,name=treatment_end,json=treatmentEnd,proto3" json:"treatment_end,omitempty"`
+	DaysInPeriod   int32  `protobuf:"varint,10,opt,name=days_in_period,json=daysInPeriod,proto3" json:"days_in_period,omitempty"`
+	DaysCovered    int32  `protobuf:"varint,11,opt,name=days_covered,json=daysCovered,proto3" json:"days_covered,omitempty"`
+	// Why the measure did not score the patient, in words (empty when
+	// scored).
+	StatusReason  string `protobuf:"bytes,12,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MedicationAdherence) Reset() {
@@ -1784,8 +1937,73 @@ func (x *MedicationAdherence) GetBelowThreshold() bool {
 	return false
 }
 
+func (x *MedicationAdherence) GetMeasure() AdherenceMeasure {
+	if x != nil {
+		return x.Measure
+	}
+	return AdherenceMeasure_ADHERENCE_MEASURE_UNSPECIFIED
+}
+
+func (x *MedicationAdherence) GetPeriodStart() string {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetPeriodEnd() string {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetStatus() AdherenceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AdherenceStatus_ADHERENCE_STATUS_UNSPECIFIED
+}
+
+func (x *MedicationAdherence) GetTreatmentStart() string {
+	if x != nil {
+		return x.TreatmentStart
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetTreatmentEnd() string {
+	if x != nil {
+		return x.TreatmentEnd
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetDaysInPeriod() int32 {
+	if x != nil {
+		return x.DaysInPeriod
+	}
+	return 0
+}
+
+func (x *MedicationAdherence) GetDaysCovered() int32 {
+	if x != nil {
+		return x.DaysCovered
+	}
+	return 0
+}
+
+func (x *MedicationAdherence) GetStatusReason() string {
+	if x != nil {
+		return x.StatusReason
+	}
+	return ""
+}
+
 type GetAdherenceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every measured medicine: scored ones and, with their status, those the
+	// measures did not score. Medicines never filled in the period are absent.
 	Medications   []*MedicationAdherence `protobuf:"bytes,1,rep,name=medications,proto3" json:"medications,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3139,11 +3357,22 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12+\n" +
 	"\vwindow_days\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
-	"windowDays\"\xa0\x01\n" +
+	"windowDays\"\x83\x04\n" +
 	"\x13MedicationAdherence\x12#\n" +
 	"\rmedication_id\x18\x01 \x01(\tR\fmedicationId\x12;\n" +
 	"\x1aproportion_of_days_covered\x18\x02 \x01(\x01R\x17proportionOfDaysCovered\x12'\n" +
-	"\x0fbelow_threshold\x18\x03 \x01(\bR\x0ebelowThreshold\"U\n" +
+	"\x0fbelow_threshold\x18\x03 \x01(\bR\x0ebelowThreshold\x122\n" +
+	"\ameasure\x18\x04 \x01(\x0e2\x18.mtm.v1.AdherenceMeasureR\ameasure\x12!\n" +
+	"\fperiod_start\x18\x05 \x01(\tR\vperiodStart\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\x06 \x01(\tR\tperiodEnd\x12/\n" +
+	"\x06status\x18\a \x01(\x0e2\x17.mtm.v1.AdherenceStatusR\x06status\x12'\n" +
+	"\x0ftreatment_start\x18\b \x01(\tR\x0etreatmentStart\x12#\n" +
+	"\rtreatment_end\x18\t \x01(\tR\ftreatmentEnd\x12$\n" +
+	"\x0edays_in_period\x18\n" +
+	" \x01(\x05R\fdaysInPeriod\x12!\n" +
+	"\fdays_covered\x18\v \x01(\x05R\vdaysCovered\x12#\n" +
+	"\rstatus_reason\x18\f \x01(\tR\fstatusReason\"U\n" +
 	"\x14GetAdherenceResponse\x12=\n" +
 	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xc1\x01\n" +
 	"\x16InviteCaregiverRequest\x12:\n" +
@@ -3268,7 +3497,22 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x12REMINDER_KIND_DOSE\x10\x01\x12\x18\n" +
 	"\x14REMINDER_KIND_REFILL\x10\x02\x12\x1b\n" +
 	"\x17REMINDER_KIND_FOLLOW_UP\x10\x03\x12\x1d\n" +
-	"\x19REMINDER_KIND_MISSED_DOSE\x10\x04*\xdf\x01\n" +
+	"\x19REMINDER_KIND_MISSED_DOSE\x10\x04*\xb6\x01\n" +
+	"\x10AdherenceMeasure\x12!\n" +
+	"\x1dADHERENCE_MEASURE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ADHERENCE_MEASURE_PDC_DR\x10\x01\x12\x1e\n" +
+	"\x1aADHERENCE_MEASURE_PDC_RASA\x10\x02\x12\x1d\n" +
+	"\x19ADHERENCE_MEASURE_PDC_STA\x10\x03\x12\"\n" +
+	"\x1eADHERENCE_MEASURE_PER_MEDICINE\x10\x04*\xb2\x02\n" +
+	"\x0fAdherenceStatus\x12 \n" +
+	"\x1cADHERENCE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ADHERENCE_STATUS_SCORED\x10\x01\x12\x1e\n" +
+	"\x1aADHERENCE_STATUS_FEW_FILLS\x10\x02\x12$\n" +
+	" ADHERENCE_STATUS_SHORT_TREATMENT\x10\x03\x12%\n" +
+	"!ADHERENCE_STATUS_EXCLUDED_HOSPICE\x10\x04\x12\"\n" +
+	"\x1eADHERENCE_STATUS_EXCLUDED_ESRD\x10\x05\x12%\n" +
+	"!ADHERENCE_STATUS_EXCLUDED_INSULIN\x10\x06\x12(\n" +
+	"$ADHERENCE_STATUS_EXCLUDED_SACUBITRIL\x10\a*\xdf\x01\n" +
 	"\x0eCaregiverScope\x12\x1f\n" +
 	"\x1bCAREGIVER_SCOPE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eCAREGIVER_SCOPE_VIEW_MEDICINES\x10\x01\x12\x1d\n" +
@@ -3323,149 +3567,153 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_patient_proto_rawDescData
 }
 
-var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
 var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                 // 0: mtm.v1.SelfMedicationKind
 	(DevicePlatform)(0),                     // 1: mtm.v1.DevicePlatform
 	(DoseOutcome)(0),                        // 2: mtm.v1.DoseOutcome
 	(ReminderKind)(0),                       // 3: mtm.v1.ReminderKind
-	(CaregiverScope)(0),                     // 4: mtm.v1.CaregiverScope
-	(AccessOutcome)(0),                      // 5: mtm.v1.AccessOutcome
-	(ExportFormat)(0),                       // 6: mtm.v1.ExportFormat
-	(*GetProfileRequest)(nil),               // 7: mtm.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),              // 8: mtm.v1.GetProfileResponse
-	(*UpdatePreferencesRequest)(nil),        // 9: mtm.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),       // 10: mtm.v1.UpdatePreferencesResponse
-	(*GetMedicationListRequest)(nil),        // 11: mtm.v1.GetMedicationListRequest
-	(*GetMedicationListResponse)(nil),       // 12: mtm.v1.GetMedicationListResponse
-	(*GetActionPlanRequest)(nil),            // 13: mtm.v1.GetActionPlanRequest
-	(*GetActionPlanResponse)(nil),           // 14: mtm.v1.GetActionPlanResponse
-	(*RecordActionProgressRequest)(nil),     // 15: mtm.v1.RecordActionProgressRequest
-	(*RecordActionProgressResponse)(nil),    // 16: mtm.v1.RecordActionProgressResponse
-	(*ReportSelfMedicationRequest)(nil),     // 17: mtm.v1.ReportSelfMedicationRequest
-	(*ReportSelfMedicationResponse)(nil),    // 18: mtm.v1.ReportSelfMedicationResponse
-	(*RegisterDeviceRequest)(nil),           // 19: mtm.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),          // 20: mtm.v1.RegisterDeviceResponse
-	(*UnregisterDeviceRequest)(nil),         // 21: mtm.v1.UnregisterDeviceRequest
-	(*UnregisterDeviceResponse)(nil),        // 22: mtm.v1.UnregisterDeviceResponse
-	(*RecordDoseRequest)(nil),               // 23: mtm.v1.RecordDoseRequest
-	(*RecordDoseResponse)(nil),              // 24: mtm.v1.RecordDoseResponse
-	(*ListUpcomingRemindersRequest)(nil),    // 25: mtm.v1.ListUpcomingRemindersRequest
-	(*Reminder)(nil),                        // 26: mtm.v1.Reminder
-	(*ListUpcomingRemindersResponse)(nil),   // 27: mtm.v1.ListUpcomingRemindersResponse
-	(*ListNotificationHistoryRequest)(nil),  // 28: mtm.v1.ListNotificationHistoryRequest
-	(*SentNotification)(nil),                // 29: mtm.v1.SentNotification
-	(*ListNotificationHistoryResponse)(nil), // 30: mtm.v1.ListNotificationHistoryResponse
-	(*GetAdherenceRequest)(nil),             // 31: mtm.v1.GetAdherenceRequest
-	(*MedicationAdherence)(nil),             // 32: mtm.v1.MedicationAdherence
-	(*GetAdherenceResponse)(nil),            // 33: mtm.v1.GetAdherenceResponse
-	(*InviteCaregiverRequest)(nil),          // 34: mtm.v1.InviteCaregiverRequest
-	(*InviteCaregiverResponse)(nil),         // 35: mtm.v1.InviteCaregiverResponse
-	(*AcceptCaregiverInviteRequest)(nil),    // 36: mtm.v1.AcceptCaregiverInviteRequest
-	(*AcceptCaregiverInviteResponse)(nil),   // 37: mtm.v1.AcceptCaregiverInviteResponse
-	(*CaregiverGrant)(nil),                  // 38: mtm.v1.CaregiverGrant
-	(*ListCaregiversRequest)(nil),           // 39: mtm.v1.ListCaregiversRequest
-	(*ListCaregiversResponse)(nil),          // 40: mtm.v1.ListCaregiversResponse
-	(*RevokeCaregiverRequest)(nil),          // 41: mtm.v1.RevokeCaregiverRequest
-	(*RevokeCaregiverResponse)(nil),         // 42: mtm.v1.RevokeCaregiverResponse
-	(*AccessEvent)(nil),                     // 43: mtm.v1.AccessEvent
-	(*ListAccessEventsRequest)(nil),         // 44: mtm.v1.ListAccessEventsRequest
-	(*ListAccessEventsResponse)(nil),        // 45: mtm.v1.ListAccessEventsResponse
-	(*ExportRecordRequest)(nil),             // 46: mtm.v1.ExportRecordRequest
-	(*ExportRecordResponse)(nil),            // 47: mtm.v1.ExportRecordResponse
-	(*DoseSchedule)(nil),                    // 48: mtm.v1.DoseSchedule
-	(*SetDoseScheduleRequest)(nil),          // 49: mtm.v1.SetDoseScheduleRequest
-	(*SetDoseScheduleResponse)(nil),         // 50: mtm.v1.SetDoseScheduleResponse
-	(*ListDoseSchedulesRequest)(nil),        // 51: mtm.v1.ListDoseSchedulesRequest
-	(*ListDoseSchedulesResponse)(nil),       // 52: mtm.v1.ListDoseSchedulesResponse
-	(*DeleteDoseScheduleRequest)(nil),       // 53: mtm.v1.DeleteDoseScheduleRequest
-	(*DeleteDoseScheduleResponse)(nil),      // 54: mtm.v1.DeleteDoseScheduleResponse
-	(*Patient)(nil),                         // 55: mtm.v1.Patient
-	(*QuietHours)(nil),                      // 56: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),          // 57: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),            // 58: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                      // 59: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),           // 60: google.protobuf.Timestamp
-	(Role)(0),                               // 61: mtm.v1.Role
+	(AdherenceMeasure)(0),                   // 4: mtm.v1.AdherenceMeasure
+	(AdherenceStatus)(0),                    // 5: mtm.v1.AdherenceStatus
+	(CaregiverScope)(0),                     // 6: mtm.v1.CaregiverScope
+	(AccessOutcome)(0),                      // 7: mtm.v1.AccessOutcome
+	(ExportFormat)(0),                       // 8: mtm.v1.ExportFormat
+	(*GetProfileRequest)(nil),               // 9: mtm.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),              // 10: mtm.v1.GetProfileResponse
+	(*UpdatePreferencesRequest)(nil),        // 11: mtm.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),       // 12: mtm.v1.UpdatePreferencesResponse
+	(*GetMedicationListRequest)(nil),        // 13: mtm.v1.GetMedicationListRequest
+	(*GetMedicationListResponse)(nil),       // 14: mtm.v1.GetMedicationListResponse
+	(*GetActionPlanRequest)(nil),            // 15: mtm.v1.GetActionPlanRequest
+	(*GetActionPlanResponse)(nil),           // 16: mtm.v1.GetActionPlanResponse
+	(*RecordActionProgressRequest)(nil),     // 17: mtm.v1.RecordActionProgressRequest
+	(*RecordActionProgressResponse)(nil),    // 18: mtm.v1.RecordActionProgressResponse
+	(*ReportSelfMedicationRequest)(nil),     // 19: mtm.v1.ReportSelfMedicationRequest
+	(*ReportSelfMedicationResponse)(nil),    // 20: mtm.v1.ReportSelfMedicationResponse
+	(*RegisterDeviceRequest)(nil),           // 21: mtm.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),          // 22: mtm.v1.RegisterDeviceResponse
+	(*UnregisterDeviceRequest)(nil),         // 23: mtm.v1.UnregisterDeviceRequest
+	(*UnregisterDeviceResponse)(nil),        // 24: mtm.v1.UnregisterDeviceResponse
+	(*RecordDoseRequest)(nil),               // 25: mtm.v1.RecordDoseRequest
+	(*RecordDoseResponse)(nil),              // 26: mtm.v1.RecordDoseResponse
+	(*ListUpcomingRemindersRequest)(nil),    // 27: mtm.v1.ListUpcomingRemindersRequest
+	(*Reminder)(nil),                        // 28: mtm.v1.Reminder
+	(*ListUpcomingRemindersResponse)(nil),   // 29: mtm.v1.ListUpcomingRemindersResponse
+	(*ListNotificationHistoryRequest)(nil),  // 30: mtm.v1.ListNotificationHistoryRequest
+	(*SentNotification)(nil),                // 31: mtm.v1.SentNotification
+	(*ListNotificationHistoryResponse)(nil), // 32: mtm.v1.ListNotificationHistoryResponse
+	(*GetAdherenceRequest)(nil),             // 33: mtm.v1.GetAdherenceRequest
+	(*MedicationAdherence)(nil),             // 34: mtm.v1.MedicationAdherence
+	(*GetAdherenceResponse)(nil),            // 35: mtm.v1.GetAdherenceResponse
+	(*InviteCaregiverRequest)(nil),          // 36: mtm.v1.InviteCaregiverRequest
+	(*InviteCaregiverResponse)(nil),         // 37: mtm.v1.InviteCaregiverResponse
+	(*AcceptCaregiverInviteRequest)(nil),    // 38: mtm.v1.AcceptCaregiverInviteRequest
+	(*AcceptCaregiverInviteResponse)(nil),   // 39: mtm.v1.AcceptCaregiverInviteResponse
+	(*CaregiverGrant)(nil),                  // 40: mtm.v1.CaregiverGrant
+	(*ListCaregiversRequest)(nil),           // 41: mtm.v1.ListCaregiversRequest
+	(*ListCaregiversResponse)(nil),          // 42: mtm.v1.ListCaregiversResponse
+	(*RevokeCaregiverRequest)(nil),          // 43: mtm.v1.RevokeCaregiverRequest
+	(*RevokeCaregiverResponse)(nil),         // 44: mtm.v1.RevokeCaregiverResponse
+	(*AccessEvent)(nil),                     // 45: mtm.v1.AccessEvent
+	(*ListAccessEventsRequest)(nil),         // 46: mtm.v1.ListAccessEventsRequest
+	(*ListAccessEventsResponse)(nil),        // 47: mtm.v1.ListAccessEventsResponse
+	(*ExportRecordRequest)(nil),             // 48: mtm.v1.ExportRecordRequest
+	(*ExportRecordResponse)(nil),            // 49: mtm.v1.ExportRecordResponse
+	(*DoseSchedule)(nil),                    // 50: mtm.v1.DoseSchedule
+	(*SetDoseScheduleRequest)(nil),          // 51: mtm.v1.SetDoseScheduleRequest
+	(*SetDoseScheduleResponse)(nil),         // 52: mtm.v1.SetDoseScheduleResponse
+	(*ListDoseSchedulesRequest)(nil),        // 53: mtm.v1.ListDoseSchedulesRequest
+	(*ListDoseSchedulesResponse)(nil),       // 54: mtm.v1.ListDoseSchedulesResponse
+	(*DeleteDoseScheduleRequest)(nil),       // 55: mtm.v1.DeleteDoseScheduleRequest
+	(*DeleteDoseScheduleResponse)(nil),      // 56: mtm.v1.DeleteDoseScheduleResponse
+	(*Patient)(nil),                         // 57: mtm.v1.Patient
+	(*QuietHours)(nil),                      // 58: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),          // 59: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),            // 60: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                      // 61: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),           // 62: google.protobuf.Timestamp
+	(Role)(0),                               // 63: mtm.v1.Role
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	55, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	56, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	55, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	57, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	58, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	59, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	57, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	58, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	57, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	59, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	60, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	61, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
 	1,  // 7: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	2,  // 8: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	3,  // 9: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	60, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
-	26, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
+	62, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	28, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	3,  // 12: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	60, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
-	29, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
-	32, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	4,  // 16: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	60, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 18: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	60, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	60, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	38, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	60, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	61, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
-	5,  // 24: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
-	43, // 25: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
-	6,  // 26: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	48, // 27: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
-	48, // 28: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	7,  // 29: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	9,  // 30: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	11, // 31: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	13, // 32: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	15, // 33: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	17, // 34: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	19, // 35: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	21, // 36: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	23, // 37: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	25, // 38: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	28, // 39: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	31, // 40: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	34, // 41: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	36, // 42: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	39, // 43: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	41, // 44: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	44, // 45: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	46, // 46: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	49, // 47: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	51, // 48: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	53, // 49: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	8,  // 50: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	10, // 51: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	12, // 52: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	14, // 53: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	16, // 54: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	18, // 55: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	20, // 56: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	22, // 57: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	24, // 58: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	27, // 59: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	30, // 60: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	33, // 61: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	35, // 62: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	37, // 63: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	40, // 64: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	42, // 65: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	45, // 66: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	47, // 67: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	50, // 68: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	52, // 69: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	54, // 70: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	50, // [50:71] is the sub-list for method output_type
-	29, // [29:50] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	62, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	31, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
+	4,  // 15: mtm.v1.MedicationAdherence.measure:type_name -> mtm.v1.AdherenceMeasure
+	5,  // 16: mtm.v1.MedicationAdherence.status:type_name -> mtm.v1.AdherenceStatus
+	34, // 17: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	6,  // 18: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
+	62, // 19: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 20: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
+	62, // 21: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	62, // 22: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	40, // 23: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
+	62, // 24: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	63, // 25: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	7,  // 26: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
+	45, // 27: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
+	8,  // 28: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	50, // 29: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
+	50, // 30: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
+	9,  // 31: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	11, // 32: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	13, // 33: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	15, // 34: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	17, // 35: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	19, // 36: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	21, // 37: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	23, // 38: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	25, // 39: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	27, // 40: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	30, // 41: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	33, // 42: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	36, // 43: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	38, // 44: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	41, // 45: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	43, // 46: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	46, // 47: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	48, // 48: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	51, // 49: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	53, // 50: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	55, // 51: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	10, // 52: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	12, // 53: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	14, // 54: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	16, // 55: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	18, // 56: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	20, // 57: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	22, // 58: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	24, // 59: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	26, // 60: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	29, // 61: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	32, // 62: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	35, // 63: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	37, // 64: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	39, // 65: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	42, // 66: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	44, // 67: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	47, // 68: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	49, // 69: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	52, // 70: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	54, // 71: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	56, // 72: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	52, // [52:73] is the sub-list for method output_type
+	31, // [31:52] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -3481,7 +3729,7 @@ func file_mtm_v1_patient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
-			NumEnums:      7,
+			NumEnums:      9,
 			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
