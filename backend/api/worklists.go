@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -194,35 +193,4 @@ func (s *CareService) ListOverdueFollowUps(ctx context.Context, req *connect.Req
 		}
 	}
 	return connect.NewResponse(out), nil
-}
-
-// Reindex recomputes the work-list dates of every patient of the store's
-// pharmacies and rewrites their index entries (mtmctl reindex): after an
-// upgrade that introduced or changed the index, or to repair entries a
-// Redis write lost. It visits patients through ListPatients, in pages, and
-// reports how many it visited and how many dates it changed.
-func Reindex(ctx context.Context, st store.Store, pharmacyID string, now time.Time) (visited, changed int, err error) {
-	after := ""
-	for {
-		pts, err := st.ListPatients(ctx, pharmacyID, after, 200)
-		if err != nil {
-			return visited, changed, err
-		}
-		for _, pt := range pts {
-			after = pt.ID
-			visited++
-			if want := clinical.WorklistDates(pt, now); want != pt.Worklist {
-				if err := st.SetWorklistDates(ctx, pt.ID, pt.Version, want); err != nil && !errors.Is(err, store.ErrConflict) {
-					return visited, changed, err
-				}
-				changed++
-			}
-			if err := st.ReindexPatient(ctx, pt.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return visited, changed, err
-			}
-		}
-		if len(pts) < 200 {
-			return visited, changed, nil
-		}
-	}
 }

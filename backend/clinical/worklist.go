@@ -1,6 +1,8 @@
 package clinical
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -276,4 +278,44 @@ func WorklistDates(pt store.Patient, now time.Time) store.WorklistDates {
 		w.FollowUp = Today(pt, first)
 	}
 	return w
+}
+
+// Reindexer is what Reindex needs of the store.
+type Reindexer interface {
+	ListPatients(ctx context.Context, pharmacyID, after string, limit int) ([]store.Patient, error)
+	SetWorklistDates(ctx context.Context, patientID string, version int64, dates store.WorklistDates) error
+	ReindexPatient(ctx context.Context, patientID string) error
+}
+
+// Reindex recomputes the work-list dates of every patient of a pharmacy as
+// of now and rewrites their index entries (mtmctl reindex): after an
+// upgrade that introduced or changed the index, or to restore entries a
+// Redis write lost. It reports how many patients it visited and how many
+// of their dates it changed. A patient written meanwhile is left as that
+// write left it (with its own dates).
+func Reindex(ctx context.Context, st Reindexer, pharmacyID string, now time.Time) (visited, changed int, err error) {
+	const page = 200
+	after := ""
+	for {
+		pts, err := st.ListPatients(ctx, pharmacyID, after, page)
+		if err != nil {
+			return visited, changed, err
+		}
+		for _, pt := range pts {
+			after = pt.ID
+			visited++
+			if want := WorklistDates(pt, now); want != pt.Worklist {
+				if err := st.SetWorklistDates(ctx, pt.ID, pt.Version, want); err != nil && !errors.Is(err, store.ErrConflict) {
+					return visited, changed, err
+				}
+				changed++
+			}
+			if err := st.ReindexPatient(ctx, pt.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return visited, changed, err
+			}
+		}
+		if len(pts) < page {
+			return visited, changed, nil
+		}
+	}
 }
