@@ -190,6 +190,28 @@ func TestWorklistsFollowFillsReviewsAndTheClock(t *testing.T) {
 			t.Fatal(err)
 		}
 		expect("below 80% after the hospice entry is removed", below(care), "Olive 2026-06-01", "Otto 2026-08-15")
+		// A hospital stay, 20 to 25 August: its 6 days leave the period
+		// (2 January to 31 August, 242 days).
+		stay, err := care.RecordClinicalCondition(ctx, req(&mtmv1.RecordClinicalConditionRequest{PatientId: otto.id,
+			Kind: mtmv1.ClinicalConditionKind_CLINICAL_CONDITION_KIND_INPATIENT, From: "2026-08-20"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := care.EndClinicalCondition(ctx, req(&mtmv1.EndClinicalConditionRequest{PatientId: otto.id, ConditionId: stay.Msg.GetCondition().GetId(), Through: "2026-08-19"})); err == nil {
+			t.Fatal("a discharge before the admission was accepted")
+		}
+		if _, err := care.EndClinicalCondition(ctx, req(&mtmv1.EndClinicalConditionRequest{PatientId: otto.id, ConditionId: stay.Msg.GetCondition().GetId(), Through: "2026-08-25"})); err != nil {
+			t.Fatal(err)
+		}
+		adh, err = care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: otto.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := adh.Msg.GetMedications(); len(m) != 1 || m[0].GetDaysInPeriod() != 242-6 || m[0].GetDaysCovered() != 180 ||
+			m[0].GetMeasure() != mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_RASA {
+			t.Fatalf("Otto's adherence with a hospital stay = %v, want PDC-RASA 180 of 236 days", m)
+		}
+		expect("below 80% after Otto's hospital stay", below(care), "Olive 2026-06-01", "Otto 2026-08-15")
 
 		// A follow-up comes due as days pass; a later review does it.
 		if _, err := care.ScheduleFollowUp(ctx, req(&mtmv1.ScheduleFollowUpRequest{PatientId: otto.id, DueAt: timestamppb.New(e.clock.Now().Add(7 * 24 * time.Hour))})); err != nil {
