@@ -245,10 +245,14 @@ type patientWire struct {
 	EmergencyContact  contactWire      `cbor:"29,keyasint,omitempty"`
 	PrimaryCare       contactWire      `cbor:"30,keyasint,omitempty"`
 	// Keys from 60 on: the clinical work lists and conditions.
-	Conditions       []conditionWire `cbor:"60,keyasint,omitempty"`
-	WorklistCMR      int64           `cbor:"61,keyasint,omitempty"`
-	WorklistBelowPDC int64           `cbor:"62,keyasint,omitempty"`
-	WorklistFollowUp int64           `cbor:"63,keyasint,omitempty"`
+	Conditions []conditionWire `cbor:"60,keyasint,omitempty"`
+	Worklist   worklistWire    `cbor:"61,keyasint,omitempty"`
+}
+
+type worklistWire struct {
+	CMRDue   int64 `cbor:"1,keyasint,omitempty"`
+	BelowPDC int64 `cbor:"2,keyasint,omitempty"`
+	FollowUp int64 `cbor:"3,keyasint,omitempty"`
 }
 
 type conditionWire struct {
@@ -369,7 +373,7 @@ func patientToWire(p store.Patient) patientWire {
 		Reviews:       mapSlice(p.Reviews, reviewToWire),
 		SelfReports:   mapSlice(p.SelfReports, selfReportToWire),
 		Conditions:    mapSlice(p.Conditions, conditionToWire),
-		WorklistCMR:   dEnc(p.Worklist.CMRDue), WorklistBelowPDC: dEnc(p.Worklist.BelowPDC), WorklistFollowUp: dEnc(p.Worklist.FollowUp),
+		Worklist:      worklistWire{CMRDue: dEnc(p.Worklist.CMRDue), BelowPDC: dEnc(p.Worklist.BelowPDC), FollowUp: dEnc(p.Worklist.FollowUp)},
 	}
 }
 
@@ -416,7 +420,7 @@ func (w patientWire) toStore() store.Patient {
 		Reviews:       mapSlice(w.Reviews, reviewWire.toStore),
 		SelfReports:   mapSlice(w.SelfReports, selfReportWire.toStore),
 		Conditions:    mapSlice(w.Conditions, conditionWire.toStore),
-		Worklist:      store.WorklistDates{CMRDue: dDec(w.WorklistCMR), BelowPDC: dDec(w.WorklistBelowPDC), FollowUp: dDec(w.WorklistFollowUp)},
+		Worklist:      store.WorklistDates{CMRDue: dDec(w.Worklist.CMRDue), BelowPDC: dDec(w.Worklist.BelowPDC), FollowUp: dDec(w.Worklist.FollowUp)},
 	}
 }
 

@@ -42,6 +42,8 @@ func TestWireTypesCoverEveryField(t *testing.T) {
 		{store.RefreshToken{}, tokenWire{}, 0, 0},
 		{store.Invite{}, inviteWire{}, 0, 0},
 		{store.AuditEvent{}, auditWire{}, 0, 0},
+		{store.Condition{}, conditionWire{}, 0, 0},
+		{store.WorklistDates{}, worklistWire{}, 0, 0},
 	}
 	for _, c := range cases {
 		rt, wt := reflect.TypeOf(c.record), reflect.TypeOf(c.wire)
