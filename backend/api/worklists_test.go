@@ -229,6 +229,16 @@ func TestWorklistsFollowFillsReviewsAndTheClock(t *testing.T) {
 		// A new measurement year: nothing filled in 2027, no one measured.
 		setDay("2027-01-05")
 		expect("below 80% in January of the next year", below(care))
+		// The list rewrote the stale dates: the next call has nothing to skip.
+		for _, id := range []string{olive.id, otto.id} {
+			pt, err := e.store.GetPatient(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !pt.Worklist.BelowPDC.IsZero() {
+				t.Errorf("%s's below-80%% date after the year ended = %v, want none", names[id], pt.Worklist.BelowPDC)
+			}
+		}
 		expect("CMR due in January of the next year", cmrDue(""), "Otto 2026-03-02")
 	})
 }
