@@ -25,7 +25,9 @@ import (
 // before the index existed, by a path that does not compute them, or whose
 // date moved as days passed: a measurement year that ended, a PDC that rose
 // above the threshold and will fall again), the list writes the new dates
-// back (SetWorklistDates), so each stale entry is paid for once.
+// back (SetWorklistDates), so each stale entry is paid for once. Only the
+// list's own date is compared (the others cost more to compute); a heal
+// rewrites all three.
 
 // maxWorklistExamined bounds the index entries one list call examines
 // beyond its page size (stale ones it skips); the caller continues with
@@ -78,7 +80,8 @@ func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklis
 		for _, e := range page {
 			cur = store.WorklistCursor{Due: e.Due, PatientID: e.Patient.ID}
 			pt := e.Patient
-			if want := clinical.WorklistDates(pt, now); want != pt.Worklist {
+			if clinical.WorklistDate(pt, now, l) != pt.Worklist.Get(l) {
+				want := clinical.WorklistDates(pt, now)
 				err := c.Store.SetWorklistDates(ctx, pt.ID, pt.Version, want)
 				if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 					c.Logger.WarnContext(ctx, "work-list dates not healed", slog.String("list", string(l)), slog.String("error", err.Error()))

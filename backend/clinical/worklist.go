@@ -264,20 +264,32 @@ func OverdueFollowUps(pt store.Patient, now time.Time) []store.FollowUp {
 // day; BelowSince the patient's today; the day, in the patient's time
 // zone, the earliest follow-up not done is due.
 func WorklistDates(pt store.Patient, now time.Time) store.WorklistDates {
-	w := store.WorklistDates{
-		CMRDue:   NextCMRDue(pt.Reviews, EnrolledOn(pt)),
-		BelowPDC: BelowSince(pt, Today(pt, now)),
+	return store.WorklistDates{
+		CMRDue:   WorklistDate(pt, now, store.WorklistCMRDue),
+		BelowPDC: WorklistDate(pt, now, store.WorklistBelowPDC),
+		FollowUp: WorklistDate(pt, now, store.WorklistFollowUp),
 	}
-	var first time.Time
-	for _, f := range pt.FollowUps {
-		if !FollowUpDone(pt, f) && (first.IsZero() || f.DueAt.Before(first)) {
-			first = f.DueAt
+}
+
+// WorklistDate is the date of one list of WorklistDates.
+func WorklistDate(pt store.Patient, now time.Time, l store.Worklist) store.Date {
+	switch l {
+	case store.WorklistCMRDue:
+		return NextCMRDue(pt.Reviews, EnrolledOn(pt))
+	case store.WorklistBelowPDC:
+		return BelowSince(pt, Today(pt, now))
+	case store.WorklistFollowUp:
+		var first time.Time
+		for _, f := range pt.FollowUps {
+			if !FollowUpDone(pt, f) && (first.IsZero() || f.DueAt.Before(first)) {
+				first = f.DueAt
+			}
+		}
+		if !first.IsZero() {
+			return Today(pt, first)
 		}
 	}
-	if !first.IsZero() {
-		w.FollowUp = Today(pt, first)
-	}
-	return w
+	return store.Date{}
 }
 
 // Reindexer is what Reindex needs of the store.
