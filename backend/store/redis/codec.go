@@ -244,6 +244,7 @@ type patientWire struct {
 	Phone             string           `cbor:"28,keyasint,omitempty"`
 	EmergencyContact  contactWire      `cbor:"29,keyasint,omitempty"`
 	PrimaryCare       contactWire      `cbor:"30,keyasint,omitempty"`
+	ProfileVersion    int64            `cbor:"31,keyasint,omitempty"`
 	// Keys from 60 on: the clinical work lists and conditions.
 	Conditions []conditionWire `cbor:"60,keyasint,omitempty"`
 	Worklist   worklistWire    `cbor:"61,keyasint,omitempty"`
@@ -366,14 +367,15 @@ func patientToWire(p store.Patient) patientWire {
 		}),
 		FollowUpPlan: p.FollowUpPlan, Questions: p.Questions,
 		ActivatedAt: tEnc(p.ActivatedAt), CreatedAt: tEnc(p.CreatedAt), UpdatedAt: tEnc(p.UpdatedAt),
-		Grants:        mapSlice(p.Grants, grantToWire),
-		Devices:       mapSlice(p.Devices, deviceToWire),
-		DoseSchedules: mapSlice(p.DoseSchedules, scheduleToWire),
-		FollowUps:     mapSlice(p.FollowUps, followUpToWire),
-		Reviews:       mapSlice(p.Reviews, reviewToWire),
-		SelfReports:   mapSlice(p.SelfReports, selfReportToWire),
-		Conditions:    mapSlice(p.Conditions, conditionToWire),
-		Worklist:      worklistWire{CMRDue: dEnc(p.Worklist.CMRDue), BelowPDC: dEnc(p.Worklist.BelowPDC), FollowUp: dEnc(p.Worklist.FollowUp)},
+		Grants:         mapSlice(p.Grants, grantToWire),
+		Devices:        mapSlice(p.Devices, deviceToWire),
+		DoseSchedules:  mapSlice(p.DoseSchedules, scheduleToWire),
+		FollowUps:      mapSlice(p.FollowUps, followUpToWire),
+		Reviews:        mapSlice(p.Reviews, reviewToWire),
+		SelfReports:    mapSlice(p.SelfReports, selfReportToWire),
+		Conditions:     mapSlice(p.Conditions, conditionToWire),
+		Worklist:       worklistWire{CMRDue: dEnc(p.Worklist.CMRDue), BelowPDC: dEnc(p.Worklist.BelowPDC), FollowUp: dEnc(p.Worklist.FollowUp)},
+		ProfileVersion: p.ProfileVersion,
 	}
 }
 
@@ -413,14 +415,15 @@ func (w patientWire) toStore() store.Patient {
 		}),
 		FollowUpPlan: w.FollowUpPlan, Questions: w.Questions,
 		ActivatedAt: tDec(w.ActivatedAt), CreatedAt: tDec(w.CreatedAt), UpdatedAt: tDec(w.UpdatedAt),
-		Grants:        mapSlice(w.Grants, grantWire.toStore),
-		Devices:       mapSlice(w.Devices, deviceWire.toStore),
-		DoseSchedules: mapSlice(w.DoseSchedules, scheduleWire.toStore),
-		FollowUps:     mapSlice(w.FollowUps, followUpWire.toStore),
-		Reviews:       mapSlice(w.Reviews, reviewWire.toStore),
-		SelfReports:   mapSlice(w.SelfReports, selfReportWire.toStore),
-		Conditions:    mapSlice(w.Conditions, conditionWire.toStore),
-		Worklist:      store.WorklistDates{CMRDue: dDec(w.Worklist.CMRDue), BelowPDC: dDec(w.Worklist.BelowPDC), FollowUp: dDec(w.Worklist.FollowUp)},
+		Grants:         mapSlice(w.Grants, grantWire.toStore),
+		Devices:        mapSlice(w.Devices, deviceWire.toStore),
+		DoseSchedules:  mapSlice(w.DoseSchedules, scheduleWire.toStore),
+		FollowUps:      mapSlice(w.FollowUps, followUpWire.toStore),
+		Reviews:        mapSlice(w.Reviews, reviewWire.toStore),
+		SelfReports:    mapSlice(w.SelfReports, selfReportWire.toStore),
+		Conditions:     mapSlice(w.Conditions, conditionWire.toStore),
+		Worklist:       store.WorklistDates{CMRDue: dDec(w.Worklist.CMRDue), BelowPDC: dDec(w.Worklist.BelowPDC), FollowUp: dDec(w.Worklist.FollowUp)},
+		ProfileVersion: w.ProfileVersion,
 	}
 }
 

@@ -551,62 +551,6 @@ func (SummaryRecipient) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
-// SelfReportStatus is where a self-reported medicine stands.
-type SelfReportStatus int32
-
-const (
-	SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED SelfReportStatus = 0
-	// Reported by the patient side, not yet reviewed: not on the PML.
-	SelfReportStatus_SELF_REPORT_STATUS_PENDING_REVIEW SelfReportStatus = 1
-	// A pharmacist added it to the PML (medication_id).
-	SelfReportStatus_SELF_REPORT_STATUS_ACCEPTED SelfReportStatus = 2
-	// A pharmacist declined it (decline_reason).
-	SelfReportStatus_SELF_REPORT_STATUS_DECLINED SelfReportStatus = 3
-)
-
-// Enum value maps for SelfReportStatus.
-var (
-	SelfReportStatus_name = map[int32]string{
-		0: "SELF_REPORT_STATUS_UNSPECIFIED",
-		1: "SELF_REPORT_STATUS_PENDING_REVIEW",
-		2: "SELF_REPORT_STATUS_ACCEPTED",
-		3: "SELF_REPORT_STATUS_DECLINED",
-	}
-	SelfReportStatus_value = map[string]int32{
-		"SELF_REPORT_STATUS_UNSPECIFIED":    0,
-		"SELF_REPORT_STATUS_PENDING_REVIEW": 1,
-		"SELF_REPORT_STATUS_ACCEPTED":       2,
-		"SELF_REPORT_STATUS_DECLINED":       3,
-	}
-)
-
-func (x SelfReportStatus) Enum() *SelfReportStatus {
-	p := new(SelfReportStatus)
-	*p = x
-	return p
-}
-
-func (x SelfReportStatus) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[9].Descriptor()
-}
-
-func (SelfReportStatus) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[9]
-}
-
-func (x SelfReportStatus) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use SelfReportStatus.Descriptor instead.
-func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
-}
-
 // SelfReportDecision is a pharmacist's decision on a self-reported medicine.
 type SelfReportDecision int32
 
@@ -641,11 +585,11 @@ func (x SelfReportDecision) String() string {
 }
 
 func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[10].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[9].Descriptor()
 }
 
 func (SelfReportDecision) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[10]
+	return &file_mtm_v1_care_proto_enumTypes[9]
 }
 
 func (x SelfReportDecision) Number() protoreflect.EnumNumber {
@@ -654,7 +598,7 @@ func (x SelfReportDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportDecision.Descriptor instead.
 func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{10}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
 type SetPatientContactsRequest struct {
@@ -4013,142 +3957,6 @@ func (x *SetInterventionOutcomeResponse) GetReview() *Review {
 	return nil
 }
 
-// SelfReportedMedication is an OTC, herbal or supplement the patient side
-// reported. It is never part of the pharmacist-verified PML medications;
-// once accepted, the PML row it became is medication_id.
-type SelfReportedMedication struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind      SelfMedicationKind     `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.SelfMedicationKind" json:"kind,omitempty"`
-	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	HowIUseIt string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
-	StartedOn string                 `protobuf:"bytes,5,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
-	// Patient or caregiver account id.
-	ReportedBy    string                 `protobuf:"bytes,6,opt,name=reported_by,json=reportedBy,proto3" json:"reported_by,omitempty"`
-	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
-	Status        SelfReportStatus       `protobuf:"varint,8,opt,name=status,proto3,enum=mtm.v1.SelfReportStatus" json:"status,omitempty"`
-	ResolvedBy    string                 `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
-	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
-	DeclineReason string                 `protobuf:"bytes,11,opt,name=decline_reason,json=declineReason,proto3" json:"decline_reason,omitempty"`
-	MedicationId  string                 `protobuf:"bytes,12,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SelfReportedMedication) Reset() {
-	*x = SelfReportedMedication{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SelfReportedMedication) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SelfReportedMedication) ProtoMessage() {}
-
-func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
-func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
-}
-
-func (x *SelfReportedMedication) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetKind() SelfMedicationKind {
-	if x != nil {
-		return x.Kind
-	}
-	return SelfMedicationKind_SELF_MEDICATION_KIND_UNSPECIFIED
-}
-
-func (x *SelfReportedMedication) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetHowIUseIt() string {
-	if x != nil {
-		return x.HowIUseIt
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetStartedOn() string {
-	if x != nil {
-		return x.StartedOn
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetReportedBy() string {
-	if x != nil {
-		return x.ReportedBy
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetReportedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReportedAt
-	}
-	return nil
-}
-
-func (x *SelfReportedMedication) GetStatus() SelfReportStatus {
-	if x != nil {
-		return x.Status
-	}
-	return SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED
-}
-
-func (x *SelfReportedMedication) GetResolvedBy() string {
-	if x != nil {
-		return x.ResolvedBy
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetResolvedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ResolvedAt
-	}
-	return nil
-}
-
-func (x *SelfReportedMedication) GetDeclineReason() string {
-	if x != nil {
-		return x.DeclineReason
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetMedicationId() string {
-	if x != nil {
-		return x.MedicationId
-	}
-	return ""
-}
-
 type ListSelfReportedMedicationsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -4160,7 +3968,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +3980,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +3993,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -4212,7 +4020,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4224,7 +4032,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4237,7 +4045,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -4263,7 +4071,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4083,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4096,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -4337,7 +4145,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4349,7 +4157,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4362,7 +4170,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -4392,7 +4200,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4404,7 +4212,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4417,7 +4225,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -4454,7 +4262,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4466,7 +4274,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4479,7 +4287,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -4516,7 +4324,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4528,7 +4336,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4541,7 +4349,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -4580,7 +4388,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4592,7 +4400,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4605,7 +4413,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -4644,7 +4452,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4656,7 +4464,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4669,7 +4477,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -4706,7 +4514,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4718,7 +4526,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4731,7 +4539,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{65}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -4766,7 +4574,7 @@ type ListOverdueFollowUpsRequest struct {
 
 func (x *ListOverdueFollowUpsRequest) Reset() {
 	*x = ListOverdueFollowUpsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4778,7 +4586,7 @@ func (x *ListOverdueFollowUpsRequest) String() string {
 func (*ListOverdueFollowUpsRequest) ProtoMessage() {}
 
 func (x *ListOverdueFollowUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4791,7 +4599,7 @@ func (x *ListOverdueFollowUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueFollowUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListOverdueFollowUpsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{66}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListOverdueFollowUpsRequest) GetPageSize() int32 {
@@ -4826,7 +4634,7 @@ type OverdueFollowUp struct {
 
 func (x *OverdueFollowUp) Reset() {
 	*x = OverdueFollowUp{}
-	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4838,7 +4646,7 @@ func (x *OverdueFollowUp) String() string {
 func (*OverdueFollowUp) ProtoMessage() {}
 
 func (x *OverdueFollowUp) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4851,7 +4659,7 @@ func (x *OverdueFollowUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OverdueFollowUp.ProtoReflect.Descriptor instead.
 func (*OverdueFollowUp) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{67}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *OverdueFollowUp) GetPatient() *Patient {
@@ -4903,7 +4711,7 @@ type ListOverdueFollowUpsResponse struct {
 
 func (x *ListOverdueFollowUpsResponse) Reset() {
 	*x = ListOverdueFollowUpsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[68]
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4915,7 +4723,7 @@ func (x *ListOverdueFollowUpsResponse) String() string {
 func (*ListOverdueFollowUpsResponse) ProtoMessage() {}
 
 func (x *ListOverdueFollowUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[68]
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4928,7 +4736,7 @@ func (x *ListOverdueFollowUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueFollowUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListOverdueFollowUpsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{68}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListOverdueFollowUpsResponse) GetFollowUps() []*OverdueFollowUp {
@@ -4963,7 +4771,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[69]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4975,7 +4783,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[69]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4988,7 +4796,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{69}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -5021,7 +4829,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[70]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5033,7 +4841,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[70]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5046,7 +4854,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{70}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -5066,7 +4874,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[71]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5078,7 +4886,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[71]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5091,7 +4899,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{71}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -5117,7 +4925,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[72]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5129,7 +4937,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[72]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5142,7 +4950,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{72}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -5166,7 +4974,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[73]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5178,7 +4986,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[73]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5191,7 +4999,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{73}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -5238,7 +5046,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[74]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5250,7 +5058,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[74]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5263,7 +5071,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{74}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -5584,26 +5392,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\aoutcome\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\aoutcome\x12L\n" +
 	"\foutcome_code\x18\x05 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"H\n" +
 	"\x1eSetInterventionOutcomeResponse\x12&\n" +
-	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xe6\x03\n" +
-	"\x16SelfReportedMedication\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1a.mtm.v1.SelfMedicationKindR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
-	"\fhow_i_use_it\x18\x04 \x01(\tR\thowIUseIt\x12\x1d\n" +
-	"\n" +
-	"started_on\x18\x05 \x01(\tR\tstartedOn\x12\x1f\n" +
-	"\vreported_by\x18\x06 \x01(\tR\n" +
-	"reportedBy\x12;\n" +
-	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"reportedAt\x120\n" +
-	"\x06status\x18\b \x01(\x0e2\x18.mtm.v1.SelfReportStatusR\x06status\x12\x1f\n" +
-	"\vresolved_by\x18\t \x01(\tR\n" +
-	"resolvedBy\x12;\n" +
-	"\vresolved_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"resolvedAt\x12%\n" +
-	"\x0edecline_reason\x18\v \x01(\tR\rdeclineReason\x12#\n" +
-	"\rmedication_id\x18\f \x01(\tR\fmedicationId\"\x8b\x01\n" +
+	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\x8b\x01\n" +
 	"\"ListSelfReportedMedicationsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
@@ -5758,12 +5547,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x19SUMMARY_RECIPIENT_PATIENT\x10\x01\x12\x1f\n" +
 	"\x1bSUMMARY_RECIPIENT_CAREGIVER\x10\x02\x12 \n" +
 	"\x1cSUMMARY_RECIPIENT_PRESCRIBER\x10\x03\x12&\n" +
-	"\"SUMMARY_RECIPIENT_OTHER_AUTHORIZED\x10\x04*\x9f\x01\n" +
-	"\x10SelfReportStatus\x12\"\n" +
-	"\x1eSELF_REPORT_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
-	"!SELF_REPORT_STATUS_PENDING_REVIEW\x10\x01\x12\x1f\n" +
-	"\x1bSELF_REPORT_STATUS_ACCEPTED\x10\x02\x12\x1f\n" +
-	"\x1bSELF_REPORT_STATUS_DECLINED\x10\x03*}\n" +
+	"\"SUMMARY_RECIPIENT_OTHER_AUTHORIZED\x10\x04*}\n" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
@@ -5817,8 +5601,8 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ClinicalConditionKind)(0),                          // 0: mtm.v1.ClinicalConditionKind
 	(ReviewKind)(0),                                     // 1: mtm.v1.ReviewKind
@@ -5829,242 +5613,236 @@ var file_mtm_v1_care_proto_goTypes = []any{
 	(InterventionKind)(0),                               // 6: mtm.v1.InterventionKind
 	(SummaryDeliveryMethod)(0),                          // 7: mtm.v1.SummaryDeliveryMethod
 	(SummaryRecipient)(0),                               // 8: mtm.v1.SummaryRecipient
-	(SelfReportStatus)(0),                               // 9: mtm.v1.SelfReportStatus
-	(SelfReportDecision)(0),                             // 10: mtm.v1.SelfReportDecision
-	(*SetPatientContactsRequest)(nil),                   // 11: mtm.v1.SetPatientContactsRequest
-	(*SetPatientContactsResponse)(nil),                  // 12: mtm.v1.SetPatientContactsResponse
-	(*GetPharmacyRequest)(nil),                          // 13: mtm.v1.GetPharmacyRequest
-	(*GetPharmacyResponse)(nil),                         // 14: mtm.v1.GetPharmacyResponse
-	(*UpdatePharmacyRequest)(nil),                       // 15: mtm.v1.UpdatePharmacyRequest
-	(*UpdatePharmacyResponse)(nil),                      // 16: mtm.v1.UpdatePharmacyResponse
-	(*EnrollPatientRequest)(nil),                        // 17: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 18: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 19: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 20: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 21: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 22: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 23: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 24: mtm.v1.GetPatientRecordResponse
-	(*ClinicalCondition)(nil),                           // 25: mtm.v1.ClinicalCondition
-	(*RecordClinicalConditionRequest)(nil),              // 26: mtm.v1.RecordClinicalConditionRequest
-	(*RecordClinicalConditionResponse)(nil),             // 27: mtm.v1.RecordClinicalConditionResponse
-	(*EndClinicalConditionRequest)(nil),                 // 28: mtm.v1.EndClinicalConditionRequest
-	(*EndClinicalConditionResponse)(nil),                // 29: mtm.v1.EndClinicalConditionResponse
-	(*RemoveClinicalConditionRequest)(nil),              // 30: mtm.v1.RemoveClinicalConditionRequest
-	(*RemoveClinicalConditionResponse)(nil),             // 31: mtm.v1.RemoveClinicalConditionResponse
-	(*MedicationFields)(nil),                            // 32: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 33: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 34: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 35: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 36: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 37: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 38: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 39: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 40: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 41: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 42: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 43: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 44: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 45: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 46: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 47: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 48: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 49: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 50: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 51: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 52: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 53: mtm.v1.RecordReviewRequest
-	(*CodedProblem)(nil),                                // 54: mtm.v1.CodedProblem
-	(*RecordReviewResponse)(nil),                        // 55: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 56: mtm.v1.Intervention
-	(*Review)(nil),                                      // 57: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 58: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 59: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 60: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 61: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 62: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 63: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 64: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 65: mtm.v1.SetInterventionOutcomeResponse
-	(*SelfReportedMedication)(nil),                      // 66: mtm.v1.SelfReportedMedication
-	(*ListSelfReportedMedicationsRequest)(nil),          // 67: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 68: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 69: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 70: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 71: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 72: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 73: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 74: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 75: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 76: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ListOverdueFollowUpsRequest)(nil),                 // 77: mtm.v1.ListOverdueFollowUpsRequest
-	(*OverdueFollowUp)(nil),                             // 78: mtm.v1.OverdueFollowUp
-	(*ListOverdueFollowUpsResponse)(nil),                // 79: mtm.v1.ListOverdueFollowUpsResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 80: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 81: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 82: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 83: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 84: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 85: mtm.v1.CreatePharmacistResponse
-	(*Contact)(nil),                                     // 86: mtm.v1.Contact
-	(*Patient)(nil),                                     // 87: mtm.v1.Patient
-	(*Pharmacy)(nil),                                    // 88: mtm.v1.Pharmacy
-	(*timestamppb.Timestamp)(nil),                       // 89: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 90: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 91: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 92: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 93: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 94: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 95: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 96: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 97: mtm.v1.ExportFormat
-	(SelfMedicationKind)(0),                             // 98: mtm.v1.SelfMedicationKind
-	(*MedicationAdherence)(nil),                         // 99: mtm.v1.MedicationAdherence
+	(SelfReportDecision)(0),                             // 9: mtm.v1.SelfReportDecision
+	(*SetPatientContactsRequest)(nil),                   // 10: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 11: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 12: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 13: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 14: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 15: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 16: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 17: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 18: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 19: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 20: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 21: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 22: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 23: mtm.v1.GetPatientRecordResponse
+	(*ClinicalCondition)(nil),                           // 24: mtm.v1.ClinicalCondition
+	(*RecordClinicalConditionRequest)(nil),              // 25: mtm.v1.RecordClinicalConditionRequest
+	(*RecordClinicalConditionResponse)(nil),             // 26: mtm.v1.RecordClinicalConditionResponse
+	(*EndClinicalConditionRequest)(nil),                 // 27: mtm.v1.EndClinicalConditionRequest
+	(*EndClinicalConditionResponse)(nil),                // 28: mtm.v1.EndClinicalConditionResponse
+	(*RemoveClinicalConditionRequest)(nil),              // 29: mtm.v1.RemoveClinicalConditionRequest
+	(*RemoveClinicalConditionResponse)(nil),             // 30: mtm.v1.RemoveClinicalConditionResponse
+	(*MedicationFields)(nil),                            // 31: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 32: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 33: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 34: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 35: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 36: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 37: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 38: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 39: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 40: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 41: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 42: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 43: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 44: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 45: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 46: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 47: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 48: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 49: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 50: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 51: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 52: mtm.v1.RecordReviewRequest
+	(*CodedProblem)(nil),                                // 53: mtm.v1.CodedProblem
+	(*RecordReviewResponse)(nil),                        // 54: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 55: mtm.v1.Intervention
+	(*Review)(nil),                                      // 56: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 57: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 58: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 59: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 60: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 61: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 62: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 63: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 64: mtm.v1.SetInterventionOutcomeResponse
+	(*ListSelfReportedMedicationsRequest)(nil),          // 65: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 66: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 67: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 68: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 69: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 70: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 71: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 72: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 73: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 74: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ListOverdueFollowUpsRequest)(nil),                 // 75: mtm.v1.ListOverdueFollowUpsRequest
+	(*OverdueFollowUp)(nil),                             // 76: mtm.v1.OverdueFollowUp
+	(*ListOverdueFollowUpsResponse)(nil),                // 77: mtm.v1.ListOverdueFollowUpsResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 78: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 79: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 80: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 81: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 82: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 83: mtm.v1.CreatePharmacistResponse
+	(*Contact)(nil),                                     // 84: mtm.v1.Contact
+	(*Patient)(nil),                                     // 85: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 86: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 87: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 88: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 89: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 90: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 91: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 92: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 93: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 94: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 95: mtm.v1.ExportFormat
+	(*SelfReportedMedication)(nil),                      // 96: mtm.v1.SelfReportedMedication
+	(*MedicationAdherence)(nil),                         // 97: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	86,  // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
-	86,  // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
-	87,  // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
-	88,  // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	88,  // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	87,  // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	89,  // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	89,  // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	87,  // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	87,  // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	90,  // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	91,  // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	25,  // 12: mtm.v1.GetPatientRecordResponse.conditions:type_name -> mtm.v1.ClinicalCondition
+	84,  // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	84,  // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	85,  // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	86,  // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	86,  // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	85,  // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	87,  // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	87,  // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	85,  // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	85,  // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	88,  // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	89,  // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	24,  // 12: mtm.v1.GetPatientRecordResponse.conditions:type_name -> mtm.v1.ClinicalCondition
 	0,   // 13: mtm.v1.ClinicalCondition.kind:type_name -> mtm.v1.ClinicalConditionKind
-	89,  // 14: mtm.v1.ClinicalCondition.recorded_at:type_name -> google.protobuf.Timestamp
+	87,  // 14: mtm.v1.ClinicalCondition.recorded_at:type_name -> google.protobuf.Timestamp
 	0,   // 15: mtm.v1.RecordClinicalConditionRequest.kind:type_name -> mtm.v1.ClinicalConditionKind
-	25,  // 16: mtm.v1.RecordClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
-	25,  // 17: mtm.v1.EndClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
-	32,  // 18: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	92,  // 19: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	32,  // 20: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	92,  // 21: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	92,  // 22: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	93,  // 23: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	94,  // 24: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	90,  // 25: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	95,  // 26: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	96,  // 27: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	96,  // 28: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	91,  // 29: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	24,  // 16: mtm.v1.RecordClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	24,  // 17: mtm.v1.EndClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	31,  // 18: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	90,  // 19: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	31,  // 20: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	90,  // 21: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	90,  // 22: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	91,  // 23: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	92,  // 24: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	88,  // 25: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	93,  // 26: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	94,  // 27: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	94,  // 28: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	89,  // 29: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
 	1,   // 30: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
 	2,   // 31: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	56,  // 32: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	54,  // 33: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
+	55,  // 32: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	53,  // 33: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
 	3,   // 34: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
-	57,  // 35: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	56,  // 35: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
 	6,   // 36: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
 	4,   // 37: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
 	5,   // 38: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
 	1,   // 39: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
 	2,   // 40: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	56,  // 41: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	89,  // 42: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	55,  // 41: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	87,  // 42: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
 	7,   // 43: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
 	8,   // 44: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	54,  // 45: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
-	97,  // 46: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	53,  // 45: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
+	95,  // 46: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
 	7,   // 47: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
 	8,   // 48: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	57,  // 49: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	57,  // 50: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	56,  // 49: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	56,  // 50: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
 	5,   // 51: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	57,  // 52: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	98,  // 53: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	89,  // 54: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
-	9,   // 55: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	89,  // 56: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
-	66,  // 57: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	10,  // 58: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	32,  // 59: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	66,  // 60: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	92,  // 61: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	87,  // 62: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	72,  // 63: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	87,  // 64: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	99,  // 65: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	75,  // 66: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	87,  // 67: mtm.v1.OverdueFollowUp.patient:type_name -> mtm.v1.Patient
-	89,  // 68: mtm.v1.OverdueFollowUp.due_at:type_name -> google.protobuf.Timestamp
-	78,  // 69: mtm.v1.ListOverdueFollowUpsResponse.follow_ups:type_name -> mtm.v1.OverdueFollowUp
-	89,  // 70: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	99,  // 71: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	17,  // 72: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	19,  // 73: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	21,  // 74: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	23,  // 75: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	33,  // 76: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	35,  // 77: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	37,  // 78: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	39,  // 79: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	41,  // 80: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	43,  // 81: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	45,  // 82: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	47,  // 83: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	49,  // 84: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	51,  // 85: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	53,  // 86: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	80,  // 87: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	82,  // 88: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	84,  // 89: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	62,  // 90: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	64,  // 91: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	67,  // 92: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	69,  // 93: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	71,  // 94: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	74,  // 95: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	77,  // 96: mtm.v1.CareService.ListOverdueFollowUps:input_type -> mtm.v1.ListOverdueFollowUpsRequest
-	26,  // 97: mtm.v1.CareService.RecordClinicalCondition:input_type -> mtm.v1.RecordClinicalConditionRequest
-	28,  // 98: mtm.v1.CareService.EndClinicalCondition:input_type -> mtm.v1.EndClinicalConditionRequest
-	30,  // 99: mtm.v1.CareService.RemoveClinicalCondition:input_type -> mtm.v1.RemoveClinicalConditionRequest
-	58,  // 100: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	60,  // 101: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	11,  // 102: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
-	13,  // 103: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
-	15,  // 104: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
-	18,  // 105: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	20,  // 106: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	22,  // 107: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	24,  // 108: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	34,  // 109: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	36,  // 110: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	38,  // 111: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	40,  // 112: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	42,  // 113: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	44,  // 114: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	46,  // 115: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	48,  // 116: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	50,  // 117: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	52,  // 118: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	55,  // 119: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	81,  // 120: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	83,  // 121: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	85,  // 122: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	63,  // 123: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	65,  // 124: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	68,  // 125: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	70,  // 126: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	73,  // 127: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	76,  // 128: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	79,  // 129: mtm.v1.CareService.ListOverdueFollowUps:output_type -> mtm.v1.ListOverdueFollowUpsResponse
-	27,  // 130: mtm.v1.CareService.RecordClinicalCondition:output_type -> mtm.v1.RecordClinicalConditionResponse
-	29,  // 131: mtm.v1.CareService.EndClinicalCondition:output_type -> mtm.v1.EndClinicalConditionResponse
-	31,  // 132: mtm.v1.CareService.RemoveClinicalCondition:output_type -> mtm.v1.RemoveClinicalConditionResponse
-	59,  // 133: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	61,  // 134: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	12,  // 135: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
-	14,  // 136: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
-	16,  // 137: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
-	105, // [105:138] is the sub-list for method output_type
-	72,  // [72:105] is the sub-list for method input_type
-	72,  // [72:72] is the sub-list for extension type_name
-	72,  // [72:72] is the sub-list for extension extendee
-	0,   // [0:72] is the sub-list for field type_name
+	56,  // 52: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	96,  // 53: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	9,   // 54: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	31,  // 55: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	96,  // 56: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	90,  // 57: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	85,  // 58: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	70,  // 59: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	85,  // 60: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	97,  // 61: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	73,  // 62: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	85,  // 63: mtm.v1.OverdueFollowUp.patient:type_name -> mtm.v1.Patient
+	87,  // 64: mtm.v1.OverdueFollowUp.due_at:type_name -> google.protobuf.Timestamp
+	76,  // 65: mtm.v1.ListOverdueFollowUpsResponse.follow_ups:type_name -> mtm.v1.OverdueFollowUp
+	87,  // 66: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	97,  // 67: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	16,  // 68: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	18,  // 69: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	20,  // 70: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	22,  // 71: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	32,  // 72: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	34,  // 73: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	36,  // 74: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	38,  // 75: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	40,  // 76: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	42,  // 77: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	44,  // 78: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	46,  // 79: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	48,  // 80: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	50,  // 81: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	52,  // 82: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	78,  // 83: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	80,  // 84: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	82,  // 85: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	61,  // 86: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	63,  // 87: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	65,  // 88: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	67,  // 89: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	69,  // 90: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	72,  // 91: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	75,  // 92: mtm.v1.CareService.ListOverdueFollowUps:input_type -> mtm.v1.ListOverdueFollowUpsRequest
+	25,  // 93: mtm.v1.CareService.RecordClinicalCondition:input_type -> mtm.v1.RecordClinicalConditionRequest
+	27,  // 94: mtm.v1.CareService.EndClinicalCondition:input_type -> mtm.v1.EndClinicalConditionRequest
+	29,  // 95: mtm.v1.CareService.RemoveClinicalCondition:input_type -> mtm.v1.RemoveClinicalConditionRequest
+	57,  // 96: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	59,  // 97: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	10,  // 98: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	12,  // 99: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	14,  // 100: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	17,  // 101: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	19,  // 102: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	21,  // 103: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	23,  // 104: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	33,  // 105: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	35,  // 106: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	37,  // 107: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	39,  // 108: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	41,  // 109: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	43,  // 110: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	45,  // 111: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	47,  // 112: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	49,  // 113: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	51,  // 114: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	54,  // 115: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	79,  // 116: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	81,  // 117: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	83,  // 118: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	62,  // 119: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	64,  // 120: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	66,  // 121: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	68,  // 122: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	71,  // 123: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	74,  // 124: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	77,  // 125: mtm.v1.CareService.ListOverdueFollowUps:output_type -> mtm.v1.ListOverdueFollowUpsResponse
+	26,  // 126: mtm.v1.CareService.RecordClinicalCondition:output_type -> mtm.v1.RecordClinicalConditionResponse
+	28,  // 127: mtm.v1.CareService.EndClinicalCondition:output_type -> mtm.v1.EndClinicalConditionResponse
+	30,  // 128: mtm.v1.CareService.RemoveClinicalCondition:output_type -> mtm.v1.RemoveClinicalConditionResponse
+	58,  // 129: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	60,  // 130: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	11,  // 131: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	13,  // 132: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	15,  // 133: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	101, // [101:134] is the sub-list for method output_type
+	68,  // [68:101] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -6080,8 +5858,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   75,
+			NumEnums:      10,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
