@@ -75,6 +75,7 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 			if err := writer.CreatePatient(ctx, want); err != nil {
 				t.Fatal(err)
 			}
+			want.ProfileVersion = 1 // CreatePatient starts the profile at version 1
 			current, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)
