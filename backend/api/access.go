@@ -170,6 +170,9 @@ func (c Config) update(ctx context.Context, patientID string, may func(store.Pat
 		audit.Granted(ctx)
 		err := fn(p, &pt)
 		pt.UpdatedAt = c.Now()
+		if err == nil {
+			c.worklistDates(&pt) // the days the patient joins the pharmacy's work lists
+		}
 		return pt, err
 	})
 	if errors.Is(err, store.ErrNotFound) {

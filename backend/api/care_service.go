@@ -52,6 +52,7 @@ func (s *CareService) EnrollPatient(ctx context.Context, req *connect.Request[mt
 		CreatedAt:         now,
 		UpdatedAt:         now,
 	}
+	c.worklistDates(&pt) // due for a CMR at once
 	if err := c.Store.CreatePatient(ctx, pt); err != nil {
 		return nil, err
 	}
@@ -151,6 +152,7 @@ func (s *CareService) GetPatientRecord(ctx context.Context, req *connect.Request
 		Patient:        patientToProto(pt),
 		MedicationList: medicationListToProto(pt),
 		ActionPlan:     actionPlanToProto(pt),
+		Conditions:     conditionsToProto(pt.Conditions),
 	}), nil
 }
 

@@ -36,8 +36,6 @@ const (
 	// maxReviews bounds the reviews kept on a record (decades of quarterly
 	// TMRs and annual CMRs).
 	maxReviews = 400
-	// maxPharmacyScan bounds how many patients one pharmacy-wide list reads.
-	maxPharmacyScan = 50_000
 	// defaultListSize is the page size of pharmacy-wide lists when 0.
 	defaultListSize = 100
 )
@@ -172,7 +170,7 @@ func (s *PatientService) GetAdherence(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.GetAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays(), false)}), nil
+	return connect.NewResponse(&mtmv1.GetAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays())}), nil
 }
 
 // ExportRecord implements mtm.v1.PatientService.ExportRecord: the record as
@@ -358,32 +356,59 @@ func lastReview(reviews []store.Review, kind string) (store.Review, bool) {
 
 // adherence returns the patient's PQA Proportion of Days Covered measures
 // (clinical.Measures) over the measurement year to day, or over the window
-// of windowDays ending on day when windowDays > 0. The wire message has one
-// entry per medicine, so a class measure (PDC-DR, PDC-RASA, PDC-STA) appears
-// once for each medicine it pooled, all with the class's PDC; a medicine
-// outside the classes carries its own. Measures that did not score the
-// patient (fewer than two fill dates, less than 91 days of treatment, an
-// exclusion) are left out; when onlyCurrent, so are stopped medicines (a
-// class measure goes on while one of its medicines is taken).
-func adherence(pt store.Patient, day store.Date, windowDays int32, onlyCurrent bool) []*mtmv1.MedicationAdherence {
+// of windowDays ending on day when windowDays > 0, with the record's
+// hospice, ESRD and inpatient stays. The wire message has one entry per
+// medicine, so a class measure (PDC-DR, PDC-RASA, PDC-STA) appears once for
+// each medicine it pooled, all with the class's figure; a medicine outside
+// the classes carries its own. A measure that did not score the patient
+// (fewer than two fill dates, less than 91 days of treatment, an
+// exclusion) is there with its status, so that a pharmacist sees why the
+// patient is on no list.
+func adherence(pt store.Patient, day store.Date, windowDays int32) []*mtmv1.MedicationAdherence {
 	period := clinical.MeasurementYear(day)
 	if windowDays > 0 {
 		period = clinical.Window(day, int(windowDays))
 	}
-	// The record holds no hospice, ESRD or inpatient-stay data yet, so no
-	// clinical.Conditions are passed.
 	var out []*mtmv1.MedicationAdherence
-	for _, r := range clinical.Measures(clinical.Input{Medications: pt.Medications, Fills: pt.Fills, Period: period}) {
-		if !r.Scored() || onlyCurrent && !r.Active {
-			continue
-		}
+	for _, r := range clinical.Measures(clinical.InputOf(pt, period)) {
 		for _, id := range r.MedicationIDs {
-			if onlyCurrent && !isActive(pt, id) {
-				continue // a stopped member of a class measure that goes on
-			}
-			out = append(out, &mtmv1.MedicationAdherence{MedicationId: id, ProportionOfDaysCovered: r.Adherence.PDC(), BelowThreshold: r.Adherence.BelowThreshold()})
+			out = append(out, adherenceToProto(id, r, period))
 		}
 	}
+	return out
+}
+
+var measureToProto = map[clinical.Measure]mtmv1.AdherenceMeasure{
+	clinical.MeasureDiabetes:    mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_DR,
+	clinical.MeasureRASA:        mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_RASA,
+	clinical.MeasureStatins:     mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_STA,
+	clinical.MeasurePerMedicine: mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PER_MEDICINE,
+}
+
+var adherenceStatusToProto = map[clinical.Status]mtmv1.AdherenceStatus{
+	clinical.StatusScored:         mtmv1.AdherenceStatus_ADHERENCE_STATUS_SCORED,
+	clinical.StatusFewFills:       mtmv1.AdherenceStatus_ADHERENCE_STATUS_FEW_FILLS,
+	clinical.StatusShortTreatment: mtmv1.AdherenceStatus_ADHERENCE_STATUS_SHORT_TREATMENT,
+	clinical.StatusHospice:        mtmv1.AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_HOSPICE,
+	clinical.StatusESRD:           mtmv1.AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_ESRD,
+	clinical.StatusInsulin:        mtmv1.AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_INSULIN,
+	clinical.StatusSacubitril:     mtmv1.AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_SACUBITRIL,
+}
+
+// adherenceToProto is one medicine's entry of measure r over period.
+func adherenceToProto(medicationID string, r clinical.Result, period clinical.Period) *mtmv1.MedicationAdherence {
+	out := &mtmv1.MedicationAdherence{
+		MedicationId: medicationID, Measure: measureToProto[r.Measure], Status: adherenceStatusToProto[r.Status],
+		PeriodStart: period.From.String(), PeriodEnd: period.Through.String(),
+	}
+	if !r.Scored() {
+		out.StatusReason = string(r.Status)
+		return out
+	}
+	a := r.Adherence
+	out.ProportionOfDaysCovered, out.BelowThreshold = a.PDC(), a.BelowThreshold()
+	out.TreatmentStart, out.TreatmentEnd = a.From.String(), a.Through.String()
+	out.DaysInPeriod, out.DaysCovered = int32(a.DaysInPeriod), int32(a.DaysCovered)
 	return out
 }
 
@@ -630,115 +655,7 @@ func (s *CareService) GetPatientAdherence(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.GetPatientAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays(), false)}), nil
-}
-
-// eachPharmacyPatient calls fn for every patient of the pharmacy, in id
-// order, reading at most maxPharmacyScan; it reports whether it stopped
-// early.
-func (c Config) eachPharmacyPatient(ctx context.Context, pharmacyID string, fn func(store.Patient)) (truncated bool, err error) {
-	const page = 200
-	after, seen := "", 0
-	for {
-		pts, err := c.Store.ListPatients(ctx, pharmacyID, after, page)
-		if err != nil {
-			return false, err
-		}
-		for _, pt := range pts {
-			fn(pt)
-			after = pt.ID
-		}
-		seen += len(pts)
-		if len(pts) < page {
-			return false, nil
-		}
-		if seen >= maxPharmacyScan {
-			return true, nil
-		}
-	}
-}
-
-// ListPatientsDueForCmr implements mtm.v1.CareService.ListPatientsDueForCmr
-// over the caller's own pharmacy.
-func (s *CareService) ListPatientsDueForCmr(ctx context.Context, req *connect.Request[mtmv1.ListPatientsDueForCmrRequest]) (*connect.Response[mtmv1.ListPatientsDueForCmrResponse], error) {
-	c, m := s.cfg, req.Msg
-	p, err := staff(ctx)
-	if err != nil {
-		return nil, err
-	}
-	dueBy := store.DateOf(c.Now().UTC())
-	if m.GetDueBy() != "" {
-		if dueBy, err = store.ParseDate(m.GetDueBy()); err != nil {
-			return nil, invalidField("due_by", "not a calendar date (YYYY-MM-DD)")
-		}
-	}
-	type due struct {
-		pt   store.Patient
-		last store.Date
-		next store.Date
-	}
-	var all []due
-	truncated, err := c.eachPharmacyPatient(ctx, p.PharmacyID, func(pt store.Patient) {
-		next := clinical.NextCMRDue(pt.Reviews, enrolledOn(pt))
-		if !dueBy.Before(next) {
-			last, _ := clinical.LastCMR(pt.Reviews)
-			all = append(all, due{pt, last, next})
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(all, func(a, b due) int { return a.next.Time().Compare(b.next.Time()) })
-	size := pageSize(m.GetPageSize())
-	out := &mtmv1.ListPatientsDueForCmrResponse{Truncated: truncated || len(all) > size}
-	for _, d := range all[:min(size, len(all))] {
-		out.Patients = append(out.Patients, &mtmv1.CmrDue{Patient: patientToProto(d.pt), LastCmrOn: d.last.String(), NextCmrDueOn: d.next.String()})
-	}
-	return connect.NewResponse(out), nil
-}
-
-// ListPatientsBelowAdherenceThreshold implements
-// mtm.v1.CareService.ListPatientsBelowAdherenceThreshold over the caller's
-// own pharmacy: patients with a current medicine below 80% PDC, lowest
-// first.
-func (s *CareService) ListPatientsBelowAdherenceThreshold(ctx context.Context, req *connect.Request[mtmv1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[mtmv1.ListPatientsBelowAdherenceThresholdResponse], error) {
-	c, m := s.cfg, req.Msg
-	p, err := staff(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := c.Now()
-	type below struct {
-		pt     store.Patient
-		meds   []*mtmv1.MedicationAdherence
-		lowest float64
-	}
-	var all []below
-	truncated, err := c.eachPharmacyPatient(ctx, p.PharmacyID, func(pt store.Patient) {
-		var b below
-		for _, a := range adherence(pt, today(pt, now), m.GetWindowDays(), true) {
-			if a.GetBelowThreshold() {
-				if len(b.meds) == 0 || a.GetProportionOfDaysCovered() < b.lowest {
-					b.lowest = a.GetProportionOfDaysCovered()
-				}
-				b.meds = append(b.meds, a)
-			}
-		}
-		if len(b.meds) > 0 {
-			b.pt = pt
-			all = append(all, b)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(all, func(a, b below) int { return cmp.Compare(a.lowest, b.lowest) })
-	size := pageSize(m.GetPageSize())
-	out := &mtmv1.ListPatientsBelowAdherenceThresholdResponse{Truncated: truncated || len(all) > size}
-	for _, b := range all[:min(size, len(all))] {
-		out.Patients = append(out.Patients, &mtmv1.PatientAdherence{Patient: patientToProto(b.pt), Medications: b.meds})
-	}
-	return connect.NewResponse(out), nil
+	return connect.NewResponse(&mtmv1.GetPatientAdherenceResponse{Medications: adherence(pt, today(pt, s.cfg.Now()), req.Msg.GetWindowDays())}), nil
 }
 
 func pageSize(n int32) int {

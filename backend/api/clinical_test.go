@@ -280,12 +280,37 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 			below bool
 		}
 		want := map[string]pdc{simvastatin: {1, false}, atorvastatin: {1, false}, metformin: {70.0 / 120, true}}
-		check := func(got []*mtmv1.MedicationAdherence) {
+		check := func(all []*mtmv1.MedicationAdherence) {
 			t.Helper()
+			var got []*mtmv1.MedicationAdherence
+			for _, a := range all {
+				switch {
+				case a.GetStatus() == mtmv1.AdherenceStatus_ADHERENCE_STATUS_SCORED:
+					got = append(got, a)
+				case a.GetMedicationId() == apixaban:
+					// One fill: there, with why it is not scored.
+					if a.GetStatus() != mtmv1.AdherenceStatus_ADHERENCE_STATUS_FEW_FILLS || a.GetStatusReason() == "" ||
+						a.GetMeasure() != mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PER_MEDICINE || a.GetProportionOfDaysCovered() != 0 {
+						t.Errorf("apixaban = %v, want per-medicine, not scored: few fills", a)
+					}
+				default:
+					t.Errorf("unexpected entry %v", a)
+				}
+			}
 			if len(got) != len(want) {
 				t.Fatalf("adherence for %d medicines, want %d: %v", len(got), len(want), got)
 			}
 			for _, a := range got {
+				if a.GetPeriodStart() != "2025-11-03" || a.GetPeriodEnd() != "2026-03-02" {
+					t.Errorf("%s: period %s..%s, want the 120-day window", a.GetMedicationId(), a.GetPeriodStart(), a.GetPeriodEnd())
+				}
+				wantMeasure := mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_STA
+				if a.GetMedicationId() == metformin {
+					wantMeasure = mtmv1.AdherenceMeasure_ADHERENCE_MEASURE_PDC_DR
+				}
+				if a.GetMeasure() != wantMeasure {
+					t.Errorf("%s: measure %v, want %v", a.GetMedicationId(), a.GetMeasure(), wantMeasure)
+				}
 				w, ok := want[a.GetMedicationId()]
 				if !ok || a.GetProportionOfDaysCovered() != w.pdc || a.GetBelowThreshold() != w.below {
 					t.Errorf("%s: PDC %v below %v, want %v %v", a.GetMedicationId(), a.GetProportionOfDaysCovered(), a.GetBelowThreshold(), w.pdc, w.below)
@@ -308,24 +333,16 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ytd.Msg.GetMedications(); len(got) != 0 {
-			t.Errorf("measurement year to 2 March: %v, want nothing measured", got)
+		for _, a := range ytd.Msg.GetMedications() {
+			if a.GetStatus() == mtmv1.AdherenceStatus_ADHERENCE_STATUS_SCORED || a.GetPeriodStart() != "2026-01-01" {
+				t.Errorf("measurement year to 2 March: %v, want nothing scored", a)
+			}
 		}
-
-		below, err := care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := below.Msg.GetPatients()
-		if len(got) != 1 || got[0].GetPatient().GetId() != olive.id || len(got[0].GetMedications()) != 1 || got[0].GetMedications()[0].GetMedicationId() != metformin {
-			t.Fatalf("below threshold = %v, want only Olive's Metformin (Otto is covered, Stan is another pharmacy's)", got)
-		}
-		farBelow, err := farCare.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := farBelow.Msg.GetPatients(); len(got) != 1 || got[0].GetPatient().GetId() != stranger.id {
-			t.Fatalf("the other pharmacy's list = %v, want only Stan", got)
+		// The pharmacy's list is kept for the measurement year only (see
+		// TestWorklistsFollowFillsReviewsAndTheClock).
+		_, err = care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
+		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); !slices.Equal(got, []string{"window_days"}) {
+			t.Errorf("list with a window: violations = %v, want window_days", got)
 		}
 
 		// A stopped medicine is measured up to its stop date and leaves the
@@ -350,13 +367,6 @@ func TestAdherenceForPatientAndPharmacist(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(mine.Msg.GetMedications())
-		below, err = care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{WindowDays: 120}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := len(below.Msg.GetPatients()); n != 0 {
-			t.Errorf("%d patients below threshold after the only low medicine stopped", n)
-		}
 
 		_, err = care.GetPatientAdherence(ctx, req(&mtmv1.GetPatientAdherenceRequest{PatientId: olive.id, WindowDays: 731}))
 		if got := violatedFields(t, wantCode(t, err, connect.CodeInvalidArgument)); !slices.Equal(got, []string{"window_days"}) {

@@ -127,6 +127,7 @@ type ids struct {
 	actionItem, changeActionItem string
 	medVersion                   int64
 	review, selfReport           string // a review with one intervention, a pending self-report
+	condition, removeCondition   string // ongoing inpatient stays: one the matrix ends, one it removes
 	thread, closeThread          string // threads about the patient
 	doseSchedule, occurrence     string // a daily 08:00 schedule and its dose on the test day
 	// Per caller, what that caller's delete removes: a push device it
@@ -332,6 +333,19 @@ var matrix = []row{
 	{mtmv1connect.CareServiceListPatientsBelowAdherenceThresholdProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
 		return discard(c.care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{})))
 	}},
+	{mtmv1connect.CareServiceListOverdueFollowUpsProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
+		return discard(c.care.ListOverdueFollowUps(ctx, req(&mtmv1.ListOverdueFollowUpsRequest{})))
+	}},
+	{mtmv1connect.CareServiceRecordClinicalConditionProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.RecordClinicalCondition(ctx, req(&mtmv1.RecordClinicalConditionRequest{PatientId: x.patient,
+			Kind: mtmv1.ClinicalConditionKind_CLINICAL_CONDITION_KIND_HOSPICE, From: "2026-02-25"})))
+	}},
+	{mtmv1connect.CareServiceEndClinicalConditionProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.EndClinicalCondition(ctx, req(&mtmv1.EndClinicalConditionRequest{PatientId: x.patient, ConditionId: x.condition, Through: "2026-02-27"})))
+	}},
+	{mtmv1connect.CareServiceRemoveClinicalConditionProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.RemoveClinicalCondition(ctx, req(&mtmv1.RemoveClinicalConditionRequest{PatientId: x.patient, ConditionId: x.removeCondition})))
+	}},
 	{mtmv1connect.CareServiceCreatePharmacistProcedure, onlyStaffNoTarget, func(ctx context.Context, c clients, _ ids, a actor) error {
 		return discard(c.care.CreatePharmacist(ctx, req(&mtmv1.CreatePharmacistRequest{Email: fmt.Sprintf("new%d@matrix.test", a), Password: "a long enough password", DisplayName: "New RPh"})))
 	}},
@@ -482,12 +496,21 @@ func newMatrixFixture(t *testing.T, e *env) *matrixFixture {
 			t.Fatal(err)
 		}
 		x.allergy = al.Msg.GetAllergy().GetId()
+		stay := func() string {
+			res, err := care.RecordClinicalCondition(ctx, req(&mtmv1.RecordClinicalConditionRequest{PatientId: p.id,
+				Kind: mtmv1.ClinicalConditionKind_CLINICAL_CONDITION_KIND_INPATIENT, From: "2026-02-20"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Msg.GetCondition().GetId()
+		}
+		x.condition, x.removeCondition = stay(), stay()
 		x.review, x.selfReport = matrixClinicalRecords(t, e, rphOwn, p)
 		x.doseSchedule, x.occurrence = matrixDoseSchedule(t, e, p, x.medication)
 		f.ids[i] = x
 	}
 	f.ids[missingPatient] = ids{patient: "pt_missing", medication: "md_missing", stopMedication: "md_missing2", actionItem: "ai_missing",
-		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1,
+		changeActionItem: "ai_missing2", allergy: "al_missing", grant: "gr_missing", medVersion: 1, condition: "cd_missing", removeCondition: "cd_missing2",
 		thread: "th_missing", closeThread: "th_missing2", doseSchedule: "ds_missing", occurrence: missingOccurrence()}
 	for i, p := range []enrolled{own, other} {
 		msg := mtmv1connect.NewMessagingServiceClient(e.srv.Client(), e.srv.URL, e.clientOpts(p.token)...)

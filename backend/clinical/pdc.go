@@ -301,12 +301,38 @@ func score(fills []targetFill, period Period, cond Conditions) (Status, Adherenc
 
 	treatment := Period{From: ipsd, Through: period.Through}
 	n := treatment.Days()
+	inpatient := inpatientDays(ipsd, n, cond)
+	covered := coverage(fills, ipsd, n, inpatient)
+	a := Adherence{From: treatment.From, Through: treatment.Through}
+	for d := range n {
+		if inpatient[d] {
+			continue
+		}
+		a.DaysInPeriod++
+		if covered[d] {
+			a.DaysCovered++
+		}
+	}
+	return StatusScored, a
+}
+
+// inpatientDays marks the days of the n from start spent in an inpatient
+// stay.
+func inpatientDays(start store.Date, n int, cond Conditions) []bool {
 	inpatient := make([]bool, n)
 	for _, s := range cond.InpatientStays {
-		for d := max(0, daysBetween(ipsd, s.From)); d < n && d <= daysBetween(ipsd, s.Through); d++ {
+		for d := max(0, daysBetween(start, s.From)); d < n && d <= daysBetween(start, s.Through); d++ {
 			inpatient[d] = true
 		}
 	}
+	return inpatient
+}
+
+// coverage marks the days of the n from ipsd that fills cover: a fill of a
+// target made while earlier supply of that target remains starts the day
+// after it runs out; supply does not run down on inpatient days. The days
+// covered up to a day do not depend on fills made after it, nor on n.
+func coverage(fills []targetFill, ipsd store.Date, n int, inpatient []bool) []bool {
 	covered := make([]bool, n)
 	sorted := slices.Clone(fills)
 	slices.SortStableFunc(sorted, func(a, b targetFill) int { return a.on.Time().Compare(b.on.Time()) })
@@ -328,17 +354,7 @@ func score(fills []targetFill, period Period, cond Conditions) (Status, Adherenc
 		}
 		next[f.target] = day
 	}
-	a := Adherence{From: treatment.From, Through: treatment.Through}
-	for d := range n {
-		if inpatient[d] {
-			continue
-		}
-		a.DaysInPeriod++
-		if covered[d] {
-			a.DaysCovered++
-		}
-	}
-	return StatusScored, a
+	return covered
 }
 
 // daysBetween is the number of days from a to b (negative when b is before a).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
 )
 
@@ -81,7 +82,9 @@ func seedOnce(ctx context.Context, st store.Store, now time.Time) error {
 	}); err != nil {
 		return err
 	}
-	return st.CreatePatient(ctx, patient(now))
+	pt := patient(now)
+	pt.Worklist = clinical.WorklistDates(pt, now) // on the pharmacy's work lists like any patient
+	return st.CreatePatient(ctx, pt)
 }
 
 func date(s string) store.Date {

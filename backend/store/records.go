@@ -170,6 +170,14 @@ type Patient struct {
 	Reviews     []Review
 	SelfReports []SelfReport
 
+	// Clinical conditions the PQA adherence measures read: hospice,
+	// end-stage renal disease, inpatient and skilled-nursing stays.
+	Conditions []Condition
+
+	// Worklist are the days from which the patient belongs on each
+	// pharmacy work list (see Worklists); derived data the API keeps.
+	Worklist WorklistDates
+
 	ActivatedAt time.Time // first device activation; zero until then
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -306,4 +314,24 @@ type RefreshToken struct {
 	Role      Role
 	ExpiresAt time.Time
 	CreatedAt time.Time
+}
+
+// Condition kinds.
+const (
+	ConditionHospice   = "hospice"   // hospice enrolment: From, Through (zero while ongoing)
+	ConditionESRD      = "esrd"      // end-stage renal disease: From is the diagnosis date
+	ConditionInpatient = "inpatient" // hospital stay: admission From, discharge Through (zero while admitted)
+	ConditionSNF       = "snf"       // skilled-nursing facility stay, as an inpatient stay
+)
+
+// Condition is a clinical fact the pharmacist records because PQA's
+// adherence measures depend on it.
+type Condition struct {
+	ID         string
+	Kind       string // one of the Condition* constants
+	From       Date
+	Through    Date // zero: ongoing (never set for ESRD)
+	Note       string
+	RecordedBy string // account id
+	RecordedAt time.Time
 }

@@ -63,6 +63,7 @@ type Store interface {
 	Messages
 	SigningKeys
 	ConsoleSessions
+	Worklists
 
 	// Close releases the store's resources.
 	Close() error

@@ -55,6 +55,14 @@ func commands() []command {
 			"call any unary method of the API as the signed-in user, request and answer in JSON (e.g. CareService/AddMedication)", runCall},
 		{"export", "<patient-id> --format pdf|fhir --out FILE",
 			"write a patient's CMS standardized-format PDF (the written CMR summary) or FHIR Bundle to a file", runExport},
+		{"worklist", "cmr|below|followups [--due-by YYYY-MM-DD] [--limit N]",
+			"list your pharmacy's patients due for a CMR, below 80% PDC, or with an overdue follow-up", runWorklist},
+		{"condition", "<patient-id> --kind hospice|esrd|inpatient|snf --from YYYY-MM-DD [--through YYYY-MM-DD] [--note TEXT]",
+			"record hospice, end-stage renal disease or a hospital/skilled-nursing stay (the adherence measures read them)", runCondition},
+		{"end-condition", "<patient-id> <condition-id> --through YYYY-MM-DD", "set the end (discharge) of an ongoing condition", runEndCondition},
+		{"remove-condition", "<patient-id> <condition-id>", "remove a condition entered in error", runRemoveCondition},
+		{"reindex", "--data-dir DIR|--redis-url URL --pharmacy ID",
+			"recompute the pharmacy's work-list index from the records (after an upgrade; with bbolt, mtmd must be stopped)", runReindex},
 		{"keys", "list|rotate|retire [--kid KID] --redis-url URL --signing-key-wrap-file F | --signing-key-dir DIR", "list, rotate or retire the access-token signing keys, in the store or a directory (running servers reload them)", runKeys},
 	}
 }

@@ -70,6 +70,19 @@ func printRecord(w io.Writer, rec *mtmv1.GetPatientRecordResponse) error {
 		}
 		p.line("  - %s (%s): %s", a.GetSubstance(), kind, reaction)
 	}
+	if conds := rec.GetConditions(); len(conds) > 0 {
+		p.line("Conditions the adherence measures read:")
+		for _, c := range conds {
+			span := "from " + c.GetFrom()
+			if c.GetThrough() != "" {
+				span += " through " + c.GetThrough()
+			} else if c.GetKind() != mtmv1.ClinicalConditionKind_CLINICAL_CONDITION_KIND_ESRD {
+				span += ", ongoing"
+			}
+			p.line("  - %s %s (%s)", conditionKindName(c.GetKind()), span, c.GetId())
+			p.field("Note", c.GetNote())
+		}
+	}
 	if info := pml.GetOtherInformation(); info != "" {
 		p.line("Other information:")
 		p.block(info)

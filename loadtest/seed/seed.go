@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
 )
 
@@ -233,6 +234,7 @@ func seedPatient(ctx context.Context, st store.Store, o Options, i int, pharmacy
 			CreatedAt: o.Now,
 		}}
 	}
+	rec.Worklist = clinical.WorklistDates(rec, o.Now) // indexed on the work lists as the API would
 	if err := st.CreatePatient(ctx, rec); err != nil {
 		return Patient{}, nil, fmt.Errorf("patient %s: %w", rec.ID, err)
 	}

@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -51,5 +52,39 @@ func BenchmarkUpdatePatient20Meds(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkListWorklist reads a page of 50 from a work list of a pharmacy
+// of 1,000 and of 20,000 patients, 50 of them due: the cost of the range
+// query should not depend on the pharmacy's size.
+func BenchmarkListWorklist(b *testing.B) {
+	due := store.Date{Year: 2026, Month: 3, Day: 1}
+	for _, n := range []int{1000, 20000} {
+		b.Run(fmt.Sprintf("patients=%d", n), func(b *testing.B) {
+			s, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: discard(), NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			ctx := b.Context()
+			for i := range n {
+				p := storetest.SamplePatient(fmt.Sprintf("pat-%06d", i), "ph-1", 5)
+				p.Worklist = store.WorklistDates{CMRDue: due.AddDays(1 + i%300)}
+				if i%(n/50) == 0 {
+					p.Worklist.CMRDue = due.AddDays(-i % 30)
+				}
+				if err := s.CreatePatient(ctx, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				page, err := s.ListWorklist(ctx, "ph-1", store.WorklistCMRDue, due, store.WorklistCursor{}, 50)
+				if err != nil || len(page) != 50 {
+					b.Fatalf("ListWorklist: %d, %v", len(page), err)
+				}
+			}
+		})
 	}
 }

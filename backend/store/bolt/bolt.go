@@ -101,7 +101,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
-		bucketSigningKeys, bucketConsoleSessions,
+		bucketSigningKeys, bucketConsoleSessions, bucketWorklists,
 	}
 )
 

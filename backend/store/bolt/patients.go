@@ -31,7 +31,10 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 		if err != nil {
 			return err
 		}
-		return idx.Put([]byte(p.ID), nil)
+		if err := idx.Put([]byte(p.ID), nil); err != nil {
+			return err
+		}
+		return syncWorklist(tx, p, store.WorklistDates{}, false)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt.CreatePatient: %w", err)
@@ -77,6 +80,9 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		next.Version = cur.Version + 1
 		store.StampPartVersions(cur, &next)
 		if err := put(b, s.codec, id, next); err != nil {
+			return err
+		}
+		if err := syncWorklist(tx, next, cur.Worklist, false); err != nil {
 			return err
 		}
 		out = next

@@ -245,6 +245,33 @@ type patientWire struct {
 	EmergencyContact  contactWire      `cbor:"29,keyasint,omitempty"`
 	PrimaryCare       contactWire      `cbor:"30,keyasint,omitempty"`
 	ProfileVersion    int64            `cbor:"31,keyasint,omitempty"`
+	// Keys from 60 on: the clinical work lists and conditions.
+	Conditions []conditionWire `cbor:"60,keyasint,omitempty"`
+	Worklist   worklistWire    `cbor:"61,keyasint,omitempty"`
+}
+
+type worklistWire struct {
+	CMRDue   int64 `cbor:"1,keyasint,omitempty"`
+	BelowPDC int64 `cbor:"2,keyasint,omitempty"`
+	FollowUp int64 `cbor:"3,keyasint,omitempty"`
+}
+
+type conditionWire struct {
+	ID         string `cbor:"1,keyasint,omitempty"`
+	Kind       string `cbor:"2,keyasint,omitempty"`
+	From       int64  `cbor:"3,keyasint,omitempty"`
+	Through    int64  `cbor:"4,keyasint,omitempty"`
+	Note       string `cbor:"5,keyasint,omitempty"`
+	RecordedBy string `cbor:"6,keyasint,omitempty"`
+	RecordedAt int64  `cbor:"7,keyasint,omitempty"`
+}
+
+func conditionToWire(c store.Condition) conditionWire {
+	return conditionWire{ID: c.ID, Kind: c.Kind, From: dEnc(c.From), Through: dEnc(c.Through), Note: c.Note, RecordedBy: c.RecordedBy, RecordedAt: tEnc(c.RecordedAt)}
+}
+
+func (w conditionWire) toStore() store.Condition {
+	return store.Condition{ID: w.ID, Kind: w.Kind, From: dDec(w.From), Through: dDec(w.Through), Note: w.Note, RecordedBy: w.RecordedBy, RecordedAt: tDec(w.RecordedAt)}
 }
 
 type medicationWire struct {
@@ -346,6 +373,8 @@ func patientToWire(p store.Patient) patientWire {
 		FollowUps:      mapSlice(p.FollowUps, followUpToWire),
 		Reviews:        mapSlice(p.Reviews, reviewToWire),
 		SelfReports:    mapSlice(p.SelfReports, selfReportToWire),
+		Conditions:     mapSlice(p.Conditions, conditionToWire),
+		Worklist:       worklistWire{CMRDue: dEnc(p.Worklist.CMRDue), BelowPDC: dEnc(p.Worklist.BelowPDC), FollowUp: dEnc(p.Worklist.FollowUp)},
 		ProfileVersion: p.ProfileVersion,
 	}
 }
@@ -392,6 +421,8 @@ func (w patientWire) toStore() store.Patient {
 		FollowUps:      mapSlice(w.FollowUps, followUpWire.toStore),
 		Reviews:        mapSlice(w.Reviews, reviewWire.toStore),
 		SelfReports:    mapSlice(w.SelfReports, selfReportWire.toStore),
+		Conditions:     mapSlice(w.Conditions, conditionWire.toStore),
+		Worklist:       store.WorklistDates{CMRDue: dDec(w.Worklist.CMRDue), BelowPDC: dDec(w.Worklist.BelowPDC), FollowUp: dDec(w.Worklist.FollowUp)},
 		ProfileVersion: w.ProfileVersion,
 	}
 }

@@ -42,6 +42,8 @@ func TestWireTypesCoverEveryField(t *testing.T) {
 		{store.RefreshToken{}, tokenWire{}, 0, 0},
 		{store.Invite{}, inviteWire{}, 0, 0},
 		{store.AuditEvent{}, auditWire{}, 0, 0},
+		{store.Condition{}, conditionWire{}, 0, 0},
+		{store.WorklistDates{}, worklistWire{}, 0, 0},
 	}
 	for _, c := range cases {
 		rt, wt := reflect.TypeOf(c.record), reflect.TypeOf(c.wire)
@@ -73,6 +75,7 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 			if err := writer.CreatePatient(ctx, want); err != nil {
 				t.Fatal(err)
 			}
+			want.ProfileVersion = 1 // CreatePatient starts the profile at version 1
 			current, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)

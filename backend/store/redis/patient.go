@@ -31,6 +31,12 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 		return s.fail(opName, err)
 	}
 	err = s.createRecord(ctx, opName, s.k.patient(p.ID), rec, 0)
+	if err == nil {
+		// The work-list entries after the record (see store.Worklists).
+		if err := s.syncWorklist(ctx, p, store.WorklistDates{}, false); err != nil {
+			return s.fail(opName, err)
+		}
+	}
 	if errors.Is(err, store.ErrAlreadyExists) {
 		// Withdraw the index entry unless the existing patient belongs
 		// to the same pharmacy (a patient never changes pharmacy).
@@ -104,6 +110,12 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		}
 		switch status {
 		case stOK:
+			// The work-list entries after the record (see store.Worklists):
+			// a failure here is reported like a lost reply, the write
+			// having happened.
+			if err := s.syncWorklist(ctx, next, cur.Worklist, false); err != nil {
+				return store.Patient{}, s.fail(opName, err)
+			}
 			return next, nil
 		case stNotFound:
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)

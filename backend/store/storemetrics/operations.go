@@ -349,3 +349,24 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 	s.observe(ctx, "UpdateThread", start, err)
 	return r0, err
 }
+
+func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Worklist, through store.Date, after store.WorklistCursor, limit int) ([]store.WorklistEntry, error) {
+	start := s.now()
+	r0, err := s.Store.ListWorklist(ctx, pharmacyID, l, through, after, limit)
+	s.observe(ctx, "ListWorklist", start, err)
+	return r0, err
+}
+
+func (s *Store) ReindexPatient(ctx context.Context, patientID string) error {
+	start := s.now()
+	err := s.Store.ReindexPatient(ctx, patientID)
+	s.observe(ctx, "ReindexPatient", start, err)
+	return err
+}
+
+func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version int64, dates store.WorklistDates) error {
+	start := s.now()
+	err := s.Store.SetWorklistDates(ctx, patientID, version, dates)
+	s.observe(ctx, "SetWorklistDates", start, err)
+	return err
+}

@@ -178,5 +178,15 @@ func SamplePatient(id, pharmacyID string, meds int) store.Patient {
 		ReportedBy: id, ReportedAt: at(3), Status: "declined", ResolvedBy: "acct-pharmacist-0001",
 		ResolvedAt: at(13), DeclineReason: "Interacts with sertraline; patient agreed to stop", MedicationID: "med-010",
 	}}
+	p.Conditions = []store.Condition{{
+		ID: "cond-1", Kind: store.ConditionInpatient, From: store.Date{Year: 2026, Month: time.February, Day: 2},
+		Through: store.Date{Year: 2026, Month: time.February, Day: 9}, Note: "Admitted for pneumonia",
+		RecordedBy: "acct-pharmacist-0001", RecordedAt: at(12),
+	}}
+	p.Worklist = store.WorklistDates{
+		CMRDue:   store.Date{Year: 2027, Month: time.March, Day: 6},
+		BelowPDC: store.Date{Year: 2026, Month: time.June, Day: 30},
+		FollowUp: store.Date{Year: 2026, Month: time.April, Day: 1},
+	}
 	return p
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Messages", messagingCases},
 		{"SigningKeys", signingKeyCases},
 		{"ConsoleSessions", consoleCases},
+		{"Worklists", worklistCases},
 		{"Context", contextCases},
 	}
 	for _, g := range groups {

@@ -23,6 +23,69 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ClinicalConditionKind is a clinical fact the adherence measures read.
+type ClinicalConditionKind int32
+
+const (
+	ClinicalConditionKind_CLINICAL_CONDITION_KIND_UNSPECIFIED ClinicalConditionKind = 0
+	// Hospice enrolment: excludes the patient from every PQA measure of a
+	// period it overlaps.
+	ClinicalConditionKind_CLINICAL_CONDITION_KIND_HOSPICE ClinicalConditionKind = 1
+	// End-stage renal disease, from its diagnosis (no end): excludes the
+	// patient from every PQA measure of a period ending after it.
+	ClinicalConditionKind_CLINICAL_CONDITION_KIND_ESRD ClinicalConditionKind = 2
+	// Hospital stay, admission to discharge: the days leave the period and
+	// supply on hand is carried past the discharge.
+	ClinicalConditionKind_CLINICAL_CONDITION_KIND_INPATIENT ClinicalConditionKind = 3
+	// Skilled-nursing facility stay: as an inpatient stay.
+	ClinicalConditionKind_CLINICAL_CONDITION_KIND_SKILLED_NURSING ClinicalConditionKind = 4
+)
+
+// Enum value maps for ClinicalConditionKind.
+var (
+	ClinicalConditionKind_name = map[int32]string{
+		0: "CLINICAL_CONDITION_KIND_UNSPECIFIED",
+		1: "CLINICAL_CONDITION_KIND_HOSPICE",
+		2: "CLINICAL_CONDITION_KIND_ESRD",
+		3: "CLINICAL_CONDITION_KIND_INPATIENT",
+		4: "CLINICAL_CONDITION_KIND_SKILLED_NURSING",
+	}
+	ClinicalConditionKind_value = map[string]int32{
+		"CLINICAL_CONDITION_KIND_UNSPECIFIED":     0,
+		"CLINICAL_CONDITION_KIND_HOSPICE":         1,
+		"CLINICAL_CONDITION_KIND_ESRD":            2,
+		"CLINICAL_CONDITION_KIND_INPATIENT":       3,
+		"CLINICAL_CONDITION_KIND_SKILLED_NURSING": 4,
+	}
+)
+
+func (x ClinicalConditionKind) Enum() *ClinicalConditionKind {
+	p := new(ClinicalConditionKind)
+	*p = x
+	return p
+}
+
+func (x ClinicalConditionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ClinicalConditionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_care_proto_enumTypes[0].Descriptor()
+}
+
+func (ClinicalConditionKind) Type() protoreflect.EnumType {
+	return &file_mtm_v1_care_proto_enumTypes[0]
+}
+
+func (x ClinicalConditionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ClinicalConditionKind.Descriptor instead.
+func (ClinicalConditionKind) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+}
+
 // ReviewKind is the kind of medication review.
 type ReviewKind int32
 
@@ -59,11 +122,11 @@ func (x ReviewKind) String() string {
 }
 
 func (ReviewKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[0].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[1].Descriptor()
 }
 
 func (ReviewKind) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[0]
+	return &file_mtm_v1_care_proto_enumTypes[1]
 }
 
 func (x ReviewKind) Number() protoreflect.EnumNumber {
@@ -72,7 +135,7 @@ func (x ReviewKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReviewKind.Descriptor instead.
 func (ReviewKind) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
 }
 
 // DeliveryMethod is how a review was delivered.
@@ -115,11 +178,11 @@ func (x DeliveryMethod) String() string {
 }
 
 func (DeliveryMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[1].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[2].Descriptor()
 }
 
 func (DeliveryMethod) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[1]
+	return &file_mtm_v1_care_proto_enumTypes[2]
 }
 
 func (x DeliveryMethod) Number() protoreflect.EnumNumber {
@@ -128,7 +191,7 @@ func (x DeliveryMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DeliveryMethod.Descriptor instead.
 func (DeliveryMethod) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
 }
 
 // DrugTherapyProblemCategory is the kind of a drug therapy problem: the
@@ -187,11 +250,11 @@ func (x DrugTherapyProblemCategory) String() string {
 }
 
 func (DrugTherapyProblemCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[2].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
 }
 
 func (DrugTherapyProblemCategory) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[2]
+	return &file_mtm_v1_care_proto_enumTypes[3]
 }
 
 func (x DrugTherapyProblemCategory) Number() protoreflect.EnumNumber {
@@ -200,7 +263,7 @@ func (x DrugTherapyProblemCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DrugTherapyProblemCategory.Descriptor instead.
 func (DrugTherapyProblemCategory) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
 }
 
 // InterventionAction is what an intervention was (the Part D MTM data
@@ -242,11 +305,11 @@ func (x InterventionAction) String() string {
 }
 
 func (InterventionAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[3].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
 }
 
 func (InterventionAction) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[3]
+	return &file_mtm_v1_care_proto_enumTypes[4]
 }
 
 func (x InterventionAction) Number() protoreflect.EnumNumber {
@@ -255,7 +318,7 @@ func (x InterventionAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterventionAction.Descriptor instead.
 func (InterventionAction) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
 }
 
 // InterventionOutcomeCode is where an intervention ended (after PCNE's
@@ -302,11 +365,11 @@ func (x InterventionOutcomeCode) String() string {
 }
 
 func (InterventionOutcomeCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[4].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[5].Descriptor()
 }
 
 func (InterventionOutcomeCode) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[4]
+	return &file_mtm_v1_care_proto_enumTypes[5]
 }
 
 func (x InterventionOutcomeCode) Number() protoreflect.EnumNumber {
@@ -315,7 +378,7 @@ func (x InterventionOutcomeCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterventionOutcomeCode.Descriptor instead.
 func (InterventionOutcomeCode) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
 }
 
 // InterventionKind tells an intervention from a referral.
@@ -354,11 +417,11 @@ func (x InterventionKind) String() string {
 }
 
 func (InterventionKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[6].Descriptor()
 }
 
 func (InterventionKind) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[5]
+	return &file_mtm_v1_care_proto_enumTypes[6]
 }
 
 func (x InterventionKind) Number() protoreflect.EnumNumber {
@@ -367,7 +430,7 @@ func (x InterventionKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InterventionKind.Descriptor instead.
 func (InterventionKind) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
 // SummaryDeliveryMethod is how a review's written summary reached its
@@ -415,11 +478,11 @@ func (x SummaryDeliveryMethod) String() string {
 }
 
 func (SummaryDeliveryMethod) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[6].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[7].Descriptor()
 }
 
 func (SummaryDeliveryMethod) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[6]
+	return &file_mtm_v1_care_proto_enumTypes[7]
 }
 
 func (x SummaryDeliveryMethod) Number() protoreflect.EnumNumber {
@@ -428,7 +491,7 @@ func (x SummaryDeliveryMethod) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SummaryDeliveryMethod.Descriptor instead.
 func (SummaryDeliveryMethod) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
 }
 
 // SummaryRecipient is who received a CMR's written summary (Part D MTM
@@ -472,11 +535,11 @@ func (x SummaryRecipient) String() string {
 }
 
 func (SummaryRecipient) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[7].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[8].Descriptor()
 }
 
 func (SummaryRecipient) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[7]
+	return &file_mtm_v1_care_proto_enumTypes[8]
 }
 
 func (x SummaryRecipient) Number() protoreflect.EnumNumber {
@@ -485,7 +548,7 @@ func (x SummaryRecipient) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SummaryRecipient.Descriptor instead.
 func (SummaryRecipient) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
 // SelfReportDecision is a pharmacist's decision on a self-reported medicine.
@@ -522,11 +585,11 @@ func (x SelfReportDecision) String() string {
 }
 
 func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[8].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[9].Descriptor()
 }
 
 func (SelfReportDecision) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[8]
+	return &file_mtm_v1_care_proto_enumTypes[9]
 }
 
 func (x SelfReportDecision) Number() protoreflect.EnumNumber {
@@ -535,7 +598,7 @@ func (x SelfReportDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportDecision.Descriptor instead.
 func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
 type SetPatientContactsRequest struct {
@@ -1282,8 +1345,10 @@ type GetPatientRecordResponse struct {
 	Patient        *Patient                `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
 	MedicationList *PersonalMedicationList `protobuf:"bytes,2,opt,name=medication_list,json=medicationList,proto3" json:"medication_list,omitempty"`
 	ActionPlan     *MedicationActionPlan   `protobuf:"bytes,3,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Hospice, ESRD, inpatient and skilled-nursing stays, oldest first.
+	Conditions    []*ClinicalCondition `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPatientRecordResponse) Reset() {
@@ -1337,6 +1402,424 @@ func (x *GetPatientRecordResponse) GetActionPlan() *MedicationActionPlan {
 	return nil
 }
 
+func (x *GetPatientRecordResponse) GetConditions() []*ClinicalCondition {
+	if x != nil {
+		return x.Conditions
+	}
+	return nil
+}
+
+// ClinicalCondition is one recorded condition.
+type ClinicalCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind  ClinicalConditionKind  `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.ClinicalConditionKind" json:"kind,omitempty"`
+	// Enrolment, diagnosis or admission date (YYYY-MM-DD).
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// End or discharge date; empty while ongoing (always empty for ESRD).
+	Through       string                 `protobuf:"bytes,4,opt,name=through,proto3" json:"through,omitempty"`
+	Note          string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	RecordedBy    string                 `protobuf:"bytes,6,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClinicalCondition) Reset() {
+	*x = ClinicalCondition{}
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClinicalCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClinicalCondition) ProtoMessage() {}
+
+func (x *ClinicalCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClinicalCondition.ProtoReflect.Descriptor instead.
+func (*ClinicalCondition) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ClinicalCondition) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClinicalCondition) GetKind() ClinicalConditionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ClinicalConditionKind_CLINICAL_CONDITION_KIND_UNSPECIFIED
+}
+
+func (x *ClinicalCondition) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ClinicalCondition) GetThrough() string {
+	if x != nil {
+		return x.Through
+	}
+	return ""
+}
+
+func (x *ClinicalCondition) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *ClinicalCondition) GetRecordedBy() string {
+	if x != nil {
+		return x.RecordedBy
+	}
+	return ""
+}
+
+func (x *ClinicalCondition) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+type RecordClinicalConditionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	Kind      ClinicalConditionKind  `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.ClinicalConditionKind" json:"kind,omitempty"`
+	// Not in the future.
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// Not before from nor in the future; empty while ongoing; must be empty
+	// for ESRD.
+	Through       string `protobuf:"bytes,4,opt,name=through,proto3" json:"through,omitempty"`
+	Note          string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordClinicalConditionRequest) Reset() {
+	*x = RecordClinicalConditionRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordClinicalConditionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordClinicalConditionRequest) ProtoMessage() {}
+
+func (x *RecordClinicalConditionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordClinicalConditionRequest.ProtoReflect.Descriptor instead.
+func (*RecordClinicalConditionRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RecordClinicalConditionRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *RecordClinicalConditionRequest) GetKind() ClinicalConditionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ClinicalConditionKind_CLINICAL_CONDITION_KIND_UNSPECIFIED
+}
+
+func (x *RecordClinicalConditionRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *RecordClinicalConditionRequest) GetThrough() string {
+	if x != nil {
+		return x.Through
+	}
+	return ""
+}
+
+func (x *RecordClinicalConditionRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type RecordClinicalConditionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Condition     *ClinicalCondition     `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordClinicalConditionResponse) Reset() {
+	*x = RecordClinicalConditionResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordClinicalConditionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordClinicalConditionResponse) ProtoMessage() {}
+
+func (x *RecordClinicalConditionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordClinicalConditionResponse.ProtoReflect.Descriptor instead.
+func (*RecordClinicalConditionResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RecordClinicalConditionResponse) GetCondition() *ClinicalCondition {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+type EndClinicalConditionRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PatientId   string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ConditionId string                 `protobuf:"bytes,2,opt,name=condition_id,json=conditionId,proto3" json:"condition_id,omitempty"`
+	// Not before the condition's from nor in the future.
+	Through       string `protobuf:"bytes,3,opt,name=through,proto3" json:"through,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndClinicalConditionRequest) Reset() {
+	*x = EndClinicalConditionRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndClinicalConditionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndClinicalConditionRequest) ProtoMessage() {}
+
+func (x *EndClinicalConditionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndClinicalConditionRequest.ProtoReflect.Descriptor instead.
+func (*EndClinicalConditionRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EndClinicalConditionRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *EndClinicalConditionRequest) GetConditionId() string {
+	if x != nil {
+		return x.ConditionId
+	}
+	return ""
+}
+
+func (x *EndClinicalConditionRequest) GetThrough() string {
+	if x != nil {
+		return x.Through
+	}
+	return ""
+}
+
+type EndClinicalConditionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Condition     *ClinicalCondition     `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndClinicalConditionResponse) Reset() {
+	*x = EndClinicalConditionResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndClinicalConditionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndClinicalConditionResponse) ProtoMessage() {}
+
+func (x *EndClinicalConditionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndClinicalConditionResponse.ProtoReflect.Descriptor instead.
+func (*EndClinicalConditionResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EndClinicalConditionResponse) GetCondition() *ClinicalCondition {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+type RemoveClinicalConditionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	ConditionId   string                 `protobuf:"bytes,2,opt,name=condition_id,json=conditionId,proto3" json:"condition_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveClinicalConditionRequest) Reset() {
+	*x = RemoveClinicalConditionRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveClinicalConditionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveClinicalConditionRequest) ProtoMessage() {}
+
+func (x *RemoveClinicalConditionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveClinicalConditionRequest.ProtoReflect.Descriptor instead.
+func (*RemoveClinicalConditionRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RemoveClinicalConditionRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *RemoveClinicalConditionRequest) GetConditionId() string {
+	if x != nil {
+		return x.ConditionId
+	}
+	return ""
+}
+
+type RemoveClinicalConditionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveClinicalConditionResponse) Reset() {
+	*x = RemoveClinicalConditionResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveClinicalConditionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveClinicalConditionResponse) ProtoMessage() {}
+
+func (x *RemoveClinicalConditionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveClinicalConditionResponse.ProtoReflect.Descriptor instead.
+func (*RemoveClinicalConditionResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
+}
+
 // MedicationFields are the pharmacist-entered fields of a PML row.
 type MedicationFields struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1354,7 +1837,7 @@ type MedicationFields struct {
 
 func (x *MedicationFields) Reset() {
 	*x = MedicationFields{}
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1849,7 @@ func (x *MedicationFields) String() string {
 func (*MedicationFields) ProtoMessage() {}
 
 func (x *MedicationFields) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1862,7 @@ func (x *MedicationFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MedicationFields.ProtoReflect.Descriptor instead.
 func (*MedicationFields) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MedicationFields) GetName() string {
@@ -1448,7 +1931,7 @@ type AddMedicationRequest struct {
 
 func (x *AddMedicationRequest) Reset() {
 	*x = AddMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1943,7 @@ func (x *AddMedicationRequest) String() string {
 func (*AddMedicationRequest) ProtoMessage() {}
 
 func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1956,7 @@ func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationRequest.ProtoReflect.Descriptor instead.
 func (*AddMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddMedicationRequest) GetPatientId() string {
@@ -1499,7 +1982,7 @@ type AddMedicationResponse struct {
 
 func (x *AddMedicationResponse) Reset() {
 	*x = AddMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1994,7 @@ func (x *AddMedicationResponse) String() string {
 func (*AddMedicationResponse) ProtoMessage() {}
 
 func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +2007,7 @@ func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationResponse.ProtoReflect.Descriptor instead.
 func (*AddMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AddMedicationResponse) GetMedication() *Medication {
@@ -1549,7 +2032,7 @@ type ChangeMedicationRequest struct {
 
 func (x *ChangeMedicationRequest) Reset() {
 	*x = ChangeMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +2044,7 @@ func (x *ChangeMedicationRequest) String() string {
 func (*ChangeMedicationRequest) ProtoMessage() {}
 
 func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +2057,7 @@ func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChangeMedicationRequest) GetPatientId() string {
@@ -1621,7 +2104,7 @@ type ChangeMedicationResponse struct {
 
 func (x *ChangeMedicationResponse) Reset() {
 	*x = ChangeMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +2116,7 @@ func (x *ChangeMedicationResponse) String() string {
 func (*ChangeMedicationResponse) ProtoMessage() {}
 
 func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +2129,7 @@ func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ChangeMedicationResponse) GetMedication() *Medication {
@@ -1669,7 +2152,7 @@ type StopMedicationRequest struct {
 
 func (x *StopMedicationRequest) Reset() {
 	*x = StopMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +2164,7 @@ func (x *StopMedicationRequest) String() string {
 func (*StopMedicationRequest) ProtoMessage() {}
 
 func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +2177,7 @@ func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationRequest.ProtoReflect.Descriptor instead.
 func (*StopMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StopMedicationRequest) GetPatientId() string {
@@ -1741,7 +2224,7 @@ type StopMedicationResponse struct {
 
 func (x *StopMedicationResponse) Reset() {
 	*x = StopMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +2236,7 @@ func (x *StopMedicationResponse) String() string {
 func (*StopMedicationResponse) ProtoMessage() {}
 
 func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +2249,7 @@ func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationResponse.ProtoReflect.Descriptor instead.
 func (*StopMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StopMedicationResponse) GetMedication() *Medication {
@@ -1788,7 +2271,7 @@ type AddAllergyRequest struct {
 
 func (x *AddAllergyRequest) Reset() {
 	*x = AddAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +2283,7 @@ func (x *AddAllergyRequest) String() string {
 func (*AddAllergyRequest) ProtoMessage() {}
 
 func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2296,7 @@ func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyRequest.ProtoReflect.Descriptor instead.
 func (*AddAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddAllergyRequest) GetPatientId() string {
@@ -1853,7 +2336,7 @@ type AddAllergyResponse struct {
 
 func (x *AddAllergyResponse) Reset() {
 	*x = AddAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2348,7 @@ func (x *AddAllergyResponse) String() string {
 func (*AddAllergyResponse) ProtoMessage() {}
 
 func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2361,7 @@ func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyResponse.ProtoReflect.Descriptor instead.
 func (*AddAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddAllergyResponse) GetAllergy() *Allergy {
@@ -1898,7 +2381,7 @@ type RemoveAllergyRequest struct {
 
 func (x *RemoveAllergyRequest) Reset() {
 	*x = RemoveAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2393,7 @@ func (x *RemoveAllergyRequest) String() string {
 func (*RemoveAllergyRequest) ProtoMessage() {}
 
 func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2406,7 @@ func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveAllergyRequest) GetPatientId() string {
@@ -1948,7 +2431,7 @@ type RemoveAllergyResponse struct {
 
 func (x *RemoveAllergyResponse) Reset() {
 	*x = RemoveAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2443,7 @@ func (x *RemoveAllergyResponse) String() string {
 func (*RemoveAllergyResponse) ProtoMessage() {}
 
 func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2456,7 @@ func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
 }
 
 type SetOtherInformationRequest struct {
@@ -1986,7 +2469,7 @@ type SetOtherInformationRequest struct {
 
 func (x *SetOtherInformationRequest) Reset() {
 	*x = SetOtherInformationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2481,7 @@ func (x *SetOtherInformationRequest) String() string {
 func (*SetOtherInformationRequest) ProtoMessage() {}
 
 func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2494,7 @@ func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationRequest.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetOtherInformationRequest) GetPatientId() string {
@@ -2037,7 +2520,7 @@ type SetOtherInformationResponse struct {
 
 func (x *SetOtherInformationResponse) Reset() {
 	*x = SetOtherInformationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2532,7 @@ func (x *SetOtherInformationResponse) String() string {
 func (*SetOtherInformationResponse) ProtoMessage() {}
 
 func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2545,7 @@ func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationResponse.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetOtherInformationResponse) GetMedicationList() *PersonalMedicationList {
@@ -2084,7 +2567,7 @@ type RecordFillRequest struct {
 
 func (x *RecordFillRequest) Reset() {
 	*x = RecordFillRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2579,7 @@ func (x *RecordFillRequest) String() string {
 func (*RecordFillRequest) ProtoMessage() {}
 
 func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2592,7 @@ func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillRequest.ProtoReflect.Descriptor instead.
 func (*RecordFillRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RecordFillRequest) GetPatientId() string {
@@ -2151,7 +2634,7 @@ type RecordFillResponse struct {
 
 func (x *RecordFillResponse) Reset() {
 	*x = RecordFillResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2646,7 @@ func (x *RecordFillResponse) String() string {
 func (*RecordFillResponse) ProtoMessage() {}
 
 func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2659,7 @@ func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillResponse.ProtoReflect.Descriptor instead.
 func (*RecordFillResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecordFillResponse) GetFill() *Fill {
@@ -2204,7 +2687,7 @@ type AddActionItemRequest struct {
 
 func (x *AddActionItemRequest) Reset() {
 	*x = AddActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2699,7 @@ func (x *AddActionItemRequest) String() string {
 func (*AddActionItemRequest) ProtoMessage() {}
 
 func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2712,7 @@ func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemRequest.ProtoReflect.Descriptor instead.
 func (*AddActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddActionItemRequest) GetPatientId() string {
@@ -2262,7 +2745,7 @@ type AddActionItemResponse struct {
 
 func (x *AddActionItemResponse) Reset() {
 	*x = AddActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2757,7 @@ func (x *AddActionItemResponse) String() string {
 func (*AddActionItemResponse) ProtoMessage() {}
 
 func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2770,7 @@ func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemResponse.ProtoReflect.Descriptor instead.
 func (*AddActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AddActionItemResponse) GetActionItem() *ActionItem {
@@ -2310,7 +2793,7 @@ type ChangeActionItemRequest struct {
 
 func (x *ChangeActionItemRequest) Reset() {
 	*x = ChangeActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2805,7 @@ func (x *ChangeActionItemRequest) String() string {
 func (*ChangeActionItemRequest) ProtoMessage() {}
 
 func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2818,7 @@ func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemRequest.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChangeActionItemRequest) GetPatientId() string {
@@ -2382,7 +2865,7 @@ type ChangeActionItemResponse struct {
 
 func (x *ChangeActionItemResponse) Reset() {
 	*x = ChangeActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2877,7 @@ func (x *ChangeActionItemResponse) String() string {
 func (*ChangeActionItemResponse) ProtoMessage() {}
 
 func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2890,7 @@ func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemResponse.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChangeActionItemResponse) GetActionItem() *ActionItem {
@@ -2428,7 +2911,7 @@ type SetActionPlanNotesRequest struct {
 
 func (x *SetActionPlanNotesRequest) Reset() {
 	*x = SetActionPlanNotesRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2923,7 @@ func (x *SetActionPlanNotesRequest) String() string {
 func (*SetActionPlanNotesRequest) ProtoMessage() {}
 
 func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2936,7 @@ func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesRequest.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetActionPlanNotesRequest) GetPatientId() string {
@@ -2486,7 +2969,7 @@ type SetActionPlanNotesResponse struct {
 
 func (x *SetActionPlanNotesResponse) Reset() {
 	*x = SetActionPlanNotesResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2981,7 @@ func (x *SetActionPlanNotesResponse) String() string {
 func (*SetActionPlanNotesResponse) ProtoMessage() {}
 
 func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2994,7 @@ func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesResponse.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetActionPlanNotesResponse) GetActionPlan() *MedicationActionPlan {
@@ -2548,7 +3031,7 @@ type RecordReviewRequest struct {
 
 func (x *RecordReviewRequest) Reset() {
 	*x = RecordReviewRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +3043,7 @@ func (x *RecordReviewRequest) String() string {
 func (*RecordReviewRequest) ProtoMessage() {}
 
 func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +3056,7 @@ func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewRequest.ProtoReflect.Descriptor instead.
 func (*RecordReviewRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordReviewRequest) GetPatientId() string {
@@ -2657,7 +3140,7 @@ type CodedProblem struct {
 
 func (x *CodedProblem) Reset() {
 	*x = CodedProblem{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +3152,7 @@ func (x *CodedProblem) String() string {
 func (*CodedProblem) ProtoMessage() {}
 
 func (x *CodedProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +3165,7 @@ func (x *CodedProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodedProblem.ProtoReflect.Descriptor instead.
 func (*CodedProblem) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CodedProblem) GetCategory() DrugTherapyProblemCategory {
@@ -2711,7 +3194,7 @@ type RecordReviewResponse struct {
 
 func (x *RecordReviewResponse) Reset() {
 	*x = RecordReviewResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +3206,7 @@ func (x *RecordReviewResponse) String() string {
 func (*RecordReviewResponse) ProtoMessage() {}
 
 func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +3219,7 @@ func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewResponse.ProtoReflect.Descriptor instead.
 func (*RecordReviewResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordReviewResponse) GetReviewId() string {
@@ -2779,7 +3262,7 @@ type Intervention struct {
 
 func (x *Intervention) Reset() {
 	*x = Intervention{}
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +3274,7 @@ func (x *Intervention) String() string {
 func (*Intervention) ProtoMessage() {}
 
 func (x *Intervention) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +3287,7 @@ func (x *Intervention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Intervention.ProtoReflect.Descriptor instead.
 func (*Intervention) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Intervention) GetKind() InterventionKind {
@@ -2877,7 +3360,7 @@ type Review struct {
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3372,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3385,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Review) GetId() string {
@@ -3020,7 +3503,7 @@ type ExportPatientRecordRequest struct {
 
 func (x *ExportPatientRecordRequest) Reset() {
 	*x = ExportPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3515,7 @@ func (x *ExportPatientRecordRequest) String() string {
 func (*ExportPatientRecordRequest) ProtoMessage() {}
 
 func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3528,7 @@ func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExportPatientRecordRequest) GetPatientId() string {
@@ -3073,7 +3556,7 @@ type ExportPatientRecordResponse struct {
 
 func (x *ExportPatientRecordResponse) Reset() {
 	*x = ExportPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3085,7 +3568,7 @@ func (x *ExportPatientRecordResponse) String() string {
 func (*ExportPatientRecordResponse) ProtoMessage() {}
 
 func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3098,7 +3581,7 @@ func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExportPatientRecordResponse) GetContentType() string {
@@ -3129,7 +3612,7 @@ type RecordSummaryDeliveredRequest struct {
 
 func (x *RecordSummaryDeliveredRequest) Reset() {
 	*x = RecordSummaryDeliveredRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3624,7 @@ func (x *RecordSummaryDeliveredRequest) String() string {
 func (*RecordSummaryDeliveredRequest) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3637,7 @@ func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredRequest.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RecordSummaryDeliveredRequest) GetPatientId() string {
@@ -3201,7 +3684,7 @@ type RecordSummaryDeliveredResponse struct {
 
 func (x *RecordSummaryDeliveredResponse) Reset() {
 	*x = RecordSummaryDeliveredResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3213,7 +3696,7 @@ func (x *RecordSummaryDeliveredResponse) String() string {
 func (*RecordSummaryDeliveredResponse) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3226,7 +3709,7 @@ func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredResponse.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RecordSummaryDeliveredResponse) GetReview() *Review {
@@ -3245,7 +3728,7 @@ type ListReviewsRequest struct {
 
 func (x *ListReviewsRequest) Reset() {
 	*x = ListReviewsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3740,7 @@ func (x *ListReviewsRequest) String() string {
 func (*ListReviewsRequest) ProtoMessage() {}
 
 func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3753,7 @@ func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListReviewsRequest) GetPatientId() string {
@@ -3299,7 +3782,7 @@ type ListReviewsResponse struct {
 
 func (x *ListReviewsResponse) Reset() {
 	*x = ListReviewsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3794,7 @@ func (x *ListReviewsResponse) String() string {
 func (*ListReviewsResponse) ProtoMessage() {}
 
 func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3807,7 @@ func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListReviewsResponse) GetReviews() []*Review {
@@ -3377,7 +3860,7 @@ type SetInterventionOutcomeRequest struct {
 
 func (x *SetInterventionOutcomeRequest) Reset() {
 	*x = SetInterventionOutcomeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +3872,7 @@ func (x *SetInterventionOutcomeRequest) String() string {
 func (*SetInterventionOutcomeRequest) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +3885,7 @@ func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SetInterventionOutcomeRequest) GetPatientId() string {
@@ -3449,7 +3932,7 @@ type SetInterventionOutcomeResponse struct {
 
 func (x *SetInterventionOutcomeResponse) Reset() {
 	*x = SetInterventionOutcomeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3944,7 @@ func (x *SetInterventionOutcomeResponse) String() string {
 func (*SetInterventionOutcomeResponse) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3957,7 @@ func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SetInterventionOutcomeResponse) GetReview() *Review {
@@ -3495,7 +3978,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3990,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +4003,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -3547,7 +4030,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3559,7 +4042,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3572,7 +4055,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -3598,7 +4081,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3610,7 +4093,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3623,7 +4106,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -3672,7 +4155,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3684,7 +4167,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3697,7 +4180,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -3717,15 +4200,17 @@ func (x *ResolveSelfReportedMedicationResponse) GetMedication() *Medication {
 type ListPatientsDueForCmrRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Patients due on or before this date (YYYY-MM-DD); empty: today.
-	DueBy         string `protobuf:"bytes,1,opt,name=due_by,json=dueBy,proto3" json:"due_by,omitempty"`
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	DueBy    string `protobuf:"bytes,1,opt,name=due_by,json=dueBy,proto3" json:"due_by,omitempty"`
+	PageSize int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3737,7 +4222,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3750,7 +4235,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -3767,6 +4252,13 @@ func (x *ListPatientsDueForCmrRequest) GetPageSize() int32 {
 	return 0
 }
 
+func (x *ListPatientsDueForCmrRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // CmrDue is one patient's CMR status.
 type CmrDue struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -3780,7 +4272,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3792,7 +4284,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3805,7 +4297,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -3833,15 +4325,16 @@ type ListPatientsDueForCmrResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Soonest due first.
 	Patients []*CmrDue `protobuf:"bytes,1,rep,name=patients,proto3" json:"patients,omitempty"`
-	// True when the pharmacy had more due patients than page_size.
-	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// True when there may be more: ask again with next_page_token.
+	Truncated     bool   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3853,7 +4346,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3866,7 +4359,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -3883,19 +4376,29 @@ func (x *ListPatientsDueForCmrResponse) GetTruncated() bool {
 	return false
 }
 
+func (x *ListPatientsDueForCmrResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type ListPatientsBelowAdherenceThresholdRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Window length in days ending today; 0: the measurement year to date
-	// (PQA), from 1 January.
-	WindowDays    int32 `protobuf:"varint,1,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
-	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Must be 0: the list measures the PQA measurement year to date (from
+	// 1 January), which the pharmacy's index is kept for. A window is
+	// available per patient (GetPatientAdherence).
+	WindowDays int32 `protobuf:"varint,1,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
+	PageSize   int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +4410,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +4423,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -3937,19 +4440,29 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) GetPageSize() int32 {
 	return 0
 }
 
+func (x *ListPatientsBelowAdherenceThresholdRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // PatientAdherence is a patient with their medicines below the threshold.
 type PatientAdherence struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Patient *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
 	// Only the current medicines below the threshold.
-	Medications   []*MedicationAdherence `protobuf:"bytes,2,rep,name=medications,proto3" json:"medications,omitempty"`
+	Medications []*MedicationAdherence `protobuf:"bytes,2,rep,name=medications,proto3" json:"medications,omitempty"`
+	// The first day of the run of days, this measurement year, on which the
+	// patient has been below the threshold.
+	BelowSince    string `protobuf:"bytes,3,opt,name=below_since,json=belowSince,proto3" json:"below_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4474,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4487,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -3991,19 +4504,27 @@ func (x *PatientAdherence) GetMedications() []*MedicationAdherence {
 	return nil
 }
 
+func (x *PatientAdherence) GetBelowSince() string {
+	if x != nil {
+		return x.BelowSince
+	}
+	return ""
+}
+
 type ListPatientsBelowAdherenceThresholdResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Lowest PDC first.
+	// Longest below first (below_since), then by patient id.
 	Patients []*PatientAdherence `protobuf:"bytes,1,rep,name=patients,proto3" json:"patients,omitempty"`
-	// True when the pharmacy had more such patients than page_size.
-	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// True when there may be more: ask again with next_page_token.
+	Truncated     bool   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4015,7 +4536,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4028,7 +4549,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -4045,6 +4566,210 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) GetTruncated() bool {
 	return false
 }
 
+func (x *ListPatientsBelowAdherenceThresholdResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ListOverdueFollowUpsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PageSize int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverdueFollowUpsRequest) Reset() {
+	*x = ListOverdueFollowUpsRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdueFollowUpsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdueFollowUpsRequest) ProtoMessage() {}
+
+func (x *ListOverdueFollowUpsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdueFollowUpsRequest.ProtoReflect.Descriptor instead.
+func (*ListOverdueFollowUpsRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListOverdueFollowUpsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOverdueFollowUpsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// OverdueFollowUp is a follow-up whose time has come. It counts as done
+// once a review (CMR or TMR) other than the one that set it is recorded
+// with a date after the day it was scheduled.
+type OverdueFollowUp struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Patient    *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	FollowUpId string                 `protobuf:"bytes,2,opt,name=follow_up_id,json=followUpId,proto3" json:"follow_up_id,omitempty"`
+	DueAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// The plan item it follows up, if any.
+	ActionItemId string `protobuf:"bytes,4,opt,name=action_item_id,json=actionItemId,proto3" json:"action_item_id,omitempty"`
+	// The review that set it, if any.
+	ReviewId      string `protobuf:"bytes,5,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverdueFollowUp) Reset() {
+	*x = OverdueFollowUp{}
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverdueFollowUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverdueFollowUp) ProtoMessage() {}
+
+func (x *OverdueFollowUp) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverdueFollowUp.ProtoReflect.Descriptor instead.
+func (*OverdueFollowUp) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *OverdueFollowUp) GetPatient() *Patient {
+	if x != nil {
+		return x.Patient
+	}
+	return nil
+}
+
+func (x *OverdueFollowUp) GetFollowUpId() string {
+	if x != nil {
+		return x.FollowUpId
+	}
+	return ""
+}
+
+func (x *OverdueFollowUp) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
+func (x *OverdueFollowUp) GetActionItemId() string {
+	if x != nil {
+		return x.ActionItemId
+	}
+	return ""
+}
+
+func (x *OverdueFollowUp) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+type ListOverdueFollowUpsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Earliest due first; a patient with several overdue follow-ups appears
+	// once per follow-up.
+	FollowUps []*OverdueFollowUp `protobuf:"bytes,1,rep,name=follow_ups,json=followUps,proto3" json:"follow_ups,omitempty"`
+	// True when there may be more: ask again with next_page_token.
+	Truncated     bool   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverdueFollowUpsResponse) Reset() {
+	*x = ListOverdueFollowUpsResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdueFollowUpsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdueFollowUpsResponse) ProtoMessage() {}
+
+func (x *ListOverdueFollowUpsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdueFollowUpsResponse.ProtoReflect.Descriptor instead.
+func (*ListOverdueFollowUpsResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListOverdueFollowUpsResponse) GetFollowUps() []*OverdueFollowUp {
+	if x != nil {
+		return x.FollowUps
+	}
+	return nil
+}
+
+func (x *ListOverdueFollowUpsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *ListOverdueFollowUpsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type ScheduleFollowUpRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -4056,7 +4781,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4793,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4806,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -4114,7 +4839,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4126,7 +4851,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4139,7 +4864,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -4159,7 +4884,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4896,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4909,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -4210,7 +4935,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4947,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4960,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -4259,7 +4984,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4271,7 +4996,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4284,7 +5009,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -4331,7 +5056,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4343,7 +5068,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4356,7 +5081,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -4430,12 +5155,52 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x17GetPatientRecordRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\xcd\x01\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x88\x02\n" +
 	"\x18GetPatientRecordResponse\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12G\n" +
 	"\x0fmedication_list\x18\x02 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12=\n" +
 	"\vaction_plan\x18\x03 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xfa\x02\n" +
+	"actionPlan\x129\n" +
+	"\n" +
+	"conditions\x18\x04 \x03(\v2\x19.mtm.v1.ClinicalConditionR\n" +
+	"conditions\"\xf6\x01\n" +
+	"\x11ClinicalCondition\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.mtm.v1.ClinicalConditionKindR\x04kind\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x18\n" +
+	"\athrough\x18\x04 \x01(\tR\athrough\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12\x1f\n" +
+	"\vrecorded_by\x18\x06 \x01(\tR\n" +
+	"recordedBy\x12;\n" +
+	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"\x87\x02\n" +
+	"\x1eRecordClinicalConditionRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12=\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.mtm.v1.ClinicalConditionKindB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12!\n" +
+	"\x04from\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\x04from\x12%\n" +
+	"\athrough\x18\x04 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\athrough\x12 \n" +
+	"\x04note\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xf4\x03R\x04note\"Z\n" +
+	"\x1fRecordClinicalConditionResponse\x127\n" +
+	"\tcondition\x18\x01 \x01(\v2\x19.mtm.v1.ClinicalConditionR\tcondition\"\xc2\x01\n" +
+	"\x1bEndClinicalConditionRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12>\n" +
+	"\fcondition_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vconditionId\x12'\n" +
+	"\athrough\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xd8\xf3\x18\x01\x10\x01\x18\n" +
+	"R\athrough\"W\n" +
+	"\x1cEndClinicalConditionResponse\x127\n" +
+	"\tcondition\x18\x01 \x01(\v2\x19.mtm.v1.ClinicalConditionR\tcondition\"\x9c\x01\n" +
+	"\x1eRemoveClinicalConditionRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12>\n" +
+	"\fcondition_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vconditionId\"!\n" +
+	"\x1fRemoveClinicalConditionResponse\"\xfa\x02\n" +
 	"\x10MedicationFields\x12\"\n" +
 	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12'\n" +
 	"\bstrength\x18\x02 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\bstrength\x12'\n" +
@@ -4660,31 +5425,56 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x06report\x18\x01 \x01(\v2\x1e.mtm.v1.SelfReportedMedicationR\x06report\x122\n" +
 	"\n" +
 	"medication\x18\x02 \x01(\v2\x12.mtm.v1.MedicationR\n" +
-	"medication\"k\n" +
+	"medication\"\xa7\x01\n" +
 	"\x1cListPatientsDueForCmrRequest\x12\"\n" +
 	"\x06due_by\x18\x01 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
 	"R\x05dueBy\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"z\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12:\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x1b\xbaH\x18r\x16\x18\x80\x012\x11^[A-Za-z0-9_~-]*$R\tpageToken\"z\n" +
 	"\x06CmrDue\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12\x1e\n" +
 	"\vlast_cmr_on\x18\x02 \x01(\tR\tlastCmrOn\x12%\n" +
-	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\"i\n" +
+	"\x0fnext_cmr_due_on\x18\x03 \x01(\tR\fnextCmrDueOn\"\x91\x01\n" +
 	"\x1dListPatientsDueForCmrResponse\x12*\n" +
 	"\bpatients\x18\x01 \x03(\v2\x0e.mtm.v1.CmrDueR\bpatients\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x82\x01\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xbe\x01\n" +
 	"*ListPatientsBelowAdherenceThresholdRequest\x12+\n" +
 	"\vwindow_days\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
 	"windowDays\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"|\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12:\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x1b\xbaH\x18r\x16\x18\x80\x012\x11^[A-Za-z0-9_~-]*$R\tpageToken\"\x9d\x01\n" +
 	"\x10PatientAdherence\x12)\n" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12=\n" +
-	"\vmedications\x18\x02 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\x81\x01\n" +
+	"\vmedications\x18\x02 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\x12\x1f\n" +
+	"\vbelow_since\x18\x03 \x01(\tR\n" +
+	"belowSince\"\xa9\x01\n" +
 	"+ListPatientsBelowAdherenceThresholdResponse\x124\n" +
 	"\bpatients\x18\x01 \x03(\v2\x18.mtm.v1.PatientAdherenceR\bpatients\x12\x1c\n" +
-	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\xd1\x01\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x82\x01\n" +
+	"\x1bListOverdueFollowUpsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12:\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x18\x80\x012\x11^[A-Za-z0-9_~-]*$R\tpageToken\"\xd4\x01\n" +
+	"\x0fOverdueFollowUp\x12)\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12 \n" +
+	"\ffollow_up_id\x18\x02 \x01(\tR\n" +
+	"followUpId\x121\n" +
+	"\x06due_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12$\n" +
+	"\x0eaction_item_id\x18\x04 \x01(\tR\factionItemId\x12\x1b\n" +
+	"\treview_id\x18\x05 \x01(\tR\breviewId\"\x9c\x01\n" +
+	"\x1cListOverdueFollowUpsResponse\x126\n" +
+	"\n" +
+	"follow_ups\x18\x01 \x03(\v2\x17.mtm.v1.OverdueFollowUpR\tfollowUps\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xd1\x01\n" +
 	"\x17ScheduleFollowUpRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x129\n" +
@@ -4713,7 +5503,13 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"2\x0e^([0-9]{10})?$R\x03npi\"9\n" +
 	"\x18CreatePharmacistResponse\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId*S\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId*\xdb\x01\n" +
+	"\x15ClinicalConditionKind\x12'\n" +
+	"#CLINICAL_CONDITION_KIND_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fCLINICAL_CONDITION_KIND_HOSPICE\x10\x01\x12 \n" +
+	"\x1cCLINICAL_CONDITION_KIND_ESRD\x10\x02\x12%\n" +
+	"!CLINICAL_CONDITION_KIND_INPATIENT\x10\x03\x12+\n" +
+	"'CLINICAL_CONDITION_KIND_SKILLED_NURSING\x10\x04*S\n" +
 	"\n" +
 	"ReviewKind\x12\x1b\n" +
 	"\x17REVIEW_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -4767,7 +5563,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
-	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xc9\x14\n" +
+	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xe7\x17\n" +
 	"\vCareService\x12L\n" +
 	"\rEnrollPatient\x12\x1c.mtm.v1.EnrollPatientRequest\x1a\x1d.mtm.v1.EnrollPatientResponse\x12^\n" +
 	"\x13IssueActivationCode\x12\".mtm.v1.IssueActivationCodeRequest\x1a#.mtm.v1.IssueActivationCodeResponse\x12O\n" +
@@ -4794,7 +5590,11 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x1bListSelfReportedMedications\x12*.mtm.v1.ListSelfReportedMedicationsRequest\x1a+.mtm.v1.ListSelfReportedMedicationsResponse\x12|\n" +
 	"\x1dResolveSelfReportedMedication\x12,.mtm.v1.ResolveSelfReportedMedicationRequest\x1a-.mtm.v1.ResolveSelfReportedMedicationResponse\x12d\n" +
 	"\x15ListPatientsDueForCmr\x12$.mtm.v1.ListPatientsDueForCmrRequest\x1a%.mtm.v1.ListPatientsDueForCmrResponse\x12\x8e\x01\n" +
-	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponse\x12^\n" +
+	"#ListPatientsBelowAdherenceThreshold\x122.mtm.v1.ListPatientsBelowAdherenceThresholdRequest\x1a3.mtm.v1.ListPatientsBelowAdherenceThresholdResponse\x12a\n" +
+	"\x14ListOverdueFollowUps\x12#.mtm.v1.ListOverdueFollowUpsRequest\x1a$.mtm.v1.ListOverdueFollowUpsResponse\x12j\n" +
+	"\x17RecordClinicalCondition\x12&.mtm.v1.RecordClinicalConditionRequest\x1a'.mtm.v1.RecordClinicalConditionResponse\x12a\n" +
+	"\x14EndClinicalCondition\x12#.mtm.v1.EndClinicalConditionRequest\x1a$.mtm.v1.EndClinicalConditionResponse\x12j\n" +
+	"\x17RemoveClinicalCondition\x12&.mtm.v1.RemoveClinicalConditionRequest\x1a'.mtm.v1.RemoveClinicalConditionResponse\x12^\n" +
 	"\x13ExportPatientRecord\x12\".mtm.v1.ExportPatientRecordRequest\x1a#.mtm.v1.ExportPatientRecordResponse\x12g\n" +
 	"\x16RecordSummaryDelivered\x12%.mtm.v1.RecordSummaryDeliveredRequest\x1a&.mtm.v1.RecordSummaryDeliveredResponse\x12[\n" +
 	"\x12SetPatientContacts\x12!.mtm.v1.SetPatientContactsRequest\x1a\".mtm.v1.SetPatientContactsResponse\x12F\n" +
@@ -4813,220 +5613,248 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_mtm_v1_care_proto_goTypes = []any{
-	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
-	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
-	(DrugTherapyProblemCategory)(0),                     // 2: mtm.v1.DrugTherapyProblemCategory
-	(InterventionAction)(0),                             // 3: mtm.v1.InterventionAction
-	(InterventionOutcomeCode)(0),                        // 4: mtm.v1.InterventionOutcomeCode
-	(InterventionKind)(0),                               // 5: mtm.v1.InterventionKind
-	(SummaryDeliveryMethod)(0),                          // 6: mtm.v1.SummaryDeliveryMethod
-	(SummaryRecipient)(0),                               // 7: mtm.v1.SummaryRecipient
-	(SelfReportDecision)(0),                             // 8: mtm.v1.SelfReportDecision
-	(*SetPatientContactsRequest)(nil),                   // 9: mtm.v1.SetPatientContactsRequest
-	(*SetPatientContactsResponse)(nil),                  // 10: mtm.v1.SetPatientContactsResponse
-	(*GetPharmacyRequest)(nil),                          // 11: mtm.v1.GetPharmacyRequest
-	(*GetPharmacyResponse)(nil),                         // 12: mtm.v1.GetPharmacyResponse
-	(*UpdatePharmacyRequest)(nil),                       // 13: mtm.v1.UpdatePharmacyRequest
-	(*UpdatePharmacyResponse)(nil),                      // 14: mtm.v1.UpdatePharmacyResponse
-	(*EnrollPatientRequest)(nil),                        // 15: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 16: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 17: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 18: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 19: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 20: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 21: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 22: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),                            // 23: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 24: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 25: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 26: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 27: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 28: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 29: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 30: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 31: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 32: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 33: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 34: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 35: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 36: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 37: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 38: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 39: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 40: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 41: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 42: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 43: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 44: mtm.v1.RecordReviewRequest
-	(*CodedProblem)(nil),                                // 45: mtm.v1.CodedProblem
-	(*RecordReviewResponse)(nil),                        // 46: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 47: mtm.v1.Intervention
-	(*Review)(nil),                                      // 48: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 49: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 50: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 51: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 52: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 53: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 54: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 55: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 56: mtm.v1.SetInterventionOutcomeResponse
-	(*ListSelfReportedMedicationsRequest)(nil),          // 57: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 58: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 59: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 60: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 61: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 62: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 63: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 64: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 65: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 66: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 67: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 68: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 69: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 70: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 71: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 72: mtm.v1.CreatePharmacistResponse
-	(*Contact)(nil),                                     // 73: mtm.v1.Contact
-	(*Patient)(nil),                                     // 74: mtm.v1.Patient
-	(*Pharmacy)(nil),                                    // 75: mtm.v1.Pharmacy
-	(*timestamppb.Timestamp)(nil),                       // 76: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 77: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 78: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 79: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 80: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 81: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 82: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 83: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 84: mtm.v1.ExportFormat
-	(*SelfReportedMedication)(nil),                      // 85: mtm.v1.SelfReportedMedication
-	(*MedicationAdherence)(nil),                         // 86: mtm.v1.MedicationAdherence
+	(ClinicalConditionKind)(0),                          // 0: mtm.v1.ClinicalConditionKind
+	(ReviewKind)(0),                                     // 1: mtm.v1.ReviewKind
+	(DeliveryMethod)(0),                                 // 2: mtm.v1.DeliveryMethod
+	(DrugTherapyProblemCategory)(0),                     // 3: mtm.v1.DrugTherapyProblemCategory
+	(InterventionAction)(0),                             // 4: mtm.v1.InterventionAction
+	(InterventionOutcomeCode)(0),                        // 5: mtm.v1.InterventionOutcomeCode
+	(InterventionKind)(0),                               // 6: mtm.v1.InterventionKind
+	(SummaryDeliveryMethod)(0),                          // 7: mtm.v1.SummaryDeliveryMethod
+	(SummaryRecipient)(0),                               // 8: mtm.v1.SummaryRecipient
+	(SelfReportDecision)(0),                             // 9: mtm.v1.SelfReportDecision
+	(*SetPatientContactsRequest)(nil),                   // 10: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 11: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 12: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 13: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 14: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 15: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 16: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 17: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 18: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 19: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 20: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 21: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 22: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 23: mtm.v1.GetPatientRecordResponse
+	(*ClinicalCondition)(nil),                           // 24: mtm.v1.ClinicalCondition
+	(*RecordClinicalConditionRequest)(nil),              // 25: mtm.v1.RecordClinicalConditionRequest
+	(*RecordClinicalConditionResponse)(nil),             // 26: mtm.v1.RecordClinicalConditionResponse
+	(*EndClinicalConditionRequest)(nil),                 // 27: mtm.v1.EndClinicalConditionRequest
+	(*EndClinicalConditionResponse)(nil),                // 28: mtm.v1.EndClinicalConditionResponse
+	(*RemoveClinicalConditionRequest)(nil),              // 29: mtm.v1.RemoveClinicalConditionRequest
+	(*RemoveClinicalConditionResponse)(nil),             // 30: mtm.v1.RemoveClinicalConditionResponse
+	(*MedicationFields)(nil),                            // 31: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 32: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 33: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 34: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 35: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 36: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 37: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 38: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 39: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 40: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 41: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 42: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 43: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 44: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 45: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 46: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 47: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 48: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 49: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 50: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 51: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 52: mtm.v1.RecordReviewRequest
+	(*CodedProblem)(nil),                                // 53: mtm.v1.CodedProblem
+	(*RecordReviewResponse)(nil),                        // 54: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 55: mtm.v1.Intervention
+	(*Review)(nil),                                      // 56: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 57: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 58: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 59: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 60: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 61: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 62: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 63: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 64: mtm.v1.SetInterventionOutcomeResponse
+	(*ListSelfReportedMedicationsRequest)(nil),          // 65: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 66: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 67: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 68: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 69: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 70: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 71: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 72: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 73: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 74: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ListOverdueFollowUpsRequest)(nil),                 // 75: mtm.v1.ListOverdueFollowUpsRequest
+	(*OverdueFollowUp)(nil),                             // 76: mtm.v1.OverdueFollowUp
+	(*ListOverdueFollowUpsResponse)(nil),                // 77: mtm.v1.ListOverdueFollowUpsResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 78: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 79: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 80: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 81: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 82: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 83: mtm.v1.CreatePharmacistResponse
+	(*Contact)(nil),                                     // 84: mtm.v1.Contact
+	(*Patient)(nil),                                     // 85: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 86: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 87: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 88: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 89: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 90: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 91: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 92: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 93: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 94: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 95: mtm.v1.ExportFormat
+	(*SelfReportedMedication)(nil),                      // 96: mtm.v1.SelfReportedMedication
+	(*MedicationAdherence)(nil),                         // 97: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	73, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
-	73, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
-	74, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
-	75, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	75, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	74, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	76, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	76, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	74, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	74, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	77, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	78, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	23, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	79, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	23, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	79, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	79, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	80, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	81, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	77, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	82, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	83, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	83, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	78, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	0,  // 24: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
-	1,  // 25: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	47, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	45, // 27: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
-	2,  // 28: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
-	48, // 29: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
-	5,  // 30: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
-	3,  // 31: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
-	4,  // 32: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	0,  // 33: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
-	1,  // 34: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	47, // 35: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	76, // 36: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 37: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
-	7,  // 38: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	45, // 39: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
-	84, // 40: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	6,  // 41: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
-	7,  // 42: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	48, // 43: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	48, // 44: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
-	4,  // 45: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	48, // 46: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	85, // 47: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	8,  // 48: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	23, // 49: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	85, // 50: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	79, // 51: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	74, // 52: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	62, // 53: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	74, // 54: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	86, // 55: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	65, // 56: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	76, // 57: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	86, // 58: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	15, // 59: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	17, // 60: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	19, // 61: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	21, // 62: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	24, // 63: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	26, // 64: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	28, // 65: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	30, // 66: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	32, // 67: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	34, // 68: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	36, // 69: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	38, // 70: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	40, // 71: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	42, // 72: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	44, // 73: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	67, // 74: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	69, // 75: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	71, // 76: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	53, // 77: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	55, // 78: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	57, // 79: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	59, // 80: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	61, // 81: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	64, // 82: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	49, // 83: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	51, // 84: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	9,  // 85: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
-	11, // 86: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
-	13, // 87: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
-	16, // 88: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	18, // 89: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	20, // 90: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	22, // 91: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	25, // 92: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	27, // 93: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	29, // 94: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	31, // 95: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	33, // 96: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	35, // 97: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	37, // 98: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	39, // 99: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	41, // 100: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	43, // 101: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	46, // 102: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	68, // 103: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	70, // 104: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	72, // 105: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	54, // 106: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	56, // 107: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	58, // 108: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	60, // 109: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	63, // 110: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	66, // 111: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	50, // 112: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	52, // 113: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	10, // 114: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
-	12, // 115: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
-	14, // 116: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
-	88, // [88:117] is the sub-list for method output_type
-	59, // [59:88] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	84,  // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	84,  // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	85,  // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	86,  // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	86,  // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	85,  // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	87,  // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	87,  // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	85,  // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	85,  // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	88,  // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	89,  // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	24,  // 12: mtm.v1.GetPatientRecordResponse.conditions:type_name -> mtm.v1.ClinicalCondition
+	0,   // 13: mtm.v1.ClinicalCondition.kind:type_name -> mtm.v1.ClinicalConditionKind
+	87,  // 14: mtm.v1.ClinicalCondition.recorded_at:type_name -> google.protobuf.Timestamp
+	0,   // 15: mtm.v1.RecordClinicalConditionRequest.kind:type_name -> mtm.v1.ClinicalConditionKind
+	24,  // 16: mtm.v1.RecordClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	24,  // 17: mtm.v1.EndClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	31,  // 18: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	90,  // 19: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	31,  // 20: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	90,  // 21: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	90,  // 22: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	91,  // 23: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	92,  // 24: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	88,  // 25: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	93,  // 26: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	94,  // 27: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	94,  // 28: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	89,  // 29: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	1,   // 30: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
+	2,   // 31: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	55,  // 32: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	53,  // 33: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
+	3,   // 34: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
+	56,  // 35: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	6,   // 36: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
+	4,   // 37: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
+	5,   // 38: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	1,   // 39: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
+	2,   // 40: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	55,  // 41: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	87,  // 42: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	7,   // 43: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
+	8,   // 44: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
+	53,  // 45: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
+	95,  // 46: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	7,   // 47: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
+	8,   // 48: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
+	56,  // 49: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	56,  // 50: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	5,   // 51: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	56,  // 52: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	96,  // 53: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	9,   // 54: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	31,  // 55: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	96,  // 56: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	90,  // 57: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	85,  // 58: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	70,  // 59: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	85,  // 60: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	97,  // 61: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	73,  // 62: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	85,  // 63: mtm.v1.OverdueFollowUp.patient:type_name -> mtm.v1.Patient
+	87,  // 64: mtm.v1.OverdueFollowUp.due_at:type_name -> google.protobuf.Timestamp
+	76,  // 65: mtm.v1.ListOverdueFollowUpsResponse.follow_ups:type_name -> mtm.v1.OverdueFollowUp
+	87,  // 66: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	97,  // 67: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	16,  // 68: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	18,  // 69: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	20,  // 70: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	22,  // 71: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	32,  // 72: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	34,  // 73: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	36,  // 74: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	38,  // 75: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	40,  // 76: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	42,  // 77: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	44,  // 78: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	46,  // 79: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	48,  // 80: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	50,  // 81: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	52,  // 82: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	78,  // 83: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	80,  // 84: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	82,  // 85: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	61,  // 86: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	63,  // 87: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	65,  // 88: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	67,  // 89: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	69,  // 90: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	72,  // 91: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	75,  // 92: mtm.v1.CareService.ListOverdueFollowUps:input_type -> mtm.v1.ListOverdueFollowUpsRequest
+	25,  // 93: mtm.v1.CareService.RecordClinicalCondition:input_type -> mtm.v1.RecordClinicalConditionRequest
+	27,  // 94: mtm.v1.CareService.EndClinicalCondition:input_type -> mtm.v1.EndClinicalConditionRequest
+	29,  // 95: mtm.v1.CareService.RemoveClinicalCondition:input_type -> mtm.v1.RemoveClinicalConditionRequest
+	57,  // 96: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	59,  // 97: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	10,  // 98: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	12,  // 99: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	14,  // 100: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	17,  // 101: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	19,  // 102: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	21,  // 103: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	23,  // 104: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	33,  // 105: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	35,  // 106: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	37,  // 107: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	39,  // 108: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	41,  // 109: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	43,  // 110: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	45,  // 111: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	47,  // 112: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	49,  // 113: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	51,  // 114: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	54,  // 115: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	79,  // 116: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	81,  // 117: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	83,  // 118: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	62,  // 119: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	64,  // 120: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	66,  // 121: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	68,  // 122: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	71,  // 123: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	74,  // 124: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	77,  // 125: mtm.v1.CareService.ListOverdueFollowUps:output_type -> mtm.v1.ListOverdueFollowUpsResponse
+	26,  // 126: mtm.v1.CareService.RecordClinicalCondition:output_type -> mtm.v1.RecordClinicalConditionResponse
+	28,  // 127: mtm.v1.CareService.EndClinicalCondition:output_type -> mtm.v1.EndClinicalConditionResponse
+	30,  // 128: mtm.v1.CareService.RemoveClinicalCondition:output_type -> mtm.v1.RemoveClinicalConditionResponse
+	58,  // 129: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	60,  // 130: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	11,  // 131: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	13,  // 132: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	15,  // 133: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	101, // [101:134] is the sub-list for method output_type
+	68,  // [68:101] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -5043,8 +5871,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   64,
+			NumEnums:      10,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -291,6 +291,138 @@ func (ReminderKind) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
 }
 
+// AdherenceMeasure is the PQA adherence measure a figure belongs to.
+type AdherenceMeasure int32
+
+const (
+	AdherenceMeasure_ADHERENCE_MEASURE_UNSPECIFIED AdherenceMeasure = 0
+	// PDC-DR: non-insulin diabetes medications, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_DR AdherenceMeasure = 1
+	// PDC-RASA: renin-angiotensin system antagonists, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_RASA AdherenceMeasure = 2
+	// PDC-STA: statins, pooled.
+	AdherenceMeasure_ADHERENCE_MEASURE_PDC_STA AdherenceMeasure = 3
+	// A medicine outside the three PQA classes, measured alone by the same
+	// rules (not a PQA measure).
+	AdherenceMeasure_ADHERENCE_MEASURE_PER_MEDICINE AdherenceMeasure = 4
+)
+
+// Enum value maps for AdherenceMeasure.
+var (
+	AdherenceMeasure_name = map[int32]string{
+		0: "ADHERENCE_MEASURE_UNSPECIFIED",
+		1: "ADHERENCE_MEASURE_PDC_DR",
+		2: "ADHERENCE_MEASURE_PDC_RASA",
+		3: "ADHERENCE_MEASURE_PDC_STA",
+		4: "ADHERENCE_MEASURE_PER_MEDICINE",
+	}
+	AdherenceMeasure_value = map[string]int32{
+		"ADHERENCE_MEASURE_UNSPECIFIED":  0,
+		"ADHERENCE_MEASURE_PDC_DR":       1,
+		"ADHERENCE_MEASURE_PDC_RASA":     2,
+		"ADHERENCE_MEASURE_PDC_STA":      3,
+		"ADHERENCE_MEASURE_PER_MEDICINE": 4,
+	}
+)
+
+func (x AdherenceMeasure) Enum() *AdherenceMeasure {
+	p := new(AdherenceMeasure)
+	*p = x
+	return p
+}
+
+func (x AdherenceMeasure) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AdherenceMeasure) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+}
+
+func (AdherenceMeasure) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[5]
+}
+
+func (x AdherenceMeasure) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AdherenceMeasure.Descriptor instead.
+func (AdherenceMeasure) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+}
+
+// AdherenceStatus says whether a measure scored the patient, and if not,
+// why (PQA's eligibility rules and exclusions).
+type AdherenceStatus int32
+
+const (
+	AdherenceStatus_ADHERENCE_STATUS_UNSPECIFIED AdherenceStatus = 0
+	AdherenceStatus_ADHERENCE_STATUS_SCORED      AdherenceStatus = 1
+	// Fewer than two fills on different dates in the period.
+	AdherenceStatus_ADHERENCE_STATUS_FEW_FILLS AdherenceStatus = 2
+	// The first fill is less than 91 days before the end of the period.
+	AdherenceStatus_ADHERENCE_STATUS_SHORT_TREATMENT  AdherenceStatus = 3
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_HOSPICE AdherenceStatus = 4
+	// End-stage renal disease.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_ESRD AdherenceStatus = 5
+	// Insulin use excludes the patient from PDC-DR.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_INSULIN AdherenceStatus = 6
+	// Sacubitril/valsartan use excludes the patient from PDC-RASA.
+	AdherenceStatus_ADHERENCE_STATUS_EXCLUDED_SACUBITRIL AdherenceStatus = 7
+)
+
+// Enum value maps for AdherenceStatus.
+var (
+	AdherenceStatus_name = map[int32]string{
+		0: "ADHERENCE_STATUS_UNSPECIFIED",
+		1: "ADHERENCE_STATUS_SCORED",
+		2: "ADHERENCE_STATUS_FEW_FILLS",
+		3: "ADHERENCE_STATUS_SHORT_TREATMENT",
+		4: "ADHERENCE_STATUS_EXCLUDED_HOSPICE",
+		5: "ADHERENCE_STATUS_EXCLUDED_ESRD",
+		6: "ADHERENCE_STATUS_EXCLUDED_INSULIN",
+		7: "ADHERENCE_STATUS_EXCLUDED_SACUBITRIL",
+	}
+	AdherenceStatus_value = map[string]int32{
+		"ADHERENCE_STATUS_UNSPECIFIED":         0,
+		"ADHERENCE_STATUS_SCORED":              1,
+		"ADHERENCE_STATUS_FEW_FILLS":           2,
+		"ADHERENCE_STATUS_SHORT_TREATMENT":     3,
+		"ADHERENCE_STATUS_EXCLUDED_HOSPICE":    4,
+		"ADHERENCE_STATUS_EXCLUDED_ESRD":       5,
+		"ADHERENCE_STATUS_EXCLUDED_INSULIN":    6,
+		"ADHERENCE_STATUS_EXCLUDED_SACUBITRIL": 7,
+	}
+)
+
+func (x AdherenceStatus) Enum() *AdherenceStatus {
+	p := new(AdherenceStatus)
+	*p = x
+	return p
+}
+
+func (x AdherenceStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AdherenceStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
+}
+
+func (AdherenceStatus) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[6]
+}
+
+func (x AdherenceStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AdherenceStatus.Descriptor instead.
+func (AdherenceStatus) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
+}
+
 // CaregiverScope is one permission a grant gives a caregiver.
 type CaregiverScope int32
 
@@ -334,11 +466,11 @@ func (x CaregiverScope) String() string {
 }
 
 func (CaregiverScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[7].Descriptor()
 }
 
 func (CaregiverScope) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[5]
+	return &file_mtm_v1_patient_proto_enumTypes[7]
 }
 
 func (x CaregiverScope) Number() protoreflect.EnumNumber {
@@ -347,7 +479,7 @@ func (x CaregiverScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CaregiverScope.Descriptor instead.
 func (CaregiverScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{7}
 }
 
 // AccessOutcome is how a call on a patient's record ended.
@@ -395,11 +527,11 @@ func (x AccessOutcome) String() string {
 }
 
 func (AccessOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[8].Descriptor()
 }
 
 func (AccessOutcome) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[6]
+	return &file_mtm_v1_patient_proto_enumTypes[8]
 }
 
 func (x AccessOutcome) Number() protoreflect.EnumNumber {
@@ -408,7 +540,7 @@ func (x AccessOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessOutcome.Descriptor instead.
 func (AccessOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{8}
 }
 
 // ExportFormat is the format of an exported record.
@@ -445,11 +577,11 @@ func (x ExportFormat) String() string {
 }
 
 func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[7].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[9].Descriptor()
 }
 
 func (ExportFormat) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[7]
+	return &file_mtm_v1_patient_proto_enumTypes[9]
 }
 
 func (x ExportFormat) Number() protoreflect.EnumNumber {
@@ -458,7 +590,7 @@ func (x ExportFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportFormat.Descriptor instead.
 func (ExportFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{7}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{9}
 }
 
 type GetProfileRequest struct {
@@ -2035,14 +2167,35 @@ func (x *GetAdherenceRequest) GetWindowDays() int32 {
 	return 0
 }
 
-// MedicationAdherence is Proportion of Days Covered for one medicine.
+// MedicationAdherence is Proportion of Days Covered for one medicine: the
+// figure of the PQA measure it counts toward (a class measure pools every
+// medicine of the class, so all of them carry the class's figure), or why
+// the measure did not score the patient.
 type MedicationAdherence struct {
-	state                   protoimpl.MessageState `protogen:"open.v1"`
-	MedicationId            string                 `protobuf:"bytes,1,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
-	ProportionOfDaysCovered float64                `protobuf:"fixed64,2,opt,name=proportion_of_days_covered,json=proportionOfDaysCovered,proto3" json:"proportion_of_days_covered,omitempty"`
-	BelowThreshold          bool                   `protobuf:"varint,3,opt,name=below_threshold,json=belowThreshold,proto3" json:"below_threshold,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	MedicationId string                 `protobuf:"bytes,1,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	// 0 unless status is SCORED.
+	ProportionOfDaysCovered float64          `protobuf:"fixed64,2,opt,name=proportion_of_days_covered,json=proportionOfDaysCovered,proto3" json:"proportion_of_days_covered,omitempty"`
+	BelowThreshold          bool             `protobuf:"varint,3,opt,name=below_threshold,json=belowThreshold,proto3" json:"below_threshold,omitempty"`
+	Measure                 AdherenceMeasure `protobuf:"varint,4,opt,name=measure,proto3,enum=mtm.v1.AdherenceMeasure" json:"measure,omitempty"`
+	// The measurement period (YYYY-MM-DD): 1 January, or the window's first
+	// day, through today.
+	PeriodStart string          `protobuf:"bytes,5,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	PeriodEnd   string          `protobuf:"bytes,6,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	Status      AdherenceStatus `protobuf:"varint,7,opt,name=status,proto3,enum=mtm.v1.AdherenceStatus" json:"status,omitempty"`
+	// SCORED: the treatment period, from the index prescription start date
+	// (the first fill in the period) to period_end or to the day the last
+	// medicine of the measure was stopped, less inpatient days, and the days
+	// of it covered.
+	TreatmentStart string `protobuf:"bytes,8,opt,name=treatment_start,json=treatmentStart,proto3" json:"treatment_start,omitempty"`
+	TreatmentEnd   string `protobuf:"bytes,9,opt,name=treatment_end,json=treatmentEnd,proto3" json:"treatment_end,omitempty"`
+	DaysInPeriod   int32  `protobuf:"varint,10,opt,name=days_in_period,json=daysInPeriod,proto3" json:"days_in_period,omitempty"`
+	DaysCovered    int32  `protobuf:"varint,11,opt,name=days_covered,json=daysCovered,proto3" json:"days_covered,omitempty"`
+	// Why the measure did not score the patient, in words (empty when
+	// scored).
+	StatusReason  string `protobuf:"bytes,12,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MedicationAdherence) Reset() {
@@ -2096,8 +2249,73 @@ func (x *MedicationAdherence) GetBelowThreshold() bool {
 	return false
 }
 
+func (x *MedicationAdherence) GetMeasure() AdherenceMeasure {
+	if x != nil {
+		return x.Measure
+	}
+	return AdherenceMeasure_ADHERENCE_MEASURE_UNSPECIFIED
+}
+
+func (x *MedicationAdherence) GetPeriodStart() string {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetPeriodEnd() string {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetStatus() AdherenceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AdherenceStatus_ADHERENCE_STATUS_UNSPECIFIED
+}
+
+func (x *MedicationAdherence) GetTreatmentStart() string {
+	if x != nil {
+		return x.TreatmentStart
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetTreatmentEnd() string {
+	if x != nil {
+		return x.TreatmentEnd
+	}
+	return ""
+}
+
+func (x *MedicationAdherence) GetDaysInPeriod() int32 {
+	if x != nil {
+		return x.DaysInPeriod
+	}
+	return 0
+}
+
+func (x *MedicationAdherence) GetDaysCovered() int32 {
+	if x != nil {
+		return x.DaysCovered
+	}
+	return 0
+}
+
+func (x *MedicationAdherence) GetStatusReason() string {
+	if x != nil {
+		return x.StatusReason
+	}
+	return ""
+}
+
 type GetAdherenceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every measured medicine: scored ones and, with their status, those the
+	// measures did not score. Medicines never filled in the period are absent.
 	Medications   []*MedicationAdherence `protobuf:"bytes,1,rep,name=medications,proto3" json:"medications,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3478,11 +3696,22 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12+\n" +
 	"\vwindow_days\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xda\x05(\x00R\n" +
-	"windowDays\"\xa0\x01\n" +
+	"windowDays\"\x83\x04\n" +
 	"\x13MedicationAdherence\x12#\n" +
 	"\rmedication_id\x18\x01 \x01(\tR\fmedicationId\x12;\n" +
 	"\x1aproportion_of_days_covered\x18\x02 \x01(\x01R\x17proportionOfDaysCovered\x12'\n" +
-	"\x0fbelow_threshold\x18\x03 \x01(\bR\x0ebelowThreshold\"U\n" +
+	"\x0fbelow_threshold\x18\x03 \x01(\bR\x0ebelowThreshold\x122\n" +
+	"\ameasure\x18\x04 \x01(\x0e2\x18.mtm.v1.AdherenceMeasureR\ameasure\x12!\n" +
+	"\fperiod_start\x18\x05 \x01(\tR\vperiodStart\x12\x1d\n" +
+	"\n" +
+	"period_end\x18\x06 \x01(\tR\tperiodEnd\x12/\n" +
+	"\x06status\x18\a \x01(\x0e2\x17.mtm.v1.AdherenceStatusR\x06status\x12'\n" +
+	"\x0ftreatment_start\x18\b \x01(\tR\x0etreatmentStart\x12#\n" +
+	"\rtreatment_end\x18\t \x01(\tR\ftreatmentEnd\x12$\n" +
+	"\x0edays_in_period\x18\n" +
+	" \x01(\x05R\fdaysInPeriod\x12!\n" +
+	"\fdays_covered\x18\v \x01(\x05R\vdaysCovered\x12#\n" +
+	"\rstatus_reason\x18\f \x01(\tR\fstatusReason\"U\n" +
 	"\x14GetAdherenceResponse\x12=\n" +
 	"\vmedications\x18\x01 \x03(\v2\x1b.mtm.v1.MedicationAdherenceR\vmedications\"\xc1\x01\n" +
 	"\x16InviteCaregiverRequest\x12:\n" +
@@ -3612,7 +3841,22 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x12REMINDER_KIND_DOSE\x10\x01\x12\x18\n" +
 	"\x14REMINDER_KIND_REFILL\x10\x02\x12\x1b\n" +
 	"\x17REMINDER_KIND_FOLLOW_UP\x10\x03\x12\x1d\n" +
-	"\x19REMINDER_KIND_MISSED_DOSE\x10\x04*\xdf\x01\n" +
+	"\x19REMINDER_KIND_MISSED_DOSE\x10\x04*\xb6\x01\n" +
+	"\x10AdherenceMeasure\x12!\n" +
+	"\x1dADHERENCE_MEASURE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ADHERENCE_MEASURE_PDC_DR\x10\x01\x12\x1e\n" +
+	"\x1aADHERENCE_MEASURE_PDC_RASA\x10\x02\x12\x1d\n" +
+	"\x19ADHERENCE_MEASURE_PDC_STA\x10\x03\x12\"\n" +
+	"\x1eADHERENCE_MEASURE_PER_MEDICINE\x10\x04*\xb2\x02\n" +
+	"\x0fAdherenceStatus\x12 \n" +
+	"\x1cADHERENCE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ADHERENCE_STATUS_SCORED\x10\x01\x12\x1e\n" +
+	"\x1aADHERENCE_STATUS_FEW_FILLS\x10\x02\x12$\n" +
+	" ADHERENCE_STATUS_SHORT_TREATMENT\x10\x03\x12%\n" +
+	"!ADHERENCE_STATUS_EXCLUDED_HOSPICE\x10\x04\x12\"\n" +
+	"\x1eADHERENCE_STATUS_EXCLUDED_ESRD\x10\x05\x12%\n" +
+	"!ADHERENCE_STATUS_EXCLUDED_INSULIN\x10\x06\x12(\n" +
+	"$ADHERENCE_STATUS_EXCLUDED_SACUBITRIL\x10\a*\xdf\x01\n" +
 	"\x0eCaregiverScope\x12\x1f\n" +
 	"\x1bCAREGIVER_SCOPE_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eCAREGIVER_SCOPE_VIEW_MEDICINES\x10\x01\x12\x1d\n" +
@@ -3668,7 +3912,7 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_patient_proto_rawDescData
 }
 
-var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
 var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                       // 0: mtm.v1.SelfMedicationKind
@@ -3676,152 +3920,156 @@ var file_mtm_v1_patient_proto_goTypes = []any{
 	(DevicePlatform)(0),                           // 2: mtm.v1.DevicePlatform
 	(DoseOutcome)(0),                              // 3: mtm.v1.DoseOutcome
 	(ReminderKind)(0),                             // 4: mtm.v1.ReminderKind
-	(CaregiverScope)(0),                           // 5: mtm.v1.CaregiverScope
-	(AccessOutcome)(0),                            // 6: mtm.v1.AccessOutcome
-	(ExportFormat)(0),                             // 7: mtm.v1.ExportFormat
-	(*GetProfileRequest)(nil),                     // 8: mtm.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),                    // 9: mtm.v1.GetProfileResponse
-	(*UpdatePreferencesRequest)(nil),              // 10: mtm.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),             // 11: mtm.v1.UpdatePreferencesResponse
-	(*GetMedicationListRequest)(nil),              // 12: mtm.v1.GetMedicationListRequest
-	(*GetMedicationListResponse)(nil),             // 13: mtm.v1.GetMedicationListResponse
-	(*GetActionPlanRequest)(nil),                  // 14: mtm.v1.GetActionPlanRequest
-	(*GetActionPlanResponse)(nil),                 // 15: mtm.v1.GetActionPlanResponse
-	(*RecordActionProgressRequest)(nil),           // 16: mtm.v1.RecordActionProgressRequest
-	(*RecordActionProgressResponse)(nil),          // 17: mtm.v1.RecordActionProgressResponse
-	(*ReportSelfMedicationRequest)(nil),           // 18: mtm.v1.ReportSelfMedicationRequest
-	(*ReportSelfMedicationResponse)(nil),          // 19: mtm.v1.ReportSelfMedicationResponse
-	(*ListMySelfReportedMedicationsRequest)(nil),  // 20: mtm.v1.ListMySelfReportedMedicationsRequest
-	(*ListMySelfReportedMedicationsResponse)(nil), // 21: mtm.v1.ListMySelfReportedMedicationsResponse
-	(*SelfReportedMedication)(nil),                // 22: mtm.v1.SelfReportedMedication
-	(*RegisterDeviceRequest)(nil),                 // 23: mtm.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),                // 24: mtm.v1.RegisterDeviceResponse
-	(*UnregisterDeviceRequest)(nil),               // 25: mtm.v1.UnregisterDeviceRequest
-	(*UnregisterDeviceResponse)(nil),              // 26: mtm.v1.UnregisterDeviceResponse
-	(*RecordDoseRequest)(nil),                     // 27: mtm.v1.RecordDoseRequest
-	(*RecordDoseResponse)(nil),                    // 28: mtm.v1.RecordDoseResponse
-	(*ListUpcomingRemindersRequest)(nil),          // 29: mtm.v1.ListUpcomingRemindersRequest
-	(*Reminder)(nil),                              // 30: mtm.v1.Reminder
-	(*ListUpcomingRemindersResponse)(nil),         // 31: mtm.v1.ListUpcomingRemindersResponse
-	(*ListNotificationHistoryRequest)(nil),        // 32: mtm.v1.ListNotificationHistoryRequest
-	(*SentNotification)(nil),                      // 33: mtm.v1.SentNotification
-	(*ListNotificationHistoryResponse)(nil),       // 34: mtm.v1.ListNotificationHistoryResponse
-	(*GetAdherenceRequest)(nil),                   // 35: mtm.v1.GetAdherenceRequest
-	(*MedicationAdherence)(nil),                   // 36: mtm.v1.MedicationAdherence
-	(*GetAdherenceResponse)(nil),                  // 37: mtm.v1.GetAdherenceResponse
-	(*InviteCaregiverRequest)(nil),                // 38: mtm.v1.InviteCaregiverRequest
-	(*InviteCaregiverResponse)(nil),               // 39: mtm.v1.InviteCaregiverResponse
-	(*AcceptCaregiverInviteRequest)(nil),          // 40: mtm.v1.AcceptCaregiverInviteRequest
-	(*AcceptCaregiverInviteResponse)(nil),         // 41: mtm.v1.AcceptCaregiverInviteResponse
-	(*CaregiverGrant)(nil),                        // 42: mtm.v1.CaregiverGrant
-	(*ListCaregiversRequest)(nil),                 // 43: mtm.v1.ListCaregiversRequest
-	(*ListCaregiversResponse)(nil),                // 44: mtm.v1.ListCaregiversResponse
-	(*RevokeCaregiverRequest)(nil),                // 45: mtm.v1.RevokeCaregiverRequest
-	(*RevokeCaregiverResponse)(nil),               // 46: mtm.v1.RevokeCaregiverResponse
-	(*AccessEvent)(nil),                           // 47: mtm.v1.AccessEvent
-	(*ListAccessEventsRequest)(nil),               // 48: mtm.v1.ListAccessEventsRequest
-	(*ListAccessEventsResponse)(nil),              // 49: mtm.v1.ListAccessEventsResponse
-	(*ExportRecordRequest)(nil),                   // 50: mtm.v1.ExportRecordRequest
-	(*ExportRecordResponse)(nil),                  // 51: mtm.v1.ExportRecordResponse
-	(*DoseSchedule)(nil),                          // 52: mtm.v1.DoseSchedule
-	(*SetDoseScheduleRequest)(nil),                // 53: mtm.v1.SetDoseScheduleRequest
-	(*SetDoseScheduleResponse)(nil),               // 54: mtm.v1.SetDoseScheduleResponse
-	(*ListDoseSchedulesRequest)(nil),              // 55: mtm.v1.ListDoseSchedulesRequest
-	(*ListDoseSchedulesResponse)(nil),             // 56: mtm.v1.ListDoseSchedulesResponse
-	(*DeleteDoseScheduleRequest)(nil),             // 57: mtm.v1.DeleteDoseScheduleRequest
-	(*DeleteDoseScheduleResponse)(nil),            // 58: mtm.v1.DeleteDoseScheduleResponse
-	(*Patient)(nil),                               // 59: mtm.v1.Patient
-	(*QuietHours)(nil),                            // 60: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),                // 61: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                  // 62: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                            // 63: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),                 // 64: google.protobuf.Timestamp
-	(Role)(0),                                     // 65: mtm.v1.Role
+	(AdherenceMeasure)(0),                         // 5: mtm.v1.AdherenceMeasure
+	(AdherenceStatus)(0),                          // 6: mtm.v1.AdherenceStatus
+	(CaregiverScope)(0),                           // 7: mtm.v1.CaregiverScope
+	(AccessOutcome)(0),                            // 8: mtm.v1.AccessOutcome
+	(ExportFormat)(0),                             // 9: mtm.v1.ExportFormat
+	(*GetProfileRequest)(nil),                     // 10: mtm.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),                    // 11: mtm.v1.GetProfileResponse
+	(*UpdatePreferencesRequest)(nil),              // 12: mtm.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),             // 13: mtm.v1.UpdatePreferencesResponse
+	(*GetMedicationListRequest)(nil),              // 14: mtm.v1.GetMedicationListRequest
+	(*GetMedicationListResponse)(nil),             // 15: mtm.v1.GetMedicationListResponse
+	(*GetActionPlanRequest)(nil),                  // 16: mtm.v1.GetActionPlanRequest
+	(*GetActionPlanResponse)(nil),                 // 17: mtm.v1.GetActionPlanResponse
+	(*RecordActionProgressRequest)(nil),           // 18: mtm.v1.RecordActionProgressRequest
+	(*RecordActionProgressResponse)(nil),          // 19: mtm.v1.RecordActionProgressResponse
+	(*ReportSelfMedicationRequest)(nil),           // 20: mtm.v1.ReportSelfMedicationRequest
+	(*ReportSelfMedicationResponse)(nil),          // 21: mtm.v1.ReportSelfMedicationResponse
+	(*ListMySelfReportedMedicationsRequest)(nil),  // 22: mtm.v1.ListMySelfReportedMedicationsRequest
+	(*ListMySelfReportedMedicationsResponse)(nil), // 23: mtm.v1.ListMySelfReportedMedicationsResponse
+	(*SelfReportedMedication)(nil),                // 24: mtm.v1.SelfReportedMedication
+	(*RegisterDeviceRequest)(nil),                 // 25: mtm.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),                // 26: mtm.v1.RegisterDeviceResponse
+	(*UnregisterDeviceRequest)(nil),               // 27: mtm.v1.UnregisterDeviceRequest
+	(*UnregisterDeviceResponse)(nil),              // 28: mtm.v1.UnregisterDeviceResponse
+	(*RecordDoseRequest)(nil),                     // 29: mtm.v1.RecordDoseRequest
+	(*RecordDoseResponse)(nil),                    // 30: mtm.v1.RecordDoseResponse
+	(*ListUpcomingRemindersRequest)(nil),          // 31: mtm.v1.ListUpcomingRemindersRequest
+	(*Reminder)(nil),                              // 32: mtm.v1.Reminder
+	(*ListUpcomingRemindersResponse)(nil),         // 33: mtm.v1.ListUpcomingRemindersResponse
+	(*ListNotificationHistoryRequest)(nil),        // 34: mtm.v1.ListNotificationHistoryRequest
+	(*SentNotification)(nil),                      // 35: mtm.v1.SentNotification
+	(*ListNotificationHistoryResponse)(nil),       // 36: mtm.v1.ListNotificationHistoryResponse
+	(*GetAdherenceRequest)(nil),                   // 37: mtm.v1.GetAdherenceRequest
+	(*MedicationAdherence)(nil),                   // 38: mtm.v1.MedicationAdherence
+	(*GetAdherenceResponse)(nil),                  // 39: mtm.v1.GetAdherenceResponse
+	(*InviteCaregiverRequest)(nil),                // 40: mtm.v1.InviteCaregiverRequest
+	(*InviteCaregiverResponse)(nil),               // 41: mtm.v1.InviteCaregiverResponse
+	(*AcceptCaregiverInviteRequest)(nil),          // 42: mtm.v1.AcceptCaregiverInviteRequest
+	(*AcceptCaregiverInviteResponse)(nil),         // 43: mtm.v1.AcceptCaregiverInviteResponse
+	(*CaregiverGrant)(nil),                        // 44: mtm.v1.CaregiverGrant
+	(*ListCaregiversRequest)(nil),                 // 45: mtm.v1.ListCaregiversRequest
+	(*ListCaregiversResponse)(nil),                // 46: mtm.v1.ListCaregiversResponse
+	(*RevokeCaregiverRequest)(nil),                // 47: mtm.v1.RevokeCaregiverRequest
+	(*RevokeCaregiverResponse)(nil),               // 48: mtm.v1.RevokeCaregiverResponse
+	(*AccessEvent)(nil),                           // 49: mtm.v1.AccessEvent
+	(*ListAccessEventsRequest)(nil),               // 50: mtm.v1.ListAccessEventsRequest
+	(*ListAccessEventsResponse)(nil),              // 51: mtm.v1.ListAccessEventsResponse
+	(*ExportRecordRequest)(nil),                   // 52: mtm.v1.ExportRecordRequest
+	(*ExportRecordResponse)(nil),                  // 53: mtm.v1.ExportRecordResponse
+	(*DoseSchedule)(nil),                          // 54: mtm.v1.DoseSchedule
+	(*SetDoseScheduleRequest)(nil),                // 55: mtm.v1.SetDoseScheduleRequest
+	(*SetDoseScheduleResponse)(nil),               // 56: mtm.v1.SetDoseScheduleResponse
+	(*ListDoseSchedulesRequest)(nil),              // 57: mtm.v1.ListDoseSchedulesRequest
+	(*ListDoseSchedulesResponse)(nil),             // 58: mtm.v1.ListDoseSchedulesResponse
+	(*DeleteDoseScheduleRequest)(nil),             // 59: mtm.v1.DeleteDoseScheduleRequest
+	(*DeleteDoseScheduleResponse)(nil),            // 60: mtm.v1.DeleteDoseScheduleResponse
+	(*Patient)(nil),                               // 61: mtm.v1.Patient
+	(*QuietHours)(nil),                            // 62: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),                // 63: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                  // 64: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                            // 65: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),                 // 66: google.protobuf.Timestamp
+	(Role)(0),                                     // 67: mtm.v1.Role
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	59, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	60, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	59, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	61, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	62, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	63, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	61, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	62, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	61, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	63, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	64, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	65, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
-	22, // 7: mtm.v1.ListMySelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	24, // 7: mtm.v1.ListMySelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
 	0,  // 8: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	64, // 9: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	66, // 9: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
 	1,  // 10: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	64, // 11: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	66, // 11: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
 	2,  // 12: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	3,  // 13: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	4,  // 14: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	64, // 15: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
-	30, // 16: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
+	66, // 15: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	32, // 16: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	4,  // 17: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	64, // 18: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
-	33, // 19: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
-	36, // 20: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	5,  // 21: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	64, // 22: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 23: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	64, // 24: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	64, // 25: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	42, // 26: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	64, // 27: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	65, // 28: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
-	6,  // 29: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
-	47, // 30: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
-	7,  // 31: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	52, // 32: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
-	52, // 33: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	8,  // 34: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	10, // 35: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	12, // 36: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	14, // 37: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	16, // 38: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	18, // 39: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	20, // 40: mtm.v1.PatientService.ListMySelfReportedMedications:input_type -> mtm.v1.ListMySelfReportedMedicationsRequest
-	23, // 41: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	25, // 42: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	27, // 43: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	29, // 44: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	32, // 45: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	35, // 46: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	38, // 47: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	40, // 48: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	43, // 49: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	45, // 50: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	48, // 51: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	50, // 52: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	53, // 53: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	55, // 54: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	57, // 55: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	9,  // 56: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	11, // 57: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	13, // 58: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	15, // 59: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	17, // 60: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	19, // 61: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	21, // 62: mtm.v1.PatientService.ListMySelfReportedMedications:output_type -> mtm.v1.ListMySelfReportedMedicationsResponse
-	24, // 63: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	26, // 64: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	28, // 65: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	31, // 66: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	34, // 67: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	37, // 68: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	39, // 69: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	41, // 70: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	44, // 71: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	46, // 72: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	49, // 73: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	51, // 74: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	54, // 75: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	56, // 76: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	58, // 77: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	56, // [56:78] is the sub-list for method output_type
-	34, // [34:56] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	66, // 18: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	35, // 19: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
+	5,  // 20: mtm.v1.MedicationAdherence.measure:type_name -> mtm.v1.AdherenceMeasure
+	6,  // 21: mtm.v1.MedicationAdherence.status:type_name -> mtm.v1.AdherenceStatus
+	38, // 22: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	7,  // 23: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
+	66, // 24: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 25: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
+	66, // 26: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	66, // 27: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	44, // 28: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
+	66, // 29: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	67, // 30: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	8,  // 31: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
+	49, // 32: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
+	9,  // 33: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	54, // 34: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
+	54, // 35: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
+	10, // 36: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	12, // 37: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	14, // 38: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	16, // 39: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	18, // 40: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	20, // 41: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	22, // 42: mtm.v1.PatientService.ListMySelfReportedMedications:input_type -> mtm.v1.ListMySelfReportedMedicationsRequest
+	25, // 43: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	27, // 44: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	29, // 45: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	31, // 46: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	34, // 47: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	37, // 48: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	40, // 49: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	42, // 50: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	45, // 51: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	47, // 52: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	50, // 53: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	52, // 54: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	55, // 55: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	57, // 56: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	59, // 57: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	11, // 58: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	13, // 59: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	15, // 60: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	17, // 61: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	19, // 62: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	21, // 63: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	23, // 64: mtm.v1.PatientService.ListMySelfReportedMedications:output_type -> mtm.v1.ListMySelfReportedMedicationsResponse
+	26, // 65: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	28, // 66: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	30, // 67: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	33, // 68: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	36, // 69: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	39, // 70: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	41, // 71: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	43, // 72: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	46, // 73: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	48, // 74: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	51, // 75: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	53, // 76: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	56, // 77: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	58, // 78: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	60, // 79: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	58, // [58:80] is the sub-list for method output_type
+	36, // [36:58] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -3837,7 +4085,7 @@ func file_mtm_v1_patient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
-			NumEnums:      8,
+			NumEnums:      10,
 			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,

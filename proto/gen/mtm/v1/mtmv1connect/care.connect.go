@@ -102,6 +102,18 @@ const (
 	// CareServiceListPatientsBelowAdherenceThresholdProcedure is the fully-qualified name of the
 	// CareService's ListPatientsBelowAdherenceThreshold RPC.
 	CareServiceListPatientsBelowAdherenceThresholdProcedure = "/mtm.v1.CareService/ListPatientsBelowAdherenceThreshold"
+	// CareServiceListOverdueFollowUpsProcedure is the fully-qualified name of the CareService's
+	// ListOverdueFollowUps RPC.
+	CareServiceListOverdueFollowUpsProcedure = "/mtm.v1.CareService/ListOverdueFollowUps"
+	// CareServiceRecordClinicalConditionProcedure is the fully-qualified name of the CareService's
+	// RecordClinicalCondition RPC.
+	CareServiceRecordClinicalConditionProcedure = "/mtm.v1.CareService/RecordClinicalCondition"
+	// CareServiceEndClinicalConditionProcedure is the fully-qualified name of the CareService's
+	// EndClinicalCondition RPC.
+	CareServiceEndClinicalConditionProcedure = "/mtm.v1.CareService/EndClinicalCondition"
+	// CareServiceRemoveClinicalConditionProcedure is the fully-qualified name of the CareService's
+	// RemoveClinicalCondition RPC.
+	CareServiceRemoveClinicalConditionProcedure = "/mtm.v1.CareService/RemoveClinicalCondition"
 	// CareServiceExportPatientRecordProcedure is the fully-qualified name of the CareService's
 	// ExportPatientRecord RPC.
 	CareServiceExportPatientRecordProcedure = "/mtm.v1.CareService/ExportPatientRecord"
@@ -173,8 +185,22 @@ type CareServiceClient interface {
 	// Comprehensive Medication Review is due by a date, soonest first.
 	ListPatientsDueForCmr(context.Context, *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error)
 	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
-	// at least one current medicine whose PDC is below 80%.
+	// at least one current medicine whose PQA measure (measurement year to
+	// date) is below 80% PDC, longest below first.
 	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
+	// ListOverdueFollowUps lists the pharmacy's patients with a follow-up
+	// whose time has come and that no later review has done, earliest first.
+	ListOverdueFollowUps(context.Context, *connect.Request[v1.ListOverdueFollowUpsRequest]) (*connect.Response[v1.ListOverdueFollowUpsResponse], error)
+	// RecordClinicalCondition records hospice enrolment, end-stage renal
+	// disease or an inpatient or skilled-nursing stay, which PQA's adherence
+	// measures read (hospice and ESRD exclude the patient; stay days leave the
+	// period and carry supply over).
+	RecordClinicalCondition(context.Context, *connect.Request[v1.RecordClinicalConditionRequest]) (*connect.Response[v1.RecordClinicalConditionResponse], error)
+	// EndClinicalCondition sets the end of an ongoing hospice enrolment or
+	// stay (the discharge date).
+	EndClinicalCondition(context.Context, *connect.Request[v1.EndClinicalConditionRequest]) (*connect.Response[v1.EndClinicalConditionResponse], error)
+	// RemoveClinicalCondition removes a condition entered in error.
+	RemoveClinicalCondition(context.Context, *connect.Request[v1.RemoveClinicalConditionRequest]) (*connect.Response[v1.RemoveClinicalConditionResponse], error)
 	// ExportPatientRecord exports a patient's record for the pharmacist: the
 	// CMS standardized-format PDF (the written summary a CMR ends with) or a
 	// FHIR R4 Bundle. The same documents the patient gets from ExportRecord.
@@ -349,6 +375,30 @@ func NewCareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
 			connect.WithClientOptions(opts...),
 		),
+		listOverdueFollowUps: connect.NewClient[v1.ListOverdueFollowUpsRequest, v1.ListOverdueFollowUpsResponse](
+			httpClient,
+			baseURL+CareServiceListOverdueFollowUpsProcedure,
+			connect.WithSchema(careServiceMethods.ByName("ListOverdueFollowUps")),
+			connect.WithClientOptions(opts...),
+		),
+		recordClinicalCondition: connect.NewClient[v1.RecordClinicalConditionRequest, v1.RecordClinicalConditionResponse](
+			httpClient,
+			baseURL+CareServiceRecordClinicalConditionProcedure,
+			connect.WithSchema(careServiceMethods.ByName("RecordClinicalCondition")),
+			connect.WithClientOptions(opts...),
+		),
+		endClinicalCondition: connect.NewClient[v1.EndClinicalConditionRequest, v1.EndClinicalConditionResponse](
+			httpClient,
+			baseURL+CareServiceEndClinicalConditionProcedure,
+			connect.WithSchema(careServiceMethods.ByName("EndClinicalCondition")),
+			connect.WithClientOptions(opts...),
+		),
+		removeClinicalCondition: connect.NewClient[v1.RemoveClinicalConditionRequest, v1.RemoveClinicalConditionResponse](
+			httpClient,
+			baseURL+CareServiceRemoveClinicalConditionProcedure,
+			connect.WithSchema(careServiceMethods.ByName("RemoveClinicalCondition")),
+			connect.WithClientOptions(opts...),
+		),
 		exportPatientRecord: connect.NewClient[v1.ExportPatientRecordRequest, v1.ExportPatientRecordResponse](
 			httpClient,
 			baseURL+CareServiceExportPatientRecordProcedure,
@@ -408,6 +458,10 @@ type careServiceClient struct {
 	resolveSelfReportedMedication       *connect.Client[v1.ResolveSelfReportedMedicationRequest, v1.ResolveSelfReportedMedicationResponse]
 	listPatientsDueForCmr               *connect.Client[v1.ListPatientsDueForCmrRequest, v1.ListPatientsDueForCmrResponse]
 	listPatientsBelowAdherenceThreshold *connect.Client[v1.ListPatientsBelowAdherenceThresholdRequest, v1.ListPatientsBelowAdherenceThresholdResponse]
+	listOverdueFollowUps                *connect.Client[v1.ListOverdueFollowUpsRequest, v1.ListOverdueFollowUpsResponse]
+	recordClinicalCondition             *connect.Client[v1.RecordClinicalConditionRequest, v1.RecordClinicalConditionResponse]
+	endClinicalCondition                *connect.Client[v1.EndClinicalConditionRequest, v1.EndClinicalConditionResponse]
+	removeClinicalCondition             *connect.Client[v1.RemoveClinicalConditionRequest, v1.RemoveClinicalConditionResponse]
 	exportPatientRecord                 *connect.Client[v1.ExportPatientRecordRequest, v1.ExportPatientRecordResponse]
 	recordSummaryDelivered              *connect.Client[v1.RecordSummaryDeliveredRequest, v1.RecordSummaryDeliveredResponse]
 	setPatientContacts                  *connect.Client[v1.SetPatientContactsRequest, v1.SetPatientContactsResponse]
@@ -535,6 +589,26 @@ func (c *careServiceClient) ListPatientsBelowAdherenceThreshold(ctx context.Cont
 	return c.listPatientsBelowAdherenceThreshold.CallUnary(ctx, req)
 }
 
+// ListOverdueFollowUps calls mtm.v1.CareService.ListOverdueFollowUps.
+func (c *careServiceClient) ListOverdueFollowUps(ctx context.Context, req *connect.Request[v1.ListOverdueFollowUpsRequest]) (*connect.Response[v1.ListOverdueFollowUpsResponse], error) {
+	return c.listOverdueFollowUps.CallUnary(ctx, req)
+}
+
+// RecordClinicalCondition calls mtm.v1.CareService.RecordClinicalCondition.
+func (c *careServiceClient) RecordClinicalCondition(ctx context.Context, req *connect.Request[v1.RecordClinicalConditionRequest]) (*connect.Response[v1.RecordClinicalConditionResponse], error) {
+	return c.recordClinicalCondition.CallUnary(ctx, req)
+}
+
+// EndClinicalCondition calls mtm.v1.CareService.EndClinicalCondition.
+func (c *careServiceClient) EndClinicalCondition(ctx context.Context, req *connect.Request[v1.EndClinicalConditionRequest]) (*connect.Response[v1.EndClinicalConditionResponse], error) {
+	return c.endClinicalCondition.CallUnary(ctx, req)
+}
+
+// RemoveClinicalCondition calls mtm.v1.CareService.RemoveClinicalCondition.
+func (c *careServiceClient) RemoveClinicalCondition(ctx context.Context, req *connect.Request[v1.RemoveClinicalConditionRequest]) (*connect.Response[v1.RemoveClinicalConditionResponse], error) {
+	return c.removeClinicalCondition.CallUnary(ctx, req)
+}
+
 // ExportPatientRecord calls mtm.v1.CareService.ExportPatientRecord.
 func (c *careServiceClient) ExportPatientRecord(ctx context.Context, req *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error) {
 	return c.exportPatientRecord.CallUnary(ctx, req)
@@ -615,8 +689,22 @@ type CareServiceHandler interface {
 	// Comprehensive Medication Review is due by a date, soonest first.
 	ListPatientsDueForCmr(context.Context, *connect.Request[v1.ListPatientsDueForCmrRequest]) (*connect.Response[v1.ListPatientsDueForCmrResponse], error)
 	// ListPatientsBelowAdherenceThreshold lists the pharmacy's patients with
-	// at least one current medicine whose PDC is below 80%.
+	// at least one current medicine whose PQA measure (measurement year to
+	// date) is below 80% PDC, longest below first.
 	ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error)
+	// ListOverdueFollowUps lists the pharmacy's patients with a follow-up
+	// whose time has come and that no later review has done, earliest first.
+	ListOverdueFollowUps(context.Context, *connect.Request[v1.ListOverdueFollowUpsRequest]) (*connect.Response[v1.ListOverdueFollowUpsResponse], error)
+	// RecordClinicalCondition records hospice enrolment, end-stage renal
+	// disease or an inpatient or skilled-nursing stay, which PQA's adherence
+	// measures read (hospice and ESRD exclude the patient; stay days leave the
+	// period and carry supply over).
+	RecordClinicalCondition(context.Context, *connect.Request[v1.RecordClinicalConditionRequest]) (*connect.Response[v1.RecordClinicalConditionResponse], error)
+	// EndClinicalCondition sets the end of an ongoing hospice enrolment or
+	// stay (the discharge date).
+	EndClinicalCondition(context.Context, *connect.Request[v1.EndClinicalConditionRequest]) (*connect.Response[v1.EndClinicalConditionResponse], error)
+	// RemoveClinicalCondition removes a condition entered in error.
+	RemoveClinicalCondition(context.Context, *connect.Request[v1.RemoveClinicalConditionRequest]) (*connect.Response[v1.RemoveClinicalConditionResponse], error)
 	// ExportPatientRecord exports a patient's record for the pharmacist: the
 	// CMS standardized-format PDF (the written summary a CMR ends with) or a
 	// FHIR R4 Bundle. The same documents the patient gets from ExportRecord.
@@ -787,6 +875,30 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(careServiceMethods.ByName("ListPatientsBelowAdherenceThreshold")),
 		connect.WithHandlerOptions(opts...),
 	)
+	careServiceListOverdueFollowUpsHandler := connect.NewUnaryHandler(
+		CareServiceListOverdueFollowUpsProcedure,
+		svc.ListOverdueFollowUps,
+		connect.WithSchema(careServiceMethods.ByName("ListOverdueFollowUps")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceRecordClinicalConditionHandler := connect.NewUnaryHandler(
+		CareServiceRecordClinicalConditionProcedure,
+		svc.RecordClinicalCondition,
+		connect.WithSchema(careServiceMethods.ByName("RecordClinicalCondition")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceEndClinicalConditionHandler := connect.NewUnaryHandler(
+		CareServiceEndClinicalConditionProcedure,
+		svc.EndClinicalCondition,
+		connect.WithSchema(careServiceMethods.ByName("EndClinicalCondition")),
+		connect.WithHandlerOptions(opts...),
+	)
+	careServiceRemoveClinicalConditionHandler := connect.NewUnaryHandler(
+		CareServiceRemoveClinicalConditionProcedure,
+		svc.RemoveClinicalCondition,
+		connect.WithSchema(careServiceMethods.ByName("RemoveClinicalCondition")),
+		connect.WithHandlerOptions(opts...),
+	)
 	careServiceExportPatientRecordHandler := connect.NewUnaryHandler(
 		CareServiceExportPatientRecordProcedure,
 		svc.ExportPatientRecord,
@@ -867,6 +979,14 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 			careServiceListPatientsDueForCmrHandler.ServeHTTP(w, r)
 		case CareServiceListPatientsBelowAdherenceThresholdProcedure:
 			careServiceListPatientsBelowAdherenceThresholdHandler.ServeHTTP(w, r)
+		case CareServiceListOverdueFollowUpsProcedure:
+			careServiceListOverdueFollowUpsHandler.ServeHTTP(w, r)
+		case CareServiceRecordClinicalConditionProcedure:
+			careServiceRecordClinicalConditionHandler.ServeHTTP(w, r)
+		case CareServiceEndClinicalConditionProcedure:
+			careServiceEndClinicalConditionHandler.ServeHTTP(w, r)
+		case CareServiceRemoveClinicalConditionProcedure:
+			careServiceRemoveClinicalConditionHandler.ServeHTTP(w, r)
 		case CareServiceExportPatientRecordProcedure:
 			careServiceExportPatientRecordHandler.ServeHTTP(w, r)
 		case CareServiceRecordSummaryDeliveredProcedure:
@@ -980,6 +1100,22 @@ func (UnimplementedCareServiceHandler) ListPatientsDueForCmr(context.Context, *c
 
 func (UnimplementedCareServiceHandler) ListPatientsBelowAdherenceThreshold(context.Context, *connect.Request[v1.ListPatientsBelowAdherenceThresholdRequest]) (*connect.Response[v1.ListPatientsBelowAdherenceThresholdResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListPatientsBelowAdherenceThreshold is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) ListOverdueFollowUps(context.Context, *connect.Request[v1.ListOverdueFollowUpsRequest]) (*connect.Response[v1.ListOverdueFollowUpsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.ListOverdueFollowUps is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) RecordClinicalCondition(context.Context, *connect.Request[v1.RecordClinicalConditionRequest]) (*connect.Response[v1.RecordClinicalConditionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.RecordClinicalCondition is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) EndClinicalCondition(context.Context, *connect.Request[v1.EndClinicalConditionRequest]) (*connect.Response[v1.EndClinicalConditionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.EndClinicalCondition is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) RemoveClinicalCondition(context.Context, *connect.Request[v1.RemoveClinicalConditionRequest]) (*connect.Response[v1.RemoveClinicalConditionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.RemoveClinicalCondition is not implemented"))
 }
 
 func (UnimplementedCareServiceHandler) ExportPatientRecord(context.Context, *connect.Request[v1.ExportPatientRecordRequest]) (*connect.Response[v1.ExportPatientRecordResponse], error) {
