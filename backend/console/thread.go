@@ -40,8 +40,9 @@ type threadMessage struct {
 // medicationRow is a current medicine with its adherence.
 type medicationRow struct {
 	*mtmv1.Medication
-	PDC   string // "92 %" or "" when unknown
-	Below bool   // below the 80 % threshold
+	PDC       string // "92 %" or "" when not scored
+	Below     bool   // below the 80 % threshold
+	NotScored string // why there is no PDC (few fills, excluded: hospice …), "" when scored
 }
 
 func (c *Console) threadRoutes() {
@@ -120,8 +121,12 @@ func (c *Console) loadThread(rq *Request) (threadData, error) {
 		}
 		row := medicationRow{Medication: m}
 		if a, ok := pdc[m.GetId()]; ok {
-			row.PDC = fmt.Sprintf("%.0f %%", 100*a.GetProportionOfDaysCovered())
-			row.Below = a.GetBelowThreshold()
+			if a.GetStatus() == mtmv1.AdherenceStatus_ADHERENCE_STATUS_SCORED {
+				row.PDC = fmt.Sprintf("%.0f %%", 100*a.GetProportionOfDaysCovered())
+				row.Below = a.GetBelowThreshold()
+			} else {
+				row.NotScored = a.GetStatusReason()
+			}
 		}
 		d.Medications = append(d.Medications, row)
 	}
