@@ -10,47 +10,41 @@ import (
 
 // Caregivers and access: who holds (or held) a grant to the patient's
 // record, and the access report, through the two PatientService calls
-// pharmacists of the patient's pharmacy may make (ListCaregivers,
-// ListAccessEvents). Older pages of the report are asked for by POST, so
-// the page token (an event id) stays out of the URL.
+// that pharmacists of the patient's pharmacy may make (ListCaregivers,
+// ListAccessEvents; no new RPC was needed). Older pages of the report are
+// asked for by POST, so the page token stays out of the URL.
 
-// accessPage is what access.html shows.
-type accessPage struct {
-	pageBase
-	Patient     *mtmv1.Patient
-	PatientPath string
-	Grants      []*mtmv1.CaregiverGrant
-	Events      []*mtmv1.AccessEvent
-	NextPage    string
+// accessData is what access.html shows.
+type accessData struct {
+	Head     patientHead
+	Grants   []*mtmv1.CaregiverGrant
+	Events   []*mtmv1.AccessEvent
+	NextPage string
 }
 
 // accessPageSize is how many events one page of the report shows.
 const accessPageSize = 100
 
-func (pg *pages) serveAccess(w http.ResponseWriter, r *http.Request) {
-	ctx, id := r.Context(), r.PathValue("patient")
-	rec, err := pg.care.GetPatientRecord(ctx, connect.NewRequest(&mtmv1.GetPatientRecordRequest{PatientId: id}))
+func serveAccess(rq *Request) error {
+	ctx, id := rq.Context(), rq.R.PathValue("patient")
+	rec, err := rq.API.Care.GetPatientRecord(ctx, connect.NewRequest(&mtmv1.GetPatientRecordRequest{PatientId: id}))
 	if err != nil {
-		pg.fail(w, r, err)
-		return
+		return err
 	}
-	grants, err := pg.patient.ListCaregivers(ctx, connect.NewRequest(&mtmv1.ListCaregiversRequest{PatientId: id}))
+	grants, err := rq.API.Patient.ListCaregivers(ctx, connect.NewRequest(&mtmv1.ListCaregiversRequest{PatientId: id}))
 	if err != nil {
-		pg.fail(w, r, err)
-		return
+		return err
 	}
 	token := ""
-	if r.Method == http.MethodPost {
-		token = formText(r, "page")
+	if rq.R.Method == http.MethodPost {
+		token = rq.form("page")
 	}
-	events, err := pg.patient.ListAccessEvents(ctx, connect.NewRequest(&mtmv1.ListAccessEventsRequest{PatientId: id, PageSize: accessPageSize, PageToken: token}))
+	events, err := rq.API.Patient.ListAccessEvents(ctx, connect.NewRequest(&mtmv1.ListAccessEventsRequest{PatientId: id, PageSize: accessPageSize, PageToken: token}))
 	if err != nil {
-		pg.fail(w, r, err)
-		return
+		return err
 	}
 	pt := rec.Msg.GetPatient()
-	pg.render(w, r, http.StatusOK, "access", accessPage{
-		pageBase: pg.base(r, "Access: "+pt.GetGivenName()+" "+pt.GetFamilyName()), Patient: pt, PatientPath: patientPath(id),
-		Grants: grants.Msg.GetGrants(), Events: events.Msg.GetEvents(), NextPage: events.Msg.GetNextPageToken(),
-	})
+	return rq.Render(http.StatusOK, "access.html", View{Title: "Access: " + pt.GetGivenName() + " " + pt.GetFamilyName(), Nav: "patients",
+		Data: accessData{Head: patientHead{Patient: pt, Path: patientPath(id), Current: "access"},
+			Grants: grants.Msg.GetGrants(), Events: events.Msg.GetEvents(), NextPage: events.Msg.GetNextPageToken()}})
 }

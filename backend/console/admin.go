@@ -9,17 +9,14 @@ import (
 )
 
 // Pharmacy admin: the pharmacy's details printed on patients' documents
-// (GetPharmacy, UpdatePharmacy), new staff accounts (CreatePharmacist) and
-// the second-factor requirement. CareService refuses non-admins; the page
-// only hides what they may not do.
+// (GetPharmacy, UpdatePharmacy) and new staff accounts (CreatePharmacist).
+// CareService refuses non-admins; the page only hides what they may not
+// do.
 
-// adminPage is what admin.html shows.
-type adminPage struct {
-	pageBase
+// adminData is what admin.html shows.
+type adminData struct {
 	Pharmacy *mtmv1.Pharmacy
 	IsAdmin  bool
-	Notice   string
-	Problem  string
 }
 
 var adminNotices = map[string]string{
@@ -27,40 +24,43 @@ var adminNotices = map[string]string{
 	"pharmacist-created": "Account created. Give the pharmacist the e-mail and initial password in person.",
 }
 
-func (pg *pages) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	pg.showAdmin(w, r, http.StatusOK, adminNotices[r.URL.Query().Get("done")], "")
-}
+func serveAdmin(rq *Request) error { return showAdmin(rq, http.StatusOK, nil) }
 
-func (pg *pages) showAdmin(w http.ResponseWriter, r *http.Request, status int, notice, problem string) {
-	ph, err := pg.care.GetPharmacy(r.Context(), connect.NewRequest(&mtmv1.GetPharmacyRequest{}))
+func showAdmin(rq *Request, status int, fe *FormErrors) error {
+	ph, err := rq.API.Care.GetPharmacy(rq.Context(), connect.NewRequest(&mtmv1.GetPharmacyRequest{}))
 	if err != nil {
-		pg.fail(w, r, err)
-		return
+		return err
 	}
-	pg.render(w, r, status, "admin", adminPage{pageBase: pg.base(r, "Pharmacy administration"), Pharmacy: ph.Msg.GetPharmacy(),
-		IsAdmin: pg.isAdmin(r), Notice: notice, Problem: problem})
+	v := View{Title: "Pharmacy administration", Nav: "admin", Data: adminData{Pharmacy: ph.Msg.GetPharmacy(), IsAdmin: rq.Session.IsAdmin()}, Form: fe}
+	if fe == nil {
+		v.Flash = adminNotices[rq.R.URL.Query().Get("done")]
+	}
+	return rq.Render(status, "admin.html", v)
 }
 
-func (pg *pages) adminDone(w http.ResponseWriter, r *http.Request, err error, done string) {
+func adminDone(rq *Request, err error, done string) error {
 	if err == nil {
-		http.Redirect(w, r, "/console/admin?done="+done, http.StatusSeeOther)
-		return
+		return rq.Redirect("/console/admin?done=" + done)
 	}
-	pg.showAdmin(w, r, statusOf(err), "", problemText(err))
+	fe, status, ok := refused(err)
+	if !ok {
+		return err
+	}
+	return showAdmin(rq, status, fe)
 }
 
-func (pg *pages) updatePharmacy(w http.ResponseWriter, r *http.Request) {
-	_, err := pg.care.UpdatePharmacy(r.Context(), connect.NewRequest(&mtmv1.UpdatePharmacyRequest{
-		Name: formText(r, "name"), Phone: formText(r, "phone"), Tty: formText(r, "tty"), Hours: formText(r, "hours"),
-		Address: formText(r, "address"), Npi: formText(r, "npi"), PlanName: formText(r, "plan_name"),
+func updatePharmacy(rq *Request) error {
+	_, err := rq.API.Care.UpdatePharmacy(rq.Context(), connect.NewRequest(&mtmv1.UpdatePharmacyRequest{
+		Name: rq.form("name"), Phone: rq.form("phone"), Tty: rq.form("tty"), Hours: rq.form("hours"),
+		Address: rq.form("address"), Npi: rq.form("npi"), PlanName: rq.form("plan_name"),
 	}))
-	pg.adminDone(w, r, err, "pharmacy-saved")
+	return adminDone(rq, err, "pharmacy-saved")
 }
 
-func (pg *pages) createPharmacist(w http.ResponseWriter, r *http.Request) {
-	_, err := pg.care.CreatePharmacist(r.Context(), connect.NewRequest(&mtmv1.CreatePharmacistRequest{
-		Email: formText(r, "email"), Password: r.PostFormValue("password"), DisplayName: formText(r, "display_name"),
-		Admin: r.PostFormValue("admin") == "yes", Npi: formText(r, "npi"),
+func createPharmacist(rq *Request) error {
+	_, err := rq.API.Care.CreatePharmacist(rq.Context(), connect.NewRequest(&mtmv1.CreatePharmacistRequest{
+		Email: rq.form("email"), Password: rq.R.PostFormValue("password"), DisplayName: rq.form("display_name"),
+		Admin: rq.form("admin") == "yes", Npi: rq.form("npi"),
 	}))
-	pg.adminDone(w, r, err, "pharmacist-created")
+	return adminDone(rq, err, "pharmacist-created")
 }

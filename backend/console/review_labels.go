@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -99,10 +97,30 @@ var accessOutcomes = map[mtmv1.AccessOutcome]string{
 
 // fieldLabels name a refused form's fields beside the values entered.
 var fieldLabels = map[string]string{
+	"given_name": "Given name", "family_name": "Family name", "date_of_birth": "Date of birth", "time_zone": "Time zone",
+	"preferred_language": "Preferred language", "substance": "Substance", "reaction": "Reaction", "kind": "Kind",
+	"other_information": "Other information", "follow_up_plan": "My follow-up plan", "questions": "Questions I want to ask",
+	"address": "Address", "phone": "Phone", "relationship": "Relationship", "decline_reason": "Reason to decline",
+	"filled_on": "Filled on", "days_supply": "Days' supply", "reviewed_on": "Reviewed on", "delivery_method": "Delivery method",
+	"description": "Description", "referred_to": "Referred to", "outcome": "Outcome", "follow_up_on": "Follow-up date",
+	"delivered_on": "Delivered on", "method": "How", "recipient": "To whom", "email": "E-mail", "password": "Password",
+	"display_name": "Display name", "npi": "NPI", "tty": "TTY", "hours": "Opening hours", "plan_name": "Part D plan",
 	"name": "Name", "strength": "Strength", "rxcui": "RxCUI", "how_i_use_it": "How I use it",
 	"why_i_use_it": "Why I use it", "prescriber": "Prescriber", "prescriber_phone": "Prescriber's phone",
 	"started_on": "Date started", "reason": "Why it changed", "stopped_on": "Stopped on", "why_stopped": "Why stopped",
 	"what_we_talked_about": "What we talked about", "what_i_need_to_do": "What I need to do",
+}
+
+// fieldLabel names a form field, or a request field's path
+// ("medication.how_i_use_it"), for the pharmacist.
+func fieldLabel(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if l, ok := fieldLabels[path]; ok {
+		return l
+	}
+	return strings.ReplaceAll(path, "_", " ")
 }
 
 // labelOf is the label of the option whose value is v ("" when none).
@@ -117,15 +135,6 @@ func labelOf(opts []option, v string) string {
 
 // percent writes a 0-1 proportion as a whole percentage.
 func percent(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
-
-// when writes a timestamp for the reader (UTC; the console does not know
-// the pharmacist's zone).
-func when(t *timestamppb.Timestamp) string {
-	if t == nil {
-		return ""
-	}
-	return t.AsTime().UTC().Format("01/02/2006 15:04 UTC")
-}
 
 // procedureLabel turns "/mtm.v1.CareService/GetPatientRecord" into
 // "Get patient record (CareService)".
