@@ -62,6 +62,7 @@ type Store interface {
 	Reminders
 	Messages
 	SigningKeys
+	ConsoleSessions
 
 	// Close releases the store's resources.
 	Close() error

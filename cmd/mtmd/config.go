@@ -15,6 +15,7 @@ import (
 	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/clientaddr"
+	"github.com/mtmapp/mtm/backend/console"
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
@@ -55,6 +56,8 @@ type Config struct {
 	ForwardedHeader     string        // X-Forwarded-For or Forwarded
 	RefreshGrace        time.Duration // how long a repeat of a spent refresh token gets the same successor
 	Health              healthFlags   // readiness and shutdown grace (health.go)
+	Console             bool          // serve the pharmacist console on /console/
+	ConsoleIdleTimeout  time.Duration // console sessions end after this long without a request
 }
 
 // Defaults.
@@ -106,6 +109,8 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", api.DefaultRefreshGrace, "how long after a refresh token is spent a repeat of it (a retry, a concurrent refresh) gets the same new token instead of revoking the sign-in (1s–5m)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.Console, "console", true, "serve the pharmacist console at /console/ on the API port")
+	fs.DurationVar(&c.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "sign a console session out after this long without a request (1m–12h)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo pharmacy, pharmacist and patient and print how to try the API")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long in-flight RPCs get to finish on shutdown, after --shutdown-grace")
 	fs.StringVar(&c.AuditSink, "audit-sink", "file", "audit archive: file (rotating JSON lines in --audit-dir) or stdout (JSON lines for a log pipeline)")
@@ -247,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.clientResolver(); err != nil {
 		add("--trusted-proxies/MTM_TRUSTED_PROXIES, --forwarded-header/MTM_FORWARDED_HEADER: %v", err)
+	}
+	if c.ConsoleIdleTimeout < time.Minute || c.ConsoleIdleTimeout > 12*time.Hour {
+		add("--console-idle-timeout/MTM_CONSOLE_IDLE_TIMEOUT %s: must be between 1m and 12h", c.ConsoleIdleTimeout)
 	}
 	if c.RefreshGrace < time.Second || c.RefreshGrace > 5*time.Minute {
 		add("--refresh-grace/MTM_REFRESH_GRACE %s: must be between 1s and 5m", c.RefreshGrace)

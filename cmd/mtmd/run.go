@@ -141,6 +141,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer srv.drain()
+	if srv.console != nil {
+		defer srv.console.Close()
+	}
 	ready, err := newReadiness(readyChecks(cfg, backendStore, sink, reg), cfg.Health, srv.health, reg, logger)
 	if err != nil {
 		return err

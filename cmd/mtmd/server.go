@@ -16,6 +16,7 @@ import (
 	"github.com/mtmapp/mtm/backend/api"
 	"github.com/mtmapp/mtm/backend/audit"
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/console"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/backends"
 	"github.com/mtmapp/mtm/backend/telemetry"
@@ -37,6 +38,8 @@ type apiServer struct {
 	health *grpchealth.StaticChecker
 	// drain ends every open stream when shutdown starts.
 	drain context.CancelFunc
+	// console is the pharmacist console on /console/ (nil when disabled).
+	console *console.Console
 }
 
 // serverDeps are what newAPIServer wires together.
@@ -120,6 +123,19 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, public...))
 	mux.Handle("GET /.well-known/jwks.json", d.tokens.JWKSHandler())
 
+	// The console calls the API in process through the same handler (and
+	// so the same interceptors) as any client.
+	var con *console.Console
+	if d.cfg.Console {
+		con, err = console.New(console.Config{API: tel.Middleware(mux), Store: d.store, Logger: d.logger, Now: d.now,
+			IdleTimeout: d.cfg.ConsoleIdleTimeout, Secure: d.cfg.Edge.tlsEnabled()})
+		if err != nil {
+			drain()
+			return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
+		}
+		mux.Handle("/console/", con)
+	}
+
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -137,7 +153,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(drain)
-	return &apiServer{http: srv, health: health, drain: drain}, nil
+	return &apiServer{http: srv, health: health, drain: drain, console: con}, nil
 }
 
 // newAdminServer serves /metrics from reg, /healthz (liveness: the

@@ -70,28 +70,29 @@ var _ store.Store = (*Store)(nil)
 
 // Bucket names, one per record kind plus the indexes.
 var (
-	bucketPharmacies     = []byte("pharmacies")        // id → Pharmacy
-	bucketAccounts       = []byte("accounts")          // id → Account
-	bucketAccountEmails  = []byte("account_emails")    // normalized e-mail → account id
-	bucketPatients       = []byte("patients")          // id → Patient
-	bucketPharmacyIndex  = []byte("pharmacy_patients") // pharmacy id → {patient id → ""}
-	bucketCodes          = []byte("activation_codes")  // code hash → ActivationCode
-	bucketCodesByPatient = []byte("activation_by_pat") // patient id → code hash
-	bucketTokens         = []byte("refresh_tokens")    // token hash → refreshRecord
-	bucketFamilies       = []byte("refresh_families")  // family id → {token hash → ""}
-	bucketCounters       = []byte("rate_counters")     // key → counter
-	bucketInvites        = []byte("caregiver_invites") // code hash → Invite
-	bucketAudit          = []byte("audit")             // patient id → {event id → AuditEvent}
-	bucketAuditCounts    = []byte("audit_counts")      // patient id → uint64 events kept
-	bucketAuditRefused   = []byte("audit_refused")     // patient id → {event id → AuditEvent}, refusals only
-	bucketAuditRefCounts = []byte("audit_ref_counts")  // patient id → uint64 refusals kept
-	bucketExpiry         = []byte("expiry")            // expiry time|kind|id → ""
-	bucketThreads        = []byte("threads")           // thread id → Thread (see messaging.go)
-	bucketThreadMessages = []byte("thread_messages")   // thread id → {messages, idempotency keys}
-	bucketPatientThreads = []byte("patient_threads")   // patient id → {index key → ""}
-	bucketInbox          = []byte("inbox")             // pharmacy id → {state → {index key → ""}}
-	bucketInboxFeed      = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
-	bucketSigningKeys    = []byte("signing_keys")      // kid → SigningKey (sealed)
+	bucketPharmacies      = []byte("pharmacies")        // id → Pharmacy
+	bucketAccounts        = []byte("accounts")          // id → Account
+	bucketAccountEmails   = []byte("account_emails")    // normalized e-mail → account id
+	bucketPatients        = []byte("patients")          // id → Patient
+	bucketPharmacyIndex   = []byte("pharmacy_patients") // pharmacy id → {patient id → ""}
+	bucketCodes           = []byte("activation_codes")  // code hash → ActivationCode
+	bucketCodesByPatient  = []byte("activation_by_pat") // patient id → code hash
+	bucketTokens          = []byte("refresh_tokens")    // token hash → refreshRecord
+	bucketFamilies        = []byte("refresh_families")  // family id → {token hash → ""}
+	bucketCounters        = []byte("rate_counters")     // key → counter
+	bucketInvites         = []byte("caregiver_invites") // code hash → Invite
+	bucketAudit           = []byte("audit")             // patient id → {event id → AuditEvent}
+	bucketAuditCounts     = []byte("audit_counts")      // patient id → uint64 events kept
+	bucketAuditRefused    = []byte("audit_refused")     // patient id → {event id → AuditEvent}, refusals only
+	bucketAuditRefCounts  = []byte("audit_ref_counts")  // patient id → uint64 refusals kept
+	bucketExpiry          = []byte("expiry")            // expiry time|kind|id → ""
+	bucketThreads         = []byte("threads")           // thread id → Thread (see messaging.go)
+	bucketThreadMessages  = []byte("thread_messages")   // thread id → {messages, idempotency keys}
+	bucketPatientThreads  = []byte("patient_threads")   // patient id → {index key → ""}
+	bucketInbox           = []byte("inbox")             // pharmacy id → {state → {index key → ""}}
+	bucketInboxFeed       = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
+	bucketSigningKeys     = []byte("signing_keys")      // kid → SigningKey (sealed)
+	bucketConsoleSessions = []byte("console_sessions")  // id hash → ConsoleSession
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
@@ -100,7 +101,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
-		bucketSigningKeys,
+		bucketSigningKeys, bucketConsoleSessions,
 	}
 )
 

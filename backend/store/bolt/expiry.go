@@ -21,6 +21,7 @@ const (
 	expiryToken   byte = 't' // refresh token, id = token hash
 	expiryCounter byte = 'r' // rate-limit counter, id = key
 	expiryInvite  byte = 'i' // caregiver invite, id = code hash
+	expiryConsole byte = 's' // console session, id = id hash
 )
 
 // pruneBatch bounds the dead records one write transaction deletes.
@@ -64,6 +65,8 @@ func (s *Store) pruneExpired(tx *bbolt.Tx, now time.Time) error {
 			err = s.deleteCounterIfEnded(tx, id, now)
 		case expiryInvite:
 			err = s.deleteInvite(tx, id)
+		case expiryConsole:
+			err = s.deleteConsoleSessionIfDead(tx, id, now)
 		}
 		if err != nil {
 			return err

@@ -27,6 +27,7 @@ func (k keys) email(normalized string) string    { return k.tag("e", normalized)
 func (k keys) family(id string) string           { return k.tag("f", id) }
 func (k keys) token(hash string) string          { return k.tag("t", hash) }
 func (k keys) invite(hash string) string         { return k.tag("i", hash) }
+func (k keys) consoleSession(hash string) string { return k.tag("cs", hash) }
 func (k keys) audit(patientID string) string     { return k.tag("p", patientID) + ":audit" }
 func (k keys) auditRefused(patientID string) string {
 	return k.tag("p", patientID) + ":audit:refused"

@@ -105,6 +105,13 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	return r0, r1, r2, err
 }
 
+func (s *Store) DeleteConsoleSession(ctx context.Context, idHash string) error {
+	start := s.now()
+	err := s.Store.DeleteConsoleSession(ctx, idHash)
+	s.observe(ctx, "DeleteConsoleSession", start, err)
+	return err
+}
+
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 	start := s.now()
 	err := s.Store.DeleteSigningKey(ctx, kid)
@@ -137,6 +144,13 @@ func (s *Store) GetActivationCode(ctx context.Context, codeHash string, now time
 	start := s.now()
 	r0, err := s.Store.GetActivationCode(ctx, codeHash, now)
 	s.observe(ctx, "GetActivationCode", start, err)
+	return r0, err
+}
+
+func (s *Store) GetConsoleSession(ctx context.Context, idHash string, now time.Time) (store.ConsoleSession, error) {
+	start := s.now()
+	r0, err := s.Store.GetConsoleSession(ctx, idHash, now)
+	s.observe(ctx, "GetConsoleSession", start, err)
 	return r0, err
 }
 
@@ -245,6 +259,13 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 	return err
 }
 
+func (s *Store) PutConsoleSession(ctx context.Context, cs store.ConsoleSession) error {
+	start := s.now()
+	err := s.Store.PutConsoleSession(ctx, cs)
+	s.observe(ctx, "PutConsoleSession", start, err)
+	return err
+}
+
 func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
 	start := s.now()
 	err := s.Store.PutInvite(ctx, inv)
@@ -308,17 +329,17 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 	return r0, err
 }
 
-func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
-	start := s.now()
-	r0, err := s.Store.UpdatePharmacy(ctx, id, fn)
-	s.observe(ctx, "UpdatePharmacy", start, err)
-	return r0, err
-}
-
 func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Patient) (store.Patient, error)) (store.Patient, error) {
 	start := s.now()
 	r0, err := s.Store.UpdatePatient(ctx, id, fn)
 	s.observe(ctx, "UpdatePatient", start, err)
+	return r0, err
+}
+
+func (s *Store) UpdatePharmacy(ctx context.Context, id string, fn func(*store.Pharmacy) error) (store.Pharmacy, error) {
+	start := s.now()
+	r0, err := s.Store.UpdatePharmacy(ctx, id, fn)
+	s.observe(ctx, "UpdatePharmacy", start, err)
 	return r0, err
 }
 

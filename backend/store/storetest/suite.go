@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Reminders", reminderCases},
 		{"Messages", messagingCases},
 		{"SigningKeys", signingKeyCases},
+		{"ConsoleSessions", consoleCases},
 		{"Context", contextCases},
 	}
 	for _, g := range groups {

@@ -1,0 +1,6 @@
+package console
+
+// morePages registers the pages beyond sign-in, inbox and thread (see
+// doc.go: "Adding a page"). One line per page group.
+func (c *Console) morePages() {
+}
