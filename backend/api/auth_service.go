@@ -25,6 +25,8 @@ const (
 	reasonNotCaregiver    = "not_a_caregiver"
 	reasonEmailRaced      = "email_taken_concurrently"
 	reasonInvalidArgument = "invalid_argument"
+	reasonNoSecondFactor  = "second_factor_missing"
+	reasonBadSecondFactor = "second_factor_invalid"
 )
 
 // failed records a failed sign-in in the audit archive and returns err.
@@ -129,6 +131,10 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[mtmv1.Logi
 	if !ok {
 		return nil, failed(ctx, errBadCredentials, reasonWrongPassword, acct.ID, "")
 	}
+	secondFactor, err := c.checkSecondFactor(ctx, try, acct, req.Msg)
+	if err != nil {
+		return nil, err
+	}
 	try.succeeded(ctx)
 	p := auth.Principal{Subject: acct.ID, Role: acct.Role, PharmacyID: acct.PharmacyID}
 	audit.SignedIn(ctx, p)
@@ -141,11 +147,12 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[mtmv1.Logi
 		return nil, err
 	}
 	return connect.NewResponse(&mtmv1.LoginResponse{
-		AccountId:   acct.ID,
-		Role:        roleToProto[acct.Role],
-		PharmacyId:  acct.PharmacyID,
-		Tokens:      tokens,
-		DeviceToken: device,
+		AccountId:    acct.ID,
+		Role:         roleToProto[acct.Role],
+		PharmacyId:   acct.PharmacyID,
+		Tokens:       tokens,
+		DeviceToken:  device,
+		SecondFactor: secondFactor,
 	}), nil
 }
 
@@ -339,4 +346,70 @@ func (c Config) startSession(ctx context.Context, p auth.Principal) (*mtmv1.Toke
 		RefreshToken:          token,
 		RefreshTokenExpiresAt: ts(rt.ExpiresAt),
 	}, nil
+}
+
+// checkSecondFactor is the second step of a Login whose password was
+// right: accounts with a TOTP secret, and staff of a pharmacy that
+// requires one, must send a code that was not used before. A request
+// with new_totp_secret enrols it (the code proves the app holds it). It
+// reports whether the account signs in with a second factor.
+func (c Config) checkSecondFactor(ctx context.Context, try *attempt, acct store.Account, m *mtmv1.LoginRequest) (bool, error) {
+	required := false
+	if acct.TOTPSecret == "" && acct.PharmacyID != "" && (acct.Role == store.RolePharmacist || acct.Role == store.RolePharmacyAdmin) {
+		ph, err := c.Store.GetPharmacy(ctx, acct.PharmacyID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+		required = ph.RequireSecondFactor
+	}
+	newSecret := m.GetNewTotpSecret()
+	if newSecret != "" {
+		if acct.TOTPSecret != "" {
+			return false, failed(ctx, invalidField("new_totp_secret", "the account already has a second factor"), reasonInvalidArgument, acct.ID, "")
+		}
+		if !auth.ValidTOTPSecret(newSecret) {
+			return false, failed(ctx, invalidField("new_totp_secret", "not a TOTP secret of 128 to 512 bits"), reasonInvalidArgument, acct.ID, "")
+		}
+	}
+	secret := acct.TOTPSecret
+	if secret == "" {
+		secret = newSecret
+	}
+	if secret == "" && !required {
+		return false, nil
+	}
+	if m.GetTotpCode() == "" {
+		// The password was right: not a failed guess, but no sign-in yet.
+		try.forget(ctx, false)
+		if secret == "" {
+			return false, failed(ctx, errSecondFactorEnroll, reasonNoSecondFactor, acct.ID, "")
+		}
+		return false, failed(ctx, errSecondFactorRequired, reasonNoSecondFactor, acct.ID, "")
+	}
+	step, ok := auth.VerifyTOTP(secret, m.GetTotpCode(), c.Now(), acct.TOTPLastStep)
+	if !ok {
+		return false, failed(ctx, errSecondFactorInvalid, reasonBadSecondFactor, acct.ID, "")
+	}
+	// Record the step atomically: of two sign-ins with the same code, one
+	// wins.
+	_, err := c.Store.UpdateAccount(ctx, acct.ID, func(a store.Account) (store.Account, error) {
+		if step <= a.TOTPLastStep {
+			return a, errSecondFactorInvalid
+		}
+		switch {
+		case a.TOTPSecret == "" && newSecret != "":
+			a.TOTPSecret = newSecret
+		case a.TOTPSecret != secret:
+			return a, errSecondFactorInvalid // changed meanwhile
+		}
+		a.TOTPLastStep = step
+		return a, nil
+	})
+	if errors.Is(err, errSecondFactorInvalid) {
+		return false, failed(ctx, errSecondFactorInvalid, reasonBadSecondFactor, acct.ID, "")
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }

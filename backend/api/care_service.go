@@ -484,6 +484,9 @@ func (s *CareService) UpdatePharmacy(ctx context.Context, req *connect.Request[m
 	ph, err := s.cfg.Store.UpdatePharmacy(ctx, p.PharmacyID, func(ph *store.Pharmacy) error {
 		ph.Name, ph.Phone, ph.TTY = strings.TrimSpace(m.GetName()), strings.TrimSpace(m.GetPhone()), strings.TrimSpace(m.GetTty())
 		ph.Hours, ph.Address, ph.NPI, ph.PlanName = strings.TrimSpace(m.GetHours()), strings.TrimSpace(m.GetAddress()), m.GetNpi(), strings.TrimSpace(m.GetPlanName())
+		if m.RequireSecondFactor != nil {
+			ph.RequireSecondFactor = m.GetRequireSecondFactor()
+		}
 		return nil
 	})
 	if err != nil {

@@ -144,5 +144,6 @@ func contactFromProto(c *mtmv1.Contact) store.Contact {
 }
 
 func pharmacyToProto(p store.Pharmacy) *mtmv1.Pharmacy {
-	return &mtmv1.Pharmacy{Id: p.ID, Name: p.Name, Phone: p.Phone, Tty: p.TTY, Hours: p.Hours, Address: p.Address, Npi: p.NPI, PlanName: p.PlanName}
+	return &mtmv1.Pharmacy{Id: p.ID, Name: p.Name, Phone: p.Phone, Tty: p.TTY, Hours: p.Hours, Address: p.Address, Npi: p.NPI, PlanName: p.PlanName,
+		RequireSecondFactor: p.RequireSecondFactor}
 }

@@ -19,13 +19,16 @@ import (
 // same for "does not exist" and "not yours" so that callers cannot probe
 // for other patients' records.
 var (
-	errPatientNotFound = connect.NewError(connect.CodeNotFound, errors.New("patient not found"))
-	errUnauthenticated = connect.NewError(connect.CodeUnauthenticated, errors.New("not signed in"))
-	errBadCredentials  = withReason(connect.CodeUnauthenticated, "invalid credentials", ReasonInvalidCredentials)
-	errSessionRevoked  = withReason(connect.CodeUnauthenticated, "session revoked, sign in again", ReasonSessionRevoked)
-	errStaffOnly       = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
-	errPatientSideOnly = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
-	errCaregiverOnly   = connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
+	errPatientNotFound      = connect.NewError(connect.CodeNotFound, errors.New("patient not found"))
+	errUnauthenticated      = connect.NewError(connect.CodeUnauthenticated, errors.New("not signed in"))
+	errBadCredentials       = withReason(connect.CodeUnauthenticated, "invalid credentials", ReasonInvalidCredentials)
+	errSessionRevoked       = withReason(connect.CodeUnauthenticated, "session revoked, sign in again", ReasonSessionRevoked)
+	errStaffOnly            = connect.NewError(connect.CodePermissionDenied, errors.New("only pharmacy staff may do this"))
+	errPatientSideOnly      = connect.NewError(connect.CodePermissionDenied, errors.New("only a patient or their caregiver may do this"))
+	errSecondFactorRequired = withReason(connect.CodeUnauthenticated, "a second factor is required: send totp_code", ReasonSecondFactorRequired)
+	errSecondFactorEnroll   = withReason(connect.CodeUnauthenticated, "this pharmacy requires a second factor: enrol one with new_totp_secret and totp_code", ReasonSecondFactorEnrollmentRequired)
+	errSecondFactorInvalid  = withReason(connect.CodeUnauthenticated, "the one-time code is wrong or was used already", ReasonSecondFactorInvalid)
+	errCaregiverOnly        = connect.NewError(connect.CodePermissionDenied, errors.New("sign in with a caregiver account to accept an invite"))
 )
 
 // errDeviceNotFound is the answer for a push device that is not the caller's.
@@ -41,6 +44,15 @@ const (
 	// ReasonSessionRevoked: the sign-in was revoked (signed out, or a
 	// spent refresh token was reused); sign in again.
 	ReasonSessionRevoked = "SESSION_REVOKED"
+	// ReasonSecondFactorRequired: the password was right; send the TOTP
+	// code too (LoginRequest.totp_code).
+	ReasonSecondFactorRequired = "SECOND_FACTOR_REQUIRED"
+	// ReasonSecondFactorEnrollmentRequired: the password was right, the
+	// pharmacy requires a second factor and the account has none; enrol
+	// one with LoginRequest.new_totp_secret and its code.
+	ReasonSecondFactorEnrollmentRequired = "SECOND_FACTOR_ENROLLMENT_REQUIRED"
+	// ReasonSecondFactorInvalid: the TOTP code is wrong or already used.
+	ReasonSecondFactorInvalid = "SECOND_FACTOR_INVALID"
 )
 
 // withReason is an error with a google.rpc.ErrorInfo detail.

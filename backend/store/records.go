@@ -34,6 +34,10 @@ type Pharmacy struct {
 	Address  string // postal address, lines separated by newlines
 	NPI      string // National Provider Identifier (10 digits)
 	PlanName string // the Part D plan the MTM service is provided for, if one
+
+	// RequireSecondFactor: the pharmacy's staff must sign in with a TOTP
+	// code (the API's Login refuses them without one).
+	RequireSecondFactor bool
 }
 
 // Contact is a person the patient's documents name with a way to reach them.
@@ -58,6 +62,11 @@ type Account struct {
 	Version      int64
 	// Devices are a caregiver's phones, for missed-dose alerts.
 	Devices []Device
+	// TOTPSecret is the account's second factor (RFC 6238, base32), ""
+	// until enrolled; TOTPLastStep is the time step of the last code
+	// accepted, so that no code is accepted twice.
+	TOTPSecret   string
+	TOTPLastStep int64
 	// PatientIDs lists, for a caregiver, the patients who granted access
 	// (an index: each patient's Grants are the source of truth).
 	PatientIDs []string

@@ -89,12 +89,12 @@ func (e errUserFn) Error() string { return e.err.Error() }
 
 func pharmacyToWire(p store.Pharmacy) pharmacyWire {
 	return pharmacyWire{ID: p.ID, Name: p.Name, CreatedAt: tEnc(p.CreatedAt), Phone: p.Phone, TTY: p.TTY, Hours: p.Hours,
-		Address: p.Address, NPI: p.NPI, PlanName: p.PlanName}
+		Address: p.Address, NPI: p.NPI, PlanName: p.PlanName, RequireSecondFactor: p.RequireSecondFactor}
 }
 
 func (w pharmacyWire) toStore() store.Pharmacy {
 	return store.Pharmacy{ID: w.ID, Name: w.Name, CreatedAt: tDec(w.CreatedAt), Phone: w.Phone, TTY: w.TTY, Hours: w.Hours,
-		Address: w.Address, NPI: w.NPI, PlanName: w.PlanName}
+		Address: w.Address, NPI: w.NPI, PlanName: w.PlanName, RequireSecondFactor: w.RequireSecondFactor}
 }
 
 // CreateAccount stores a new account with Version 1. The normalized e-mail
@@ -234,13 +234,13 @@ func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Acco
 func accountToWire(a store.Account) accountWire {
 	return accountWire{ID: a.ID, Email: a.Email, DisplayName: a.DisplayName, PasswordHash: a.PasswordHash,
 		Role: string(a.Role), PharmacyID: a.PharmacyID, CreatedAt: tEnc(a.CreatedAt), NPI: a.NPI,
-		Devices: mapSlice(a.Devices, deviceToWire), PatientIDs: a.PatientIDs}
+		Devices: mapSlice(a.Devices, deviceToWire), PatientIDs: a.PatientIDs, TOTPSecret: a.TOTPSecret, TOTPLastStep: a.TOTPLastStep}
 }
 
 func (w accountWire) toStore() store.Account {
 	return store.Account{ID: w.ID, Email: w.Email, DisplayName: w.DisplayName, PasswordHash: w.PasswordHash,
 		Role: store.Role(w.Role), PharmacyID: w.PharmacyID, CreatedAt: tDec(w.CreatedAt), NPI: w.NPI,
-		Devices: mapSlice(w.Devices, deviceWire.toStore), PatientIDs: w.PatientIDs}
+		Devices: mapSlice(w.Devices, deviceWire.toStore), PatientIDs: w.PatientIDs, TOTPSecret: w.TOTPSecret, TOTPLastStep: w.TOTPLastStep}
 }
 
 // createRecord stores value under key unless the key exists

@@ -403,6 +403,8 @@ type pharmacyWire struct {
 	Address   string `cbor:"7,keyasint,omitempty"`
 	NPI       string `cbor:"8,keyasint,omitempty"`
 	PlanName  string `cbor:"9,keyasint,omitempty"`
+	// RequireSecondFactor: see store.Pharmacy.
+	RequireSecondFactor bool `cbor:"10,keyasint,omitempty"`
 }
 
 type contactWire struct {
@@ -428,9 +430,11 @@ type accountWire struct {
 	PharmacyID   string `cbor:"6,keyasint,omitempty"`
 	CreatedAt    int64  `cbor:"7,keyasint,omitempty"`
 	// 8 is reserved: the version travels in the record header.
-	Devices    []deviceWire `cbor:"9,keyasint,omitempty"`
-	PatientIDs []string     `cbor:"10,keyasint,omitempty"`
-	NPI        string       `cbor:"11,keyasint,omitempty"`
+	Devices      []deviceWire `cbor:"9,keyasint,omitempty"`
+	PatientIDs   []string     `cbor:"10,keyasint,omitempty"`
+	NPI          string       `cbor:"11,keyasint,omitempty"`
+	TOTPSecret   string       `cbor:"12,keyasint,omitempty"`
+	TOTPLastStep int64        `cbor:"13,keyasint,omitempty"`
 }
 
 type codeWire struct {

@@ -41,7 +41,8 @@ var pharmacyCases = []testCase{
 		ctx := t.Context()
 		must(t, "CreatePharmacy", s.CreatePharmacy(ctx, store.Pharmacy{ID: "ph-1", Name: "Main Street Pharmacy", CreatedAt: sampleBase}))
 		want := store.Pharmacy{ID: "ph-1", Name: "Main Street Pharmacy #0412", CreatedAt: sampleBase, Phone: "+1 312 555 0100", TTY: "711",
-			Hours: "Mon-Fri 9 AM-7 PM, Sat 9 AM-1 PM", Address: "100 Main Street\nSpringfield, IL 62701", NPI: "1234567893", PlanName: "Prairie Health Part D"}
+			Hours: "Mon-Fri 9 AM-7 PM, Sat 9 AM-1 PM", Address: "100 Main Street\nSpringfield, IL 62701", NPI: "1234567893", PlanName: "Prairie Health Part D",
+			RequireSecondFactor: true}
 		got, err := s.UpdatePharmacy(ctx, "ph-1", func(p *store.Pharmacy) error {
 			created := p.CreatedAt
 			*p = want

@@ -102,6 +102,7 @@ var caregiverCases = []testCase{
 		updated, err := c.UpdateAccount(ctx, "acct-1", func(a store.Account) (store.Account, error) {
 			a.PatientIDs = append(a.PatientIDs, "pat-9")
 			a.DisplayName = "Ana P."
+			a.TOTPSecret, a.TOTPLastStep = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 59392211
 			a.Version = 99 // ignored: the store sets Version
 			return a, nil
 		})
@@ -112,7 +113,8 @@ var caregiverCases = []testCase{
 		got, err := s.GetAccount(ctx, "acct-1")
 		must(t, "GetAccount", err)
 		sameAccount(t, "GetAccount after update", got, updated)
-		if got.Version != 2 || got.DisplayName != "Ana P." || !slices.Contains(got.PatientIDs, "pat-9") {
+		if got.Version != 2 || got.DisplayName != "Ana P." || !slices.Contains(got.PatientIDs, "pat-9") ||
+			got.TOTPSecret != "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" || got.TOTPLastStep != 59392211 {
 			t.Fatalf("update not stored: %+v", got)
 		}
 		byEmail, err := s.GetAccountByEmail(ctx, "ana@example.org")

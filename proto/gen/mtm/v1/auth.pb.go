@@ -140,7 +140,19 @@ type LoginRequest struct {
 	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	// The device_token of an earlier LoginResponse on this device, if any.
-	DeviceToken   string `protobuf:"bytes,3,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
+	DeviceToken string `protobuf:"bytes,3,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
+	// The current code of the account's authenticator app (RFC 6238 TOTP),
+	// for accounts that enrolled one and for staff of a pharmacy that
+	// requires it. Without it such a sign-in, once the password is right,
+	// fails unauthenticated with the ErrorInfo reason SECOND_FACTOR_REQUIRED
+	// (or SECOND_FACTOR_ENROLLMENT_REQUIRED when the account has none yet);
+	// a wrong or already used code fails with SECOND_FACTOR_INVALID. A code
+	// is accepted once.
+	TotpCode string `protobuf:"bytes,4,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	// Enrols a second factor with this sign-in: a new TOTP secret (base32,
+	// from the client's enrolment screen) that totp_code must match. Only
+	// for an account without one (else invalid_argument).
+	NewTotpSecret string `protobuf:"bytes,5,opt,name=new_totp_secret,json=newTotpSecret,proto3" json:"new_totp_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -196,6 +208,20 @@ func (x *LoginRequest) GetDeviceToken() string {
 	return ""
 }
 
+func (x *LoginRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetNewTotpSecret() string {
+	if x != nil {
+		return x.NewTotpSecret
+	}
+	return ""
+}
+
 type LoginResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -204,7 +230,9 @@ type LoginResponse struct {
 	PharmacyId string     `protobuf:"bytes,3,opt,name=pharmacy_id,json=pharmacyId,proto3" json:"pharmacy_id,omitempty"`
 	Tokens     *TokenPair `protobuf:"bytes,4,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	// Keep it on the device and send it with the next Login to this account.
-	DeviceToken   string `protobuf:"bytes,5,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
+	DeviceToken string `protobuf:"bytes,5,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
+	// The account signs in with a TOTP code.
+	SecondFactor  bool `protobuf:"varint,6,opt,name=second_factor,json=secondFactor,proto3" json:"second_factor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +300,13 @@ func (x *LoginResponse) GetDeviceToken() string {
 		return x.DeviceToken
 	}
 	return ""
+}
+
+func (x *LoginResponse) GetSecondFactor() bool {
+	if x != nil {
+		return x.SecondFactor
+	}
+	return false
 }
 
 type RefreshRequest struct {
@@ -606,13 +641,15 @@ const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\x17ActivatePatientResponse\x12\x1d\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tR\tpatientId\x12)\n" +
-	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\"\x85\x01\n" +
+	"\x06tokens\x18\x02 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\"\xf8\x01\n" +
 	"\fLoginRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\x12+\n" +
-	"\fdevice_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vdeviceToken\"\xbf\x01\n" +
+	"\fdevice_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vdeviceToken\x123\n" +
+	"\ttotp_code\x18\x04 \x01(\tB\x16\xbaH\x13r\x11\x18\x062\r^([0-9]{6})?$R\btotpCode\x12<\n" +
+	"\x0fnew_totp_secret\x18\x05 \x01(\tB\x14\xbaH\x11r\x0f\x18h2\v^[A-Z2-7]*$R\rnewTotpSecret\"\xe4\x01\n" +
 	"\rLoginResponse\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12 \n" +
@@ -620,7 +657,8 @@ const file_mtm_v1_auth_proto_rawDesc = "" +
 	"\vpharmacy_id\x18\x03 \x01(\tR\n" +
 	"pharmacyId\x12)\n" +
 	"\x06tokens\x18\x04 \x01(\v2\x11.mtm.v1.TokenPairR\x06tokens\x12!\n" +
-	"\fdevice_token\x18\x05 \x01(\tR\vdeviceToken\"A\n" +
+	"\fdevice_token\x18\x05 \x01(\tR\vdeviceToken\x12#\n" +
+	"\rsecond_factor\x18\x06 \x01(\bR\fsecondFactor\"A\n" +
 	"\x0eRefreshRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\frefreshToken\"<\n" +

@@ -796,16 +796,19 @@ func (x *GetPharmacyResponse) GetPharmacy() *Pharmacy {
 }
 
 type UpdatePharmacyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Phone         string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
-	Tty           string                 `protobuf:"bytes,3,opt,name=tty,proto3" json:"tty,omitempty"`
-	Hours         string                 `protobuf:"bytes,4,opt,name=hours,proto3" json:"hours,omitempty"`
-	Address       string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
-	Npi           string                 `protobuf:"bytes,6,opt,name=npi,proto3" json:"npi,omitempty"`
-	PlanName      string                 `protobuf:"bytes,7,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Phone    string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	Tty      string                 `protobuf:"bytes,3,opt,name=tty,proto3" json:"tty,omitempty"`
+	Hours    string                 `protobuf:"bytes,4,opt,name=hours,proto3" json:"hours,omitempty"`
+	Address  string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	Npi      string                 `protobuf:"bytes,6,opt,name=npi,proto3" json:"npi,omitempty"`
+	PlanName string                 `protobuf:"bytes,7,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	// When set, requires (true) or stops requiring (false) a second factor
+	// at the sign-in of the pharmacy's staff; when absent, unchanged.
+	RequireSecondFactor *bool `protobuf:"varint,8,opt,name=require_second_factor,json=requireSecondFactor,proto3,oneof" json:"require_second_factor,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *UpdatePharmacyRequest) Reset() {
@@ -885,6 +888,13 @@ func (x *UpdatePharmacyRequest) GetPlanName() string {
 		return x.PlanName
 	}
 	return ""
+}
+
+func (x *UpdatePharmacyRequest) GetRequireSecondFactor() bool {
+	if x != nil && x.RequireSecondFactor != nil {
+		return *x.RequireSecondFactor
+	}
+	return false
 }
 
 type UpdatePharmacyResponse struct {
@@ -4564,7 +4574,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x14\n" +
 	"\x12GetPharmacyRequest\"C\n" +
 	"\x13GetPharmacyResponse\x12,\n" +
-	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\x9f\x02\n" +
+	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xf2\x02\n" +
 	"\x15UpdatePharmacyRequest\x12\"\n" +
 	"\x04name\x18\x01 \x01(\tB\x0e\xbaH\vr\t\xc8\xf3\x18\x01\x10\x01\x18\xc8\x01R\x04name\x12!\n" +
 	"\x05phone\x18\x02 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x05phone\x12\x1d\n" +
@@ -4573,7 +4583,9 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\aaddress\x18\x05 \x01(\tB\f\xbaH\tr\a\xd0\xf3\x18\x01\x18\xac\x02R\aaddress\x12)\n" +
 	"\x03npi\x18\x06 \x01(\tB\x17\xbaH\x14r\x12\x18\n" +
 	"2\x0e^([0-9]{10})?$R\x03npi\x12)\n" +
-	"\tplan_name\x18\a \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\bplanName\"F\n" +
+	"\tplan_name\x18\a \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\bplanName\x127\n" +
+	"\x15require_second_factor\x18\b \x01(\bH\x00R\x13requireSecondFactor\x88\x01\x01B\x18\n" +
+	"\x16_require_second_factor\"F\n" +
 	"\x16UpdatePharmacyResponse\x12,\n" +
 	"\bpharmacy\x18\x01 \x01(\v2\x10.mtm.v1.PharmacyR\bpharmacy\"\xaf\x02\n" +
 	"\x14EnrollPatientRequest\x12,\n" +
@@ -5247,6 +5259,7 @@ func file_mtm_v1_care_proto_init() {
 	file_mtm_v1_patient_proto_init()
 	file_mtm_v1_records_proto_init()
 	file_mtm_v1_rules_proto_init()
+	file_mtm_v1_care_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -496,9 +496,11 @@ type Pharmacy struct {
 	// National Provider Identifier (10 digits).
 	Npi string `protobuf:"bytes,7,opt,name=npi,proto3" json:"npi,omitempty"`
 	// The Part D plan the MTM service is provided for, if one.
-	PlanName      string `protobuf:"bytes,8,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PlanName string `protobuf:"bytes,8,opt,name=plan_name,json=planName,proto3" json:"plan_name,omitempty"`
+	// Staff must sign in with a second factor (TOTP).
+	RequireSecondFactor bool `protobuf:"varint,9,opt,name=require_second_factor,json=requireSecondFactor,proto3" json:"require_second_factor,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Pharmacy) Reset() {
@@ -585,6 +587,13 @@ func (x *Pharmacy) GetPlanName() string {
 		return x.PlanName
 	}
 	return ""
+}
+
+func (x *Pharmacy) GetRequireSecondFactor() bool {
+	if x != nil {
+		return x.RequireSecondFactor
+	}
+	return false
 }
 
 // Medication is one row of the Personal Medication List.
@@ -1217,7 +1226,7 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"\aContact\x12 \n" +
 	"\x04name\x18\x01 \x01(\tB\f\xbaH\tr\a\xc8\xf3\x18\x01\x18\xc8\x01R\x04name\x12/\n" +
 	"\frelationship\x18\x02 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\frelationship\x12!\n" +
-	"\x05phone\x18\x03 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x05phone\"\xb5\x01\n" +
+	"\x05phone\x18\x03 \x01(\tB\v\xbaH\br\x06\xe0\xf3\x18\x01\x18(R\x05phone\"\xe9\x01\n" +
 	"\bPharmacy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -1226,7 +1235,8 @@ const file_mtm_v1_records_proto_rawDesc = "" +
 	"\x05hours\x18\x05 \x01(\tR\x05hours\x12\x18\n" +
 	"\aaddress\x18\x06 \x01(\tR\aaddress\x12\x10\n" +
 	"\x03npi\x18\a \x01(\tR\x03npi\x12\x1b\n" +
-	"\tplan_name\x18\b \x01(\tR\bplanName\"\xa3\x03\n" +
+	"\tplan_name\x18\b \x01(\tR\bplanName\x122\n" +
+	"\x15require_second_factor\x18\t \x01(\bR\x13requireSecondFactor\"\xa3\x03\n" +
 	"\n" +
 	"Medication\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
