@@ -9,9 +9,9 @@ import (
 )
 
 // Pharmacy admin: the pharmacy's details printed on patients' documents
-// (GetPharmacy, UpdatePharmacy), whether staff must sign in with a second
-// factor (UpdatePharmacy.require_second_factor) and new staff accounts
-// (CreatePharmacist).
+// (GetPharmacy, UpdatePharmacy) and new staff accounts (CreatePharmacist).
+// Whether staff must use a second factor is shown here and set on the
+// account page (account.go).
 // CareService refuses non-admins; the page only hides what they may not
 // do.
 
@@ -24,8 +24,6 @@ type adminData struct {
 var adminNotices = map[string]string{
 	"pharmacy-saved":     "Pharmacy details saved.",
 	"pharmacist-created": "Account created. Give the pharmacist the e-mail and initial password in person.",
-	"second-factor-on":   "Staff must now sign in with a one-time code; each enrols an authenticator app at their next sign-in.",
-	"second-factor-off":  "Staff now sign in with their password alone.",
 }
 
 func serveAdmin(rq *Request) error { return showAdmin(rq, http.StatusOK, nil) }
@@ -67,24 +65,4 @@ func createPharmacist(rq *Request) error {
 		Admin: rq.form("admin") == "yes", Npi: rq.form("npi"),
 	}))
 	return adminDone(rq, err, "pharmacist-created")
-}
-
-// setSecondFactor requires (or stops requiring) a second factor at the
-// sign-in of the pharmacy's staff. UpdatePharmacy replaces the details, so
-// they are read first and sent back as they are.
-func setSecondFactor(rq *Request) error {
-	ph, err := rq.API.Care.GetPharmacy(rq.Context(), connect.NewRequest(&mtmv1.GetPharmacyRequest{}))
-	if err != nil {
-		return err
-	}
-	p, require := ph.Msg.GetPharmacy(), rq.form("require") == "yes"
-	_, err = rq.API.Care.UpdatePharmacy(rq.Context(), connect.NewRequest(&mtmv1.UpdatePharmacyRequest{
-		Name: p.GetName(), Phone: p.GetPhone(), Tty: p.GetTty(), Hours: p.GetHours(), Address: p.GetAddress(),
-		Npi: p.GetNpi(), PlanName: p.GetPlanName(), RequireSecondFactor: &require,
-	}))
-	done := "second-factor-off"
-	if require {
-		done = "second-factor-on"
-	}
-	return adminDone(rq, err, done)
 }

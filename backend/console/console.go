@@ -113,6 +113,7 @@ func (c *Console) routes() {
 	c.signInRoutes()
 	c.inboxRoutes()
 	c.threadRoutes()
+	c.accountRoutes()
 	c.morePages()
 }
 

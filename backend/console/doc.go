@@ -36,6 +36,11 @@
 //		c.Page("GET /console/patients/{id}", c.patientRecord)
 //	}
 //
+// The layout's navigation already links /console/inbox, /console/patients,
+// /console/worklists and /console/admin (View.Nav "inbox", "patients",
+// "worklists", "admin" marks the current one); until a page claims a
+// path it answers 404.
+//
 // Page requires a signed-in pharmacist (others are redirected to sign-in),
 // refreshes the API tokens, and refuses any non-GET request without the
 // session's CSRF token with 403 before your handler runs. No PHI in URLs:
@@ -96,6 +101,10 @@
 // form in thread.go), sent as the API's client id, so a double submit
 // creates one thing.
 //
-// 6. Test it in the browser test (console_browser_test.go) or with
-// httptest against a real server assembly (see harness_test.go).
+// 6. Test it with the harness in console_test.go — newEnv assembles the
+// API (its interceptors, bbolt, a test clock) with the console; browser
+// is a cookie jar with signIn, do and token — and, for what needs a real
+// browser, in TestConsoleInBrowser (cmd/mtmd/console_test.go: headless
+// Chromium against a real mtmd; one browser per test binary, so add steps
+// or tabs to it rather than new browsers).
 package console

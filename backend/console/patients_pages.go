@@ -51,7 +51,6 @@ func (c *Console) patientPages() {
 	c.Page("GET /console/admin", serveAdmin)
 	c.Page("POST /console/admin/pharmacy", updatePharmacy)
 	c.Page("POST /console/admin/pharmacists", createPharmacist)
-	c.Page("POST /console/admin/second-factor", setSecondFactor)
 }
 
 // patientPath is the record page of a patient. Patient ids are the

@@ -26,7 +26,7 @@ func TestPatientPagesRender(t *testing.T) {
 	}{
 		"patients": {"patients.html", patientsData{Searched: true, Results: []*mtmv1.Patient{pt}, Enroll: map[string]string{}, TimeZones: timeZones, Languages: languages}, []string{"Díaz, Ana", "/console/patients/pt_1"}},
 		"code":     {"patients_code.html", codeData{Patient: pt, Code: "ABCD-EFGH", ExpiresAt: "12/03/2026"}, []string{"ABCD-EFGH", "data-print"}},
-		"record": {"record.html", &recordData{Head: head, Patient: pt, PatientPath: head.Path, Current: []medicationRow{{Medication: med, Conflict: true}},
+		"record": {"record.html", &recordData{Head: head, Patient: pt, PatientPath: head.Path, Current: []pmlRow{{Medication: med, Conflict: true}},
 			Items: []*mtmv1.ActionItem{item}, Conflict: &recordConflict{What: "medicine", Medication: med, Tried: []triedField{{"How I use it", "2 tablets daily"}}}},
 			[]string{"Someone else changed this medicine", "1 tablet daily", "2 tablets daily", `name="version" value="3"`}},
 		"review": {"review.html", reviewData{Head: head, Patient: pt, PatientPath: head.Path, Reviews: []*mtmv1.Review{{Id: "rv_1", Kind: mtmv1.ReviewKind_REVIEW_KIND_CMR,

@@ -21,8 +21,8 @@ type recordData struct {
 	Head        patientHead
 	Patient     *mtmv1.Patient
 	PatientPath string
-	Current     []medicationRow
-	Stopped     []medicationRow
+	Current     []pmlRow
+	Stopped     []pmlRow
 	Allergies   []*mtmv1.Allergy
 	Other       string
 	Items       []*mtmv1.ActionItem
@@ -35,8 +35,8 @@ type recordData struct {
 	OpenAdd bool
 }
 
-// medicationRow is a PML row with its fills and adherence.
-type medicationRow struct {
+// pmlRow is a PML row with its fills and adherence.
+type pmlRow struct {
 	*mtmv1.Medication
 	Fills    []*mtmv1.Fill
 	PDC      string // "87%", empty when not measured
@@ -112,7 +112,7 @@ func readRecord(rq *Request, patientID string) (*recordData, error) {
 		Today:       rq.today(pt.GetTimeZone()),
 	}
 	for _, m := range pml.GetMedications() {
-		row := medicationRow{Medication: m, Fills: fills[m.GetId()]}
+		row := pmlRow{Medication: m, Fills: fills[m.GetId()]}
 		if a, ok := pdc[m.GetId()]; ok {
 			row.PDC = fmt.Sprintf("%.0f%%", a.GetProportionOfDaysCovered()*100)
 			row.Below = a.GetBelowThreshold()

@@ -60,6 +60,10 @@ type sessionState struct {
 	AccessExpires time.Time `json:"ax,omitzero"`
 	RefreshToken  string    `json:"rt,omitempty"`
 	LastSeen      time.Time `json:"ls"`
+	// SecondFactor: the account signs in with a TOTP code.
+	SecondFactor bool `json:"sf,omitempty"`
+	// EnrollSecret is a TOTP secret being set up from the account page.
+	EnrollSecret string `json:"es,omitempty"`
 	// Pending is set between the password and the second factor.
 	Pending *pendingSignIn `json:"pd,omitempty"`
 }

@@ -23,6 +23,7 @@ func runLogin(ctx context.Context, sys system, args []string) error {
 	r := addRemoteFlags(sys, fs)
 	email := fs.String("email", sys.getenv("MTM_EMAIL"), "your account's e-mail (MTM_EMAIL)")
 	pwFile := fs.String("password-file", "", "read the password from this `file` (else MTM_PASSWORD or stdin)")
+	totp := fs.String("totp-code", "", "the 6-digit `code` of your authenticator app, when your account has a second factor")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -48,7 +49,13 @@ func runLogin(ctx context.Context, sys system, args []string) error {
 	if old, err := loadSession(path); err == nil && old.Server == server && old.Email == *email {
 		device = old.DeviceToken
 	}
-	res, err := authc.Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: *email, Password: pw, DeviceToken: device}))
+	res, err := authc.Login(ctx, connect.NewRequest(&mtmv1.LoginRequest{Email: *email, Password: pw, DeviceToken: device, TotpCode: *totp}))
+	if connect.CodeOf(err) == connect.CodeUnauthenticated && *totp == "" && strings.Contains(err.Error(), "second factor") {
+		return errors.New("login: your account signs in with a second factor: add --totp-code (enrol one in the console, Your account)")
+	}
+	if connect.CodeOf(err) == connect.CodeUnauthenticated && *totp != "" {
+		return errors.New("login: wrong e-mail, password or code (a code works once)")
+	}
 	if connect.CodeOf(err) == connect.CodeUnauthenticated {
 		return errors.New("login: wrong e-mail or password")
 	}
