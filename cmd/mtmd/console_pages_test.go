@@ -130,7 +130,9 @@ func download(t *testing.T, tab context.Context, sel string) (int, map[string]st
 // saved), record a CMR and download the CMS PDF (its text names the
 // medicine), read the work lists; a pharmacist of another pharmacy who
 // opens the patient's page by its id sees nothing of it, and the refusal
-// enters the patient's access report. Screenshots of the record, the
+// enters the patient's access report. The record is used by keyboard
+// alone to open "Add a medicine"; every control of the main pages has a
+// label, and no page is wider than 1366×768 at 200% zoom. Screenshots of the record, the
 // review and the work lists are written to docs/console/.
 func TestConsolePatientPagesInBrowser(t *testing.T) {
 	if _, err := exec.LookPath("pdftotext"); err != nil {
@@ -245,6 +247,24 @@ func TestConsolePatientPagesInBrowser(t *testing.T) {
 	browse(t, a1, "the record", chromedp.Navigate(recordURL), chromedp.WaitVisible(chromedp.CSS("#pml-h")))
 	pngShot(t, a1, "record")
 	checkAccessible(t, a1, "the record")
+
+	// By keyboard alone: Tab reaches "Add a medicine", Enter opens it and
+	// the next Tab is in its first field.
+	reached := false
+	for range 80 {
+		browse(t, a1, "Tab", chromedp.KeyEvent("\t"))
+		if see(t, a1, "focus", chromedp.Evaluate[bool](`document.activeElement === document.querySelector("#add-medicine > summary")`)) {
+			reached = true
+			break
+		}
+	}
+	if !reached {
+		t.Fatal("80 presses of Tab did not reach \"Add a medicine\"")
+	}
+	browse(t, a1, "Enter, Tab", chromedp.KeyEvent("\r"), chromedp.KeyEvent("\t"))
+	if f := see(t, a1, "focus", chromedp.Evaluate[string](`document.querySelector("#add-medicine").open + " " + document.activeElement.id`)); f != "true name-new" {
+		t.Errorf("after Enter and Tab on \"Add a medicine\": open and focus %q, want \"true name-new\"", f)
+	}
 
 	// A CMR, documented in session 1, then its PDF.
 	browse(t, a1, "document a CMR",
