@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,10 +38,10 @@ type View struct {
 }
 
 // layouts are the templates every page is parsed with.
-var layouts = []string{"templates/layout.html"}
+var layouts = []string{"templates/layout.html", "templates/patients_partials.html"}
 
 func parseTemplates() (map[string]*template.Template, error) {
-	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, layouts...)
+	base, err := template.New("").Funcs(funcs).Funcs(pageFuncs).ParseFS(templateFS, layouts...)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 	}
 	pages := map[string]*template.Template{}
 	for _, f := range files {
-		if f == layouts[0] {
+		if slices.Contains(layouts, f) {
 			continue
 		}
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
