@@ -92,6 +92,8 @@ var (
 	bucketInbox          = []byte("inbox")             // pharmacy id → {state → {index key → ""}}
 	bucketInboxFeed      = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
 	bucketSigningKeys    = []byte("signing_keys")      // kid → SigningKey (sealed)
+	bucketChanges        = []byte("patient_changes")   // patient id → {seq (8 bytes) → Change} (see changes.go)
+	bucketParts          = []byte("patient_parts")     // patient id → PartVersions
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
@@ -100,7 +102,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
-		bucketSigningKeys,
+		bucketSigningKeys, bucketChanges, bucketParts,
 	}
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -66,6 +67,12 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return err
 		}
+		// fn may change cur's slices in place: the change log compares
+		// next with a copy of its own.
+		old, err := get[store.Patient](b, s.codec, id)
+		if err != nil {
+			return err
+		}
 		next, err := fn(cur)
 		if err != nil {
 			return err
@@ -75,6 +82,9 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		}
 		next.Version = cur.Version + 1
 		if err := put(b, s.codec, id, next); err != nil {
+			return err
+		}
+		if err := s.logChanges(tx, id, store.DiffPatient(old, next, time.Now().UTC())); err != nil {
 			return err
 		}
 		out = next

@@ -81,7 +81,18 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		cur, curHeader, err := s.readPatient(ctx, id)
+		b, err := s.get(ctx, key)
+		if err != nil {
+			return store.Patient{}, s.fail(opName, err)
+		}
+		cur, err := s.decodePatient(b)
+		if err != nil {
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		curHeader := b[:versionedHeaderLen:versionedHeaderLen]
+		// fn may change cur's slices in place: the change log compares
+		// next with a copy of its own.
+		old, err := s.decodePatient(b)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -97,7 +108,8 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		status, _, err := s.run(ctx, s.scripts.casVersioned, key, curHeader, rec)
+		args := append([]any{curHeader, rec, store.ChangeLogKeep}, changeArgs(store.DiffPatient(old, next, s.opts.Now()))...)
+		status, _, err := s.runKeys(ctx, s.scripts.changes.casPatient, []string{key, s.k.patientChanges(id), s.k.patientParts(id)}, args...)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}

@@ -328,3 +328,17 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 	s.observe(ctx, "UpdateThread", start, err)
 	return r0, err
 }
+
+func (s *Store) PatientChanges(ctx context.Context, patientID string, after int64, limit int) ([]store.Change, store.PartVersions, error) {
+	start := s.now()
+	r0, r1, err := s.Store.PatientChanges(ctx, patientID, after, limit)
+	s.observe(ctx, "PatientChanges", start, err)
+	return r0, r1, err
+}
+
+func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartVersions, error) {
+	start := s.now()
+	r0, err := s.Store.PatientParts(ctx, patientID)
+	s.observe(ctx, "PatientParts", start, err)
+	return r0, err
+}
