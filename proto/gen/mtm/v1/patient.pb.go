@@ -406,8 +406,12 @@ func (ExportFormat) EnumDescriptor() ([]byte, []int) {
 }
 
 type GetProfileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the profile the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,9 +453,22 @@ func (x *GetProfileRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetProfileRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetProfileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Patient       *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
+	Patient *Patient `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +508,20 @@ func (x *GetProfileResponse) GetPatient() *Patient {
 		return x.Patient
 	}
 	return nil
+}
+
+func (x *GetProfileResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetProfileResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
 }
 
 type UpdatePreferencesRequest struct {
@@ -627,8 +658,12 @@ func (x *UpdatePreferencesResponse) GetPatient() *Patient {
 }
 
 type GetMedicationListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the medication list the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,11 +705,24 @@ func (x *GetMedicationListRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetMedicationListRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetMedicationListResponse struct {
-	state          protoimpl.MessageState  `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
 	MedicationList *PersonalMedicationList `protobuf:"bytes,1,opt,name=medication_list,json=medicationList,proto3" json:"medication_list,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMedicationListResponse) Reset() {
@@ -714,9 +762,27 @@ func (x *GetMedicationListResponse) GetMedicationList() *PersonalMedicationList 
 	return nil
 }
 
+func (x *GetMedicationListResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetMedicationListResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
 type GetActionPlanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the action plan the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,9 +824,22 @@ func (x *GetActionPlanRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetActionPlanRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetActionPlanResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ActionPlan    *MedicationActionPlan  `protobuf:"bytes,1,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
+	ActionPlan *MedicationActionPlan `protobuf:"bytes,1,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -800,6 +879,20 @@ func (x *GetActionPlanResponse) GetActionPlan() *MedicationActionPlan {
 		return x.ActionPlan
 	}
 	return nil
+}
+
+func (x *GetActionPlanResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetActionPlanResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
 }
 
 type RecordActionProgressRequest struct {
@@ -3029,16 +3122,453 @@ func (*DeleteDoseScheduleResponse) Descriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{47}
 }
 
+type GetChangesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// next_cursor of the previous answer; empty for the first call.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// How many log entries to read at most; 0 means 100.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChangesRequest) Reset() {
+	*x = GetChangesRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangesRequest) ProtoMessage() {}
+
+func (x *GetChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangesRequest.ProtoReflect.Descriptor instead.
+func (*GetChangesRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetChangesRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *GetChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *GetChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// RecordChange is one item that changed, as it is now, or its removal.
+type RecordChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which part of the record, as the change log names it: "profile",
+	// "medication", "allergy", "fill", "pml_notes", "action_item",
+	// "plan_notes", "dose_schedule", "thread".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The item's id; empty for profile, pml_notes and plan_notes.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The item is gone: drop it.
+	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*RecordChange_Profile
+	//	*RecordChange_Medication
+	//	*RecordChange_Allergy
+	//	*RecordChange_Fill
+	//	*RecordChange_PmlNotes
+	//	*RecordChange_ActionItem
+	//	*RecordChange_PlanNotes
+	//	*RecordChange_DoseSchedule
+	//	*RecordChange_Thread
+	Item          isRecordChange_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordChange) Reset() {
+	*x = RecordChange{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordChange) ProtoMessage() {}
+
+func (x *RecordChange) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordChange.ProtoReflect.Descriptor instead.
+func (*RecordChange) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RecordChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RecordChange) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RecordChange) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *RecordChange) GetItem() isRecordChange_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *RecordChange) GetProfile() *Patient {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Profile); ok {
+			return x.Profile
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetMedication() *Medication {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Medication); ok {
+			return x.Medication
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetAllergy() *Allergy {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Allergy); ok {
+			return x.Allergy
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetFill() *Fill {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Fill); ok {
+			return x.Fill
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetPmlNotes() *PersonalMedicationList {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_PmlNotes); ok {
+			return x.PmlNotes
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetActionItem() *ActionItem {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_ActionItem); ok {
+			return x.ActionItem
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetPlanNotes() *MedicationActionPlan {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_PlanNotes); ok {
+			return x.PlanNotes
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetDoseSchedule() *DoseSchedule {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_DoseSchedule); ok {
+			return x.DoseSchedule
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetThread() *Thread {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Thread); ok {
+			return x.Thread
+		}
+	}
+	return nil
+}
+
+type isRecordChange_Item interface {
+	isRecordChange_Item()
+}
+
+type RecordChange_Profile struct {
+	Profile *Patient `protobuf:"bytes,10,opt,name=profile,proto3,oneof"`
+}
+
+type RecordChange_Medication struct {
+	Medication *Medication `protobuf:"bytes,11,opt,name=medication,proto3,oneof"`
+}
+
+type RecordChange_Allergy struct {
+	Allergy *Allergy `protobuf:"bytes,12,opt,name=allergy,proto3,oneof"`
+}
+
+type RecordChange_Fill struct {
+	Fill *Fill `protobuf:"bytes,13,opt,name=fill,proto3,oneof"`
+}
+
+type RecordChange_PmlNotes struct {
+	// Only other_information is set.
+	PmlNotes *PersonalMedicationList `protobuf:"bytes,14,opt,name=pml_notes,json=pmlNotes,proto3,oneof"`
+}
+
+type RecordChange_ActionItem struct {
+	ActionItem *ActionItem `protobuf:"bytes,15,opt,name=action_item,json=actionItem,proto3,oneof"`
+}
+
+type RecordChange_PlanNotes struct {
+	// Only follow_up_plan and questions are set.
+	PlanNotes *MedicationActionPlan `protobuf:"bytes,16,opt,name=plan_notes,json=planNotes,proto3,oneof"`
+}
+
+type RecordChange_DoseSchedule struct {
+	DoseSchedule *DoseSchedule `protobuf:"bytes,17,opt,name=dose_schedule,json=doseSchedule,proto3,oneof"`
+}
+
+type RecordChange_Thread struct {
+	// Its messages come from ListMessages after the seq the app holds.
+	Thread *Thread `protobuf:"bytes,18,opt,name=thread,proto3,oneof"`
+}
+
+func (*RecordChange_Profile) isRecordChange_Item() {}
+
+func (*RecordChange_Medication) isRecordChange_Item() {}
+
+func (*RecordChange_Allergy) isRecordChange_Item() {}
+
+func (*RecordChange_Fill) isRecordChange_Item() {}
+
+func (*RecordChange_PmlNotes) isRecordChange_Item() {}
+
+func (*RecordChange_ActionItem) isRecordChange_Item() {}
+
+func (*RecordChange_PlanNotes) isRecordChange_Item() {}
+
+func (*RecordChange_DoseSchedule) isRecordChange_Item() {}
+
+func (*RecordChange_Thread) isRecordChange_Item() {}
+
+// SyncVersions are the sync_version of each conditional read, as of
+// next_cursor.
+type SyncVersions struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Profile        int64                  `protobuf:"varint,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	MedicationList int64                  `protobuf:"varint,2,opt,name=medication_list,json=medicationList,proto3" json:"medication_list,omitempty"`
+	ActionPlan     int64                  `protobuf:"varint,3,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SyncVersions) Reset() {
+	*x = SyncVersions{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncVersions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncVersions) ProtoMessage() {}
+
+func (x *SyncVersions) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncVersions.ProtoReflect.Descriptor instead.
+func (*SyncVersions) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *SyncVersions) GetProfile() int64 {
+	if x != nil {
+		return x.Profile
+	}
+	return 0
+}
+
+func (x *SyncVersions) GetMedicationList() int64 {
+	if x != nil {
+		return x.MedicationList
+	}
+	return 0
+}
+
+func (x *SyncVersions) GetActionPlan() int64 {
+	if x != nil {
+		return x.ActionPlan
+	}
+	return 0
+}
+
+type GetChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each changed item once, at its latest change, oldest first. Items the
+	// caller may not see are left out.
+	Changes []*RecordChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Pass it back as cursor next time.
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// More changes wait after next_cursor: call again at once.
+	HasMore bool `protobuf:"varint,3,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	// The cursor was empty or older than what the server keeps (or not one
+	// it handed out): changes is empty; read the record in full, then go on
+	// from next_cursor.
+	ReloadRequired bool          `protobuf:"varint,4,opt,name=reload_required,json=reloadRequired,proto3" json:"reload_required,omitempty"`
+	Versions       *SyncVersions `protobuf:"bytes,5,opt,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetChangesResponse) Reset() {
+	*x = GetChangesResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangesResponse) ProtoMessage() {}
+
+func (x *GetChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangesResponse.ProtoReflect.Descriptor instead.
+func (*GetChangesResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetChangesResponse) GetChanges() []*RecordChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *GetChangesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *GetChangesResponse) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
+}
+
+func (x *GetChangesResponse) GetReloadRequired() bool {
+	if x != nil {
+		return x.ReloadRequired
+	}
+	return false
+}
+
+func (x *GetChangesResponse) GetVersions() *SyncVersions {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 var File_mtm_v1_patient_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
-	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"O\n" +
+	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mtm/v1/messaging.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"}\n" +
 	"\x11GetProfileRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"?\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\x85\x01\n" +
 	"\x12GetProfileResponse\x12)\n" +
-	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x92\x03\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\x92\x03\n" +
 	"\x18UpdatePreferencesRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12$\n" +
@@ -3050,18 +3580,24 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x12preferred_language\x18\x06 \x01(\tB/\xbaH,r*\x18#2&^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$R\x11preferredLanguageB\x16\n" +
 	"\x14_push_names_medicine\"F\n" +
 	"\x19UpdatePreferencesResponse\x12)\n" +
-	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"V\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x84\x01\n" +
 	"\x18GetMedicationListRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"d\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\xaa\x01\n" +
 	"\x19GetMedicationListResponse\x12G\n" +
-	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\"R\n" +
+	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\x80\x01\n" +
 	"\x14GetActionPlanRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"V\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\x9c\x01\n" +
 	"\x15GetActionPlanResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xf2\x01\n" +
+	"actionPlan\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\xf2\x01\n" +
 	"\x1bRecordActionProgressRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12A\n" +
@@ -3248,7 +3784,44 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12<\n" +
 	"\vschedule_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\n" +
 	"scheduleId\"\x1c\n" +
-	"\x1aDeleteDoseScheduleResponse*\x9e\x01\n" +
+	"\x1aDeleteDoseScheduleResponse\"\xa3\x01\n" +
+	"\x11GetChangesRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
+	"\x06cursor\x18\x02 \x01(\tB\x11\xbaH\x0er\f\x18\x142\b^[0-9]*$R\x06cursor\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"\xa4\x04\n" +
+	"\fRecordChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\bR\aremoved\x12+\n" +
+	"\aprofile\x18\n" +
+	" \x01(\v2\x0f.mtm.v1.PatientH\x00R\aprofile\x124\n" +
+	"\n" +
+	"medication\x18\v \x01(\v2\x12.mtm.v1.MedicationH\x00R\n" +
+	"medication\x12+\n" +
+	"\aallergy\x18\f \x01(\v2\x0f.mtm.v1.AllergyH\x00R\aallergy\x12\"\n" +
+	"\x04fill\x18\r \x01(\v2\f.mtm.v1.FillH\x00R\x04fill\x12=\n" +
+	"\tpml_notes\x18\x0e \x01(\v2\x1e.mtm.v1.PersonalMedicationListH\x00R\bpmlNotes\x125\n" +
+	"\vaction_item\x18\x0f \x01(\v2\x12.mtm.v1.ActionItemH\x00R\n" +
+	"actionItem\x12=\n" +
+	"\n" +
+	"plan_notes\x18\x10 \x01(\v2\x1c.mtm.v1.MedicationActionPlanH\x00R\tplanNotes\x12;\n" +
+	"\rdose_schedule\x18\x11 \x01(\v2\x14.mtm.v1.DoseScheduleH\x00R\fdoseSchedule\x12(\n" +
+	"\x06thread\x18\x12 \x01(\v2\x0e.mtm.v1.ThreadH\x00R\x06threadB\x06\n" +
+	"\x04item\"r\n" +
+	"\fSyncVersions\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\x03R\aprofile\x12'\n" +
+	"\x0fmedication_list\x18\x02 \x01(\x03R\x0emedicationList\x12\x1f\n" +
+	"\vaction_plan\x18\x03 \x01(\x03R\n" +
+	"actionPlan\"\xdb\x01\n" +
+	"\x12GetChangesResponse\x12.\n" +
+	"\achanges\x18\x01 \x03(\v2\x14.mtm.v1.RecordChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\x12\x19\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x12'\n" +
+	"\x0freload_required\x18\x04 \x01(\bR\x0ereloadRequired\x120\n" +
+	"\bversions\x18\x05 \x01(\v2\x14.mtm.v1.SyncVersionsR\bversions*\x9e\x01\n" +
 	"\x12SelfMedicationKind\x12$\n" +
 	" SELF_MEDICATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SELF_MEDICATION_KIND_OTC\x10\x01\x12\x1f\n" +
@@ -3285,7 +3858,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXPORT_FORMAT_FHIR_R4_JSON\x10\x01\x12\x19\n" +
-	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xb3\x0e\n" +
+	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xf8\x0e\n" +
 	"\x0ePatientService\x12C\n" +
 	"\n" +
 	"GetProfile\x12\x19.mtm.v1.GetProfileRequest\x1a\x1a.mtm.v1.GetProfileResponse\x12X\n" +
@@ -3309,7 +3882,9 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportRecord\x12\x1b.mtm.v1.ExportRecordRequest\x1a\x1c.mtm.v1.ExportRecordResponse\x12R\n" +
 	"\x0fSetDoseSchedule\x12\x1e.mtm.v1.SetDoseScheduleRequest\x1a\x1f.mtm.v1.SetDoseScheduleResponse\x12X\n" +
 	"\x11ListDoseSchedules\x12 .mtm.v1.ListDoseSchedulesRequest\x1a!.mtm.v1.ListDoseSchedulesResponse\x12[\n" +
-	"\x12DeleteDoseSchedule\x12!.mtm.v1.DeleteDoseScheduleRequest\x1a\".mtm.v1.DeleteDoseScheduleResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\x12DeleteDoseSchedule\x12!.mtm.v1.DeleteDoseScheduleRequest\x1a\".mtm.v1.DeleteDoseScheduleResponse\x12C\n" +
+	"\n" +
+	"GetChanges\x12\x19.mtm.v1.GetChangesRequest\x1a\x1a.mtm.v1.GetChangesResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_patient_proto_rawDescOnce sync.Once
@@ -3324,7 +3899,7 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                 // 0: mtm.v1.SelfMedicationKind
 	(DevicePlatform)(0),                     // 1: mtm.v1.DevicePlatform
@@ -3381,91 +3956,112 @@ var file_mtm_v1_patient_proto_goTypes = []any{
 	(*ListDoseSchedulesResponse)(nil),       // 52: mtm.v1.ListDoseSchedulesResponse
 	(*DeleteDoseScheduleRequest)(nil),       // 53: mtm.v1.DeleteDoseScheduleRequest
 	(*DeleteDoseScheduleResponse)(nil),      // 54: mtm.v1.DeleteDoseScheduleResponse
-	(*Patient)(nil),                         // 55: mtm.v1.Patient
-	(*QuietHours)(nil),                      // 56: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),          // 57: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),            // 58: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                      // 59: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),           // 60: google.protobuf.Timestamp
-	(Role)(0),                               // 61: mtm.v1.Role
+	(*GetChangesRequest)(nil),               // 55: mtm.v1.GetChangesRequest
+	(*RecordChange)(nil),                    // 56: mtm.v1.RecordChange
+	(*SyncVersions)(nil),                    // 57: mtm.v1.SyncVersions
+	(*GetChangesResponse)(nil),              // 58: mtm.v1.GetChangesResponse
+	(*Patient)(nil),                         // 59: mtm.v1.Patient
+	(*QuietHours)(nil),                      // 60: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),          // 61: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),            // 62: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                      // 63: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),           // 64: google.protobuf.Timestamp
+	(Role)(0),                               // 65: mtm.v1.Role
+	(*Medication)(nil),                      // 66: mtm.v1.Medication
+	(*Allergy)(nil),                         // 67: mtm.v1.Allergy
+	(*Fill)(nil),                            // 68: mtm.v1.Fill
+	(*Thread)(nil),                          // 69: mtm.v1.Thread
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	55, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	56, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	55, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	57, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	58, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	59, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	59, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	60, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	59, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	61, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	62, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	63, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
 	1,  // 7: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	2,  // 8: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	3,  // 9: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	60, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	64, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
 	26, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	3,  // 12: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	60, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	64, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
 	29, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
 	32, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
 	4,  // 16: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	60, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	64, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
 	4,  // 18: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	60, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	60, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	64, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	64, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
 	38, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	60, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	61, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	64, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	65, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
 	5,  // 24: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
 	43, // 25: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
 	6,  // 26: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
 	48, // 27: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
 	48, // 28: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	7,  // 29: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	9,  // 30: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	11, // 31: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	13, // 32: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	15, // 33: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	17, // 34: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	19, // 35: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	21, // 36: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	23, // 37: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	25, // 38: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	28, // 39: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	31, // 40: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	34, // 41: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	36, // 42: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	39, // 43: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	41, // 44: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	44, // 45: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	46, // 46: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	49, // 47: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	51, // 48: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	53, // 49: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	8,  // 50: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	10, // 51: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	12, // 52: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	14, // 53: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	16, // 54: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	18, // 55: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	20, // 56: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	22, // 57: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	24, // 58: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	27, // 59: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	30, // 60: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	33, // 61: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	35, // 62: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	37, // 63: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	40, // 64: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	42, // 65: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	45, // 66: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	47, // 67: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	50, // 68: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	52, // 69: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	54, // 70: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	50, // [50:71] is the sub-list for method output_type
-	29, // [29:50] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	59, // 29: mtm.v1.RecordChange.profile:type_name -> mtm.v1.Patient
+	66, // 30: mtm.v1.RecordChange.medication:type_name -> mtm.v1.Medication
+	67, // 31: mtm.v1.RecordChange.allergy:type_name -> mtm.v1.Allergy
+	68, // 32: mtm.v1.RecordChange.fill:type_name -> mtm.v1.Fill
+	61, // 33: mtm.v1.RecordChange.pml_notes:type_name -> mtm.v1.PersonalMedicationList
+	63, // 34: mtm.v1.RecordChange.action_item:type_name -> mtm.v1.ActionItem
+	62, // 35: mtm.v1.RecordChange.plan_notes:type_name -> mtm.v1.MedicationActionPlan
+	48, // 36: mtm.v1.RecordChange.dose_schedule:type_name -> mtm.v1.DoseSchedule
+	69, // 37: mtm.v1.RecordChange.thread:type_name -> mtm.v1.Thread
+	56, // 38: mtm.v1.GetChangesResponse.changes:type_name -> mtm.v1.RecordChange
+	57, // 39: mtm.v1.GetChangesResponse.versions:type_name -> mtm.v1.SyncVersions
+	7,  // 40: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	9,  // 41: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	11, // 42: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	13, // 43: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	15, // 44: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	17, // 45: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	19, // 46: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	21, // 47: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	23, // 48: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	25, // 49: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	28, // 50: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	31, // 51: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	34, // 52: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	36, // 53: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	39, // 54: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	41, // 55: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	44, // 56: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	46, // 57: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	49, // 58: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	51, // 59: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	53, // 60: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	55, // 61: mtm.v1.PatientService.GetChanges:input_type -> mtm.v1.GetChangesRequest
+	8,  // 62: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	10, // 63: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	12, // 64: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	14, // 65: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	16, // 66: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	18, // 67: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	20, // 68: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	22, // 69: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	24, // 70: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	27, // 71: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	30, // 72: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	33, // 73: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	35, // 74: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	37, // 75: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	40, // 76: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	42, // 77: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	45, // 78: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	47, // 79: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	50, // 80: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	52, // 81: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	54, // 82: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	58, // 83: mtm.v1.PatientService.GetChanges:output_type -> mtm.v1.GetChangesResponse
+	62, // [62:84] is the sub-list for method output_type
+	40, // [40:62] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -3473,16 +4069,28 @@ func file_mtm_v1_patient_proto_init() {
 	if File_mtm_v1_patient_proto != nil {
 		return
 	}
+	file_mtm_v1_messaging_proto_init()
 	file_mtm_v1_records_proto_init()
 	file_mtm_v1_rules_proto_init()
 	file_mtm_v1_patient_proto_msgTypes[2].OneofWrappers = []any{}
+	file_mtm_v1_patient_proto_msgTypes[49].OneofWrappers = []any{
+		(*RecordChange_Profile)(nil),
+		(*RecordChange_Medication)(nil),
+		(*RecordChange_Allergy)(nil),
+		(*RecordChange_Fill)(nil),
+		(*RecordChange_PmlNotes)(nil),
+		(*RecordChange_ActionItem)(nil),
+		(*RecordChange_PlanNotes)(nil),
+		(*RecordChange_DoseSchedule)(nil),
+		(*RecordChange_Thread)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   48,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
