@@ -20,6 +20,30 @@ import (
 // change log (store.ChangeLog). When nothing changed, the patient's own
 // app gets its answer from the log's head alone, without the record.
 
+// RecordNotifier hears of the pharmacy's writes to patients' records, to
+// wake the patient side's apps with a silent push (notifications/refresh).
+type RecordNotifier interface {
+	// RecordChanged is called after each write by staff, with the
+	// change-log position of store.PushedKinds read before it. It must
+	// return at once.
+	RecordChanged(ctx context.Context, patientID string, since int64)
+}
+
+// beforeCareWrite reads where the patient's change log stands before a
+// pharmacist's write, when a RecordNotifier will want to know; notify is
+// false without a notifier or when the position cannot be read (the push
+// is a hint: the write goes on).
+func (c Config) beforeCareWrite(ctx context.Context, patientID string) (since int64, notify bool) {
+	if c.RecordNotifier == nil {
+		return 0, false
+	}
+	pv, err := c.Store.PatientParts(ctx, patientID)
+	if err != nil {
+		return 0, false
+	}
+	return pv.Latest(store.PushedKinds...), true
+}
+
 // The change kinds each conditional read returns.
 var (
 	profileKinds        = []store.ChangeKind{store.ChangeProfile}

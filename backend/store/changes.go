@@ -33,6 +33,12 @@ const (
 	ChangeThread       ChangeKind = "thread"        // one message thread (new message, state, read marks)
 )
 
+// PushedKinds are the kinds whose change by the pharmacy wakes the
+// patient's and caregivers' apps with a silent push: the PML, the MAP and
+// the dose schedules.
+var PushedKinds = []ChangeKind{ChangeMedication, ChangeAllergy, ChangeFill, ChangePMLNotes,
+	ChangeActionItem, ChangePlanNotes, ChangeDoseSchedule}
+
 // Change is one entry of a patient's change log: which item of which part
 // changed (or went away), at feed position Seq. The log says what
 // changed, not how: a reader fetches the item as it is now.

@@ -13,6 +13,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/refresh"
 	"github.com/mtmapp/mtm/notifications/replies"
 )
 
@@ -87,6 +88,7 @@ func (r reminderFlags) problems() []string {
 type reminders struct {
 	dispatcher *dispatch.Dispatcher
 	replies    *replies.Notifier
+	refresh    *refresh.Notifier // silent pushes when the pharmacy changes a record
 	logger     *slog.Logger
 }
 
@@ -111,7 +113,11 @@ func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *
 	if err != nil {
 		return nil, err
 	}
-	return &reminders{dispatcher: d, replies: rn, logger: logger}, nil
+	fn, err := refresh.New(st, sender, logger, refresh.Options{Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return &reminders{dispatcher: d, replies: rn, refresh: fn, logger: logger}, nil
 }
 
 // start runs the dispatcher until ctx ends; the returned function waits
@@ -127,6 +133,7 @@ func (r *reminders) start(ctx context.Context) (wait func()) {
 	return func() {
 		<-done
 		r.replies.Wait()
+		r.refresh.Wait()
 		r.logger.Info("reminder dispatcher and reply pushes drained")
 	}
 }

@@ -153,4 +153,3 @@ func changeList(cs []store.Change) []string {
 	}
 	return out
 }
-
