@@ -102,7 +102,9 @@ func TestTenEditsOneSilentPushPerDevice(t *testing.T) {
 
 	// A write to something the apps do not sync (a device) wakes nobody.
 	fake.Reset()
-	edit(func(p *store.Patient) { p.Devices = append(p.Devices, store.Device{ID: "dv_p2", FCMToken: "tok-tablet"}) })
+	edit(func(p *store.Patient) {
+		p.Devices = append(p.Devices, store.Device{ID: "dv_p2", FCMToken: "tok-tablet"})
+	})
 	n.Wait()
 	if r := fake.Received(); len(r) != 0 {
 		t.Fatalf("a write the apps do not sync sent %d pushes", len(r))
