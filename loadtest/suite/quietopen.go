@@ -63,12 +63,14 @@ func runQuietOpen(ctx context.Context, c Config, env *scenario.Env, r *loadtest.
 	run.Figures["quiet app open: response bytes per open, full"] = fb
 	run.Figures["quiet app open: response bytes per open, conditional+feed"] = sb
 	run.Figures[FigureQuietBytesRatio] = sb / fb
+	run.Figures["quiet app open: response bytes per open, feed only"] = float64(q.FeedBytes.Load()) / feedOpens
 	run.Figures[FigureFeedBytesRatio] = float64(q.FeedBytes.Load()) / feedOpens / fb
 	if full.ServerCPUSeconds > 0 && sync.ServerCPUSeconds > 0 {
 		fc, sc := full.ServerCPUSeconds*1e6/fullOpens, sync.ServerCPUSeconds*1e6/syncOpens
 		run.Figures["quiet app open: server CPU µs per open, full"] = fc
 		run.Figures["quiet app open: server CPU µs per open, conditional+feed"] = sc
 		run.Figures[FigureQuietCPURatio] = sc / fc
+		run.Figures["quiet app open: server CPU µs per open, feed only"] = feed.ServerCPUSeconds * 1e6 / feedOpens
 		run.Figures[FigureFeedCPURatio] = feed.ServerCPUSeconds * 1e6 / feedOpens / fc
 	}
 	return nil
