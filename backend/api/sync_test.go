@@ -152,6 +152,23 @@ func TestChangesFeed(t *testing.T) {
 			t.Fatalf("nothing new: %v, %d changes, cursor %q (want %q)", err, len(again.Msg.GetChanges()), again.Msg.GetNextCursor(), c1)
 		}
 
+		// A removal comes as removed, without the item.
+		alg, err := care.AddAllergy(ctx, req(&mtmv1.AddAllergyRequest{PatientId: pt.id, Kind: mtmv1.AllergyKind_ALLERGY_KIND_ALLERGY, Substance: "Penicillin"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := care.RemoveAllergy(ctx, req(&mtmv1.RemoveAllergyRequest{PatientId: pt.id, AllergyId: alg.Msg.GetAllergy().GetId()})); err != nil {
+			t.Fatal(err)
+		}
+		gone, err := me.GetChanges(ctx, req(&mtmv1.GetChangesRequest{PatientId: pt.id, Cursor: c1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch := gone.Msg.GetChanges(); len(ch) != 1 || ch[0].GetKind() != "allergy" || !ch[0].GetRemoved() || ch[0].GetAllergy() != nil || ch[0].GetId() != alg.Msg.GetAllergy().GetId() {
+			t.Fatalf("after adding and removing an allergy the feed says %v, want one removal", ch)
+		}
+		c1 = gone.Msg.GetNextCursor()
+
 		// Pages.
 		page, err := me.GetChanges(ctx, req(&mtmv1.GetChangesRequest{PatientId: pt.id, Cursor: c0, PageSize: 1}))
 		if err != nil || !page.Msg.GetHasMore() || len(page.Msg.GetChanges()) != 1 {

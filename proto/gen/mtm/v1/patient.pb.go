@@ -3485,10 +3485,12 @@ type GetChangesResponse struct {
 	// The cursor was empty or older than what the server keeps (or not one
 	// it handed out): changes is empty; read the record in full, then go on
 	// from next_cursor.
-	ReloadRequired bool          `protobuf:"varint,4,opt,name=reload_required,json=reloadRequired,proto3" json:"reload_required,omitempty"`
-	Versions       *SyncVersions `protobuf:"bytes,5,opt,name=versions,proto3" json:"versions,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	ReloadRequired bool `protobuf:"varint,4,opt,name=reload_required,json=reloadRequired,proto3" json:"reload_required,omitempty"`
+	// The conditional reads' versions as of next_cursor; absent while
+	// has_more.
+	Versions      *SyncVersions `protobuf:"bytes,5,opt,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetChangesResponse) Reset() {
