@@ -80,20 +80,14 @@ func isSelf(p auth.Principal, patientID string) bool {
 
 // partsForPatientSide reads the head of the patient's change log for a
 // patient-side caller allowed scope. The patient's own call reads no
-// record; anyone else's is checked on the record, which is returned
-// (nil for the patient).
+// record; anyone else's is checked on the record, which is returned (nil
+// for the patient). The head is read before the record: a change in
+// between leaves the head older than the record, never newer, so a
+// version handed out never claims content the caller did not get.
 func (c Config) partsForPatientSide(ctx context.Context, patientID string, scope store.Scope) (auth.Principal, store.PartVersions, *store.Patient, error) {
 	p, err := patientSide(ctx)
 	if err != nil {
 		return p, store.PartVersions{}, nil, err
-	}
-	var pt *store.Patient
-	if !isSelf(p, patientID) {
-		_, rec, err := c.loadForPatientSide(ctx, patientID, scope)
-		if err != nil {
-			return p, store.PartVersions{}, nil, err
-		}
-		pt = &rec
 	}
 	pv, err := c.Store.PatientParts(ctx, patientID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -102,11 +96,16 @@ func (c Config) partsForPatientSide(ctx context.Context, patientID string, scope
 	if err != nil {
 		return p, store.PartVersions{}, nil, err
 	}
-	if pt == nil {
+	if isSelf(p, patientID) {
 		audit.Touch(ctx, patientID, "")
 		audit.Granted(ctx)
+		return p, pv, nil, nil
 	}
-	return p, pv, pt, nil
+	_, rec, err := c.loadForPatientSide(ctx, patientID, scope)
+	if err != nil {
+		return p, store.PartVersions{}, nil, err
+	}
+	return p, pv, &rec, nil
 }
 
 // conditionalRead is the common part of the three conditional reads: it
@@ -188,7 +187,11 @@ func (s *PatientService) GetChanges(ctx context.Context, req *connect.Request[mt
 		last[item{c.Kind, c.ItemID}] = c.Seq
 	}
 	cs = slices.DeleteFunc(cs, func(c store.Change) bool { return last[item{c.Kind, c.ItemID}] != c.Seq })
-	if pt == nil && slices.ContainsFunc(cs, func(c store.Change) bool { return c.Kind != store.ChangeThread }) {
+	// The items as they are now: the record is read after the log (a
+	// record read earlier, for a caregiver's access check, may predate
+	// changes the page names).
+	if pt == nil && slices.ContainsFunc(cs, func(c store.Change) bool { return c.Kind != store.ChangeThread }) ||
+		pt != nil && len(cs) > 0 {
 		_, rec, err := s.cfg.loadForPatientSide(ctx, m.GetPatientId(), scopeAnyGrant)
 		if err != nil {
 			return nil, err
