@@ -13,6 +13,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/pushtext"
 	"github.com/mtmapp/mtm/notifications/refresh"
 	"github.com/mtmapp/mtm/notifications/replies"
 )
@@ -94,6 +95,9 @@ type reminders struct {
 
 // newReminders builds the sender the flags name and the dispatcher.
 func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*reminders, error) {
+	if err := pushtext.Check(); err != nil {
+		return nil, err // a bad push-text catalog stops the server at start
+	}
 	var sender push.Sender = push.Log{Logger: logger}
 	if r.Push == "fcm" {
 		fcm, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: r.FCMProject, Endpoint: r.FCMEndpoint, CredentialsFile: r.FCMCredentials, Logger: logger, Now: now,
