@@ -43,7 +43,7 @@ func RegisterBench(mux *http.ServeMux, logger *slog.Logger, opts ...connect.Hand
 	if logger == nil {
 		return fmt.Errorf("api.RegisterBench: %w", errors.New("missing logger"))
 	}
-	opts = append(opts[:len(opts):len(opts)], connect.WithInterceptors(NewErrorInterceptor(logger)))
+	opts = append(append(opts[:len(opts):len(opts)], Codecs()...), connect.WithInterceptors(NewErrorInterceptor(logger)))
 	mux.Handle(mtmv1connect.NewBenchServiceHandler(BenchService{}, opts...))
 	return nil
 }

@@ -203,7 +203,7 @@ func (c Config) changeMedication(ctx context.Context, patientID, medicationID st
 				continue
 			}
 			if med.Version != expected {
-				return store.ErrConflict
+				return staleVersion("medication", med.Version)
 			}
 			if err := fn(med); err != nil {
 				return err
@@ -379,7 +379,7 @@ func (s *CareService) ChangeActionItem(ctx context.Context, req *connect.Request
 				continue
 			}
 			if a.Version != m.GetExpectedVersion() {
-				return store.ErrConflict
+				return staleVersion("action item", a.Version)
 			}
 			a.WhatWeTalkedAbout, a.WhatINeedToDo = strings.TrimSpace(m.GetWhatWeTalkedAbout()), strings.TrimSpace(m.GetWhatINeedToDo())
 			a.UpdatedAt = c.Now()

@@ -48,7 +48,7 @@ func patientToProto(p store.Patient) *mtmv1.Patient {
 		EmergencyContact:  contactToProto(p.EmergencyContact),
 		PrimaryCare:       contactToProto(p.PrimaryCare),
 		ActivatedAt:       ts(p.ActivatedAt),
-		Version:           p.Version,
+		Version:           p.CurrentProfileVersion(),
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
@@ -32,7 +34,7 @@ var (
 var errDeviceNotFound = notFound("device")
 
 // ErrorDomain and the reasons are the google.rpc.ErrorInfo details that
-// AuthService refusals carry, for apps to switch on.
+// refusals carry, for apps to switch on.
 const (
 	ErrorDomain = "mtm.app"
 	// ReasonInvalidCredentials: wrong or unknown code, password, e-mail,
@@ -41,7 +43,26 @@ const (
 	// ReasonSessionRevoked: the sign-in was revoked (signed out, or a
 	// spent refresh token was reused); sign in again.
 	ReasonSessionRevoked = "SESSION_REVOKED"
+	// ReasonTokenExpired: a watch stream ended because the access token
+	// that opened it expired; refresh and watch again from the cursor.
+	ReasonTokenExpired = "TOKEN_EXPIRED"
+	// ReasonStaleVersion: aborted because the part of the record the
+	// change was based on (expected_version) changed since it was read;
+	// metadata "current_version" holds its version now. Read it again.
+	ReasonStaleVersion = "STALE_VERSION"
 )
+
+// staleVersion is the refusal of a change based on a version of a part of
+// the record (the profile, a PML row, a MAP item) that is no longer
+// current.
+func staleVersion(what string, current int64) *connect.Error {
+	err := connect.NewError(connect.CodeAborted, fmt.Errorf("the %s changed since you read it (now version %d); read it again", what, current))
+	info := &errdetails.ErrorInfo{Reason: ReasonStaleVersion, Domain: ErrorDomain, Metadata: map[string]string{"current_version": strconv.FormatInt(current, 10)}}
+	if d, derr := connect.NewErrorDetail(info); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
 
 // withReason is an error with a google.rpc.ErrorInfo detail.
 func withReason(code connect.Code, message, reason string) *connect.Error {
@@ -58,16 +79,42 @@ func notFound(what string) error {
 }
 
 // invalidField reports one bad field the same way the validation
-// interceptor does: invalid_argument with a buf.validate.Violations detail.
+// interceptor does (see badRequest).
 func invalidField(field, message string) error {
-	err := connect.NewError(connect.CodeInvalidArgument, errors.New(field+": "+message))
-	v := &validate.Violations{Violations: []*validate.Violation{{
-		Field:   &validate.FieldPath{Elements: []*validate.FieldPathElement{{FieldName: proto.String(field)}}},
-		RuleId:  proto.String("mtm.field"),
-		Message: proto.String(message),
-	}}}
-	if d, derr := connect.NewErrorDetail(v); derr == nil {
-		err.AddDetail(d)
+	return badRequest(fieldProblem{field: field, message: message})
+}
+
+// badRequest is the one shape of every invalid_argument: the message
+// names each field and what it should hold ("time_zone: must be an IANA
+// time zone"), a google.rpc.BadRequest detail lists the same field
+// violations (a client needs no other types to read them), and a
+// buf.validate.Violations detail carries them for clients that read
+// protovalidate's shape.
+func badRequest(problems ...fieldProblem) *connect.Error {
+	vs := &validate.Violations{}
+	for _, p := range problems {
+		v := &validate.Violation{RuleId: proto.String("mtm.field"), Message: proto.String(p.message)}
+		if p.field != "" {
+			v.Field = &validate.FieldPath{Elements: []*validate.FieldPathElement{{FieldName: proto.String(p.field)}}}
+		}
+		vs.Violations = append(vs.Violations, v)
+	}
+	return badRequestWith(problems, vs)
+}
+
+// badRequestWith is badRequest with the buf.validate.Violations given.
+func badRequestWith(problems []fieldProblem, vs *validate.Violations) *connect.Error {
+	texts := make([]string, 0, len(problems))
+	br := &errdetails.BadRequest{}
+	for _, p := range problems {
+		texts = append(texts, p.text())
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: p.field, Description: p.message})
+	}
+	err := connect.NewError(connect.CodeInvalidArgument, errors.New(strings.Join(texts, "; ")))
+	for _, detail := range []proto.Message{br, vs} {
+		if d, derr := connect.NewErrorDetail(detail); derr == nil {
+			err.AddDetail(d)
+		}
 	}
 	return err
 }
@@ -103,7 +150,9 @@ func toConnect(ctx context.Context, log *slog.Logger, op string, err error) erro
 	case errors.Is(err, store.ErrAlreadyExists):
 		return connect.NewError(connect.CodeAlreadyExists, errors.New("already exists"))
 	case errors.Is(err, store.ErrConflict):
-		return connect.NewError(connect.CodeAborted, errors.New("the record changed since you read it; read it again"))
+		// Stale versions are refused by the handlers (staleVersion); this is
+		// the store giving up on a record many writers changed at once.
+		return connect.NewError(connect.CodeAborted, errors.New("the record is busy with other changes; retry"))
 	case errors.Is(err, store.ErrNotReplicated):
 		return connect.NewError(connect.CodeUnavailable, errors.New("storage did not confirm the write on its replicas in time, retry later"))
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -131,6 +180,7 @@ func NewErrorInterceptor(log *slog.Logger) connect.Interceptor {
 type errorInterceptor struct{ log *slog.Logger }
 
 func (e errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	next = refuseUndecodable(next)
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		res, err := next(ctx, req)
 		if err != nil {
@@ -146,6 +196,6 @@ func (e errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 func (e errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return toConnect(ctx, e.log, conn.Spec().Procedure, next(ctx, conn))
+		return toConnect(ctx, e.log, conn.Spec().Procedure, next(ctx, decodedConn{conn}))
 	}
 }

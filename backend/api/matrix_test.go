@@ -198,6 +198,9 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceReportSelfMedicationProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.ReportSelfMedication(ctx, req(&mtmv1.ReportSelfMedicationRequest{PatientId: x.patient, Kind: mtmv1.SelfMedicationKind_SELF_MEDICATION_KIND_OTC, Name: "Ibuprofen"})))
 	}},
+	{mtmv1connect.PatientServiceListMySelfReportedMedicationsProcedure, patientOrCaregiverWithScope, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.ListMySelfReportedMedications(ctx, req(&mtmv1.ListMySelfReportedMedicationsRequest{PatientId: x.patient, IncludeResolved: true})))
+	}},
 	{mtmv1connect.PatientServiceRegisterDeviceProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.RegisterDevice(ctx, req(&mtmv1.RegisterDeviceRequest{PatientId: x.patient, FcmToken: "tok", Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_ANDROID})))
 	}},

@@ -541,7 +541,9 @@ func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request
 }
 
 // watch runs step at once and then on every wake-up and every heartbeat
-// (heartbeat true), until ctx ends (nil) or step fails. The first step
+// (heartbeat true), until ctx ends (nil), step fails, or the access token
+// that opened the stream expires (unauthenticated, reason TOKEN_EXPIRED:
+// the client refreshes and resumes from its cursor). The first step
 // counts as a heartbeat: it sends the response headers at once, so a
 // client does not wait for the first message to learn the stream is up.
 func (s *MessagingService) watch(ctx context.Context, wakeups <-chan struct{}, step func(heartbeat bool) error) error {
@@ -550,11 +552,19 @@ func (s *MessagingService) watch(ctx context.Context, wakeups <-chan struct{}, s
 	}
 	tick := time.NewTicker(s.heartbeat)
 	defer tick.Stop()
+	var expired <-chan time.Time
+	if exp, ok := auth.AccessExpiryFrom(ctx); ok {
+		t := time.NewTimer(exp.Sub(s.cfg.Now()))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		var err error
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-expired:
+			return errTokenExpired
 		case <-wakeups:
 			err = step(false)
 		case <-tick.C:

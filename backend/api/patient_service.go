@@ -46,8 +46,10 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 		}
 	}
 	pt, err := s.cfg.updateForPatientSide(ctx, m.GetPatientId(), scopeSelf, func(p auth.Principal, pt *store.Patient) error {
-		if v := m.GetExpectedVersion(); v != 0 && v != pt.Version {
-			return store.ErrConflict
+		// Only the profile guards this change: a pharmacist's edit of the
+		// PML or the plan since the app read the profile is no conflict.
+		if v := m.GetExpectedVersion(); v != 0 && v != pt.CurrentProfileVersion() {
+			return staleVersion("profile", pt.CurrentProfileVersion())
 		}
 		if tz := m.GetTimeZone(); tz != "" {
 			pt.TimeZone = tz

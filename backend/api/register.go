@@ -19,8 +19,9 @@ var ServiceNames = []string{
 }
 
 // Register builds the four mtm.v1 services and mounts them on mux. opts
-// (interceptors, read limits) apply to every service; the interceptor that
-// maps domain errors to Connect codes is added innermost.
+// (interceptors, read limits) apply to every service; the request codecs
+// (Codecs) are added, and the interceptor that maps domain errors to
+// Connect codes is added innermost.
 func Register(mux *http.ServeMux, c Config, opts ...connect.HandlerOption) error {
 	authSvc, err := NewAuthService(c)
 	if err != nil {
@@ -38,7 +39,7 @@ func Register(mux *http.ServeMux, c Config, opts ...connect.HandlerOption) error
 	if err != nil {
 		return fmt.Errorf("api.Register: %w", err)
 	}
-	opts = append(opts[:len(opts):len(opts)], connect.WithInterceptors(NewErrorInterceptor(c.Logger)))
+	opts = append(append(opts[:len(opts):len(opts)], Codecs()...), connect.WithInterceptors(NewErrorInterceptor(c.Logger)))
 	mux.Handle(mtmv1connect.NewAuthServiceHandler(authSvc, opts...))
 	mux.Handle(mtmv1connect.NewPatientServiceHandler(patientSvc, opts...))
 	mux.Handle(mtmv1connect.NewCareServiceHandler(careSvc, opts...))

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -302,16 +304,17 @@ func (s *PatientService) RecordDose(ctx context.Context, req *connect.Request[mt
 	}
 	kind, ref, occ, err := store.ParseOccurrenceID(m.GetOccurrenceId())
 	if err != nil || kind != store.ReminderDose {
-		return nil, invalidField("occurrence_id", "not a dose occurrence id")
-	}
-	now := c.Now()
-	if occ.Before(now.Add(-doseRecordLookback)) || occ.After(now.Add(24*time.Hour)) {
-		return nil, invalidField("occurrence_id", "dose is more than 7 days old or more than a day ahead")
+		return nil, invalidField("occurrence_id", "is not the id of a dose; send the occurrence_id of a dose reminder (ListUpcomingReminders, ListNotificationHistory or the push)")
 	}
 	// The schedule must exist; the time is not re-derived from it, so a
 	// dose stays confirmable after the patient changes time zone.
 	if !slices.ContainsFunc(pt.DoseSchedules, func(x store.DoseSchedule) bool { return x.ID == ref }) {
-		return nil, notFound("dose occurrence")
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("dose occurrence not found: no dose schedule of this patient has the id in occurrence_id"))
+	}
+	now := c.Now()
+	if occ.Before(now.Add(-doseRecordLookback)) || occ.After(now.Add(24*time.Hour)) {
+		return nil, invalidField("occurrence_id", fmt.Sprintf("names the dose due at %s; a dose can be recorded from 7 days before now until 24 hours ahead",
+			occ.UTC().Format(time.RFC3339)))
 	}
 	planner := c.reminders()
 	rec := store.DoseRecord{PatientID: pt.ID, OccurrenceID: m.GetOccurrenceId(), Occurrence: occ, RecordedBy: p.Subject, RecordedAt: now}

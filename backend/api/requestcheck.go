@@ -26,7 +26,8 @@ import (
 //     patient calling CareService, a caregiver reading the pharmacy inbox)
 //     gets permission_denied at once, from the verified token alone. The
 //     request is not validated and the store is not touched.
-//  2. validation against the contract's protovalidate rules, stopping at
+//  2. a body the codecs could not decode is refused, naming the field
+//     (codec.go); then validation against the contract's protovalidate rules, stopping at
 //     the first violation. Every list and text field of a request has an
 //     upper bound (TestEveryRequestListAndStringIsBounded), and
 //     protovalidate checks a field's size before its contents, so a list
@@ -85,6 +86,9 @@ func (r *requestCheck) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err := roleGate(ctx, req.Spec().Procedure); err != nil {
 			return nil, err
 		}
+		if err := undecodable(req.Any()); err != nil {
+			return nil, err
+		}
 		if err := r.validate(req.Any()); err != nil {
 			return nil, err
 		}
@@ -115,6 +119,9 @@ func (c *checkedConn) Receive(msg any) error {
 	if err := c.StreamingHandlerConn.Receive(msg); err != nil {
 		return err
 	}
+	if err := undecodable(msg); err != nil {
+		return err
+	}
 	return c.check.validate(msg)
 }
 
@@ -141,16 +148,70 @@ func (r *requestCheck) validate(msg any) error {
 	if len(vs) > maxViolations {
 		vs = vs[:maxViolations]
 	}
-	texts := make([]string, 0, len(vs))
+	problems := make([]fieldProblem, 0, len(vs))
 	for _, v := range vs {
+		if names := enumChoices(m.ProtoReflect().Descriptor(), v); names != nil {
+			v.SetMessage("must be one of " + strings.Join(names, ", "))
+		}
 		v.SetMessage(truncate(v.GetMessage(), maxViolationMessage))
-		texts = append(texts, violationPath(v)+": "+v.GetMessage())
+		problems = append(problems, fieldProblem{field: violationPath(v), message: v.GetMessage()})
 	}
-	cerr := connect.NewError(connect.CodeInvalidArgument, errors.New(strings.Join(texts, "; ")))
-	if d, derr := connect.NewErrorDetail(&validate.Violations{Violations: vs}); derr == nil {
-		cerr.AddDetail(d)
+	return badRequestWith(problems, &validate.Violations{Violations: vs})
+}
+
+// enumChoices returns the value names a violation's enum field allows
+// when the violation is about which value it holds (unset, undefined or
+// not allowed), so that the answer says what to send instead of
+// "must not be in list [0]". It returns nil for any other violation.
+func enumChoices(root protoreflect.MessageDescriptor, v *validate.Violation) []string {
+	rule := v.GetRule().GetElements()
+	if len(rule) == 0 {
+		return nil
 	}
-	return cerr
+	switch first := rule[0].GetFieldName(); first {
+	case "enum", "required", "repeated", "map":
+	default:
+		return nil
+	}
+	md := root
+	var fd protoreflect.FieldDescriptor
+	els := v.GetField().GetElements()
+	for i, el := range els {
+		if md == nil {
+			return nil
+		}
+		fd = md.Fields().ByNumber(protoreflect.FieldNumber(el.GetFieldNumber()))
+		if fd == nil {
+			return nil
+		}
+		if i < len(els)-1 {
+			switch {
+			case fd.IsMap():
+				md = fd.MapValue().Message()
+			default:
+				md = fd.Message()
+			}
+		}
+	}
+	if fd == nil {
+		return nil
+	}
+	rules := fieldRules(fd)
+	value := fd
+	switch {
+	case fd.IsMap():
+		value, rules = fd.MapValue(), mapValueRules(fd)
+	case fd.IsList():
+		rules = itemRules(fd)
+	}
+	if value.Kind() != protoreflect.EnumKind {
+		return nil
+	}
+	last := rule[len(rule)-1].GetFieldName()
+	if last != "not_in" && last != "in" && last != "defined_only" && last != "required" {
+		return nil
+	}
+	return allowedEnumNames(value.Enum(), rules)
 }
 
 // violationPath renders a violation's field path as a client names it

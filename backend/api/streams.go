@@ -23,6 +23,10 @@ const (
 	DefaultMaxStreams             = 10000
 )
 
+// errTokenExpired ends a watch stream when the access token that opened
+// it expires: a stream must not outlive the sign-in that authorized it.
+var errTokenExpired = withReason(connect.CodeUnauthenticated, "the access token expired; refresh it and watch again from your cursor", ReasonTokenExpired)
+
 var (
 	errTooManyStreamsPrincipal = connect.NewError(connect.CodeResourceExhausted, errors.New("too many open streams for this sign-in; close one and retry"))
 	errTooManyStreams          = connect.NewError(connect.CodeResourceExhausted, errors.New("server has too many open streams; retry later"))

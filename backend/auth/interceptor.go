@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -76,12 +77,12 @@ func (i *interceptor) authenticate(ctx context.Context, procedure, protocol stri
 	if !ok {
 		return ctx, unauthenticated(protocol)
 	}
-	p, err := i.tokens.Verify(token)
+	p, exp, err := i.tokens.VerifyUntil(token)
 	if err != nil {
 		return ctx, unauthenticated(protocol)
 	}
 	telemetry.SetActor(ctx, p.Subject)
-	return WithPrincipal(ctx, p), nil
+	return context.WithValue(WithPrincipal(ctx, p), accessExpiryKey{}, exp), nil
 }
 
 // bearerToken extracts the token of an RFC 6750 "Bearer" credential. The
@@ -105,4 +106,15 @@ func unauthenticated(protocol string) error {
 		err.Meta().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	return err
+}
+
+type accessExpiryKey struct{}
+
+// AccessExpiryFrom returns when the access token that authenticated the
+// call expires, and false when no token did (public procedures, calls
+// made in process). Streams end then, so that a client refreshes its
+// token instead of listening on one that no longer holds.
+func AccessExpiryFrom(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(accessExpiryKey{}).(time.Time)
+	return t, ok
 }

@@ -135,17 +135,24 @@ func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, er
 // points at one, is refused); exp, iss and aud are required; exp, nbf and
 // iat are checked against the configured clock with ClockLeeway.
 func (t *Tokens) Verify(token string) (Principal, error) {
-	p, err := t.verify(token)
-	if err != nil {
-		return Principal{}, fmt.Errorf("auth.Verify: %w: %v", ErrInvalidToken, err)
-	}
-	return p, nil
+	p, _, err := t.VerifyUntil(token)
+	return p, err
 }
 
-func (t *Tokens) verify(token string) (Principal, error) {
+// VerifyUntil is Verify that also returns when the token expires (its exp
+// claim): a stream the token opened ends then (see AccessExpiryFrom).
+func (t *Tokens) VerifyUntil(token string) (Principal, time.Time, error) {
+	p, exp, err := t.verify(token)
+	if err != nil {
+		return Principal{}, time.Time{}, fmt.Errorf("auth.Verify: %w: %v", ErrInvalidToken, err)
+	}
+	return p, exp, nil
+}
+
+func (t *Tokens) verify(token string) (Principal, time.Time, error) {
 	var c accessClaims
 	if err := t.parse(token, isAccessTokenType, &c); err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	err := c.Claims.ValidateWithLeeway(jwt.Expected{
 		Issuer:      t.cfg.Issuer,
@@ -153,23 +160,23 @@ func (t *Tokens) verify(token string) (Principal, error) {
 		Time:        t.cfg.Now(),
 	}, ClockLeeway)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	// A token signed by our own key but living longer than we issue them
 	// (a leaked key, a bug, an old build) is refused.
 	maxLife := t.cfg.AccessTTL + ClockLeeway
 	exp := c.Expiry.Time()
 	if exp.Sub(t.cfg.Now()) > maxLife {
-		return Principal{}, fmt.Errorf("exp %v beyond the access-token lifetime %v", exp, t.cfg.AccessTTL)
+		return Principal{}, time.Time{}, fmt.Errorf("exp %v beyond the access-token lifetime %v", exp, t.cfg.AccessTTL)
 	}
 	if c.IssuedAt != nil && exp.Sub(c.IssuedAt.Time()) > maxLife {
-		return Principal{}, fmt.Errorf("exp - iat exceeds the access-token lifetime %v", t.cfg.AccessTTL)
+		return Principal{}, time.Time{}, fmt.Errorf("exp - iat exceeds the access-token lifetime %v", t.cfg.AccessTTL)
 	}
 	p := Principal{Subject: c.Subject, Role: c.Role, PharmacyID: c.PharmacyID, SessionID: c.SessionID}
 	if err := p.validate(); err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
-	return p, nil
+	return p, exp, nil
 }
 
 // parse checks a compact JWS of an accepted type against our keys and

@@ -102,7 +102,7 @@ func DiffPatient(old, next Patient, at time.Time) []Change {
 	add := func(k ChangeKind, id string, removed bool) {
 		out = append(out, Change{Kind: k, ItemID: id, Removed: removed, At: at})
 	}
-	if profileOf(old) != profileOf(next) {
+	if !sameProfile(old, next) {
 		add(ChangeProfile, "", false)
 	}
 	diffItems(old.Medications, next.Medications, func(m Medication) string { return m.ID }, ChangeMedication, add)
@@ -122,23 +122,6 @@ func DiffPatient(old, next Patient, at time.Time) []Change {
 // ThreadChange is the change-log entry of a change to thread t.
 func ThreadChange(t Thread, at time.Time) Change {
 	return Change{Kind: ChangeThread, ItemID: t.ID, At: at}
-}
-
-// profile is the part of a patient's record that GetProfile shows.
-type profile struct {
-	GivenName, FamilyName             string
-	DateOfBirth                       Date
-	TimeZone                          string
-	QuietHours                        QuietHours
-	PushNamesMedicine                 bool
-	PreferredLanguage, Address, Phone string
-	EmergencyContact, PrimaryCare     Contact
-	ActivatedAt                       time.Time
-}
-
-func profileOf(p Patient) profile {
-	return profile{p.GivenName, p.FamilyName, p.DateOfBirth, p.TimeZone, p.QuietHours, p.PushNamesMedicine,
-		p.PreferredLanguage, p.Address, p.Phone, p.EmergencyContact, p.PrimaryCare, p.ActivatedAt.UTC()}
 }
 
 // diffItems reports each item added, changed or removed between old and

@@ -13,7 +13,7 @@ func TestEveryPatientFieldIsClassified(t *testing.T) {
 	synced := []string{"GivenName", "FamilyName", "DateOfBirth", "TimeZone", "QuietHours", "PushNamesMedicine",
 		"PreferredLanguage", "Address", "Phone", "EmergencyContact", "PrimaryCare", "ActivatedAt",
 		"Medications", "Allergies", "OtherInformation", "Fills", "ActionItems", "FollowUpPlan", "Questions", "DoseSchedules"}
-	notSynced := []string{"ID", "PharmacyID", "Grants", "Devices", "FollowUps", "Reviews", "SelfReports", "CreatedAt", "UpdatedAt", "Version"}
+	notSynced := []string{"ID", "PharmacyID", "Grants", "Devices", "FollowUps", "Reviews", "SelfReports", "CreatedAt", "UpdatedAt", "Version", "ProfileVersion"}
 	typ := reflect.TypeFor[Patient]()
 	for i := range typ.NumField() {
 		name := typ.Field(i).Name

@@ -164,7 +164,39 @@ type Patient struct {
 	ActivatedAt time.Time // first device activation; zero until then
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
-	Version     int64
+	// Version is the whole record's version, the store's own guard of its
+	// atomic update. Clients never see it: they send back the version of
+	// the part they read (ProfileVersion, Medication.Version,
+	// ActionItem.Version), so that unrelated changes do not conflict.
+	Version int64
+	// ProfileVersion is the version of the profile: names, date of birth,
+	// preferences, contacts, activation. The store sets it on every
+	// update: unchanged while the profile is unchanged, one more when it
+	// changed. Read it with CurrentProfileVersion.
+	ProfileVersion int64
+}
+
+// CurrentProfileVersion is the profile's version; a record stored before
+// profiles had their own version has version 1.
+func (p Patient) CurrentProfileVersion() int64 { return max(p.ProfileVersion, 1) }
+
+// StampPartVersions sets next's part versions from cur's, as
+// UpdatePatient stores them: each part keeps its version when its
+// content is the same as in cur and gets the next one when it changed,
+// whatever the update function set.
+func StampPartVersions(cur Patient, next *Patient) {
+	next.ProfileVersion = cur.CurrentProfileVersion()
+	if !sameProfile(cur, *next) {
+		next.ProfileVersion++
+	}
+}
+
+// sameProfile reports whether a and b have the same profile.
+func sameProfile(a, b Patient) bool {
+	return a.GivenName == b.GivenName && a.FamilyName == b.FamilyName && a.DateOfBirth == b.DateOfBirth &&
+		a.TimeZone == b.TimeZone && a.QuietHours == b.QuietHours && a.PushNamesMedicine == b.PushNamesMedicine &&
+		a.PreferredLanguage == b.PreferredLanguage && a.Address == b.Address && a.Phone == b.Phone &&
+		a.EmergencyContact == b.EmergencyContact && a.PrimaryCare == b.PrimaryCare && a.ActivatedAt.Equal(b.ActivatedAt)
 }
 
 // Medication is one row of the Personal Medication List.

@@ -92,14 +92,16 @@ type Directory interface {
 // PatientRecords holds patient records (profile, PML, MAP and everything
 // else kept per patient) and their one-time activation codes.
 type PatientRecords interface {
-	// CreatePatient stores a new patient record (Version 1) and indexes it
-	// under its pharmacy. ErrAlreadyExists if the id is taken.
+	// CreatePatient stores a new patient record (Version and
+	// ProfileVersion 1) and indexes it under its pharmacy.
+	// ErrAlreadyExists if the id is taken.
 	CreatePatient(ctx context.Context, p Patient) error
 	// GetPatient returns the patient record or ErrNotFound.
 	GetPatient(ctx context.Context, id string) (Patient, error)
 	// UpdatePatient applies fn to the current record and stores the result
-	// with Version incremented by one, atomically: no concurrent update is
-	// ever lost. fn must not change ID or PharmacyID. It returns the stored
+	// with Version incremented by one and the part versions stamped
+	// (StampPartVersions), atomically: no concurrent update is ever lost.
+	// fn must not change ID or PharmacyID. It returns the stored
 	// record, ErrNotFound, or fn's error (nothing written).
 	UpdatePatient(ctx context.Context, id string, fn func(Patient) (Patient, error)) (Patient, error)
 	// ListPatients returns up to limit patients of a pharmacy, ordered by

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mtmapp/mtm/backend/clientaddr"
 )
@@ -51,7 +52,9 @@ var _ connect.Interceptor = (*Interceptor)(nil)
 //   - takes the caller's X-Request-Id when it is 1–64 characters of
 //     [A-Za-z0-9_-], otherwise generates one, and returns it in the
 //     X-Request-Id response header (on errors too);
-//   - puts a logger carrying request_id into the context (see Logger);
+//   - puts a logger carrying request_id into the context (see Logger),
+//     and trace_id when an OpenTelemetry span is in the context (put it
+//     there with an interceptor that runs before this one);
 //   - turns a handler panic into an internal error instead of a dropped
 //     connection;
 //   - logs one line (procedure, protocol, stream type, code, duration, the
@@ -161,6 +164,10 @@ func validRequestID(s string) bool {
 func (i *Interceptor) begin(ctx context.Context, incoming string) (_ context.Context, id string, setHeader bool) {
 	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.http != nil {
 		v.http.reached.Store(true)
+		if l, traced := withTraceID(ctx, v.logger); traced {
+			v.logger = l
+			ctx = context.WithValue(ctx, requestKey{}, v)
+		}
 		return ctx, v.id, false
 	}
 	id = i.requestID(incoming)
@@ -168,12 +175,23 @@ func (i *Interceptor) begin(ctx context.Context, incoming string) (_ context.Con
 }
 
 func (i *Interceptor) withRequest(ctx context.Context, id string, h *httpState) context.Context {
+	l, _ := withTraceID(ctx, i.cfg.Logger.With(slog.String("request_id", id)))
 	return context.WithValue(ctx, requestKey{}, requestValues{
 		id:     id,
-		logger: i.cfg.Logger.With(slog.String("request_id", id)),
+		logger: l,
 		http:   h,
 		actor:  &actorSlot{},
 	})
+}
+
+// withTraceID adds trace_id to l when ctx carries a span (the tracing
+// interceptor ran first), so that a request's log lines lead to its trace.
+func withTraceID(ctx context.Context, l *slog.Logger) (*slog.Logger, bool) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return l, false
+	}
+	return l.With(slog.String("trace_id", sc.TraceID().String())), true
 }
 
 // recovered turns a handler panic into an internal error. The panic value

@@ -16,6 +16,7 @@ import (
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 )
 
 // Config is everything mtmd reads at start. Each field has a flag and an
@@ -55,6 +56,9 @@ type Config struct {
 	ForwardedHeader     string        // X-Forwarded-For or Forwarded
 	RefreshGrace        time.Duration // how long a repeat of a spent refresh token gets the same successor
 	Health              healthFlags   // readiness and shutdown grace (health.go)
+	// tracing is what tracing.Check found wrong in the OTEL_* variables
+	// (traces are configured by the OpenTelemetry variables, not flags).
+	tracing error
 }
 
 // Defaults.
@@ -131,6 +135,8 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	})
+	fmt.Fprintf(w, "\nTraces (OpenTelemetry, OTLP) are sent when OTEL_EXPORTER_OTLP_ENDPOINT or\n"+
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the other standard OTEL_* variables apply.\n")
 }
 
 // parseConfig reads the flags in args over the MTM_* variables that getenv
@@ -175,6 +181,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AuditDir == "" {
 		c.AuditDir = filepath.Join(c.DataDir, "audit")
 	}
+	c.tracing = tracing.Check(getenv)
 	return c, nil
 }
 
@@ -219,6 +226,11 @@ func (c Config) Validate() error {
 	if c.RedisURL != "" {
 		if err := backends.CheckRedisURL(c.RedisURL); err != nil {
 			add("--redis-url/MTM_REDIS_URL: %v", err)
+		}
+	}
+	if c.tracing != nil {
+		for _, line := range strings.Split(c.tracing.Error(), "\n") {
+			add("traces: %s", line)
 		}
 	}
 	if c.RedisReplicaAcks < 0 || c.RedisReplicaAcks > 16 {

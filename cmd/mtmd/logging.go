@@ -10,6 +10,7 @@ import (
 
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
 	"github.com/mtmapp/mtm/backend/telemetry"
+	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 )
 
 // logFoldInterval is how often a recurring warning is summarized.
@@ -20,7 +21,7 @@ const logFoldInterval = 30 * time.Second
 // folded into one summary line per logFoldInterval with a count.
 func foldRepeats(logger *slog.Logger) *slog.Logger {
 	return slog.New(telemetry.FoldRepeats(logger.Handler(), telemetry.FoldConfig{
-		Messages: []string{"reminder batch failed", redisstore.ClientLogMessage},
+		Messages: []string{"reminder batch failed", redisstore.ClientLogMessage, tracing.ExportFailedMessage},
 		Interval: logFoldInterval,
 	}))
 }

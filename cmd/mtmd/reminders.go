@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
 	"github.com/mtmapp/mtm/notifications/pushtext"
@@ -94,22 +95,23 @@ type reminders struct {
 }
 
 // newReminders builds the sender the flags name and the dispatcher.
-func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*reminders, error) {
+func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time, reg prometheus.Registerer,
+	tr *tracing.Tracing) (*reminders, error) {
 	if err := pushtext.Check(); err != nil {
 		return nil, err // a bad push-text catalog stops the server at start
 	}
 	var sender push.Sender = push.Log{Logger: logger}
 	if r.Push == "fcm" {
 		fcm, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: r.FCMProject, Endpoint: r.FCMEndpoint, CredentialsFile: r.FCMCredentials, Logger: logger, Now: now,
-			Registerer: reg})
+			Registerer: reg, Tracer: tr.Tracer("github.com/mtmapp/mtm/notifications/push")})
 		if err != nil {
 			return nil, err
 		}
 		sender = fcm
 	}
 	d, err := dispatch.New(dispatch.Config{Store: st, Sender: sender, Logger: logger, Now: now, Batch: r.Batch, Lease: r.Lease, Renew: r.Renew, Workers: r.Workers,
-		Registerer: reg,
-		Planner:    dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
+		Registerer: reg, Tracer: tr.Tracer("github.com/mtmapp/mtm/notifications/dispatch"),
+		Planner: dispatch.PlannerConfig{RefillLead: r.RefillLead, MissedDoseWindow: r.MissedDoseWindow}})
 	if err != nil {
 		return nil, err
 	}

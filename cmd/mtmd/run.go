@@ -22,6 +22,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store/backends"
 	"github.com/mtmapp/mtm/backend/store/storemetrics"
 	"github.com/mtmapp/mtm/backend/telemetry"
+	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 
 	_ "time/tzdata" // patients' IANA zones without system zone files
 )
@@ -64,10 +65,29 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	backendStore, backend, err := backends.Open(ctx, backends.Settings{
+	// Traces, when the OTEL_* variables ask for them; tr is nil (and
+	// nothing is instrumented) otherwise. The spans still buffered are
+	// sent last, after the servers and the dispatcher stopped.
+	tr, err := tracing.FromEnv(ctx, getenv, "", foldRepeats(logger))
+	if err != nil {
+		return fmt.Errorf("traces: %w", err)
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(fctx); err != nil {
+			logger.Error("flushing traces", "error", err.Error())
+		}
+	}()
+	settings := backends.Settings{
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
 		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
-	})
+	}
+	if tr != nil {
+		settings.InstrumentRedis = tr.InstrumentRedis
+		logger.Info("sending traces", "protocol", tracing.Protocol(getenv))
+	}
+	backendStore, backend, err := backends.Open(ctx, settings)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -78,7 +98,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}()
 	// Everything but the health check and wake-ups (which need the
 	// backend's own methods) uses the measured store.
-	st, err := storemetrics.Wrap(backendStore, reg, now)
+	st, err := storemetrics.Wrap(backendStore, reg, now, storemetrics.Traced(tr.Tracer("github.com/mtmapp/mtm/backend/store")))
 	if err != nil {
 		return err
 	}
@@ -126,7 +146,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeWaker()
-	rem, err := newReminders(ctx, cfg.Reminders, st, foldRepeats(logger), now, reg)
+	rem, err := newReminders(ctx, cfg.Reminders, st, foldRepeats(logger), now, reg, tr)
 	if err != nil {
 		return fmt.Errorf("reminders: %w", err)
 	}
@@ -135,7 +155,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	remCtx, stopReminders := context.WithCancel(ctx)
 	defer rem.start(remCtx)()
 	defer stopReminders()
-	srv, err := newAPIServer(serverDeps{planner: rem.dispatcher.Planner(), cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
+	rpcTracing, err := tr.Interceptor()
+	if err != nil {
+		return err
+	}
+	srv, err := newAPIServer(serverDeps{tracing: rpcTracing, planner: rem.dispatcher.Planner(), cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
 		wake: waker, registry: reg, replies: rem.replies, refresh: rem.refresh})
 	if err != nil {
 		return err

@@ -58,11 +58,15 @@ type serverDeps struct {
 	// the services' own metrics.
 	wake     backends.Waker
 	registry prometheus.Registerer
+	// tracing, when set, gives every mtm.v1 call a span (outermost, so
+	// that the request's logger carries the trace id).
+	tracing connect.Interceptor
 }
 
 // newAPIServer builds the one handler that serves the four mtm.v1 services,
 // gRPC health and reflection, and the JWKS, behind the interceptors in this
-// order: telemetry (sees the final outcome), deadline clamp, stream drain,
+// order: tracing (when on; not for health and reflection, which load
+// balancers poll), telemetry (sees the final outcome), deadline clamp, stream drain,
 // auth, audit (knows the caller, records every call naming a patient,
 // including refused and invalid ones), the request check (role gate, then
 // validation that stops at the first violation); the api package adds its
@@ -84,15 +88,19 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 	readMax := connect.WithReadMaxBytes(int(d.cfg.MaxRequestBytes))
 
 	mux := http.NewServeMux()
+	var interceptors []connect.Interceptor
+	if d.tracing != nil {
+		interceptors = append(interceptors, d.tracing)
+	}
 	apiOpts := []connect.HandlerOption{
-		connect.WithInterceptors(
+		connect.WithInterceptors(append(interceptors,
 			tel,
 			clamp,
 			streamDrain{ctx: drainCtx},
 			auth.NewInterceptor(d.tokens, api.PublicProcedures()),
 			audit.NewInterceptor(d.audit),
 			check,
-		),
+		)...),
 		readMax,
 		fastGzip(),
 	}

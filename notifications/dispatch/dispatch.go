@@ -31,6 +31,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/push"
@@ -88,6 +91,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Loaders bounds concurrent record reads per batch (default 32).
 	Loaders int
+	// Tracer, when set, gives every batch that claimed reminders a span
+	// ("dispatch.batch": shard, counts), the parent of its store and push
+	// spans.
+	Tracer trace.Tracer
 }
 
 // Dispatcher works the due-time index. It is safe for concurrent use;
@@ -224,7 +231,7 @@ type item struct {
 // batch's leases are renewed every Renew. Reminders whose pushes must be
 // retried are moved one lease later. After the pushes, the settle step is
 // retried with backoff while the store is unavailable, until ctx ends.
-func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
+func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (_ int, err error) {
 	start := time.Now()
 	now := d.cfg.Now()
 	claimed, err := d.cfg.Store.ClaimDueReminders(ctx, shard, now, d.cfg.Lease, d.cfg.Batch)
@@ -236,6 +243,19 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 	}
 	if len(claimed) == 0 {
 		return 0, nil
+	}
+	if d.cfg.Tracer != nil {
+		// Empty polls (every shard, every Poll) get no span; a batch's
+		// span starts when its claim did.
+		var span trace.Span
+		ctx, span = d.cfg.Tracer.Start(ctx, "dispatch.batch", trace.WithTimestamp(start),
+			trace.WithAttributes(attribute.Int("mtm.shard", shard), attribute.Int("mtm.reminders.claimed", len(claimed))))
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, "batch failed")
+			}
+			span.End()
+		}()
 	}
 	for _, r := range claimed {
 		if r.Reclaimed {
@@ -272,6 +292,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, shard int) (int, error) {
 	}
 	var results []push.Result
 	if len(msgs) > 0 {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("mtm.pushes", len(msgs)))
 		results = d.cfg.Sender.Send(ctx, msgs)
 	}
 	var history []store.Notification

@@ -17,6 +17,9 @@ import (
 	"firebase.google.com/go/v4/errorutils"
 	"firebase.google.com/go/v4/messaging"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/api/option"
 )
 
@@ -60,6 +63,10 @@ type FCMConfig struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 	Rand  func() float64
+	// Tracer, when set, gives every Send a span ("fcm.send": message
+	// count and results by outcome) and every SendEach call a child span
+	// ("fcm.send_each": attempt, message count); never tokens or text.
+	Tracer trace.Tracer
 }
 
 // FCM sends through one shared Firebase messaging client. It is safe for
@@ -164,6 +171,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 // names message.token. Any other INVALID_ARGUMENT (a bad payload) is
 // Failed, logged and counted, and the device is kept.
 func (f *FCM) Send(ctx context.Context, msgs []Message) []Result {
+	var span trace.Span
+	if f.cfg.Tracer != nil {
+		ctx, span = f.cfg.Tracer.Start(ctx, "fcm.send", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.Int("mtm.push.messages", len(msgs))))
+	}
 	out := make([]Result, len(msgs))
 	for start := 0; start < len(msgs); start += MaxBatch {
 		end := min(start+MaxBatch, len(msgs))
@@ -188,6 +200,17 @@ func (f *FCM) Send(ctx context.Context, msgs []Message) []Result {
 		if n > 1 {
 			f.cfg.Logger.WarnContext(ctx, "fcm refused pushes: devices kept", slog.String("code", code), slog.Int("messages", n))
 		}
+	}
+	if span != nil {
+		var byOutcome [4]int
+		for _, r := range out {
+			if int(r.Outcome) < len(byOutcome) {
+				byOutcome[r.Outcome]++
+			}
+		}
+		span.SetAttributes(attribute.Int("mtm.push.sent", byOutcome[Sent]), attribute.Int("mtm.push.retry", byOutcome[Retry]),
+			attribute.Int("mtm.push.invalid_token", byOutcome[InvalidToken]), attribute.Int("mtm.push.failed", byOutcome[Failed]))
+		span.End()
 	}
 	return out
 }
@@ -219,7 +242,7 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 		for j, i := range pending {
 			batch[j] = FCMMessage(msgs[i], f.cfg.Now())
 		}
-		resp, err := f.client.SendEach(ctx, batch)
+		resp, err := f.sendEach(ctx, batch, attempt)
 		if err != nil { // the SDK refused the batch before sending
 			for _, i := range pending {
 				out[i] = Result{Outcome: Failed, Err: err, Code: CodeOther}
@@ -277,6 +300,23 @@ func (f *FCM) sendBatch(ctx context.Context, msgs []Message, out []Result) {
 			return
 		}
 	}
+}
+
+// sendEach is one SendEach call, in a span of its own when tracing.
+func (f *FCM) sendEach(ctx context.Context, batch []*messaging.Message, attempt int) (*messaging.BatchResponse, error) {
+	if f.cfg.Tracer == nil {
+		return f.client.SendEach(ctx, batch)
+	}
+	ctx, span := f.cfg.Tracer.Start(ctx, "fcm.send_each", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.Int("mtm.push.attempt", attempt+1), attribute.Int("mtm.push.messages", len(batch))))
+	defer span.End()
+	resp, err := f.client.SendEach(ctx, batch)
+	if err != nil {
+		span.SetStatus(codes.Error, "batch refused before sending")
+	} else {
+		span.SetAttributes(attribute.Int("mtm.push.failures", resp.FailureCount))
+	}
+	return resp, err
 }
 
 // backoff is full-jitter exponential backoff for attempt (0-based).

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
@@ -35,6 +37,9 @@ type Settings struct {
 	ReplicaAcks    int
 	ReplicaTimeout time.Duration
 	Logger         *slog.Logger
+	// InstrumentRedis, when set, adds hooks (tracing) to the Redis client
+	// before its first command (redisstore.Options.Instrument).
+	InstrumentRedis func(redis.UniversalClient) error
 }
 
 // CheckRedisURL reports whether a Redis URL is usable, without connecting.
@@ -55,7 +60,7 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: redis url: %w", err)
 		}
-		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout})
+		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout, Instrument: s.InstrumentRedis})
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: %w", err)
 		}

@@ -20,7 +20,7 @@ var errIdentityChanged = errors.New("fn changed the patient's ID or PharmacyID")
 // CreatePatient stores a new patient with Version 1 and indexes it under
 // its pharmacy; store.ErrAlreadyExists if the id is taken.
 func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
-	p.Version = 1
+	p.Version, p.ProfileVersion = 1, 1
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		if p.PharmacyID == "" {
 			return errors.New("empty pharmacy id")
@@ -54,7 +54,8 @@ func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error
 }
 
 // UpdatePatient runs fn on the current record inside one write transaction
-// and stores its result with Version set to the current Version plus one.
+// and stores its result with Version set to the current Version plus one
+// and the part versions stamped (store.StampPartVersions).
 // fn runs exactly once and holds the store's single writer slot while it
 // runs, so it must be quick. Errors: store.ErrNotFound; fn's error, wrapped
 // (nothing written); a plain error, not store.ErrConflict, when fn changed
@@ -81,6 +82,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			return errIdentityChanged
 		}
 		next.Version = cur.Version + 1
+		store.StampPartVersions(cur, &next)
 		if err := put(b, s.codec, id, next); err != nil {
 			return err
 		}

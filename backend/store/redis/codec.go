@@ -244,6 +244,7 @@ type patientWire struct {
 	Phone             string           `cbor:"28,keyasint,omitempty"`
 	EmergencyContact  contactWire      `cbor:"29,keyasint,omitempty"`
 	PrimaryCare       contactWire      `cbor:"30,keyasint,omitempty"`
+	ProfileVersion    int64            `cbor:"31,keyasint,omitempty"`
 }
 
 type medicationWire struct {
@@ -339,12 +340,13 @@ func patientToWire(p store.Patient) patientWire {
 		}),
 		FollowUpPlan: p.FollowUpPlan, Questions: p.Questions,
 		ActivatedAt: tEnc(p.ActivatedAt), CreatedAt: tEnc(p.CreatedAt), UpdatedAt: tEnc(p.UpdatedAt),
-		Grants:        mapSlice(p.Grants, grantToWire),
-		Devices:       mapSlice(p.Devices, deviceToWire),
-		DoseSchedules: mapSlice(p.DoseSchedules, scheduleToWire),
-		FollowUps:     mapSlice(p.FollowUps, followUpToWire),
-		Reviews:       mapSlice(p.Reviews, reviewToWire),
-		SelfReports:   mapSlice(p.SelfReports, selfReportToWire),
+		Grants:         mapSlice(p.Grants, grantToWire),
+		Devices:        mapSlice(p.Devices, deviceToWire),
+		DoseSchedules:  mapSlice(p.DoseSchedules, scheduleToWire),
+		FollowUps:      mapSlice(p.FollowUps, followUpToWire),
+		Reviews:        mapSlice(p.Reviews, reviewToWire),
+		SelfReports:    mapSlice(p.SelfReports, selfReportToWire),
+		ProfileVersion: p.ProfileVersion,
 	}
 }
 
@@ -384,12 +386,13 @@ func (w patientWire) toStore() store.Patient {
 		}),
 		FollowUpPlan: w.FollowUpPlan, Questions: w.Questions,
 		ActivatedAt: tDec(w.ActivatedAt), CreatedAt: tDec(w.CreatedAt), UpdatedAt: tDec(w.UpdatedAt),
-		Grants:        mapSlice(w.Grants, grantWire.toStore),
-		Devices:       mapSlice(w.Devices, deviceWire.toStore),
-		DoseSchedules: mapSlice(w.DoseSchedules, scheduleWire.toStore),
-		FollowUps:     mapSlice(w.FollowUps, followUpWire.toStore),
-		Reviews:       mapSlice(w.Reviews, reviewWire.toStore),
-		SelfReports:   mapSlice(w.SelfReports, selfReportWire.toStore),
+		Grants:         mapSlice(w.Grants, grantWire.toStore),
+		Devices:        mapSlice(w.Devices, deviceWire.toStore),
+		DoseSchedules:  mapSlice(w.DoseSchedules, scheduleWire.toStore),
+		FollowUps:      mapSlice(w.FollowUps, followUpWire.toStore),
+		Reviews:        mapSlice(w.Reviews, reviewWire.toStore),
+		SelfReports:    mapSlice(w.SelfReports, selfReportWire.toStore),
+		ProfileVersion: w.ProfileVersion,
 	}
 }
 

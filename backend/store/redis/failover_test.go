@@ -119,9 +119,11 @@ func TestClusterFailoverWritesResume(t *testing.T) {
 
 // TestClusterFailoverReplicaAcks delays replication to the replica of one
 // primary (the replica is paused and its replication link cut, so writes
-// stay on the primary only), writes, kills the primary and lets the
-// replica take over. Without ReplicaAcks the writes acknowledged meanwhile
-// are lost; with ReplicaAcks 1 none is acknowledged (each fails with
+// stay on the primary only), writes records and reminder schedules
+// (ScheduleReminders, as SetDoseSchedule does), kills the primary and lets
+// the replica take over. Without ReplicaAcks the writes acknowledged
+// meanwhile are lost (a scheduled reminder would never be sent); with
+// ReplicaAcks 1 none is acknowledged (each fails with
 // store.ErrNotReplicated, which is store.ErrUnavailable) and so none is lost.
 func TestClusterFailoverReplicaAcks(t *testing.T) {
 	for _, acks := range []int{0, 1} {
@@ -143,6 +145,18 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 				}
 				acked = append(acked, ids(i))
 			}
+			shard, patients := reminderShardInSlots(t, s, 0, 5460) // a shard whose index cl.Nodes[0] serves
+			due := time.Now().Add(time.Hour).Truncate(time.Second)
+			reminder := func(i int) store.Reminder {
+				return store.Reminder{PatientID: patients(i), Kind: store.ReminderDose, RefID: "ds-1", Occurrence: due, DueAt: due}
+			}
+			var ackedReminders []string
+			for i := range before {
+				if err := s.ScheduleReminders(ctx, patients(i), []store.Reminder{reminder(i)}, nil); err != nil {
+					t.Fatalf("scheduling with the replica in sync: %v", err)
+				}
+				ackedReminders = append(ackedReminders, reminder(i).Key())
+			}
 
 			cl.Replicas[0].Pause()
 			primary := redis.NewClient(&redis.Options{Addr: cl.Nodes[0].Addr()})
@@ -162,6 +176,18 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 					t.Fatalf("write with replication delayed: %v", err)
 				}
 			}
+			var refusedReminders int
+			for i := before; i < before+during; i++ {
+				err := s.ScheduleReminders(ctx, patients(i), []store.Reminder{reminder(i)}, nil)
+				switch {
+				case err == nil:
+					ackedReminders = append(ackedReminders, reminder(i).Key())
+				case errors.Is(err, store.ErrNotReplicated) && errors.Is(err, store.ErrUnavailable):
+					refusedReminders++
+				default:
+					t.Fatalf("scheduling with replication delayed: %v", err)
+				}
+			}
 
 			killed := time.Now()
 			cl.Nodes[0].Kill()
@@ -176,13 +202,34 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 					t.Fatalf("reading %s after the failover: %v", id, err)
 				}
 			}
+			// After the failover the promoted replica has no replica of its
+			// own, so with acks every write (a claim too) fails until one
+			// joins: read the index through a store that does not wait.
+			reader, err := redisstore.Open(ctx, redisstore.Config{Addrs: []string{cl.Nodes[1].Addr()}, Cluster: true}, redisstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reader.Close()
+			indexed := claimAllRetrying(t, reader, shard, due)
+			var lostReminders int
+			for _, k := range ackedReminders {
+				if !indexed[k] {
+					lostReminders++
+				}
+			}
 			t.Logf("acks=%d: %d writes acknowledged (%d while replication was delayed), %d refused as not replicated; failover %s; %d acknowledged writes lost",
 				acks, len(acked), len(acked)-before, refused, failover.Round(time.Millisecond), lost)
-			if acks == 0 && lost == 0 {
-				t.Errorf("no acknowledged write was lost without replica acks: the test did not delay replication")
+			t.Logf("acks=%d: %d reminder schedules acknowledged (%d while replication was delayed), %d refused; %d acknowledged reminders lost",
+				acks, len(ackedReminders), len(ackedReminders)-before, refusedReminders, lostReminders)
+			if acks == 0 && (lost == 0 || lostReminders == 0) {
+				t.Errorf("without replica acks %d records and %d reminders were lost: the test did not delay replication", lost, lostReminders)
 			}
 			if acks > 0 && (lost != 0 || refused != during) {
 				t.Errorf("with replica acks: %d acknowledged writes lost and %d of %d unreplicated writes refused, want 0 lost and all refused", lost, refused, during)
+			}
+			if acks > 0 && (lostReminders != 0 || refusedReminders != during) {
+				t.Errorf("with replica acks: %d acknowledged reminders lost and %d of %d unreplicated schedules refused, want 0 lost and all refused",
+					lostReminders, refusedReminders, during)
 			}
 		})
 	}
@@ -196,6 +243,56 @@ func getPharmacyRetrying(ctx context.Context, s *redisstore.Store, id string) (s
 		p, err := s.GetPharmacy(ctx, id)
 		if !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
 			return p, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reminderShardInSlots returns a reminder shard whose index key
+// (mtm:{rq:<n>}) hashes into the slots lo..hi, and a function that gives
+// the i-th patient id on that shard.
+func reminderShardInSlots(t *testing.T, s *redisstore.Store, lo, hi uint16) (int, func(i int) string) {
+	t.Helper()
+	shard := -1
+	for n := range s.ReminderShards() {
+		if slot := keySlot("rq:" + strconv.Itoa(n)); lo <= slot && slot <= hi {
+			shard = n
+			break
+		}
+	}
+	if shard < 0 {
+		t.Fatalf("no reminder shard in slots %d..%d", lo, hi)
+	}
+	var ids []string
+	next := 0
+	return shard, func(i int) string {
+		for len(ids) <= i {
+			id := "pt-" + strconv.Itoa(next)
+			next++
+			if s.ReminderShard(id) == shard {
+				ids = append(ids, id)
+			}
+		}
+		return ids[i]
+	}
+}
+
+// claimAllRetrying claims every reminder of shard due by due (retrying
+// while the store is unavailable, for up to 10s) and returns their keys.
+func claimAllRetrying(t *testing.T, s *redisstore.Store, shard int, due time.Time) map[string]bool {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rs, err := s.ClaimDueReminders(t.Context(), shard, due, time.Minute, 1000)
+		if err == nil {
+			keys := map[string]bool{}
+			for _, r := range rs {
+				keys[r.Key()] = true
+			}
+			return keys
+		}
+		if !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("claiming shard %d after the failover: %v", shard, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

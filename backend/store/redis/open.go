@@ -236,6 +236,12 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore.Open: no Redis address")
 	}
 	client := cfg.NewClient(opts.Timeout)
+	if opts.Instrument != nil {
+		if err := opts.Instrument(client); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("redisstore.Open: instrumenting the client: %w", err)
+		}
+	}
 	s, err := New(ctx, client, opts)
 	if err != nil {
 		_ = client.Close()

@@ -15,7 +15,7 @@ import (
 // entry is written first (see the package comment).
 func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 	const opName = "redisstore.CreatePatient"
-	p.Version = 1
+	p.Version, p.ProfileVersion = 1, 1
 	rec, err := s.encodePatient(p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
@@ -104,6 +104,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			return store.Patient{}, fmt.Errorf("%s: the update changes the patient's id or pharmacy", opName)
 		}
 		next.Version = cur.Version + 1
+		store.StampPartVersions(cur, &next)
 		rec, err := s.encodePatient(next)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)

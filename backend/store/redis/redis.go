@@ -58,6 +58,10 @@ type Options struct {
 	// on the primary and may or may not survive a failover. It must be
 	// shorter than Timeout. Default 500ms.
 	ReplicaTimeout time.Duration
+	// Instrument, when set, is called by Open with the new client before
+	// any command is sent, to add hooks (tracing) that every node's
+	// connections see. New leaves instrumenting to its caller.
+	Instrument func(redis.UniversalClient) error
 }
 
 func (o Options) withDefaults() Options {

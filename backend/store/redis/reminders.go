@@ -208,7 +208,7 @@ func (s *Store) ScheduleReminders(ctx context.Context, patientID string, add, ca
 	sh := s.ReminderShard(patientID)
 	ctx, cancelCtx := s.call(ctx)
 	defer cancelCtx()
-	if err := scheduleScript.Run(ctx, s.rdb, []string{s.k.reminderShard(sh), s.k.reminderLease(sh)}, argv...).Err(); err != nil {
+	if err := s.eval(ctx, scheduleScript, []string{s.k.reminderShard(sh), s.k.reminderLease(sh)}, argv...).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -229,7 +229,7 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)},
+	res, err := s.eval(ctx, claimScript, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)},
 		now.UnixMilli(), now.Add(lease).UnixMilli(), limit).StringSlice()
 	if err != nil {
 		return nil, s.fail(opName, err)
@@ -274,7 +274,7 @@ func (s *Store) RenewReminderLeases(ctx context.Context, shard int, rs []store.R
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	n, err := renewScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderLease(shard)}, argv...).Int()
+	n, err := s.eval(ctx, renewScript, []string{s.k.reminderShard(shard), s.k.reminderLease(shard)}, argv...).Int()
 	if err != nil {
 		return 0, s.fail(opName, err)
 	}
@@ -307,7 +307,7 @@ func (s *Store) AckReminders(ctx context.Context, shard int, done, next []store.
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := ackScript.Run(ctx, s.rdb, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)}, argv...).Err(); err != nil {
+	if err := s.eval(ctx, ackScript, []string{s.k.reminderShard(shard), s.k.reminderSent(shard), s.k.reminderLease(shard)}, argv...).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -357,7 +357,7 @@ func (s *Store) SettleReminders(ctx context.Context, shard int, st store.Settlem
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := settleScript.Run(ctx, s.rdb, keys, argv...).Err(); err != nil {
+	if err := s.eval(ctx, settleScript, keys, argv...).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -464,7 +464,7 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	err = doseScript.Run(ctx, s.rdb, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
+	err = s.eval(ctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
 		d.OccurrenceID, rec, d.Occurrence.UnixMilli(), keep).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return s.fail(opName, err)

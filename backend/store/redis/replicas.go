@@ -19,7 +19,14 @@ import (
 // any replica has it, and a failover promotes a replica that may lack the
 // newest acknowledged writes. With Options.ReplicaAcks > 0 every write of a
 // record is followed by WAIT on the same connection of the same primary,
-// and answers only when that many replicas confirmed it (or fails).
+// and answers only when that many replicas confirmed it (or fails). So is
+// every write of the reminder index whose loss after a failover would lose
+// or repeat a reminder: schedules (ScheduleReminders), dose confirmations
+// (RecordDose), claims and lease renewals (a lost lease lets a second
+// instance send the same reminder) and their settlement (AckReminders,
+// SettleReminders: a lost settlement re-sends the batch). Only the
+// notification history (AppendNotifications), which is for display, is
+// written without waiting.
 //
 // WAIT counts the replicas that acknowledged the replication offset of the
 // connection's own last write, so it must travel on the very connection
@@ -115,7 +122,7 @@ func (s *Store) writeReplicated(ctx context.Context, key string, write func(redi
 			return p.Process(ctx, wait)
 		})
 		err = w.Err()
-		if err == nil {
+		if err == nil || errors.Is(err, redis.Nil) { // ran (a script may answer nil)
 			n, werr := wait.Result()
 			if werr != nil {
 				return werr
@@ -124,7 +131,7 @@ func (s *Store) writeReplicated(ctx context.Context, key string, write func(redi
 				return fmt.Errorf("%w: %w: confirmed by %d of %d replicas within %s",
 					store.ErrNotReplicated, store.ErrUnavailable, n, s.opts.ReplicaAcks, s.opts.ReplicaTimeout)
 			}
-			return nil
+			return err
 		}
 		if !notRun(err) || attempt == attempts {
 			return err

@@ -3,6 +3,11 @@
 // Redis). It wraps a store.Store and changes nothing about what the store
 // answers.
 //
+// With the Traced option every operation is also a span (named
+// "store.<Operation>"), the parent of the backend's own spans (Redis
+// commands); it carries the operation's name and error kind only, never
+// its arguments or results.
+//
 // Answers that are part of the contract (not found, already exists,
 // conflict, token reused) and calls whose caller gave up are not failures.
 package storemetrics
@@ -16,6 +21,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mtmapp/mtm/backend/store"
 )
@@ -45,13 +53,24 @@ type Store struct {
 	duration         *prometheus.HistogramVec
 	errors           *prometheus.CounterVec
 	throttleRefusals *prometheus.CounterVec
+	// tracer, when set, gives every operation a span (Traced).
+	tracer trace.Tracer
 }
 
 var _ store.Store = (*Store)(nil)
 
+// Option changes what Wrap builds.
+type Option func(*Store)
+
+// Traced makes every operation a span of tracer, a child of the span in
+// the caller's context. A nil tracer leaves tracing off.
+func Traced(tracer trace.Tracer) Option {
+	return func(s *Store) { s.tracer = tracer }
+}
+
 // Wrap returns next measured into reg. It fails when next or reg is
 // missing or reg already holds these metrics. now may be nil (time.Now).
-func Wrap(next store.Store, reg prometheus.Registerer, now func() time.Time) (*Store, error) {
+func Wrap(next store.Store, reg prometheus.Registerer, now func() time.Time, opts ...Option) (*Store, error) {
 	if next == nil || reg == nil {
 		return nil, errors.New("storemetrics.Wrap: missing store or registerer")
 	}
@@ -75,6 +94,9 @@ func Wrap(next store.Store, reg prometheus.Registerer, now func() time.Time) (*S
 			Help: "Attempts refused by a sign-in throttle, by throttle.",
 		}, []string{"throttle"}),
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	for _, c := range []prometheus.Collector{s.duration, s.errors, s.throttleRefusals} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("storemetrics.Wrap: %w", err)
@@ -87,11 +109,32 @@ func Wrap(next store.Store, reg prometheus.Registerer, now func() time.Time) (*S
 // methods (a health check's Ping, Redis pub/sub).
 func (s *Store) Unwrap() store.Store { return s.Store }
 
-// observe records one finished operation.
+// begin starts an operation: its span, when tracing, in the returned
+// context, and its clock.
+func (s *Store) begin(ctx context.Context, op string) (context.Context, time.Time) {
+	if s.tracer != nil {
+		ctx, _ = s.tracer.Start(ctx, "store."+op, trace.WithAttributes(attribute.String("mtm.store.operation", op)))
+	}
+	return ctx, s.now()
+}
+
+// observe records one finished operation and ends its span. ctx is the
+// one begin returned.
 func (s *Store) observe(ctx context.Context, op string, start time.Time, err error) {
 	s.duration.WithLabelValues(op).Observe(s.now().Sub(start).Seconds())
-	if kind := Kind(ctx, err); kind != "" {
+	kind := Kind(ctx, err)
+	if kind != "" {
 		s.errors.WithLabelValues(op, kind).Inc()
+	}
+	if s.tracer != nil {
+		span := trace.SpanFromContext(ctx)
+		if kind != "" {
+			// The kind, not the error's text: a backend's message may
+			// quote what it was given.
+			span.SetAttributes(attribute.String("error.type", kind))
+			span.SetStatus(codes.Error, kind)
+		}
+		span.End()
 	}
 }
 

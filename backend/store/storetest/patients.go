@@ -17,7 +17,7 @@ var patientCases = []testCase{
 		must(t, "CreatePatient", s.CreatePatient(ctx, want))
 		got, err := s.GetPatient(ctx, want.ID)
 		must(t, "GetPatient", err)
-		want.Version = 1
+		want.Version, want.ProfileVersion = 1, 1
 		samePatient(t, "GetPatient", got, want)
 	}},
 	{"EmptyRecordRoundTrips", func(t *testing.T, s store.Store) {
@@ -26,7 +26,7 @@ var patientCases = []testCase{
 		must(t, "CreatePatient", s.CreatePatient(ctx, want))
 		got, err := s.GetPatient(ctx, want.ID)
 		must(t, "GetPatient", err)
-		want.Version = 1
+		want.Version, want.ProfileVersion = 1, 1
 		samePatient(t, "GetPatient", got, want)
 	}},
 	{"DuplicateKeepsOriginal", func(t *testing.T, s store.Store) {
@@ -85,6 +85,46 @@ var patientCases = []testCase{
 			}
 		}
 	}},
+	{"ProfileVersionMovesOnlyWithTheProfile", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		must(t, "CreatePatient", s.CreatePatient(ctx, SamplePatient("pat-1", "ph-1", 3)))
+		update := func(fn func(*store.Patient)) store.Patient {
+			t.Helper()
+			p, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+				fn(&p)
+				p.ProfileVersion = 99 // ignored: the store stamps it
+				return p, nil
+			})
+			must(t, "UpdatePatient", err)
+			got, err := s.GetPatient(ctx, "pat-1")
+			must(t, "GetPatient", err)
+			samePatient(t, "GetPatient after update", got, p)
+			return got
+		}
+		// A pharmacist's change to the PML, allergies or plan leaves the
+		// profile's version alone, however often the record changes.
+		p := update(func(p *store.Patient) {
+			p.Medications = append(p.Medications, store.Medication{ID: "md-new", Name: "Metformin", Version: 1})
+			p.Allergies = nil
+			p.FollowUpPlan = "call in a week"
+		})
+		if p.ProfileVersion != 1 || p.Version != 2 {
+			t.Fatalf("after a PML change: ProfileVersion %d, Version %d; want 1, 2", p.ProfileVersion, p.Version)
+		}
+		// A change to the preferences moves it, once per change.
+		p = update(func(p *store.Patient) { p.QuietHours = store.QuietHours{StartMinute: 21 * 60, EndMinute: 7 * 60} })
+		if p.ProfileVersion != 2 {
+			t.Fatalf("after a preferences change: ProfileVersion %d, want 2", p.ProfileVersion)
+		}
+		p = update(func(p *store.Patient) { p.EmergencyContact.Phone = "+1 555 0100" })
+		if p.ProfileVersion != 3 {
+			t.Fatalf("after a contact change: ProfileVersion %d, want 3", p.ProfileVersion)
+		}
+		p = update(func(p *store.Patient) { p.Questions = "is it safe with grapefruit?" })
+		if p.ProfileVersion != 3 {
+			t.Fatalf("after a MAP change: ProfileVersion %d, want 3", p.ProfileVersion)
+		}
+	}},
 	{"UpdateFnErrorWritesNothing", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		orig := SamplePatient("pat-1", "ph-1", 3)
@@ -98,14 +138,14 @@ var patientCases = []testCase{
 		wantErr(t, "UpdatePatient", err, errNo)
 		got, err := s.GetPatient(ctx, "pat-1")
 		must(t, "GetPatient", err)
-		orig.Version = 1
+		orig.Version, orig.ProfileVersion = 1, 1
 		samePatient(t, "GetPatient after aborted update", got, orig)
 	}},
 	{"UpdateRefusesIdentityChange", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		orig := SamplePatient("pat-1", "ph-1", 1)
 		must(t, "CreatePatient", s.CreatePatient(ctx, orig))
-		orig.Version = 1
+		orig.Version, orig.ProfileVersion = 1, 1
 		changes := []struct {
 			name string
 			fn   func(*store.Patient)

@@ -11,7 +11,7 @@ import (
 // A field of a slice element counts as set when any element sets it.
 func TestSamplePatientSetsEveryField(t *testing.T) {
 	p := SamplePatient("pat-1", "ph-1", 4)
-	p.Version = 1 // the one field a caller leaves to the store
+	p.Version, p.ProfileVersion = 1, 1 // the fields a caller leaves to the store
 	seen, set := map[string]bool{}, map[string]bool{}
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {

@@ -488,62 +488,6 @@ func (SummaryRecipient) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
 }
 
-// SelfReportStatus is where a self-reported medicine stands.
-type SelfReportStatus int32
-
-const (
-	SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED SelfReportStatus = 0
-	// Reported by the patient side, not yet reviewed: not on the PML.
-	SelfReportStatus_SELF_REPORT_STATUS_PENDING_REVIEW SelfReportStatus = 1
-	// A pharmacist added it to the PML (medication_id).
-	SelfReportStatus_SELF_REPORT_STATUS_ACCEPTED SelfReportStatus = 2
-	// A pharmacist declined it (decline_reason).
-	SelfReportStatus_SELF_REPORT_STATUS_DECLINED SelfReportStatus = 3
-)
-
-// Enum value maps for SelfReportStatus.
-var (
-	SelfReportStatus_name = map[int32]string{
-		0: "SELF_REPORT_STATUS_UNSPECIFIED",
-		1: "SELF_REPORT_STATUS_PENDING_REVIEW",
-		2: "SELF_REPORT_STATUS_ACCEPTED",
-		3: "SELF_REPORT_STATUS_DECLINED",
-	}
-	SelfReportStatus_value = map[string]int32{
-		"SELF_REPORT_STATUS_UNSPECIFIED":    0,
-		"SELF_REPORT_STATUS_PENDING_REVIEW": 1,
-		"SELF_REPORT_STATUS_ACCEPTED":       2,
-		"SELF_REPORT_STATUS_DECLINED":       3,
-	}
-)
-
-func (x SelfReportStatus) Enum() *SelfReportStatus {
-	p := new(SelfReportStatus)
-	*p = x
-	return p
-}
-
-func (x SelfReportStatus) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[8].Descriptor()
-}
-
-func (SelfReportStatus) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[8]
-}
-
-func (x SelfReportStatus) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use SelfReportStatus.Descriptor instead.
-func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
-}
-
 // SelfReportDecision is a pharmacist's decision on a self-reported medicine.
 type SelfReportDecision int32
 
@@ -578,11 +522,11 @@ func (x SelfReportDecision) String() string {
 }
 
 func (SelfReportDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_care_proto_enumTypes[9].Descriptor()
+	return file_mtm_v1_care_proto_enumTypes[8].Descriptor()
 }
 
 func (SelfReportDecision) Type() protoreflect.EnumType {
-	return &file_mtm_v1_care_proto_enumTypes[9]
+	return &file_mtm_v1_care_proto_enumTypes[8]
 }
 
 func (x SelfReportDecision) Number() protoreflect.EnumNumber {
@@ -591,7 +535,7 @@ func (x SelfReportDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SelfReportDecision.Descriptor instead.
 func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
 type SetPatientContactsRequest struct {
@@ -3530,142 +3474,6 @@ func (x *SetInterventionOutcomeResponse) GetReview() *Review {
 	return nil
 }
 
-// SelfReportedMedication is an OTC, herbal or supplement the patient side
-// reported. It is never part of the pharmacist-verified PML medications;
-// once accepted, the PML row it became is medication_id.
-type SelfReportedMedication struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind      SelfMedicationKind     `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.SelfMedicationKind" json:"kind,omitempty"`
-	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	HowIUseIt string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
-	StartedOn string                 `protobuf:"bytes,5,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
-	// Patient or caregiver account id.
-	ReportedBy    string                 `protobuf:"bytes,6,opt,name=reported_by,json=reportedBy,proto3" json:"reported_by,omitempty"`
-	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
-	Status        SelfReportStatus       `protobuf:"varint,8,opt,name=status,proto3,enum=mtm.v1.SelfReportStatus" json:"status,omitempty"`
-	ResolvedBy    string                 `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
-	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
-	DeclineReason string                 `protobuf:"bytes,11,opt,name=decline_reason,json=declineReason,proto3" json:"decline_reason,omitempty"`
-	MedicationId  string                 `protobuf:"bytes,12,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SelfReportedMedication) Reset() {
-	*x = SelfReportedMedication{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SelfReportedMedication) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SelfReportedMedication) ProtoMessage() {}
-
-func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
-func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
-}
-
-func (x *SelfReportedMedication) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetKind() SelfMedicationKind {
-	if x != nil {
-		return x.Kind
-	}
-	return SelfMedicationKind_SELF_MEDICATION_KIND_UNSPECIFIED
-}
-
-func (x *SelfReportedMedication) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetHowIUseIt() string {
-	if x != nil {
-		return x.HowIUseIt
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetStartedOn() string {
-	if x != nil {
-		return x.StartedOn
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetReportedBy() string {
-	if x != nil {
-		return x.ReportedBy
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetReportedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReportedAt
-	}
-	return nil
-}
-
-func (x *SelfReportedMedication) GetStatus() SelfReportStatus {
-	if x != nil {
-		return x.Status
-	}
-	return SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED
-}
-
-func (x *SelfReportedMedication) GetResolvedBy() string {
-	if x != nil {
-		return x.ResolvedBy
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetResolvedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ResolvedAt
-	}
-	return nil
-}
-
-func (x *SelfReportedMedication) GetDeclineReason() string {
-	if x != nil {
-		return x.DeclineReason
-	}
-	return ""
-}
-
-func (x *SelfReportedMedication) GetMedicationId() string {
-	if x != nil {
-		return x.MedicationId
-	}
-	return ""
-}
-
 type ListSelfReportedMedicationsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -3677,7 +3485,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3689,7 +3497,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3702,7 +3510,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -3729,7 +3537,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3741,7 +3549,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3754,7 +3562,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -3780,7 +3588,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3792,7 +3600,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3805,7 +3613,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -3854,7 +3662,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +3674,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +3687,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -3907,7 +3715,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +3727,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +3740,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -3962,7 +3770,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3974,7 +3782,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3987,7 +3795,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -4023,7 +3831,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4035,7 +3843,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4048,7 +3856,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -4077,7 +3885,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4089,7 +3897,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4102,7 +3910,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -4131,7 +3939,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4143,7 +3951,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4156,7 +3964,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -4185,7 +3993,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4005,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4018,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -4238,7 +4046,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4250,7 +4058,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4263,7 +4071,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -4296,7 +4104,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4308,7 +4116,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4321,7 +4129,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -4341,7 +4149,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4353,7 +4161,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4366,7 +4174,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -4392,7 +4200,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4404,7 +4212,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4417,7 +4225,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -4441,7 +4249,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4261,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4274,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -4513,7 +4321,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4525,7 +4333,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4538,7 +4346,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -4819,26 +4627,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\aoutcome\x18\x04 \x01(\tB\x0e\xbaH\vr\t\xd0\xf3\x18\x01\x10\x01\x18\xe8\aR\aoutcome\x12L\n" +
 	"\foutcome_code\x18\x05 \x01(\x0e2\x1f.mtm.v1.InterventionOutcomeCodeB\b\xbaH\x05\x82\x01\x02\x10\x01R\voutcomeCode\"H\n" +
 	"\x1eSetInterventionOutcomeResponse\x12&\n" +
-	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\xe6\x03\n" +
-	"\x16SelfReportedMedication\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1a.mtm.v1.SelfMedicationKindR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
-	"\fhow_i_use_it\x18\x04 \x01(\tR\thowIUseIt\x12\x1d\n" +
-	"\n" +
-	"started_on\x18\x05 \x01(\tR\tstartedOn\x12\x1f\n" +
-	"\vreported_by\x18\x06 \x01(\tR\n" +
-	"reportedBy\x12;\n" +
-	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"reportedAt\x120\n" +
-	"\x06status\x18\b \x01(\x0e2\x18.mtm.v1.SelfReportStatusR\x06status\x12\x1f\n" +
-	"\vresolved_by\x18\t \x01(\tR\n" +
-	"resolvedBy\x12;\n" +
-	"\vresolved_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"resolvedAt\x12%\n" +
-	"\x0edecline_reason\x18\v \x01(\tR\rdeclineReason\x12#\n" +
-	"\rmedication_id\x18\f \x01(\tR\fmedicationId\"\x8b\x01\n" +
+	"\x06review\x18\x01 \x01(\v2\x0e.mtm.v1.ReviewR\x06review\"\x8b\x01\n" +
 	"\"ListSelfReportedMedicationsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
@@ -4962,12 +4751,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x19SUMMARY_RECIPIENT_PATIENT\x10\x01\x12\x1f\n" +
 	"\x1bSUMMARY_RECIPIENT_CAREGIVER\x10\x02\x12 \n" +
 	"\x1cSUMMARY_RECIPIENT_PRESCRIBER\x10\x03\x12&\n" +
-	"\"SUMMARY_RECIPIENT_OTHER_AUTHORIZED\x10\x04*\x9f\x01\n" +
-	"\x10SelfReportStatus\x12\"\n" +
-	"\x1eSELF_REPORT_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
-	"!SELF_REPORT_STATUS_PENDING_REVIEW\x10\x01\x12\x1f\n" +
-	"\x1bSELF_REPORT_STATUS_ACCEPTED\x10\x02\x12\x1f\n" +
-	"\x1bSELF_REPORT_STATUS_DECLINED\x10\x03*}\n" +
+	"\"SUMMARY_RECIPIENT_OTHER_AUTHORIZED\x10\x04*}\n" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
@@ -5017,8 +4801,8 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_care_proto_rawDescData
 }
 
-var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ReviewKind)(0),                                     // 0: mtm.v1.ReviewKind
 	(DeliveryMethod)(0),                                 // 1: mtm.v1.DeliveryMethod
@@ -5028,215 +4812,209 @@ var file_mtm_v1_care_proto_goTypes = []any{
 	(InterventionKind)(0),                               // 5: mtm.v1.InterventionKind
 	(SummaryDeliveryMethod)(0),                          // 6: mtm.v1.SummaryDeliveryMethod
 	(SummaryRecipient)(0),                               // 7: mtm.v1.SummaryRecipient
-	(SelfReportStatus)(0),                               // 8: mtm.v1.SelfReportStatus
-	(SelfReportDecision)(0),                             // 9: mtm.v1.SelfReportDecision
-	(*SetPatientContactsRequest)(nil),                   // 10: mtm.v1.SetPatientContactsRequest
-	(*SetPatientContactsResponse)(nil),                  // 11: mtm.v1.SetPatientContactsResponse
-	(*GetPharmacyRequest)(nil),                          // 12: mtm.v1.GetPharmacyRequest
-	(*GetPharmacyResponse)(nil),                         // 13: mtm.v1.GetPharmacyResponse
-	(*UpdatePharmacyRequest)(nil),                       // 14: mtm.v1.UpdatePharmacyRequest
-	(*UpdatePharmacyResponse)(nil),                      // 15: mtm.v1.UpdatePharmacyResponse
-	(*EnrollPatientRequest)(nil),                        // 16: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 17: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 18: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 19: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 20: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 21: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 22: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 23: mtm.v1.GetPatientRecordResponse
-	(*MedicationFields)(nil),                            // 24: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 25: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 26: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 27: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 28: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 29: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 30: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 31: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 32: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 33: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 34: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 35: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 36: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 37: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 38: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 39: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 40: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 41: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 42: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 43: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 44: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 45: mtm.v1.RecordReviewRequest
-	(*CodedProblem)(nil),                                // 46: mtm.v1.CodedProblem
-	(*RecordReviewResponse)(nil),                        // 47: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 48: mtm.v1.Intervention
-	(*Review)(nil),                                      // 49: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 50: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 51: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 52: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 53: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 54: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 55: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 56: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 57: mtm.v1.SetInterventionOutcomeResponse
-	(*SelfReportedMedication)(nil),                      // 58: mtm.v1.SelfReportedMedication
-	(*ListSelfReportedMedicationsRequest)(nil),          // 59: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 60: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 61: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 62: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 63: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 64: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 65: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 66: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 67: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 68: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 69: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 70: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 71: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 72: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 73: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 74: mtm.v1.CreatePharmacistResponse
-	(*Contact)(nil),                                     // 75: mtm.v1.Contact
-	(*Patient)(nil),                                     // 76: mtm.v1.Patient
-	(*Pharmacy)(nil),                                    // 77: mtm.v1.Pharmacy
-	(*timestamppb.Timestamp)(nil),                       // 78: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 79: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 80: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 81: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 82: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 83: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 84: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 85: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 86: mtm.v1.ExportFormat
-	(SelfMedicationKind)(0),                             // 87: mtm.v1.SelfMedicationKind
-	(*MedicationAdherence)(nil),                         // 88: mtm.v1.MedicationAdherence
+	(SelfReportDecision)(0),                             // 8: mtm.v1.SelfReportDecision
+	(*SetPatientContactsRequest)(nil),                   // 9: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 10: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 11: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 12: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 13: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 14: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 15: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 16: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 17: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 18: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 19: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 20: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 21: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 22: mtm.v1.GetPatientRecordResponse
+	(*MedicationFields)(nil),                            // 23: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 24: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 25: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 26: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 27: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 28: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 29: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 30: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 31: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 32: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 33: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 34: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 35: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 36: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 37: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 38: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 39: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 40: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 41: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 42: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 43: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 44: mtm.v1.RecordReviewRequest
+	(*CodedProblem)(nil),                                // 45: mtm.v1.CodedProblem
+	(*RecordReviewResponse)(nil),                        // 46: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 47: mtm.v1.Intervention
+	(*Review)(nil),                                      // 48: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 49: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 50: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 51: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 52: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 53: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 54: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 55: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 56: mtm.v1.SetInterventionOutcomeResponse
+	(*ListSelfReportedMedicationsRequest)(nil),          // 57: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 58: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 59: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 60: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 61: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 62: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 63: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 64: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 65: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 66: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 67: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 68: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 69: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 70: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 71: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 72: mtm.v1.CreatePharmacistResponse
+	(*Contact)(nil),                                     // 73: mtm.v1.Contact
+	(*Patient)(nil),                                     // 74: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 75: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 76: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 77: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 78: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 79: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 80: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 81: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 82: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 83: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 84: mtm.v1.ExportFormat
+	(*SelfReportedMedication)(nil),                      // 85: mtm.v1.SelfReportedMedication
+	(*MedicationAdherence)(nil),                         // 86: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	75, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
-	75, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
-	76, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
-	77, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	77, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	76, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	78, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	78, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	76, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	76, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	79, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	80, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	24, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	81, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	24, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	81, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	81, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	82, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	83, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	79, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	84, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	85, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	85, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	80, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	73, // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	73, // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	74, // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	75, // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	75, // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	74, // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	76, // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	76, // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	74, // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	74, // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	77, // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	78, // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	23, // 12: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	79, // 13: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	23, // 14: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	79, // 15: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	79, // 16: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	80, // 17: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	81, // 18: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	77, // 19: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	82, // 20: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	83, // 21: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	83, // 22: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	78, // 23: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
 	0,  // 24: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 25: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	48, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	46, // 27: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
+	47, // 26: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	45, // 27: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
 	2,  // 28: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
-	49, // 29: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	48, // 29: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
 	5,  // 30: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
 	3,  // 31: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
 	4,  // 32: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
 	0,  // 33: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
 	1,  // 34: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	48, // 35: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	78, // 36: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	47, // 35: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	76, // 36: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 37: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
 	7,  // 38: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	46, // 39: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
-	86, // 40: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	45, // 39: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
+	84, // 40: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
 	6,  // 41: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
 	7,  // 42: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	49, // 43: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	49, // 44: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	48, // 43: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	48, // 44: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
 	4,  // 45: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	49, // 46: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	87, // 47: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	78, // 48: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
-	8,  // 49: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	78, // 50: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
-	58, // 51: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	9,  // 52: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	24, // 53: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	58, // 54: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	81, // 55: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	76, // 56: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	64, // 57: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	76, // 58: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	88, // 59: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	67, // 60: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	78, // 61: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	88, // 62: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	16, // 63: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	18, // 64: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	20, // 65: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	22, // 66: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	25, // 67: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	27, // 68: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	29, // 69: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	31, // 70: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	33, // 71: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	35, // 72: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	37, // 73: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	39, // 74: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	41, // 75: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	43, // 76: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	45, // 77: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	69, // 78: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	71, // 79: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	73, // 80: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	54, // 81: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	56, // 82: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	59, // 83: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	61, // 84: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	63, // 85: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	66, // 86: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	50, // 87: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	52, // 88: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	10, // 89: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
-	12, // 90: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
-	14, // 91: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
-	17, // 92: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	19, // 93: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	21, // 94: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	23, // 95: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	26, // 96: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	28, // 97: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	30, // 98: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	32, // 99: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	34, // 100: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	36, // 101: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	38, // 102: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	40, // 103: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	42, // 104: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	44, // 105: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	47, // 106: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	70, // 107: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	72, // 108: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	74, // 109: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	55, // 110: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	57, // 111: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	60, // 112: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	62, // 113: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	65, // 114: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	68, // 115: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	51, // 116: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	53, // 117: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	11, // 118: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
-	13, // 119: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
-	15, // 120: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
-	92, // [92:121] is the sub-list for method output_type
-	63, // [63:92] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	48, // 46: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	85, // 47: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	8,  // 48: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	23, // 49: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	85, // 50: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	79, // 51: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	74, // 52: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	62, // 53: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	74, // 54: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	86, // 55: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	65, // 56: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	76, // 57: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	86, // 58: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	15, // 59: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	17, // 60: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	19, // 61: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	21, // 62: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	24, // 63: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	26, // 64: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	28, // 65: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	30, // 66: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	32, // 67: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	34, // 68: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	36, // 69: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	38, // 70: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	40, // 71: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	42, // 72: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	44, // 73: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	67, // 74: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	69, // 75: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	71, // 76: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	53, // 77: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	55, // 78: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	57, // 79: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	59, // 80: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	61, // 81: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	64, // 82: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	49, // 83: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	51, // 84: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	9,  // 85: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	11, // 86: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	13, // 87: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	16, // 88: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	18, // 89: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	20, // 90: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	22, // 91: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	25, // 92: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	27, // 93: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	29, // 94: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	31, // 95: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	33, // 96: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	35, // 97: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	37, // 98: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	39, // 99: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	41, // 100: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	43, // 101: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	46, // 102: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	68, // 103: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	70, // 104: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	72, // 105: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	54, // 106: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	56, // 107: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	58, // 108: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	60, // 109: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	63, // 110: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	66, // 111: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	50, // 112: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	52, // 113: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	10, // 114: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	12, // 115: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	14, // 116: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	88, // [88:117] is the sub-list for method output_type
+	59, // [59:88] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -5252,8 +5030,8 @@ func file_mtm_v1_care_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   65,
+			NumEnums:      9,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

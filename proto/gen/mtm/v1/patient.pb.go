@@ -76,6 +76,62 @@ func (SelfMedicationKind) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{0}
 }
 
+// SelfReportStatus is where a self-reported medicine stands.
+type SelfReportStatus int32
+
+const (
+	SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED SelfReportStatus = 0
+	// Reported by the patient side, not yet reviewed: not on the PML.
+	SelfReportStatus_SELF_REPORT_STATUS_PENDING_REVIEW SelfReportStatus = 1
+	// A pharmacist added it to the PML (medication_id).
+	SelfReportStatus_SELF_REPORT_STATUS_ACCEPTED SelfReportStatus = 2
+	// A pharmacist declined it (decline_reason).
+	SelfReportStatus_SELF_REPORT_STATUS_DECLINED SelfReportStatus = 3
+)
+
+// Enum value maps for SelfReportStatus.
+var (
+	SelfReportStatus_name = map[int32]string{
+		0: "SELF_REPORT_STATUS_UNSPECIFIED",
+		1: "SELF_REPORT_STATUS_PENDING_REVIEW",
+		2: "SELF_REPORT_STATUS_ACCEPTED",
+		3: "SELF_REPORT_STATUS_DECLINED",
+	}
+	SelfReportStatus_value = map[string]int32{
+		"SELF_REPORT_STATUS_UNSPECIFIED":    0,
+		"SELF_REPORT_STATUS_PENDING_REVIEW": 1,
+		"SELF_REPORT_STATUS_ACCEPTED":       2,
+		"SELF_REPORT_STATUS_DECLINED":       3,
+	}
+)
+
+func (x SelfReportStatus) Enum() *SelfReportStatus {
+	p := new(SelfReportStatus)
+	*p = x
+	return p
+}
+
+func (x SelfReportStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SelfReportStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtm_v1_patient_proto_enumTypes[1].Descriptor()
+}
+
+func (SelfReportStatus) Type() protoreflect.EnumType {
+	return &file_mtm_v1_patient_proto_enumTypes[1]
+}
+
+func (x SelfReportStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SelfReportStatus.Descriptor instead.
+func (SelfReportStatus) EnumDescriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{1}
+}
+
 // DevicePlatform is the mobile platform of a push device.
 type DevicePlatform int32
 
@@ -110,11 +166,11 @@ func (x DevicePlatform) String() string {
 }
 
 func (DevicePlatform) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[1].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[2].Descriptor()
 }
 
 func (DevicePlatform) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[1]
+	return &file_mtm_v1_patient_proto_enumTypes[2]
 }
 
 func (x DevicePlatform) Number() protoreflect.EnumNumber {
@@ -123,7 +179,7 @@ func (x DevicePlatform) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DevicePlatform.Descriptor instead.
 func (DevicePlatform) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{1}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{2}
 }
 
 // DoseOutcome is what happened to a scheduled dose.
@@ -163,11 +219,11 @@ func (x DoseOutcome) String() string {
 }
 
 func (DoseOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[2].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[3].Descriptor()
 }
 
 func (DoseOutcome) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[2]
+	return &file_mtm_v1_patient_proto_enumTypes[3]
 }
 
 func (x DoseOutcome) Number() protoreflect.EnumNumber {
@@ -176,7 +232,7 @@ func (x DoseOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DoseOutcome.Descriptor instead.
 func (DoseOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{2}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{3}
 }
 
 // ReminderKind is why a reminder is sent.
@@ -219,11 +275,11 @@ func (x ReminderKind) String() string {
 }
 
 func (ReminderKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[3].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[4].Descriptor()
 }
 
 func (ReminderKind) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[3]
+	return &file_mtm_v1_patient_proto_enumTypes[4]
 }
 
 func (x ReminderKind) Number() protoreflect.EnumNumber {
@@ -232,7 +288,7 @@ func (x ReminderKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReminderKind.Descriptor instead.
 func (ReminderKind) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
 }
 
 // CaregiverScope is one permission a grant gives a caregiver.
@@ -278,11 +334,11 @@ func (x CaregiverScope) String() string {
 }
 
 func (CaregiverScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[4].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
 }
 
 func (CaregiverScope) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[4]
+	return &file_mtm_v1_patient_proto_enumTypes[5]
 }
 
 func (x CaregiverScope) Number() protoreflect.EnumNumber {
@@ -291,7 +347,7 @@ func (x CaregiverScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CaregiverScope.Descriptor instead.
 func (CaregiverScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
 }
 
 // AccessOutcome is how a call on a patient's record ended.
@@ -339,11 +395,11 @@ func (x AccessOutcome) String() string {
 }
 
 func (AccessOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[5].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
 }
 
 func (AccessOutcome) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[5]
+	return &file_mtm_v1_patient_proto_enumTypes[6]
 }
 
 func (x AccessOutcome) Number() protoreflect.EnumNumber {
@@ -352,7 +408,7 @@ func (x AccessOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessOutcome.Descriptor instead.
 func (AccessOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
 }
 
 // ExportFormat is the format of an exported record.
@@ -389,11 +445,11 @@ func (x ExportFormat) String() string {
 }
 
 func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtm_v1_patient_proto_enumTypes[6].Descriptor()
+	return file_mtm_v1_patient_proto_enumTypes[7].Descriptor()
 }
 
 func (ExportFormat) Type() protoreflect.EnumType {
-	return &file_mtm_v1_patient_proto_enumTypes[6]
+	return &file_mtm_v1_patient_proto_enumTypes[7]
 }
 
 func (x ExportFormat) Number() protoreflect.EnumNumber {
@@ -402,7 +458,7 @@ func (x ExportFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportFormat.Descriptor instead.
 func (ExportFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{7}
 }
 
 type GetProfileRequest struct {
@@ -533,7 +589,8 @@ type UpdatePreferencesRequest struct {
 	QuietHours *QuietHours `protobuf:"bytes,3,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
 	// Absent leaves the setting unchanged.
 	PushNamesMedicine *bool `protobuf:"varint,4,opt,name=push_names_medicine,json=pushNamesMedicine,proto3,oneof" json:"push_names_medicine,omitempty"`
-	// The version of the profile this change is based on (0: any).
+	// The Patient.version of the profile this change is based on (0: any).
+	// A stale one is refused with aborted, reason STALE_VERSION.
 	ExpectedVersion int64 `protobuf:"varint,5,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	// Preferred language, BCP 47 (e.g. "es-US"); empty leaves it unchanged.
 	PreferredLanguage string `protobuf:"bytes,6,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`
@@ -1127,6 +1184,261 @@ func (x *ReportSelfMedicationResponse) GetReportId() string {
 	return ""
 }
 
+type ListMySelfReportedMedicationsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Also list reports the pharmacist accepted or declined.
+	IncludeResolved bool `protobuf:"varint,2,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	// How many resolved reports to return at most, most recently resolved
+	// first (0: 20). Pending reports are all returned: a record holds at
+	// most 50.
+	ResolvedLimit int32 `protobuf:"varint,3,opt,name=resolved_limit,json=resolvedLimit,proto3" json:"resolved_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMySelfReportedMedicationsRequest) Reset() {
+	*x = ListMySelfReportedMedicationsRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMySelfReportedMedicationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMySelfReportedMedicationsRequest) ProtoMessage() {}
+
+func (x *ListMySelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMySelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
+func (*ListMySelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListMySelfReportedMedicationsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *ListMySelfReportedMedicationsRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+func (x *ListMySelfReportedMedicationsRequest) GetResolvedLimit() int32 {
+	if x != nil {
+		return x.ResolvedLimit
+	}
+	return 0
+}
+
+type ListMySelfReportedMedicationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pending reports first, oldest first; then resolved ones, most recently
+	// resolved first.
+	Reports []*SelfReportedMedication `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	// More resolved reports exist than were returned.
+	MoreResolved  bool `protobuf:"varint,2,opt,name=more_resolved,json=moreResolved,proto3" json:"more_resolved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMySelfReportedMedicationsResponse) Reset() {
+	*x = ListMySelfReportedMedicationsResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMySelfReportedMedicationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMySelfReportedMedicationsResponse) ProtoMessage() {}
+
+func (x *ListMySelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMySelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
+func (*ListMySelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListMySelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *ListMySelfReportedMedicationsResponse) GetMoreResolved() bool {
+	if x != nil {
+		return x.MoreResolved
+	}
+	return false
+}
+
+// SelfReportedMedication is an OTC, herbal or supplement the patient side
+// reported. It is never part of the pharmacist-verified PML medications;
+// once accepted, the PML row it became is medication_id.
+type SelfReportedMedication struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind      SelfMedicationKind     `protobuf:"varint,2,opt,name=kind,proto3,enum=mtm.v1.SelfMedicationKind" json:"kind,omitempty"`
+	Name      string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	HowIUseIt string                 `protobuf:"bytes,4,opt,name=how_i_use_it,json=howIUseIt,proto3" json:"how_i_use_it,omitempty"`
+	StartedOn string                 `protobuf:"bytes,5,opt,name=started_on,json=startedOn,proto3" json:"started_on,omitempty"`
+	// Patient or caregiver account id.
+	ReportedBy    string                 `protobuf:"bytes,6,opt,name=reported_by,json=reportedBy,proto3" json:"reported_by,omitempty"`
+	ReportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	Status        SelfReportStatus       `protobuf:"varint,8,opt,name=status,proto3,enum=mtm.v1.SelfReportStatus" json:"status,omitempty"`
+	ResolvedBy    string                 `protobuf:"bytes,9,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	DeclineReason string                 `protobuf:"bytes,11,opt,name=decline_reason,json=declineReason,proto3" json:"decline_reason,omitempty"`
+	MedicationId  string                 `protobuf:"bytes,12,opt,name=medication_id,json=medicationId,proto3" json:"medication_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelfReportedMedication) Reset() {
+	*x = SelfReportedMedication{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelfReportedMedication) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelfReportedMedication) ProtoMessage() {}
+
+func (x *SelfReportedMedication) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelfReportedMedication.ProtoReflect.Descriptor instead.
+func (*SelfReportedMedication) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SelfReportedMedication) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetKind() SelfMedicationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SelfMedicationKind_SELF_MEDICATION_KIND_UNSPECIFIED
+}
+
+func (x *SelfReportedMedication) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetHowIUseIt() string {
+	if x != nil {
+		return x.HowIUseIt
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetStartedOn() string {
+	if x != nil {
+		return x.StartedOn
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetReportedBy() string {
+	if x != nil {
+		return x.ReportedBy
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *SelfReportedMedication) GetStatus() SelfReportStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SelfReportStatus_SELF_REPORT_STATUS_UNSPECIFIED
+}
+
+func (x *SelfReportedMedication) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *SelfReportedMedication) GetDeclineReason() string {
+	if x != nil {
+		return x.DeclineReason
+	}
+	return ""
+}
+
+func (x *SelfReportedMedication) GetMedicationId() string {
+	if x != nil {
+		return x.MedicationId
+	}
+	return ""
+}
+
 type RegisterDeviceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -1140,7 +1452,7 @@ type RegisterDeviceRequest struct {
 
 func (x *RegisterDeviceRequest) Reset() {
 	*x = RegisterDeviceRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[12]
+	mi := &file_mtm_v1_patient_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1464,7 @@ func (x *RegisterDeviceRequest) String() string {
 func (*RegisterDeviceRequest) ProtoMessage() {}
 
 func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[12]
+	mi := &file_mtm_v1_patient_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1477,7 @@ func (x *RegisterDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{12}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RegisterDeviceRequest) GetPatientId() string {
@@ -1212,7 +1524,7 @@ type RegisterDeviceResponse struct {
 
 func (x *RegisterDeviceResponse) Reset() {
 	*x = RegisterDeviceResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[13]
+	mi := &file_mtm_v1_patient_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1536,7 @@ func (x *RegisterDeviceResponse) String() string {
 func (*RegisterDeviceResponse) ProtoMessage() {}
 
 func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[13]
+	mi := &file_mtm_v1_patient_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1549,7 @@ func (x *RegisterDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RegisterDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{13}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RegisterDeviceResponse) GetDeviceId() string {
@@ -1257,7 +1569,7 @@ type UnregisterDeviceRequest struct {
 
 func (x *UnregisterDeviceRequest) Reset() {
 	*x = UnregisterDeviceRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[14]
+	mi := &file_mtm_v1_patient_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1581,7 @@ func (x *UnregisterDeviceRequest) String() string {
 func (*UnregisterDeviceRequest) ProtoMessage() {}
 
 func (x *UnregisterDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[14]
+	mi := &file_mtm_v1_patient_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1594,7 @@ func (x *UnregisterDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterDeviceRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{14}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnregisterDeviceRequest) GetPatientId() string {
@@ -1307,7 +1619,7 @@ type UnregisterDeviceResponse struct {
 
 func (x *UnregisterDeviceResponse) Reset() {
 	*x = UnregisterDeviceResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[15]
+	mi := &file_mtm_v1_patient_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1631,7 @@ func (x *UnregisterDeviceResponse) String() string {
 func (*UnregisterDeviceResponse) ProtoMessage() {}
 
 func (x *UnregisterDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[15]
+	mi := &file_mtm_v1_patient_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1644,7 @@ func (x *UnregisterDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterDeviceResponse.ProtoReflect.Descriptor instead.
 func (*UnregisterDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{15}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{18}
 }
 
 type RecordDoseRequest struct {
@@ -1348,7 +1660,7 @@ type RecordDoseRequest struct {
 
 func (x *RecordDoseRequest) Reset() {
 	*x = RecordDoseRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[16]
+	mi := &file_mtm_v1_patient_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1672,7 @@ func (x *RecordDoseRequest) String() string {
 func (*RecordDoseRequest) ProtoMessage() {}
 
 func (x *RecordDoseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[16]
+	mi := &file_mtm_v1_patient_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1685,7 @@ func (x *RecordDoseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDoseRequest.ProtoReflect.Descriptor instead.
 func (*RecordDoseRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{16}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordDoseRequest) GetPatientId() string {
@@ -1412,7 +1724,7 @@ type RecordDoseResponse struct {
 
 func (x *RecordDoseResponse) Reset() {
 	*x = RecordDoseResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[17]
+	mi := &file_mtm_v1_patient_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1736,7 @@ func (x *RecordDoseResponse) String() string {
 func (*RecordDoseResponse) ProtoMessage() {}
 
 func (x *RecordDoseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[17]
+	mi := &file_mtm_v1_patient_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1749,7 @@ func (x *RecordDoseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDoseResponse.ProtoReflect.Descriptor instead.
 func (*RecordDoseResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{17}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{20}
 }
 
 type ListUpcomingRemindersRequest struct {
@@ -1450,7 +1762,7 @@ type ListUpcomingRemindersRequest struct {
 
 func (x *ListUpcomingRemindersRequest) Reset() {
 	*x = ListUpcomingRemindersRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[18]
+	mi := &file_mtm_v1_patient_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1774,7 @@ func (x *ListUpcomingRemindersRequest) String() string {
 func (*ListUpcomingRemindersRequest) ProtoMessage() {}
 
 func (x *ListUpcomingRemindersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[18]
+	mi := &file_mtm_v1_patient_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1787,7 @@ func (x *ListUpcomingRemindersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUpcomingRemindersRequest.ProtoReflect.Descriptor instead.
 func (*ListUpcomingRemindersRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{18}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListUpcomingRemindersRequest) GetPatientId() string {
@@ -1505,7 +1817,7 @@ type Reminder struct {
 
 func (x *Reminder) Reset() {
 	*x = Reminder{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[19]
+	mi := &file_mtm_v1_patient_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1829,7 @@ func (x *Reminder) String() string {
 func (*Reminder) ProtoMessage() {}
 
 func (x *Reminder) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[19]
+	mi := &file_mtm_v1_patient_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1842,7 @@ func (x *Reminder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reminder.ProtoReflect.Descriptor instead.
 func (*Reminder) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{19}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Reminder) GetOccurrenceId() string {
@@ -1570,7 +1882,7 @@ type ListUpcomingRemindersResponse struct {
 
 func (x *ListUpcomingRemindersResponse) Reset() {
 	*x = ListUpcomingRemindersResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[20]
+	mi := &file_mtm_v1_patient_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1894,7 @@ func (x *ListUpcomingRemindersResponse) String() string {
 func (*ListUpcomingRemindersResponse) ProtoMessage() {}
 
 func (x *ListUpcomingRemindersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[20]
+	mi := &file_mtm_v1_patient_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1907,7 @@ func (x *ListUpcomingRemindersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUpcomingRemindersResponse.ProtoReflect.Descriptor instead.
 func (*ListUpcomingRemindersResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{20}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListUpcomingRemindersResponse) GetReminders() []*Reminder {
@@ -1615,7 +1927,7 @@ type ListNotificationHistoryRequest struct {
 
 func (x *ListNotificationHistoryRequest) Reset() {
 	*x = ListNotificationHistoryRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[21]
+	mi := &file_mtm_v1_patient_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1939,7 @@ func (x *ListNotificationHistoryRequest) String() string {
 func (*ListNotificationHistoryRequest) ProtoMessage() {}
 
 func (x *ListNotificationHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[21]
+	mi := &file_mtm_v1_patient_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1952,7 @@ func (x *ListNotificationHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationHistoryRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{21}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListNotificationHistoryRequest) GetPatientId() string {
@@ -1669,7 +1981,7 @@ type SentNotification struct {
 
 func (x *SentNotification) Reset() {
 	*x = SentNotification{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[22]
+	mi := &file_mtm_v1_patient_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1993,7 @@ func (x *SentNotification) String() string {
 func (*SentNotification) ProtoMessage() {}
 
 func (x *SentNotification) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[22]
+	mi := &file_mtm_v1_patient_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +2006,7 @@ func (x *SentNotification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SentNotification.ProtoReflect.Descriptor instead.
 func (*SentNotification) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{22}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SentNotification) GetOccurrenceId() string {
@@ -1727,7 +2039,7 @@ type ListNotificationHistoryResponse struct {
 
 func (x *ListNotificationHistoryResponse) Reset() {
 	*x = ListNotificationHistoryResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[23]
+	mi := &file_mtm_v1_patient_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +2051,7 @@ func (x *ListNotificationHistoryResponse) String() string {
 func (*ListNotificationHistoryResponse) ProtoMessage() {}
 
 func (x *ListNotificationHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[23]
+	mi := &file_mtm_v1_patient_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +2064,7 @@ func (x *ListNotificationHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationHistoryResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{23}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListNotificationHistoryResponse) GetNotifications() []*SentNotification {
@@ -1774,7 +2086,7 @@ type GetAdherenceRequest struct {
 
 func (x *GetAdherenceRequest) Reset() {
 	*x = GetAdherenceRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[24]
+	mi := &file_mtm_v1_patient_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +2098,7 @@ func (x *GetAdherenceRequest) String() string {
 func (*GetAdherenceRequest) ProtoMessage() {}
 
 func (x *GetAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[24]
+	mi := &file_mtm_v1_patient_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2111,7 @@ func (x *GetAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{24}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetAdherenceRequest) GetPatientId() string {
@@ -1828,7 +2140,7 @@ type MedicationAdherence struct {
 
 func (x *MedicationAdherence) Reset() {
 	*x = MedicationAdherence{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[25]
+	mi := &file_mtm_v1_patient_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +2152,7 @@ func (x *MedicationAdherence) String() string {
 func (*MedicationAdherence) ProtoMessage() {}
 
 func (x *MedicationAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[25]
+	mi := &file_mtm_v1_patient_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +2165,7 @@ func (x *MedicationAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MedicationAdherence.ProtoReflect.Descriptor instead.
 func (*MedicationAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{25}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MedicationAdherence) GetMedicationId() string {
@@ -1886,7 +2198,7 @@ type GetAdherenceResponse struct {
 
 func (x *GetAdherenceResponse) Reset() {
 	*x = GetAdherenceResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[26]
+	mi := &file_mtm_v1_patient_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2210,7 @@ func (x *GetAdherenceResponse) String() string {
 func (*GetAdherenceResponse) ProtoMessage() {}
 
 func (x *GetAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[26]
+	mi := &file_mtm_v1_patient_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2223,7 @@ func (x *GetAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{26}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -1933,7 +2245,7 @@ type InviteCaregiverRequest struct {
 
 func (x *InviteCaregiverRequest) Reset() {
 	*x = InviteCaregiverRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[27]
+	mi := &file_mtm_v1_patient_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2257,7 @@ func (x *InviteCaregiverRequest) String() string {
 func (*InviteCaregiverRequest) ProtoMessage() {}
 
 func (x *InviteCaregiverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[27]
+	mi := &file_mtm_v1_patient_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2270,7 @@ func (x *InviteCaregiverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteCaregiverRequest.ProtoReflect.Descriptor instead.
 func (*InviteCaregiverRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{27}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *InviteCaregiverRequest) GetPatientId() string {
@@ -1992,7 +2304,7 @@ type InviteCaregiverResponse struct {
 
 func (x *InviteCaregiverResponse) Reset() {
 	*x = InviteCaregiverResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[28]
+	mi := &file_mtm_v1_patient_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2316,7 @@ func (x *InviteCaregiverResponse) String() string {
 func (*InviteCaregiverResponse) ProtoMessage() {}
 
 func (x *InviteCaregiverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[28]
+	mi := &file_mtm_v1_patient_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2329,7 @@ func (x *InviteCaregiverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteCaregiverResponse.ProtoReflect.Descriptor instead.
 func (*InviteCaregiverResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{28}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *InviteCaregiverResponse) GetInviteCode() string {
@@ -2043,7 +2355,7 @@ type AcceptCaregiverInviteRequest struct {
 
 func (x *AcceptCaregiverInviteRequest) Reset() {
 	*x = AcceptCaregiverInviteRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[29]
+	mi := &file_mtm_v1_patient_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2367,7 @@ func (x *AcceptCaregiverInviteRequest) String() string {
 func (*AcceptCaregiverInviteRequest) ProtoMessage() {}
 
 func (x *AcceptCaregiverInviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[29]
+	mi := &file_mtm_v1_patient_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2380,7 @@ func (x *AcceptCaregiverInviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCaregiverInviteRequest.ProtoReflect.Descriptor instead.
 func (*AcceptCaregiverInviteRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{29}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AcceptCaregiverInviteRequest) GetInviteCode() string {
@@ -2088,7 +2400,7 @@ type AcceptCaregiverInviteResponse struct {
 
 func (x *AcceptCaregiverInviteResponse) Reset() {
 	*x = AcceptCaregiverInviteResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[30]
+	mi := &file_mtm_v1_patient_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2412,7 @@ func (x *AcceptCaregiverInviteResponse) String() string {
 func (*AcceptCaregiverInviteResponse) ProtoMessage() {}
 
 func (x *AcceptCaregiverInviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[30]
+	mi := &file_mtm_v1_patient_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2425,7 @@ func (x *AcceptCaregiverInviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptCaregiverInviteResponse.ProtoReflect.Descriptor instead.
 func (*AcceptCaregiverInviteResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{30}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AcceptCaregiverInviteResponse) GetPatientId() string {
@@ -2146,7 +2458,7 @@ type CaregiverGrant struct {
 
 func (x *CaregiverGrant) Reset() {
 	*x = CaregiverGrant{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[31]
+	mi := &file_mtm_v1_patient_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2470,7 @@ func (x *CaregiverGrant) String() string {
 func (*CaregiverGrant) ProtoMessage() {}
 
 func (x *CaregiverGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[31]
+	mi := &file_mtm_v1_patient_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2483,7 @@ func (x *CaregiverGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaregiverGrant.ProtoReflect.Descriptor instead.
 func (*CaregiverGrant) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{31}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CaregiverGrant) GetId() string {
@@ -2232,7 +2544,7 @@ type ListCaregiversRequest struct {
 
 func (x *ListCaregiversRequest) Reset() {
 	*x = ListCaregiversRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[32]
+	mi := &file_mtm_v1_patient_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2556,7 @@ func (x *ListCaregiversRequest) String() string {
 func (*ListCaregiversRequest) ProtoMessage() {}
 
 func (x *ListCaregiversRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[32]
+	mi := &file_mtm_v1_patient_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2569,7 @@ func (x *ListCaregiversRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCaregiversRequest.ProtoReflect.Descriptor instead.
 func (*ListCaregiversRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{32}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListCaregiversRequest) GetPatientId() string {
@@ -2276,7 +2588,7 @@ type ListCaregiversResponse struct {
 
 func (x *ListCaregiversResponse) Reset() {
 	*x = ListCaregiversResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[33]
+	mi := &file_mtm_v1_patient_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2600,7 @@ func (x *ListCaregiversResponse) String() string {
 func (*ListCaregiversResponse) ProtoMessage() {}
 
 func (x *ListCaregiversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[33]
+	mi := &file_mtm_v1_patient_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2613,7 @@ func (x *ListCaregiversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCaregiversResponse.ProtoReflect.Descriptor instead.
 func (*ListCaregiversResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListCaregiversResponse) GetGrants() []*CaregiverGrant {
@@ -2321,7 +2633,7 @@ type RevokeCaregiverRequest struct {
 
 func (x *RevokeCaregiverRequest) Reset() {
 	*x = RevokeCaregiverRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[34]
+	mi := &file_mtm_v1_patient_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2645,7 @@ func (x *RevokeCaregiverRequest) String() string {
 func (*RevokeCaregiverRequest) ProtoMessage() {}
 
 func (x *RevokeCaregiverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[34]
+	mi := &file_mtm_v1_patient_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2658,7 @@ func (x *RevokeCaregiverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCaregiverRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCaregiverRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeCaregiverRequest) GetPatientId() string {
@@ -2371,7 +2683,7 @@ type RevokeCaregiverResponse struct {
 
 func (x *RevokeCaregiverResponse) Reset() {
 	*x = RevokeCaregiverResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[35]
+	mi := &file_mtm_v1_patient_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2695,7 @@ func (x *RevokeCaregiverResponse) String() string {
 func (*RevokeCaregiverResponse) ProtoMessage() {}
 
 func (x *RevokeCaregiverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[35]
+	mi := &file_mtm_v1_patient_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2708,7 @@ func (x *RevokeCaregiverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCaregiverResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCaregiverResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{38}
 }
 
 // AccessEvent is one read or write of a patient's data, allowed or denied.
@@ -2419,7 +2731,7 @@ type AccessEvent struct {
 
 func (x *AccessEvent) Reset() {
 	*x = AccessEvent{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[36]
+	mi := &file_mtm_v1_patient_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2743,7 @@ func (x *AccessEvent) String() string {
 func (*AccessEvent) ProtoMessage() {}
 
 func (x *AccessEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[36]
+	mi := &file_mtm_v1_patient_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2756,7 @@ func (x *AccessEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEvent.ProtoReflect.Descriptor instead.
 func (*AccessEvent) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AccessEvent) GetTime() *timestamppb.Timestamp {
@@ -2514,7 +2826,7 @@ type ListAccessEventsRequest struct {
 
 func (x *ListAccessEventsRequest) Reset() {
 	*x = ListAccessEventsRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[37]
+	mi := &file_mtm_v1_patient_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2838,7 @@ func (x *ListAccessEventsRequest) String() string {
 func (*ListAccessEventsRequest) ProtoMessage() {}
 
 func (x *ListAccessEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[37]
+	mi := &file_mtm_v1_patient_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2851,7 @@ func (x *ListAccessEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessEventsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAccessEventsRequest) GetPatientId() string {
@@ -2573,7 +2885,7 @@ type ListAccessEventsResponse struct {
 
 func (x *ListAccessEventsResponse) Reset() {
 	*x = ListAccessEventsResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[38]
+	mi := &file_mtm_v1_patient_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2897,7 @@ func (x *ListAccessEventsResponse) String() string {
 func (*ListAccessEventsResponse) ProtoMessage() {}
 
 func (x *ListAccessEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[38]
+	mi := &file_mtm_v1_patient_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2910,7 @@ func (x *ListAccessEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessEventsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAccessEventsResponse) GetEvents() []*AccessEvent {
@@ -2625,7 +2937,7 @@ type ExportRecordRequest struct {
 
 func (x *ExportRecordRequest) Reset() {
 	*x = ExportRecordRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[39]
+	mi := &file_mtm_v1_patient_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +2949,7 @@ func (x *ExportRecordRequest) String() string {
 func (*ExportRecordRequest) ProtoMessage() {}
 
 func (x *ExportRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[39]
+	mi := &file_mtm_v1_patient_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +2962,7 @@ func (x *ExportRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRecordRequest.ProtoReflect.Descriptor instead.
 func (*ExportRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ExportRecordRequest) GetPatientId() string {
@@ -2677,7 +2989,7 @@ type ExportRecordResponse struct {
 
 func (x *ExportRecordResponse) Reset() {
 	*x = ExportRecordResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[40]
+	mi := &file_mtm_v1_patient_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +3001,7 @@ func (x *ExportRecordResponse) String() string {
 func (*ExportRecordResponse) ProtoMessage() {}
 
 func (x *ExportRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[40]
+	mi := &file_mtm_v1_patient_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +3014,7 @@ func (x *ExportRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRecordResponse.ProtoReflect.Descriptor instead.
 func (*ExportRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExportRecordResponse) GetContentType() string {
@@ -2739,7 +3051,7 @@ type DoseSchedule struct {
 
 func (x *DoseSchedule) Reset() {
 	*x = DoseSchedule{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[41]
+	mi := &file_mtm_v1_patient_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3063,7 @@ func (x *DoseSchedule) String() string {
 func (*DoseSchedule) ProtoMessage() {}
 
 func (x *DoseSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[41]
+	mi := &file_mtm_v1_patient_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3076,7 @@ func (x *DoseSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DoseSchedule.ProtoReflect.Descriptor instead.
 func (*DoseSchedule) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DoseSchedule) GetId() string {
@@ -2825,7 +3137,7 @@ type SetDoseScheduleRequest struct {
 
 func (x *SetDoseScheduleRequest) Reset() {
 	*x = SetDoseScheduleRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[42]
+	mi := &file_mtm_v1_patient_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +3149,7 @@ func (x *SetDoseScheduleRequest) String() string {
 func (*SetDoseScheduleRequest) ProtoMessage() {}
 
 func (x *SetDoseScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[42]
+	mi := &file_mtm_v1_patient_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +3162,7 @@ func (x *SetDoseScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDoseScheduleRequest.ProtoReflect.Descriptor instead.
 func (*SetDoseScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetDoseScheduleRequest) GetPatientId() string {
@@ -2911,7 +3223,7 @@ type SetDoseScheduleResponse struct {
 
 func (x *SetDoseScheduleResponse) Reset() {
 	*x = SetDoseScheduleResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[43]
+	mi := &file_mtm_v1_patient_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3235,7 @@ func (x *SetDoseScheduleResponse) String() string {
 func (*SetDoseScheduleResponse) ProtoMessage() {}
 
 func (x *SetDoseScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[43]
+	mi := &file_mtm_v1_patient_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3248,7 @@ func (x *SetDoseScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDoseScheduleResponse.ProtoReflect.Descriptor instead.
 func (*SetDoseScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetDoseScheduleResponse) GetSchedule() *DoseSchedule {
@@ -2955,7 +3267,7 @@ type ListDoseSchedulesRequest struct {
 
 func (x *ListDoseSchedulesRequest) Reset() {
 	*x = ListDoseSchedulesRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[44]
+	mi := &file_mtm_v1_patient_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3279,7 @@ func (x *ListDoseSchedulesRequest) String() string {
 func (*ListDoseSchedulesRequest) ProtoMessage() {}
 
 func (x *ListDoseSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[44]
+	mi := &file_mtm_v1_patient_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3292,7 @@ func (x *ListDoseSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDoseSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListDoseSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListDoseSchedulesRequest) GetPatientId() string {
@@ -2999,7 +3311,7 @@ type ListDoseSchedulesResponse struct {
 
 func (x *ListDoseSchedulesResponse) Reset() {
 	*x = ListDoseSchedulesResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[45]
+	mi := &file_mtm_v1_patient_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3323,7 @@ func (x *ListDoseSchedulesResponse) String() string {
 func (*ListDoseSchedulesResponse) ProtoMessage() {}
 
 func (x *ListDoseSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[45]
+	mi := &file_mtm_v1_patient_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3336,7 @@ func (x *ListDoseSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDoseSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListDoseSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListDoseSchedulesResponse) GetSchedules() []*DoseSchedule {
@@ -3044,7 +3356,7 @@ type DeleteDoseScheduleRequest struct {
 
 func (x *DeleteDoseScheduleRequest) Reset() {
 	*x = DeleteDoseScheduleRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[46]
+	mi := &file_mtm_v1_patient_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3368,7 @@ func (x *DeleteDoseScheduleRequest) String() string {
 func (*DeleteDoseScheduleRequest) ProtoMessage() {}
 
 func (x *DeleteDoseScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[46]
+	mi := &file_mtm_v1_patient_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3381,7 @@ func (x *DeleteDoseScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDoseScheduleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDoseScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DeleteDoseScheduleRequest) GetPatientId() string {
@@ -3094,7 +3406,7 @@ type DeleteDoseScheduleResponse struct {
 
 func (x *DeleteDoseScheduleResponse) Reset() {
 	*x = DeleteDoseScheduleResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[47]
+	mi := &file_mtm_v1_patient_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3418,7 @@ func (x *DeleteDoseScheduleResponse) String() string {
 func (*DeleteDoseScheduleResponse) ProtoMessage() {}
 
 func (x *DeleteDoseScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[47]
+	mi := &file_mtm_v1_patient_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3431,7 @@ func (x *DeleteDoseScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDoseScheduleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDoseScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{50}
 }
 
 type GetChangesRequest struct {
@@ -3135,7 +3447,7 @@ type GetChangesRequest struct {
 
 func (x *GetChangesRequest) Reset() {
 	*x = GetChangesRequest{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[48]
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3459,7 @@ func (x *GetChangesRequest) String() string {
 func (*GetChangesRequest) ProtoMessage() {}
 
 func (x *GetChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[48]
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3472,7 @@ func (x *GetChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChangesRequest.ProtoReflect.Descriptor instead.
 func (*GetChangesRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetChangesRequest) GetPatientId() string {
@@ -3213,7 +3525,7 @@ type RecordChange struct {
 
 func (x *RecordChange) Reset() {
 	*x = RecordChange{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[49]
+	mi := &file_mtm_v1_patient_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3537,7 @@ func (x *RecordChange) String() string {
 func (*RecordChange) ProtoMessage() {}
 
 func (x *RecordChange) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[49]
+	mi := &file_mtm_v1_patient_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3550,7 @@ func (x *RecordChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordChange.ProtoReflect.Descriptor instead.
 func (*RecordChange) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RecordChange) GetKind() string {
@@ -3424,7 +3736,7 @@ type SyncVersions struct {
 
 func (x *SyncVersions) Reset() {
 	*x = SyncVersions{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[50]
+	mi := &file_mtm_v1_patient_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3436,7 +3748,7 @@ func (x *SyncVersions) String() string {
 func (*SyncVersions) ProtoMessage() {}
 
 func (x *SyncVersions) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[50]
+	mi := &file_mtm_v1_patient_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3449,7 +3761,7 @@ func (x *SyncVersions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncVersions.ProtoReflect.Descriptor instead.
 func (*SyncVersions) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SyncVersions) GetProfile() int64 {
@@ -3495,7 +3807,7 @@ type GetChangesResponse struct {
 
 func (x *GetChangesResponse) Reset() {
 	*x = GetChangesResponse{}
-	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	mi := &file_mtm_v1_patient_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3819,7 @@ func (x *GetChangesResponse) String() string {
 func (*GetChangesResponse) ProtoMessage() {}
 
 func (x *GetChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	mi := &file_mtm_v1_patient_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3832,7 @@ func (x *GetChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChangesResponse.ProtoReflect.Descriptor instead.
 func (*GetChangesResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetChangesResponse) GetChanges() []*RecordChange {
@@ -3623,7 +3935,34 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"started_on\x18\x05 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
 	"R\tstartedOn\";\n" +
 	"\x1cReportSelfMedicationResponse\x12\x1b\n" +
-	"\treport_id\x18\x01 \x01(\tR\breportId\"\x87\x02\n" +
+	"\treport_id\x18\x01 \x01(\tR\breportId\"\xbf\x01\n" +
+	"$ListMySelfReportedMedicationsRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
+	"\x10include_resolved\x18\x02 \x01(\bR\x0fincludeResolved\x120\n" +
+	"\x0eresolved_limit\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\rresolvedLimit\"\x86\x01\n" +
+	"%ListMySelfReportedMedicationsResponse\x128\n" +
+	"\areports\x18\x01 \x03(\v2\x1e.mtm.v1.SelfReportedMedicationR\areports\x12#\n" +
+	"\rmore_resolved\x18\x02 \x01(\bR\fmoreResolved\"\xe6\x03\n" +
+	"\x16SelfReportedMedication\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1a.mtm.v1.SelfMedicationKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\fhow_i_use_it\x18\x04 \x01(\tR\thowIUseIt\x12\x1d\n" +
+	"\n" +
+	"started_on\x18\x05 \x01(\tR\tstartedOn\x12\x1f\n" +
+	"\vreported_by\x18\x06 \x01(\tR\n" +
+	"reportedBy\x12;\n" +
+	"\vreported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x120\n" +
+	"\x06status\x18\b \x01(\x0e2\x18.mtm.v1.SelfReportStatusR\x06status\x12\x1f\n" +
+	"\vresolved_by\x18\t \x01(\tR\n" +
+	"resolvedBy\x12;\n" +
+	"\vresolved_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"resolvedAt\x12%\n" +
+	"\x0edecline_reason\x18\v \x01(\tR\rdeclineReason\x12#\n" +
+	"\rmedication_id\x18\f \x01(\tR\fmedicationId\"\x87\x02\n" +
 	"\x15RegisterDeviceRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12'\n" +
@@ -3828,7 +4167,12 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	" SELF_MEDICATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SELF_MEDICATION_KIND_OTC\x10\x01\x12\x1f\n" +
 	"\x1bSELF_MEDICATION_KIND_HERBAL\x10\x02\x12#\n" +
-	"\x1fSELF_MEDICATION_KIND_SUPPLEMENT\x10\x03*g\n" +
+	"\x1fSELF_MEDICATION_KIND_SUPPLEMENT\x10\x03*\x9f\x01\n" +
+	"\x10SelfReportStatus\x12\"\n" +
+	"\x1eSELF_REPORT_STATUS_UNSPECIFIED\x10\x00\x12%\n" +
+	"!SELF_REPORT_STATUS_PENDING_REVIEW\x10\x01\x12\x1f\n" +
+	"\x1bSELF_REPORT_STATUS_ACCEPTED\x10\x02\x12\x1f\n" +
+	"\x1bSELF_REPORT_STATUS_DECLINED\x10\x03*g\n" +
 	"\x0eDevicePlatform\x12\x1f\n" +
 	"\x1bDEVICE_PLATFORM_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEVICE_PLATFORM_ANDROID\x10\x01\x12\x17\n" +
@@ -3860,7 +4204,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXPORT_FORMAT_FHIR_R4_JSON\x10\x01\x12\x19\n" +
-	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xf8\x0e\n" +
+	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xf6\x0f\n" +
 	"\x0ePatientService\x12C\n" +
 	"\n" +
 	"GetProfile\x12\x19.mtm.v1.GetProfileRequest\x1a\x1a.mtm.v1.GetProfileResponse\x12X\n" +
@@ -3868,7 +4212,8 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x11GetMedicationList\x12 .mtm.v1.GetMedicationListRequest\x1a!.mtm.v1.GetMedicationListResponse\x12L\n" +
 	"\rGetActionPlan\x12\x1c.mtm.v1.GetActionPlanRequest\x1a\x1d.mtm.v1.GetActionPlanResponse\x12a\n" +
 	"\x14RecordActionProgress\x12#.mtm.v1.RecordActionProgressRequest\x1a$.mtm.v1.RecordActionProgressResponse\x12a\n" +
-	"\x14ReportSelfMedication\x12#.mtm.v1.ReportSelfMedicationRequest\x1a$.mtm.v1.ReportSelfMedicationResponse\x12O\n" +
+	"\x14ReportSelfMedication\x12#.mtm.v1.ReportSelfMedicationRequest\x1a$.mtm.v1.ReportSelfMedicationResponse\x12|\n" +
+	"\x1dListMySelfReportedMedications\x12,.mtm.v1.ListMySelfReportedMedicationsRequest\x1a-.mtm.v1.ListMySelfReportedMedicationsResponse\x12O\n" +
 	"\x0eRegisterDevice\x12\x1d.mtm.v1.RegisterDeviceRequest\x1a\x1e.mtm.v1.RegisterDeviceResponse\x12U\n" +
 	"\x10UnregisterDevice\x12\x1f.mtm.v1.UnregisterDeviceRequest\x1a .mtm.v1.UnregisterDeviceResponse\x12C\n" +
 	"\n" +
@@ -3900,170 +4245,181 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 	return file_mtm_v1_patient_proto_rawDescData
 }
 
-var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_mtm_v1_patient_proto_goTypes = []any{
-	(SelfMedicationKind)(0),                 // 0: mtm.v1.SelfMedicationKind
-	(DevicePlatform)(0),                     // 1: mtm.v1.DevicePlatform
-	(DoseOutcome)(0),                        // 2: mtm.v1.DoseOutcome
-	(ReminderKind)(0),                       // 3: mtm.v1.ReminderKind
-	(CaregiverScope)(0),                     // 4: mtm.v1.CaregiverScope
-	(AccessOutcome)(0),                      // 5: mtm.v1.AccessOutcome
-	(ExportFormat)(0),                       // 6: mtm.v1.ExportFormat
-	(*GetProfileRequest)(nil),               // 7: mtm.v1.GetProfileRequest
-	(*GetProfileResponse)(nil),              // 8: mtm.v1.GetProfileResponse
-	(*UpdatePreferencesRequest)(nil),        // 9: mtm.v1.UpdatePreferencesRequest
-	(*UpdatePreferencesResponse)(nil),       // 10: mtm.v1.UpdatePreferencesResponse
-	(*GetMedicationListRequest)(nil),        // 11: mtm.v1.GetMedicationListRequest
-	(*GetMedicationListResponse)(nil),       // 12: mtm.v1.GetMedicationListResponse
-	(*GetActionPlanRequest)(nil),            // 13: mtm.v1.GetActionPlanRequest
-	(*GetActionPlanResponse)(nil),           // 14: mtm.v1.GetActionPlanResponse
-	(*RecordActionProgressRequest)(nil),     // 15: mtm.v1.RecordActionProgressRequest
-	(*RecordActionProgressResponse)(nil),    // 16: mtm.v1.RecordActionProgressResponse
-	(*ReportSelfMedicationRequest)(nil),     // 17: mtm.v1.ReportSelfMedicationRequest
-	(*ReportSelfMedicationResponse)(nil),    // 18: mtm.v1.ReportSelfMedicationResponse
-	(*RegisterDeviceRequest)(nil),           // 19: mtm.v1.RegisterDeviceRequest
-	(*RegisterDeviceResponse)(nil),          // 20: mtm.v1.RegisterDeviceResponse
-	(*UnregisterDeviceRequest)(nil),         // 21: mtm.v1.UnregisterDeviceRequest
-	(*UnregisterDeviceResponse)(nil),        // 22: mtm.v1.UnregisterDeviceResponse
-	(*RecordDoseRequest)(nil),               // 23: mtm.v1.RecordDoseRequest
-	(*RecordDoseResponse)(nil),              // 24: mtm.v1.RecordDoseResponse
-	(*ListUpcomingRemindersRequest)(nil),    // 25: mtm.v1.ListUpcomingRemindersRequest
-	(*Reminder)(nil),                        // 26: mtm.v1.Reminder
-	(*ListUpcomingRemindersResponse)(nil),   // 27: mtm.v1.ListUpcomingRemindersResponse
-	(*ListNotificationHistoryRequest)(nil),  // 28: mtm.v1.ListNotificationHistoryRequest
-	(*SentNotification)(nil),                // 29: mtm.v1.SentNotification
-	(*ListNotificationHistoryResponse)(nil), // 30: mtm.v1.ListNotificationHistoryResponse
-	(*GetAdherenceRequest)(nil),             // 31: mtm.v1.GetAdherenceRequest
-	(*MedicationAdherence)(nil),             // 32: mtm.v1.MedicationAdherence
-	(*GetAdherenceResponse)(nil),            // 33: mtm.v1.GetAdherenceResponse
-	(*InviteCaregiverRequest)(nil),          // 34: mtm.v1.InviteCaregiverRequest
-	(*InviteCaregiverResponse)(nil),         // 35: mtm.v1.InviteCaregiverResponse
-	(*AcceptCaregiverInviteRequest)(nil),    // 36: mtm.v1.AcceptCaregiverInviteRequest
-	(*AcceptCaregiverInviteResponse)(nil),   // 37: mtm.v1.AcceptCaregiverInviteResponse
-	(*CaregiverGrant)(nil),                  // 38: mtm.v1.CaregiverGrant
-	(*ListCaregiversRequest)(nil),           // 39: mtm.v1.ListCaregiversRequest
-	(*ListCaregiversResponse)(nil),          // 40: mtm.v1.ListCaregiversResponse
-	(*RevokeCaregiverRequest)(nil),          // 41: mtm.v1.RevokeCaregiverRequest
-	(*RevokeCaregiverResponse)(nil),         // 42: mtm.v1.RevokeCaregiverResponse
-	(*AccessEvent)(nil),                     // 43: mtm.v1.AccessEvent
-	(*ListAccessEventsRequest)(nil),         // 44: mtm.v1.ListAccessEventsRequest
-	(*ListAccessEventsResponse)(nil),        // 45: mtm.v1.ListAccessEventsResponse
-	(*ExportRecordRequest)(nil),             // 46: mtm.v1.ExportRecordRequest
-	(*ExportRecordResponse)(nil),            // 47: mtm.v1.ExportRecordResponse
-	(*DoseSchedule)(nil),                    // 48: mtm.v1.DoseSchedule
-	(*SetDoseScheduleRequest)(nil),          // 49: mtm.v1.SetDoseScheduleRequest
-	(*SetDoseScheduleResponse)(nil),         // 50: mtm.v1.SetDoseScheduleResponse
-	(*ListDoseSchedulesRequest)(nil),        // 51: mtm.v1.ListDoseSchedulesRequest
-	(*ListDoseSchedulesResponse)(nil),       // 52: mtm.v1.ListDoseSchedulesResponse
-	(*DeleteDoseScheduleRequest)(nil),       // 53: mtm.v1.DeleteDoseScheduleRequest
-	(*DeleteDoseScheduleResponse)(nil),      // 54: mtm.v1.DeleteDoseScheduleResponse
-	(*GetChangesRequest)(nil),               // 55: mtm.v1.GetChangesRequest
-	(*RecordChange)(nil),                    // 56: mtm.v1.RecordChange
-	(*SyncVersions)(nil),                    // 57: mtm.v1.SyncVersions
-	(*GetChangesResponse)(nil),              // 58: mtm.v1.GetChangesResponse
-	(*Patient)(nil),                         // 59: mtm.v1.Patient
-	(*QuietHours)(nil),                      // 60: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),          // 61: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),            // 62: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                      // 63: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),           // 64: google.protobuf.Timestamp
-	(Role)(0),                               // 65: mtm.v1.Role
-	(*Medication)(nil),                      // 66: mtm.v1.Medication
-	(*Allergy)(nil),                         // 67: mtm.v1.Allergy
-	(*Fill)(nil),                            // 68: mtm.v1.Fill
-	(*Thread)(nil),                          // 69: mtm.v1.Thread
+	(SelfMedicationKind)(0),                       // 0: mtm.v1.SelfMedicationKind
+	(SelfReportStatus)(0),                         // 1: mtm.v1.SelfReportStatus
+	(DevicePlatform)(0),                           // 2: mtm.v1.DevicePlatform
+	(DoseOutcome)(0),                              // 3: mtm.v1.DoseOutcome
+	(ReminderKind)(0),                             // 4: mtm.v1.ReminderKind
+	(CaregiverScope)(0),                           // 5: mtm.v1.CaregiverScope
+	(AccessOutcome)(0),                            // 6: mtm.v1.AccessOutcome
+	(ExportFormat)(0),                             // 7: mtm.v1.ExportFormat
+	(*GetProfileRequest)(nil),                     // 8: mtm.v1.GetProfileRequest
+	(*GetProfileResponse)(nil),                    // 9: mtm.v1.GetProfileResponse
+	(*UpdatePreferencesRequest)(nil),              // 10: mtm.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil),             // 11: mtm.v1.UpdatePreferencesResponse
+	(*GetMedicationListRequest)(nil),              // 12: mtm.v1.GetMedicationListRequest
+	(*GetMedicationListResponse)(nil),             // 13: mtm.v1.GetMedicationListResponse
+	(*GetActionPlanRequest)(nil),                  // 14: mtm.v1.GetActionPlanRequest
+	(*GetActionPlanResponse)(nil),                 // 15: mtm.v1.GetActionPlanResponse
+	(*RecordActionProgressRequest)(nil),           // 16: mtm.v1.RecordActionProgressRequest
+	(*RecordActionProgressResponse)(nil),          // 17: mtm.v1.RecordActionProgressResponse
+	(*ReportSelfMedicationRequest)(nil),           // 18: mtm.v1.ReportSelfMedicationRequest
+	(*ReportSelfMedicationResponse)(nil),          // 19: mtm.v1.ReportSelfMedicationResponse
+	(*ListMySelfReportedMedicationsRequest)(nil),  // 20: mtm.v1.ListMySelfReportedMedicationsRequest
+	(*ListMySelfReportedMedicationsResponse)(nil), // 21: mtm.v1.ListMySelfReportedMedicationsResponse
+	(*SelfReportedMedication)(nil),                // 22: mtm.v1.SelfReportedMedication
+	(*RegisterDeviceRequest)(nil),                 // 23: mtm.v1.RegisterDeviceRequest
+	(*RegisterDeviceResponse)(nil),                // 24: mtm.v1.RegisterDeviceResponse
+	(*UnregisterDeviceRequest)(nil),               // 25: mtm.v1.UnregisterDeviceRequest
+	(*UnregisterDeviceResponse)(nil),              // 26: mtm.v1.UnregisterDeviceResponse
+	(*RecordDoseRequest)(nil),                     // 27: mtm.v1.RecordDoseRequest
+	(*RecordDoseResponse)(nil),                    // 28: mtm.v1.RecordDoseResponse
+	(*ListUpcomingRemindersRequest)(nil),          // 29: mtm.v1.ListUpcomingRemindersRequest
+	(*Reminder)(nil),                              // 30: mtm.v1.Reminder
+	(*ListUpcomingRemindersResponse)(nil),         // 31: mtm.v1.ListUpcomingRemindersResponse
+	(*ListNotificationHistoryRequest)(nil),        // 32: mtm.v1.ListNotificationHistoryRequest
+	(*SentNotification)(nil),                      // 33: mtm.v1.SentNotification
+	(*ListNotificationHistoryResponse)(nil),       // 34: mtm.v1.ListNotificationHistoryResponse
+	(*GetAdherenceRequest)(nil),                   // 35: mtm.v1.GetAdherenceRequest
+	(*MedicationAdherence)(nil),                   // 36: mtm.v1.MedicationAdherence
+	(*GetAdherenceResponse)(nil),                  // 37: mtm.v1.GetAdherenceResponse
+	(*InviteCaregiverRequest)(nil),                // 38: mtm.v1.InviteCaregiverRequest
+	(*InviteCaregiverResponse)(nil),               // 39: mtm.v1.InviteCaregiverResponse
+	(*AcceptCaregiverInviteRequest)(nil),          // 40: mtm.v1.AcceptCaregiverInviteRequest
+	(*AcceptCaregiverInviteResponse)(nil),         // 41: mtm.v1.AcceptCaregiverInviteResponse
+	(*CaregiverGrant)(nil),                        // 42: mtm.v1.CaregiverGrant
+	(*ListCaregiversRequest)(nil),                 // 43: mtm.v1.ListCaregiversRequest
+	(*ListCaregiversResponse)(nil),                // 44: mtm.v1.ListCaregiversResponse
+	(*RevokeCaregiverRequest)(nil),                // 45: mtm.v1.RevokeCaregiverRequest
+	(*RevokeCaregiverResponse)(nil),               // 46: mtm.v1.RevokeCaregiverResponse
+	(*AccessEvent)(nil),                           // 47: mtm.v1.AccessEvent
+	(*ListAccessEventsRequest)(nil),               // 48: mtm.v1.ListAccessEventsRequest
+	(*ListAccessEventsResponse)(nil),              // 49: mtm.v1.ListAccessEventsResponse
+	(*ExportRecordRequest)(nil),                   // 50: mtm.v1.ExportRecordRequest
+	(*ExportRecordResponse)(nil),                  // 51: mtm.v1.ExportRecordResponse
+	(*DoseSchedule)(nil),                          // 52: mtm.v1.DoseSchedule
+	(*SetDoseScheduleRequest)(nil),                // 53: mtm.v1.SetDoseScheduleRequest
+	(*SetDoseScheduleResponse)(nil),               // 54: mtm.v1.SetDoseScheduleResponse
+	(*ListDoseSchedulesRequest)(nil),              // 55: mtm.v1.ListDoseSchedulesRequest
+	(*ListDoseSchedulesResponse)(nil),             // 56: mtm.v1.ListDoseSchedulesResponse
+	(*DeleteDoseScheduleRequest)(nil),             // 57: mtm.v1.DeleteDoseScheduleRequest
+	(*DeleteDoseScheduleResponse)(nil),            // 58: mtm.v1.DeleteDoseScheduleResponse
+	(*GetChangesRequest)(nil),                     // 59: mtm.v1.GetChangesRequest
+	(*RecordChange)(nil),                          // 60: mtm.v1.RecordChange
+	(*SyncVersions)(nil),                          // 61: mtm.v1.SyncVersions
+	(*GetChangesResponse)(nil),                    // 62: mtm.v1.GetChangesResponse
+	(*Patient)(nil),                               // 63: mtm.v1.Patient
+	(*QuietHours)(nil),                            // 64: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),                // 65: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                  // 66: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                            // 67: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),                 // 68: google.protobuf.Timestamp
+	(Role)(0),                                     // 69: mtm.v1.Role
+	(*Medication)(nil),                            // 70: mtm.v1.Medication
+	(*Allergy)(nil),                               // 71: mtm.v1.Allergy
+	(*Fill)(nil),                                  // 72: mtm.v1.Fill
+	(*Thread)(nil),                                // 73: mtm.v1.Thread
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	59, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	60, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	59, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	61, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	62, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	63, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	63, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	64, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	63, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	65, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	66, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	67, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
-	1,  // 7: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
-	2,  // 8: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
-	3,  // 9: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	64, // 10: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
-	26, // 11: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
-	3,  // 12: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	64, // 13: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
-	29, // 14: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
-	32, // 15: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	4,  // 16: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	64, // 17: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 18: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	64, // 19: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	64, // 20: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	38, // 21: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	64, // 22: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	65, // 23: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
-	5,  // 24: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
-	43, // 25: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
-	6,  // 26: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	48, // 27: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
-	48, // 28: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	59, // 29: mtm.v1.RecordChange.profile:type_name -> mtm.v1.Patient
-	66, // 30: mtm.v1.RecordChange.medication:type_name -> mtm.v1.Medication
-	67, // 31: mtm.v1.RecordChange.allergy:type_name -> mtm.v1.Allergy
-	68, // 32: mtm.v1.RecordChange.fill:type_name -> mtm.v1.Fill
-	61, // 33: mtm.v1.RecordChange.pml_notes:type_name -> mtm.v1.PersonalMedicationList
-	63, // 34: mtm.v1.RecordChange.action_item:type_name -> mtm.v1.ActionItem
-	62, // 35: mtm.v1.RecordChange.plan_notes:type_name -> mtm.v1.MedicationActionPlan
-	48, // 36: mtm.v1.RecordChange.dose_schedule:type_name -> mtm.v1.DoseSchedule
-	69, // 37: mtm.v1.RecordChange.thread:type_name -> mtm.v1.Thread
-	56, // 38: mtm.v1.GetChangesResponse.changes:type_name -> mtm.v1.RecordChange
-	57, // 39: mtm.v1.GetChangesResponse.versions:type_name -> mtm.v1.SyncVersions
-	7,  // 40: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	9,  // 41: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	11, // 42: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	13, // 43: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	15, // 44: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	17, // 45: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	19, // 46: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	21, // 47: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	23, // 48: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	25, // 49: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	28, // 50: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	31, // 51: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	34, // 52: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	36, // 53: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	39, // 54: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	41, // 55: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	44, // 56: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	46, // 57: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	49, // 58: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	51, // 59: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	53, // 60: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	55, // 61: mtm.v1.PatientService.GetChanges:input_type -> mtm.v1.GetChangesRequest
-	8,  // 62: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	10, // 63: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	12, // 64: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	14, // 65: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	16, // 66: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	18, // 67: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	20, // 68: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	22, // 69: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	24, // 70: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	27, // 71: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	30, // 72: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	33, // 73: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	35, // 74: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	37, // 75: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	40, // 76: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	42, // 77: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	45, // 78: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	47, // 79: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	50, // 80: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	52, // 81: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	54, // 82: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	58, // 83: mtm.v1.PatientService.GetChanges:output_type -> mtm.v1.GetChangesResponse
-	62, // [62:84] is the sub-list for method output_type
-	40, // [40:62] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	22, // 7: mtm.v1.ListMySelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	0,  // 8: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
+	68, // 9: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	1,  // 10: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
+	68, // 11: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	2,  // 12: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
+	3,  // 13: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
+	4,  // 14: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
+	68, // 15: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	30, // 16: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
+	4,  // 17: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
+	68, // 18: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	33, // 19: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
+	36, // 20: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	5,  // 21: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
+	68, // 22: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 23: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
+	68, // 24: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	68, // 25: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	42, // 26: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
+	68, // 27: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	69, // 28: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	6,  // 29: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
+	47, // 30: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
+	7,  // 31: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	52, // 32: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
+	52, // 33: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
+	63, // 34: mtm.v1.RecordChange.profile:type_name -> mtm.v1.Patient
+	70, // 35: mtm.v1.RecordChange.medication:type_name -> mtm.v1.Medication
+	71, // 36: mtm.v1.RecordChange.allergy:type_name -> mtm.v1.Allergy
+	72, // 37: mtm.v1.RecordChange.fill:type_name -> mtm.v1.Fill
+	65, // 38: mtm.v1.RecordChange.pml_notes:type_name -> mtm.v1.PersonalMedicationList
+	67, // 39: mtm.v1.RecordChange.action_item:type_name -> mtm.v1.ActionItem
+	66, // 40: mtm.v1.RecordChange.plan_notes:type_name -> mtm.v1.MedicationActionPlan
+	52, // 41: mtm.v1.RecordChange.dose_schedule:type_name -> mtm.v1.DoseSchedule
+	73, // 42: mtm.v1.RecordChange.thread:type_name -> mtm.v1.Thread
+	60, // 43: mtm.v1.GetChangesResponse.changes:type_name -> mtm.v1.RecordChange
+	61, // 44: mtm.v1.GetChangesResponse.versions:type_name -> mtm.v1.SyncVersions
+	8,  // 45: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	10, // 46: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	12, // 47: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	14, // 48: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	16, // 49: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	18, // 50: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	20, // 51: mtm.v1.PatientService.ListMySelfReportedMedications:input_type -> mtm.v1.ListMySelfReportedMedicationsRequest
+	23, // 52: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	25, // 53: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	27, // 54: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	29, // 55: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	32, // 56: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	35, // 57: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	38, // 58: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	40, // 59: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	43, // 60: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	45, // 61: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	48, // 62: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	50, // 63: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	53, // 64: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	55, // 65: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	57, // 66: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	59, // 67: mtm.v1.PatientService.GetChanges:input_type -> mtm.v1.GetChangesRequest
+	9,  // 68: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	11, // 69: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	13, // 70: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	15, // 71: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	17, // 72: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	19, // 73: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	21, // 74: mtm.v1.PatientService.ListMySelfReportedMedications:output_type -> mtm.v1.ListMySelfReportedMedicationsResponse
+	24, // 75: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	26, // 76: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	28, // 77: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	31, // 78: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	34, // 79: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	37, // 80: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	39, // 81: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	41, // 82: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	44, // 83: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	46, // 84: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	49, // 85: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	51, // 86: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	54, // 87: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	56, // 88: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	58, // 89: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	62, // 90: mtm.v1.PatientService.GetChanges:output_type -> mtm.v1.GetChangesResponse
+	68, // [68:91] is the sub-list for method output_type
+	45, // [45:68] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -4075,7 +4431,7 @@ func file_mtm_v1_patient_proto_init() {
 	file_mtm_v1_records_proto_init()
 	file_mtm_v1_rules_proto_init()
 	file_mtm_v1_patient_proto_msgTypes[2].OneofWrappers = []any{}
-	file_mtm_v1_patient_proto_msgTypes[49].OneofWrappers = []any{
+	file_mtm_v1_patient_proto_msgTypes[52].OneofWrappers = []any{
 		(*RecordChange_Profile)(nil),
 		(*RecordChange_Medication)(nil),
 		(*RecordChange_Allergy)(nil),
@@ -4091,8 +4447,8 @@ func file_mtm_v1_patient_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   52,
+			NumEnums:      8,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

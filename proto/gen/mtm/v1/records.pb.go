@@ -270,7 +270,11 @@ type Patient struct {
 	PushNamesMedicine bool `protobuf:"varint,8,opt,name=push_names_medicine,json=pushNamesMedicine,proto3" json:"push_names_medicine,omitempty"`
 	// Set once the patient has activated a device.
 	ActivatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
-	Version     int64                  `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
+	// The version of the profile: the fields of this message, nothing else
+	// of the record. Send it back as UpdatePreferencesRequest.expected_version;
+	// a pharmacist's change to medicines, allergies or the plan leaves it as
+	// it is, so it never makes a preferences change conflict.
+	Version int64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
 	// Preferred language (BCP 47, e.g. "es-US"); selects the language of the
 	// documents the patient gets where a catalog exists (English otherwise).
 	PreferredLanguage string `protobuf:"bytes,11,opt,name=preferred_language,json=preferredLanguage,proto3" json:"preferred_language,omitempty"`

@@ -51,6 +51,9 @@ const (
 	// PatientServiceReportSelfMedicationProcedure is the fully-qualified name of the PatientService's
 	// ReportSelfMedication RPC.
 	PatientServiceReportSelfMedicationProcedure = "/mtm.v1.PatientService/ReportSelfMedication"
+	// PatientServiceListMySelfReportedMedicationsProcedure is the fully-qualified name of the
+	// PatientService's ListMySelfReportedMedications RPC.
+	PatientServiceListMySelfReportedMedicationsProcedure = "/mtm.v1.PatientService/ListMySelfReportedMedications"
 	// PatientServiceRegisterDeviceProcedure is the fully-qualified name of the PatientService's
 	// RegisterDevice RPC.
 	PatientServiceRegisterDeviceProcedure = "/mtm.v1.PatientService/RegisterDevice"
@@ -115,6 +118,10 @@ type PatientServiceClient interface {
 	RecordActionProgress(context.Context, *connect.Request[v1.RecordActionProgressRequest]) (*connect.Response[v1.RecordActionProgressResponse], error)
 	// ReportSelfMedication reports an OTC, herbal or supplement for review.
 	ReportSelfMedication(context.Context, *connect.Request[v1.ReportSelfMedicationRequest]) (*connect.Response[v1.ReportSelfMedicationResponse], error)
+	// ListMySelfReportedMedications lists the medicines the patient side
+	// reported and where each stands: waiting for the pharmacist, accepted
+	// onto the PML (medication_id) or declined (decline_reason).
+	ListMySelfReportedMedications(context.Context, *connect.Request[v1.ListMySelfReportedMedicationsRequest]) (*connect.Response[v1.ListMySelfReportedMedicationsResponse], error)
 	// RegisterDevice registers an FCM token for push reminders.
 	RegisterDevice(context.Context, *connect.Request[v1.RegisterDeviceRequest]) (*connect.Response[v1.RegisterDeviceResponse], error)
 	// UnregisterDevice removes a device's FCM token.
@@ -200,6 +207,12 @@ func NewPatientServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			httpClient,
 			baseURL+PatientServiceReportSelfMedicationProcedure,
 			connect.WithSchema(patientServiceMethods.ByName("ReportSelfMedication")),
+			connect.WithClientOptions(opts...),
+		),
+		listMySelfReportedMedications: connect.NewClient[v1.ListMySelfReportedMedicationsRequest, v1.ListMySelfReportedMedicationsResponse](
+			httpClient,
+			baseURL+PatientServiceListMySelfReportedMedicationsProcedure,
+			connect.WithSchema(patientServiceMethods.ByName("ListMySelfReportedMedications")),
 			connect.WithClientOptions(opts...),
 		),
 		registerDevice: connect.NewClient[v1.RegisterDeviceRequest, v1.RegisterDeviceResponse](
@@ -303,28 +316,29 @@ func NewPatientServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // patientServiceClient implements PatientServiceClient.
 type patientServiceClient struct {
-	getProfile              *connect.Client[v1.GetProfileRequest, v1.GetProfileResponse]
-	updatePreferences       *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
-	getMedicationList       *connect.Client[v1.GetMedicationListRequest, v1.GetMedicationListResponse]
-	getActionPlan           *connect.Client[v1.GetActionPlanRequest, v1.GetActionPlanResponse]
-	recordActionProgress    *connect.Client[v1.RecordActionProgressRequest, v1.RecordActionProgressResponse]
-	reportSelfMedication    *connect.Client[v1.ReportSelfMedicationRequest, v1.ReportSelfMedicationResponse]
-	registerDevice          *connect.Client[v1.RegisterDeviceRequest, v1.RegisterDeviceResponse]
-	unregisterDevice        *connect.Client[v1.UnregisterDeviceRequest, v1.UnregisterDeviceResponse]
-	recordDose              *connect.Client[v1.RecordDoseRequest, v1.RecordDoseResponse]
-	listUpcomingReminders   *connect.Client[v1.ListUpcomingRemindersRequest, v1.ListUpcomingRemindersResponse]
-	listNotificationHistory *connect.Client[v1.ListNotificationHistoryRequest, v1.ListNotificationHistoryResponse]
-	getAdherence            *connect.Client[v1.GetAdherenceRequest, v1.GetAdherenceResponse]
-	inviteCaregiver         *connect.Client[v1.InviteCaregiverRequest, v1.InviteCaregiverResponse]
-	acceptCaregiverInvite   *connect.Client[v1.AcceptCaregiverInviteRequest, v1.AcceptCaregiverInviteResponse]
-	listCaregivers          *connect.Client[v1.ListCaregiversRequest, v1.ListCaregiversResponse]
-	revokeCaregiver         *connect.Client[v1.RevokeCaregiverRequest, v1.RevokeCaregiverResponse]
-	listAccessEvents        *connect.Client[v1.ListAccessEventsRequest, v1.ListAccessEventsResponse]
-	exportRecord            *connect.Client[v1.ExportRecordRequest, v1.ExportRecordResponse]
-	setDoseSchedule         *connect.Client[v1.SetDoseScheduleRequest, v1.SetDoseScheduleResponse]
-	listDoseSchedules       *connect.Client[v1.ListDoseSchedulesRequest, v1.ListDoseSchedulesResponse]
-	deleteDoseSchedule      *connect.Client[v1.DeleteDoseScheduleRequest, v1.DeleteDoseScheduleResponse]
-	getChanges              *connect.Client[v1.GetChangesRequest, v1.GetChangesResponse]
+	getProfile                    *connect.Client[v1.GetProfileRequest, v1.GetProfileResponse]
+	updatePreferences             *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
+	getMedicationList             *connect.Client[v1.GetMedicationListRequest, v1.GetMedicationListResponse]
+	getActionPlan                 *connect.Client[v1.GetActionPlanRequest, v1.GetActionPlanResponse]
+	recordActionProgress          *connect.Client[v1.RecordActionProgressRequest, v1.RecordActionProgressResponse]
+	reportSelfMedication          *connect.Client[v1.ReportSelfMedicationRequest, v1.ReportSelfMedicationResponse]
+	listMySelfReportedMedications *connect.Client[v1.ListMySelfReportedMedicationsRequest, v1.ListMySelfReportedMedicationsResponse]
+	registerDevice                *connect.Client[v1.RegisterDeviceRequest, v1.RegisterDeviceResponse]
+	unregisterDevice              *connect.Client[v1.UnregisterDeviceRequest, v1.UnregisterDeviceResponse]
+	recordDose                    *connect.Client[v1.RecordDoseRequest, v1.RecordDoseResponse]
+	listUpcomingReminders         *connect.Client[v1.ListUpcomingRemindersRequest, v1.ListUpcomingRemindersResponse]
+	listNotificationHistory       *connect.Client[v1.ListNotificationHistoryRequest, v1.ListNotificationHistoryResponse]
+	getAdherence                  *connect.Client[v1.GetAdherenceRequest, v1.GetAdherenceResponse]
+	inviteCaregiver               *connect.Client[v1.InviteCaregiverRequest, v1.InviteCaregiverResponse]
+	acceptCaregiverInvite         *connect.Client[v1.AcceptCaregiverInviteRequest, v1.AcceptCaregiverInviteResponse]
+	listCaregivers                *connect.Client[v1.ListCaregiversRequest, v1.ListCaregiversResponse]
+	revokeCaregiver               *connect.Client[v1.RevokeCaregiverRequest, v1.RevokeCaregiverResponse]
+	listAccessEvents              *connect.Client[v1.ListAccessEventsRequest, v1.ListAccessEventsResponse]
+	exportRecord                  *connect.Client[v1.ExportRecordRequest, v1.ExportRecordResponse]
+	setDoseSchedule               *connect.Client[v1.SetDoseScheduleRequest, v1.SetDoseScheduleResponse]
+	listDoseSchedules             *connect.Client[v1.ListDoseSchedulesRequest, v1.ListDoseSchedulesResponse]
+	deleteDoseSchedule            *connect.Client[v1.DeleteDoseScheduleRequest, v1.DeleteDoseScheduleResponse]
+	getChanges                    *connect.Client[v1.GetChangesRequest, v1.GetChangesResponse]
 }
 
 // GetProfile calls mtm.v1.PatientService.GetProfile.
@@ -355,6 +369,11 @@ func (c *patientServiceClient) RecordActionProgress(ctx context.Context, req *co
 // ReportSelfMedication calls mtm.v1.PatientService.ReportSelfMedication.
 func (c *patientServiceClient) ReportSelfMedication(ctx context.Context, req *connect.Request[v1.ReportSelfMedicationRequest]) (*connect.Response[v1.ReportSelfMedicationResponse], error) {
 	return c.reportSelfMedication.CallUnary(ctx, req)
+}
+
+// ListMySelfReportedMedications calls mtm.v1.PatientService.ListMySelfReportedMedications.
+func (c *patientServiceClient) ListMySelfReportedMedications(ctx context.Context, req *connect.Request[v1.ListMySelfReportedMedicationsRequest]) (*connect.Response[v1.ListMySelfReportedMedicationsResponse], error) {
+	return c.listMySelfReportedMedications.CallUnary(ctx, req)
 }
 
 // RegisterDevice calls mtm.v1.PatientService.RegisterDevice.
@@ -451,6 +470,10 @@ type PatientServiceHandler interface {
 	RecordActionProgress(context.Context, *connect.Request[v1.RecordActionProgressRequest]) (*connect.Response[v1.RecordActionProgressResponse], error)
 	// ReportSelfMedication reports an OTC, herbal or supplement for review.
 	ReportSelfMedication(context.Context, *connect.Request[v1.ReportSelfMedicationRequest]) (*connect.Response[v1.ReportSelfMedicationResponse], error)
+	// ListMySelfReportedMedications lists the medicines the patient side
+	// reported and where each stands: waiting for the pharmacist, accepted
+	// onto the PML (medication_id) or declined (decline_reason).
+	ListMySelfReportedMedications(context.Context, *connect.Request[v1.ListMySelfReportedMedicationsRequest]) (*connect.Response[v1.ListMySelfReportedMedicationsResponse], error)
 	// RegisterDevice registers an FCM token for push reminders.
 	RegisterDevice(context.Context, *connect.Request[v1.RegisterDeviceRequest]) (*connect.Response[v1.RegisterDeviceResponse], error)
 	// UnregisterDevice removes a device's FCM token.
@@ -532,6 +555,12 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 		PatientServiceReportSelfMedicationProcedure,
 		svc.ReportSelfMedication,
 		connect.WithSchema(patientServiceMethods.ByName("ReportSelfMedication")),
+		connect.WithHandlerOptions(opts...),
+	)
+	patientServiceListMySelfReportedMedicationsHandler := connect.NewUnaryHandler(
+		PatientServiceListMySelfReportedMedicationsProcedure,
+		svc.ListMySelfReportedMedications,
+		connect.WithSchema(patientServiceMethods.ByName("ListMySelfReportedMedications")),
 		connect.WithHandlerOptions(opts...),
 	)
 	patientServiceRegisterDeviceHandler := connect.NewUnaryHandler(
@@ -644,6 +673,8 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 			patientServiceRecordActionProgressHandler.ServeHTTP(w, r)
 		case PatientServiceReportSelfMedicationProcedure:
 			patientServiceReportSelfMedicationHandler.ServeHTTP(w, r)
+		case PatientServiceListMySelfReportedMedicationsProcedure:
+			patientServiceListMySelfReportedMedicationsHandler.ServeHTTP(w, r)
 		case PatientServiceRegisterDeviceProcedure:
 			patientServiceRegisterDeviceHandler.ServeHTTP(w, r)
 		case PatientServiceUnregisterDeviceProcedure:
@@ -707,6 +738,10 @@ func (UnimplementedPatientServiceHandler) RecordActionProgress(context.Context, 
 
 func (UnimplementedPatientServiceHandler) ReportSelfMedication(context.Context, *connect.Request[v1.ReportSelfMedicationRequest]) (*connect.Response[v1.ReportSelfMedicationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.ReportSelfMedication is not implemented"))
+}
+
+func (UnimplementedPatientServiceHandler) ListMySelfReportedMedications(context.Context, *connect.Request[v1.ListMySelfReportedMedicationsRequest]) (*connect.Response[v1.ListMySelfReportedMedicationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.ListMySelfReportedMedications is not implemented"))
 }
 
 func (UnimplementedPatientServiceHandler) RegisterDevice(context.Context, *connect.Request[v1.RegisterDeviceRequest]) (*connect.Response[v1.RegisterDeviceResponse], error) {
