@@ -187,7 +187,12 @@ func (c Config) updateForCare(ctx context.Context, patientID string, fn func(aut
 	if err != nil {
 		return store.Patient{}, err
 	}
-	return c.update(ctx, patientID, func(pt store.Patient) bool { return mayCareFor(p, pt) }, p, fn)
+	since, notify := c.beforeCareWrite(ctx, patientID)
+	pt, err := c.update(ctx, patientID, func(pt store.Patient) bool { return mayCareFor(p, pt) }, p, fn)
+	if err == nil && notify {
+		c.RecordNotifier.RecordChanged(ctx, patientID, since)
+	}
+	return pt, err
 }
 
 // updateForPatientSide applies fn to a record the caller may act on with

@@ -39,8 +39,11 @@ type Config struct {
 	// messaging histograms. StreamHeartbeat (default 15s) is how often a
 	// watch stream sends a heartbeat and re-reads; EscalateAfter (default
 	// 4h) is how long an unclaimed thread waits before the inbox flags it.
-	Wake            Waker
-	ReplyNotifier   ReplyNotifier
+	Wake          Waker
+	ReplyNotifier ReplyNotifier
+	// RecordNotifier, when set, hears of every write by the pharmacy to a
+	// patient's record, to wake the patient side's apps (see sync.go).
+	RecordNotifier  RecordNotifier
 	Metrics         prometheus.Registerer
 	StreamHeartbeat time.Duration
 	EscalateAfter   time.Duration

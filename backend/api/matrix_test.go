@@ -181,6 +181,9 @@ var matrix = []row{
 	{mtmv1connect.PatientServiceGetProfileProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.GetProfile(ctx, req(&mtmv1.GetProfileRequest{PatientId: x.patient})))
 	}},
+	{mtmv1connect.PatientServiceGetChangesProcedure, patientOrAnyCaregiver, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.patient.GetChanges(ctx, req(&mtmv1.GetChangesRequest{PatientId: x.patient, Cursor: "0"})))
+	}},
 	{mtmv1connect.PatientServiceUpdatePreferencesProcedure, onlyThePatient, func(ctx context.Context, c clients, x ids, _ actor) error {
 		return discard(c.patient.UpdatePreferences(ctx, req(&mtmv1.UpdatePreferencesRequest{PatientId: x.patient, TimeZone: "America/Denver"})))
 	}},

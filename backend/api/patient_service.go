@@ -14,11 +14,14 @@ import (
 
 // GetProfile implements mtm.v1.PatientService.GetProfile.
 func (s *PatientService) GetProfile(ctx context.Context, req *connect.Request[mtmv1.GetProfileRequest]) (*connect.Response[mtmv1.GetProfileResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), scopeAnyGrant)
+	version, unchanged, pt, err := s.cfg.conditionalRead(ctx, req.Msg.GetPatientId(), req.Msg.GetKnownVersion(), scopeAnyGrant, profileKinds)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.GetProfileResponse{Patient: patientToProto(pt)}), nil
+	if unchanged {
+		return connect.NewResponse(&mtmv1.GetProfileResponse{SyncVersion: version, NotModified: unchanged}), nil
+	}
+	return connect.NewResponse(&mtmv1.GetProfileResponse{Patient: patientToProto(pt), SyncVersion: version}), nil
 }
 
 // UpdatePreferences implements mtm.v1.PatientService.UpdatePreferences.
@@ -70,20 +73,26 @@ func (s *PatientService) UpdatePreferences(ctx context.Context, req *connect.Req
 
 // GetMedicationList implements mtm.v1.PatientService.GetMedicationList.
 func (s *PatientService) GetMedicationList(ctx context.Context, req *connect.Request[mtmv1.GetMedicationListRequest]) (*connect.Response[mtmv1.GetMedicationListResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), store.ScopeViewMedicines)
+	version, unchanged, pt, err := s.cfg.conditionalRead(ctx, req.Msg.GetPatientId(), req.Msg.GetKnownVersion(), store.ScopeViewMedicines, medicationListKinds)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.GetMedicationListResponse{MedicationList: medicationListToProto(pt)}), nil
+	if unchanged {
+		return connect.NewResponse(&mtmv1.GetMedicationListResponse{SyncVersion: version, NotModified: unchanged}), nil
+	}
+	return connect.NewResponse(&mtmv1.GetMedicationListResponse{MedicationList: medicationListToProto(pt), SyncVersion: version}), nil
 }
 
 // GetActionPlan implements mtm.v1.PatientService.GetActionPlan.
 func (s *PatientService) GetActionPlan(ctx context.Context, req *connect.Request[mtmv1.GetActionPlanRequest]) (*connect.Response[mtmv1.GetActionPlanResponse], error) {
-	_, pt, err := s.cfg.loadForPatientSide(ctx, req.Msg.GetPatientId(), store.ScopeViewPlan)
+	version, unchanged, pt, err := s.cfg.conditionalRead(ctx, req.Msg.GetPatientId(), req.Msg.GetKnownVersion(), store.ScopeViewPlan, actionPlanKinds)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&mtmv1.GetActionPlanResponse{ActionPlan: actionPlanToProto(pt)}), nil
+	if unchanged {
+		return connect.NewResponse(&mtmv1.GetActionPlanResponse{SyncVersion: version, NotModified: unchanged}), nil
+	}
+	return connect.NewResponse(&mtmv1.GetActionPlanResponse{ActionPlan: actionPlanToProto(pt), SyncVersion: version}), nil
 }
 
 // RecordActionProgress implements mtm.v1.PatientService.RecordActionProgress.

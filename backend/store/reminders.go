@@ -253,7 +253,7 @@ type Reminders interface {
 	// the backend can. A patient that does not exist and an unconfirmed
 	// occurrence are simply absent. The patients are reminder views: a
 	// backend may leave zero every field but ID, PharmacyID, Version,
-	// TimeZone, QuietHours, PushNamesMedicine, Fills, Grants, Devices,
+	// TimeZone, QuietHours, PushNamesMedicine, PreferredLanguage, Fills, Grants, Devices,
 	// DoseSchedules, FollowUps and, of Medications, ID, Name, Strength,
 	// StartedOn, StoppedOn and Version.
 	LoadReminderContext(ctx context.Context, rs []Reminder) (ReminderContext, error)

@@ -55,6 +55,7 @@ var (
 type Store interface {
 	Directory
 	PatientRecords
+	ChangeLog
 	Sessions
 	Throttle
 	Caregivers

@@ -14,6 +14,8 @@ import (
 	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/pushtext"
+	"github.com/mtmapp/mtm/notifications/refresh"
 	"github.com/mtmapp/mtm/notifications/replies"
 )
 
@@ -88,12 +90,16 @@ func (r reminderFlags) problems() []string {
 type reminders struct {
 	dispatcher *dispatch.Dispatcher
 	replies    *replies.Notifier
+	refresh    *refresh.Notifier // silent pushes when the pharmacy changes a record
 	logger     *slog.Logger
 }
 
 // newReminders builds the sender the flags name and the dispatcher.
 func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *slog.Logger, now func() time.Time, reg prometheus.Registerer,
 	tr *tracing.Tracing) (*reminders, error) {
+	if err := pushtext.Check(); err != nil {
+		return nil, err // a bad push-text catalog stops the server at start
+	}
 	var sender push.Sender = push.Log{Logger: logger}
 	if r.Push == "fcm" {
 		fcm, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: r.FCMProject, Endpoint: r.FCMEndpoint, CredentialsFile: r.FCMCredentials, Logger: logger, Now: now,
@@ -113,7 +119,11 @@ func newReminders(ctx context.Context, r reminderFlags, st store.Store, logger *
 	if err != nil {
 		return nil, err
 	}
-	return &reminders{dispatcher: d, replies: rn, logger: logger}, nil
+	fn, err := refresh.New(st, sender, logger, refresh.Options{Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return &reminders{dispatcher: d, replies: rn, refresh: fn, logger: logger}, nil
 }
 
 // start runs the dispatcher until ctx ends; the returned function waits
@@ -129,6 +139,7 @@ func (r *reminders) start(ctx context.Context) (wait func()) {
 	return func() {
 		<-done
 		r.replies.Wait()
+		r.refresh.Wait()
 		r.logger.Info("reminder dispatcher and reply pushes drained")
 	}
 }

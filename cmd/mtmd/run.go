@@ -160,7 +160,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	srv, err := newAPIServer(serverDeps{tracing: rpcTracing, planner: rem.dispatcher.Planner(), cfg: cfg, store: st, tokens: tokens, logger: logger, metrics: metrics, now: now, audit: recorder,
-		wake: waker, registry: reg, replies: rem.replies})
+		wake: waker, registry: reg, replies: rem.replies, refresh: rem.refresh})
 	if err != nil {
 		return err
 	}

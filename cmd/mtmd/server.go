@@ -55,6 +55,8 @@ type serverDeps struct {
 	planner api.ReminderPlanner
 	// replies pushes pharmacists' replies to the patient side.
 	replies api.ReplyNotifier
+	// refresh wakes the patient side's apps when the pharmacy changes a record.
+	refresh api.RecordNotifier
 	// wake carries messaging wake-ups between instances; registry gets
 	// the services' own metrics.
 	wake     backends.Waker
@@ -111,7 +113,7 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 		return nil, fmt.Errorf("mtmd.newAPIServer: %w", err)
 	}
 	err = api.Register(mux, api.Config{Store: d.store, Tokens: d.tokens, Logger: d.logger, Now: d.now, RefreshGrace: d.cfg.RefreshGrace,
-		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies,
+		Wake: d.wake, Metrics: d.registry, Reminders: d.planner, ReplyNotifier: d.replies, RecordNotifier: d.refresh,
 		MaxStreams: d.cfg.MaxStreams, MaxStreamsPerPrincipal: d.cfg.MaxPrincipalStreams}, apiOpts...)
 	if err == nil && d.cfg.BenchEndpoints {
 		err = api.RegisterBench(mux, d.logger, apiOpts...)

@@ -330,6 +330,9 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err := r.Run(ctx, env.AppOpen(load, !errors.Is(messaging, scenario.ErrNotServed))); err != nil {
 		return run, err
 	}
+	if err := runQuietOpen(ctx, c, env, r, load, signedIn, &run); err != nil {
+		return run, err
+	}
 	if err := env.Probe(ctx, "doses"); !errors.Is(err, scenario.ErrNotServed) {
 		if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
 			return run, err

@@ -37,6 +37,7 @@ import (
 
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/pushtext"
 	"github.com/mtmapp/mtm/notifications/schedule"
 )
 
@@ -407,7 +408,7 @@ func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]st
 		if d.deferQuiet(it, pt, loc, now) {
 			return nil
 		}
-		return d.patientPushes(it, pt, text{"Pharmacy follow-up", "Your pharmacist would like to follow up with you."})
+		return d.patientPushes(it, pt, localized(pt, pushtext.FollowUpTitle, pushtext.FollowUpBody, nil))
 	case store.ReminderMissedDose:
 		dose := store.Reminder{PatientID: r.PatientID, Kind: store.ReminderDose, RefID: r.RefID, Occurrence: r.Occurrence}
 		rec, confirmed := doses[store.DoseKey(pt.ID, dose.OccurrenceID())]
@@ -429,7 +430,7 @@ func (d *Dispatcher) decide(it *item, pt store.Patient, caregivers map[string]st
 			}
 			for _, dv := range caregivers[g.CaregiverID].Devices {
 				out = append(out, push.Message{Token: dv.FCMToken, DeviceID: dv.ID, OwnerID: g.CaregiverID, Kind: r.Kind,
-					Title: "Missed dose", Body: "A dose was not confirmed within the hour. Open the app to check in.",
+					Title: pushtext.Text(pt.PreferredLanguage, pushtext.MissedDoseTitle, nil), Body: pushtext.Text(pt.PreferredLanguage, pushtext.MissedDoseBody, nil),
 					Data: map[string]string{"kind": string(r.Kind), "patient_id": pt.ID, "occurrence_id": dose.OccurrenceID()}, CollapseKey: r.OccurrenceID()})
 			}
 		}
@@ -455,22 +456,30 @@ func (d *Dispatcher) deferQuiet(it *item, pt store.Patient, loc *time.Location, 
 
 type text struct{ title, body string }
 
+// localized is a push text in the patient's preferred language
+// (notifications/pushtext).
+func localized(pt store.Patient, titleKey, bodyKey string, vars map[string]string) text {
+	return text{pushtext.Text(pt.PreferredLanguage, titleKey, vars), pushtext.Text(pt.PreferredLanguage, bodyKey, vars)}
+}
+
+// doseText names the medicine only for a patient who opted in.
 func doseText(pt store.Patient, s store.DoseSchedule) text {
 	if pt.PushNamesMedicine {
 		if m, ok := medication(pt, s.MedicationID); ok {
-			return text{"Medication reminder", "Time to take " + withStrength(m) + "."}
+			return localized(pt, pushtext.DoseTitle, pushtext.DoseBodyNamed, map[string]string{"medicine": withStrength(m)})
 		}
 	}
-	return text{"Medication reminder", "You have a medication reminder."}
+	return localized(pt, pushtext.DoseTitle, pushtext.DoseBody, nil)
 }
 
+// refillText names the medicine only for a patient who opted in.
 func refillText(pt store.Patient, medicationID string) text {
 	if pt.PushNamesMedicine {
 		if m, ok := medication(pt, medicationID); ok {
-			return text{"Refill reminder", withStrength(m) + " runs out soon. Time to refill."}
+			return localized(pt, pushtext.RefillTitle, pushtext.RefillBodyNamed, map[string]string{"medicine": withStrength(m)})
 		}
 	}
-	return text{"Refill reminder", "A medicine runs out soon. Time to refill."}
+	return localized(pt, pushtext.RefillTitle, pushtext.RefillBody, nil)
 }
 
 func medication(pt store.Patient, id string) (store.Medication, bool) {

@@ -64,15 +64,20 @@ func Known(f Fault) bool { _, ok := faultHTTP[f]; return ok }
 
 // Received is one message the server accepted.
 type Received struct {
-	Project        string
-	Token          string
-	Title, Body    string
-	Data           map[string]string
-	CollapseKey    string // android.collapse_key
-	Tag            string // android.notification.tag
-	AndroidPrio    string
-	AndroidTTL     string
-	APNsHeaders    map[string]string
+	Project     string
+	Token       string
+	Title, Body string
+	Data        map[string]string
+	CollapseKey string // android.collapse_key
+	Tag         string // android.notification.tag
+	AndroidPrio string
+	AndroidTTL  string
+	APNsHeaders map[string]string
+	// APNsPayload is apns.payload as sent (e.g. {"aps":{"content-available":1}}).
+	APNsPayload map[string]any
+	// Notification reports whether the message has a notification part
+	// (top-level or Android): false for a silent data message.
+	Notification   bool
 	ValidateOnly   bool
 	ReceivedAtUnix int64
 }
@@ -187,6 +192,7 @@ type wire struct {
 		} `json:"android"`
 		APNS *struct {
 			Headers map[string]string `json:"headers"`
+			Payload map[string]any    `json:"payload"`
 		} `json:"apns"`
 	} `json:"message"`
 }
@@ -240,16 +246,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := Received{Project: project, Token: m.Token, Data: m.Data, ValidateOnly: req.ValidateOnly, ReceivedAtUnix: time.Now().UnixNano()}
 	if n := m.Notification; n != nil {
-		rec.Title, rec.Body = n.Title, n.Body
+		rec.Title, rec.Body, rec.Notification = n.Title, n.Body, true
 	}
 	if a := m.Android; a != nil {
 		rec.CollapseKey, rec.AndroidPrio, rec.AndroidTTL = a.CollapseKey, a.Priority, a.TTL
 		if a.Notification != nil {
-			rec.Tag = a.Notification.Tag
+			rec.Tag, rec.Notification = a.Notification.Tag, true
 		}
 	}
 	if a := m.APNS; a != nil {
-		rec.APNsHeaders = a.Headers
+		rec.APNsHeaders, rec.APNsPayload = a.Headers, a.Payload
 	}
 	s.accepted.Add(1)
 	s.mu.Lock()

@@ -371,6 +371,9 @@ func (f *FCM) waitPause(ctx context.Context) error {
 // id, so that a re-send replaces what the device shows; priority and TTL by
 // kind (StyleOf).
 func FCMMessage(m Message, now time.Time) *messaging.Message {
+	if m.Silent {
+		return silentMessage(m, now)
+	}
 	st := StyleOf(m.Kind)
 	ttl := st.TTL
 	android := &messaging.AndroidConfig{
@@ -403,6 +406,31 @@ func FCMMessage(m Message, now time.Time) *messaging.Message {
 		APNS: &messaging.APNSConfig{
 			Headers: headers,
 			Payload: &messaging.APNSPayload{Aps: &messaging.Aps{Sound: "default", ThreadID: string(m.Kind)}},
+		},
+	}
+}
+
+// silentMessage is the data-only form of m: no notification on either
+// platform, normal priority (Android) and priority 5 with push type
+// background and content-available (APNs, which allows no higher for a
+// silent push), collapsed by m.CollapseKey.
+func silentMessage(m Message, now time.Time) *messaging.Message {
+	ttl := StyleOf(m.Kind).TTL
+	headers := map[string]string{
+		"apns-priority":   "5",
+		"apns-push-type":  "background",
+		"apns-expiration": strconv.FormatInt(now.Add(ttl).Unix(), 10),
+	}
+	if m.CollapseKey != "" {
+		headers["apns-collapse-id"] = m.CollapseKey
+	}
+	return &messaging.Message{
+		Token:   m.Token,
+		Data:    m.Data,
+		Android: &messaging.AndroidConfig{CollapseKey: m.CollapseKey, Priority: "normal", TTL: &ttl},
+		APNS: &messaging.APNSConfig{
+			Headers: headers,
+			Payload: &messaging.APNSPayload{Aps: &messaging.Aps{ContentAvailable: true}},
 		},
 	}
 }

@@ -35,6 +35,11 @@ type Message struct {
 	// CollapseKey identifies the occurrence: a second push with the same
 	// key replaces the first on the device instead of showing twice.
 	CollapseKey string
+	// Silent makes it a data-only push that wakes the app in the
+	// background and shows nothing (Title and Body are ignored): no
+	// notification part, APNs content-available with push type
+	// background.
+	Silent bool
 }
 
 // Outcome is what became of one message.

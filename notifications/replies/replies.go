@@ -19,6 +19,7 @@ import (
 
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/pushtext"
 )
 
 // KindReply is the push kind of a pharmacist's reply (not a reminder: it
@@ -88,7 +89,7 @@ func (n *Notifier) push(ctx context.Context, patientID, threadID string, recipie
 	msg := func(dv store.Device, owner string) push.Message {
 		return push.Message{
 			Token: dv.FCMToken, DeviceID: dv.ID, OwnerID: owner, Kind: KindReply,
-			Title: "Your pharmacist replied", Body: "Open the app to read the answer.",
+			Title: pushtext.Text(pt.PreferredLanguage, pushtext.ReplyTitle, nil), Body: pushtext.Text(pt.PreferredLanguage, pushtext.ReplyBody, nil),
 			Data:        map[string]string{"type": "reply", "patient_id": patientID, "thread_id": threadID},
 			CollapseKey: "reply-" + threadID,
 		}

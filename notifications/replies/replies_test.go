@@ -85,3 +85,37 @@ func TestReplyReachesThePatientSide(t *testing.T) {
 		t.Fatalf("devices after the push = %v, want the unregistered one pruned", pt.Devices)
 	}
 }
+
+// TestReplyInThePatientsLanguage: the reply notice, through the real
+// Firebase SDK to the local fake, is in the patient's preferred language.
+func TestReplyInThePatientsLanguage(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fake := fcmfake.New(fcmfake.Options{})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	sender, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: "mtm-test", Endpoint: srv.URL, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePatient(ctx, store.Patient{ID: "pt_es", PharmacyID: "ph_1", PreferredLanguage: "es-MX",
+		Devices: []store.Device{{ID: "dv_1", FCMToken: "tok-es"}}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := replies.New(st, sender, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.PharmacistReplied(ctx, "pt_es", "th_1", []string{"pt_es"}); err != nil {
+		t.Fatal(err)
+	}
+	n.Wait()
+	got := fake.Received()
+	if len(got) != 1 || got[0].Title != "Su farmacéutico respondió" || got[0].Body != "Abra la aplicación para leer la respuesta." {
+		t.Fatalf("pushes %+v, want one in Spanish", got)
+	}
+}

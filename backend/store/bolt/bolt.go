@@ -93,6 +93,8 @@ var (
 	bucketInboxFeed       = []byte("inbox_feed")        // pharmacy id → {cursor ↔ thread id}
 	bucketSigningKeys     = []byte("signing_keys")      // kid → SigningKey (sealed)
 	bucketConsoleSessions = []byte("console_sessions")  // id hash → ConsoleSession
+	bucketChanges         = []byte("patient_changes")   // patient id → {seq (8 bytes) → Change} (see changes.go)
+	bucketParts           = []byte("patient_parts")     // patient id → PartVersions
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
@@ -101,7 +103,7 @@ var (
 		bucketAuditCounts, bucketAuditRefused, bucketAuditRefCounts, bucketExpiry,
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
-		bucketSigningKeys, bucketConsoleSessions, bucketWorklists,
+		bucketSigningKeys, bucketConsoleSessions, bucketWorklists, bucketChanges, bucketParts,
 	}
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -187,6 +188,9 @@ func (s *Store) storeThread(tx *bbolt.Tx, cur store.Thread, fn func(store.Thread
 // next's and gives it the next cursor of the change feed. old is the zero
 // Thread for a new thread.
 func (s *Store) reindex(tx *bbolt.Tx, old, next store.Thread) error {
+	if err := s.logChanges(tx, next.PatientID, []store.Change{store.ThreadChange(next, time.Now().UTC())}); err != nil {
+		return err
+	}
 	inbox, err := tx.Bucket(bucketInbox).CreateBucketIfNotExists([]byte(next.PharmacyID))
 	if err != nil {
 		return err

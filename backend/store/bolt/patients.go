@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -70,6 +71,12 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return err
 		}
+		// fn may change cur's slices in place: the change log compares
+		// next with a copy of its own.
+		old, err := get[store.Patient](b, s.codec, id)
+		if err != nil {
+			return err
+		}
 		next, err := fn(cur)
 		if err != nil {
 			return err
@@ -78,11 +85,14 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			return errIdentityChanged
 		}
 		next.Version = cur.Version + 1
-		store.StampPartVersions(cur, &next)
+		store.StampPartVersions(old, &next)
 		if err := put(b, s.codec, id, next); err != nil {
 			return err
 		}
-		if err := syncWorklist(tx, next, cur.Worklist, false); err != nil {
+		if err := syncWorklist(tx, next, old.Worklist, false); err != nil {
+			return err
+		}
+		if err := s.logChanges(tx, id, store.DiffPatient(old, next, time.Now().UTC())); err != nil {
 			return err
 		}
 		out = next

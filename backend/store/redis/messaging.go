@@ -422,9 +422,12 @@ func (s *Store) bumpFeed(ctx context.Context, t store.Thread) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ctx, cancel := s.call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
-	return s.eval(ctx, s.scripts.msg.bumpFeed, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err()
+	if err := s.eval(cctx, s.scripts.msg.bumpFeed, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err(); err != nil {
+		return err
+	}
+	return s.logThreadChange(ctx, t)
 }
 
 func (s *Store) zaddLex(ctx context.Context, key, member string) error {

@@ -87,7 +87,18 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		cur, curHeader, err := s.readPatient(ctx, id)
+		b, err := s.get(ctx, key)
+		if err != nil {
+			return store.Patient{}, s.fail(opName, err)
+		}
+		cur, err := s.decodePatient(b)
+		if err != nil {
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		curHeader := b[:versionedHeaderLen:versionedHeaderLen]
+		// fn may change cur's slices in place: the change log compares
+		// next with a copy of its own.
+		old, err := s.decodePatient(b)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -99,12 +110,13 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			return store.Patient{}, fmt.Errorf("%s: the update changes the patient's id or pharmacy", opName)
 		}
 		next.Version = cur.Version + 1
-		store.StampPartVersions(cur, &next)
+		store.StampPartVersions(old, &next)
 		rec, err := s.encodePatient(next)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		status, _, err := s.run(ctx, s.scripts.casVersioned, key, curHeader, rec)
+		args := append([]any{curHeader, rec, store.ChangeLogKeep}, changeArgs(store.DiffPatient(old, next, s.opts.Now()))...)
+		status, _, err := s.runKeys(ctx, s.scripts.changes.casPatient, []string{key, s.k.patientChanges(id), s.k.patientParts(id)}, args...)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
@@ -113,7 +125,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			// The work-list entries after the record (see store.Worklists):
 			// a failure here is reported like a lost reply, the write
 			// having happened.
-			if err := s.syncWorklist(ctx, next, cur.Worklist, false); err != nil {
+			if err := s.syncWorklist(ctx, next, old.Worklist, false); err != nil {
 				return store.Patient{}, s.fail(opName, err)
 			}
 			return next, nil

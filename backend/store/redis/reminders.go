@@ -577,6 +577,7 @@ type reminderPatientWire struct {
 	Devices           []deviceWire             `cbor:"21,keyasint,omitempty"`
 	DoseSchedules     []scheduleWire           `cbor:"22,keyasint,omitempty"`
 	FollowUps         []followUpWire           `cbor:"23,keyasint,omitempty"`
+	PreferredLanguage string                   `cbor:"26,keyasint,omitempty"` // the push texts' language
 }
 
 // reminderMedicationWire is the part of medicationWire reminders read.
@@ -600,7 +601,7 @@ func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
 	return store.Patient{
 		ID: w.ID, PharmacyID: w.PharmacyID, TimeZone: w.TimeZone, Version: version,
 		QuietHours:        store.QuietHours{StartMinute: w.QuietStart, EndMinute: w.QuietEnd},
-		PushNamesMedicine: w.PushNamesMedicine,
+		PushNamesMedicine: w.PushNamesMedicine, PreferredLanguage: w.PreferredLanguage,
 		Medications: mapSlice(w.Medications, func(m reminderMedicationWire) store.Medication {
 			return store.Medication{ID: m.ID, Name: m.Name, Strength: m.Strength, StartedOn: dDec(m.StartedOn), StoppedOn: dDec(m.StoppedOn), Version: m.Version}
 		}),

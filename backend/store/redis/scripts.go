@@ -42,12 +42,14 @@ type scripts struct {
 	create, casVersioned, claimEmail, swap, delIfEqual, replace, createFamily, rotate, allow *redis.Script
 	revoke, appendAudit, forget                                                              *redis.Script
 	msg                                                                                      messagingScripts
+	changes                                                                                  changeScripts
 }
 
 func newScripts() scripts {
 	w := func(body string) *redis.Script { return redis.NewScript(idempotent + body) }
 	return scripts{
-		msg: newMessagingScripts(),
+		msg:     newMessagingScripts(),
+		changes: newChangeScripts(),
 		// ARGV[2] value, ARGV[3] TTL in ms (0: none).
 		create: w(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return finish('EXISTS') end

@@ -351,22 +351,35 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 }
 
 func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Worklist, through store.Date, after store.WorklistCursor, limit int) ([]store.WorklistEntry, error) {
-	start := s.now()
+	ctx, start := s.begin(ctx, "ListWorklist")
 	r0, err := s.Store.ListWorklist(ctx, pharmacyID, l, through, after, limit)
 	s.observe(ctx, "ListWorklist", start, err)
 	return r0, err
 }
 
 func (s *Store) ReindexPatient(ctx context.Context, patientID string) error {
-	start := s.now()
+	ctx, start := s.begin(ctx, "ReindexPatient")
 	err := s.Store.ReindexPatient(ctx, patientID)
 	s.observe(ctx, "ReindexPatient", start, err)
 	return err
 }
 
 func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version int64, dates store.WorklistDates) error {
-	start := s.now()
+	ctx, start := s.begin(ctx, "SetWorklistDates")
 	err := s.Store.SetWorklistDates(ctx, patientID, version, dates)
 	s.observe(ctx, "SetWorklistDates", start, err)
 	return err
+}
+func (s *Store) PatientChanges(ctx context.Context, patientID string, after int64, limit int) ([]store.Change, store.PartVersions, error) {
+	ctx, start := s.begin(ctx, "PatientChanges")
+	r0, r1, err := s.Store.PatientChanges(ctx, patientID, after, limit)
+	s.observe(ctx, "PatientChanges", start, err)
+	return r0, r1, err
+}
+
+func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartVersions, error) {
+	ctx, start := s.begin(ctx, "PatientParts")
+	r0, err := s.Store.PatientParts(ctx, patientID)
+	s.observe(ctx, "PatientParts", start, err)
+	return r0, err
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AuditTrail", auditCases},
 		{"Reminders", reminderCases},
 		{"Messages", messagingCases},
+		{"ChangeLog", changeCases},
 		{"SigningKeys", signingKeyCases},
 		{"ConsoleSessions", consoleCases},
 		{"Worklists", worklistCases},

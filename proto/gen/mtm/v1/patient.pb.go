@@ -594,8 +594,12 @@ func (ExportFormat) EnumDescriptor() ([]byte, []int) {
 }
 
 type GetProfileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the profile the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -637,9 +641,22 @@ func (x *GetProfileRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetProfileRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetProfileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Patient       *Patient               `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
+	Patient *Patient `protobuf:"bytes,1,opt,name=patient,proto3" json:"patient,omitempty"`
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +696,20 @@ func (x *GetProfileResponse) GetPatient() *Patient {
 		return x.Patient
 	}
 	return nil
+}
+
+func (x *GetProfileResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetProfileResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
 }
 
 type UpdatePreferencesRequest struct {
@@ -816,8 +847,12 @@ func (x *UpdatePreferencesResponse) GetPatient() *Patient {
 }
 
 type GetMedicationListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the medication list the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,11 +894,24 @@ func (x *GetMedicationListRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetMedicationListRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetMedicationListResponse struct {
-	state          protoimpl.MessageState  `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
 	MedicationList *PersonalMedicationList `protobuf:"bytes,1,opt,name=medication_list,json=medicationList,proto3" json:"medication_list,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMedicationListResponse) Reset() {
@@ -903,9 +951,27 @@ func (x *GetMedicationListResponse) GetMedicationList() *PersonalMedicationList 
 	return nil
 }
 
+func (x *GetMedicationListResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetMedicationListResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
 type GetActionPlanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The sync_version of the action plan the app holds (from an earlier answer
+	// or GetChanges); when nothing in it changed since, the answer is
+	// not_modified with no record. 0 always reads.
+	KnownVersion  int64 `protobuf:"varint,2,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -947,9 +1013,22 @@ func (x *GetActionPlanRequest) GetPatientId() string {
 	return ""
 }
 
+func (x *GetActionPlanRequest) GetKnownVersion() int64 {
+	if x != nil {
+		return x.KnownVersion
+	}
+	return 0
+}
+
 type GetActionPlanResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ActionPlan    *MedicationActionPlan  `protobuf:"bytes,1,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent when not_modified.
+	ActionPlan *MedicationActionPlan `protobuf:"bytes,1,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	// Changes whenever anything this call returns changes; send it back as
+	// known_version.
+	SyncVersion int64 `protobuf:"varint,2,opt,name=sync_version,json=syncVersion,proto3" json:"sync_version,omitempty"`
+	// Nothing changed since known_version: keep what you have.
+	NotModified   bool `protobuf:"varint,3,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -989,6 +1068,20 @@ func (x *GetActionPlanResponse) GetActionPlan() *MedicationActionPlan {
 		return x.ActionPlan
 	}
 	return nil
+}
+
+func (x *GetActionPlanResponse) GetSyncVersion() int64 {
+	if x != nil {
+		return x.SyncVersion
+	}
+	return 0
+}
+
+func (x *GetActionPlanResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
 }
 
 type RecordActionProgressRequest struct {
@@ -3559,16 +3652,455 @@ func (*DeleteDoseScheduleResponse) Descriptor() ([]byte, []int) {
 	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{50}
 }
 
+type GetChangesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// next_cursor of the previous answer; empty for the first call.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// How many log entries to read at most; 0 means 100.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChangesRequest) Reset() {
+	*x = GetChangesRequest{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangesRequest) ProtoMessage() {}
+
+func (x *GetChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangesRequest.ProtoReflect.Descriptor instead.
+func (*GetChangesRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetChangesRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *GetChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *GetChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// RecordChange is one item that changed, as it is now, or its removal.
+type RecordChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which part of the record, as the change log names it: "profile",
+	// "medication", "allergy", "fill", "pml_notes", "action_item",
+	// "plan_notes", "dose_schedule", "thread".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The item's id; empty for profile, pml_notes and plan_notes.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The item is gone: drop it.
+	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*RecordChange_Profile
+	//	*RecordChange_Medication
+	//	*RecordChange_Allergy
+	//	*RecordChange_Fill
+	//	*RecordChange_PmlNotes
+	//	*RecordChange_ActionItem
+	//	*RecordChange_PlanNotes
+	//	*RecordChange_DoseSchedule
+	//	*RecordChange_Thread
+	Item          isRecordChange_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordChange) Reset() {
+	*x = RecordChange{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordChange) ProtoMessage() {}
+
+func (x *RecordChange) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordChange.ProtoReflect.Descriptor instead.
+func (*RecordChange) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *RecordChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RecordChange) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RecordChange) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *RecordChange) GetItem() isRecordChange_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *RecordChange) GetProfile() *Patient {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Profile); ok {
+			return x.Profile
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetMedication() *Medication {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Medication); ok {
+			return x.Medication
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetAllergy() *Allergy {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Allergy); ok {
+			return x.Allergy
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetFill() *Fill {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Fill); ok {
+			return x.Fill
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetPmlNotes() *PersonalMedicationList {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_PmlNotes); ok {
+			return x.PmlNotes
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetActionItem() *ActionItem {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_ActionItem); ok {
+			return x.ActionItem
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetPlanNotes() *MedicationActionPlan {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_PlanNotes); ok {
+			return x.PlanNotes
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetDoseSchedule() *DoseSchedule {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_DoseSchedule); ok {
+			return x.DoseSchedule
+		}
+	}
+	return nil
+}
+
+func (x *RecordChange) GetThread() *Thread {
+	if x != nil {
+		if x, ok := x.Item.(*RecordChange_Thread); ok {
+			return x.Thread
+		}
+	}
+	return nil
+}
+
+type isRecordChange_Item interface {
+	isRecordChange_Item()
+}
+
+type RecordChange_Profile struct {
+	Profile *Patient `protobuf:"bytes,10,opt,name=profile,proto3,oneof"`
+}
+
+type RecordChange_Medication struct {
+	Medication *Medication `protobuf:"bytes,11,opt,name=medication,proto3,oneof"`
+}
+
+type RecordChange_Allergy struct {
+	Allergy *Allergy `protobuf:"bytes,12,opt,name=allergy,proto3,oneof"`
+}
+
+type RecordChange_Fill struct {
+	Fill *Fill `protobuf:"bytes,13,opt,name=fill,proto3,oneof"`
+}
+
+type RecordChange_PmlNotes struct {
+	// Only other_information is set.
+	PmlNotes *PersonalMedicationList `protobuf:"bytes,14,opt,name=pml_notes,json=pmlNotes,proto3,oneof"`
+}
+
+type RecordChange_ActionItem struct {
+	ActionItem *ActionItem `protobuf:"bytes,15,opt,name=action_item,json=actionItem,proto3,oneof"`
+}
+
+type RecordChange_PlanNotes struct {
+	// Only follow_up_plan and questions are set.
+	PlanNotes *MedicationActionPlan `protobuf:"bytes,16,opt,name=plan_notes,json=planNotes,proto3,oneof"`
+}
+
+type RecordChange_DoseSchedule struct {
+	DoseSchedule *DoseSchedule `protobuf:"bytes,17,opt,name=dose_schedule,json=doseSchedule,proto3,oneof"`
+}
+
+type RecordChange_Thread struct {
+	// Its messages come from ListMessages after the seq the app holds.
+	Thread *Thread `protobuf:"bytes,18,opt,name=thread,proto3,oneof"`
+}
+
+func (*RecordChange_Profile) isRecordChange_Item() {}
+
+func (*RecordChange_Medication) isRecordChange_Item() {}
+
+func (*RecordChange_Allergy) isRecordChange_Item() {}
+
+func (*RecordChange_Fill) isRecordChange_Item() {}
+
+func (*RecordChange_PmlNotes) isRecordChange_Item() {}
+
+func (*RecordChange_ActionItem) isRecordChange_Item() {}
+
+func (*RecordChange_PlanNotes) isRecordChange_Item() {}
+
+func (*RecordChange_DoseSchedule) isRecordChange_Item() {}
+
+func (*RecordChange_Thread) isRecordChange_Item() {}
+
+// SyncVersions are the sync_version of each conditional read, as of
+// next_cursor.
+type SyncVersions struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Profile        int64                  `protobuf:"varint,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	MedicationList int64                  `protobuf:"varint,2,opt,name=medication_list,json=medicationList,proto3" json:"medication_list,omitempty"`
+	ActionPlan     int64                  `protobuf:"varint,3,opt,name=action_plan,json=actionPlan,proto3" json:"action_plan,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SyncVersions) Reset() {
+	*x = SyncVersions{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncVersions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncVersions) ProtoMessage() {}
+
+func (x *SyncVersions) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncVersions.ProtoReflect.Descriptor instead.
+func (*SyncVersions) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *SyncVersions) GetProfile() int64 {
+	if x != nil {
+		return x.Profile
+	}
+	return 0
+}
+
+func (x *SyncVersions) GetMedicationList() int64 {
+	if x != nil {
+		return x.MedicationList
+	}
+	return 0
+}
+
+func (x *SyncVersions) GetActionPlan() int64 {
+	if x != nil {
+		return x.ActionPlan
+	}
+	return 0
+}
+
+type GetChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each changed item once, at its latest change, oldest first. Items the
+	// caller may not see are left out.
+	Changes []*RecordChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Pass it back as cursor next time.
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// More changes wait after next_cursor: call again at once.
+	HasMore bool `protobuf:"varint,3,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	// The cursor was empty or older than what the server keeps (or not one
+	// it handed out): changes is empty; read the record in full, then go on
+	// from next_cursor.
+	ReloadRequired bool `protobuf:"varint,4,opt,name=reload_required,json=reloadRequired,proto3" json:"reload_required,omitempty"`
+	// The conditional reads' versions as of next_cursor; absent while
+	// has_more.
+	Versions      *SyncVersions `protobuf:"bytes,5,opt,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChangesResponse) Reset() {
+	*x = GetChangesResponse{}
+	mi := &file_mtm_v1_patient_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangesResponse) ProtoMessage() {}
+
+func (x *GetChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_patient_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangesResponse.ProtoReflect.Descriptor instead.
+func (*GetChangesResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_patient_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetChangesResponse) GetChanges() []*RecordChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *GetChangesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *GetChangesResponse) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
+}
+
+func (x *GetChangesResponse) GetReloadRequired() bool {
+	if x != nil {
+		return x.ReloadRequired
+	}
+	return false
+}
+
+func (x *GetChangesResponse) GetVersions() *SyncVersions {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
 var File_mtm_v1_patient_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\n" +
-	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"O\n" +
+	"\x14mtm/v1/patient.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mtm/v1/messaging.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"}\n" +
 	"\x11GetProfileRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"?\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\x85\x01\n" +
 	"\x12GetProfileResponse\x12)\n" +
-	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x92\x03\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\x92\x03\n" +
 	"\x18UpdatePreferencesRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12$\n" +
@@ -3580,18 +4112,24 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\x12preferred_language\x18\x06 \x01(\tB/\xbaH,r*\x18#2&^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$R\x11preferredLanguageB\x16\n" +
 	"\x14_push_names_medicine\"F\n" +
 	"\x19UpdatePreferencesResponse\x12)\n" +
-	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"V\n" +
+	"\apatient\x18\x01 \x01(\v2\x0f.mtm.v1.PatientR\apatient\"\x84\x01\n" +
 	"\x18GetMedicationListRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"d\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\xaa\x01\n" +
 	"\x19GetMedicationListResponse\x12G\n" +
-	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\"R\n" +
+	"\x0fmedication_list\x18\x01 \x01(\v2\x1e.mtm.v1.PersonalMedicationListR\x0emedicationList\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\x80\x01\n" +
 	"\x14GetActionPlanRequest\x12:\n" +
 	"\n" +
-	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"V\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12,\n" +
+	"\rknown_version\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fknownVersion\"\x9c\x01\n" +
 	"\x15GetActionPlanResponse\x12=\n" +
 	"\vaction_plan\x18\x01 \x01(\v2\x1c.mtm.v1.MedicationActionPlanR\n" +
-	"actionPlan\"\xf2\x01\n" +
+	"actionPlan\x12!\n" +
+	"\fsync_version\x18\x02 \x01(\x03R\vsyncVersion\x12!\n" +
+	"\fnot_modified\x18\x03 \x01(\bR\vnotModified\"\xf2\x01\n" +
 	"\x1bRecordActionProgressRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12A\n" +
@@ -3816,7 +4354,44 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12<\n" +
 	"\vschedule_id\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\n" +
 	"scheduleId\"\x1c\n" +
-	"\x1aDeleteDoseScheduleResponse*\x9e\x01\n" +
+	"\x1aDeleteDoseScheduleResponse\"\xa3\x01\n" +
+	"\x11GetChangesRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12)\n" +
+	"\x06cursor\x18\x02 \x01(\tB\x11\xbaH\x0er\f\x18\x142\b^[0-9]*$R\x06cursor\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\"\xa4\x04\n" +
+	"\fRecordChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\bR\aremoved\x12+\n" +
+	"\aprofile\x18\n" +
+	" \x01(\v2\x0f.mtm.v1.PatientH\x00R\aprofile\x124\n" +
+	"\n" +
+	"medication\x18\v \x01(\v2\x12.mtm.v1.MedicationH\x00R\n" +
+	"medication\x12+\n" +
+	"\aallergy\x18\f \x01(\v2\x0f.mtm.v1.AllergyH\x00R\aallergy\x12\"\n" +
+	"\x04fill\x18\r \x01(\v2\f.mtm.v1.FillH\x00R\x04fill\x12=\n" +
+	"\tpml_notes\x18\x0e \x01(\v2\x1e.mtm.v1.PersonalMedicationListH\x00R\bpmlNotes\x125\n" +
+	"\vaction_item\x18\x0f \x01(\v2\x12.mtm.v1.ActionItemH\x00R\n" +
+	"actionItem\x12=\n" +
+	"\n" +
+	"plan_notes\x18\x10 \x01(\v2\x1c.mtm.v1.MedicationActionPlanH\x00R\tplanNotes\x12;\n" +
+	"\rdose_schedule\x18\x11 \x01(\v2\x14.mtm.v1.DoseScheduleH\x00R\fdoseSchedule\x12(\n" +
+	"\x06thread\x18\x12 \x01(\v2\x0e.mtm.v1.ThreadH\x00R\x06threadB\x06\n" +
+	"\x04item\"r\n" +
+	"\fSyncVersions\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\x03R\aprofile\x12'\n" +
+	"\x0fmedication_list\x18\x02 \x01(\x03R\x0emedicationList\x12\x1f\n" +
+	"\vaction_plan\x18\x03 \x01(\x03R\n" +
+	"actionPlan\"\xdb\x01\n" +
+	"\x12GetChangesResponse\x12.\n" +
+	"\achanges\x18\x01 \x03(\v2\x14.mtm.v1.RecordChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\x12\x19\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\x12'\n" +
+	"\x0freload_required\x18\x04 \x01(\bR\x0ereloadRequired\x120\n" +
+	"\bversions\x18\x05 \x01(\v2\x14.mtm.v1.SyncVersionsR\bversions*\x9e\x01\n" +
 	"\x12SelfMedicationKind\x12$\n" +
 	" SELF_MEDICATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SELF_MEDICATION_KIND_OTC\x10\x01\x12\x1f\n" +
@@ -3873,7 +4448,7 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXPORT_FORMAT_FHIR_R4_JSON\x10\x01\x12\x19\n" +
-	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xb1\x0f\n" +
+	"\x15EXPORT_FORMAT_CMS_PDF\x10\x022\xf6\x0f\n" +
 	"\x0ePatientService\x12C\n" +
 	"\n" +
 	"GetProfile\x12\x19.mtm.v1.GetProfileRequest\x1a\x1a.mtm.v1.GetProfileResponse\x12X\n" +
@@ -3898,7 +4473,9 @@ const file_mtm_v1_patient_proto_rawDesc = "" +
 	"\fExportRecord\x12\x1b.mtm.v1.ExportRecordRequest\x1a\x1c.mtm.v1.ExportRecordResponse\x12R\n" +
 	"\x0fSetDoseSchedule\x12\x1e.mtm.v1.SetDoseScheduleRequest\x1a\x1f.mtm.v1.SetDoseScheduleResponse\x12X\n" +
 	"\x11ListDoseSchedules\x12 .mtm.v1.ListDoseSchedulesRequest\x1a!.mtm.v1.ListDoseSchedulesResponse\x12[\n" +
-	"\x12DeleteDoseSchedule\x12!.mtm.v1.DeleteDoseScheduleRequest\x1a\".mtm.v1.DeleteDoseScheduleResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\x12DeleteDoseSchedule\x12!.mtm.v1.DeleteDoseScheduleRequest\x1a\".mtm.v1.DeleteDoseScheduleResponse\x12C\n" +
+	"\n" +
+	"GetChanges\x12\x19.mtm.v1.GetChangesRequest\x1a\x1a.mtm.v1.GetChangesResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_patient_proto_rawDescOnce sync.Once
@@ -3913,7 +4490,7 @@ func file_mtm_v1_patient_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_patient_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_mtm_v1_patient_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_mtm_v1_patient_proto_goTypes = []any{
 	(SelfMedicationKind)(0),                       // 0: mtm.v1.SelfMedicationKind
 	(SelfReportStatus)(0),                         // 1: mtm.v1.SelfReportStatus
@@ -3976,100 +4553,121 @@ var file_mtm_v1_patient_proto_goTypes = []any{
 	(*ListDoseSchedulesResponse)(nil),             // 58: mtm.v1.ListDoseSchedulesResponse
 	(*DeleteDoseScheduleRequest)(nil),             // 59: mtm.v1.DeleteDoseScheduleRequest
 	(*DeleteDoseScheduleResponse)(nil),            // 60: mtm.v1.DeleteDoseScheduleResponse
-	(*Patient)(nil),                               // 61: mtm.v1.Patient
-	(*QuietHours)(nil),                            // 62: mtm.v1.QuietHours
-	(*PersonalMedicationList)(nil),                // 63: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                  // 64: mtm.v1.MedicationActionPlan
-	(*ActionItem)(nil),                            // 65: mtm.v1.ActionItem
-	(*timestamppb.Timestamp)(nil),                 // 66: google.protobuf.Timestamp
-	(Role)(0),                                     // 67: mtm.v1.Role
+	(*GetChangesRequest)(nil),                     // 61: mtm.v1.GetChangesRequest
+	(*RecordChange)(nil),                          // 62: mtm.v1.RecordChange
+	(*SyncVersions)(nil),                          // 63: mtm.v1.SyncVersions
+	(*GetChangesResponse)(nil),                    // 64: mtm.v1.GetChangesResponse
+	(*Patient)(nil),                               // 65: mtm.v1.Patient
+	(*QuietHours)(nil),                            // 66: mtm.v1.QuietHours
+	(*PersonalMedicationList)(nil),                // 67: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                  // 68: mtm.v1.MedicationActionPlan
+	(*ActionItem)(nil),                            // 69: mtm.v1.ActionItem
+	(*timestamppb.Timestamp)(nil),                 // 70: google.protobuf.Timestamp
+	(Role)(0),                                     // 71: mtm.v1.Role
+	(*Medication)(nil),                            // 72: mtm.v1.Medication
+	(*Allergy)(nil),                               // 73: mtm.v1.Allergy
+	(*Fill)(nil),                                  // 74: mtm.v1.Fill
+	(*Thread)(nil),                                // 75: mtm.v1.Thread
 }
 var file_mtm_v1_patient_proto_depIdxs = []int32{
-	61, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
-	62, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
-	61, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
-	63, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	64, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	65, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
+	65, // 0: mtm.v1.GetProfileResponse.patient:type_name -> mtm.v1.Patient
+	66, // 1: mtm.v1.UpdatePreferencesRequest.quiet_hours:type_name -> mtm.v1.QuietHours
+	65, // 2: mtm.v1.UpdatePreferencesResponse.patient:type_name -> mtm.v1.Patient
+	67, // 3: mtm.v1.GetMedicationListResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	68, // 4: mtm.v1.GetActionPlanResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	69, // 5: mtm.v1.RecordActionProgressResponse.action_item:type_name -> mtm.v1.ActionItem
 	0,  // 6: mtm.v1.ReportSelfMedicationRequest.kind:type_name -> mtm.v1.SelfMedicationKind
 	24, // 7: mtm.v1.ListMySelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
 	0,  // 8: mtm.v1.SelfReportedMedication.kind:type_name -> mtm.v1.SelfMedicationKind
-	66, // 9: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
+	70, // 9: mtm.v1.SelfReportedMedication.reported_at:type_name -> google.protobuf.Timestamp
 	1,  // 10: mtm.v1.SelfReportedMedication.status:type_name -> mtm.v1.SelfReportStatus
-	66, // 11: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
+	70, // 11: mtm.v1.SelfReportedMedication.resolved_at:type_name -> google.protobuf.Timestamp
 	2,  // 12: mtm.v1.RegisterDeviceRequest.platform:type_name -> mtm.v1.DevicePlatform
 	3,  // 13: mtm.v1.RecordDoseRequest.outcome:type_name -> mtm.v1.DoseOutcome
 	4,  // 14: mtm.v1.Reminder.kind:type_name -> mtm.v1.ReminderKind
-	66, // 15: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
+	70, // 15: mtm.v1.Reminder.due_at:type_name -> google.protobuf.Timestamp
 	32, // 16: mtm.v1.ListUpcomingRemindersResponse.reminders:type_name -> mtm.v1.Reminder
 	4,  // 17: mtm.v1.SentNotification.kind:type_name -> mtm.v1.ReminderKind
-	66, // 18: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
+	70, // 18: mtm.v1.SentNotification.sent_at:type_name -> google.protobuf.Timestamp
 	35, // 19: mtm.v1.ListNotificationHistoryResponse.notifications:type_name -> mtm.v1.SentNotification
 	5,  // 20: mtm.v1.MedicationAdherence.measure:type_name -> mtm.v1.AdherenceMeasure
 	6,  // 21: mtm.v1.MedicationAdherence.status:type_name -> mtm.v1.AdherenceStatus
 	38, // 22: mtm.v1.GetAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
 	7,  // 23: mtm.v1.InviteCaregiverRequest.scopes:type_name -> mtm.v1.CaregiverScope
-	66, // 24: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	70, // 24: mtm.v1.InviteCaregiverResponse.expires_at:type_name -> google.protobuf.Timestamp
 	7,  // 25: mtm.v1.CaregiverGrant.scopes:type_name -> mtm.v1.CaregiverScope
-	66, // 26: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
-	66, // 27: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	70, // 26: mtm.v1.CaregiverGrant.created_at:type_name -> google.protobuf.Timestamp
+	70, // 27: mtm.v1.CaregiverGrant.revoked_at:type_name -> google.protobuf.Timestamp
 	44, // 28: mtm.v1.ListCaregiversResponse.grants:type_name -> mtm.v1.CaregiverGrant
-	66, // 29: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	67, // 30: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
+	70, // 29: mtm.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	71, // 30: mtm.v1.AccessEvent.actor_role:type_name -> mtm.v1.Role
 	8,  // 31: mtm.v1.AccessEvent.outcome:type_name -> mtm.v1.AccessOutcome
 	49, // 32: mtm.v1.ListAccessEventsResponse.events:type_name -> mtm.v1.AccessEvent
 	9,  // 33: mtm.v1.ExportRecordRequest.format:type_name -> mtm.v1.ExportFormat
 	54, // 34: mtm.v1.SetDoseScheduleResponse.schedule:type_name -> mtm.v1.DoseSchedule
 	54, // 35: mtm.v1.ListDoseSchedulesResponse.schedules:type_name -> mtm.v1.DoseSchedule
-	10, // 36: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
-	12, // 37: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
-	14, // 38: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
-	16, // 39: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
-	18, // 40: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
-	20, // 41: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
-	22, // 42: mtm.v1.PatientService.ListMySelfReportedMedications:input_type -> mtm.v1.ListMySelfReportedMedicationsRequest
-	25, // 43: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
-	27, // 44: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
-	29, // 45: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
-	31, // 46: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
-	34, // 47: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
-	37, // 48: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
-	40, // 49: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
-	42, // 50: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
-	45, // 51: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
-	47, // 52: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
-	50, // 53: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
-	52, // 54: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
-	55, // 55: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
-	57, // 56: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
-	59, // 57: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
-	11, // 58: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
-	13, // 59: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
-	15, // 60: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
-	17, // 61: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
-	19, // 62: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
-	21, // 63: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
-	23, // 64: mtm.v1.PatientService.ListMySelfReportedMedications:output_type -> mtm.v1.ListMySelfReportedMedicationsResponse
-	26, // 65: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
-	28, // 66: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
-	30, // 67: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
-	33, // 68: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
-	36, // 69: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
-	39, // 70: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
-	41, // 71: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
-	43, // 72: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
-	46, // 73: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
-	48, // 74: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
-	51, // 75: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
-	53, // 76: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
-	56, // 77: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
-	58, // 78: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
-	60, // 79: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
-	58, // [58:80] is the sub-list for method output_type
-	36, // [36:58] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	65, // 36: mtm.v1.RecordChange.profile:type_name -> mtm.v1.Patient
+	72, // 37: mtm.v1.RecordChange.medication:type_name -> mtm.v1.Medication
+	73, // 38: mtm.v1.RecordChange.allergy:type_name -> mtm.v1.Allergy
+	74, // 39: mtm.v1.RecordChange.fill:type_name -> mtm.v1.Fill
+	67, // 40: mtm.v1.RecordChange.pml_notes:type_name -> mtm.v1.PersonalMedicationList
+	69, // 41: mtm.v1.RecordChange.action_item:type_name -> mtm.v1.ActionItem
+	68, // 42: mtm.v1.RecordChange.plan_notes:type_name -> mtm.v1.MedicationActionPlan
+	54, // 43: mtm.v1.RecordChange.dose_schedule:type_name -> mtm.v1.DoseSchedule
+	75, // 44: mtm.v1.RecordChange.thread:type_name -> mtm.v1.Thread
+	62, // 45: mtm.v1.GetChangesResponse.changes:type_name -> mtm.v1.RecordChange
+	63, // 46: mtm.v1.GetChangesResponse.versions:type_name -> mtm.v1.SyncVersions
+	10, // 47: mtm.v1.PatientService.GetProfile:input_type -> mtm.v1.GetProfileRequest
+	12, // 48: mtm.v1.PatientService.UpdatePreferences:input_type -> mtm.v1.UpdatePreferencesRequest
+	14, // 49: mtm.v1.PatientService.GetMedicationList:input_type -> mtm.v1.GetMedicationListRequest
+	16, // 50: mtm.v1.PatientService.GetActionPlan:input_type -> mtm.v1.GetActionPlanRequest
+	18, // 51: mtm.v1.PatientService.RecordActionProgress:input_type -> mtm.v1.RecordActionProgressRequest
+	20, // 52: mtm.v1.PatientService.ReportSelfMedication:input_type -> mtm.v1.ReportSelfMedicationRequest
+	22, // 53: mtm.v1.PatientService.ListMySelfReportedMedications:input_type -> mtm.v1.ListMySelfReportedMedicationsRequest
+	25, // 54: mtm.v1.PatientService.RegisterDevice:input_type -> mtm.v1.RegisterDeviceRequest
+	27, // 55: mtm.v1.PatientService.UnregisterDevice:input_type -> mtm.v1.UnregisterDeviceRequest
+	29, // 56: mtm.v1.PatientService.RecordDose:input_type -> mtm.v1.RecordDoseRequest
+	31, // 57: mtm.v1.PatientService.ListUpcomingReminders:input_type -> mtm.v1.ListUpcomingRemindersRequest
+	34, // 58: mtm.v1.PatientService.ListNotificationHistory:input_type -> mtm.v1.ListNotificationHistoryRequest
+	37, // 59: mtm.v1.PatientService.GetAdherence:input_type -> mtm.v1.GetAdherenceRequest
+	40, // 60: mtm.v1.PatientService.InviteCaregiver:input_type -> mtm.v1.InviteCaregiverRequest
+	42, // 61: mtm.v1.PatientService.AcceptCaregiverInvite:input_type -> mtm.v1.AcceptCaregiverInviteRequest
+	45, // 62: mtm.v1.PatientService.ListCaregivers:input_type -> mtm.v1.ListCaregiversRequest
+	47, // 63: mtm.v1.PatientService.RevokeCaregiver:input_type -> mtm.v1.RevokeCaregiverRequest
+	50, // 64: mtm.v1.PatientService.ListAccessEvents:input_type -> mtm.v1.ListAccessEventsRequest
+	52, // 65: mtm.v1.PatientService.ExportRecord:input_type -> mtm.v1.ExportRecordRequest
+	55, // 66: mtm.v1.PatientService.SetDoseSchedule:input_type -> mtm.v1.SetDoseScheduleRequest
+	57, // 67: mtm.v1.PatientService.ListDoseSchedules:input_type -> mtm.v1.ListDoseSchedulesRequest
+	59, // 68: mtm.v1.PatientService.DeleteDoseSchedule:input_type -> mtm.v1.DeleteDoseScheduleRequest
+	61, // 69: mtm.v1.PatientService.GetChanges:input_type -> mtm.v1.GetChangesRequest
+	11, // 70: mtm.v1.PatientService.GetProfile:output_type -> mtm.v1.GetProfileResponse
+	13, // 71: mtm.v1.PatientService.UpdatePreferences:output_type -> mtm.v1.UpdatePreferencesResponse
+	15, // 72: mtm.v1.PatientService.GetMedicationList:output_type -> mtm.v1.GetMedicationListResponse
+	17, // 73: mtm.v1.PatientService.GetActionPlan:output_type -> mtm.v1.GetActionPlanResponse
+	19, // 74: mtm.v1.PatientService.RecordActionProgress:output_type -> mtm.v1.RecordActionProgressResponse
+	21, // 75: mtm.v1.PatientService.ReportSelfMedication:output_type -> mtm.v1.ReportSelfMedicationResponse
+	23, // 76: mtm.v1.PatientService.ListMySelfReportedMedications:output_type -> mtm.v1.ListMySelfReportedMedicationsResponse
+	26, // 77: mtm.v1.PatientService.RegisterDevice:output_type -> mtm.v1.RegisterDeviceResponse
+	28, // 78: mtm.v1.PatientService.UnregisterDevice:output_type -> mtm.v1.UnregisterDeviceResponse
+	30, // 79: mtm.v1.PatientService.RecordDose:output_type -> mtm.v1.RecordDoseResponse
+	33, // 80: mtm.v1.PatientService.ListUpcomingReminders:output_type -> mtm.v1.ListUpcomingRemindersResponse
+	36, // 81: mtm.v1.PatientService.ListNotificationHistory:output_type -> mtm.v1.ListNotificationHistoryResponse
+	39, // 82: mtm.v1.PatientService.GetAdherence:output_type -> mtm.v1.GetAdherenceResponse
+	41, // 83: mtm.v1.PatientService.InviteCaregiver:output_type -> mtm.v1.InviteCaregiverResponse
+	43, // 84: mtm.v1.PatientService.AcceptCaregiverInvite:output_type -> mtm.v1.AcceptCaregiverInviteResponse
+	46, // 85: mtm.v1.PatientService.ListCaregivers:output_type -> mtm.v1.ListCaregiversResponse
+	48, // 86: mtm.v1.PatientService.RevokeCaregiver:output_type -> mtm.v1.RevokeCaregiverResponse
+	51, // 87: mtm.v1.PatientService.ListAccessEvents:output_type -> mtm.v1.ListAccessEventsResponse
+	53, // 88: mtm.v1.PatientService.ExportRecord:output_type -> mtm.v1.ExportRecordResponse
+	56, // 89: mtm.v1.PatientService.SetDoseSchedule:output_type -> mtm.v1.SetDoseScheduleResponse
+	58, // 90: mtm.v1.PatientService.ListDoseSchedules:output_type -> mtm.v1.ListDoseSchedulesResponse
+	60, // 91: mtm.v1.PatientService.DeleteDoseSchedule:output_type -> mtm.v1.DeleteDoseScheduleResponse
+	64, // 92: mtm.v1.PatientService.GetChanges:output_type -> mtm.v1.GetChangesResponse
+	70, // [70:93] is the sub-list for method output_type
+	47, // [47:70] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_patient_proto_init() }
@@ -4077,16 +4675,28 @@ func file_mtm_v1_patient_proto_init() {
 	if File_mtm_v1_patient_proto != nil {
 		return
 	}
+	file_mtm_v1_messaging_proto_init()
 	file_mtm_v1_records_proto_init()
 	file_mtm_v1_rules_proto_init()
 	file_mtm_v1_patient_proto_msgTypes[2].OneofWrappers = []any{}
+	file_mtm_v1_patient_proto_msgTypes[52].OneofWrappers = []any{
+		(*RecordChange_Profile)(nil),
+		(*RecordChange_Medication)(nil),
+		(*RecordChange_Allergy)(nil),
+		(*RecordChange_Fill)(nil),
+		(*RecordChange_PmlNotes)(nil),
+		(*RecordChange_ActionItem)(nil),
+		(*RecordChange_PlanNotes)(nil),
+		(*RecordChange_DoseSchedule)(nil),
+		(*RecordChange_Thread)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_patient_proto_rawDesc), len(file_mtm_v1_patient_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   51,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

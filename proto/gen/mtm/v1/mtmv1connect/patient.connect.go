@@ -99,6 +99,9 @@ const (
 	// PatientServiceDeleteDoseScheduleProcedure is the fully-qualified name of the PatientService's
 	// DeleteDoseSchedule RPC.
 	PatientServiceDeleteDoseScheduleProcedure = "/mtm.v1.PatientService/DeleteDoseSchedule"
+	// PatientServiceGetChangesProcedure is the fully-qualified name of the PatientService's GetChanges
+	// RPC.
+	PatientServiceGetChangesProcedure = "/mtm.v1.PatientService/GetChanges"
 )
 
 // PatientServiceClient is a client for the mtm.v1.PatientService service.
@@ -150,6 +153,13 @@ type PatientServiceClient interface {
 	ListDoseSchedules(context.Context, *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error)
 	// DeleteDoseSchedule deletes a dose schedule and its pending reminders.
 	DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error)
+	// GetChanges returns what changed in the patient's record after a
+	// cursor (PML rows, allergies, fills, MAP items, dose schedules,
+	// threads, the profile), each item as it is now, so an app that was
+	// offline catches up in one round trip. A caregiver sees only the parts
+	// their grant's scopes cover. An empty or too old cursor answers
+	// reload_required: read the record in full, then go on from next_cursor.
+	GetChanges(context.Context, *connect.Request[v1.GetChangesRequest]) (*connect.Response[v1.GetChangesResponse], error)
 }
 
 // NewPatientServiceClient constructs a client for the mtm.v1.PatientService service. By default, it
@@ -295,6 +305,12 @@ func NewPatientServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(patientServiceMethods.ByName("DeleteDoseSchedule")),
 			connect.WithClientOptions(opts...),
 		),
+		getChanges: connect.NewClient[v1.GetChangesRequest, v1.GetChangesResponse](
+			httpClient,
+			baseURL+PatientServiceGetChangesProcedure,
+			connect.WithSchema(patientServiceMethods.ByName("GetChanges")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -322,6 +338,7 @@ type patientServiceClient struct {
 	setDoseSchedule               *connect.Client[v1.SetDoseScheduleRequest, v1.SetDoseScheduleResponse]
 	listDoseSchedules             *connect.Client[v1.ListDoseSchedulesRequest, v1.ListDoseSchedulesResponse]
 	deleteDoseSchedule            *connect.Client[v1.DeleteDoseScheduleRequest, v1.DeleteDoseScheduleResponse]
+	getChanges                    *connect.Client[v1.GetChangesRequest, v1.GetChangesResponse]
 }
 
 // GetProfile calls mtm.v1.PatientService.GetProfile.
@@ -434,6 +451,11 @@ func (c *patientServiceClient) DeleteDoseSchedule(ctx context.Context, req *conn
 	return c.deleteDoseSchedule.CallUnary(ctx, req)
 }
 
+// GetChanges calls mtm.v1.PatientService.GetChanges.
+func (c *patientServiceClient) GetChanges(ctx context.Context, req *connect.Request[v1.GetChangesRequest]) (*connect.Response[v1.GetChangesResponse], error) {
+	return c.getChanges.CallUnary(ctx, req)
+}
+
 // PatientServiceHandler is an implementation of the mtm.v1.PatientService service.
 type PatientServiceHandler interface {
 	// GetProfile returns the patient's profile and preferences.
@@ -483,6 +505,13 @@ type PatientServiceHandler interface {
 	ListDoseSchedules(context.Context, *connect.Request[v1.ListDoseSchedulesRequest]) (*connect.Response[v1.ListDoseSchedulesResponse], error)
 	// DeleteDoseSchedule deletes a dose schedule and its pending reminders.
 	DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error)
+	// GetChanges returns what changed in the patient's record after a
+	// cursor (PML rows, allergies, fills, MAP items, dose schedules,
+	// threads, the profile), each item as it is now, so an app that was
+	// offline catches up in one round trip. A caregiver sees only the parts
+	// their grant's scopes cover. An empty or too old cursor answers
+	// reload_required: read the record in full, then go on from next_cursor.
+	GetChanges(context.Context, *connect.Request[v1.GetChangesRequest]) (*connect.Response[v1.GetChangesResponse], error)
 }
 
 // NewPatientServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -624,6 +653,12 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 		connect.WithSchema(patientServiceMethods.ByName("DeleteDoseSchedule")),
 		connect.WithHandlerOptions(opts...),
 	)
+	patientServiceGetChangesHandler := connect.NewUnaryHandler(
+		PatientServiceGetChangesProcedure,
+		svc.GetChanges,
+		connect.WithSchema(patientServiceMethods.ByName("GetChanges")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.PatientService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PatientServiceGetProfileProcedure:
@@ -670,6 +705,8 @@ func NewPatientServiceHandler(svc PatientServiceHandler, opts ...connect.Handler
 			patientServiceListDoseSchedulesHandler.ServeHTTP(w, r)
 		case PatientServiceDeleteDoseScheduleProcedure:
 			patientServiceDeleteDoseScheduleHandler.ServeHTTP(w, r)
+		case PatientServiceGetChangesProcedure:
+			patientServiceGetChangesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -765,4 +802,8 @@ func (UnimplementedPatientServiceHandler) ListDoseSchedules(context.Context, *co
 
 func (UnimplementedPatientServiceHandler) DeleteDoseSchedule(context.Context, *connect.Request[v1.DeleteDoseScheduleRequest]) (*connect.Response[v1.DeleteDoseScheduleResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.DeleteDoseSchedule is not implemented"))
+}
+
+func (UnimplementedPatientServiceHandler) GetChanges(context.Context, *connect.Request[v1.GetChangesRequest]) (*connect.Response[v1.GetChangesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.PatientService.GetChanges is not implemented"))
 }

@@ -6,7 +6,9 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ActionItem, MedicationActionPlan, Patient, PersonalMedicationList, QuietHours, Role } from "./records_pb";
+import type { Thread } from "./messaging_pb";
+import { file_mtm_v1_messaging } from "./messaging_pb";
+import type { ActionItem, Allergy, Fill, Medication, MedicationActionPlan, Patient, PersonalMedicationList, QuietHours, Role } from "./records_pb";
 import { file_mtm_v1_records } from "./records_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mtm/v1/patient.proto.
  */
 export const file_mtm_v1_patient: GenFile = /*@__PURE__*/
-  fileDesc("ChRtdG0vdjEvcGF0aWVudC5wcm90bxIGbXRtLnYxIicKEUdldFByb2ZpbGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkiNgoSR2V0UHJvZmlsZVJlc3BvbnNlEiAKB3BhdGllbnQYASABKAsyDy5tdG0udjEuUGF0aWVudCLaAQoYVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJdGltZV96b25lGAIgASgJEicKC3F1aWV0X2hvdXJzGAMgASgLMhIubXRtLnYxLlF1aWV0SG91cnMSIAoTcHVzaF9uYW1lc19tZWRpY2luZRgEIAEoCEgAiAEBEhgKEGV4cGVjdGVkX3ZlcnNpb24YBSABKAMSGgoScHJlZmVycmVkX2xhbmd1YWdlGAYgASgJQhYKFF9wdXNoX25hbWVzX21lZGljaW5lIj0KGVVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USIAoHcGF0aWVudBgBIAEoCzIPLm10bS52MS5QYXRpZW50Ii4KGEdldE1lZGljYXRpb25MaXN0UmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIlQKGUdldE1lZGljYXRpb25MaXN0UmVzcG9uc2USNwoPbWVkaWNhdGlvbl9saXN0GAEgASgLMh4ubXRtLnYxLlBlcnNvbmFsTWVkaWNhdGlvbkxpc3QiKgoUR2V0QWN0aW9uUGxhblJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCSJKChVHZXRBY3Rpb25QbGFuUmVzcG9uc2USMQoLYWN0aW9uX3BsYW4YASABKAsyHC5tdG0udjEuTWVkaWNhdGlvbkFjdGlvblBsYW4ibgobUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFgoOYWN0aW9uX2l0ZW1faWQYAiABKAkSEgoKd2hhdF9pX2RpZBgDIAEoCRIPCgdkb25lX29uGAQgASgJIkcKHFJlY29yZEFjdGlvblByb2dyZXNzUmVzcG9uc2USJwoLYWN0aW9uX2l0ZW0YASABKAsyEi5tdG0udjEuQWN0aW9uSXRlbSKTAQobUmVwb3J0U2VsZk1lZGljYXRpb25SZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSKAoEa2luZBgCIAEoDjIaLm10bS52MS5TZWxmTWVkaWNhdGlvbktpbmQSDAoEbmFtZRgDIAEoCRIUCgxob3dfaV91c2VfaXQYBCABKAkSEgoKc3RhcnRlZF9vbhgFIAEoCSIxChxSZXBvcnRTZWxmTWVkaWNhdGlvblJlc3BvbnNlEhEKCXJlcG9ydF9pZBgBIAEoCSJsCiRMaXN0TXlTZWxmUmVwb3J0ZWRNZWRpY2F0aW9uc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIYChBpbmNsdWRlX3Jlc29sdmVkGAIgASgIEhYKDnJlc29sdmVkX2xpbWl0GAMgASgFIm8KJUxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zUmVzcG9uc2USLwoHcmVwb3J0cxgBIAMoCzIeLm10bS52MS5TZWxmUmVwb3J0ZWRNZWRpY2F0aW9uEhUKDW1vcmVfcmVzb2x2ZWQYAiABKAgi6wIKFlNlbGZSZXBvcnRlZE1lZGljYXRpb24SCgoCaWQYASABKAkSKAoEa2luZBgCIAEoDjIaLm10bS52MS5TZWxmTWVkaWNhdGlvbktpbmQSDAoEbmFtZRgDIAEoCRIUCgxob3dfaV91c2VfaXQYBCABKAkSEgoKc3RhcnRlZF9vbhgFIAEoCRITCgtyZXBvcnRlZF9ieRgGIAEoCRIvCgtyZXBvcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoGc3RhdHVzGAggASgOMhgubXRtLnYxLlNlbGZSZXBvcnRTdGF0dXMSEwoLcmVzb2x2ZWRfYnkYCSABKAkSLwoLcmVzb2x2ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRlY2xpbmVfcmVhc29uGAsgASgJEhUKDW1lZGljYXRpb25faWQYDCABKAkijQEKFVJlZ2lzdGVyRGV2aWNlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCWZjbV90b2tlbhgCIAEoCRIoCghwbGF0Zm9ybRgDIAEoDjIWLm10bS52MS5EZXZpY2VQbGF0Zm9ybRITCgthcHBfdmVyc2lvbhgEIAEoCRIOCgZsb2NhbGUYBSABKAkiKwoWUmVnaXN0ZXJEZXZpY2VSZXNwb25zZRIRCglkZXZpY2VfaWQYASABKAkiQAoXVW5yZWdpc3RlckRldmljZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkiGgoYVW5yZWdpc3RlckRldmljZVJlc3BvbnNlInwKEVJlY29yZERvc2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFQoNb2NjdXJyZW5jZV9pZBgCIAEoCRIkCgdvdXRjb21lGAMgASgOMhMubXRtLnYxLkRvc2VPdXRjb21lEhYKDnNub296ZV9taW51dGVzGAQgASgFIhQKElJlY29yZERvc2VSZXNwb25zZSJFChxMaXN0VXBjb21pbmdSZW1pbmRlcnNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIogBCghSZW1pbmRlchIVCg1vY2N1cnJlbmNlX2lkGAEgASgJEiIKBGtpbmQYAiABKA4yFC5tdG0udjEuUmVtaW5kZXJLaW5kEioKBmR1ZV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbWVkaWNhdGlvbl9pZBgEIAEoCSJECh1MaXN0VXBjb21pbmdSZW1pbmRlcnNSZXNwb25zZRIjCglyZW1pbmRlcnMYASADKAsyEC5tdG0udjEuUmVtaW5kZXIiRwoeTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFInoKEFNlbnROb3RpZmljYXRpb24SFQoNb2NjdXJyZW5jZV9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQubXRtLnYxLlJlbWluZGVyS2luZBIrCgdzZW50X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJSCh9MaXN0Tm90aWZpY2F0aW9uSGlzdG9yeVJlc3BvbnNlEi8KDW5vdGlmaWNhdGlvbnMYASADKAsyGC5tdG0udjEuU2VudE5vdGlmaWNhdGlvbiI+ChNHZXRBZGhlcmVuY2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEwoLd2luZG93X2RheXMYAiABKAUi3AIKE01lZGljYXRpb25BZGhlcmVuY2USFQoNbWVkaWNhdGlvbl9pZBgBIAEoCRIiChpwcm9wb3J0aW9uX29mX2RheXNfY292ZXJlZBgCIAEoARIXCg9iZWxvd190aHJlc2hvbGQYAyABKAgSKQoHbWVhc3VyZRgEIAEoDjIYLm10bS52MS5BZGhlcmVuY2VNZWFzdXJlEhQKDHBlcmlvZF9zdGFydBgFIAEoCRISCgpwZXJpb2RfZW5kGAYgASgJEicKBnN0YXR1cxgHIAEoDjIXLm10bS52MS5BZGhlcmVuY2VTdGF0dXMSFwoPdHJlYXRtZW50X3N0YXJ0GAggASgJEhUKDXRyZWF0bWVudF9lbmQYCSABKAkSFgoOZGF5c19pbl9wZXJpb2QYCiABKAUSFAoMZGF5c19jb3ZlcmVkGAsgASgFEhUKDXN0YXR1c19yZWFzb24YDCABKAkiSAoUR2V0QWRoZXJlbmNlUmVzcG9uc2USMAoLbWVkaWNhdGlvbnMYASADKAsyGy5tdG0udjEuTWVkaWNhdGlvbkFkaGVyZW5jZSJlChZJbnZpdGVDYXJlZ2l2ZXJSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSJgoGc2NvcGVzGAIgAygOMhYubXRtLnYxLkNhcmVnaXZlclNjb3BlEg8KB2VuZHNfb24YAyABKAkiXgoXSW52aXRlQ2FyZWdpdmVyUmVzcG9uc2USEwoLaW52aXRlX2NvZGUYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMwocQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVxdWVzdBITCgtpbnZpdGVfY29kZRgBIAEoCSJFCh1BY2NlcHRDYXJlZ2l2ZXJJbnZpdGVSZXNwb25zZRISCgpwYXRpZW50X2lkGAEgASgJEhAKCGdyYW50X2lkGAIgASgJIuMBCg5DYXJlZ2l2ZXJHcmFudBIKCgJpZBgBIAEoCRIUCgxjYXJlZ2l2ZXJfaWQYAiABKAkSFgoOY2FyZWdpdmVyX25hbWUYAyABKAkSJgoGc2NvcGVzGAQgAygOMhYubXRtLnYxLkNhcmVnaXZlclNjb3BlEg8KB2VuZHNfb24YBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKwoVTGlzdENhcmVnaXZlcnNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkiQAoWTGlzdENhcmVnaXZlcnNSZXNwb25zZRImCgZncmFudHMYASADKAsyFi5tdG0udjEuQ2FyZWdpdmVyR3JhbnQiPgoWUmV2b2tlQ2FyZWdpdmVyUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhAKCGdyYW50X2lkGAIgASgJIhkKF1Jldm9rZUNhcmVnaXZlclJlc3BvbnNlItkBCgtBY2Nlc3NFdmVudBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghhY3Rvcl9pZBgCIAEoCRIgCgphY3Rvcl9yb2xlGAMgASgOMgwubXRtLnYxLlJvbGUSEgoKYWN0b3JfbmFtZRgEIAEoCRIRCglwcm9jZWR1cmUYBSABKAkSDwoHYWxsb3dlZBgGIAEoCBImCgdvdXRjb21lGAcgASgOMhUubXRtLnYxLkFjY2Vzc091dGNvbWUSDAoEY29kZRgIIAEoCSJUChdMaXN0QWNjZXNzRXZlbnRzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlgKGExpc3RBY2Nlc3NFdmVudHNSZXNwb25zZRIjCgZldmVudHMYASADKAsyEy5tdG0udjEuQWNjZXNzRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KE0V4cG9ydFJlY29yZFJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIkCgZmb3JtYXQYAiABKA4yFC5tdG0udjEuRXhwb3J0Rm9ybWF0Ij0KFEV4cG9ydFJlY29yZFJlc3BvbnNlEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIPCgdjb250ZW50GAIgASgMIn8KDERvc2VTY2hlZHVsZRIKCgJpZBgBIAEoCRIVCg1tZWRpY2F0aW9uX2lkGAIgASgJEhQKDHRpbWVzX29mX2RheRgDIAMoBRIUCgxkYXlzX29mX3dlZWsYBCADKAUSEAoIc3RhcnRfb24YBSABKAkSDgoGZW5kX29uGAYgASgJIqYBChZTZXREb3NlU2NoZWR1bGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEwoLc2NoZWR1bGVfaWQYAiABKAkSFQoNbWVkaWNhdGlvbl9pZBgDIAEoCRIUCgx0aW1lc19vZl9kYXkYBCADKAUSFAoMZGF5c19vZl93ZWVrGAUgAygFEhAKCHN0YXJ0X29uGAYgASgJEg4KBmVuZF9vbhgHIAEoCSJBChdTZXREb3NlU2NoZWR1bGVSZXNwb25zZRImCghzY2hlZHVsZRgBIAEoCzIULm10bS52MS5Eb3NlU2NoZWR1bGUiLgoYTGlzdERvc2VTY2hlZHVsZXNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkiRAoZTGlzdERvc2VTY2hlZHVsZXNSZXNwb25zZRInCglzY2hlZHVsZXMYASADKAsyFC5tdG0udjEuRG9zZVNjaGVkdWxlIkQKGURlbGV0ZURvc2VTY2hlZHVsZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRITCgtzY2hlZHVsZV9pZBgCIAEoCSIcChpEZWxldGVEb3NlU2NoZWR1bGVSZXNwb25zZSqeAQoSU2VsZk1lZGljYXRpb25LaW5kEiQKIFNFTEZfTUVESUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYU0VMRl9NRURJQ0FUSU9OX0tJTkRfT1RDEAESHwobU0VMRl9NRURJQ0FUSU9OX0tJTkRfSEVSQkFMEAISIwofU0VMRl9NRURJQ0FUSU9OX0tJTkRfU1VQUExFTUVOVBADKp8BChBTZWxmUmVwb3J0U3RhdHVzEiIKHlNFTEZfUkVQT1JUX1NUQVRVU19VTlNQRUNJRklFRBAAEiUKIVNFTEZfUkVQT1JUX1NUQVRVU19QRU5ESU5HX1JFVklFVxABEh8KG1NFTEZfUkVQT1JUX1NUQVRVU19BQ0NFUFRFRBACEh8KG1NFTEZfUkVQT1JUX1NUQVRVU19ERUNMSU5FRBADKmcKDkRldmljZVBsYXRmb3JtEh8KG0RFVklDRV9QTEFURk9STV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9QTEFURk9STV9BTkRST0lEEAESFwoTREVWSUNFX1BMQVRGT1JNX0lPUxACKncKC0Rvc2VPdXRjb21lEhwKGERPU0VfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhYKEkRPU0VfT1VUQ09NRV9UQUtFThABEhgKFERPU0VfT1VUQ09NRV9TS0lQUEVEEAISGAoURE9TRV9PVVRDT01FX1NOT09aRUQQAyqbAQoMUmVtaW5kZXJLaW5kEh0KGVJFTUlOREVSX0tJTkRfVU5TUEVDSUZJRUQQABIWChJSRU1JTkRFUl9LSU5EX0RPU0UQARIYChRSRU1JTkRFUl9LSU5EX1JFRklMTBACEhsKF1JFTUlOREVSX0tJTkRfRk9MTE9XX1VQEAMSHQoZUkVNSU5ERVJfS0lORF9NSVNTRURfRE9TRRAEKrYBChBBZGhlcmVuY2VNZWFzdXJlEiEKHUFESEVSRU5DRV9NRUFTVVJFX1VOU1BFQ0lGSUVEEAASHAoYQURIRVJFTkNFX01FQVNVUkVfUERDX0RSEAESHgoaQURIRVJFTkNFX01FQVNVUkVfUERDX1JBU0EQAhIdChlBREhFUkVOQ0VfTUVBU1VSRV9QRENfU1RBEAMSIgoeQURIRVJFTkNFX01FQVNVUkVfUEVSX01FRElDSU5FEAQqsgIKD0FkaGVyZW5jZVN0YXR1cxIgChxBREhFUkVOQ0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXQURIRVJFTkNFX1NUQVRVU19TQ09SRUQQARIeChpBREhFUkVOQ0VfU1RBVFVTX0ZFV19GSUxMUxACEiQKIEFESEVSRU5DRV9TVEFUVVNfU0hPUlRfVFJFQVRNRU5UEAMSJQohQURIRVJFTkNFX1NUQVRVU19FWENMVURFRF9IT1NQSUNFEAQSIgoeQURIRVJFTkNFX1NUQVRVU19FWENMVURFRF9FU1JEEAUSJQohQURIRVJFTkNFX1NUQVRVU19FWENMVURFRF9JTlNVTElOEAYSKAokQURIRVJFTkNFX1NUQVRVU19FWENMVURFRF9TQUNVQklUUklMEAcq3wEKDkNhcmVnaXZlclNjb3BlEh8KG0NBUkVHSVZFUl9TQ09QRV9VTlNQRUNJRklFRBAAEiIKHkNBUkVHSVZFUl9TQ09QRV9WSUVXX01FRElDSU5FUxABEh0KGUNBUkVHSVZFUl9TQ09QRV9WSUVXX1BMQU4QAhIbChdDQVJFR0lWRVJfU0NPUEVfTUVTU0FHRRADEiYKIkNBUkVHSVZFUl9TQ09QRV9NSVNTRURfRE9TRV9BTEVSVFMQBBIkCiBDQVJFR0lWRVJfU0NPUEVfTUFOQUdFX1JFTUlOREVSUxAFKp8BCg1BY2Nlc3NPdXRjb21lEh4KGkFDQ0VTU19PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWQUNDRVNTX09VVENPTUVfQUxMT1dFRBABEhkKFUFDQ0VTU19PVVRDT01FX0RFTklFRBACEhkKFUFDQ0VTU19PVVRDT01FX0ZBSUxFRBADEhwKGEFDQ0VTU19PVVRDT01FX1RIUk9UVExFRBAEKmgKDEV4cG9ydEZvcm1hdBIdChlFWFBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASHgoaRVhQT1JUX0ZPUk1BVF9GSElSX1I0X0pTT04QARIZChVFWFBPUlRfRk9STUFUX0NNU19QREYQAjKxDwoOUGF0aWVudFNlcnZpY2USQwoKR2V0UHJvZmlsZRIZLm10bS52MS5HZXRQcm9maWxlUmVxdWVzdBoaLm10bS52MS5HZXRQcm9maWxlUmVzcG9uc2USWAoRVXBkYXRlUHJlZmVyZW5jZXMSIC5tdG0udjEuVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0GiEubXRtLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2USWAoRR2V0TWVkaWNhdGlvbkxpc3QSIC5tdG0udjEuR2V0TWVkaWNhdGlvbkxpc3RSZXF1ZXN0GiEubXRtLnYxLkdldE1lZGljYXRpb25MaXN0UmVzcG9uc2USTAoNR2V0QWN0aW9uUGxhbhIcLm10bS52MS5HZXRBY3Rpb25QbGFuUmVxdWVzdBodLm10bS52MS5HZXRBY3Rpb25QbGFuUmVzcG9uc2USYQoUUmVjb3JkQWN0aW9uUHJvZ3Jlc3MSIy5tdG0udjEuUmVjb3JkQWN0aW9uUHJvZ3Jlc3NSZXF1ZXN0GiQubXRtLnYxLlJlY29yZEFjdGlvblByb2dyZXNzUmVzcG9uc2USYQoUUmVwb3J0U2VsZk1lZGljYXRpb24SIy5tdG0udjEuUmVwb3J0U2VsZk1lZGljYXRpb25SZXF1ZXN0GiQubXRtLnYxLlJlcG9ydFNlbGZNZWRpY2F0aW9uUmVzcG9uc2USfAodTGlzdE15U2VsZlJlcG9ydGVkTWVkaWNhdGlvbnMSLC5tdG0udjEuTGlzdE15U2VsZlJlcG9ydGVkTWVkaWNhdGlvbnNSZXF1ZXN0Gi0ubXRtLnYxLkxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zUmVzcG9uc2USTwoOUmVnaXN0ZXJEZXZpY2USHS5tdG0udjEuUmVnaXN0ZXJEZXZpY2VSZXF1ZXN0Gh4ubXRtLnYxLlJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USVQoQVW5yZWdpc3RlckRldmljZRIfLm10bS52MS5VbnJlZ2lzdGVyRGV2aWNlUmVxdWVzdBogLm10bS52MS5VbnJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USQwoKUmVjb3JkRG9zZRIZLm10bS52MS5SZWNvcmREb3NlUmVxdWVzdBoaLm10bS52MS5SZWNvcmREb3NlUmVzcG9uc2USZAoVTGlzdFVwY29taW5nUmVtaW5kZXJzEiQubXRtLnYxLkxpc3RVcGNvbWluZ1JlbWluZGVyc1JlcXVlc3QaJS5tdG0udjEuTGlzdFVwY29taW5nUmVtaW5kZXJzUmVzcG9uc2USagoXTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnkSJi5tdG0udjEuTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXF1ZXN0GicubXRtLnYxLkxpc3ROb3RpZmljYXRpb25IaXN0b3J5UmVzcG9uc2USSQoMR2V0QWRoZXJlbmNlEhsubXRtLnYxLkdldEFkaGVyZW5jZVJlcXVlc3QaHC5tdG0udjEuR2V0QWRoZXJlbmNlUmVzcG9uc2USUgoPSW52aXRlQ2FyZWdpdmVyEh4ubXRtLnYxLkludml0ZUNhcmVnaXZlclJlcXVlc3QaHy5tdG0udjEuSW52aXRlQ2FyZWdpdmVyUmVzcG9uc2USZAoVQWNjZXB0Q2FyZWdpdmVySW52aXRlEiQubXRtLnYxLkFjY2VwdENhcmVnaXZlckludml0ZVJlcXVlc3QaJS5tdG0udjEuQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVzcG9uc2USTwoOTGlzdENhcmVnaXZlcnMSHS5tdG0udjEuTGlzdENhcmVnaXZlcnNSZXF1ZXN0Gh4ubXRtLnYxLkxpc3RDYXJlZ2l2ZXJzUmVzcG9uc2USUgoPUmV2b2tlQ2FyZWdpdmVyEh4ubXRtLnYxLlJldm9rZUNhcmVnaXZlclJlcXVlc3QaHy5tdG0udjEuUmV2b2tlQ2FyZWdpdmVyUmVzcG9uc2USVQoQTGlzdEFjY2Vzc0V2ZW50cxIfLm10bS52MS5MaXN0QWNjZXNzRXZlbnRzUmVxdWVzdBogLm10bS52MS5MaXN0QWNjZXNzRXZlbnRzUmVzcG9uc2USSQoMRXhwb3J0UmVjb3JkEhsubXRtLnYxLkV4cG9ydFJlY29yZFJlcXVlc3QaHC5tdG0udjEuRXhwb3J0UmVjb3JkUmVzcG9uc2USUgoPU2V0RG9zZVNjaGVkdWxlEh4ubXRtLnYxLlNldERvc2VTY2hlZHVsZVJlcXVlc3QaHy5tdG0udjEuU2V0RG9zZVNjaGVkdWxlUmVzcG9uc2USWAoRTGlzdERvc2VTY2hlZHVsZXMSIC5tdG0udjEuTGlzdERvc2VTY2hlZHVsZXNSZXF1ZXN0GiEubXRtLnYxLkxpc3REb3NlU2NoZWR1bGVzUmVzcG9uc2USWwoSRGVsZXRlRG9zZVNjaGVkdWxlEiEubXRtLnYxLkRlbGV0ZURvc2VTY2hlZHVsZVJlcXVlc3QaIi5tdG0udjEuRGVsZXRlRG9zZVNjaGVkdWxlUmVzcG9uc2VCLlosZ2l0aHViLmNvbS9tdG1hcHAvbXRtL3Byb3RvL2dlbi9tdG0vdjE7bXRtdjFiBnByb3RvMw", [file_google_protobuf_timestamp, file_mtm_v1_records]);
+  fileDesc("ChRtdG0vdjEvcGF0aWVudC5wcm90bxIGbXRtLnYxIj4KEUdldFByb2ZpbGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSFQoNa25vd25fdmVyc2lvbhgCIAEoAyJiChJHZXRQcm9maWxlUmVzcG9uc2USIAoHcGF0aWVudBgBIAEoCzIPLm10bS52MS5QYXRpZW50EhQKDHN5bmNfdmVyc2lvbhgCIAEoAxIUCgxub3RfbW9kaWZpZWQYAyABKAgi2gEKGFVwZGF0ZVByZWZlcmVuY2VzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCXRpbWVfem9uZRgCIAEoCRInCgtxdWlldF9ob3VycxgDIAEoCzISLm10bS52MS5RdWlldEhvdXJzEiAKE3B1c2hfbmFtZXNfbWVkaWNpbmUYBCABKAhIAIgBARIYChBleHBlY3RlZF92ZXJzaW9uGAUgASgDEhoKEnByZWZlcnJlZF9sYW5ndWFnZRgGIAEoCUIWChRfcHVzaF9uYW1lc19tZWRpY2luZSI9ChlVcGRhdGVQcmVmZXJlbmNlc1Jlc3BvbnNlEiAKB3BhdGllbnQYASABKAsyDy5tdG0udjEuUGF0aWVudCJFChhHZXRNZWRpY2F0aW9uTGlzdFJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIVCg1rbm93bl92ZXJzaW9uGAIgASgDIoABChlHZXRNZWRpY2F0aW9uTGlzdFJlc3BvbnNlEjcKD21lZGljYXRpb25fbGlzdBgBIAEoCzIeLm10bS52MS5QZXJzb25hbE1lZGljYXRpb25MaXN0EhQKDHN5bmNfdmVyc2lvbhgCIAEoAxIUCgxub3RfbW9kaWZpZWQYAyABKAgiQQoUR2V0QWN0aW9uUGxhblJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIVCg1rbm93bl92ZXJzaW9uGAIgASgDInYKFUdldEFjdGlvblBsYW5SZXNwb25zZRIxCgthY3Rpb25fcGxhbhgBIAEoCzIcLm10bS52MS5NZWRpY2F0aW9uQWN0aW9uUGxhbhIUCgxzeW5jX3ZlcnNpb24YAiABKAMSFAoMbm90X21vZGlmaWVkGAMgASgIIm4KG1JlY29yZEFjdGlvblByb2dyZXNzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhYKDmFjdGlvbl9pdGVtX2lkGAIgASgJEhIKCndoYXRfaV9kaWQYAyABKAkSDwoHZG9uZV9vbhgEIAEoCSJHChxSZWNvcmRBY3Rpb25Qcm9ncmVzc1Jlc3BvbnNlEicKC2FjdGlvbl9pdGVtGAEgASgLMhIubXRtLnYxLkFjdGlvbkl0ZW0ikwEKG1JlcG9ydFNlbGZNZWRpY2F0aW9uUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEigKBGtpbmQYAiABKA4yGi5tdG0udjEuU2VsZk1lZGljYXRpb25LaW5kEgwKBG5hbWUYAyABKAkSFAoMaG93X2lfdXNlX2l0GAQgASgJEhIKCnN0YXJ0ZWRfb24YBSABKAkiMQocUmVwb3J0U2VsZk1lZGljYXRpb25SZXNwb25zZRIRCglyZXBvcnRfaWQYASABKAkibAokTGlzdE15U2VsZlJlcG9ydGVkTWVkaWNhdGlvbnNSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSGAoQaW5jbHVkZV9yZXNvbHZlZBgCIAEoCBIWCg5yZXNvbHZlZF9saW1pdBgDIAEoBSJvCiVMaXN0TXlTZWxmUmVwb3J0ZWRNZWRpY2F0aW9uc1Jlc3BvbnNlEi8KB3JlcG9ydHMYASADKAsyHi5tdG0udjEuU2VsZlJlcG9ydGVkTWVkaWNhdGlvbhIVCg1tb3JlX3Jlc29sdmVkGAIgASgIIusCChZTZWxmUmVwb3J0ZWRNZWRpY2F0aW9uEgoKAmlkGAEgASgJEigKBGtpbmQYAiABKA4yGi5tdG0udjEuU2VsZk1lZGljYXRpb25LaW5kEgwKBG5hbWUYAyABKAkSFAoMaG93X2lfdXNlX2l0GAQgASgJEhIKCnN0YXJ0ZWRfb24YBSABKAkSEwoLcmVwb3J0ZWRfYnkYBiABKAkSLwoLcmVwb3J0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBnN0YXR1cxgIIAEoDjIYLm10bS52MS5TZWxmUmVwb3J0U3RhdHVzEhMKC3Jlc29sdmVkX2J5GAkgASgJEi8KC3Jlc29sdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5kZWNsaW5lX3JlYXNvbhgLIAEoCRIVCg1tZWRpY2F0aW9uX2lkGAwgASgJIo0BChVSZWdpc3RlckRldmljZVJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglmY21fdG9rZW4YAiABKAkSKAoIcGxhdGZvcm0YAyABKA4yFi5tdG0udjEuRGV2aWNlUGxhdGZvcm0SEwoLYXBwX3ZlcnNpb24YBCABKAkSDgoGbG9jYWxlGAUgASgJIisKFlJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USEQoJZGV2aWNlX2lkGAEgASgJIkAKF1VucmVnaXN0ZXJEZXZpY2VSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJIhoKGFVucmVnaXN0ZXJEZXZpY2VSZXNwb25zZSJ8ChFSZWNvcmREb3NlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhUKDW9jY3VycmVuY2VfaWQYAiABKAkSJAoHb3V0Y29tZRgDIAEoDjITLm10bS52MS5Eb3NlT3V0Y29tZRIWCg5zbm9vemVfbWludXRlcxgEIAEoBSIUChJSZWNvcmREb3NlUmVzcG9uc2UiRQocTGlzdFVwY29taW5nUmVtaW5kZXJzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSKIAQoIUmVtaW5kZXISFQoNb2NjdXJyZW5jZV9pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQubXRtLnYxLlJlbWluZGVyS2luZBIqCgZkdWVfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDW1lZGljYXRpb25faWQYBCABKAkiRAodTGlzdFVwY29taW5nUmVtaW5kZXJzUmVzcG9uc2USIwoJcmVtaW5kZXJzGAEgAygLMhAubXRtLnYxLlJlbWluZGVyIkcKHkxpc3ROb3RpZmljYXRpb25IaXN0b3J5UmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJ6ChBTZW50Tm90aWZpY2F0aW9uEhUKDW9jY3VycmVuY2VfaWQYASABKAkSIgoEa2luZBgCIAEoDjIULm10bS52MS5SZW1pbmRlcktpbmQSKwoHc2VudF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgofTGlzdE5vdGlmaWNhdGlvbkhpc3RvcnlSZXNwb25zZRIvCg1ub3RpZmljYXRpb25zGAEgAygLMhgubXRtLnYxLlNlbnROb3RpZmljYXRpb24iPgoTR2V0QWRoZXJlbmNlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhMKC3dpbmRvd19kYXlzGAIgASgFItwCChNNZWRpY2F0aW9uQWRoZXJlbmNlEhUKDW1lZGljYXRpb25faWQYASABKAkSIgoacHJvcG9ydGlvbl9vZl9kYXlzX2NvdmVyZWQYAiABKAESFwoPYmVsb3dfdGhyZXNob2xkGAMgASgIEikKB21lYXN1cmUYBCABKA4yGC5tdG0udjEuQWRoZXJlbmNlTWVhc3VyZRIUCgxwZXJpb2Rfc3RhcnQYBSABKAkSEgoKcGVyaW9kX2VuZBgGIAEoCRInCgZzdGF0dXMYByABKA4yFy5tdG0udjEuQWRoZXJlbmNlU3RhdHVzEhcKD3RyZWF0bWVudF9zdGFydBgIIAEoCRIVCg10cmVhdG1lbnRfZW5kGAkgASgJEhYKDmRheXNfaW5fcGVyaW9kGAogASgFEhQKDGRheXNfY292ZXJlZBgLIAEoBRIVCg1zdGF0dXNfcmVhc29uGAwgASgJIkgKFEdldEFkaGVyZW5jZVJlc3BvbnNlEjAKC21lZGljYXRpb25zGAEgAygLMhsubXRtLnYxLk1lZGljYXRpb25BZGhlcmVuY2UiZQoWSW52aXRlQ2FyZWdpdmVyUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEiYKBnNjb3BlcxgCIAMoDjIWLm10bS52MS5DYXJlZ2l2ZXJTY29wZRIPCgdlbmRzX29uGAMgASgJIl4KF0ludml0ZUNhcmVnaXZlclJlc3BvbnNlEhMKC2ludml0ZV9jb2RlGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjMKHEFjY2VwdENhcmVnaXZlckludml0ZVJlcXVlc3QSEwoLaW52aXRlX2NvZGUYASABKAkiRQodQWNjZXB0Q2FyZWdpdmVySW52aXRlUmVzcG9uc2USEgoKcGF0aWVudF9pZBgBIAEoCRIQCghncmFudF9pZBgCIAEoCSLjAQoOQ2FyZWdpdmVyR3JhbnQSCgoCaWQYASABKAkSFAoMY2FyZWdpdmVyX2lkGAIgASgJEhYKDmNhcmVnaXZlcl9uYW1lGAMgASgJEiYKBnNjb3BlcxgEIAMoDjIWLm10bS52MS5DYXJlZ2l2ZXJTY29wZRIPCgdlbmRzX29uGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIisKFUxpc3RDYXJlZ2l2ZXJzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIkAKFkxpc3RDYXJlZ2l2ZXJzUmVzcG9uc2USJgoGZ3JhbnRzGAEgAygLMhYubXRtLnYxLkNhcmVnaXZlckdyYW50Ij4KFlJldm9rZUNhcmVnaXZlclJlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIQCghncmFudF9pZBgCIAEoCSIZChdSZXZva2VDYXJlZ2l2ZXJSZXNwb25zZSLZAQoLQWNjZXNzRXZlbnQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIYWN0b3JfaWQYAiABKAkSIAoKYWN0b3Jfcm9sZRgDIAEoDjIMLm10bS52MS5Sb2xlEhIKCmFjdG9yX25hbWUYBCABKAkSEQoJcHJvY2VkdXJlGAUgASgJEg8KB2FsbG93ZWQYBiABKAgSJgoHb3V0Y29tZRgHIAEoDjIVLm10bS52MS5BY2Nlc3NPdXRjb21lEgwKBGNvZGUYCCABKAkiVAoXTGlzdEFjY2Vzc0V2ZW50c1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJYChhMaXN0QWNjZXNzRXZlbnRzUmVzcG9uc2USIwoGZXZlbnRzGAEgAygLMhMubXRtLnYxLkFjY2Vzc0V2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChNFeHBvcnRSZWNvcmRSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSJAoGZm9ybWF0GAIgASgOMhQubXRtLnYxLkV4cG9ydEZvcm1hdCI9ChRFeHBvcnRSZWNvcmRSZXNwb25zZRIUCgxjb250ZW50X3R5cGUYASABKAkSDwoHY29udGVudBgCIAEoDCJ/CgxEb3NlU2NoZWR1bGUSCgoCaWQYASABKAkSFQoNbWVkaWNhdGlvbl9pZBgCIAEoCRIUCgx0aW1lc19vZl9kYXkYAyADKAUSFAoMZGF5c19vZl93ZWVrGAQgAygFEhAKCHN0YXJ0X29uGAUgASgJEg4KBmVuZF9vbhgGIAEoCSKmAQoWU2V0RG9zZVNjaGVkdWxlUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJEhMKC3NjaGVkdWxlX2lkGAIgASgJEhUKDW1lZGljYXRpb25faWQYAyABKAkSFAoMdGltZXNfb2ZfZGF5GAQgAygFEhQKDGRheXNfb2Zfd2VlaxgFIAMoBRIQCghzdGFydF9vbhgGIAEoCRIOCgZlbmRfb24YByABKAkiQQoXU2V0RG9zZVNjaGVkdWxlUmVzcG9uc2USJgoIc2NoZWR1bGUYASABKAsyFC5tdG0udjEuRG9zZVNjaGVkdWxlIi4KGExpc3REb3NlU2NoZWR1bGVzUmVxdWVzdBISCgpwYXRpZW50X2lkGAEgASgJIkQKGUxpc3REb3NlU2NoZWR1bGVzUmVzcG9uc2USJwoJc2NoZWR1bGVzGAEgAygLMhQubXRtLnYxLkRvc2VTY2hlZHVsZSJEChlEZWxldGVEb3NlU2NoZWR1bGVSZXF1ZXN0EhIKCnBhdGllbnRfaWQYASABKAkSEwoLc2NoZWR1bGVfaWQYAiABKAkiHAoaRGVsZXRlRG9zZVNjaGVkdWxlUmVzcG9uc2UiSgoRR2V0Q2hhbmdlc1JlcXVlc3QSEgoKcGF0aWVudF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFIrYDCgxSZWNvcmRDaGFuZ2USDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIPCgdyZW1vdmVkGAMgASgIEiIKB3Byb2ZpbGUYCiABKAsyDy5tdG0udjEuUGF0aWVudEgAEigKCm1lZGljYXRpb24YCyABKAsyEi5tdG0udjEuTWVkaWNhdGlvbkgAEiIKB2FsbGVyZ3kYDCABKAsyDy5tdG0udjEuQWxsZXJneUgAEhwKBGZpbGwYDSABKAsyDC5tdG0udjEuRmlsbEgAEjMKCXBtbF9ub3RlcxgOIAEoCzIeLm10bS52MS5QZXJzb25hbE1lZGljYXRpb25MaXN0SAASKQoLYWN0aW9uX2l0ZW0YDyABKAsyEi5tdG0udjEuQWN0aW9uSXRlbUgAEjIKCnBsYW5fbm90ZXMYECABKAsyHC5tdG0udjEuTWVkaWNhdGlvbkFjdGlvblBsYW5IABItCg1kb3NlX3NjaGVkdWxlGBEgASgLMhQubXRtLnYxLkRvc2VTY2hlZHVsZUgAEiAKBnRocmVhZBgSIAEoCzIOLm10bS52MS5UaHJlYWRIAEIGCgRpdGVtIk0KDFN5bmNWZXJzaW9ucxIPCgdwcm9maWxlGAEgASgDEhcKD21lZGljYXRpb25fbGlzdBgCIAEoAxITCgthY3Rpb25fcGxhbhgDIAEoAyKjAQoSR2V0Q2hhbmdlc1Jlc3BvbnNlEiUKB2NoYW5nZXMYASADKAsyFC5tdG0udjEuUmVjb3JkQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIEhcKD3JlbG9hZF9yZXF1aXJlZBgEIAEoCBImCgh2ZXJzaW9ucxgFIAEoCzIULm10bS52MS5TeW5jVmVyc2lvbnMqngEKElNlbGZNZWRpY2F0aW9uS2luZBIkCiBTRUxGX01FRElDQVRJT05fS0lORF9VTlNQRUNJRklFRBAAEhwKGFNFTEZfTUVESUNBVElPTl9LSU5EX09UQxABEh8KG1NFTEZfTUVESUNBVElPTl9LSU5EX0hFUkJBTBACEiMKH1NFTEZfTUVESUNBVElPTl9LSU5EX1NVUFBMRU1FTlQQAyqfAQoQU2VsZlJlcG9ydFN0YXR1cxIiCh5TRUxGX1JFUE9SVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIlCiFTRUxGX1JFUE9SVF9TVEFUVVNfUEVORElOR19SRVZJRVcQARIfChtTRUxGX1JFUE9SVF9TVEFUVVNfQUNDRVBURUQQAhIfChtTRUxGX1JFUE9SVF9TVEFUVVNfREVDTElORUQQAypnCg5EZXZpY2VQbGF0Zm9ybRIfChtERVZJQ0VfUExBVEZPUk1fVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfUExBVEZPUk1fQU5EUk9JRBABEhcKE0RFVklDRV9QTEFURk9STV9JT1MQAip3CgtEb3NlT3V0Y29tZRIcChhET1NFX09VVENPTUVfVU5TUEVDSUZJRUQQABIWChJET1NFX09VVENPTUVfVEFLRU4QARIYChRET1NFX09VVENPTUVfU0tJUFBFRBACEhgKFERPU0VfT1VUQ09NRV9TTk9PWkVEEAMqmwEKDFJlbWluZGVyS2luZBIdChlSRU1JTkRFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSUkVNSU5ERVJfS0lORF9ET1NFEAESGAoUUkVNSU5ERVJfS0lORF9SRUZJTEwQAhIbChdSRU1JTkRFUl9LSU5EX0ZPTExPV19VUBADEh0KGVJFTUlOREVSX0tJTkRfTUlTU0VEX0RPU0UQBCq2AQoQQWRoZXJlbmNlTWVhc3VyZRIhCh1BREhFUkVOQ0VfTUVBU1VSRV9VTlNQRUNJRklFRBAAEhwKGEFESEVSRU5DRV9NRUFTVVJFX1BEQ19EUhABEh4KGkFESEVSRU5DRV9NRUFTVVJFX1BEQ19SQVNBEAISHQoZQURIRVJFTkNFX01FQVNVUkVfUERDX1NUQRADEiIKHkFESEVSRU5DRV9NRUFTVVJFX1BFUl9NRURJQ0lORRAEKrICCg9BZGhlcmVuY2VTdGF0dXMSIAocQURIRVJFTkNFX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0FESEVSRU5DRV9TVEFUVVNfU0NPUkVEEAESHgoaQURIRVJFTkNFX1NUQVRVU19GRVdfRklMTFMQAhIkCiBBREhFUkVOQ0VfU1RBVFVTX1NIT1JUX1RSRUFUTUVOVBADEiUKIUFESEVSRU5DRV9TVEFUVVNfRVhDTFVERURfSE9TUElDRRAEEiIKHkFESEVSRU5DRV9TVEFUVVNfRVhDTFVERURfRVNSRBAFEiUKIUFESEVSRU5DRV9TVEFUVVNfRVhDTFVERURfSU5TVUxJThAGEigKJEFESEVSRU5DRV9TVEFUVVNfRVhDTFVERURfU0FDVUJJVFJJTBAHKt8BCg5DYXJlZ2l2ZXJTY29wZRIfChtDQVJFR0lWRVJfU0NPUEVfVU5TUEVDSUZJRUQQABIiCh5DQVJFR0lWRVJfU0NPUEVfVklFV19NRURJQ0lORVMQARIdChlDQVJFR0lWRVJfU0NPUEVfVklFV19QTEFOEAISGwoXQ0FSRUdJVkVSX1NDT1BFX01FU1NBR0UQAxImCiJDQVJFR0lWRVJfU0NPUEVfTUlTU0VEX0RPU0VfQUxFUlRTEAQSJAogQ0FSRUdJVkVSX1NDT1BFX01BTkFHRV9SRU1JTkRFUlMQBSqfAQoNQWNjZXNzT3V0Y29tZRIeChpBQ0NFU1NfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhoKFkFDQ0VTU19PVVRDT01FX0FMTE9XRUQQARIZChVBQ0NFU1NfT1VUQ09NRV9ERU5JRUQQAhIZChVBQ0NFU1NfT1VUQ09NRV9GQUlMRUQQAxIcChhBQ0NFU1NfT1VUQ09NRV9USFJPVFRMRUQQBCpoCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEh4KGkVYUE9SVF9GT1JNQVRfRkhJUl9SNF9KU09OEAESGQoVRVhQT1JUX0ZPUk1BVF9DTVNfUERGEAIy9g8KDlBhdGllbnRTZXJ2aWNlEkMKCkdldFByb2ZpbGUSGS5tdG0udjEuR2V0UHJvZmlsZVJlcXVlc3QaGi5tdG0udjEuR2V0UHJvZmlsZVJlc3BvbnNlElgKEVVwZGF0ZVByZWZlcmVuY2VzEiAubXRtLnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVxdWVzdBohLm10bS52MS5VcGRhdGVQcmVmZXJlbmNlc1Jlc3BvbnNlElgKEUdldE1lZGljYXRpb25MaXN0EiAubXRtLnYxLkdldE1lZGljYXRpb25MaXN0UmVxdWVzdBohLm10bS52MS5HZXRNZWRpY2F0aW9uTGlzdFJlc3BvbnNlEkwKDUdldEFjdGlvblBsYW4SHC5tdG0udjEuR2V0QWN0aW9uUGxhblJlcXVlc3QaHS5tdG0udjEuR2V0QWN0aW9uUGxhblJlc3BvbnNlEmEKFFJlY29yZEFjdGlvblByb2dyZXNzEiMubXRtLnYxLlJlY29yZEFjdGlvblByb2dyZXNzUmVxdWVzdBokLm10bS52MS5SZWNvcmRBY3Rpb25Qcm9ncmVzc1Jlc3BvbnNlEmEKFFJlcG9ydFNlbGZNZWRpY2F0aW9uEiMubXRtLnYxLlJlcG9ydFNlbGZNZWRpY2F0aW9uUmVxdWVzdBokLm10bS52MS5SZXBvcnRTZWxmTWVkaWNhdGlvblJlc3BvbnNlEnwKHUxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zEiwubXRtLnYxLkxpc3RNeVNlbGZSZXBvcnRlZE1lZGljYXRpb25zUmVxdWVzdBotLm10bS52MS5MaXN0TXlTZWxmUmVwb3J0ZWRNZWRpY2F0aW9uc1Jlc3BvbnNlEk8KDlJlZ2lzdGVyRGV2aWNlEh0ubXRtLnYxLlJlZ2lzdGVyRGV2aWNlUmVxdWVzdBoeLm10bS52MS5SZWdpc3RlckRldmljZVJlc3BvbnNlElUKEFVucmVnaXN0ZXJEZXZpY2USHy5tdG0udjEuVW5yZWdpc3RlckRldmljZVJlcXVlc3QaIC5tdG0udjEuVW5yZWdpc3RlckRldmljZVJlc3BvbnNlEkMKClJlY29yZERvc2USGS5tdG0udjEuUmVjb3JkRG9zZVJlcXVlc3QaGi5tdG0udjEuUmVjb3JkRG9zZVJlc3BvbnNlEmQKFUxpc3RVcGNvbWluZ1JlbWluZGVycxIkLm10bS52MS5MaXN0VXBjb21pbmdSZW1pbmRlcnNSZXF1ZXN0GiUubXRtLnYxLkxpc3RVcGNvbWluZ1JlbWluZGVyc1Jlc3BvbnNlEmoKF0xpc3ROb3RpZmljYXRpb25IaXN0b3J5EiYubXRtLnYxLkxpc3ROb3RpZmljYXRpb25IaXN0b3J5UmVxdWVzdBonLm10bS52MS5MaXN0Tm90aWZpY2F0aW9uSGlzdG9yeVJlc3BvbnNlEkkKDEdldEFkaGVyZW5jZRIbLm10bS52MS5HZXRBZGhlcmVuY2VSZXF1ZXN0GhwubXRtLnYxLkdldEFkaGVyZW5jZVJlc3BvbnNlElIKD0ludml0ZUNhcmVnaXZlchIeLm10bS52MS5JbnZpdGVDYXJlZ2l2ZXJSZXF1ZXN0Gh8ubXRtLnYxLkludml0ZUNhcmVnaXZlclJlc3BvbnNlEmQKFUFjY2VwdENhcmVnaXZlckludml0ZRIkLm10bS52MS5BY2NlcHRDYXJlZ2l2ZXJJbnZpdGVSZXF1ZXN0GiUubXRtLnYxLkFjY2VwdENhcmVnaXZlckludml0ZVJlc3BvbnNlEk8KDkxpc3RDYXJlZ2l2ZXJzEh0ubXRtLnYxLkxpc3RDYXJlZ2l2ZXJzUmVxdWVzdBoeLm10bS52MS5MaXN0Q2FyZWdpdmVyc1Jlc3BvbnNlElIKD1Jldm9rZUNhcmVnaXZlchIeLm10bS52MS5SZXZva2VDYXJlZ2l2ZXJSZXF1ZXN0Gh8ubXRtLnYxLlJldm9rZUNhcmVnaXZlclJlc3BvbnNlElUKEExpc3RBY2Nlc3NFdmVudHMSHy5tdG0udjEuTGlzdEFjY2Vzc0V2ZW50c1JlcXVlc3QaIC5tdG0udjEuTGlzdEFjY2Vzc0V2ZW50c1Jlc3BvbnNlEkkKDEV4cG9ydFJlY29yZBIbLm10bS52MS5FeHBvcnRSZWNvcmRSZXF1ZXN0GhwubXRtLnYxLkV4cG9ydFJlY29yZFJlc3BvbnNlElIKD1NldERvc2VTY2hlZHVsZRIeLm10bS52MS5TZXREb3NlU2NoZWR1bGVSZXF1ZXN0Gh8ubXRtLnYxLlNldERvc2VTY2hlZHVsZVJlc3BvbnNlElgKEUxpc3REb3NlU2NoZWR1bGVzEiAubXRtLnYxLkxpc3REb3NlU2NoZWR1bGVzUmVxdWVzdBohLm10bS52MS5MaXN0RG9zZVNjaGVkdWxlc1Jlc3BvbnNlElsKEkRlbGV0ZURvc2VTY2hlZHVsZRIhLm10bS52MS5EZWxldGVEb3NlU2NoZWR1bGVSZXF1ZXN0GiIubXRtLnYxLkRlbGV0ZURvc2VTY2hlZHVsZVJlc3BvbnNlEkMKCkdldENoYW5nZXMSGS5tdG0udjEuR2V0Q2hhbmdlc1JlcXVlc3QaGi5tdG0udjEuR2V0Q2hhbmdlc1Jlc3BvbnNlQi5aLGdpdGh1Yi5jb20vbXRtYXBwL210bS9wcm90by9nZW4vbXRtL3YxO210bXYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_mtm_v1_messaging, file_mtm_v1_records]);
 
 /**
  * @generated from message mtm.v1.GetProfileRequest
@@ -24,6 +26,15 @@ export type GetProfileRequest = Message<"mtm.v1.GetProfileRequest"> & {
    * @generated from field: string patient_id = 1;
    */
   patientId: string;
+
+  /**
+   * The sync_version of the profile the app holds (from an earlier answer
+   * or GetChanges); when nothing in it changed since, the answer is
+   * not_modified with no record. 0 always reads.
+   *
+   * @generated from field: int64 known_version = 2;
+   */
+  knownVersion: bigint;
 };
 
 /**
@@ -38,9 +49,26 @@ export const GetProfileRequestSchema: GenMessage<GetProfileRequest> = /*@__PURE_
  */
 export type GetProfileResponse = Message<"mtm.v1.GetProfileResponse"> & {
   /**
+   * Absent when not_modified.
+   *
    * @generated from field: mtm.v1.Patient patient = 1;
    */
   patient?: Patient | undefined;
+
+  /**
+   * Changes whenever anything this call returns changes; send it back as
+   * known_version.
+   *
+   * @generated from field: int64 sync_version = 2;
+   */
+  syncVersion: bigint;
+
+  /**
+   * Nothing changed since known_version: keep what you have.
+   *
+   * @generated from field: bool not_modified = 3;
+   */
+  notModified: boolean;
 };
 
 /**
@@ -128,6 +156,15 @@ export type GetMedicationListRequest = Message<"mtm.v1.GetMedicationListRequest"
    * @generated from field: string patient_id = 1;
    */
   patientId: string;
+
+  /**
+   * The sync_version of the medication list the app holds (from an earlier answer
+   * or GetChanges); when nothing in it changed since, the answer is
+   * not_modified with no record. 0 always reads.
+   *
+   * @generated from field: int64 known_version = 2;
+   */
+  knownVersion: bigint;
 };
 
 /**
@@ -142,9 +179,26 @@ export const GetMedicationListRequestSchema: GenMessage<GetMedicationListRequest
  */
 export type GetMedicationListResponse = Message<"mtm.v1.GetMedicationListResponse"> & {
   /**
+   * Absent when not_modified.
+   *
    * @generated from field: mtm.v1.PersonalMedicationList medication_list = 1;
    */
   medicationList?: PersonalMedicationList | undefined;
+
+  /**
+   * Changes whenever anything this call returns changes; send it back as
+   * known_version.
+   *
+   * @generated from field: int64 sync_version = 2;
+   */
+  syncVersion: bigint;
+
+  /**
+   * Nothing changed since known_version: keep what you have.
+   *
+   * @generated from field: bool not_modified = 3;
+   */
+  notModified: boolean;
 };
 
 /**
@@ -162,6 +216,15 @@ export type GetActionPlanRequest = Message<"mtm.v1.GetActionPlanRequest"> & {
    * @generated from field: string patient_id = 1;
    */
   patientId: string;
+
+  /**
+   * The sync_version of the action plan the app holds (from an earlier answer
+   * or GetChanges); when nothing in it changed since, the answer is
+   * not_modified with no record. 0 always reads.
+   *
+   * @generated from field: int64 known_version = 2;
+   */
+  knownVersion: bigint;
 };
 
 /**
@@ -176,9 +239,26 @@ export const GetActionPlanRequestSchema: GenMessage<GetActionPlanRequest> = /*@_
  */
 export type GetActionPlanResponse = Message<"mtm.v1.GetActionPlanResponse"> & {
   /**
+   * Absent when not_modified.
+   *
    * @generated from field: mtm.v1.MedicationActionPlan action_plan = 1;
    */
   actionPlan?: MedicationActionPlan | undefined;
+
+  /**
+   * Changes whenever anything this call returns changes; send it back as
+   * known_version.
+   *
+   * @generated from field: int64 sync_version = 2;
+   */
+  syncVersion: bigint;
+
+  /**
+   * Nothing changed since known_version: keep what you have.
+   *
+   * @generated from field: bool not_modified = 3;
+   */
+  notModified: boolean;
 };
 
 /**
@@ -1391,6 +1471,220 @@ export const DeleteDoseScheduleResponseSchema: GenMessage<DeleteDoseScheduleResp
   messageDesc(file_mtm_v1_patient, 50);
 
 /**
+ * @generated from message mtm.v1.GetChangesRequest
+ */
+export type GetChangesRequest = Message<"mtm.v1.GetChangesRequest"> & {
+  /**
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * next_cursor of the previous answer; empty for the first call.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * How many log entries to read at most; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message mtm.v1.GetChangesRequest.
+ * Use `create(GetChangesRequestSchema)` to create a new message.
+ */
+export const GetChangesRequestSchema: GenMessage<GetChangesRequest> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 51);
+
+/**
+ * RecordChange is one item that changed, as it is now, or its removal.
+ *
+ * @generated from message mtm.v1.RecordChange
+ */
+export type RecordChange = Message<"mtm.v1.RecordChange"> & {
+  /**
+   * Which part of the record, as the change log names it: "profile",
+   * "medication", "allergy", "fill", "pml_notes", "action_item",
+   * "plan_notes", "dose_schedule", "thread".
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * The item's id; empty for profile, pml_notes and plan_notes.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * The item is gone: drop it.
+   *
+   * @generated from field: bool removed = 3;
+   */
+  removed: boolean;
+
+  /**
+   * @generated from oneof mtm.v1.RecordChange.item
+   */
+  item: {
+    /**
+     * @generated from field: mtm.v1.Patient profile = 10;
+     */
+    value: Patient;
+    case: "profile";
+  } | {
+    /**
+     * @generated from field: mtm.v1.Medication medication = 11;
+     */
+    value: Medication;
+    case: "medication";
+  } | {
+    /**
+     * @generated from field: mtm.v1.Allergy allergy = 12;
+     */
+    value: Allergy;
+    case: "allergy";
+  } | {
+    /**
+     * @generated from field: mtm.v1.Fill fill = 13;
+     */
+    value: Fill;
+    case: "fill";
+  } | {
+    /**
+     * Only other_information is set.
+     *
+     * @generated from field: mtm.v1.PersonalMedicationList pml_notes = 14;
+     */
+    value: PersonalMedicationList;
+    case: "pmlNotes";
+  } | {
+    /**
+     * @generated from field: mtm.v1.ActionItem action_item = 15;
+     */
+    value: ActionItem;
+    case: "actionItem";
+  } | {
+    /**
+     * Only follow_up_plan and questions are set.
+     *
+     * @generated from field: mtm.v1.MedicationActionPlan plan_notes = 16;
+     */
+    value: MedicationActionPlan;
+    case: "planNotes";
+  } | {
+    /**
+     * @generated from field: mtm.v1.DoseSchedule dose_schedule = 17;
+     */
+    value: DoseSchedule;
+    case: "doseSchedule";
+  } | {
+    /**
+     * Its messages come from ListMessages after the seq the app holds.
+     *
+     * @generated from field: mtm.v1.Thread thread = 18;
+     */
+    value: Thread;
+    case: "thread";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mtm.v1.RecordChange.
+ * Use `create(RecordChangeSchema)` to create a new message.
+ */
+export const RecordChangeSchema: GenMessage<RecordChange> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 52);
+
+/**
+ * SyncVersions are the sync_version of each conditional read, as of
+ * next_cursor.
+ *
+ * @generated from message mtm.v1.SyncVersions
+ */
+export type SyncVersions = Message<"mtm.v1.SyncVersions"> & {
+  /**
+   * @generated from field: int64 profile = 1;
+   */
+  profile: bigint;
+
+  /**
+   * @generated from field: int64 medication_list = 2;
+   */
+  medicationList: bigint;
+
+  /**
+   * @generated from field: int64 action_plan = 3;
+   */
+  actionPlan: bigint;
+};
+
+/**
+ * Describes the message mtm.v1.SyncVersions.
+ * Use `create(SyncVersionsSchema)` to create a new message.
+ */
+export const SyncVersionsSchema: GenMessage<SyncVersions> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 53);
+
+/**
+ * @generated from message mtm.v1.GetChangesResponse
+ */
+export type GetChangesResponse = Message<"mtm.v1.GetChangesResponse"> & {
+  /**
+   * Each changed item once, at its latest change, oldest first. Items the
+   * caller may not see are left out.
+   *
+   * @generated from field: repeated mtm.v1.RecordChange changes = 1;
+   */
+  changes: RecordChange[];
+
+  /**
+   * Pass it back as cursor next time.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * More changes wait after next_cursor: call again at once.
+   *
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+
+  /**
+   * The cursor was empty or older than what the server keeps (or not one
+   * it handed out): changes is empty; read the record in full, then go on
+   * from next_cursor.
+   *
+   * @generated from field: bool reload_required = 4;
+   */
+  reloadRequired: boolean;
+
+  /**
+   * The conditional reads' versions as of next_cursor; absent while
+   * has_more.
+   *
+   * @generated from field: mtm.v1.SyncVersions versions = 5;
+   */
+  versions?: SyncVersions | undefined;
+};
+
+/**
+ * Describes the message mtm.v1.GetChangesResponse.
+ * Use `create(GetChangesResponseSchema)` to create a new message.
+ */
+export const GetChangesResponseSchema: GenMessage<GetChangesResponse> = /*@__PURE__*/
+  messageDesc(file_mtm_v1_patient, 54);
+
+/**
  * SelfMedicationKind is what kind of self-started medicine was reported.
  *
  * @generated from enum mtm.v1.SelfMedicationKind
@@ -2022,6 +2316,21 @@ export const PatientService: GenService<{
     methodKind: "unary";
     input: typeof DeleteDoseScheduleRequestSchema;
     output: typeof DeleteDoseScheduleResponseSchema;
+  },
+  /**
+   * GetChanges returns what changed in the patient's record after a
+   * cursor (PML rows, allergies, fills, MAP items, dose schedules,
+   * threads, the profile), each item as it is now, so an app that was
+   * offline catches up in one round trip. A caregiver sees only the parts
+   * their grant's scopes cover. An empty or too old cursor answers
+   * reload_required: read the record in full, then go on from next_cursor.
+   *
+   * @generated from rpc mtm.v1.PatientService.GetChanges
+   */
+  getChanges: {
+    methodKind: "unary";
+    input: typeof GetChangesRequestSchema;
+    output: typeof GetChangesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mtm_v1_patient, 0);
