@@ -146,6 +146,9 @@ func failures(rep loadtest.Report) error {
 				}
 			}
 		}
+		if err := suite.BurstIncomplete(run); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: reminder burst: %v", run.Store, err))
+		}
 		if n := run.Figures[suite.FigureUndelivered]; n > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %.0f messages never reached their watcher", run.Store, n))
 		}

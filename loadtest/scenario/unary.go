@@ -59,10 +59,9 @@ func (e *Env) ReadPML(load loadtest.Load, set []int) loadtest.Phase {
 }
 
 // AppOpen is the morning: each patient opens the app, which refreshes its
-// sign-in, then reads the PML, the MAP and (withThreads) the message
-// threads. Workers take disjoint patients, so a refresh token is never
+// sign-in, then reads the PML, the MAP and the message threads. Workers take disjoint patients, so a refresh token is never
 // spent twice at once.
-func (e *Env) AppOpen(load loadtest.Load, withThreads bool) loadtest.Phase {
+func (e *Env) AppOpen(load loadtest.Load) loadtest.Phase {
 	workers := max(load.Concurrency, 1)
 	cursor := make([]int, workers)
 	return loadtest.Phase{Name: PhaseAppOpen, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, w int) error {
@@ -89,12 +88,8 @@ func (e *Env) AppOpen(load loadtest.Load, withThreads bool) loadtest.Phase {
 		if _, err := c.Patient.GetActionPlan(cctx, loadtest.Authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access)); err != nil {
 			return err
 		}
-		if withThreads {
-			if _, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access)); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access))
+		return err
 	}}
 }
 

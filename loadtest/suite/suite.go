@@ -326,22 +326,16 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 			return run, err
 		}
 	}
-	messaging := env.Probe(ctx, "messaging")
-	if err := r.Run(ctx, env.AppOpen(load, !errors.Is(messaging, scenario.ErrNotServed))); err != nil {
+	if err := env.RequireServed(ctx); err != nil {
 		return run, err
 	}
-	if err := env.Probe(ctx, "doses"); !errors.Is(err, scenario.ErrNotServed) {
-		if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
-			return run, err
-		}
-	} else {
-		run.Figures["dose confirmations skipped (RecordDose not served)"] = 1
-		c.logf("%s: skipping dose confirmations: %v", storeName, err)
+	if err := r.Run(ctx, env.AppOpen(load)); err != nil {
+		return run, err
 	}
-	if errors.Is(messaging, scenario.ErrNotServed) {
-		run.Figures["questions and replies skipped (messaging not served)"] = 1
-		c.logf("%s: skipping questions and replies: %v", storeName, messaging)
-	} else if c.MessagingRate > 0 && c.MessagingThreads > 0 {
+	if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
+		return run, err
+	}
+	if c.MessagingRate > 0 && c.MessagingThreads > 0 {
 		if err := runConversation(ctx, c, env, r, load, &run); err != nil {
 			return run, err
 		}
@@ -415,8 +409,8 @@ func runBurst(ctx context.Context, c Config, storeName, dataDir, redisURL string
 	if err != nil {
 		return err
 	}
-	run.Figures["reminder burst: reminders due at once"] = float64(res.Reminders)
-	run.Figures["reminder burst: pushes accepted by fake FCM"] = float64(res.Pushes)
+	run.Figures[FigureBurstDue] = float64(res.Reminders)
+	run.Figures[FigureBurstPushes] = float64(res.Pushes)
 	run.Figures["reminder burst: drain seconds"] = res.DrainSec
 	run.Figures["reminder burst: drained reminders/s"] = res.DrainRate
 	run.Figures["reminder burst: raw SDK messages/s"] = res.RawSDKRate
