@@ -13,6 +13,7 @@ import (
 
 // Phase names, also the keys of the report.
 const (
+	PhaseFloor    = "floor: bare connect-go Empty"
 	PhaseBaseline = "baseline: Empty"
 	PhasePML20    = "PML read (20 medicines)"
 	PhaseAppOpen  = "app open"
@@ -39,6 +40,22 @@ func (e *Env) Baseline(load loadtest.Load, set []int) loadtest.Phase {
 		ctx, cancel := loadtest.WithDeadline(ctx)
 		defer cancel()
 		_, err := e.device(0, i).Bench.Empty(ctx, loadtest.Authed(&mtmv1.EmptyRequest{}, access))
+		return err
+	}}
+}
+
+// Floor is the empty RPC against the bare connect-go handler (its own
+// process, no interceptors), called exactly as Baseline calls mtmd: the
+// same patients' tokens, devices, protocol and concurrency. bare are the
+// devices' clients for that server (NewClients).
+func (e *Env) Floor(load loadtest.Load, set []int, bare []Clients) loadtest.Phase {
+	p := &picker{set: set}
+	return loadtest.Phase{Name: PhaseFloor, Load: load, Iterate: func(ctx context.Context, _ int) error {
+		i := p.next()
+		_, access := e.patients[i].get()
+		ctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		_, err := bare[i%len(bare)].Bench.Empty(ctx, loadtest.Authed(&mtmv1.EmptyRequest{}, access))
 		return err
 	}}
 }

@@ -68,6 +68,12 @@ type Config struct {
 	ServerURL      string
 	ServerRedisURL string
 	ServerPID      int
+	// BareBinary, when set, is a binary that serves the bare connect-go
+	// handler when run with procs.BareFlag (mtmload itself): every phase
+	// is compared with it, measured in the same run.
+	BareBinary string
+	// Smoke marks a short correctness run: targets are not judged.
+	Smoke bool
 	// Progress receives the progress lines and stage notes.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -142,7 +148,7 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		"devices": c.Devices, "phase_seconds": c.PhaseDuration.Seconds(), "rounds": c.Rounds,
 		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
 		"server_log_level": c.ServerLogLevel,
-	}}
+	}, Smoke: c.Smoke}
 	if c.ServerURL != "" {
 		c.Stores = []string{StoreExternal}
 	}
@@ -313,12 +319,43 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 
 	r := &loadtest.Runner{Label: storeName, ServerCPU: cpu, Progress: c.Progress, Now: c.Now}
 	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
+	// The floor: a bare connect-go handler in its own process, driven by
+	// the same devices, tokens, protocol and concurrency.
+	var floor func(loadtest.Load) loadtest.Phase
+	if c.BareBinary != "" {
+		b, err := procs.StartBare(ctx, c.BareBinary, filepath.Join(dir, "bare"))
+		if err != nil {
+			return run, err
+		}
+		defer b.Stop(10 * time.Second)
+		d, err := loadtest.NewDevices(b.URL, c.Protocol, c.Devices)
+		if err != nil {
+			return run, err
+		}
+		defer d.Close()
+		bare := scenario.NewClients(d)
+		floor = func(l loadtest.Load) loadtest.Phase {
+			p := env.Floor(l, pml, bare)
+			p.ServerCPU = b.CPUTime
+			return p
+		}
+		r.Floor = scenario.PhaseFloor
+	}
 	// Warm up (not reported): connections, server caches, heap size.
 	warm := &loadtest.Runner{Label: storeName, Now: c.Now}
-	_ = warm.Run(ctx, env.Baseline(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
-	_ = warm.Run(ctx, env.ReadPML(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
+	warmLoad := loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}
+	if floor != nil {
+		_ = warm.Run(ctx, floor(warmLoad))
+	}
+	_ = warm.Run(ctx, env.Baseline(warmLoad, pml))
+	_ = warm.Run(ctx, env.ReadPML(warmLoad, pml))
 
 	for range c.Rounds {
+		if floor != nil {
+			if err := r.Run(ctx, floor(load)); err != nil {
+				return run, err
+			}
+		}
 		if err := r.Run(ctx, env.Baseline(load, pml)); err != nil {
 			return run, err
 		}
