@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,8 @@ type TokenConfig struct {
 type Tokens struct {
 	keys *KeySet
 	cfg  TokenConfig
+	// verified holds the claims of tokens whose signature verified.
+	verified *claimCache
 }
 
 // accessClaims is the payload of an access token.
@@ -82,7 +85,7 @@ func NewTokens(keys *KeySet, cfg TokenConfig) (*Tokens, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("auth.NewTokens: %s", strings.Join(problems, "; "))
 	}
-	return &Tokens{keys: keys, cfg: cfg}, nil
+	return &Tokens{keys: keys, cfg: cfg, verified: newClaimCache(claimCacheSize)}, nil
 }
 
 // IssueAccess signs an access token for p with the newest key. expiresAt is
@@ -142,11 +145,41 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 	return p, nil
 }
 
+// verify checks the token's signature once (then its claims come from the
+// cache while its key is live) and its claims' values on every call.
 func (t *Tokens) verify(token string) (Principal, error) {
 	var c accessClaims
-	if err := t.parse(token, isAccessTokenType, &c); err != nil {
+	cacheable := token != "" && len(token) <= MaxTokenBytes
+	var key [sha256.Size]byte
+	cached := false
+	if cacheable {
+		key = sha256.Sum256([]byte(token))
+		c, cached = t.verified.get(key, t.keys.live)
+	}
+	if !cached {
+		kid, err := t.parse(token, isAccessTokenType, &c)
+		if err != nil {
+			return Principal{}, err
+		}
+		p, err := t.checkClaims(c)
+		if err != nil {
+			return Principal{}, err
+		}
+		if cacheable {
+			t.verified.put(key, c, kid, t.cfg.Now())
+		}
+		return p, nil
+	}
+	p, err := t.checkClaims(c)
+	if err != nil {
+		t.verified.drop(key)
 		return Principal{}, err
 	}
+	return p, nil
+}
+
+// checkClaims validates the values of verified claims at the current time.
+func (t *Tokens) checkClaims(c accessClaims) (Principal, error) {
 	err := c.Claims.ValidateWithLeeway(jwt.Expected{
 		Issuer:      t.cfg.Issuer,
 		AnyAudience: jwt.Audience{t.cfg.Audience},
@@ -175,46 +208,46 @@ func (t *Tokens) verify(token string) (Principal, error) {
 // parse checks a compact JWS of an accepted type against our keys and
 // decodes its claims into claims, which must embed jwt.Claims; exp, iss
 // and aud must be present. The caller validates the claims' values.
-func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{ base() *jwt.Claims }) error {
+func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{ base() *jwt.Claims }) (kid string, err error) {
 	if token == "" {
-		return errors.New("empty token")
+		return "", errors.New("empty token")
 	}
 	if len(token) > MaxTokenBytes {
-		return fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
+		return "", fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
 	}
 	if err := checkProtectedHeader(token); err != nil {
-		return err
+		return "", err
 	}
 	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(parsed.Headers) != 1 {
-		return errors.New("not exactly one signature")
+		return "", errors.New("not exactly one signature")
 	}
 	h := parsed.Headers[0]
 	if h.Algorithm != string(jose.ES256) || h.JSONWebKey != nil {
-		return errors.New("header refused")
+		return "", errors.New("header refused")
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !typeOK(typ) {
-		return errors.New("wrong token type (typ)")
+		return "", errors.New("wrong token type (typ)")
 	}
 	pub, ok := t.keys.verifier(h.KeyID)
 	if !ok {
-		return errors.New("unknown kid")
+		return "", errors.New("unknown kid")
 	}
 	if err := parsed.Claims(pub, claims); err != nil {
-		return err
+		return "", err
 	}
 	c := claims.base()
 	if c.Expiry == nil {
-		return errors.New("missing exp")
+		return "", errors.New("missing exp")
 	}
 	if c.Issuer == "" || len(c.Audience) == 0 {
-		return errors.New("missing iss or aud")
+		return "", errors.New("missing iss or aud")
 	}
-	return nil
+	return h.KeyID, nil
 }
 
 func (c *accessClaims) base() *jwt.Claims { return &c.Claims }
