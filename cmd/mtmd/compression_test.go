@@ -25,7 +25,7 @@ func TestSmallResponsesAreNotCompressed(t *testing.T) {
 	for _, c := range []struct {
 		size int
 		gzip bool
-	}{{10, false}, {compressMinBytes - 16, false}, {4 << 10, true}} {
+	}{{10, false}, {compressMinBytes - 16, false}, {compressMinBytes + 16, true}, {64 << 10, true}} {
 		body, err := proto.Marshal(wrapperspb.String(strings.Repeat("a", c.size)))
 		if err != nil {
 			t.Fatal(err)
