@@ -43,6 +43,9 @@ func TestStartRedis(t *testing.T) {
 	if _, err := r.CPUTime(); err != nil {
 		t.Error(err)
 	}
+	if m, err := r.UsedMemory(t.Context()); err != nil || m < 100<<10 {
+		t.Errorf("UsedMemory = %d, %v; want the server's used_memory (at least 100 KiB)", m, err)
+	}
 	if err := r.Stop(5 * time.Second); err != nil {
 		t.Error(err)
 	}

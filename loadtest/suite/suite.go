@@ -237,6 +237,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err != nil {
 		return run, err
 	}
+	var mem0 int64
+	if dep.redis != nil {
+		if mem0, err = dep.redis.UsedMemory(ctx); err != nil {
+			st.Close()
+			return run, err
+		}
+	}
 	c.logf("%s: seeding %d patients…", storeName, c.Patients)
 	t0 := time.Now()
 	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Tag: tag, Progress: func(n int64) {
@@ -255,6 +262,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, closeErr
 	}
 	run.Figures["seed seconds"] = time.Since(t0).Seconds()
+	if dep.redis != nil {
+		mem1, err := dep.redis.UsedMemory(ctx)
+		if err != nil {
+			return run, err
+		}
+		run.Figures[FigureRedisBytesPerPatient] = float64(mem1-mem0) / float64(len(pop.Patients))
+	}
 	run.Figures["seeded patients"] = float64(len(pop.Patients))
 
 	if c.Reminders > 0 {

@@ -13,7 +13,10 @@ const (
 	FigureBurstVsSDK  = "reminder burst: drain rate / raw SDK rate"
 	FigureUndelivered = "messages not seen by a watcher 2s after the phase"
 	FigureBurstDue    = "reminder burst: reminders due at once"
-	FigureBurstPushes = "reminder burst: pushes accepted by fake FCM"
+	// FigureRedisBytesPerPatient is the growth of Redis used_memory over
+	// the seeding, per seeded patient (records, indexes, sessions, grants).
+	FigureRedisBytesPerPatient = "Redis used_memory per seeded patient (bytes)"
+	FigureBurstPushes          = "reminder burst: pushes accepted by fake FCM"
 )
 
 // Targets evaluates the targets against a report. Rates and p99s
