@@ -20,6 +20,9 @@ import (
 // bare handler instead of running a load test (see ServeBare).
 const BareFlag = "--bare-server"
 
+// BareCompressMinBytes is the bare server's compression threshold: mtmd's.
+const BareCompressMinBytes = 8 << 10
+
 // bareBench is BenchService with nothing in front of it: no interceptors,
 // no authentication, no telemetry.
 type bareBench struct {
@@ -31,7 +34,7 @@ func (bareBench) Empty(context.Context, *connect.Request[mtmv1.EmptyRequest]) (*
 }
 
 // ServeBare serves the bare connect-go BenchService (empty handler, no
-// interceptors, default options) on addr, over h2c and HTTP/1.1 like mtmd,
+// interceptors, default options but the compression threshold) on addr, over h2c and HTTP/1.1 like mtmd,
 // until ctx ends. It is the floor every phase of the load test is compared
 // with: what Connect itself costs per call on this machine.
 func ServeBare(ctx context.Context, addr string) error {
@@ -40,7 +43,11 @@ func ServeBare(ctx context.Context, addr string) error {
 		return fmt.Errorf("procs.ServeBare: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(mtmv1connect.NewBenchServiceHandler(bareBench{}))
+	// Default options but one: responses under 8 KiB are not compressed, as
+	// mtmd does (cmd/mtmd compressMinBytes). With connect-go's default every
+	// response, even an empty one, is gzipped for a client that accepts it,
+	// and the floor would pay for work mtmd skips.
+	mux.Handle(mtmv1connect.NewBenchServiceHandler(bareBench{}, connect.WithCompressMinBytes(BareCompressMinBytes)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	srv.Protocols = new(http.Protocols)
 	srv.Protocols.SetHTTP1(true)

@@ -2,9 +2,11 @@ package procs_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +82,18 @@ func TestServeBare(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("Empty on the bare server: %v", err)
+	}
+	// Like mtmd, it does not gzip a small answer for a client that accepts gzip.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/mtm.v1.BenchService/Empty", strings.NewReader(""))
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("Empty over HTTP/1.1: %s, Content-Encoding %q; want 200 uncompressed", res.Status, res.Header.Get("Content-Encoding"))
 	}
 	cancel()
 	select {
