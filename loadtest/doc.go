@@ -3,12 +3,13 @@
 // call into an HDR histogram per procedure), runs closed-loop load phases
 // bounded in time and count, prints a progress line while they run, and
 // turns the measurements into a Report (terminal table and JSON) in which
-// every figure is also a ratio to the empty-RPC baseline measured in the
-// same run.
+// every figure is also a ratio to the empty-RPC baseline and to the floor
+// (a bare connect-go handler in its own process, procs.ServeBare) measured
+// in the same run.
 //
 // The subpackages hold the rest: seed fills a store with a realistic
 // population through the store contract, procs starts the servers under
-// test (mtmd, redis-server) as child processes on loopback and reads their
+// test (mtmd, redis-server, the bare floor) as child processes on loopback and reads their
 // CPU time, and scenario holds the user journeys (app open, dose
 // confirmations, questions and replies, the 8:00 reminder burst).
 // cmd/mtmload is the command.

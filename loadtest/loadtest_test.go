@@ -119,3 +119,39 @@ func TestCheckLoopback(t *testing.T) {
 		}
 	}
 }
+
+// Every phase is compared with the floor (the bare handler) as well as
+// with its baseline; the floor's CPU comes from its own clock (its own
+// process), not the servers under test.
+func TestRunnerComparesWithFloor(t *testing.T) {
+	var serverCPU, bareCPU atomic.Int64
+	r := &loadtest.Runner{Floor: "bare", ServerCPU: func() (time.Duration, error) { return time.Duration(serverCPU.Load()), nil }}
+	phase := func(name string, took time.Duration, cpu *atomic.Int64) loadtest.Phase {
+		return loadtest.Phase{Name: name, Load: loadtest.Load{Concurrency: 2, Duration: time.Minute, MaxIterations: 100},
+			Iterate: func(ctx context.Context, _ int) error {
+				cpu.Add(int64(took))
+				loadtest.RecorderFrom(ctx).Observe(name, took, nil)
+				return nil
+			}}
+	}
+	floor := phase("bare", time.Millisecond, &bareCPU)
+	floor.ServerCPU = func() (time.Duration, error) { return time.Duration(bareCPU.Load()), nil }
+	for _, p := range []loadtest.Phase{floor, phase("pml", 4*time.Millisecond, &serverCPU)} {
+		if err := r.Run(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := r.Results()
+	if res[0].CPUVsFloor != 0 || res[0].Ops[0].P99VsFloor != 0 {
+		t.Errorf("the floor is compared with itself: %+v", res[0])
+	}
+	if got := res[1].CPUVsFloor; got < 3.99 || got > 4.01 {
+		t.Errorf("CPU per call vs floor = %.3f, want 4 (floor CPU read from its own clock)", got)
+	}
+	if got := res[1].Ops[0].P99VsFloor; got < 3.9 || got > 4.1 {
+		t.Errorf("p99 vs floor = %.3f, want 4", got)
+	}
+	if res[1].RateVsFloor == 0 || res[1].Ops[0].RateVsFloor == 0 {
+		t.Error("no rate ratio to the floor")
+	}
+}

@@ -89,6 +89,10 @@ type OpStats struct {
 	// only this call; P99VsBaseline is P99Ms over the baseline's.
 	RateVsBaseline float64 `json:"rate_vs_baseline,omitempty"`
 	P99VsBaseline  float64 `json:"p99_vs_baseline,omitempty"`
+	// RateVsFloor is PerSec over the bare handler's calls/s, P99VsFloor
+	// P99Ms over its p99 (Runner.Floor).
+	RateVsFloor float64 `json:"rate_vs_floor,omitempty"`
+	P99VsFloor  float64 `json:"p99_vs_floor,omitempty"`
 }
 
 // Total is the number of calls, successful or not.

@@ -30,6 +30,10 @@ type PhaseResult struct {
 	ServerCPUSeconds   float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUPerCallUs float64 `json:"server_cpu_per_call_us,omitempty"`
 	CPUVsBaseline      float64 `json:"cpu_vs_baseline,omitempty"`
+	// RateVsFloor and CPUVsFloor compare the phase (calls/s, server CPU
+	// per call) with the bare connect-go handler measured in the same run.
+	RateVsFloor float64 `json:"rate_vs_floor,omitempty"`
+	CPUVsFloor  float64 `json:"cpu_vs_floor,omitempty"`
 }
 
 // Op returns the statistics of the named operation in the phase.
@@ -70,6 +74,9 @@ type Report struct {
 	Settings map[string]any `json:"settings"`
 	Runs     []StoreRun     `json:"runs"`
 	Targets  []Target       `json:"targets"`
+	// Smoke marks a short correctness run: its targets are printed as not
+	// judged (Met stays as computed, for the record).
+	Smoke bool `json:"smoke,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -88,25 +95,32 @@ func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, run := range r.Runs {
 		fmt.Fprintf(tw, "\n== store: %s\n", run.Store)
-		fmt.Fprintln(tw, "phase\top\tcalls\tcalls/s\tvs base\tp50 ms\tp95 ms\tp99 ms\tmax ms\tp99 vs base\tcpu µs/call\terrors\t")
+		fmt.Fprintln(tw, "phase\top\tcalls\tcalls/s\tvs base\tvs bare\tp50 ms\tp95 ms\tp99 ms\tmax ms\tp99 vs base\tp99 vs bare\tcpu µs/call\terrors\t")
 		for _, p := range run.Phases {
 			for i, op := range p.Ops {
 				name, cpu := "", ""
 				if i == 0 {
 					name = fmt.Sprintf("%s (%d workers, %.0fs)", p.Name, p.Workers, p.Seconds)
-					if len(p.Ops) > 1 && p.RateVsBaseline > 0 {
-						name = fmt.Sprintf("%s (%d workers, %.0fs, all calls %.2f× base rate)", p.Name, p.Workers, p.Seconds, p.RateVsBaseline)
+					if len(p.Ops) > 1 && (p.RateVsBaseline > 0 || p.RateVsFloor > 0) {
+						name = fmt.Sprintf("%s (%d workers, %.0fs, all calls %s base, %s bare rate)", p.Name, p.Workers, p.Seconds, ratio(p.RateVsBaseline), ratio(p.RateVsFloor))
 					}
 					if p.ServerCPUPerCallUs > 0 {
 						cpu = fmt.Sprintf("%.0f", p.ServerCPUPerCallUs)
+						var vs []string
 						if p.CPUVsBaseline > 0 {
-							cpu += fmt.Sprintf(" (%.2f×)", p.CPUVsBaseline)
+							vs = append(vs, fmt.Sprintf("%.2f× base", p.CPUVsBaseline))
+						}
+						if p.CPUVsFloor > 0 {
+							vs = append(vs, fmt.Sprintf("%.2f× bare", p.CPUVsFloor))
+						}
+						if len(vs) > 0 {
+							cpu += " (" + strings.Join(vs, ", ") + ")"
 						}
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t\n",
-					name, op.Name, op.Total(), op.PerSec, ratio(op.RateVsBaseline), op.P50Ms, op.P95Ms, op.P99Ms, op.MaxMs,
-					ratio(op.P99VsBaseline), cpu, errorList(op.Errors))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n",
+					name, op.Name, op.Total(), op.PerSec, ratio(op.RateVsBaseline), ratio(op.RateVsFloor), op.P50Ms, op.P95Ms, op.P99Ms, op.MaxMs,
+					ratio(op.P99VsBaseline), ratio(op.P99VsFloor), cpu, errorList(op.Errors))
 			}
 		}
 		if len(run.Figures) > 0 {
@@ -128,6 +142,8 @@ func (r Report) WriteTable(w io.Writer) error {
 			switch {
 			case !t.Measured:
 				met = "n/a"
+			case r.Smoke:
+				met = "not judged (smoke run: too short to judge a rate)"
 			case !t.Met:
 				met = "NO"
 			}

@@ -31,6 +31,10 @@ type Phase struct {
 	// baseline's.
 	Paced bool
 	Load  Load
+	// ServerCPU, when set, reads the CPU time of the servers this phase
+	// drives instead of the Runner's (the bare floor runs in its own
+	// process).
+	ServerCPU CPUClock
 	// Iterate runs one iteration (e.g. one app open) as worker w. Its
 	// context carries the phase's Recorder (RecorderFrom): the RPCs it
 	// makes through clients built with Interceptor are measured. An error
@@ -53,6 +57,9 @@ type Runner struct {
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Floor names the phase every other phase is also compared with (the
+	// bare connect-go handler); "" for none.
+	Floor string
 
 	order   []string
 	results map[string]*phaseAcc
@@ -86,13 +93,17 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 	}
 	acc := r.results[p.Name]
 	if acc == nil {
-		acc = &phaseAcc{baseline: p.Baseline, paced: p.Paced, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil}
+		acc = &phaseAcc{baseline: p.Baseline, paced: p.Paced, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil || p.ServerCPU != nil}
 		r.results[p.Name] = acc
 		r.order = append(r.order, p.Name)
 	}
+	cpuClock := r.ServerCPU
+	if p.ServerCPU != nil {
+		cpuClock = p.ServerCPU
+	}
 	var cpu0 time.Duration
-	if r.ServerCPU != nil {
-		c, err := r.ServerCPU()
+	if cpuClock != nil {
+		c, err := cpuClock()
 		if err != nil {
 			return fmt.Errorf("loadtest.Run %s: server CPU: %w", p.Name, err)
 		}
@@ -127,8 +138,8 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 	elapsed := now().Sub(start)
 	stopProgress()
 
-	if r.ServerCPU != nil {
-		c, err := r.ServerCPU()
+	if cpuClock != nil {
+		c, err := cpuClock()
 		if err != nil {
 			return fmt.Errorf("loadtest.Run %s: server CPU: %w", p.Name, err)
 		}
@@ -203,6 +214,29 @@ func (r *Runner) Results() []PhaseResult {
 		}
 		byName[name] = res
 		out = append(out, res)
+	}
+	floor, hasFloor := byName[r.Floor]
+	hasFloor = hasFloor && len(floor.Ops) > 0
+	for i, res := range out {
+		if !hasFloor || res.Name == r.Floor {
+			continue
+		}
+		f := floor.Ops[0]
+		paced := r.results[res.Name].paced
+		if f.PerSec > 0 && !paced {
+			out[i].RateVsFloor = res.CallsPerSec / f.PerSec
+		}
+		for j, op := range res.Ops {
+			if f.PerSec > 0 && !paced {
+				out[i].Ops[j].RateVsFloor = op.PerSec / f.PerSec
+			}
+			if f.P99Ms > 0 {
+				out[i].Ops[j].P99VsFloor = op.P99Ms / f.P99Ms
+			}
+		}
+		if floor.ServerCPUPerCallUs > 0 {
+			out[i].CPUVsFloor = res.ServerCPUPerCallUs / floor.ServerCPUPerCallUs
+		}
 	}
 	for i, res := range out {
 		base, ok := byName[res.Baseline]

@@ -97,6 +97,9 @@ func medicationListToProto(p store.Patient) *mtmv1.PersonalMedicationList {
 		PatientId:        p.ID,
 		OtherInformation: p.OtherInformation,
 		UpdatedAt:        ts(p.UpdatedAt),
+		Medications:      make([]*mtmv1.Medication, 0, len(meds)),
+		Allergies:        make([]*mtmv1.Allergy, 0, len(p.Allergies)),
+		Fills:            make([]*mtmv1.Fill, 0, len(p.Fills)),
 	}
 	for _, m := range meds {
 		out.Medications = append(out.Medications, medicationToProto(m))

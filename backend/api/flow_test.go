@@ -20,13 +20,8 @@ func TestMedicationListAndPlanEndToEnd(t *testing.T) {
 		pt := e.enroll(rph, "Margaret")
 		care := e.careClient(rph)
 
-		add, err := care.AddMedication(ctx, connect.NewRequest(&mtmv1.AddMedicationRequest{PatientId: pt.id, Medication: &mtmv1.MedicationFields{
-			Name: "Apixaban", Strength: "5 mg", Rxcui: "1364445", HowIUseIt: "1 tablet twice a day", WhyIUseIt: "Prevent stroke",
-			Prescriber: "Dr. Alvarez", StartedOn: "2025-09-10"}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		apixaban := add.Msg.GetMedication()
+		// The stopped medicine was added first: the PML must still list the
+		// current one first (the storage order alone would not).
 		old, err := care.AddMedication(ctx, connect.NewRequest(&mtmv1.AddMedicationRequest{PatientId: pt.id, Medication: &mtmv1.MedicationFields{
 			Name: "Omeprazole", Strength: "20 mg", HowIUseIt: "1 capsule before breakfast"}}))
 		if err != nil {
@@ -36,6 +31,13 @@ func TestMedicationListAndPlanEndToEnd(t *testing.T) {
 			ExpectedVersion: 1, StoppedOn: "2026-03-01", WhyStopped: "Heartburn resolved"})); err != nil {
 			t.Fatal(err)
 		}
+		add, err := care.AddMedication(ctx, connect.NewRequest(&mtmv1.AddMedicationRequest{PatientId: pt.id, Medication: &mtmv1.MedicationFields{
+			Name: "Apixaban", Strength: "5 mg", Rxcui: "1364445", HowIUseIt: "1 tablet twice a day", WhyIUseIt: "Prevent stroke",
+			Prescriber: "Dr. Alvarez", StartedOn: "2025-09-10"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		apixaban := add.Msg.GetMedication()
 		changed, err := care.ChangeMedication(ctx, connect.NewRequest(&mtmv1.ChangeMedicationRequest{PatientId: pt.id, MedicationId: apixaban.GetId(),
 			ExpectedVersion: apixaban.GetVersion(), Reason: "Dose reduced: age and kidney function", Medication: &mtmv1.MedicationFields{
 				Name: "Apixaban", Strength: "2.5 mg", HowIUseIt: "1 tablet twice a day", WhyIUseIt: "Prevent stroke", StartedOn: "2025-09-10"}}))

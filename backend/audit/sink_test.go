@@ -41,6 +41,7 @@ func TestFileSinkRotatesAndKeepsEveryEvent(t *testing.T) {
 		t.Fatalf("%d files after %d events with a 1 KiB limit; want rotation", len(files), n)
 	}
 	seen := map[string]bool{}
+	lines := 0
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -60,11 +61,12 @@ func TestFileSinkRotatesAndKeepsEveryEvent(t *testing.T) {
 				t.Fatalf("line lacks fields: %v", line)
 			}
 			seen[line["id"].(string)] = true
+			lines++
 		}
 		fh.Close()
 	}
-	if len(seen) != n {
-		t.Fatalf("archive holds %d distinct events, want %d", len(seen), n)
+	if len(seen) != n || lines != n {
+		t.Fatalf("archive holds %d lines of %d distinct events, want each of the %d events once", lines, len(seen), n)
 	}
 }
 

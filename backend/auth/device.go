@@ -67,7 +67,7 @@ func (t *Tokens) IssueDevice(subject string) (token, deviceID string, err error)
 // ErrInvalidToken (a device token of another account is refused).
 func (t *Tokens) VerifyDevice(token, subject string) (string, error) {
 	var c deviceClaims
-	err := t.parse(token, func(typ string) bool { return strings.EqualFold(typ, deviceTokenType) }, &c)
+	_, err := t.parse(token, func(typ string) bool { return strings.EqualFold(typ, deviceTokenType) }, &c)
 	if err == nil {
 		err = c.ValidateWithLeeway(jwt.Expected{
 			Issuer:      t.cfg.Issuer,

@@ -234,6 +234,13 @@ func (k *KeySet) KeyIDs() []string {
 	return ids
 }
 
+// live reports whether kid is in the current key set (no reload): a key
+// retired here or by another instance (seen after Reload) is not.
+func (k *KeySet) live(kid string) bool {
+	_, ok := k.ring.Load().public[kid]
+	return ok
+}
+
 // missReload and missHint bound what a token with an unknown kid costs:
 // at most one reload of the source every missReload, at most one log line
 // every missHint.

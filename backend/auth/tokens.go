@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,8 @@ type TokenConfig struct {
 type Tokens struct {
 	keys *KeySet
 	cfg  TokenConfig
+	// verified holds the claims of tokens whose signature verified.
+	verified *claimCache
 }
 
 // accessClaims is the payload of an access token.
@@ -82,7 +85,7 @@ func NewTokens(keys *KeySet, cfg TokenConfig) (*Tokens, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("auth.NewTokens: %s", strings.Join(problems, "; "))
 	}
-	return &Tokens{keys: keys, cfg: cfg}, nil
+	return &Tokens{keys: keys, cfg: cfg, verified: newClaimCache(claimCacheSize)}, nil
 }
 
 // IssueAccess signs an access token for p with the newest key. expiresAt is
@@ -149,79 +152,109 @@ func (t *Tokens) VerifyUntil(token string) (Principal, time.Time, error) {
 	return p, exp, nil
 }
 
+// verify checks the token's signature once (then its claims come from the
+// cache while its key is live) and its claims' values on every call.
 func (t *Tokens) verify(token string) (Principal, time.Time, error) {
 	var c accessClaims
-	if err := t.parse(token, isAccessTokenType, &c); err != nil {
+	cacheable := token != "" && len(token) <= MaxTokenBytes
+	var key [sha256.Size]byte
+	cached := false
+	if cacheable {
+		key = sha256.Sum256([]byte(token))
+		c, cached = t.verified.get(key, t.keys.live)
+	}
+	if !cached {
+		kid, err := t.parse(token, isAccessTokenType, &c)
+		if err != nil {
+			return Principal{}, time.Time{}, err
+		}
+		p, err := t.checkClaims(c)
+		if err != nil {
+			return Principal{}, time.Time{}, err
+		}
+		if cacheable {
+			t.verified.put(key, c, kid, t.cfg.Now())
+		}
+		return p, c.Expiry.Time(), nil
+	}
+	p, err := t.checkClaims(c)
+	if err != nil {
+		t.verified.drop(key)
 		return Principal{}, time.Time{}, err
 	}
+	return p, c.Expiry.Time(), nil
+}
+
+// checkClaims validates the values of verified claims at the current time.
+func (t *Tokens) checkClaims(c accessClaims) (Principal, error) {
 	err := c.Claims.ValidateWithLeeway(jwt.Expected{
 		Issuer:      t.cfg.Issuer,
 		AnyAudience: jwt.Audience{t.cfg.Audience},
 		Time:        t.cfg.Now(),
 	}, ClockLeeway)
 	if err != nil {
-		return Principal{}, time.Time{}, err
+		return Principal{}, err
 	}
 	// A token signed by our own key but living longer than we issue them
 	// (a leaked key, a bug, an old build) is refused.
 	maxLife := t.cfg.AccessTTL + ClockLeeway
 	exp := c.Expiry.Time()
 	if exp.Sub(t.cfg.Now()) > maxLife {
-		return Principal{}, time.Time{}, fmt.Errorf("exp %v beyond the access-token lifetime %v", exp, t.cfg.AccessTTL)
+		return Principal{}, fmt.Errorf("exp %v beyond the access-token lifetime %v", exp, t.cfg.AccessTTL)
 	}
 	if c.IssuedAt != nil && exp.Sub(c.IssuedAt.Time()) > maxLife {
-		return Principal{}, time.Time{}, fmt.Errorf("exp - iat exceeds the access-token lifetime %v", t.cfg.AccessTTL)
+		return Principal{}, fmt.Errorf("exp - iat exceeds the access-token lifetime %v", t.cfg.AccessTTL)
 	}
 	p := Principal{Subject: c.Subject, Role: c.Role, PharmacyID: c.PharmacyID, SessionID: c.SessionID}
 	if err := p.validate(); err != nil {
-		return Principal{}, time.Time{}, err
+		return Principal{}, err
 	}
-	return p, exp, nil
+	return p, nil
 }
 
 // parse checks a compact JWS of an accepted type against our keys and
 // decodes its claims into claims, which must embed jwt.Claims; exp, iss
 // and aud must be present. The caller validates the claims' values.
-func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{ base() *jwt.Claims }) error {
+func (t *Tokens) parse(token string, typeOK func(string) bool, claims interface{ base() *jwt.Claims }) (kid string, err error) {
 	if token == "" {
-		return errors.New("empty token")
+		return "", errors.New("empty token")
 	}
 	if len(token) > MaxTokenBytes {
-		return fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
+		return "", fmt.Errorf("token of %d bytes exceeds %d", len(token), MaxTokenBytes)
 	}
 	if err := checkProtectedHeader(token); err != nil {
-		return err
+		return "", err
 	}
 	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(parsed.Headers) != 1 {
-		return errors.New("not exactly one signature")
+		return "", errors.New("not exactly one signature")
 	}
 	h := parsed.Headers[0]
 	if h.Algorithm != string(jose.ES256) || h.JSONWebKey != nil {
-		return errors.New("header refused")
+		return "", errors.New("header refused")
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !typeOK(typ) {
-		return errors.New("wrong token type (typ)")
+		return "", errors.New("wrong token type (typ)")
 	}
 	pub, ok := t.keys.verifier(h.KeyID)
 	if !ok {
-		return errors.New("unknown kid")
+		return "", errors.New("unknown kid")
 	}
 	if err := parsed.Claims(pub, claims); err != nil {
-		return err
+		return "", err
 	}
 	c := claims.base()
 	if c.Expiry == nil {
-		return errors.New("missing exp")
+		return "", errors.New("missing exp")
 	}
 	if c.Issuer == "" || len(c.Audience) == 0 {
-		return errors.New("missing iss or aud")
+		return "", errors.New("missing iss or aud")
 	}
-	return nil
+	return h.KeyID, nil
 }
 
 func (c *accessClaims) base() *jwt.Claims { return &c.Claims }

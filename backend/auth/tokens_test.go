@@ -31,6 +31,16 @@ type attack struct {
 // peer could present, against the fixture's keys at the fixture's now.
 func attackCorpus(tb testing.TB, f *fixture) []attack {
 	tb.Helper()
+	attacks, _ := attackCorpusAndControls(tb, f)
+	return attacks
+}
+
+// attackCorpusAndControls returns the attack corpus and its controls: the
+// unaltered tokens the attacks are made from (the issued token, and our
+// key and kid over the same claims), which Verify must accept, so that each
+// refusal is down to what the attack changed.
+func attackCorpusAndControls(tb testing.TB, f *fixture) (attacks, controls []attack) {
+	tb.Helper()
 	now := f.clock.Now()
 	ourKey, ourKID := f.signingKey()
 	attacker := newECKey(tb)
@@ -98,6 +108,11 @@ func attackCorpus(tb testing.TB, f *fixture) []attack {
 	}
 	sign := func(claims any) string { return signES256(tb, ourKey, ourKID, "at+jwt", nil, claims) }
 
+	controls = []attack{
+		{"the issued token", valid},
+		{"our key and kid over the attacks' claims", sign(validClaims(now))},
+		{"our key and kid over unchanged claims (modify base)", sign(modify(func(*accessClaims) {}))},
+	}
 	return []attack{
 		{"alg none", enc(map[string]string{"alg": "none", "typ": "at+jwt", "kid": ourKID}) + "." + payload + "."},
 		{"alg none without kid", enc(map[string]string{"alg": "none"}) + "." + payload + "."},
@@ -148,12 +163,21 @@ func attackCorpus(tb testing.TB, f *fixture) []attack {
 		{"garbage segments", "a.b.c"},
 		{"binary", "\x00\xff\xfe.\x00.\x01"},
 		{"bearer prefix left on", "Bearer " + valid},
-	}
+	}, controls
 }
 
 func TestVerifyRefusesAttackCorpus(t *testing.T) {
 	f := newFixture(t)
-	for _, tc := range attackCorpus(t, f) {
+	attacks, controls := attackCorpusAndControls(t, f)
+	for _, tc := range controls {
+		t.Run("control: "+tc.name, func(t *testing.T) {
+			p, err := f.tokens.Verify(tc.token)
+			if err != nil || p.Subject != "pt_abc" || p.Role != store.RolePatient || p.SessionID != "fam_1" {
+				t.Fatalf("Verify = (%+v, %v), want pt_abc as a patient in fam_1: the attacks' refusals prove nothing", p, err)
+			}
+		})
+	}
+	for _, tc := range attacks {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := f.tokens.Verify(tc.token)
 			if !errors.Is(err, ErrInvalidToken) {

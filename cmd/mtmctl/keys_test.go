@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mtmapp/mtm/backend/auth"
+	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 )
 
@@ -28,8 +32,12 @@ func TestKeysCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || strings.HasPrefix(lines[0], first) || lines[1] != first+"\tverifies" {
+	if len(lines) != 2 || strings.HasPrefix(lines[0], first) || !strings.HasSuffix(lines[0], "\tsigns") || lines[1] != first+"\tverifies" {
 		t.Fatalf("after rotate: %q", out)
+	}
+	// A server loading the directory signs with the key the list says signs.
+	if kid := signingKID(t, dir); kid != strings.Fields(lines[0])[0] {
+		t.Fatalf("tokens are signed with %s, the list says %s signs", kid, lines[0])
 	}
 	out, _, err = c.run("keys", "retire", "--kid", first, "--signing-key-dir", dir)
 	if err != nil {
@@ -87,4 +95,34 @@ func TestKeysCommandStore(t *testing.T) {
 	if _, _, err := c.run("keys", "list", "--redis-url", url, "--signing-key-wrap-file", filepath.Join(t.TempDir(), "missing.key")); err == nil || !strings.Contains(err.Error(), "copy --signing-key-wrap-file") {
 		t.Fatalf("list without the wrapping key: %v", err)
 	}
+}
+
+// signingKID issues an access token as a server on the key directory would
+// and returns the kid it is signed with.
+func signingKID(t *testing.T, dir string) string {
+	t.Helper()
+	keys, err := auth.LoadOrCreateKeySet(dir, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(keys, auth.TokenConfig{Issuer: "test", Audience: "test", AccessTTL: 15 * time.Minute, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := tokens.IssueAccess(auth.Principal{Subject: "pt_1", Role: store.RolePatient, SessionID: "fam_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.KID
 }

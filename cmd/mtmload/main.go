@@ -16,11 +16,22 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mtmapp/mtm/loadtest/procs"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The run re-executes this binary as the bare connect-go server, the
+	// floor every phase is compared with.
+	if len(os.Args) == 3 && os.Args[1] == procs.BareFlag {
+		if err := procs.ServeBare(ctx, os.Args[2]); err != nil {
+			os.Stderr.WriteString("mtmload: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		os.Stderr.WriteString("mtmload: " + err.Error() + "\n")
 		stop()

@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 3, "times the baseline and the PML read alternate")
 	maxIter := fs.Int64("max-iterations", 0, "bound each phase run by count as well (0: time only)")
 	reminders := fs.Int("reminders", 100000, "reminders due at once in the 8:00 burst (0 skips it)")
-	msgRate := fs.Float64("messaging-rate", 50, "questions per second in the messaging phase (0 skips it)")
+	msgRate := fs.Float64("messaging-rate", 500, "questions per second in the messaging phase (0 skips it); the send→watcher target is judged at 500 or more")
 	msgThreads := fs.Int("messaging-threads", 100, "threads live at once in the messaging phase")
 	bin := fs.String("mtmd-bin", "", "mtmd binary to run (default: build ./cmd/mtmd from the current directory)")
 	workDir := fs.String("work-dir", "", "directory for data and server logs (default: a new temporary directory, removed unless --keep)")
@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary to run the bare server: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	cfg := suite.Config{
@@ -96,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
-		Progress: stderr,
+		BareBinary: self, Smoke: *smoke, Progress: stderr,
 	}
 	rep, err := suite.Run(ctx, cfg)
 	rep.Command = "mtmload " + strings.Join(args, " ")
@@ -145,6 +149,9 @@ func failures(rep loadtest.Report) error {
 					problems = append(problems, fmt.Sprintf("%s/%s/%s: %d failed calls %v", run.Store, p.Name, op.Name, n, op.Errors))
 				}
 			}
+		}
+		if err := suite.BurstIncomplete(run); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: reminder burst: %v", run.Store, err))
 		}
 		if n := run.Figures[suite.FigureUndelivered]; n > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %.0f messages never reached their watcher", run.Store, n))

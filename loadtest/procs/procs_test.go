@@ -2,12 +2,18 @@ package procs_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mtmapp/mtm/loadtest"
 	"github.com/mtmapp/mtm/loadtest/procs"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
 
 func TestCPUTimeOfThisProcessGrows(t *testing.T) {
@@ -39,10 +45,63 @@ func TestStartRedis(t *testing.T) {
 	if _, err := r.CPUTime(); err != nil {
 		t.Error(err)
 	}
+	if m, err := r.UsedMemory(t.Context()); err != nil || m < 100<<10 {
+		t.Errorf("UsedMemory = %d, %v; want the server's used_memory (at least 100 KiB)", m, err)
+	}
 	if err := r.Stop(5 * time.Second); err != nil {
 		t.Error(err)
 	}
 	if !r.Exited() {
 		t.Error("redis-server still running after Stop")
+	}
+}
+
+// The bare server answers Empty over h2c like mtmd, whatever the caller's
+// Authorization header, and stops with its context.
+func TestServeBare(t *testing.T) {
+	port, err := procs.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- procs.ServeBare(ctx, addr) }()
+	d, err := loadtest.NewDevices("http://"+addr, loadtest.ConnectH2C, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	client := mtmv1connect.NewBenchServiceClient(d.HTTP(0), d.URL(), d.Options()...)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err = client.Empty(t.Context(), loadtest.Authed(&mtmv1.EmptyRequest{}, "any-token"))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Empty on the bare server: %v", err)
+	}
+	// Like mtmd, it does not gzip a small answer for a client that accepts gzip.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/mtm.v1.BenchService/Empty", strings.NewReader(""))
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("Empty over HTTP/1.1: %s, Content-Encoding %q; want 200 uncompressed", res.Status, res.Header.Get("Content-Encoding"))
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ServeBare ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeBare did not stop with its context")
 	}
 }

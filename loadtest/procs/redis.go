@@ -53,3 +53,18 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 	}
 	return r, nil
 }
+
+// UsedMemory is the server's INFO used_memory in bytes.
+func (r *Redis) UsedMemory(ctx context.Context) (int64, error) {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer c.Close()
+	info, err := c.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		return 0, fmt.Errorf("procs.UsedMemory: %w", err)
+	}
+	v, err := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("procs.UsedMemory: %w", err)
+	}
+	return v, nil
+}

@@ -185,7 +185,8 @@ func (e *Env) PatientsWithMedicines(n int) []int {
 }
 
 // ErrNotServed means the server answers a feature's RPCs with
-// unimplemented: that scenario cannot run against this build.
+// unimplemented: that scenario cannot run against this build, and the run
+// fails (RequireServed) rather than leave it out.
 var ErrNotServed = errors.New("not served by this server")
 
 // Probe calls one RPC of a feature ("messaging", "doses") once, unmeasured,
@@ -223,6 +224,25 @@ func (e *Env) Probe(ctx context.Context, feature string) error {
 		return fmt.Errorf("%s: %w", feature, ErrNotServed)
 	}
 	return err
+}
+
+// Features are the features Probe knows, each measured by a phase.
+var Features = []string{"messaging", "doses"}
+
+// RequireServed probes every feature and fails when the server answers
+// any of them with unimplemented: a phase that cannot run is a failed
+// run, not a row left out of the report.
+func (e *Env) RequireServed(ctx context.Context) error {
+	var errs []error
+	for _, f := range Features {
+		if err := e.Probe(ctx, f); errors.Is(err, ErrNotServed) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("scenario.RequireServed: %w", err)
+	}
+	return nil
 }
 
 // OpSendToWatcher is the derived operation the messaging phase records:

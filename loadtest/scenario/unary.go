@@ -13,6 +13,7 @@ import (
 
 // Phase names, also the keys of the report.
 const (
+	PhaseFloor    = "floor: bare connect-go Empty"
 	PhaseBaseline = "baseline: Empty"
 	PhasePML20    = "PML read (20 medicines)"
 	PhaseAppOpen  = "app open"
@@ -43,6 +44,22 @@ func (e *Env) Baseline(load loadtest.Load, set []int) loadtest.Phase {
 	}}
 }
 
+// Floor is the empty RPC against the bare connect-go handler (its own
+// process, no interceptors), called exactly as Baseline calls mtmd: the
+// same patients' tokens, devices, protocol and concurrency. bare are the
+// devices' clients for that server (NewClients).
+func (e *Env) Floor(load loadtest.Load, set []int, bare []Clients) loadtest.Phase {
+	p := &picker{set: set}
+	return loadtest.Phase{Name: PhaseFloor, Load: load, Iterate: func(ctx context.Context, _ int) error {
+		i := p.next()
+		_, access := e.patients[i].get()
+		ctx, cancel := loadtest.WithDeadline(ctx)
+		defer cancel()
+		_, err := bare[i%len(bare)].Bench.Empty(ctx, loadtest.Authed(&mtmv1.EmptyRequest{}, access))
+		return err
+	}}
+}
+
 // ReadPML reads the Personal Medication List of the patients in set (which
 // should have 20 medicines), each as themselves: authentication, access
 // check, audit event, store read, encoding.
@@ -59,10 +76,9 @@ func (e *Env) ReadPML(load loadtest.Load, set []int) loadtest.Phase {
 }
 
 // AppOpen is the morning: each patient opens the app, which refreshes its
-// sign-in, then reads the PML, the MAP and (withThreads) the message
-// threads. Workers take disjoint patients, so a refresh token is never
+// sign-in, then reads the PML, the MAP and the message threads. Workers take disjoint patients, so a refresh token is never
 // spent twice at once.
-func (e *Env) AppOpen(load loadtest.Load, withThreads bool) loadtest.Phase {
+func (e *Env) AppOpen(load loadtest.Load) loadtest.Phase {
 	workers := max(load.Concurrency, 1)
 	cursor := make([]int, workers)
 	return loadtest.Phase{Name: PhaseAppOpen, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, w int) error {
@@ -89,12 +105,8 @@ func (e *Env) AppOpen(load loadtest.Load, withThreads bool) loadtest.Phase {
 		if _, err := c.Patient.GetActionPlan(cctx, loadtest.Authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access)); err != nil {
 			return err
 		}
-		if withThreads {
-			if _, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access)); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access))
+		return err
 	}}
 }
 

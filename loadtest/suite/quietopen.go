@@ -3,8 +3,7 @@ package suite
 import (
 	"context"
 	"errors"
-
-	"connectrpc.com/connect"
+	"fmt"
 
 	"github.com/mtmapp/mtm/loadtest"
 	"github.com/mtmapp/mtm/loadtest/scenario"
@@ -26,16 +25,12 @@ const quietOpenPatients = 400
 // runQuietOpen interleaves the three ways of a quiet app open for c.Rounds
 // rounds and adds their per-open bytes and CPU, and the ratios, to run.
 func runQuietOpen(ctx context.Context, c Config, env *scenario.Env, r *loadtest.Runner, load loadtest.Load, set []int, run *loadtest.StoreRun) error {
-	withThreads := !errors.Is(env.Probe(ctx, "messaging"), scenario.ErrNotServed)
+	// RequireServed ran before: messaging is served, and a server without
+	// GetChanges fails the run here rather than leaving the phase out.
 	set = set[:min(len(set), quietOpenPatients)]
-	q, err := env.NewQuietOpen(ctx, load, set, withThreads)
-	if connect.CodeOf(err) == connect.CodeUnimplemented {
-		run.Figures["quiet app open skipped (GetChanges not served)"] = 1
-		c.logf("skipping the quiet app open: %v", err)
-		return nil
-	}
+	q, err := env.NewQuietOpen(ctx, load, set, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("quiet app open: %w", err)
 	}
 	for range c.Rounds {
 		if err := r.Run(ctx, q.Full); err != nil {

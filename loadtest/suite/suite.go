@@ -68,6 +68,12 @@ type Config struct {
 	ServerURL      string
 	ServerRedisURL string
 	ServerPID      int
+	// BareBinary, when set, is a binary that serves the bare connect-go
+	// handler when run with procs.BareFlag (mtmload itself): every phase
+	// is compared with it, measured in the same run.
+	BareBinary string
+	// Smoke marks a short correctness run: targets are not judged.
+	Smoke bool
 	// Progress receives the progress lines and stage notes.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -142,7 +148,7 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		"devices": c.Devices, "phase_seconds": c.PhaseDuration.Seconds(), "rounds": c.Rounds,
 		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
 		"server_log_level": c.ServerLogLevel,
-	}}
+	}, Smoke: c.Smoke}
 	if c.ServerURL != "" {
 		c.Stores = []string{StoreExternal}
 	}
@@ -231,6 +237,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err != nil {
 		return run, err
 	}
+	var mem0 int64
+	if dep.redis != nil {
+		if mem0, err = dep.redis.UsedMemory(ctx); err != nil {
+			st.Close()
+			return run, err
+		}
+	}
 	c.logf("%s: seeding %d patients…", storeName, c.Patients)
 	t0 := time.Now()
 	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Tag: tag, Progress: func(n int64) {
@@ -249,6 +262,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, closeErr
 	}
 	run.Figures["seed seconds"] = time.Since(t0).Seconds()
+	if dep.redis != nil {
+		mem1, err := dep.redis.UsedMemory(ctx)
+		if err != nil {
+			return run, err
+		}
+		run.Figures[FigureRedisBytesPerPatient] = float64(mem1-mem0) / float64(len(pop.Patients))
+	}
 	run.Figures["seeded patients"] = float64(len(pop.Patients))
 
 	if c.Reminders > 0 {
@@ -313,12 +333,43 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 
 	r := &loadtest.Runner{Label: storeName, ServerCPU: cpu, Progress: c.Progress, Now: c.Now}
 	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
+	// The floor: a bare connect-go handler in its own process, driven by
+	// the same devices, tokens, protocol and concurrency.
+	var floor func(loadtest.Load) loadtest.Phase
+	if c.BareBinary != "" {
+		b, err := procs.StartBare(ctx, c.BareBinary, filepath.Join(dir, "bare"))
+		if err != nil {
+			return run, err
+		}
+		defer b.Stop(10 * time.Second)
+		d, err := loadtest.NewDevices(b.URL, c.Protocol, c.Devices)
+		if err != nil {
+			return run, err
+		}
+		defer d.Close()
+		bare := scenario.NewClients(d)
+		floor = func(l loadtest.Load) loadtest.Phase {
+			p := env.Floor(l, pml, bare)
+			p.ServerCPU = b.CPUTime
+			return p
+		}
+		r.Floor = scenario.PhaseFloor
+	}
 	// Warm up (not reported): connections, server caches, heap size.
 	warm := &loadtest.Runner{Label: storeName, Now: c.Now}
-	_ = warm.Run(ctx, env.Baseline(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
-	_ = warm.Run(ctx, env.ReadPML(loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}, pml))
+	warmLoad := loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}
+	if floor != nil {
+		_ = warm.Run(ctx, floor(warmLoad))
+	}
+	_ = warm.Run(ctx, env.Baseline(warmLoad, pml))
+	_ = warm.Run(ctx, env.ReadPML(warmLoad, pml))
 
 	for range c.Rounds {
+		if floor != nil {
+			if err := r.Run(ctx, floor(load)); err != nil {
+				return run, err
+			}
+		}
 		if err := r.Run(ctx, env.Baseline(load, pml)); err != nil {
 			return run, err
 		}
@@ -326,25 +377,19 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 			return run, err
 		}
 	}
-	messaging := env.Probe(ctx, "messaging")
-	if err := r.Run(ctx, env.AppOpen(load, !errors.Is(messaging, scenario.ErrNotServed))); err != nil {
+	if err := env.RequireServed(ctx); err != nil {
+		return run, err
+	}
+	if err := r.Run(ctx, env.AppOpen(load)); err != nil {
 		return run, err
 	}
 	if err := runQuietOpen(ctx, c, env, r, load, signedIn, &run); err != nil {
 		return run, err
 	}
-	if err := env.Probe(ctx, "doses"); !errors.Is(err, scenario.ErrNotServed) {
-		if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
-			return run, err
-		}
-	} else {
-		run.Figures["dose confirmations skipped (RecordDose not served)"] = 1
-		c.logf("%s: skipping dose confirmations: %v", storeName, err)
+	if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
+		return run, err
 	}
-	if errors.Is(messaging, scenario.ErrNotServed) {
-		run.Figures["questions and replies skipped (messaging not served)"] = 1
-		c.logf("%s: skipping questions and replies: %v", storeName, messaging)
-	} else if c.MessagingRate > 0 && c.MessagingThreads > 0 {
+	if c.MessagingRate > 0 && c.MessagingThreads > 0 {
 		if err := runConversation(ctx, c, env, r, load, &run); err != nil {
 			return run, err
 		}
@@ -418,8 +463,8 @@ func runBurst(ctx context.Context, c Config, storeName, dataDir, redisURL string
 	if err != nil {
 		return err
 	}
-	run.Figures["reminder burst: reminders due at once"] = float64(res.Reminders)
-	run.Figures["reminder burst: pushes accepted by fake FCM"] = float64(res.Pushes)
+	run.Figures[FigureBurstDue] = float64(res.Reminders)
+	run.Figures[FigureBurstPushes] = float64(res.Pushes)
 	run.Figures["reminder burst: drain seconds"] = res.DrainSec
 	run.Figures["reminder burst: drained reminders/s"] = res.DrainRate
 	run.Figures["reminder burst: raw SDK messages/s"] = res.RawSDKRate

@@ -69,8 +69,20 @@ func TestHalfWrittenStepsStayInvisible(t *testing.T) {
 		}
 		// A successor whose rotation never ran.
 		client.Set(ctx, s.k.token("rt-ghost"), tokenIndex(store.RefreshToken{FamilyID: "fam-1", ExpiresAt: now.Add(time.Hour)}), 0)
-		if _, err := s.RotateRefreshToken(ctx, "rt-1", store.Rotation{Next: store.RefreshToken{Hash: "rt-2", ExpiresAt: now.Add(2 * time.Hour)}}, now); err != nil {
+		got, err := s.RotateRefreshToken(ctx, "rt-1", store.Rotation{Next: store.RefreshToken{Hash: "rt-2", ExpiresAt: now.Add(2 * time.Hour)}}, now)
+		if err != nil {
 			t.Fatalf("rotating the live token next to a ghost successor: %v", err)
+		}
+		if got.Repeat || got.Spent.Hash != "rt-1" || got.Next.Hash != "rt-2" || got.Next.FamilyID != "fam-1" || got.Next.Subject != "acct-1" || got.Next.Role != store.RoleCaregiver {
+			t.Fatalf("rotation = %+v; want rt-1 spent for rt-2, same family, subject and role", got)
+		}
+		// The session goes on from rt-2; the ghost never becomes a token.
+		next, err := s.RotateRefreshToken(ctx, "rt-2", store.Rotation{Next: store.RefreshToken{Hash: "rt-3", ExpiresAt: now.Add(3 * time.Hour)}}, now)
+		if err != nil || next.Next.Hash != "rt-3" || next.Next.Subject != "acct-1" {
+			t.Fatalf("rotating rt-2 after the ghost: %+v, %v; want rt-3 for acct-1", next, err)
+		}
+		if _, err := s.RotateRefreshToken(ctx, "rt-ghost", store.Rotation{Next: store.RefreshToken{Hash: "rt-4", ExpiresAt: now.Add(3 * time.Hour)}}, now); err == nil {
+			t.Fatal("the ghost successor was accepted as a refresh token")
 		}
 	})
 }

@@ -87,6 +87,9 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		same(t, twice(t, s.scripts.delIfEqual, "k", "v"), stOK)
+		if n, err := client.Exists(ctx, "k").Result(); err != nil || n != 0 {
+			t.Fatalf("code still stored (%d, %v) after a re-sent consume; want it gone", n, err)
+		}
 	})
 }
 
