@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/mtmapp/mtm/backend/store"
@@ -32,4 +33,29 @@ func DeleteDevice(ctx context.Context, st store.Store, ownerIsAccount bool, owne
 		return err
 	}
 	return nil
+}
+
+// SendAndPrune sends msgs (an immediate, non-durable push: a reply notice,
+// a silent refresh) and deletes the devices whose token FCM answered is
+// dead (see DeleteDevice); ownerIsAccount says which owners are caregiver
+// accounts rather than the patient. Other failures are returned, joined,
+// one per device; nothing is retried.
+func SendAndPrune(ctx context.Context, sender Sender, st store.Store, msgs []Message, ownerIsAccount func(ownerID string) bool) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var errs []error
+	for i, res := range sender.Send(ctx, msgs) {
+		m := msgs[i]
+		switch res.Outcome {
+		case Sent:
+		case InvalidToken:
+			if err := DeleteDevice(ctx, st, ownerIsAccount(m.OwnerID), m.OwnerID, m.DeviceID, m.Token); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("device %s: %s: %w", m.DeviceID, res.Outcome, res.Err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -118,21 +118,5 @@ func (n *Notifier) push(ctx context.Context, patientID, threadID string, recipie
 			msgs = append(msgs, msg(dv, acct.ID))
 		}
 	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	var errs []error
-	for i, res := range n.sender.Send(ctx, msgs) {
-		m := msgs[i]
-		switch res.Outcome {
-		case push.Sent:
-		case push.InvalidToken:
-			if err := push.DeleteDevice(ctx, n.st, accountOf[m.OwnerID], m.OwnerID, m.DeviceID, m.Token); err != nil {
-				errs = append(errs, err)
-			}
-		default:
-			errs = append(errs, fmt.Errorf("device %s: %s: %w", m.DeviceID, res.Outcome, res.Err))
-		}
-	}
-	return errors.Join(errs...)
+	return push.SendAndPrune(ctx, n.sender, n.st, msgs, func(owner string) bool { return accountOf[owner] })
 }
