@@ -35,12 +35,12 @@ func pageTab(t *testing.T, browser context.Context) context.Context {
 	return ctx
 }
 
-// pngShot saves the whole page as docs/console/<name>.png, like
+// pngShot saves the whole page as backend/console/screenshots/<name>.png, like
 // screenshot, as PNG (chromedp encodes JPEG below quality 100).
 func pngShot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png := see(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	dir := filepath.Join("..", "..", "docs", "console")
+	dir := filepath.Join("..", "..", "backend", "console", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func download(t *testing.T, tab context.Context, sel string) (int, map[string]st
 // enters the patient's access report. The record is used by keyboard
 // alone to open "Add a medicine"; every control of the main pages has a
 // label, and no page is wider than 1366×768 at 200% zoom. Screenshots of the record, the
-// review and the work lists are written to docs/console/.
+// review and the work lists are written to backend/console/screenshots/.
 func TestConsolePatientPagesInBrowser(t *testing.T) {
 	if _, err := exec.LookPath("pdftotext"); err != nil {
 		t.Skip("pdftotext is not installed (apt-get install -y poppler-utils)")

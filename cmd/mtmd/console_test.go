@@ -106,7 +106,7 @@ func see[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 	return v
 }
 
-// screenshot saves the page as docs/console/<name>.png (the README shows
+// screenshot saves the page as backend/console/screenshots/<name>.png (the README shows
 // them).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -117,7 +117,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	})
 	browse(t, ctx, "bring "+name+" to the front", front)
 	png := see(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	dir := filepath.Join("..", "..", "docs", "console")
+	dir := filepath.Join("..", "..", "backend", "console", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

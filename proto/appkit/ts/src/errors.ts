@@ -1,20 +1,20 @@
 // Errors as reasons an app's UI can switch on.
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ViolationsSchema } from "../../../proto/gen/ts/buf/validate/validate_pb";
-import { ErrorInfoSchema } from "../../../proto/gen/ts/google/rpc/error_details_pb";
+import { ViolationsSchema } from "../../../gen/ts/buf/validate/validate_pb";
+import { ErrorInfoSchema } from "../../../gen/ts/google/rpc/error_details_pb";
 
 /** The domain of the server's google.rpc.ErrorInfo details. */
 export const errorDomain = "mtm.app";
 
 /**
  * The reasons (google.rpc.ErrorInfo.reason, domain "mtm.app") the kit
- * knows. INVALID_CREDENTIALS and SESSION_REVOKED are sent by every server;
- * STALE_VERSION (a write's expected_version no longer holds) comes with
- * issue 15 item 4. Until a server sends it, an `aborted` answer from the
- * server is taken as a stale version too (the server uses `aborted` for
- * nothing else); `aborted` made up by the client for a dropped connection
- * is told apart by having no answer headers.
+ * knows: INVALID_CREDENTIALS, SESSION_REVOKED, and STALE_VERSION (a
+ * write's expected_version no longer holds; metadata current_version).
+ * The server's other `aborted` ("busy; retry": too many writers on one
+ * record) carries no reason and is worth a retry; an `aborted` made up by
+ * the client for a dropped connection is told apart by having no answer
+ * headers.
  */
 export const Reason = {
   invalidCredentials: "INVALID_CREDENTIALS",
@@ -151,8 +151,8 @@ export function problemOf(e: unknown): Problem {
     case Code.ResourceExhausted:
       return { kind: "throttled", retryAfterSeconds: retryAfterSeconds(err.metadata), message };
     case Code.Aborted:
-      // STALE_VERSION, or (servers before it) the server's only aborted.
-      return { kind: "staleVersion", message };
+      // STALE_VERSION; any other aborted from the server is "busy; retry".
+      return reason === Reason.staleVersion ? { kind: "staleVersion", message } : { kind: "unavailable", message };
     case Code.NotFound:
       return { kind: "notFound", message };
     case Code.InvalidArgument: {

@@ -3,8 +3,8 @@
 
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { AuthService } from "../../../proto/gen/ts/mtm/v1/auth_pb";
-import type { TokenPair } from "../../../proto/gen/ts/mtm/v1/records_pb";
+import { AuthService } from "../../../gen/ts/mtm/v1/auth_pb";
+import type { TokenPair } from "../../../gen/ts/mtm/v1/records_pb";
 import { isSignedOut, SignedOutError } from "./errors";
 
 /** What the kit keeps of a sign-in. Store it as it is (JSON-safe). */

@@ -1,7 +1,7 @@
 // WatchThread that survives dropped connections and expired tokens.
 
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import type { Message, MessagingService } from "../../../proto/gen/ts/mtm/v1/messaging_pb";
+import type { Message, MessagingService } from "../../../gen/ts/mtm/v1/messaging_pb";
 import { isSignedOut, retryAfterSeconds, SignedOutError } from "./errors";
 import { backoffMs, sleep } from "./retry";
 import type { Session } from "./session";

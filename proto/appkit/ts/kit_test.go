@@ -1,4 +1,4 @@
-// Package appkit runs the TypeScript app kit's tests (clients/ts/test,
+// Package appkit runs the TypeScript app kit's tests (proto/appkit/ts/test,
 // Node's own test runner) against a real mtmd, as part of go test ./...,
 // and measures the kit's browser bundle against one generated from the
 // full contract.
@@ -43,7 +43,7 @@ func TestAppKit(t *testing.T) {
 	npmCI(t, ".")
 
 	bin := filepath.Join(t.TempDir(), "mtmd")
-	run(t, "..", 5*time.Minute, "go", "build", "-o", bin, "../cmd/mtmd")
+	run(t, "../../..", 5*time.Minute, "go", "build", "-o", bin, "./cmd/mtmd")
 	url := startMTMD(t, bin)
 
 	run(t, ".", 2*time.Minute, "node_modules/.bin/tsc", "-p", "tsconfig.json")
@@ -76,7 +76,7 @@ func TestAppKit(t *testing.T) {
 func TestBundleSize(t *testing.T) {
 	requireNode(t)
 	npmCI(t, ".")
-	npmCI(t, "../../proto/tools")
+	npmCI(t, "../../tools")
 	full := t.TempDir()
 	generateFull(t, full)
 
@@ -136,7 +136,7 @@ func generateFull(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("../../proto/tools/node_modules/.bin/protoc-gen-es")
+	cmd := exec.Command("../../tools/node_modules/.bin/protoc-gen-es")
 	cmd.Stdin = bytes.NewReader(req)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -161,7 +161,7 @@ func generateFull(t *testing.T, dir string) {
 		}
 	}
 	// The kit reads ErrorInfo from google/rpc; the full contract has none.
-	src, err := os.ReadFile("../../proto/gen/ts/google/rpc/error_details_pb.ts")
+	src, err := os.ReadFile("../../gen/ts/google/rpc/error_details_pb.ts")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ export const pharmacist = { email: need("MTM_PHARMACIST_EMAIL"), password: need(
 
 function need(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run these tests with go test ./clients/ts (kit_test.go starts mtmd)`);
+  if (!v) throw new Error(`${name} is not set: run these tests with go test ./proto/appkit/ts (kit_test.go starts mtmd)`);
   return v;
 }
 

@@ -5,7 +5,7 @@
 //
 //   node scripts/size.mjs [--gen DIR]
 //
-// --gen replaces proto/gen/ts with DIR (e.g. TypeScript generated from the
+// --gen replaces proto/gen/ts (imported as ../../../gen/ts) with DIR (e.g. TypeScript generated from the
 // full contract, validation rules included: kit_test.go makes one).
 // Prints one JSON line: {"bytes": N, "validateBytes": N}.
 import { build } from "esbuild";
@@ -13,14 +13,14 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const committed = path.resolve(root, "../../proto/gen/ts");
+const committed = path.resolve(root, "../../gen/ts");
 const i = process.argv.indexOf("--gen");
 const gen = i > 0 ? path.resolve(process.argv[i + 1]) : committed;
 
 const swapGen = {
   name: "swap-gen",
   setup(b) {
-    b.onResolve({ filter: /proto\/gen\/ts\// }, (args) => {
+    b.onResolve({ filter: /(^|\/)gen\/ts\// }, (args) => {
       const abs = path.resolve(args.resolveDir, args.path);
       const rel = path.relative(committed, abs);
       return { path: path.join(gen, rel.endsWith(".ts") ? rel : rel + ".ts") };

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DevicePlatform, DoseOutcome, CaregiverScope, ExportFormat } from "../../../proto/gen/ts/mtm/v1/patient_pb";
+import { DevicePlatform, DoseOutcome, CaregiverScope, ExportFormat } from "../../../gen/ts/mtm/v1/patient_pb";
 import { problemOf } from "../src";
 import { enroll, kit, protocols, uniq, withTimeout } from "./env";
 

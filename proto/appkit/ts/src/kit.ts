@@ -2,7 +2,7 @@
 // the session and retry interceptors in front.
 
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { AuthService } from "../../../proto/gen/ts/mtm/v1/auth_pb";
+import { AuthService } from "../../../gen/ts/mtm/v1/auth_pb";
 import type {
   ActivatePatientRequest,
   ActivatePatientResponse,
@@ -10,11 +10,11 @@ import type {
   LoginResponse,
   SignUpCaregiverRequest,
   SignUpCaregiverResponse,
-} from "../../../proto/gen/ts/mtm/v1/auth_pb";
-import { CareService } from "../../../proto/gen/ts/mtm/v1/care_pb";
-import { MessagingService } from "../../../proto/gen/ts/mtm/v1/messaging_pb";
-import type { Message } from "../../../proto/gen/ts/mtm/v1/messaging_pb";
-import { PatientService } from "../../../proto/gen/ts/mtm/v1/patient_pb";
+} from "../../../gen/ts/mtm/v1/auth_pb";
+import { CareService } from "../../../gen/ts/mtm/v1/care_pb";
+import { MessagingService } from "../../../gen/ts/mtm/v1/messaging_pb";
+import type { Message } from "../../../gen/ts/mtm/v1/messaging_pb";
+import { PatientService } from "../../../gen/ts/mtm/v1/patient_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { retryInterceptor, type RetryOptions } from "./retry";
