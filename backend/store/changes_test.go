@@ -13,7 +13,8 @@ func TestEveryPatientFieldIsClassified(t *testing.T) {
 	synced := []string{"GivenName", "FamilyName", "DateOfBirth", "TimeZone", "QuietHours", "PushNamesMedicine",
 		"PreferredLanguage", "Address", "Phone", "EmergencyContact", "PrimaryCare", "ActivatedAt",
 		"Medications", "Allergies", "OtherInformation", "Fills", "ActionItems", "FollowUpPlan", "Questions", "DoseSchedules"}
-	notSynced := []string{"ID", "PharmacyID", "Grants", "Devices", "FollowUps", "Reviews", "SelfReports", "CreatedAt", "UpdatedAt", "Version", "ProfileVersion"}
+	notSynced := []string{"ID", "PharmacyID", "Grants", "Devices", "FollowUps", "Reviews", "SelfReports", "CreatedAt", "UpdatedAt", "Version", "ProfileVersion",
+		"Conditions", "Worklist"} // clinical conditions and work-list dates are the pharmacy's, not shown in the apps
 	typ := reflect.TypeFor[Patient]()
 	for i := range typ.NumField() {
 		name := typ.Field(i).Name

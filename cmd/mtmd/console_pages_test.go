@@ -23,16 +23,11 @@ import (
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
 
-// pageTab is tab with a listener on its events: without one, chromedp
-// (v0.23) here never sees a page load after the first navigation by a
-// form, and Navigate waits forever.
+// pageTab is a tab of its own (tab registers the event listener chromedp
+// needs to see loads after a form's navigation).
 func pageTab(t *testing.T, browser context.Context) context.Context {
 	t.Helper()
-	ctx := tab(t, browser)
-	if err := chromedp.Listen(ctx, func(any) {}); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
+	return tab(t, browser)
 }
 
 // pngShot saves the whole page as backend/console/screenshots/<name>.png, like

@@ -81,6 +81,12 @@ func tab(t *testing.T, browser context.Context) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("opening a tab: %v", err)
 	}
+	// With no listener on its events, chromedp (v0.23) may never see a
+	// page load after a navigation by a form, and the next action waits
+	// until its deadline.
+	if err := chromedp.Listen(ctx, func(any) {}); err != nil {
+		t.Fatal(err)
+	}
 	return ctx
 }
 
@@ -104,6 +110,33 @@ func see[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 		t.Fatalf("%s: %v (at %s)\n%s", what, err, loc, body)
 	}
 	return v
+}
+
+// waitState waits (20 s at most) until the thread page's state reads
+// want: a click that submits a form returns before the next page loads.
+func waitState(t *testing.T, ctx context.Context, when, want string) {
+	t.Helper()
+	waitText(t, ctx, "#thread-state", when, want)
+}
+
+// waitFlash waits until the page's confirmation reads want.
+func waitFlash(t *testing.T, ctx context.Context, when, want string) {
+	t.Helper()
+	waitText(t, ctx, ".flash", when, want)
+}
+
+func waitText(t *testing.T, ctx context.Context, selector, when, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	got := ""
+	for time.Now().Before(deadline) {
+		got = see(t, ctx, when, chromedp.Evaluate[string](`(document.querySelector(`+"`"+selector+"`"+`)?.textContent ?? "").trim()`))
+		if got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s, %s says %q, want %q", when, selector, got, want)
 }
 
 // screenshot saves the page as backend/console/screenshots/<name>.png (the README shows
@@ -260,12 +293,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	browse(t, a, "open the thread and claim it",
 		chromedp.Click(chromedp.CSS(`li[data-thread="`+tid+`"] a`)),
 		chromedp.WaitVisible(chromedp.CSS("#claim")),
-		chromedp.Click(chromedp.CSS("#claim")),
-		chromedp.WaitVisible(chromedp.CSS("#reply-form")))
-	state := see(t, a, "thread state", chromedp.Text(chromedp.CSS("#thread-state")))
-	if state != "Claimed by you" {
-		t.Fatalf("after claiming, the thread says %q", state)
-	}
+		chromedp.Click(chromedp.CSS("#claim")))
+	waitState(t, a, "after claiming", "Claimed by you")
 	const reply = "Dizziness is not usual with metformin. Please check your blood sugar and call us today."
 	threadPath := see(t, a, "reply form", chromedp.Evaluate[string](`new URL(document.getElementById("reply-form").action).pathname`))
 	browse(t, a, "type the reply", chromedp.SendKeys(chromedp.CSS("#body"), reply))
@@ -277,8 +306,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("posting the reply form answered %d", s)
 	}
 	browse(t, a, "reply, double-clicking Send",
-		chromedp.DoubleClick(chromedp.CSS("#send")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")))
+		chromedp.DoubleClick(chromedp.CSS("#send")))
+	waitFlash(t, a, "after the reply", "Reply sent.")
 	screenshot(t, a, "thread")
 	select {
 	case m := <-replies:
@@ -301,12 +330,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("CSRF-less POST answered %d, want 403", s)
 	}
 	browse(t, a, "close the thread",
-		chromedp.Click(chromedp.CSS("#close")),
-		chromedp.WaitVisible(chromedp.CSS(".flash")))
-	state = see(t, a, "thread state", chromedp.Text(chromedp.CSS("#thread-state")))
-	if state != "Closed" {
-		t.Fatalf("after closing, the thread says %q", state)
-	}
+		chromedp.Click(chromedp.CSS("#close")))
+	waitState(t, a, "after closing", "Closed")
 
 	// Pharmacy B's pharmacist, by keyboard alone, sees nothing of it.
 	b := tab(t, browser)

@@ -137,6 +137,20 @@ func deliveries(fake *fcmfake.Server) map[string]int {
 // assertAllSettled checks that every one of n patients has the reminder in
 // its history once and that nothing is left to claim (no lease pending
 // that would re-send a batch later).
+// settledCount is how many of the n seeded patients have their reminder
+// in their notification history (settled).
+func settledCount(t *testing.T, st store.Store, n int) int {
+	t.Helper()
+	settled := 0
+	for i := range n {
+		hist, err := st.ListNotifications(t.Context(), fmt.Sprintf("pt-%05d", i), 10)
+		if err == nil && len(hist) > 0 {
+			settled++
+		}
+	}
+	return settled
+}
+
 func assertAllSettled(t *testing.T, st store.Store, n int) {
 	t.Helper()
 	for i := range n {
@@ -303,7 +317,12 @@ func TestCrashedInstanceRemindersGoOutWithinTheLease(t *testing.T) {
 	crash()
 	crashedAt := time.Now()
 	stopA()
-	waitFor(t, 2*time.Minute, "every reminder to be pushed", func() bool { return len(deliveries(fake)) == n })
+	// Pushed is not enough: FCM may have accepted A's in-flight batch
+	// before the crash, and those reminders are settled only once B takes
+	// them over when A's lease runs out.
+	waitFor(t, 2*time.Minute, "every reminder to be pushed and settled", func() bool {
+		return len(deliveries(fake)) == n && settledCount(t, shared, n) == n
+	})
 	time.Sleep(time.Second)
 	stopB()
 
