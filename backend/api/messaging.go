@@ -245,6 +245,7 @@ func (s *MessagingService) threadToProto(t store.Thread, viewer string) *mtmv1.T
 		UnreadCount: int32(min(t.Unread(viewer), 1<<31-1)),
 		Escalated:   t.State == store.ThreadOpen && s.cfg.Now().Sub(t.StateSince) >= s.escalateAfter,
 		CreatedAt:   ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+		StartedByCaregiver: t.StartedBy != "" && t.StartedBy != t.PatientID,
 	}
 }
 
@@ -605,8 +606,22 @@ func (s *MessagingService) ListInbox(ctx context.Context, req *connect.Request[m
 		return nil, err
 	}
 	out := &mtmv1.ListInboxResponse{}
+	names := map[string]string{} // one read per patient of the page
 	for _, t := range threads {
-		out.Threads = append(out.Threads, s.threadToProto(t, p.Subject))
+		pt := s.threadToProto(t, p.Subject)
+		name, ok := names[t.PatientID]
+		if !ok {
+			rec, err := s.cfg.Store.GetPatient(ctx, t.PatientID)
+			switch {
+			case err == nil && rec.PharmacyID == p.PharmacyID:
+				name = strings.TrimSpace(rec.GivenName + " " + rec.FamilyName)
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return nil, err
+			}
+			names[t.PatientID] = name
+		}
+		pt.PatientName = name
+		out.Threads = append(out.Threads, pt)
 	}
 	if len(threads) == size {
 		last := threads[len(threads)-1]

@@ -286,6 +286,18 @@ func TestThreadWorkflowPushEscalationAndMetrics(t *testing.T) {
 		if len(open) != 1 || open[0].GetId() != th || open[0].GetEscalated() {
 			t.Fatalf("open inbox = %v, want the new thread, not escalated", open)
 		}
+		// The queue shows whose question it is and who asked, without a
+		// record read per thread.
+		if open[0].GetPatientName() != "Pat Tester" || !open[0].GetStartedByCaregiver() {
+			t.Fatalf("inbox thread names %q, started by caregiver %v; want Pat Tester, true", open[0].GetPatientName(), open[0].GetStartedByCaregiver())
+		}
+		own, err := ptC.ListThreads(ctx, req(&mtmv1.ListThreadsRequest{PatientId: pt.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts := own.Msg.GetThreads(); len(ts) != 1 || !ts[0].GetStartedByCaregiver() {
+			t.Fatalf("the patient's own list shows %v; want the thread, started by the caregiver", ts)
+		}
 		e.clock.Advance(11 * time.Minute) // access tokens last 15 minutes
 		if open = inbox(mtmv1.ThreadState_THREAD_STATE_UNSPECIFIED); len(open) != 1 || !open[0].GetEscalated() {
 			t.Fatalf("after 11 minutes unclaimed the inbox shows %v, want it escalated", open)

@@ -48,9 +48,10 @@ func (c *Console) inbox(rq *Request) error {
 	return rq.Render(http.StatusOK, "inbox.html", View{Title: "Inbox", Nav: "inbox", Data: d})
 }
 
-// loadInbox reads the inbox through the API (ListInbox per state; the
-// patients' names and the askers through GetPatientRecord and
-// ListMessages, each at most once per patient or thread).
+// loadInbox reads the inbox through the API: ListInbox per state, whose
+// threads carry the patient's name and who asked, so showing the queue
+// reads no patient's record (and leaves no record access in anyone's
+// audit report).
 func (c *Console) loadInbox(ctx context.Context, rq *Request) (inboxData, error) {
 	me := rq.Session.AccountID
 	groups := []inboxGroup{
@@ -64,7 +65,6 @@ func (c *Console) loadInbox(ctx context.Context, rq *Request) (inboxData, error)
 	for i, g := range groups {
 		idx[g.ID] = i
 	}
-	names := map[string]string{}
 	now := c.cfg.Now()
 	for _, st := range []mtmv1.ThreadState{mtmv1.ThreadState_THREAD_STATE_OPEN, mtmv1.ThreadState_THREAD_STATE_CLAIMED, mtmv1.ThreadState_THREAD_STATE_ANSWERED} {
 		res, err := rq.API.Messaging.ListInbox(ctx, connect.NewRequest(&mtmv1.ListInboxRequest{State: st, PageSize: 200}))
@@ -72,10 +72,7 @@ func (c *Console) loadInbox(ctx context.Context, rq *Request) (inboxData, error)
 			return inboxData{}, err
 		}
 		for _, t := range res.Msg.GetThreads() {
-			row, err := c.inboxRow(ctx, rq, t, names, now)
-			if err != nil {
-				return inboxData{}, err
-			}
+			row := rowOf(t, now)
 			g := "answered"
 			switch {
 			case t.GetState() == mtmv1.ThreadState_THREAD_STATE_OPEN && t.GetEscalated():
@@ -98,28 +95,14 @@ func (c *Console) loadInbox(ctx context.Context, rq *Request) (inboxData, error)
 	return inboxData{Groups: groups}, nil
 }
 
-func (c *Console) inboxRow(ctx context.Context, rq *Request, t *mtmv1.Thread, names map[string]string, now time.Time) (inboxRow, error) {
-	pid := t.GetPatientId()
-	name, ok := names[pid]
-	if !ok {
-		rec, err := rq.API.Care.GetPatientRecord(ctx, connect.NewRequest(&mtmv1.GetPatientRecordRequest{PatientId: pid}))
-		if err != nil {
-			return inboxRow{}, err
-		}
-		p := rec.Msg.GetPatient()
-		name = strings.TrimSpace(p.GetGivenName() + " " + p.GetFamilyName())
-		names[pid] = name
-	}
+// rowOf is how the inbox lists thread t at now.
+func rowOf(t *mtmv1.Thread, now time.Time) inboxRow {
 	asker := "Patient"
-	first, err := rq.API.Messaging.ListMessages(ctx, connect.NewRequest(&mtmv1.ListMessagesRequest{ThreadId: t.GetId(), PageSize: 1}))
-	if err != nil {
-		return inboxRow{}, err
-	}
-	if ms := first.Msg.GetMessages(); len(ms) > 0 && ms[0].GetAuthorId() != pid {
+	if t.GetStartedByCaregiver() {
 		asker = "Caregiver"
 	}
-	return inboxRow{Thread: t, PatientName: name, Asker: asker, Age: age(now.Sub(t.GetCreatedAt().AsTime())),
-		Link: threadLink(pid, t.GetId())}, nil
+	return inboxRow{Thread: t, PatientName: t.GetPatientName(), Asker: asker, Age: age(now.Sub(t.GetCreatedAt().AsTime())),
+		Link: threadLink(t.GetPatientId(), t.GetId())}
 }
 
 // threadLink is a thread's page: opaque ids only.

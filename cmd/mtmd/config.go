@@ -59,9 +59,9 @@ type Config struct {
 	Health              healthFlags   // readiness and shutdown grace (health.go)
 	// tracing is what tracing.Check found wrong in the OTEL_* variables
 	// (traces are configured by the OpenTelemetry variables, not flags).
-	tracing error
-	Console             bool          // serve the pharmacist console on /console/
-	ConsoleIdleTimeout  time.Duration // console sessions end after this long without a request
+	tracing            error
+	Console            bool          // serve the pharmacist console on /console/
+	ConsoleIdleTimeout time.Duration // console sessions end after this long without a request
 }
 
 // Defaults.

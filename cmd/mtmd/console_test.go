@@ -273,6 +273,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	screenshot(t, a, "inbox")
+	// Showing the queue (and updating it live) read no record: the
+	// patient's "who accessed my record" report has no pharmacist in it yet.
+	report, err := mtmv1connect.NewPatientServiceClient(hc, srv.api, connect.WithInterceptors(bearerAuth(act.Msg.GetTokens().GetAccessToken()))).
+		ListAccessEvents(ctx, connect.NewRequest(&mtmv1.ListAccessEventsRequest{PatientId: pid}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range report.Msg.GetEvents() {
+		if ev.GetActorId() == login.Msg.GetAccountId() && ev.GetProcedure() != "/mtm.v1.CareService/EnrollPatient" &&
+			!strings.HasPrefix(ev.GetProcedure(), "/mtm.v1.CareService/Add") && ev.GetProcedure() != "/mtm.v1.CareService/UpdatePharmacy" {
+			t.Errorf("showing the inbox left %s by the pharmacist in the patient's access report", ev.GetProcedure())
+		}
+	}
 
 	// The patient's app watches the thread.
 	watchCtx, stopWatch := context.WithCancel(ctx)

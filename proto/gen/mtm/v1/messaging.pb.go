@@ -81,16 +81,23 @@ func (ThreadState) EnumDescriptor() ([]byte, []int) {
 
 // Thread is a conversation about one patient.
 type Thread struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	PatientId     string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
-	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
-	State         ThreadState            `protobuf:"varint,4,opt,name=state,proto3,enum=mtm.v1.ThreadState" json:"state,omitempty"`
-	ClaimedBy     string                 `protobuf:"bytes,5,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"`
-	UnreadCount   int32                  `protobuf:"varint,6,opt,name=unread_count,json=unreadCount,proto3" json:"unread_count,omitempty"`
-	Escalated     bool                   `protobuf:"varint,7,opt,name=escalated,proto3" json:"escalated,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PatientId   string                 `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	Subject     string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	State       ThreadState            `protobuf:"varint,4,opt,name=state,proto3,enum=mtm.v1.ThreadState" json:"state,omitempty"`
+	ClaimedBy   string                 `protobuf:"bytes,5,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"`
+	UnreadCount int32                  `protobuf:"varint,6,opt,name=unread_count,json=unreadCount,proto3" json:"unread_count,omitempty"`
+	Escalated   bool                   `protobuf:"varint,7,opt,name=escalated,proto3" json:"escalated,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Whether a caregiver acting for the patient started the thread (false:
+	// the patient did).
+	StartedByCaregiver bool `protobuf:"varint,10,opt,name=started_by_caregiver,json=startedByCaregiver,proto3" json:"started_by_caregiver,omitempty"`
+	// The patient's name ("Given Family"), set in the pharmacy's inbox
+	// (ListInbox) so a queue is shown without reading each patient's record;
+	// empty elsewhere.
+	PatientName   string `protobuf:"bytes,11,opt,name=patient_name,json=patientName,proto3" json:"patient_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -186,6 +193,20 @@ func (x *Thread) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Thread) GetStartedByCaregiver() bool {
+	if x != nil {
+		return x.StartedByCaregiver
+	}
+	return false
+}
+
+func (x *Thread) GetPatientName() string {
+	if x != nil {
+		return x.PatientName
+	}
+	return ""
 }
 
 // Message is one message of a thread. seq orders a thread's messages.
@@ -1306,7 +1327,7 @@ var File_mtm_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x16mtm/v1/messaging.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12mtm/v1/rules.proto\"\xd2\x02\n" +
+	"\x16mtm/v1/messaging.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12mtm/v1/rules.proto\"\xa7\x03\n" +
 	"\x06Thread\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1320,7 +1341,10 @@ const file_mtm_v1_messaging_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcf\x01\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x120\n" +
+	"\x14started_by_caregiver\x18\n" +
+	" \x01(\bR\x12startedByCaregiver\x12!\n" +
+	"\fpatient_name\x18\v \x01(\tR\vpatientName\"\xcf\x01\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tthread_id\x18\x02 \x01(\tR\bthreadId\x12\x10\n" +
