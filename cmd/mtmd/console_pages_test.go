@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,8 +16,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/chromedp/chromedp"
 
-	"github.com/mtmapp/mtm/backend/bootstrap"
-	"github.com/mtmapp/mtm/backend/store/backends"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
@@ -136,20 +133,7 @@ func TestConsolePatientPagesInBrowser(t *testing.T) {
 	browser := newBrowser(t)
 	ctx := t.Context()
 
-	dir := t.TempDir()
-	st, _, err := backends.Open(ctx, backends.Settings{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range [][2]string{{"Main Street Pharmacy", "rph@a.test"}, {"Other Town Pharmacy", "rph@b.test"}} {
-		if _, _, err := bootstrap.CreatePharmacy(ctx, st, time.Now(), p[0], p[1], consolePassword, "Ana Ortiz, PharmD"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServer(t, dir)
+	srv := twoPharmacies(t)
 	base := srv.api + "/console/"
 
 	// Session 1 enrolls a patient.

@@ -167,17 +167,12 @@ func postWithoutToken(t *testing.T, ctx context.Context, path string) int {
 		chromedp.EvalAwaitPromise))
 }
 
-// TestConsoleInBrowser drives the console in headless Chromium against a
-// real mtmd on bbolt: sign-in with the second factor the pharmacy
-// requires, a patient's question arriving live in the inbox, claim, reply
-// (one message for a double submit, received by the patient's
-// WatchThread), close; a POST without the CSRF token refused; another
-// pharmacy's pharmacist, signing in by keyboard alone, sees nothing of it.
-func TestConsoleInBrowser(t *testing.T) {
-	browser := newBrowser(t)
+// twoPharmacies starts mtmd on a fresh bbolt store holding two
+// pharmacies, each with an admin pharmacist: rph@a.test and rph@b.test
+// (password consolePassword).
+func twoPharmacies(t *testing.T) running {
+	t.Helper()
 	ctx := t.Context()
-
-	// Two pharmacies in a fresh bbolt store, then mtmd on it.
 	dir := t.TempDir()
 	st, _, err := backends.Open(ctx, backends.Settings{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -192,6 +187,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startServer(t, dir)
+	return srv
+}
+
+// TestConsoleInBrowser drives the console in headless Chromium against a
+// real mtmd on bbolt: sign-in with the second factor the pharmacy
+// requires, a patient's question arriving live in the inbox, claim, reply
+// (one message for a double submit, received by the patient's
+// WatchThread), close; a POST without the CSRF token refused; another
+// pharmacy's pharmacist, signing in by keyboard alone, sees nothing of it.
+func TestConsoleInBrowser(t *testing.T) {
+	browser := newBrowser(t)
+	ctx := t.Context()
+
+	srv := twoPharmacies(t)
 	hc := http.DefaultClient
 
 	// Pharmacy A enrols a patient (through the API) and requires the
