@@ -65,6 +65,7 @@ type Store interface {
 	SigningKeys
 	ConsoleSessions
 	Worklists
+	AtRest
 
 	// Close releases the store's resources.
 	Close() error

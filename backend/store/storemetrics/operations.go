@@ -383,3 +383,24 @@ func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartV
 	s.observe(ctx, "PatientParts", start, err)
 	return r0, err
 }
+
+func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string, birthDate store.Date) ([]store.Patient, error) {
+	ctx, start := s.begin(ctx, "FindPatients")
+	r0, err := s.Store.FindPatients(ctx, pharmacyID, familyName, birthDate)
+	s.observe(ctx, "FindPatients", start, err)
+	return r0, err
+}
+
+func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.ReencryptOptions) (store.ReencryptPage, error) {
+	ctx, start := s.begin(ctx, "Reencrypt")
+	r0, err := s.Store.Reencrypt(ctx, cursor, opts)
+	s.observe(ctx, "Reencrypt", start, err)
+	return r0, err
+}
+
+func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, error) {
+	ctx, start := s.begin(ctx, "DeletePatient")
+	r0, err := s.Store.DeletePatient(ctx, id)
+	s.observe(ctx, "DeletePatient", start, err)
+	return r0, err
+}

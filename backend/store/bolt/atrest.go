@@ -1,0 +1,27 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// errNotYet marks the at-rest operations this backend does not do yet
+// (issue 17, being built).
+var errNotYet = errors.New("not implemented yet")
+
+// FindPatients implements store.AtRest.
+func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string, birthDate store.Date) ([]store.Patient, error) {
+	return nil, errNotYet
+}
+
+// Reencrypt implements store.AtRest.
+func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.ReencryptOptions) (store.ReencryptPage, error) {
+	return store.ReencryptPage{}, errNotYet
+}
+
+// DeletePatient implements store.AtRest.
+func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, error) {
+	return store.Erased{}, errNotYet
+}
