@@ -62,13 +62,20 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 	a.Version = 1
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		emails := tx.Bucket(bucketAccountEmails)
-		if emails.Get([]byte(a.Email)) != nil {
+		if s.lookupKey(emails, blindEmail, a.Email) != "" {
 			return fmt.Errorf("e-mail: %w", store.ErrAlreadyExists)
 		}
-		if err := putNew(tx.Bucket(bucketAccounts), s.codec, a.ID, a); err != nil {
+		accounts := tx.Bucket(bucketAccounts)
+		if a.ID == "" {
+			return fmt.Errorf("empty id")
+		}
+		if accounts.Get([]byte(a.ID)) != nil {
+			return store.ErrAlreadyExists
+		}
+		if err := s.putAccount(accounts, a); err != nil {
 			return err
 		}
-		return emails.Put([]byte(a.Email), []byte(a.ID))
+		return emails.Put([]byte(s.blind(blindEmail, a.Email)), []byte(a.ID))
 	})
 	if err != nil {
 		return fmt.Errorf("bolt.CreateAccount: %w", err)
@@ -80,7 +87,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error) {
 	var a store.Account
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		a, err = get[store.Account](tx.Bucket(bucketAccounts), s.codec, id)
+		a, err = s.getAccount(tx.Bucket(bucketAccounts), id)
 		return err
 	})
 	if err != nil {
@@ -94,17 +101,32 @@ func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error
 func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Account, error) {
 	var a store.Account
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		id := tx.Bucket(bucketAccountEmails).Get([]byte(store.NormalizeEmail(email)))
-		if id == nil {
+		email := store.NormalizeEmail(email)
+		emails := tx.Bucket(bucketAccountEmails)
+		k := s.lookupKey(emails, blindEmail, email)
+		if k == "" {
 			return store.ErrNotFound
 		}
-		a, err = get[store.Account](tx.Bucket(bucketAccounts), s.codec, string(id))
+		a, err = s.getAccount(tx.Bucket(bucketAccounts), string(emails.Get([]byte(k))))
+		if err == nil && a.Email != email {
+			return fmt.Errorf("e-mail index names account %s of another e-mail: %w", a.ID, store.ErrNotFound)
+		}
 		return err
 	})
 	if err != nil {
 		return store.Account{}, fmt.Errorf("bolt.GetAccountByEmail: %w", err)
 	}
 	return a, nil
+}
+
+// getAccount reads and opens an account, or store.ErrNotFound.
+func (s *Store) getAccount(accounts *bbolt.Bucket, id string) (store.Account, error) {
+	return getSealed[store.Account](s, accounts, kindAccount, id, id)
+}
+
+// putAccount seals a under the directory key and stores it.
+func (s *Store) putAccount(accounts *bbolt.Bucket, a store.Account) error {
+	return putSealed(s, accounts, "", kindAccount, a.ID, a.ID, a)
 }
 
 // get reads and decodes the record under key, or store.ErrNotFound.

@@ -16,7 +16,10 @@ import (
 func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		codes := tx.Bucket(bucketCodes)
-		if codes.Get([]byte(c.CodeHash)) != nil {
+		if c.CodeHash == "" {
+			return fmt.Errorf("empty code hash")
+		}
+		if s.lookupKey(codes, blindCode, c.CodeHash) != "" {
 			return store.ErrAlreadyExists
 		}
 		byPatient := tx.Bucket(bucketCodesByPatient)
@@ -25,13 +28,14 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 				return err
 			}
 		}
-		if err := putNew(codes, s.codec, c.CodeHash, c); err != nil {
+		key := s.blind(blindCode, c.CodeHash)
+		if err := putSealed(s, codes, c.PatientID, kindCode, key, key, c); err != nil {
 			return err
 		}
-		if err := byPatient.Put([]byte(c.PatientID), []byte(c.CodeHash)); err != nil {
+		if err := byPatient.Put([]byte(c.PatientID), []byte(key)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketExpiry).Put(expiryKey(c.ExpiresAt, expiryCode, c.CodeHash), nil)
+		return tx.Bucket(bucketExpiry).Put(expiryKey(c.ExpiresAt, expiryCode, key), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt.PutActivationCode: %w", err)
@@ -44,7 +48,7 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 func (s *Store) GetActivationCode(ctx context.Context, codeHash string, now time.Time) (store.ActivationCode, error) {
 	var c store.ActivationCode
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		c, err = get[store.ActivationCode](tx.Bucket(bucketCodes), s.codec, codeHash)
+		c, _, err = s.findCode(tx, codeHash)
 		if err == nil && !now.Before(c.ExpiresAt) {
 			err = store.ErrNotFound
 		}
@@ -65,17 +69,31 @@ func (s *Store) ConsumeActivationCode(ctx context.Context, codeHash string, now 
 		if err := s.pruneExpired(tx, now); err != nil {
 			return err
 		}
-		c, err = get[store.ActivationCode](tx.Bucket(bucketCodes), s.codec, codeHash)
+		var key string
+		c, key, err = s.findCode(tx, codeHash)
 		if err != nil {
 			return err
 		}
 		if !now.Before(c.ExpiresAt) {
 			return store.ErrNotFound
 		}
-		return s.deleteCode(tx, codeHash)
+		return s.deleteCode(tx, key)
 	})
 	if err != nil {
 		return store.ActivationCode{}, fmt.Errorf("bolt.ConsumeActivationCode: %w", err)
 	}
 	return c, nil
+}
+
+// findCode returns the activation code of a code hash and the key it is
+// stored under (its blind index, or the hash itself for a code written
+// before blind indexes), or store.ErrNotFound.
+func (s *Store) findCode(tx *bbolt.Tx, codeHash string) (store.ActivationCode, string, error) {
+	codes := tx.Bucket(bucketCodes)
+	key := s.lookupKey(codes, blindCode, codeHash)
+	if key == "" {
+		return store.ActivationCode{}, "", store.ErrNotFound
+	}
+	c, err := getSealed[store.ActivationCode](s, codes, kindCode, key, key)
+	return c, key, err
 }

@@ -37,10 +37,17 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
 	}
 	// Encoded once, outside the shared transaction, which then holds the
-	// single writer slot only for the bucket updates.
+	// single writer slot only for the bucket updates and the seal (the
+	// patient's data key is read, or created, in the transaction).
 	val, err := encode(s.codec, ev)
 	if err != nil {
 		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
+	}
+	sealed := func(tx *bbolt.Tx) ([]byte, error) {
+		if s.noSeal {
+			return val, nil
+		}
+		return s.sealBytes(tx, ev.PatientID, kindAudit, auditID(ev.PatientID, ev.ID), val[1:])
 	}
 	windowBucket, countsBucket := bucketAudit, bucketAuditCounts
 	if ev.EffectiveOutcome().Refusal() {
@@ -59,7 +66,11 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		if events.Get([]byte(ev.ID)) == nil {
 			n++
 		}
-		if err := events.Put([]byte(ev.ID), val); err != nil {
+		enc, err := sealed(tx)
+		if err != nil {
+			return err
+		}
+		if err := events.Put([]byte(ev.ID), enc); err != nil {
 			return err
 		}
 		for ; n > uint64(keep); n-- {
@@ -88,11 +99,11 @@ func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, l
 		if limit <= 0 {
 			return nil
 		}
-		accesses, err := s.auditPage(tx.Bucket(bucketAudit).Bucket([]byte(patientID)), before, limit)
+		accesses, err := s.auditPage(tx.Bucket(bucketAudit).Bucket([]byte(patientID)), patientID, before, limit)
 		if err != nil {
 			return err
 		}
-		refusals, err := s.auditPage(tx.Bucket(bucketAuditRefused).Bucket([]byte(patientID)), before, limit)
+		refusals, err := s.auditPage(tx.Bucket(bucketAuditRefused).Bucket([]byte(patientID)), patientID, before, limit)
 		if err != nil {
 			return err
 		}
@@ -107,7 +118,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, l
 
 // auditPage reads up to limit events of one window (nil: none), newest
 // first, with IDs strictly less than before ("" for the newest).
-func (s *Store) auditPage(events *bbolt.Bucket, before string, limit int) ([]store.AuditEvent, error) {
+func (s *Store) auditPage(events *bbolt.Bucket, patientID, before string, limit int) ([]store.AuditEvent, error) {
 	if events == nil {
 		return nil, nil
 	}
@@ -126,7 +137,7 @@ func (s *Store) auditPage(events *bbolt.Bucket, before string, limit int) ([]sto
 		}
 	}
 	for ; k != nil && len(out) < limit; k, v = c.Prev() {
-		ev, err := decode[store.AuditEvent](s.codec, v)
+		ev, err := openValue[store.AuditEvent](s, events.Tx(), kindAudit, auditID(patientID, string(k)), v)
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", k, err)
 		}
@@ -148,3 +159,6 @@ func mergeNewestFirst(a, b []store.AuditEvent, limit int) []store.AuditEvent {
 	}
 	return out
 }
+
+// auditID is the id an audit event's ciphertext is bound to.
+func auditID(patientID, eventID string) string { return patientID + "/" + eventID }

@@ -25,12 +25,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
+
+	"github.com/tink-crypto/tink-go/v2/tink"
 
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 // ErrInUse means another process (normally another mtmd) holds the data
@@ -54,6 +58,17 @@ type Options struct {
 	// the machine may lose acknowledged writes. For tests and benchmarks
 	// only.
 	NoSync bool
+	// KEK is the key-encryption key that wraps the store's data keys
+	// (store/seal). Nil means the local key file seal.LocalKEKPath of the
+	// data file's directory, created on first use (zero-config start). A
+	// store whose keys another KEK wrapped fails to open with
+	// seal.ErrWrongKEK.
+	KEK tink.AEAD
+	// NoSeal writes values and index keys as the store did before PHI was
+	// sealed at rest (clear CBOR, clear e-mails and code hashes in keys).
+	// For benchmarks and migration tests only: reads accept both forms
+	// whatever it says, and Reencrypt seals regardless.
+	NoSeal bool
 }
 
 // Store is the bbolt backend of store.Store. It is safe for concurrent
@@ -64,6 +79,9 @@ type Store struct {
 	codec codec
 	// audits shares commits (and fsyncs) among concurrent audit appends.
 	audits *groupCommit
+	// vault seals PHI at rest (sealing.go); noSeal writes it clear.
+	vault  *seal.Vault
+	noSeal bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -95,6 +113,9 @@ var (
 	bucketConsoleSessions = []byte("console_sessions")  // id hash → ConsoleSession
 	bucketChanges         = []byte("patient_changes")   // patient id → {seq (8 bytes) → Change} (see changes.go)
 	bucketParts           = []byte("patient_parts")     // patient id → PartVersions
+	bucketVault           = []byte("vault")             // "keys" → seal.VaultKeys (wrapped by the KEK)
+	bucketPatientKeys     = []byte("patient_keys")      // patient id → wrapped data key
+	bucketNameIndex       = []byte("patient_name_dob")  // blind(pharmacy, family name, birth date) \x00 patient id → ""
 
 	allBuckets = [][]byte{
 		bucketPharmacies, bucketAccounts, bucketAccountEmails, bucketPatients,
@@ -104,6 +125,7 @@ var (
 		bucketRemindersDue, bucketReminderKeys, bucketReminderLease, bucketRemindersSent, bucketRemindersSExp, bucketNotifications, bucketDoses,
 		bucketThreads, bucketThreadMessages, bucketPatientThreads, bucketInbox, bucketInboxFeed,
 		bucketSigningKeys, bucketConsoleSessions, bucketWorklists, bucketChanges, bucketParts,
+		bucketVault, bucketPatientKeys, bucketNameIndex,
 	}
 )
 
@@ -124,6 +146,17 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt.Open: %w", err)
 	}
+	if opts.KEK == nil {
+		kekPath := seal.LocalKEKPath(filepath.Dir(path))
+		kek, created, err := seal.LoadOrCreateLocalKEK(kekPath)
+		if err != nil {
+			return nil, fmt.Errorf("bolt.Open: %w", err)
+		}
+		if created {
+			opts.Logger.Warn("created a local key-encryption key for PHI at rest: back it up with the data file, which is unreadable without it", "path", kekPath)
+		}
+		opts.KEK = kek
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      opts.Timeout,
 		NoSync:       opts.NoSync,
@@ -135,20 +168,27 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
 	}
+	var keys seal.VaultKeys
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		keys, err = vaultKeys(tx, opts.KEK)
+		return err
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt.Open: %s: creating buckets: %w", path, err)
 	}
-	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}}, nil
+	vault, err := seal.OpenVault(opts.KEK, keys, 0)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
+	}
+	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync, "no_seal", opts.NoSeal)
+	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}, vault: vault, noSeal: opts.NoSeal}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.

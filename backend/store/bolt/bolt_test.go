@@ -26,9 +26,29 @@ func open(t testing.TB, path string) *bolt.Store {
 	return s
 }
 
+// scanned is a store whose raw bytes the conformance suite can scan: the
+// whole bbolt file, read after Close (storetest.RawScanner).
+type scanned struct {
+	*bolt.Store
+	path string
+}
+
+func (s scanned) RawBytes(t *testing.T) [][]byte {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{b}
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "mtm.db"))
+		path := filepath.Join(t.TempDir(), "mtm.db")
+		return scanned{open(t, path), path}
 	})
 }
 

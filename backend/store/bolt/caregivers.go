@@ -21,10 +21,18 @@ var errAccountIdentityChanged = errors.New("fn changed the account's ID, Email o
 // store.ErrAlreadyExists if the hash is taken.
 func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		if err := putNew(tx.Bucket(bucketInvites), s.codec, inv.CodeHash, inv); err != nil {
+		invites := tx.Bucket(bucketInvites)
+		if inv.CodeHash == "" {
+			return errors.New("empty code hash")
+		}
+		if s.lookupKey(invites, blindInvite, inv.CodeHash) != "" {
+			return store.ErrAlreadyExists
+		}
+		key := s.blind(blindInvite, inv.CodeHash)
+		if err := putSealed(s, invites, "", kindInvite, key, key, inv); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketExpiry).Put(expiryKey(inv.ExpiresAt, expiryInvite, inv.CodeHash), nil)
+		return tx.Bucket(bucketExpiry).Put(expiryKey(inv.ExpiresAt, expiryInvite, key), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt.PutInvite: %w", err)
@@ -41,14 +49,18 @@ func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Tim
 		if err := s.pruneExpired(tx, now); err != nil {
 			return err
 		}
-		inv, err = get[store.Invite](tx.Bucket(bucketInvites), s.codec, codeHash)
+		key := s.lookupKey(tx.Bucket(bucketInvites), blindInvite, codeHash)
+		if key == "" {
+			return store.ErrNotFound
+		}
+		inv, err = getSealed[store.Invite](s, tx.Bucket(bucketInvites), kindInvite, key, key)
 		if err != nil {
 			return err
 		}
 		if !now.Before(inv.ExpiresAt) {
 			return store.ErrNotFound
 		}
-		return s.deleteInvite(tx, codeHash)
+		return s.deleteInvite(tx, key)
 	})
 	if err != nil {
 		return store.Invite{}, fmt.Errorf("bolt.ConsumeInvite: %w", err)
@@ -56,11 +68,12 @@ func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Tim
 	return inv, nil
 }
 
-// deleteInvite removes an invite and its expiry entry; a missing invite is
-// not an error.
+// deleteInvite removes the invite stored under key (the blind index of
+// its code hash, or the hash itself for one written before) and its
+// expiry entry; a missing invite is not an error.
 func (s *Store) deleteInvite(tx *bbolt.Tx, hash string) error {
 	invites := tx.Bucket(bucketInvites)
-	inv, err := get[store.Invite](invites, s.codec, hash)
+	inv, err := getSealed[store.Invite](s, invites, kindInvite, hash, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -83,7 +96,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 	var out store.Account
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketAccounts)
-		old, err := get[store.Account](b, s.codec, id)
+		old, err := s.getAccount(b, id)
 		if err != nil {
 			return err
 		}
@@ -96,7 +109,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 		}
 		next.Version = old.Version + 1
 		out = next
-		return put(b, s.codec, id, next)
+		return s.putAccount(b, next)
 	})
 	if err != nil {
 		return store.Account{}, fmt.Errorf("bolt.UpdateAccount: %w", err)

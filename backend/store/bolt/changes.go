@@ -38,7 +38,7 @@ func (s *Store) logChanges(tx *bbolt.Tx, patientID string, cs []store.Change) er
 		parts.Head++
 		c.Seq = parts.Head
 		parts.Kinds[c.Kind] = c.Seq
-		if err := put(log, s.codec, string(seqKey(c.Seq)), c); err != nil {
+		if err := putSealed(s, log, patientID, kindChange, string(seqKey(c.Seq)), changeID(patientID, c.Seq), c); err != nil {
 			return err
 		}
 	}
@@ -108,7 +108,7 @@ func (s *Store) PatientChanges(ctx context.Context, patientID string, after int6
 		}
 		c := log.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			ch, err := decode[store.Change](s.codec, v)
+			ch, err := openValue[store.Change](s, tx, kindChange, changeID(patientID, int64(binary.BigEndian.Uint64(k))), v)
 			if err != nil {
 				return err
 			}
@@ -121,3 +121,6 @@ func (s *Store) PatientChanges(ctx context.Context, patientID string, after int6
 	}
 	return out, parts, nil
 }
+
+// changeID is the id a change-log entry's ciphertext is bound to.
+func changeID(patientID string, seq int64) string { return fmt.Sprintf("%s/%d", patientID, seq) }

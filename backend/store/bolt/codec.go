@@ -53,7 +53,14 @@ func decode[T any](c codec, b []byte) (T, error) {
 	if b[0] != formatCBORv1 {
 		return v, fmt.Errorf("decode %T: unknown format %d", v, b[0])
 	}
-	if err := c.dec.Unmarshal(b[1:], &v); err != nil {
+	return decodeCBOR[T](c, b[1:])
+}
+
+// decodeCBOR reads a CBOR record (a stored value without its format byte,
+// or an opened sealed one), copying everything it returns.
+func decodeCBOR[T any](c codec, b []byte) (T, error) {
+	var v T
+	if err := c.dec.Unmarshal(b, &v); err != nil {
 		return v, fmt.Errorf("decode %T: %w", v, err)
 	}
 	return v, nil

@@ -75,11 +75,12 @@ func (s *Store) pruneExpired(tx *bbolt.Tx, now time.Time) error {
 	return nil
 }
 
-// deleteCode removes an activation code and its patient index entry; a
-// missing code is not an error.
+// deleteCode removes the activation code stored under key hash (the blind
+// index of its code hash, or the hash itself for one written before) and
+// its patient index entry; a missing code is not an error.
 func (s *Store) deleteCode(tx *bbolt.Tx, hash string) error {
 	codes := tx.Bucket(bucketCodes)
-	c, err := get[store.ActivationCode](codes, s.codec, hash)
+	c, err := getSealed[store.ActivationCode](s, codes, kindCode, hash, hash)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

@@ -50,7 +50,7 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 			return errors.New("empty thread, patient or pharmacy id")
 		}
 		threads := tx.Bucket(bucketThreads)
-		if cur, err := get[store.Thread](threads, s.codec, t.ID); err == nil {
+		if cur, err := s.getThread(threads, t.ID); err == nil {
 			msg, err := s.message(tx, t.ID, 1)
 			if err != nil {
 				return err
@@ -62,14 +62,14 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 		}
 		t.Version, t.LastSeq = 1, 1
 		first.ThreadID, first.Seq = t.ID, 1
-		if err := put(threads, s.codec, t.ID, t); err != nil {
+		if err := s.putThread(threads, t); err != nil {
 			return err
 		}
 		msgs, err := tx.Bucket(bucketThreadMessages).CreateBucket([]byte(t.ID))
 		if err != nil {
 			return err
 		}
-		if err := s.putMessage(msgs, first); err != nil {
+		if err := s.putMessage(msgs, t.PatientID, first); err != nil {
 			return err
 		}
 		pt, err := tx.Bucket(bucketPatientThreads).CreateBucketIfNotExists([]byte(t.PatientID))
@@ -95,7 +95,7 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) {
 	var t store.Thread
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		t, err = get[store.Thread](tx.Bucket(bucketThreads), s.codec, id)
+		t, err = s.getThread(tx.Bucket(bucketThreads), id)
 		return err
 	})
 	if err != nil {
@@ -110,7 +110,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 	var out store.Thread
 	created := false
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		cur, err := get[store.Thread](tx.Bucket(bucketThreads), s.codec, threadID)
+		cur, err := s.getThread(tx.Bucket(bucketThreads), threadID)
 		if err != nil {
 			return err
 		}
@@ -132,10 +132,10 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 		}
 		m.ThreadID, m.Seq = threadID, cur.LastSeq+1
 		next.LastSeq = m.Seq
-		if err := put(tx.Bucket(bucketThreads), s.codec, threadID, next); err != nil {
+		if err := s.putThread(tx.Bucket(bucketThreads), next); err != nil {
 			return err
 		}
-		if err := s.putMessage(msgs, m); err != nil {
+		if err := s.putMessage(msgs, next.PatientID, m); err != nil {
 			return err
 		}
 		out, created = next, true
@@ -152,7 +152,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	var out store.Thread
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		cur, err := get[store.Thread](tx.Bucket(bucketThreads), s.codec, id)
+		cur, err := s.getThread(tx.Bucket(bucketThreads), id)
 		if err != nil {
 			return err
 		}
@@ -161,7 +161,7 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 			return err
 		}
 		out = next
-		return put(tx.Bucket(bucketThreads), s.codec, id, next)
+		return s.putThread(tx.Bucket(bucketThreads), next)
 	})
 	if err != nil {
 		return store.Thread{}, fmt.Errorf("bolt.UpdateThread: %w", err)
@@ -237,7 +237,9 @@ func (s *Store) reindex(tx *bbolt.Tx, old, next store.Thread) error {
 	return pos.Put([]byte(next.ID), k)
 }
 
-func (s *Store) putMessage(msgs *bbolt.Bucket, m store.Message) error {
+// putMessage seals m under the data key of the thread's patient and
+// stores it with its idempotency entry (ids and the seq only).
+func (s *Store) putMessage(msgs *bbolt.Bucket, patientID string, m store.Message) error {
 	m2, err := msgs.CreateBucketIfNotExists(subMessages)
 	if err != nil {
 		return err
@@ -246,7 +248,7 @@ func (s *Store) putMessage(msgs *bbolt.Bucket, m store.Message) error {
 	if err != nil {
 		return err
 	}
-	enc, err := encode(s.codec, m)
+	enc, err := sealValue(s, msgs.Tx(), patientID, kindMessage, messageID(m.ThreadID, m.Seq), m)
 	if err != nil {
 		return err
 	}
@@ -265,7 +267,20 @@ func (s *Store) message(tx *bbolt.Tx, threadID string, seq int64) (store.Message
 	if v == nil {
 		return store.Message{}, fmt.Errorf("thread %s message %d: %w", threadID, seq, store.ErrNotFound)
 	}
-	return decode[store.Message](s.codec, v)
+	return openValue[store.Message](s, tx, kindMessage, messageID(threadID, seq), v)
+}
+
+// messageID is the id a message's ciphertext is bound to.
+func messageID(threadID string, seq int64) string { return fmt.Sprintf("%s/%d", threadID, seq) }
+
+// getThread reads and opens a thread, or store.ErrNotFound.
+func (s *Store) getThread(threads *bbolt.Bucket, id string) (store.Thread, error) {
+	return getSealed[store.Thread](s, threads, kindThread, id, id)
+}
+
+// putThread seals t under its patient's data key and stores it.
+func (s *Store) putThread(threads *bbolt.Bucket, t store.Thread) error {
+	return putSealed(s, threads, t.PatientID, kindThread, t.ID, t.ID, t)
 }
 
 // ListMessages returns up to limit messages after afterSeq, in order.
@@ -278,7 +293,7 @@ func (s *Store) ListMessages(ctx context.Context, threadID string, afterSeq int6
 		}
 		c := msgs.Bucket(subMessages).Cursor()
 		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			m, err := decode[store.Message](s.codec, v)
+			m, err := openValue[store.Message](s, tx, kindMessage, messageID(threadID, int64(binary.BigEndian.Uint64(k))), v)
 			if err != nil {
 				return err
 			}
@@ -364,7 +379,7 @@ func (s *Store) indexedThread(tx *bbolt.Tx, key []byte) (store.Thread, error) {
 		return store.Thread{}, fmt.Errorf("bad thread index key %q", key)
 	}
 	id := string(key[21:])
-	t, err := get[store.Thread](tx.Bucket(bucketThreads), s.codec, id)
+	t, err := s.getThread(tx.Bucket(bucketThreads), id)
 	if err != nil {
 		return store.Thread{}, fmt.Errorf("thread %s in an index: %w", id, err)
 	}
@@ -381,7 +396,7 @@ func (s *Store) InboxChanges(ctx context.Context, pharmacyID string, after int64
 		}
 		c := feed.Bucket(subFeedSeq).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			t, err := get[store.Thread](tx.Bucket(bucketThreads), s.codec, string(v))
+			t, err := s.getThread(tx.Bucket(bucketThreads), string(v))
 			if err != nil {
 				return fmt.Errorf("thread %s in the inbox feed: %w", v, err)
 			}

@@ -25,7 +25,17 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 		if p.PharmacyID == "" {
 			return errors.New("empty pharmacy id")
 		}
-		if err := putNew(tx.Bucket(bucketPatients), s.codec, p.ID, p); err != nil {
+		patients := tx.Bucket(bucketPatients)
+		if p.ID == "" {
+			return errors.New("empty id")
+		}
+		if patients.Get([]byte(p.ID)) != nil {
+			return store.ErrAlreadyExists
+		}
+		if err := s.putPatient(patients, p); err != nil {
+			return err
+		}
+		if err := s.syncNameIndex(tx, store.Patient{}, p, true); err != nil {
 			return err
 		}
 		idx, err := tx.Bucket(bucketPharmacyIndex).CreateBucketIfNotExists([]byte(p.PharmacyID))
@@ -47,7 +57,7 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
 	var p store.Patient
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		p, err = get[store.Patient](tx.Bucket(bucketPatients), s.codec, id)
+		p, err = s.getPatient(tx.Bucket(bucketPatients), id)
 		return err
 	})
 	if err != nil {
@@ -67,13 +77,15 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 	var out store.Patient
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPatients)
-		cur, err := get[store.Patient](b, s.codec, id)
+		cur, err := s.getPatient(b, id)
 		if err != nil {
 			return err
 		}
+		// A record written before sealing gets its name index entry now.
+		legacy := b.Get([]byte(id))[0] != formatSealedV1
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := get[store.Patient](b, s.codec, id)
+		old, err := s.getPatient(b, id)
 		if err != nil {
 			return err
 		}
@@ -86,7 +98,10 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		}
 		next.Version = cur.Version + 1
 		store.StampPartVersions(old, &next)
-		if err := put(b, s.codec, id, next); err != nil {
+		if err := s.putPatient(b, next); err != nil {
+			return err
+		}
+		if err := s.syncNameIndex(tx, old, next, legacy); err != nil {
 			return err
 		}
 		if err := syncWorklist(tx, next, old.Worklist, false); err != nil {
@@ -121,7 +136,7 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 			k, _ = c.Next()
 		}
 		for ; k != nil && len(out) < limit; k, _ = c.Next() {
-			p, err := get[store.Patient](patients, s.codec, string(k))
+			p, err := s.getPatient(patients, string(k))
 			if err != nil {
 				return fmt.Errorf("patient %s indexed under its pharmacy: %w", k, err)
 			}
@@ -133,4 +148,25 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 		return nil, fmt.Errorf("bolt.ListPatients: %w", err)
 	}
 	return out, nil
+}
+
+// getPatient reads and opens a patient record, or store.ErrNotFound.
+func (s *Store) getPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return store.Patient{}, store.ErrNotFound
+	}
+	return s.decodePatient(b.Tx(), id, v)
+}
+
+// decodePatient opens and decodes a stored patient record: sealed under
+// the patient's data key or, written before sealing, clear.
+func (s *Store) decodePatient(tx *bbolt.Tx, id string, v []byte) (store.Patient, error) {
+	return openValue[store.Patient](s, tx, kindPatient, id, v)
+}
+
+// putPatient seals p under its patient's data key (created with their
+// first record) and stores it.
+func (s *Store) putPatient(b *bbolt.Bucket, p store.Patient) error {
+	return putSealed(s, b, p.ID, kindPatient, p.ID, p.ID, p)
 }

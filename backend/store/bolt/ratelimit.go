@@ -35,6 +35,7 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	if n%w < 0 {
 		start -= w
 	}
+	key = s.blind(blindThrottl, key)
 	var cnt counter
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		if err := s.pruneExpired(tx, now); err != nil {
@@ -100,6 +101,7 @@ func (s *Store) ForgetAttempts(ctx context.Context, key string, n int, window ti
 	if t%w < 0 {
 		start -= w
 	}
+	key = s.blind(blindThrottl, key)
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketCounters)
 		cur, err := get[counter](b, s.codec, key)

@@ -292,7 +292,7 @@ func (s *Store) appendNotifications(tx *bbolt.Tx, ns []store.Notification, keep 
 		if err != nil {
 			return err
 		}
-		if err := put(b, s.codec, n.Key, n); err != nil {
+		if err := putSealed(s, b, n.PatientID, kindNotification, n.Key, n.PatientID+"/"+n.Key, n); err != nil {
 			return err
 		}
 		touched[n.PatientID] = true
@@ -306,7 +306,7 @@ func (s *Store) appendNotifications(tx *bbolt.Tx, ns []store.Notification, keep 
 		if count <= keep {
 			continue
 		}
-		all, err := s.notifications(b)
+		all, err := s.notifications(b, pid)
 		if err != nil {
 			return err
 		}
@@ -320,10 +320,10 @@ func (s *Store) appendNotifications(tx *bbolt.Tx, ns []store.Notification, keep 
 }
 
 // notifications returns a patient's history, newest first.
-func (s *Store) notifications(b *bbolt.Bucket) ([]store.Notification, error) {
+func (s *Store) notifications(b *bbolt.Bucket, patientID string) ([]store.Notification, error) {
 	var all []store.Notification
 	err := b.ForEach(func(k, v []byte) error {
-		n, err := decode[store.Notification](s.codec, v)
+		n, err := openValue[store.Notification](s, b.Tx(), kindNotification, patientID+"/"+string(k), v)
 		if err != nil {
 			return fmt.Errorf("notification %s: %w", k, err)
 		}
@@ -347,7 +347,7 @@ func (s *Store) ListNotifications(ctx context.Context, patientID string, limit i
 		if b == nil || limit <= 0 {
 			return nil
 		}
-		all, err := s.notifications(b)
+		all, err := s.notifications(b, patientID)
 		out = all[:min(limit, len(all))]
 		return err
 	})
@@ -370,7 +370,7 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 		if err != nil {
 			return err
 		}
-		if err := put(b, s.codec, d.OccurrenceID, d); err != nil {
+		if err := putSealed(s, b, d.PatientID, kindDose, d.OccurrenceID, d.PatientID+"/"+d.OccurrenceID, d); err != nil {
 			return err
 		}
 		n := 0
@@ -383,7 +383,7 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 		}
 		var all []store.DoseRecord
 		err = b.ForEach(func(k, v []byte) error {
-			r, err := decode[store.DoseRecord](s.codec, v)
+			r, err := openValue[store.DoseRecord](s, tx, kindDose, d.PatientID+"/"+string(k), v)
 			all = append(all, r)
 			return err
 		})
@@ -413,7 +413,7 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 			return store.ErrNotFound
 		}
 		var err error
-		d, err = get[store.DoseRecord](b, s.codec, occurrenceID)
+		d, err = getSealed[store.DoseRecord](s, b, kindDose, occurrenceID, patientID+"/"+occurrenceID)
 		return err
 	})
 	if err != nil {
@@ -429,7 +429,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		for _, r := range rs {
 			if _, ok := out.Patients[r.PatientID]; !ok {
-				p, err := get[store.Patient](tx.Bucket(bucketPatients), s.codec, r.PatientID)
+				p, err := s.getPatient(tx.Bucket(bucketPatients), r.PatientID)
 				switch {
 				case err == nil:
 					out.Patients[r.PatientID] = p
@@ -445,7 +445,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 				continue
 			}
 			occ := r.DoseOccurrenceID()
-			d, err := get[store.DoseRecord](b, s.codec, occ)
+			d, err := getSealed[store.DoseRecord](s, b, kindDose, occ, r.PatientID+"/"+occ)
 			switch {
 			case err == nil:
 				out.Doses[store.DoseKey(r.PatientID, occ)] = d

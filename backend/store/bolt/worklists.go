@@ -87,7 +87,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			if err != nil {
 				continue
 			}
-			p, err := get[store.Patient](patients, s.codec, string(rest[9:]))
+			p, err := s.getPatient(patients, string(rest[9:]))
 			if err != nil || p.PharmacyID != pharmacyID || p.Worklist.Get(l) != due {
 				continue // cannot happen with one transaction per write; checked all the same
 			}
@@ -113,7 +113,7 @@ func parseDateKey(s string) (store.Date, error) {
 func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version int64, dates store.WorklistDates) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPatients)
-		p, err := get[store.Patient](b, s.codec, patientID)
+		p, err := s.getPatient(b, patientID)
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version 
 		}
 		old := p.Worklist
 		p.Worklist = dates
-		if err := put(b, s.codec, patientID, p); err != nil {
+		if err := s.putPatient(b, p); err != nil {
 			return err
 		}
 		return syncWorklist(tx, p, old, false)
@@ -140,7 +140,7 @@ func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version 
 // record, so this only repairs a file written before the index existed.
 func (s *Store) ReindexPatient(ctx context.Context, patientID string) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		p, err := get[store.Patient](tx.Bucket(bucketPatients), s.codec, patientID)
+		p, err := s.getPatient(tx.Bucket(bucketPatients), patientID)
 		if err != nil {
 			return err
 		}
