@@ -30,7 +30,10 @@ func (s *Store) ScrubFreePages(ctx context.Context) error {
 	filler := make([]byte, s.db.Info().PageSize/4) // about two per page
 	var seq uint64
 	for range scrubRounds {
-		free := s.db.Stats().FreePageN
+		// Pages freed by the last commits are pending until a writer
+		// starts with no older reader open: count them too.
+		st := s.db.Stats()
+		free := st.FreePageN + st.PendingPageN
 		if free == 0 {
 			break
 		}
@@ -52,7 +55,7 @@ func (s *Store) ScrubFreePages(ctx context.Context) error {
 			return fmt.Errorf("bolt.ScrubFreePages: %w", err)
 		}
 		if after := s.db.Stats().FreePageN; after >= free || after == 0 {
-			break
+			break // all taken (what is pending now is the filler's own tree)
 		}
 	}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
