@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,5 +259,42 @@ func TestKEK(t *testing.T) {
 	s = openOpts(t, path, bolt.Options{KEK: kek})
 	if _, err := s.GetPatient(t.Context(), "pat-1"); err != nil {
 		t.Fatalf("GetPatient with the explicit KEK: %v", err)
+	}
+}
+
+// TestScrubFreePagesDoesNotGrowTheFile: a scrub per deletion must not
+// make the file grow with the number of deletions: the filler takes the
+// free pages, not new ones (a couple of pages per scrub at most).
+func TestScrubFreePagesDoesNotGrowTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mtm.db")
+	s := openOpts(t, path, bolt.Options{NoSync: true})
+	ctx := t.Context()
+	for i := range 200 {
+		if err := s.CreatePatient(ctx, storetest.SamplePatient(fmt.Sprintf("pat-%d", i), "ph-1", 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		_, err := s.UpdatePatient(ctx, fmt.Sprintf("pat-%d", i), func(p store.Patient) (store.Patient, error) {
+			p.Medications = p.Medications[:i%20]
+			return p, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := func() int { st := s.Stats(); return st.FreePageN + st.PendingPageN }
+	if err := s.ScrubFreePages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := pages()
+	const scrubs = 10
+	for range scrubs {
+		if err := s.ScrubFreePages(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grown := pages() - first; grown > 3*scrubs {
+		t.Fatalf("free pages grew by %d over %d scrubs (from %d)", grown, scrubs, first)
 	}
 }

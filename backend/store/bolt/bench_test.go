@@ -10,47 +10,68 @@ import (
 	"github.com/mtmapp/mtm/backend/store/storetest"
 )
 
+// sealModes are the two ways a benchmark runs: values sealed at rest (the
+// default) and written clear as before (Options.NoSeal), for the ratio.
+var sealModes = []struct {
+	name   string
+	noSeal bool
+}{{"sealed", false}, {"noseal", true}}
+
 // BenchmarkGetPatient20Meds reads one patient record with 20 medications
-// (storetest.SamplePatient, the same data the Redis benchmark reads).
+// (storetest.SamplePatient, the same data the Redis benchmark reads),
+// sealed and clear.
 func BenchmarkGetPatient20Meds(b *testing.B) {
-	s, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	ctx := b.Context()
-	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		p, err := s.GetPatient(ctx, "pat-1")
-		if err != nil || len(p.Medications) != 20 {
-			b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
-		}
+	for _, m := range sealModes {
+		b.Run(m.name, func(b *testing.B) {
+			s, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: discard(), NoSeal: m.noSeal})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			ctx := b.Context()
+			if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				p, err := s.GetPatient(ctx, "pat-1")
+				if err != nil || len(p.Medications) != 20 {
+					b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkUpdatePatient20Meds changes one field of a 20-medication
-// record: one durable (fsynced) read-modify-write transaction.
+// record: one read-modify-write transaction, durable (fsynced) and, to
+// show the CPU cost alone, without fsync; sealed and clear.
 func BenchmarkUpdatePatient20Meds(b *testing.B) {
-	s, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	ctx := b.Context()
-	if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
-			p.Questions = "Is it safe to take my evening doses together?"
-			return p, nil
-		})
-		if err != nil {
-			b.Fatal(err)
+	for _, sync := range []bool{true, false} {
+		for _, m := range sealModes {
+			b.Run(fmt.Sprintf("fsync=%v/%s", sync, m.name), func(b *testing.B) {
+				s, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: discard(), NoSeal: m.noSeal, NoSync: !sync})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				ctx := b.Context()
+				if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				for b.Loop() {
+					_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+						p.Questions = "Is it safe to take my evening doses together?"
+						return p, nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

@@ -11,7 +11,11 @@
 // Layout: one bucket per record kind plus index buckets (pharmacy →
 // patients, e-mail → account, patient → activation code, refresh family →
 // tokens, patient → audit events). Values are one format byte and a CBOR
-// record, so the encoding can change without rewriting the file. Codes,
+// record, so the encoding can change without rewriting the file. PHI is
+// sealed at rest (sealing.go): every value that names a patient or a
+// medicine is encrypted under the patient's own data key, accounts and
+// invites under the directory key, and index keys that would hold an
+// e-mail, a code hash, a throttle key or a name are blind indexes. Codes,
 // invites, refresh tokens and rate-limit counters that expire are listed in
 // an expiry index; write calls that are handed a now (Consume*, Rotate*,
 // Allow) delete a bounded batch of dead ones as they pass.

@@ -25,7 +25,8 @@ func (c counter) end() time.Time { return time.Unix(0, c.WindowStart+c.Window) }
 // epoch) and reports whether the count is within limit. When it is not,
 // retryAfter is the time from now to the end of the window. Refused
 // attempts count too. Counters of ended windows are deleted as later calls
-// pass.
+// pass. Counters are kept under the blind index of key (keys hold e-mails
+// and addresses).
 func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error) {
 	if window <= 0 {
 		return false, 0, fmt.Errorf("bolt.Allow: window %v is not positive", window)

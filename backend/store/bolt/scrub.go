@@ -27,23 +27,28 @@ const (
 // for a read transaction that was open meanwhile are not reached; they
 // are on the next call. It holds the writer slot one batch at a time.
 func (s *Store) ScrubFreePages(ctx context.Context) error {
-	filler := make([]byte, s.db.Info().PageSize/4) // about two per page
+	filler := make([]byte, s.db.Info().PageSize/4) // three per page (FillPercent 1)
 	var seq uint64
 	for range scrubRounds {
 		// Pages freed by the last commits are pending until a writer
 		// starts with no older reader open: count them too.
 		st := s.db.Stats()
-		free := st.FreePageN + st.PendingPageN
+		free := min(st.FreePageN+st.PendingPageN, scrubBatch)
 		if free == 0 {
 			break
 		}
+		// Leaves for about free pages less the filler's branch pages
+		// (~170 keys each), so that the filler does not outgrow the free
+		// pages and the file does not grow from one scrub to the next;
+		// what is left is taken by the next round.
+		leaves := max(free-free/128-1, 1)
 		err := s.update(ctx, func(tx *bbolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists(bucketScrub)
 			if err != nil {
 				return err
 			}
 			b.FillPercent = 1
-			for range 2*min(free, scrubBatch) + 8 {
+			for range 3 * leaves {
 				seq++
 				if err := b.Put(seqKey(int64(seq)), filler); err != nil {
 					return err
@@ -54,8 +59,8 @@ func (s *Store) ScrubFreePages(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bolt.ScrubFreePages: %w", err)
 		}
-		if after := s.db.Stats().FreePageN; after >= free || after == 0 {
-			break // all taken (what is pending now is the filler's own tree)
+		if after := s.db.Stats().FreePageN; after == 0 || after >= free {
+			break // all taken, or no progress (pages held by a reader)
 		}
 	}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {

@@ -1,0 +1,29 @@
+//go:build unix
+
+package bolt_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// reportCPU adds a cpu-ns/op metric: the user and system CPU this process
+// spent per iteration. On a shared machine
+// it varies less than ns/op, which includes waiting for a CPU.
+func reportCPU(b *testing.B) func() {
+	b.Helper()
+	start := processCPU(b)
+	return func() {
+		b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
