@@ -57,8 +57,26 @@ func TestMigrationFromAClearFile(t *testing.T) {
 		t.Fatalf("the clear file holds %d markers: the scan would not see clear PHI", n)
 	}
 
+	// The upgraded store reads the old file as it is.
 	s := openOpts(t, path, bolt.Options{})
-	storetest.CheckMarkers(t, s, w)
+	ctx := t.Context()
+	p, err := s.GetPatient(ctx, "pat-mark")
+	if err != nil || len(p.Medications) != 21 || !strings.HasPrefix(p.FamilyName, storetest.Marker) {
+		t.Fatalf("GetPatient of a clear record: %d medications, %v", len(p.Medications), err)
+	}
+	if a, err := s.GetAccountByEmail(ctx, "MRKZQ.carer@example.com"); err != nil || a.ID != "acct-caregiver-0042" {
+		t.Fatalf("GetAccountByEmail through a clear index entry: %q, %v", a.ID, err)
+	}
+	if c, err := s.GetActivationCode(ctx, "mrkzq-activation-code-hash", p.CreatedAt); err != nil || c.PatientID != "pat-mark" {
+		t.Fatalf("GetActivationCode under a clear code hash: %v", err)
+	}
+	if ms, err := s.ListMessages(ctx, "th-mark", 0, 10); err != nil || len(ms) != 2 || !strings.HasPrefix(ms[0].Body, storetest.Marker) {
+		t.Fatalf("ListMessages of clear messages: %d, %v", len(ms), err)
+	}
+	// The name index did not exist: the pass builds it.
+	if found, err := s.FindPatients(ctx, "ph-mark", p.FamilyName, p.DateOfBirth); err != nil || len(found) != 0 {
+		t.Fatalf("FindPatients before the pass: %d, %v", len(found), err)
+	}
 	var sum store.ReencryptPage
 	cursor := ""
 	for range 100 {
