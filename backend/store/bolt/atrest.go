@@ -354,8 +354,9 @@ const (
 // defaultReencryptLimit is ReencryptOptions.Limit's default.
 const defaultReencryptLimit = 100
 
-// Reencrypt runs one step of the re-encryption pass in one write
-// transaction (so a concurrent write waits for it, and none is lost).
+// Reencrypt runs one step of the re-encryption pass: one write
+// transaction per patient, then one for a page of accounts (a concurrent
+// write waits for the transaction, and none is lost).
 // The patient phase goes through every id that has a record, a data key
 // or per-patient values, in id order; the directory phase through the
 // accounts, moving their clear e-mail index entries to blind ones, and in
@@ -377,31 +378,57 @@ func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.Reencry
 	default:
 		return store.ReencryptPage{}, fmt.Errorf("bolt.Reencrypt: cursor %q was not made by Reencrypt", cursor)
 	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		page = store.ReencryptPage{}
-		if !strings.HasPrefix(cursor, cursorDirectory) {
-			ids := patientOwners(tx, strings.TrimPrefix(cursor, cursorPatients), limit)
-			for _, id := range ids {
-				if err := s.reencryptPatient(tx, id, opts.RotateDataKeys, &page); err != nil {
+	if !strings.HasPrefix(cursor, cursorDirectory) {
+		// One transaction per patient: the writer slot is held for one
+		// patient's values at a time.
+		last := strings.TrimPrefix(cursor, cursorPatients)
+		for page.Patients < limit {
+			var (
+				step store.ReencryptPage
+				id   string
+			)
+			err := s.update(ctx, func(tx *bbolt.Tx) error {
+				step, id = store.ReencryptPage{}, ""
+				ids := patientOwners(tx, last, 1)
+				if len(ids) == 0 {
+					return nil
+				}
+				id = ids[0]
+				if err := s.reencryptPatient(tx, id, opts.RotateDataKeys, &step); err != nil {
 					return fmt.Errorf("patient %s: %w", id, err)
 				}
-				page.Patients++
-			}
-			if len(ids) == limit {
-				page.Next = cursorPatients + ids[len(ids)-1]
 				return nil
+			})
+			if err != nil {
+				return store.ReencryptPage{}, fmt.Errorf("bolt.Reencrypt: %w", err)
 			}
+			if id == "" {
+				break // the patients are done
+			}
+			page.Patients++
+			page.Resealed += step.Resealed
+			page.Retired += step.Retired
+			last = id
 		}
-		// The patients are done: the directory, from dirAfter.
-		last, n, err := s.reencryptAccounts(tx, dirAfter, limit, &page)
+		if page.Patients == limit {
+			page.Next = cursorPatients + last
+			return page, nil
+		}
+	}
+	// The patients are done: the directory, from dirAfter.
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		dir := store.ReencryptPage{}
+		last, n, err := s.reencryptAccounts(tx, dirAfter, limit, &dir)
 		if err != nil {
 			return err
 		}
 		if n == limit {
-			page.Next = cursorDirectory + last
-			return nil
+			dir.Next = cursorDirectory + last
+		} else if err := s.reencryptLegacyKeys(tx, &dir); err != nil {
+			return err
 		}
-		return s.reencryptLegacyKeys(tx, &page)
+		page.Next, page.Resealed = dir.Next, page.Resealed+dir.Resealed
+		return nil
 	})
 	if err == nil && page.Next == "" {
 		err = s.ScrubFreePages(ctx)
