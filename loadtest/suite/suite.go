@@ -297,7 +297,6 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	run.Figures["seeded patients"] = float64(len(pop.Patients))
 
-
 	// Instances of one deployment share the signing keys.
 	keys := filepath.Join(dir, "keys")
 	instances := 1
