@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 3, "times the baseline and the PML read alternate")
 	maxIter := fs.Int64("max-iterations", 0, "bound each phase run by count as well (0: time only)")
 	reminders := fs.Int("reminders", 100000, "reminders due at once in the 8:00 burst (0 skips it)")
-	msgRate := fs.Float64("messaging-rate", 500, "questions per second in the messaging phase (0 skips it); the send→watcher target is judged at 500 or more")
+	msgRate := fs.Float64("messaging-rate", 500, "messages per second in the messaging phase, questions and replies (0 skips it); the send→watcher target is judged at 500 or more")
 	msgThreads := fs.Int("messaging-threads", 100, "threads live at once in the messaging phase")
 	bin := fs.String("mtmd-bin", "", "mtmd binary to run (default: build ./cmd/mtmd from the current directory)")
 	workDir := fs.String("work-dir", "", "directory for data and server logs (default: a new temporary directory, removed unless --keep)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,11 @@ type thread struct {
 
 // Conversation starts `threads` threads (one per caregiver, up to the
 // number of caregivers), opens the watch streams and returns the phase,
-// which sends `rate` questions per second in total, each answered at once
-// by a pharmacist of the patient's pharmacy. Setup calls are unmeasured.
+// which sends `rate` messages per second in total: questions, each
+// answered at once by a pharmacist of the patient's pharmacy (half the
+// rate each). The phase runs at least rate/10 workers, so that a worker
+// has 200 ms for its question and reply before the pacer drops one. Setup
+// calls are unmeasured.
 func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int, rate float64) (*Conversation, error) {
 	if rate <= 0 {
 		return nil, errors.New("scenario.Conversation: rate must be positive")
@@ -109,10 +113,11 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 		c.wg.Go(func() { c.watchInbox(streamCtx, e, watch, k) })
 	}
 
-	// The pacer releases one question every 1/rate seconds.
+	load.Concurrency = max(load.Concurrency, int(math.Ceil(rate/10)))
+	// The pacer releases one question (and its reply) every 2/rate seconds.
 	ticks := make(chan struct{})
 	c.wg.Go(func() {
-		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		t := time.NewTicker(time.Duration(2 * float64(time.Second) / rate))
 		defer t.Stop()
 		for {
 			select {

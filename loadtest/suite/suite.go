@@ -57,7 +57,8 @@ type Config struct {
 	ServerLogLevel string
 	// Reminders due at once in the 8:00 burst (0: skip the burst).
 	Reminders int
-	// MessagingRate is questions per second in the messaging phase;
+	// MessagingRate is messages per second (questions and replies) in the
+	// messaging phase;
 	// MessagingThreads how many threads are live at once (0: skip).
 	MessagingRate    float64
 	MessagingThreads int
