@@ -22,6 +22,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders; explicit flags still win")
 	stores := fs.String("stores", "bolt,redis", "store configurations to run, in order: bolt, redis")
 	patients := fs.Int("patients", 10000, "patients seeded per store")
+	perPharmacy := fs.Int("patients-per-pharmacy", 2500, "patients of each regular pharmacy (one more, a tenth of this size, holds the rest: the work lists are measured at both sizes)")
 	protocol := fs.String("protocol", string(loadtest.ConnectH2C), "connect-h2c (binary protobuf over HTTP/2) or connect-json (JSON over HTTP/1.1)")
 	concurrency := fs.Int("concurrency", 16, "workers per phase")
 	devices := fs.Int("devices", 256, "simulated phones, each on its own loopback source address")
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	cfg := suite.Config{
 		ServerURL: *serverURL, ServerRedisURL: *serverRedis, ServerPID: *serverPID,
-		Stores: strings.Split(*stores, ","), Patients: *patients, Protocol: proto,
+		Stores: strings.Split(*stores, ","), Patients: *patients, PatientsPerPharmacy: *perPharmacy, Protocol: proto,
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,

@@ -35,6 +35,10 @@ type Config struct {
 	Stores []string
 	// Patients seeded per store.
 	Patients int
+	// PatientsPerPharmacy is the size of the regular pharmacies (0: the
+	// seed's default, 2,500); one more pharmacy holds SmallPharmacy of
+	// the patients, for the work lists at two sizes.
+	PatientsPerPharmacy int
 	// Protocol between the load generator and mtmd.
 	Protocol loadtest.Protocol
 	// Concurrency is the number of workers of each phase.
@@ -247,11 +251,12 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	c.logf("%s: seeding %d patients…", storeName, c.Patients)
 	t0 := time.Now()
-	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, Now: c.Now(), Tag: tag, Progress: func(n int64) {
-		if c.Progress != nil && (n%500 == 0 || n == int64(c.Patients)) {
-			fmt.Fprintf(c.Progress, "\r%-8s seeded %d/%d patients", storeName, n, c.Patients)
-		}
-	}})
+	pop, err := seed.Seed(ctx, st, seed.Options{Patients: c.Patients, PatientsPerPharmacy: c.PatientsPerPharmacy,
+		SmallPharmacy: SmallPharmacy(c.Patients, c.PatientsPerPharmacy), Now: c.Now(), Tag: tag, Progress: func(n int64) {
+			if c.Progress != nil && (n%500 == 0 || n == int64(c.Patients)) {
+				fmt.Fprintf(c.Progress, "\r%-8s seeded %d/%d patients", storeName, n, c.Patients)
+			}
+		}})
 	if c.Progress != nil {
 		fmt.Fprintln(c.Progress)
 	}
@@ -427,6 +432,9 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
 		return run, err
 	}
+	if err := runWorklists(ctx, env, r, load, pop, &run); err != nil {
+		return run, err
+	}
 	if c.MessagingRate > 0 && c.MessagingThreads > 0 {
 		if err := runConversation(ctx, c, env, r, load, &run); err != nil {
 			return run, err
@@ -434,6 +442,38 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	run.Phases = r.Results()
 	return run, nil
+}
+
+// SmallPharmacy is how many of the patients go to the small pharmacy: a
+// tenth of a regular pharmacy, at most an eighth of the patients.
+func SmallPharmacy(patients, perPharmacy int) int {
+	if perPharmacy <= 0 {
+		perPharmacy = 2500
+	}
+	return min(perPharmacy/10, patients/8)
+}
+
+// runWorklists has the pharmacists of the first (largest) and of the
+// small pharmacy open their work lists, and adds how full the pages were.
+func runWorklists(ctx context.Context, env *scenario.Env, r *loadtest.Runner, load loadtest.Load, pop seed.Population, run *loadtest.StoreRun) error {
+	sizes := map[string]int{}
+	for _, p := range pop.Patients {
+		sizes[p.PharmacyID]++
+	}
+	for _, ph := range []string{pop.Pharmacies[0], pop.Pharmacies[len(pop.Pharmacies)-1]} {
+		var counts scenario.WorklistCounts
+		phase, err := env.Worklists(load, ph, sizes[ph], &counts)
+		if err != nil {
+			return err
+		}
+		if err := r.Run(ctx, phase); err != nil {
+			return err
+		}
+		if n := counts.Calls.Load(); n > 0 {
+			run.Figures[fmt.Sprintf("%s: entries per page (of %d)", phase.Name, scenario.WorklistPage)] = float64(counts.Entries.Load()) / float64(n)
+		}
+	}
+	return nil
 }
 
 // runConversation runs the questions-and-replies phase and adds its

@@ -93,6 +93,10 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 		out = append(out, burst, first)
 	}
 
+	for _, store := range []string{"bolt", "redis"} {
+		out = append(out, worklistTargets(rep, store)...)
+	}
+
 	watch := loadtest.Target{Name: "send→watcher p99 at 500 messages/s, two instances on Redis", Want: "≤ 50 ms", Unit: "ms", Note: "not run"}
 	rate, _ := rep.Settings["messaging_rate"].(float64)
 	if run, ok := findRun(rep, "redis"); ok && rate < 500 {
@@ -170,4 +174,43 @@ func BurstIncomplete(run loadtest.StoreRun) error {
 		return fmt.Errorf("%.0f distinct reminders pushed for %.0f due", distinct, due)
 	}
 	return nil
+}
+
+// worklistTargets judges that the work lists answer in bounded time: the
+// large pharmacy's calls (ten times the patients) as fast as the small
+// one's, list by list (the worst list counts).
+func worklistTargets(rep loadtest.Report, store string) []loadtest.Target {
+	rate := loadtest.Target{Name: fmt.Sprintf("work lists: calls/s, large pharmacy / small pharmacy, worst list (%s)", store), Want: "≥ 0.80", Unit: "×", Note: "not run"}
+	p99 := loadtest.Target{Name: fmt.Sprintf("work lists: p99, large pharmacy / small pharmacy, worst list (%s)", store), Want: "≤ 1.50", Unit: "×", Note: "not run"}
+	run, ok := findRun(rep, store)
+	if !ok {
+		return []loadtest.Target{rate, p99}
+	}
+	var phases []loadtest.PhaseResult
+	for _, p := range run.Phases {
+		if strings.HasPrefix(p.Name, "work lists (") {
+			phases = append(phases, p)
+		}
+	}
+	if len(phases) != 2 {
+		return []loadtest.Target{rate, p99}
+	}
+	large, small := phases[0], phases[1]
+	worstRate, worstP99 := 0.0, 0.0
+	for _, op := range small.Ops {
+		l, ok := large.Op(op.Name)
+		if !ok || op.PerSec == 0 || op.P99Ms == 0 {
+			continue
+		}
+		if r := l.PerSec / op.PerSec; worstRate == 0 || r < worstRate {
+			worstRate = r
+		}
+		worstP99 = max(worstP99, l.P99Ms/op.P99Ms)
+	}
+	note := large.Name + " vs " + small.Name
+	if worstRate > 0 {
+		rate.Got, rate.Met, rate.Measured, rate.Note = worstRate, worstRate >= 0.8, true, note
+		p99.Got, p99.Met, p99.Measured, p99.Note = worstP99, worstP99 <= 1.5, true, note
+	}
+	return []loadtest.Target{rate, p99}
 }
