@@ -31,7 +31,10 @@ type Conversation struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	rec     atomic.Pointer[loadtest.Recorder]
-	pending sync.Map // body → send start (time.Time)
+	pending sync.Map // body → *sent
+	// BeforeAnswer counts messages that reached their watcher before
+	// their SendMessage had answered.
+	BeforeAnswer atomic.Int64
 	// StreamErrors counts watch streams that ended with an error while the
 	// phase ran.
 	StreamErrors atomic.Int64
@@ -155,8 +158,16 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 	return c, nil
 }
 
+// sent is a message on its way: when its SendMessage started and, once it
+// answered, when (UnixNano; 0 before).
+type sent struct {
+	start    time.Time
+	answered atomic.Int64
+}
+
 func (c *Conversation) send(ctx context.Context, e *Env, server, dev int, threadID, access, clientID, body string) error {
-	c.pending.Store(body, time.Now())
+	m := &sent{start: time.Now()}
+	c.pending.Store(body, m)
 	ctx, cancel := loadtest.WithDeadline(ctx)
 	defer cancel()
 	_, err := e.device(server, dev).Msg.SendMessage(ctx, loadtest.Authed(&mtmv1.SendMessageRequest{
@@ -165,7 +176,30 @@ func (c *Conversation) send(ctx context.Context, e *Env, server, dev int, thread
 	if err != nil {
 		c.pending.Delete(body)
 	}
+	m.answered.Store(time.Now().UnixNano())
 	return err
+}
+
+// arrived records a watched message's trip: from its send's start
+// (OpSendToWatcher) and, when its SendMessage had answered already, from
+// that answer (OpAnswerToWatcher: the wake-up path alone, Redis pub/sub
+// to the other instance and its re-read); earlier arrivals are counted.
+func (c *Conversation) arrived(body string) {
+	v, ok := c.pending.LoadAndDelete(body)
+	if !ok {
+		return
+	}
+	m, now := v.(*sent), time.Now()
+	rec := c.rec.Load()
+	if rec == nil {
+		return
+	}
+	rec.Observe(OpSendToWatcher, now.Sub(m.start), nil)
+	if at := m.answered.Load(); at != 0 {
+		rec.Observe(OpAnswerToWatcher, now.Sub(time.Unix(0, at)), nil)
+	} else {
+		c.BeforeAnswer.Add(1)
+	}
 }
 
 // watchThread follows one thread as its caregiver and records each
@@ -203,11 +237,7 @@ func (c *Conversation) watchThread(ctx context.Context, e *Env, server int, th *
 				continue // heartbeat
 			}
 			after = max(after, m.GetSeq())
-			if v, ok := c.pending.LoadAndDelete(m.GetBody()); ok {
-				if rec := c.rec.Load(); rec != nil {
-					rec.Observe(OpSendToWatcher, time.Since(v.(time.Time)), nil)
-				}
-			}
+			c.arrived(m.GetBody())
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil && connect.CodeOf(err) != connect.CodeCanceled {
 			c.StreamErrors.Add(1)

@@ -494,6 +494,7 @@ func runConversation(ctx context.Context, c Config, env *scenario.Env, r *loadte
 	}
 	run.Figures[FigureUndelivered] = float64(conv.Undelivered())
 	run.Figures["watch streams ended with an error"] = float64(conv.StreamErrors.Load())
+	run.Figures["messages that reached their watcher before SendMessage answered"] = float64(conv.BeforeAnswer.Load())
 	return nil
 }
 
