@@ -540,7 +540,7 @@ func pushFlags(fcm *scenario.FCM) []string {
 
 // boltStartLead is the time allowed for starting mtmd on bbolt after its
 // burst is written (on Redis the instances are already up).
-const boltStartLead = 3 * time.Second
+const boltStartLead = 2 * time.Second
 
 // burstRun is the 8:00 reminder burst of one store run: the raw SDK rate,
 // then the reminders written through the store, due a moment later, then
@@ -582,18 +582,16 @@ func (b *burstRun) schedule(ctx context.Context, c Config, storeName string, st 
 	if err != nil {
 		return err
 	}
-	if spare := time.Until(due); spare < 200*time.Millisecond && lead == 0 {
-		return fmt.Errorf("reminder burst: writing %d reminders took %.1fs, past their due time: the burst would not start at once", plan.Reminders, plan.ScheduleSeconds)
-	}
 	b.plan = plan
 	return nil
 }
 
 // await waits for the burst's pushes and adds its figures to run.
 func (b *burstRun) await(ctx context.Context, c Config, storeName string, dep *deployment, run *loadtest.StoreRun) error {
-	if time.Until(b.plan.Due) < 100*time.Millisecond {
-		return fmt.Errorf("reminder burst: mtmd was up only %s before the reminders were due", time.Until(b.plan.Due).Round(time.Millisecond))
-	}
+	// The reminders written and mtmd up this long before they were due;
+	// on a machine so busy that either came late, the burst is still
+	// checked (every reminder pushed once) but its timing is not judged.
+	run.Figures[FigureBurstReadyBeforeDue] = time.Until(b.plan.Due).Seconds()
 	c.logf("%s: waiting for %d reminders due at %s to be pushed by %d mtmd instance(s)…", storeName, b.plan.Reminders, b.plan.Due.Format("15:04:05"), len(dep.instances))
 	time.Sleep(time.Until(b.plan.Due))
 	cpu0, err := dep.cpu()
