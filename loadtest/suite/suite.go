@@ -432,7 +432,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
 		return run, err
 	}
-	if err := runWorklists(ctx, env, r, load, pop, &run); err != nil {
+	if err := runWorklists(ctx, env, r, load, c.Rounds, pop, &run); err != nil {
 		return run, err
 	}
 	if c.MessagingRate > 0 && c.MessagingThreads > 0 {
@@ -454,23 +454,32 @@ func SmallPharmacy(patients, perPharmacy int) int {
 }
 
 // runWorklists has the pharmacists of the first (largest) and of the
-// small pharmacy open their work lists, and adds how full the pages were.
-func runWorklists(ctx context.Context, env *scenario.Env, r *loadtest.Runner, load loadtest.Load, pop seed.Population, run *loadtest.StoreRun) error {
+// small pharmacy open their work lists, alternating `rounds` times (their
+// results accumulate, so both sizes see the machine's ups and downs), and
+// adds how full the pages were.
+func runWorklists(ctx context.Context, env *scenario.Env, r *loadtest.Runner, load loadtest.Load, rounds int, pop seed.Population, run *loadtest.StoreRun) error {
 	sizes := map[string]int{}
 	for _, p := range pop.Patients {
 		sizes[p.PharmacyID]++
 	}
-	for _, ph := range []string{pop.Pharmacies[0], pop.Pharmacies[len(pop.Pharmacies)-1]} {
-		var counts scenario.WorklistCounts
-		phase, err := env.Worklists(load, ph, sizes[ph], &counts)
-		if err != nil {
-			return err
+	pharmacies := []string{pop.Pharmacies[0], pop.Pharmacies[len(pop.Pharmacies)-1]}
+	counts := make([]scenario.WorklistCounts, len(pharmacies))
+	names := make([]string, len(pharmacies))
+	for range max(rounds, 1) {
+		for k, ph := range pharmacies {
+			phase, err := env.Worklists(load, ph, sizes[ph], &counts[k])
+			if err != nil {
+				return err
+			}
+			names[k] = phase.Name
+			if err := r.Run(ctx, phase); err != nil {
+				return err
+			}
 		}
-		if err := r.Run(ctx, phase); err != nil {
-			return err
-		}
-		if n := counts.Calls.Load(); n > 0 {
-			run.Figures[fmt.Sprintf("%s: entries per page (of %d)", phase.Name, scenario.WorklistPage)] = float64(counts.Entries.Load()) / float64(n)
+	}
+	for k := range pharmacies {
+		if n := counts[k].Calls.Load(); n > 0 {
+			run.Figures[fmt.Sprintf("%s: entries per page (of %d)", names[k], scenario.WorklistPage)] = float64(counts[k].Entries.Load()) / float64(n)
 		}
 	}
 	return nil
