@@ -22,6 +22,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders; explicit flags still win")
 	stores := fs.String("stores", "bolt,redis", "store configurations to run, in order: bolt, redis")
 	patients := fs.Int("patients", 10000, "patients seeded per store")
+	perPharmacy := fs.Int("patients-per-pharmacy", 2500, "patients of each regular pharmacy (one more, a tenth of this size, holds the rest: the work lists are measured at both sizes)")
 	protocol := fs.String("protocol", string(loadtest.ConnectH2C), "connect-h2c (binary protobuf over HTTP/2) or connect-json (JSON over HTTP/1.1)")
 	concurrency := fs.Int("concurrency", 16, "workers per phase")
 	devices := fs.Int("devices", 256, "simulated phones, each on its own loopback source address")
@@ -29,7 +30,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 3, "times the baseline and the PML read alternate")
 	maxIter := fs.Int64("max-iterations", 0, "bound each phase run by count as well (0: time only)")
 	reminders := fs.Int("reminders", 100000, "reminders due at once in the 8:00 burst (0 skips it)")
-	msgRate := fs.Float64("messaging-rate", 500, "questions per second in the messaging phase (0 skips it); the send→watcher target is judged at 500 or more")
+	msgRate := fs.Float64("messaging-rate", 500, "messages per second in the messaging phase, questions and replies (0 skips it); the send→watcher target is judged at 500 or more")
 	msgThreads := fs.Int("messaging-threads", 100, "threads live at once in the messaging phase")
 	bin := fs.String("mtmd-bin", "", "mtmd binary to run (default: build ./cmd/mtmd from the current directory)")
 	workDir := fs.String("work-dir", "", "directory for data and server logs (default: a new temporary directory, removed unless --keep)")
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	cfg := suite.Config{
 		ServerURL: *serverURL, ServerRedisURL: *serverRedis, ServerPID: *serverPID,
-		Stores: strings.Split(*stores, ","), Patients: *patients, Protocol: proto,
+		Stores: strings.Split(*stores, ","), Patients: *patients, PatientsPerPharmacy: *perPharmacy, Protocol: proto,
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,134 +15,72 @@ import (
 	"firebase.google.com/go/v4/messaging"
 
 	"github.com/mtmapp/mtm/backend/store"
-	"github.com/mtmapp/mtm/loadtest/procs"
 	"github.com/mtmapp/mtm/loadtest/seed"
-	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/fcmfake"
 	"github.com/mtmapp/mtm/notifications/push"
 )
 
-// BurstResult is what the 8:00 reminder burst measured.
-type BurstResult struct {
-	// Reminders were due in the same second; Pushes is how many the fake
-	// FCM accepted while they drained.
-	Reminders int     `json:"reminders"`
-	Pushes    int64   `json:"pushes"`
-	DrainSec  float64 `json:"drain_seconds"`
-	DrainRate float64 `json:"drain_per_sec"`
-	// RawSDKRate is the same number of messages sent straight through the
-	// Firebase SDK's SendEach, batches of 500, with as many concurrent
-	// senders as the dispatcher has workers, to the same fake FCM.
-	RawSDKRate float64 `json:"raw_sdk_per_sec"`
-	Ratio      float64 `json:"drain_vs_raw_sdk"`
-	// CPUPerReminderUs is this process's CPU (dispatcher, store client,
-	// SDK and fake FCM together) per reminder while draining.
-	CPUPerReminderUs float64 `json:"cpu_per_reminder_us"`
+// FCMProject is the Firebase project id the load test's mtmd instances and
+// raw SDK sends use with the fake FCM.
+const FCMProject = "mtm-load-test"
+
+// FCM is the local fake FCM (notifications/fcmfake) the mtmd instances
+// push to, served from this process, with a Firebase SDK client for the raw
+// SendEach baseline. It keeps what it accepts, with accept times, until
+// StopKeeping.
+type FCM struct {
+	Fake   *fcmfake.Server
+	URL    string
+	srv    *http.Server
+	client *messaging.Client
 }
 
-// Burst puts up to n dose reminders of the seeded patients (their 8:00
-// doses, one per dose schedule) in st's due-time index, all due at 8:00 New
-// York time two days after now, and measures how fast a dispatcher (running in
-// this process, on st) drains them to a local fake FCM through the real
-// Firebase SDK, against the raw SDK rate measured just before. The
-// dispatcher's clock is pinned to that 8:00 plus the real elapsed time.
-func Burst(ctx context.Context, st store.Store, pop seed.Population, n int, now time.Time) (BurstResult, error) {
+// StartFCM serves a fake FCM on a free loopback port.
+func StartFCM(ctx context.Context) (*FCM, error) {
 	fake := fcmfake.New(fcmfake.Options{})
-	fake.CountOnly()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return BurstResult{}, fmt.Errorf("scenario.Burst: %w", err)
+		return nil, fmt.Errorf("scenario.StartFCM: %w", err)
 	}
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	logger := slog.New(slog.DiscardHandler)
-	sender, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: "mtm-load-test", Endpoint: "http://" + ln.Addr().String(), Logger: logger})
+	url := "http://" + ln.Addr().String()
+	sender, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: FCMProject, Endpoint: url, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return BurstResult{}, fmt.Errorf("scenario.Burst: %w", err)
+		srv.Close()
+		return nil, fmt.Errorf("scenario.StartFCM: %w", err)
 	}
-	workers := min(st.ReminderShards(), 16)
-
-	ny, err := time.LoadLocation("America/New_York")
-	if err != nil {
-		return BurstResult{}, fmt.Errorf("scenario.Burst: %w", err)
-	}
-	// Two days ahead: the occurrences the dispatcher schedules next (later
-	// doses, missed-dose checks) stay in the future for any dispatcher on a
-	// real clock (an mtmd under test), so they cannot add work to the
-	// phases that follow.
-	y, m, d := now.In(ny).AddDate(0, 0, 2).Date()
-	eight := time.Date(y, m, d, 8, 0, 0, 0, ny)
-	due, err := dueReminders(ctx, st, pop, n, y, m, d, eight)
-	if err != nil {
-		return BurstResult{}, err
-	}
-	res := BurstResult{Reminders: due}
-	if due == 0 {
-		return res, errors.New("scenario.Burst: no dose schedules to remind")
-	}
-
-	raw, err := rawSDKRate(ctx, sender.Client(), due, workers)
-	if err != nil {
-		return res, err
-	}
-	res.RawSDKRate = raw
-
-	base := fake.Accepted()
-	start := time.Now()
-	disp, err := dispatch.New(dispatch.Config{
-		Store: st, Sender: sender, Logger: logger, Workers: workers, Poll: 20 * time.Millisecond,
-		Now: func() time.Time { return eight.Add(time.Since(start)) },
-	})
-	if err != nil {
-		return res, fmt.Errorf("scenario.Burst: %w", err)
-	}
-	cpu0, _ := procs.CPUTimeOf(os.Getpid())
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- disp.Run(runCtx) }()
-	last, lastChange := int64(0), time.Now()
-	var drained time.Duration
-	for {
-		got := fake.Accepted() - base
-		if got != last {
-			last, lastChange = got, time.Now()
-		}
-		if got >= int64(due) {
-			drained = time.Since(start)
-			break
-		}
-		if time.Since(lastChange) > 30*time.Second || ctx.Err() != nil {
-			drained = lastChange.Sub(start)
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cpu1, _ := procs.CPUTimeOf(os.Getpid())
-	stop()
-	if err := <-done; err != nil {
-		return res, fmt.Errorf("scenario.Burst: dispatcher: %w", err)
-	}
-	res.Pushes = fake.Accepted() - base
-	res.DrainSec = drained.Seconds()
-	if res.DrainSec > 0 {
-		res.DrainRate = float64(min(res.Pushes, int64(due))) / res.DrainSec
-	}
-	if res.RawSDKRate > 0 {
-		res.Ratio = res.DrainRate / res.RawSDKRate
-	}
-	res.CPUPerReminderUs = (cpu1 - cpu0).Seconds() * 1e6 / float64(due)
-	return res, nil
+	return &FCM{Fake: fake, URL: url, srv: srv, client: sender.Client()}, nil
 }
 
-// dueReminders schedules the 8:00 (local) dose of every dose schedule of
-// the population on date y-m-d, due at `at`, up to n; it returns how many.
-func dueReminders(ctx context.Context, st store.Store, pop seed.Population, n int, y int, m time.Month, d int, at time.Time) (int, error) {
-	type job struct {
-		patient string
-		rs      []store.Reminder
-	}
-	var jobs []job
+// MTMDFlags are the mtmd flags that make it push to this fake.
+func (f *FCM) MTMDFlags() []string {
+	return []string{"--push", "fcm", "--fcm-project", FCMProject, "--fcm-endpoint", f.URL}
+}
+
+// StopKeeping makes the fake only count what it accepts from now on.
+func (f *FCM) StopKeeping() { f.Fake.CountOnly() }
+
+// Close stops the server.
+func (f *FCM) Close() { f.srv.Close() }
+
+// BurstPlan is an 8:00 reminder burst put in the store's due-time index:
+// Reminders dose reminders, all due at Due, whose occurrences (OccurrenceID)
+// are the patients' 8:00 doses two days ahead.
+type BurstPlan struct {
+	Due       time.Time
+	Reminders int
+	// occurrences are the occurrence ids the pushes carry.
+	occurrences map[string]bool
+	// ScheduleSeconds is how long writing them to the store took.
+	ScheduleSeconds float64
+}
+
+// BurstReminders returns up to n dose reminders of the seeded patients
+// (their 8:00 local doses two days after now, one per dose schedule), each
+// due at due, grouped by patient.
+func BurstReminders(pop seed.Population, n int, now, due time.Time) ([][]store.Reminder, error) {
+	var out [][]store.Reminder
 	total := 0
 	for _, p := range pop.Patients {
 		if total >= n {
@@ -150,19 +88,46 @@ func dueReminders(ctx context.Context, st store.Store, pop seed.Population, n in
 		}
 		loc, err := time.LoadLocation(p.TimeZone)
 		if err != nil {
-			return 0, fmt.Errorf("scenario.Burst: %w", err)
+			return nil, fmt.Errorf("scenario.BurstReminders: %w", err)
 		}
+		// Two days ahead: the occurrences the dispatchers schedule next
+		// (later doses, missed-dose checks) stay in the future, so they
+		// add no work to the phases that follow.
+		y, m, d := now.In(loc).AddDate(0, 0, 2).Date()
 		occ := time.Date(y, m, d, 8, 0, 0, 0, loc)
 		var rs []store.Reminder
 		for _, s := range p.DoseSchedules {
 			if total >= n {
 				break
 			}
-			rs = append(rs, store.Reminder{PatientID: p.ID, Kind: store.ReminderDose, RefID: s, Occurrence: occ, DueAt: at})
+			rs = append(rs, store.Reminder{PatientID: p.ID, Kind: store.ReminderDose, RefID: s, Occurrence: occ, DueAt: due})
 			total++
 		}
-		jobs = append(jobs, job{p.ID, rs})
+		if len(rs) > 0 {
+			out = append(out, rs)
+		}
 	}
+	if total == 0 {
+		return nil, errors.New("scenario.BurstReminders: no dose schedules to remind")
+	}
+	return out, nil
+}
+
+// ScheduleBurst writes the reminders of BurstReminders through the store
+// (eight writers) and returns the plan to await.
+func ScheduleBurst(ctx context.Context, st store.Store, pop seed.Population, n int, now, due time.Time) (BurstPlan, error) {
+	groups, err := BurstReminders(pop, n, now, due)
+	if err != nil {
+		return BurstPlan{}, err
+	}
+	plan := BurstPlan{Due: due, occurrences: map[string]bool{}}
+	for _, g := range groups {
+		for _, r := range g {
+			plan.occurrences[r.OccurrenceID()] = true
+			plan.Reminders++
+		}
+	}
+	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -170,23 +135,98 @@ func dueReminders(ctx context.Context, st store.Store, pop seed.Population, n in
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || ctx.Err() != nil {
+				if i >= len(groups) || ctx.Err() != nil {
 					return
 				}
-				if err := st.ScheduleReminders(ctx, jobs[i].patient, jobs[i].rs, nil); err != nil {
-					errs[w] = fmt.Errorf("scenario.Burst: scheduling: %w", err)
+				if err := st.ScheduleReminders(ctx, groups[i][0].PatientID, groups[i], nil); err != nil {
+					errs[w] = fmt.Errorf("scenario.ScheduleBurst: %w", err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return total, errors.Join(append(errs, ctx.Err())...)
+	plan.ScheduleSeconds = time.Since(start).Seconds()
+	return plan, errors.Join(append(errs, ctx.Err())...)
 }
 
-// rawSDKRate sends n dose-reminder-shaped messages through client.SendEach
-// in batches of 500 from `workers` goroutines and returns messages/s.
-func rawSDKRate(ctx context.Context, client *messaging.Client, n, workers int) (float64, error) {
+// BurstResult is what the 8:00 reminder burst measured: the mtmd
+// instances' own dispatchers pushing, through the Firebase SDK, to the
+// fake FCM in this process, which timed each accept.
+type BurstResult struct {
+	// Reminders were due at once; Pushes is how many of their pushes the
+	// fake FCM accepted (one per reminder: each patient has one phone),
+	// Distinct how many different reminders they were for.
+	Reminders int   `json:"reminders"`
+	Pushes    int64 `json:"pushes"`
+	Distinct  int   `json:"distinct"`
+	// Lateness of the accepts after the due time: the first, the median,
+	// p99 and the last (the drain time).
+	FirstMs float64 `json:"first_ms"`
+	P50Ms   float64 `json:"p50_ms"`
+	P99Ms   float64 `json:"p99_ms"`
+	LastMs  float64 `json:"last_ms"`
+	// DrainRate is reminders per second from the due time to the last
+	// accept.
+	DrainRate float64 `json:"drain_per_sec"`
+	// RawSDKRate is the same number of messages sent straight through the
+	// Firebase SDK's SendEach from this process (RawSDKRate), and Ratio
+	// DrainRate / RawSDKRate.
+	RawSDKRate float64 `json:"raw_sdk_per_sec"`
+	Ratio      float64 `json:"drain_vs_raw_sdk"`
+}
+
+// AwaitBurst waits until the fake FCM has accepted as many pushes as plan
+// has reminders (then a quarter second more, to see a duplicate), or until
+// no push arrived for stall, and measures the burst from what it accepted.
+// A burst that stalls part-way returns its result with fewer pushes than
+// reminders, not an error.
+func (f *FCM) AwaitBurst(ctx context.Context, plan BurstPlan, stall time.Duration) BurstResult {
+	count := func() int64 { return f.Fake.Accepted() }
+	base := int64(0) // the fake is Reset before the burst
+	last, lastChange := count()-base, time.Now()
+	for ctx.Err() == nil {
+		got := count() - base
+		if got != last {
+			last, lastChange = got, time.Now()
+		}
+		if got >= int64(plan.Reminders) && time.Since(lastChange) > 250*time.Millisecond {
+			break
+		}
+		if time.Since(lastChange) > stall && time.Now().After(plan.Due) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := BurstResult{Reminders: plan.Reminders}
+	seen := map[string]bool{}
+	var late []time.Duration
+	for _, m := range f.Fake.Received() {
+		if m.Data["kind"] != string(store.ReminderDose) || !plan.occurrences[m.Data["occurrence_id"]] {
+			continue
+		}
+		res.Pushes++
+		seen[m.Data["occurrence_id"]] = true
+		late = append(late, time.Unix(0, m.ReceivedAtUnix).Sub(plan.Due))
+	}
+	res.Distinct = len(seen)
+	if len(late) == 0 {
+		return res
+	}
+	slices.Sort(late)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	at := func(q float64) time.Duration { return late[min(len(late)-1, int(q*float64(len(late))))] }
+	res.FirstMs, res.P50Ms, res.P99Ms, res.LastMs = ms(late[0]), ms(at(0.50)), ms(at(0.99)), ms(late[len(late)-1])
+	if late[len(late)-1] > 0 {
+		res.DrainRate = float64(res.Distinct) / late[len(late)-1].Seconds()
+	}
+	return res
+}
+
+// RawSDKRate sends n dose-reminder-shaped messages through the SDK's
+// SendEach in batches of 500 from `workers` goroutines to the fake and
+// returns messages/s. The fake forgets them (Reset) afterwards.
+func (f *FCM) RawSDKRate(ctx context.Context, n, workers int) (float64, error) {
 	const batch = 500
 	ttl := time.Hour
 	mk := func(i int) *messaging.Message {
@@ -203,6 +243,7 @@ func rawSDKRate(ctx context.Context, client *messaging.Client, n, workers int) (
 			},
 		}
 	}
+	defer f.Fake.Reset()
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -217,7 +258,7 @@ func rawSDKRate(ctx context.Context, client *messaging.Client, n, workers int) (
 				for i := from; i < min(from+batch, n); i++ {
 					msgs = append(msgs, mk(i))
 				}
-				resp, err := client.SendEach(ctx, msgs)
+				resp, err := f.client.SendEach(ctx, msgs)
 				if err != nil {
 					failed.Add(int64(len(msgs)))
 					continue
@@ -229,7 +270,7 @@ func rawSDKRate(ctx context.Context, client *messaging.Client, n, workers int) (
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("scenario.Burst: raw SDK: %d of %d sends failed", f, n)
+		return 0, fmt.Errorf("scenario.RawSDKRate: %d of %d sends failed", f, n)
 	}
 	return float64(n) / secs, nil
 }

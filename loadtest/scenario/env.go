@@ -249,3 +249,7 @@ func (e *Env) RequireServed(ctx context.Context) error {
 // from SendMessage's start on one instance to the message's arrival on a
 // WatchThread stream opened on another.
 const OpSendToWatcher = "send→watcher"
+
+// OpAnswerToWatcher is the part of OpSendToWatcher after SendMessage
+// answered, for the messages that had not reached their watcher by then.
+const OpAnswerToWatcher = "answer→watcher"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,10 @@ type Conversation struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	rec     atomic.Pointer[loadtest.Recorder]
-	pending sync.Map // body → send start (time.Time)
+	pending sync.Map // body → *sent
+	// BeforeAnswer counts messages that reached their watcher before
+	// their SendMessage had answered.
+	BeforeAnswer atomic.Int64
 	// StreamErrors counts watch streams that ended with an error while the
 	// phase ran.
 	StreamErrors atomic.Int64
@@ -51,8 +55,11 @@ type thread struct {
 
 // Conversation starts `threads` threads (one per caregiver, up to the
 // number of caregivers), opens the watch streams and returns the phase,
-// which sends `rate` questions per second in total, each answered at once
-// by a pharmacist of the patient's pharmacy. Setup calls are unmeasured.
+// which sends `rate` messages per second in total: questions, each
+// answered at once by a pharmacist of the patient's pharmacy (half the
+// rate each). The phase runs at least rate/10 workers, so that a worker
+// has 200 ms for its question and reply before the pacer drops one. Setup
+// calls are unmeasured.
 func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int, rate float64) (*Conversation, error) {
 	if rate <= 0 {
 		return nil, errors.New("scenario.Conversation: rate must be positive")
@@ -109,10 +116,11 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 		c.wg.Go(func() { c.watchInbox(streamCtx, e, watch, k) })
 	}
 
-	// The pacer releases one question every 1/rate seconds.
+	load.Concurrency = max(load.Concurrency, int(math.Ceil(rate/10)))
+	// The pacer releases one question (and its reply) every 2/rate seconds.
 	ticks := make(chan struct{})
 	c.wg.Go(func() {
-		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		t := time.NewTicker(time.Duration(2 * float64(time.Second) / rate))
 		defer t.Stop()
 		for {
 			select {
@@ -150,8 +158,16 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 	return c, nil
 }
 
+// sent is a message on its way: when its SendMessage started and, once it
+// answered, when (UnixNano; 0 before).
+type sent struct {
+	start    time.Time
+	answered atomic.Int64
+}
+
 func (c *Conversation) send(ctx context.Context, e *Env, server, dev int, threadID, access, clientID, body string) error {
-	c.pending.Store(body, time.Now())
+	m := &sent{start: time.Now()}
+	c.pending.Store(body, m)
 	ctx, cancel := loadtest.WithDeadline(ctx)
 	defer cancel()
 	_, err := e.device(server, dev).Msg.SendMessage(ctx, loadtest.Authed(&mtmv1.SendMessageRequest{
@@ -160,7 +176,30 @@ func (c *Conversation) send(ctx context.Context, e *Env, server, dev int, thread
 	if err != nil {
 		c.pending.Delete(body)
 	}
+	m.answered.Store(time.Now().UnixNano())
 	return err
+}
+
+// arrived records a watched message's trip: from its send's start
+// (OpSendToWatcher) and, when its SendMessage had answered already, from
+// that answer (OpAnswerToWatcher: the wake-up path alone, Redis pub/sub
+// to the other instance and its re-read); earlier arrivals are counted.
+func (c *Conversation) arrived(body string) {
+	v, ok := c.pending.LoadAndDelete(body)
+	if !ok {
+		return
+	}
+	m, now := v.(*sent), time.Now()
+	rec := c.rec.Load()
+	if rec == nil {
+		return
+	}
+	rec.Observe(OpSendToWatcher, now.Sub(m.start), nil)
+	if at := m.answered.Load(); at != 0 {
+		rec.Observe(OpAnswerToWatcher, now.Sub(time.Unix(0, at)), nil)
+	} else {
+		c.BeforeAnswer.Add(1)
+	}
 }
 
 // watchThread follows one thread as its caregiver and records each
@@ -198,11 +237,7 @@ func (c *Conversation) watchThread(ctx context.Context, e *Env, server int, th *
 				continue // heartbeat
 			}
 			after = max(after, m.GetSeq())
-			if v, ok := c.pending.LoadAndDelete(m.GetBody()); ok {
-				if rec := c.rec.Load(); rec != nil {
-					rec.Observe(OpSendToWatcher, time.Since(v.(time.Time)), nil)
-				}
-			}
+			c.arrived(m.GetBody())
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil && connect.CodeOf(err) != connect.CodeCanceled {
 			c.StreamErrors.Add(1)

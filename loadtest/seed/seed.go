@@ -26,6 +26,19 @@ type Options struct {
 	Patients               int // default 10,000
 	PatientsPerPharmacy    int // default 2,500
 	PharmacistsPerPharmacy int // default 2
+	// SmallPharmacy, when positive, puts the last SmallPharmacy patients
+	// in one more pharmacy (the last of Population.Pharmacies), so that
+	// a run can compare a pharmacy's work lists at two sizes.
+	SmallPharmacy int
+	// FollowUpEvery gives every n-th patient a follow-up that is overdue
+	// (due three days before Now), on the pharmacy's overdue follow-ups
+	// list (default 4).
+	FollowUpEvery int
+	// LowAdherenceEvery gives every n-th patient an earlier fill of each
+	// medicine, two supplies before the first, so that those in a PQA
+	// measure class are below 80% PDC this measurement year (when both
+	// fills fall in it), on the adherence work list (default 4).
+	LowAdherenceEvery int
 	// CaregiverEvery gives every n-th patient a caregiver with every scope
 	// (default 4).
 	CaregiverEvery int
@@ -106,6 +119,12 @@ func (o Options) withDefaults() Options {
 	if o.PharmacistsPerPharmacy <= 0 {
 		o.PharmacistsPerPharmacy = 2
 	}
+	if o.LowAdherenceEvery <= 0 {
+		o.LowAdherenceEvery = 4
+	}
+	if o.FollowUpEvery <= 0 {
+		o.FollowUpEvery = 4
+	}
 	if o.CaregiverEvery <= 0 {
 		o.CaregiverEvery = 4
 	}
@@ -131,8 +150,21 @@ func Seed(ctx context.Context, st store.Store, o Options) (Population, error) {
 	if err != nil {
 		return Population{}, fmt.Errorf("seed: %w", err)
 	}
+	if o.SmallPharmacy < 0 || o.SmallPharmacy >= o.Patients {
+		return Population{}, fmt.Errorf("seed: small pharmacy of %d patients: want fewer than the %d patients", o.SmallPharmacy, o.Patients)
+	}
 	var pop Population
-	nPharm := (o.Patients + o.PatientsPerPharmacy - 1) / o.PatientsPerPharmacy
+	large := o.Patients - o.SmallPharmacy // patients of the regular pharmacies
+	nPharm := (large + o.PatientsPerPharmacy - 1) / o.PatientsPerPharmacy
+	if o.SmallPharmacy > 0 {
+		nPharm++
+	}
+	pharmacyOf := func(i int) string {
+		if i >= large {
+			return pop.Pharmacies[nPharm-1]
+		}
+		return pop.Pharmacies[i/o.PatientsPerPharmacy]
+	}
 	for ph := range nPharm {
 		id := fmt.Sprintf("ph_lt%s%03d", o.Tag, ph)
 		if err := st.CreatePharmacy(ctx, store.Pharmacy{ID: id, Name: fmt.Sprintf("Load Test Pharmacy #%d", ph+1), CreatedAt: o.Now}); err != nil {
@@ -171,7 +203,7 @@ func Seed(ctx context.Context, st store.Store, o Options) (Population, error) {
 				if i >= o.Patients {
 					return
 				}
-				pt, cg, err := seedPatient(ctx, st, o, i, pop.Pharmacies[i/o.PatientsPerPharmacy], hash)
+				pt, cg, err := seedPatient(ctx, st, o, i, pharmacyOf(i), hash)
 				if err != nil {
 					errs[w] = err
 					return
@@ -233,6 +265,17 @@ func seedPatient(ctx context.Context, st store.Store, o Options, i int, pharmacy
 			Scopes:    []store.Scope{store.ScopeViewMedicines, store.ScopeViewPlan, store.ScopeMessage, store.ScopeMissedDoseAlerts},
 			CreatedAt: o.Now,
 		}}
+	}
+	if i%o.LowAdherenceEvery == 1%o.LowAdherenceEvery {
+		for _, f := range rec.Fills {
+			prev := f
+			prev.ID, prev.FilledOn = f.ID+"_prev", f.FilledOn.AddDays(-2*f.DaysSupply)
+			rec.Fills = append(rec.Fills, prev)
+		}
+	}
+	if i%o.FollowUpEvery == o.FollowUpEvery-1 {
+		rec.FollowUps = []store.FollowUp{{ID: fmt.Sprintf("fu_%s_1", rec.ID), DueAt: o.Now.Add(-72 * time.Hour),
+			ActionItemID: rec.ActionItems[0].ID, CreatedBy: "ac_lt_rph000_0", CreatedAt: o.Now.Add(-30 * 24 * time.Hour)}}
 	}
 	rec.Worklist = clinical.WorklistDates(rec, o.Now) // indexed on the work lists as the API would
 	if err := st.CreatePatient(ctx, rec); err != nil {
