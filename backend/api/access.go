@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/mtmapp/mtm/backend/clinical"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/audit"
@@ -66,7 +67,7 @@ func patientSide(ctx context.Context) (auth.Principal, error) {
 
 // today is the patient's calendar date now, in their time zone.
 func today(pt store.Patient, now time.Time) store.Date {
-	if loc, err := time.LoadLocation(pt.TimeZone); err == nil {
+	if loc, err := clinical.Location(pt.TimeZone); err == nil {
 		now = now.In(loc)
 	}
 	return store.DateOf(now)

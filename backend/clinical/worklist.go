@@ -12,7 +12,7 @@ import (
 // Today is the patient's calendar date at now, in their time zone (UTC
 // when the zone is unknown).
 func Today(pt store.Patient, now time.Time) store.Date {
-	if loc, err := time.LoadLocation(pt.TimeZone); err == nil {
+	if loc, err := Location(pt.TimeZone); err == nil {
 		now = now.In(loc)
 	} else {
 		now = now.UTC()
