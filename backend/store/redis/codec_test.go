@@ -66,7 +66,7 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 	ctx := t.Context()
 	for _, old := range []byte{formatV1, formatZstd} {
 		t.Run(fmt.Sprintf("format=%d", old), func(t *testing.T) {
-			writer, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
+			writer, err := New(ctx, client, Options{KEK: redistest.KEK(), Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 				t.Fatal(err)
 			}
 			want.ProfileVersion = 1 // CreatePatient starts the profile at version 1
-			current, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
+			current, err := New(ctx, client, Options{KEK: redistest.KEK(), Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ func TestHalfWrittenStepsStayInvisible(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	now := time.Date(2026, time.March, 14, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, err := New(t.Context(), client, Options{Now: clock, ClaimGrace: time.Minute})
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK(), Now: clock, ClaimGrace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

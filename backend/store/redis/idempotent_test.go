@@ -19,7 +19,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { client.Close() })
-	s, err := New(t.Context(), client, Options{})
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 func TestTimeoutsAreUnavailable(t *testing.T) {
 	addr, srv := redistest.StartServer(t)
 	cfg := Config{Addrs: []string{addr}, PoolSize: 1}
-	s, err := Open(t.Context(), cfg, Options{Timeout: 200 * time.Millisecond})
+	s, err := Open(t.Context(), cfg, Options{KEK: redistest.KEK(), Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func storeFactory(t *testing.T, cfg redisstore.Config, opts ...redisstore.Option
 	return func(t *testing.T) store.Store {
 		t.Helper()
 		flush(t, client)
-		s, err := redisstore.New(t.Context(), client, append(opts, redisstore.Options{})[0])
+		s, err := redisstore.New(t.Context(), client, append(opts, redisstore.Options{KEK: redistest.KEK()})[0])
 		if err != nil {
 			t.Fatalf("redisstore.New: %v", err)
 		}
@@ -64,7 +64,7 @@ func TestConformanceCluster(t *testing.T) {
 // through WAIT on the primary that took it.
 func TestConformanceClusterReplicaAcks(t *testing.T) {
 	cl := redistest.StartCluster(t, redistest.WithReplicas())
-	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: 1}))
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: 1}))
 }
 
 func TestConformanceSentinel(t *testing.T) {
@@ -126,7 +126,7 @@ func BenchmarkUpdatePatient20Meds(b *testing.B) {
 func benchStore(b *testing.B, format string, appendOnly bool) *redisstore.Store {
 	b.Helper()
 	addr, _ := redistest.StartServer(b, redistest.AppendOnly(appendOnly))
-	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func BenchmarkReplicaAcks(b *testing.B) {
 	cl := redistest.StartCluster(b, redistest.WithReplicas())
 	for _, acks := range []int{0, 1} {
 		b.Run("acks="+strconv.Itoa(acks), func(b *testing.B) {
-			s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: acks})
+			s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: acks})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func BenchmarkReplicaAcks(b *testing.B) {
 func BenchmarkReminderReplicaAcks(b *testing.B) {
 	cl := redistest.StartCluster(b, redistest.WithReplicas())
 	for _, acks := range []int{0, 1} {
-		s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: acks})
+		s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: acks})
 		if err != nil {
 			b.Fatal(err)
 		}
