@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConsoleSessions", consoleCases},
 		{"Worklists", worklistCases},
 		{"Context", contextCases},
+		{"AtRest", atRestCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
