@@ -11,11 +11,6 @@ import (
 // (issue 17, being built).
 var errNotYet = errors.New("not implemented yet")
 
-// FindPatients implements store.AtRest.
-func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string, birthDate store.Date) ([]store.Patient, error) {
-	return nil, errNotYet
-}
-
 // Reencrypt implements store.AtRest.
 func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.ReencryptOptions) (store.ReencryptPage, error) {
 	return store.ReencryptPage{}, errNotYet

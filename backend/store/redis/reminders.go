@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 var _ store.Reminders = (*Store)(nil)
@@ -462,6 +463,13 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
+	dk, err := s.writeKey(ctx, d.PatientID)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	if rec, err = sealRecord(dk, kindDose, d.OccurrenceID, rec); err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
+	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	err = s.eval(ctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
@@ -480,12 +488,20 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	raw, err := s.rdb.HGet(ctx, s.k.doses(patientID), occurrenceID).Bytes()
+	pipe := s.rdb.Pipeline()
+	rawCmd := pipe.HGet(ctx, s.k.doses(patientID), occurrenceID)
+	keyCmd := pipe.Get(ctx, s.k.patientKey(patientID))
+	_, _ = pipe.Exec(ctx)
+	raw, err := rawCmd.Bytes()
+	if err != nil {
+		return store.DoseRecord{}, s.fail(opName, err)
+	}
+	dk, err := s.pipedKey(patientID, keyCmd)
 	if err != nil {
 		return store.DoseRecord{}, s.fail(opName, err)
 	}
 	var w doseWire
-	if err := s.decode(raw, &w); err != nil {
+	if err := s.decodeDose(dk, occurrenceID, raw, &w); err != nil {
 		return store.DoseRecord{}, fmt.Errorf("%s: %w", opName, err)
 	}
 	return store.DoseRecord{PatientID: patientID, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
@@ -507,6 +523,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	patients := map[string]*redis.StringCmd{}
+	keys := map[string]*redis.StringCmd{}
 	type doseCmd struct {
 		patient, occ string
 		cmd          *redis.StringCmd
@@ -516,6 +533,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	for _, r := range rs {
 		if _, ok := patients[r.PatientID]; !ok {
 			patients[r.PatientID] = pipe.Get(ctx, s.k.patient(r.PatientID))
+			keys[r.PatientID] = pipe.Get(ctx, s.k.patientKey(r.PatientID))
 		}
 		if r.Kind != store.ReminderDose && r.Kind != store.ReminderMissedDose {
 			continue
@@ -529,6 +547,14 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return store.ReminderContext{}, s.fail(opName, err)
 	}
+	dks := make(map[string]*seal.DataKey, len(keys))
+	for id, cmd := range keys {
+		dk, err := s.pipedKey(id, cmd)
+		if err != nil {
+			return store.ReminderContext{}, s.fail(opName, err)
+		}
+		dks[id] = dk
+	}
 	for id, cmd := range patients {
 		b, err := cmd.Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -537,7 +563,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 		if err != nil {
 			return store.ReminderContext{}, s.fail(opName, err)
 		}
-		p, err := s.decodeReminderPatient(b)
+		p, err := s.decodeReminderPatient(dks[id], id, b)
 		if err != nil {
 			return store.ReminderContext{}, fmt.Errorf("%s: patient %s: %w", opName, id, err)
 		}
@@ -552,7 +578,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 			return store.ReminderContext{}, s.fail(opName, err)
 		}
 		var w doseWire
-		if err := s.decode(b, &w); err != nil {
+		if err := s.decodeDose(dks[d.patient], d.occ, b, &w); err != nil {
 			return store.ReminderContext{}, fmt.Errorf("%s: %w", opName, err)
 		}
 		out.Doses[store.DoseKey(d.patient, d.occ)] = store.DoseRecord{PatientID: d.patient, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
@@ -592,7 +618,11 @@ type reminderMedicationWire struct {
 
 // decodeReminderPatient decodes the reminder view of a stored patient (see
 // store.Reminders.LoadReminderContext).
-func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
+func (s *Store) decodeReminderPatient(dk *seal.DataKey, id string, b []byte) (store.Patient, error) {
+	b, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
+	if err != nil {
+		return store.Patient{}, err
+	}
 	var w reminderPatientWire
 	version, err := s.decodeVersioned(b, &w)
 	if err != nil {
@@ -613,4 +643,13 @@ func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
 		DoseSchedules: mapSlice(w.DoseSchedules, scheduleWire.toStore),
 		FollowUps:     mapSlice(w.FollowUps, followUpWire.toStore),
 	}, nil
+}
+
+// decodeDose reads a stored dose confirmation, sealed or not.
+func (s *Store) decodeDose(dk *seal.DataKey, occurrenceID string, b []byte, w *doseWire) error {
+	rec, err := openRecord(dk, kindDose, occurrenceID, b)
+	if err != nil {
+		return err
+	}
+	return s.decode(rec, w)
 }

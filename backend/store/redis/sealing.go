@@ -55,6 +55,7 @@ const (
 
 func (k keys) vault() string                { return k.prefix + ":{vault}" }
 func (k keys) patientKey(id string) string  { return k.tag("p", id) + ":key" }
+func (k keys) patientInvites(id string) string { return k.tag("p", id) + ":invites" }
 func (k keys) nameDOB(blind string) string  { return k.tag("nd", blind) }
 func (k keys) legacyEmail(e string) string  { return k.tag("e", e) }
 func (k keys) legacyCode(h string) string   { return k.tag("c", h) }
@@ -127,6 +128,19 @@ func (s *Store) writeKey(ctx context.Context, patientID string) (*seal.DataKey, 
 		return nil, err
 	}
 	return s.dataKey(patientID, wrapped)
+}
+
+// keyForWrite is the data key to seal a patient's value under given the
+// key read with it (dk, nil for a patient written before sealing, who gets
+// a key now); nil with Options.NoSeal.
+func (s *Store) keyForWrite(ctx context.Context, patientID string, dk *seal.DataKey) (*seal.DataKey, error) {
+	if !s.sealing() {
+		return nil, nil
+	}
+	if dk != nil {
+		return dk, nil
+	}
+	return s.writeKey(ctx, patientID)
 }
 
 // ensurePatientKey returns the patient's wrapped data key, creating it
@@ -284,4 +298,17 @@ func threadPatient(b []byte) (string, int, error) {
 	}
 	start := versionedHeaderLen + m
 	return string(b[start : start+int(n)]), start + int(n), nil
+}
+
+// pipedKey opens the wrapped data key a pipelined GET of patientKey read;
+// nil when the patient has none.
+func (s *Store) pipedKey(patientID string, cmd *redis.StringCmd) (*seal.DataKey, error) {
+	b, err := cmd.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.dataKey(patientID, b)
 }
