@@ -53,7 +53,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(t, twice(t, s.scripts.casVersioned, s.k.patient("pat-1"), header(s.patientFormat, 1), next), stOK)
+		same(t, twice(t, s.scripts.casVersioned, s.k.patient("pat-1"), header(formatSealed, 1), next), stOK)
 		p, err := s.GetPatient(ctx, "pat-1")
 		if err != nil || p.Version != 2 || p.GivenName != "Ana" {
 			t.Fatalf("after a re-sent update: %+v, %v; want version 2", p, err)

@@ -53,13 +53,13 @@ const (
 	blindNameDOB  = "patient-name-dob"
 )
 
-func (k keys) vault() string                { return k.prefix + ":{vault}" }
-func (k keys) patientKey(id string) string  { return k.tag("p", id) + ":key" }
+func (k keys) vault() string                   { return k.prefix + ":{vault}" }
+func (k keys) patientKey(id string) string     { return k.tag("p", id) + ":key" }
 func (k keys) patientInvites(id string) string { return k.tag("p", id) + ":invites" }
-func (k keys) nameDOB(blind string) string  { return k.tag("nd", blind) }
-func (k keys) legacyEmail(e string) string  { return k.tag("e", e) }
-func (k keys) legacyCode(h string) string   { return k.tag("c", h) }
-func (k keys) legacyInvite(h string) string { return k.tag("i", h) }
+func (k keys) nameDOB(blind string) string     { return k.tag("nd", blind) }
+func (k keys) legacyEmail(e string) string     { return k.tag("e", e) }
+func (k keys) legacyCode(h string) string      { return k.tag("c", h) }
+func (k keys) legacyInvite(h string) string    { return k.tag("i", h) }
 
 // errNoKEK is New's answer without Options.KEK.
 var errNoKEK = errors.New("no key-encryption key (Options.KEK): the Redis store seals PHI at rest and will not open without one")
