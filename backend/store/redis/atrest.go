@@ -15,8 +15,3 @@ var errNotYet = errors.New("not implemented yet")
 func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.ReencryptOptions) (store.ReencryptPage, error) {
 	return store.ReencryptPage{}, errNotYet
 }
-
-// DeletePatient implements store.AtRest.
-func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, error) {
-	return store.Erased{}, errNotYet
-}
