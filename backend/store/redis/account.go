@@ -222,7 +222,7 @@ func (s *Store) readAccount(ctx context.Context, id string) (store.Account, []by
 	if err != nil {
 		return store.Account{}, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return a, b[:versionedHeaderLen:versionedHeaderLen], nil
+	return a, casHeader(b, versionedHeaderLen), nil
 }
 
 // sealAccount is encodeAccount sealed under the directory key (unsealed

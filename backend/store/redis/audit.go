@@ -36,23 +36,31 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
-	dk, err := s.writeKey(ctx, ev.PatientID)
-	if err != nil {
-		return s.fail(opName, err)
-	}
-	if rec, err = sealRecord(dk, kindAudit, ev.ID, rec); err != nil {
-		return fmt.Errorf("%s: %w", opName, err)
-	}
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	member := append([]byte(ev.ID+auditSep), rec...)
 	window := s.k.audit(ev.PatientID)
 	if ev.EffectiveOutcome().Refusal() {
 		window = s.k.auditRefused(ev.PatientID)
 	}
-	if err := s.eval(ctx, s.scripts.appendAudit, []string{window}, member, keep).Err(); err != nil {
-		return s.fail(opName, err)
+	for range s.opts.MaxUpdateAttempts {
+		dk, wrapped, err := s.writeKeyWrapped(ctx, ev.PatientID)
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		sealed, err := sealRecord(dk, kindAudit, ev.ID, rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opName, err)
+		}
+		member := append([]byte(ev.ID+auditSep), sealed...)
+		cctx, cancel := s.call(ctx)
+		n, err := s.eval(cctx, s.scripts.appendAudit, []string{window, s.k.patientKey(ev.PatientID)}, member, keep, wrapped).Int()
+		cancel()
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		if n >= 0 {
+			return nil
+		}
 	}
+	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 	return nil
 }
 

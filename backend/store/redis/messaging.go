@@ -348,8 +348,10 @@ func (s *Store) readThread(ctx context.Context, id string) (store.Thread, []byte
 		return store.Thread{}, nil, nil, s.fail(opName, err)
 	}
 	var dk *seal.DataKey
+	hlen := versionedHeaderLen
 	if b[0] == formatSealed {
-		pid, _, err := threadPatient(b)
+		pid, n, err := threadPatient(b)
+		hlen = n
 		if err != nil {
 			return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -365,7 +367,7 @@ func (s *Store) readThread(ctx context.Context, id string) (store.Thread, []byte
 	if err != nil {
 		return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return t, b[:versionedHeaderLen:versionedHeaderLen], dk, nil
+	return t, casHeader(b, hlen), dk, nil
 }
 
 // AppendMessage appends m and stores fn's thread by compare-and-set on the

@@ -80,7 +80,7 @@ func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []by
 	if err != nil {
 		return store.Patient{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return p, b[:versionedHeaderLen:versionedHeaderLen], dk, nil
+	return p, casHeader(b, versionedHeaderLen), dk, nil
 }
 
 // getPatient reads the stored record and the patient's data key in one
@@ -136,7 +136,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		curHeader := b[:versionedHeaderLen:versionedHeaderLen]
+		curHeader := casHeader(b, versionedHeaderLen)
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
 		old, err := s.decodePatient(raw)

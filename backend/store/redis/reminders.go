@@ -161,9 +161,13 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
 return over`)
-	// KEYS[1] doses hash, KEYS[2] dose index; ARGV[1] occurrence id,
-	// ARGV[2] record, ARGV[3] occurrence ms, ARGV[4] keep.
+	// KEYS[1] doses hash, KEYS[2] dose index, KEYS[3] the patient's data
+	// key; ARGV[1] occurrence id, ARGV[2] record, ARGV[3] occurrence ms,
+	// ARGV[4] keep, ARGV[5] the wrapped key the record is sealed under
+	// ('' when unsealed): -1 without writing when the stored key is
+	// another (Reencrypt replaced it).
 	doseScript = redis.NewScript(`
+if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
@@ -172,6 +176,7 @@ if over > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
   redis.call('HDEL', KEYS[1], unpack(old))
 end
+if over < 0 then over = 0 end
 return over`)
 )
 
@@ -463,21 +468,27 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
-	dk, err := s.writeKey(ctx, d.PatientID)
-	if err != nil {
-		return s.fail(opName, err)
+	for range s.opts.MaxUpdateAttempts {
+		dk, wrapped, err := s.writeKeyWrapped(ctx, d.PatientID)
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		sealed, err := sealRecord(dk, kindDose, d.OccurrenceID, rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opName, err)
+		}
+		cctx, cancel := s.call(ctx)
+		n, err := s.eval(cctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID), s.k.patientKey(d.PatientID)},
+			d.OccurrenceID, sealed, d.Occurrence.UnixMilli(), keep, wrapped).Int()
+		cancel()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return s.fail(opName, err)
+		}
+		if n >= 0 {
+			return nil
+		}
 	}
-	if rec, err = sealRecord(dk, kindDose, d.OccurrenceID, rec); err != nil {
-		return fmt.Errorf("%s: %w", opName, err)
-	}
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	err = s.eval(ctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
-		d.OccurrenceID, rec, d.Occurrence.UnixMilli(), keep).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return s.fail(opName, err)
-	}
-	return nil
+	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }
 
 // GetDose returns the confirmation of an occurrence or store.ErrNotFound.

@@ -139,11 +139,16 @@ if v > 0 then
 end
 return finish('OK')`),
 		// Naturally idempotent (a sorted set holds a member once):
-		// KEYS[1] audit window, ARGV[1] member, ARGV[2] keep.
+		// KEYS[1] audit window, KEYS[2] the patient's data key, ARGV[1]
+		// member, ARGV[2] keep, ARGV[3] the wrapped key the member is
+		// sealed under ('' when unsealed): -1 without writing when the
+		// stored key is another (Reencrypt replaced it).
 		appendAudit: redis.NewScript(`
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
 redis.call('ZADD', KEYS[1], 0, ARGV[1])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
+if over < 0 then over = 0 end
 return over`),
 		// Naturally idempotent: KEYS[1] family.
 		revoke: redis.NewScript(`

@@ -120,14 +120,37 @@ func (s *Store) dataKey(patientID string, wrapped []byte) (*seal.DataKey, error)
 // before sealing, or values written before their patient); nil with
 // Options.NoSeal.
 func (s *Store) writeKey(ctx context.Context, patientID string) (*seal.DataKey, error) {
+	dk, _, err := s.writeKeyWrapped(ctx, patientID)
+	return dk, err
+}
+
+// writeKeyWrapped is writeKey that also returns the wrapped key, which
+// append scripts compare with the stored one so that a value is never
+// sealed under a key Reencrypt has just replaced.
+func (s *Store) writeKeyWrapped(ctx context.Context, patientID string) (*seal.DataKey, []byte, error) {
 	if !s.sealing() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	wrapped, err := s.ensurePatientKey(ctx, patientID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.dataKey(patientID, wrapped)
+	dk, err := s.dataKey(patientID, wrapped)
+	return dk, wrapped, err
+}
+
+// casHeader is the prefix of a stored versioned value that a
+// compare-and-set expects: the clear header (headerLen bytes) and, for a
+// sealed value, the Tink prefix of the ciphertext (0x01 and the id of the
+// key version that sealed it). A re-encryption that reseals a value under
+// a new key version keeps its record version but changes this prefix, so
+// a writer that read the value, and the key, before the rotation fails
+// its compare-and-set and reads both again.
+func casHeader(b []byte, headerLen int) []byte {
+	if len(b) > 0 && b[0] == formatSealed && len(b) >= headerLen+5 {
+		return b[: headerLen+5 : headerLen+5]
+	}
+	return b[:versionedHeaderLen:versionedHeaderLen]
 }
 
 // keyForWrite is the data key to seal a patient's value under given the
