@@ -61,7 +61,6 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		}
 	}
 	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
-	return nil
 }
 
 // ListAuditEvents returns up to limit of the patient's events from both
