@@ -48,7 +48,7 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 		if s.decodeCode(dk, c.PatientID, []byte(old), &w) == nil && w.CodeHash != c.CodeHash {
 			// Best effort: the replaced code is dead either way.
 			_, _, _ = s.run(ctx, s.scripts.delIfEqual, s.codeKey(w.CodeHash), c.PatientID)
-			_, _, _ = s.run(ctx, s.scripts.delIfEqual, s.k.legacyCode(w.CodeHash), c.PatientID)
+			s.dropLegacy(ctx, s.k.legacyCode(w.CodeHash), c.PatientID)
 		}
 	}
 	return nil
@@ -83,7 +83,7 @@ func (s *Store) ConsumeActivationCode(ctx context.Context, codeHash string, now 
 	}
 	// Best effort: without its patient's code the index entry is dead.
 	_, _, _ = s.run(ctx, s.scripts.delIfEqual, s.codeKey(codeHash), c.PatientID)
-	_, _, _ = s.run(ctx, s.scripts.delIfEqual, s.k.legacyCode(codeHash), c.PatientID)
+	s.dropLegacy(ctx, s.k.legacyCode(codeHash), c.PatientID)
 	return c, nil
 }
 

@@ -71,7 +71,16 @@ func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Tim
 	if !now.Before(inv.ExpiresAt) {
 		return store.Invite{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
 	}
-	status, _, err := s.run(ctx, s.scripts.delIfEqual, key, raw)
+	var status string
+	if key == s.k.legacyInvite(codeHash) {
+		// No reply slot: its name would repeat the clear hash.
+		cctx, cancel := s.call(ctx)
+		n, derr := s.eval(cctx, s.scripts.dropIfEqual, []string{key}, raw).Int()
+		cancel()
+		status, err = map[bool]string{true: stOK, false: stNotFound}[n == 1], derr
+	} else {
+		status, _, err = s.run(ctx, s.scripts.delIfEqual, key, raw)
+	}
 	if err != nil {
 		return store.Invite{}, s.fail(opName, err)
 	}

@@ -588,7 +588,7 @@ func (s *Store) moveLegacyKeys(ctx context.Context) (int, error) {
 			if err := s.createRecord(ctx, "move", to, value, ms); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 				return n, err
 			}
-			if _, _, err := s.run(ctx, s.scripts.delIfEqual, key, string(v)); err != nil {
+			if err := s.dropLegacy(ctx, key, string(v)); err != nil {
 				return n, err
 			}
 			n++

@@ -41,7 +41,7 @@ end
 type scripts struct {
 	create, casVersioned, claimEmail, swap, delIfEqual, replace, createFamily, rotate, allow *redis.Script
 	revoke, appendAudit, forget                                                              *redis.Script
-	resealValue, resealThread, resealMembers, resealFields                                   *redis.Script
+	resealValue, resealThread, resealMembers, resealFields, dropIfEqual                      *redis.Script
 	msg                                                                                      messagingScripts
 	changes                                                                                  changeScripts
 }
@@ -196,6 +196,12 @@ for i = 1, #ARGV, 3 do
   end
 end
 return n`),
+		// Naturally idempotent, and without a reply slot, whose name
+		// would repeat the key's clear tag: deletes a key written before
+		// blind indexes (KEYS[1]) if it holds ARGV[1].
+		dropIfEqual: redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])`),
 		// Naturally idempotent: KEYS[1] family.
 		revoke: redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

@@ -335,3 +335,15 @@ func (s *Store) pipedKey(patientID string, cmd *redis.StringCmd) (*seal.DataKey,
 	}
 	return s.dataKey(patientID, b)
 }
+
+// dropLegacy deletes a key written before blind indexes if it still holds
+// value (a script without a reply slot: its name would repeat the clear
+// value of the key's tag).
+func (s *Store) dropLegacy(ctx context.Context, key, value string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.eval(cctx, s.scripts.dropIfEqual, []string{key}, value).Err()
+}

@@ -1,0 +1,263 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/store"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/seal"
+	"github.com/mtmapp/mtm/backend/store/storetest"
+)
+
+func TestOpenNeedsTheRightKEK(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	cfg := redisstore.Config{Addrs: []string{addr}}
+	if _, err := redisstore.Open(t.Context(), cfg, redisstore.Options{}); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+		t.Fatalf("Open without a KEK: %v, want a refusal naming the missing key-encryption key", err)
+	}
+	s, err := redisstore.Open(t.Context(), cfg, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := redisstore.Open(t.Context(), cfg, redisstore.Options{KEK: redistest.NewKEK()}); !errors.Is(err, seal.ErrWrongKEK) {
+		t.Fatalf("Open with another KEK: %v, want seal.ErrWrongKEK", err)
+	}
+	// Another process with the same KEK shares the store's keys.
+	again, err := redisstore.Open(t.Context(), cfg, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatalf("second Open with the same KEK: %v", err)
+	}
+	defer again.Close()
+	if err := s.CreatePatient(t.Context(), storetest.SamplePatient("pat-1", "ph-1", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.GetPatient(t.Context(), "pat-1"); err != nil {
+		t.Fatalf("GetPatient through the second store: %v", err)
+	}
+}
+
+// TestSealedValueMovedToAnotherPatientDoesNotOpen copies one patient's
+// sealed record over another's: the read fails with seal.ErrTampered
+// instead of showing one patient's data as another's.
+func TestSealedValueMovedToAnotherPatientDoesNotOpen(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	for _, id := range []string{"pat-a", "pat-b"} {
+		if err := s.CreatePatient(ctx, storetest.SamplePatient(id, "ph-1", 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.Client()
+	a, err := c.Get(ctx, "mtm:{p:pat-a}").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Set(ctx, "mtm:{p:pat-b}", a, 0)
+	if _, err := s.GetPatient(ctx, "pat-b"); !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("GetPatient of a record moved from another patient: %v, want seal.ErrTampered", err)
+	}
+	// The same with the other patient's wrapped data key copied too.
+	k, _ := c.Get(ctx, "mtm:{p:pat-a}:key").Bytes()
+	c.Set(ctx, "mtm:{p:pat-b}:key", k, 0)
+	if _, err := s.GetPatient(ctx, "pat-b"); !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("GetPatient with another patient's data key: %v, want seal.ErrTampered", err)
+	}
+}
+
+// TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory writes a
+// marker patient as a release before sealing did (values unsealed, e-mail
+// and code keys clear) on a Redis with appendonly yes and appendfsync
+// always, then migrates: everything reads before and after, a Reencrypt
+// pass leaves no marker in any key or value, but the AOF still holds the
+// history of the unsealed writes until BGREWRITEAOF (Store.RewriteAOF)
+// rewrites it. That is the migration: Reencrypt, then rewrite every AOF.
+func TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory(t *testing.T) {
+	addr, srv := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
+	cfg := redisstore.Config{Addrs: []string{addr}}
+	ctx := t.Context()
+	old, err := redisstore.Open(ctx, cfg, redisstore.Options{KEK: redistest.KEK(), NoSeal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	p := storetest.MarkerPatient("pat-mark", "ph-1")
+	must(t, old.CreatePatient(ctx, p))
+	email := strings.ToLower(storetest.Marker) + ".carer@example.com"
+	acct := store.Account{ID: "acct-1", Email: email, DisplayName: storetest.Marker + " Carer", Role: store.RoleCaregiver, PatientIDs: []string{p.ID}}
+	must(t, old.CreateAccount(ctx, acct))
+	codeHash := strings.ToLower(storetest.Marker) + "-code-hash"
+	must(t, old.PutActivationCode(ctx, store.ActivationCode{CodeHash: codeHash, PatientID: p.ID, ExpiresAt: time.Now().Add(time.Hour), CreatedAt: time.Now()}))
+	th := store.Thread{ID: "th-1", PatientID: p.ID, PharmacyID: "ph-1", Subject: storetest.Marker + " subject", StartedBy: acct.ID, State: store.ThreadOpen,
+		StateSince: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	_, _, _, err = old.CreateThread(ctx, th, store.Message{ClientMessageID: "cm-1", AuthorID: acct.ID, AuthorRole: store.RoleCaregiver, Body: storetest.Marker + " body", SentAt: time.Now()})
+	must(t, err)
+	must(t, old.AppendAuditEvent(ctx, store.AuditEvent{ID: "ev-1", Time: time.Now(), ActorID: acct.ID, ActorName: acct.DisplayName, PatientID: p.ID,
+		Procedure: "/x", Allowed: true, Outcome: store.OutcomeAllowed}, 10))
+	must(t, old.RecordDose(ctx, store.DoseRecord{PatientID: p.ID, OccurrenceID: "d.s.1", Occurrence: time.Now(), Outcome: store.DoseTaken, RecordedBy: storetest.Marker}, 10))
+	// Before blind indexes the e-mail and the code hash were the keys.
+	c := old.Client()
+	renameToClear := func(from, to string) {
+		t.Helper()
+		keys, err := c.Keys(ctx, from).Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("KEYS %s: %v, %v", from, keys, err)
+		}
+		must(t, c.Rename(ctx, keys[0], to).Err())
+	}
+	renameToClear("mtm:{e:*}", "mtm:{e:"+email+"}")
+	renameToClear("mtm:{c:*}", "mtm:{c:"+codeHash+"}")
+
+	s, err := redisstore.Open(ctx, cfg, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	readsBack := func(when string) {
+		t.Helper()
+		got, err := s.GetPatient(ctx, p.ID)
+		if err != nil || got.FamilyName != p.FamilyName || len(got.Medications) != len(p.Medications) {
+			t.Fatalf("%s: GetPatient: %v", when, err)
+		}
+		if a, err := s.GetAccountByEmail(ctx, strings.ToUpper(email)); err != nil || a.DisplayName != acct.DisplayName {
+			t.Fatalf("%s: GetAccountByEmail: %+v, %v", when, a, err)
+		}
+		if code, err := s.GetActivationCode(ctx, codeHash, time.Now()); err != nil || code.PatientID != p.ID {
+			t.Fatalf("%s: GetActivationCode: %v", when, err)
+		}
+		if ms, err := s.ListMessages(ctx, th.ID, 0, 10); err != nil || len(ms) != 1 || ms[0].Body != storetest.Marker+" body" {
+			t.Fatalf("%s: ListMessages: %v, %v", when, ms, err)
+		}
+		if evs, err := s.ListAuditEvents(ctx, p.ID, "", 10); err != nil || len(evs) != 1 || evs[0].ActorName != acct.DisplayName {
+			t.Fatalf("%s: ListAuditEvents: %v, %v", when, evs, err)
+		}
+		if d, err := s.GetDose(ctx, p.ID, "d.s.1"); err != nil || d.RecordedBy != storetest.Marker {
+			t.Fatalf("%s: GetDose: %+v, %v", when, d, err)
+		}
+		if err := s.CreateAccount(ctx, store.Account{ID: "acct-2", Email: email, Role: store.RoleCaregiver}); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Fatalf("%s: CreateAccount with a taken e-mail: %v, want ErrAlreadyExists", when, err)
+		}
+	}
+	readsBack("before the migration")
+	if n := markers(dataBytes(t, c)); n == 0 {
+		t.Fatal("the values written unsealed hold no marker: the test would prove nothing")
+	}
+
+	page := store.ReencryptPage{Next: "start"}
+	resealed := 0
+	for cursor := ""; page.Next != ""; cursor = page.Next {
+		if page, err = s.Reencrypt(ctx, cursor, store.ReencryptOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		resealed += page.Resealed
+	}
+	if resealed == 0 {
+		t.Fatal("the pass resealed nothing")
+	}
+	readsBack("after the pass")
+	if n := markers(dataBytes(t, c)); n != 0 {
+		for _, k := range c.Keys(ctx, "*").Val() {
+			if markers([][]byte{[]byte(k), []byte(c.Dump(ctx, k).Val())}) > 0 {
+				t.Errorf("key %q holds a marker", k)
+			}
+		}
+		t.Fatalf("after the pass %d markers remain in keys and values", n)
+	}
+	if n := markers(aofBytes(t, srv.Dir())); n == 0 {
+		t.Fatal("the AOF lost the unsealed history before a rewrite: the test would prove nothing")
+	}
+
+	must(t, s.RewriteAOF(ctx))
+	waitRewrite(t, c)
+	if n := markers(aofBytes(t, srv.Dir())); n != 0 {
+		t.Fatalf("after BGREWRITEAOF the AOF still holds %d markers", n)
+	}
+	// The rewritten AOF restores everything.
+	srv.Restart()
+	readsBack("after a restart from the rewritten AOF")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// markers counts the clear markers (case-insensitively) in chunks.
+func markers(chunks [][]byte) int {
+	n := 0
+	needle := bytes.ToLower([]byte(storetest.Marker))
+	for _, c := range chunks {
+		n += bytes.Count(bytes.ToLower(c), needle)
+	}
+	return n
+}
+
+// dataBytes is every key's name and DUMP.
+func dataBytes(t *testing.T, c redis.UniversalClient) [][]byte {
+	t.Helper()
+	var out [][]byte
+	ctx := t.Context()
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		v, err := c.Dump(ctx, iter.Val()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatal(err)
+		}
+		out = append(out, []byte(iter.Val()), []byte(v))
+	}
+	must(t, iter.Err())
+	return out
+}
+
+// aofBytes is every file of the AOF under dir.
+func aofBytes(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "appendonlydir", "*"))
+	must(t, err)
+	if len(files) == 0 {
+		t.Fatalf("no AOF files under %s", dir)
+	}
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		out = append(out, b)
+	}
+	return out
+}
+
+// waitRewrite waits until no AOF rewrite is scheduled or running.
+func waitRewrite(t *testing.T, c redis.UniversalClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		info, err := c.Info(ctx, "persistence").Result()
+		must(t, err)
+		if strings.Contains(info, "aof_rewrite_in_progress:0") && strings.Contains(info, "aof_rewrite_scheduled:0") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the AOF rewrite did not finish")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
