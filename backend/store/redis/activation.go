@@ -91,6 +91,20 @@ func (s *Store) ConsumeActivationCode(ctx context.Context, codeHash string, now 
 // its patient's current code and not expired at now; otherwise an error
 // wrapping store.ErrNotFound (or the read's failure).
 func (s *Store) liveCode(ctx context.Context, codeHash string, now time.Time) (store.ActivationCode, string, error) {
+	var (
+		out0 store.ActivationCode
+		out1 string
+	)
+	err := retrySealed(func() error {
+		var err error
+		out0, out1, err = s.liveCodeOnce(ctx, codeHash, now)
+		return err
+	})
+	return out0, out1, err
+}
+
+// liveCodeOnce is one attempt of liveCode.
+func (s *Store) liveCodeOnce(ctx context.Context, codeHash string, now time.Time) (store.ActivationCode, string, error) {
 	patientID, err := s.get(ctx, s.codeKey(codeHash))
 	if errors.Is(err, redis.Nil) { // a code from before blind indexes
 		patientID, err = s.get(ctx, s.k.legacyCode(codeHash))

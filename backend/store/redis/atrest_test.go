@@ -261,3 +261,68 @@ func waitRewrite(t *testing.T, c redis.UniversalClient) {
 		}
 	}
 }
+
+// BenchmarkSealing compares, in one run on one private Redis, sealed
+// stores with NoSeal ones (values written as before sealing): reading a
+// 20-medication patient, and a dispatcher round of 50 dose reminders
+// (ClaimDueReminders, then LoadReminderContext, which reads the 50
+// patients and their doses).
+func BenchmarkSealing(b *testing.B) {
+	addr, _ := redistest.StartServer(b)
+	for _, mode := range []struct {
+		name   string
+		noSeal bool
+	}{{"sealed", false}, {"noseal", true}} {
+		s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}},
+			redisstore.Options{KEK: redistest.KEK(), NoSeal: mode.noSeal, Prefix: "b-" + mode.name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := b.Context()
+		if err := s.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+			b.Fatal(err)
+		}
+		b.Run("GetPatient20Meds/"+mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if p, err := s.GetPatient(ctx, "pat-1"); err != nil || len(p.Medications) != 20 {
+					b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
+				}
+			}
+		})
+		at := time.Unix(1_900_000_000, 0).UTC()
+		shard := s.ReminderShard("pat-1")
+		var batch []store.Reminder
+		for k := 0; len(batch) < 50; k++ {
+			id := "pat-r-" + strings.Repeat("x", k%3) + string(rune('a'+k%26)) + "-" + time.Duration(k).String()
+			if s.ReminderShard(id) != shard {
+				continue
+			}
+			if err := s.CreatePatient(ctx, storetest.SamplePatient(id, "ph-1", 5)); err != nil {
+				b.Fatal(err)
+			}
+			batch = append(batch, store.Reminder{PatientID: id, Kind: store.ReminderDose, RefID: "sched-1", Occurrence: at, DueAt: at})
+		}
+		for _, r := range batch {
+			if err := s.ScheduleReminders(ctx, r.PatientID, []store.Reminder{r}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run("ClaimAndLoad50/"+mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			now := at
+			for b.Loop() {
+				now = now.Add(2 * time.Minute) // past the last lease
+				claimed, err := s.ClaimDueReminders(ctx, shard, now, time.Minute, 50)
+				if err != nil || len(claimed) != 50 {
+					b.Fatalf("claimed %d: %v", len(claimed), err)
+				}
+				rc, err := s.LoadReminderContext(ctx, claimed)
+				if err != nil || len(rc.Patients) != 50 {
+					b.Fatalf("LoadReminderContext: %d patients, %v", len(rc.Patients), err)
+				}
+			}
+		})
+		s.Close()
+	}
+}

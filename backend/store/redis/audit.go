@@ -67,6 +67,17 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 // windows, newest first, with ids strictly less than before ("" for the
 // newest).
 func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
+	var out0 []store.AuditEvent
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.listAuditEventsOnce(ctx, patientID, before, limit)
+		return err
+	})
+	return out0, err
+}
+
+// listAuditEventsOnce is one attempt of ListAuditEvents.
+func (s *Store) listAuditEventsOnce(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
 	const opName = "redisstore.ListAuditEvents"
 	if limit <= 0 {
 		return nil, nil

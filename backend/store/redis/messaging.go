@@ -342,6 +342,21 @@ func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) 
 // compare-and-set expects) and its patient's data key (nil when the thread
 // is not sealed).
 func (s *Store) readThread(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
+	var (
+		out0 store.Thread
+		out1 []byte
+		out2 *seal.DataKey
+	)
+	err := retrySealed(func() error {
+		var err error
+		out0, out1, out2, err = s.readThreadOnce(ctx, id)
+		return err
+	})
+	return out0, out1, out2, err
+}
+
+// readThreadOnce is one attempt of readThread.
+func (s *Store) readThreadOnce(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
 	const opName = "redisstore.GetThread"
 	b, err := s.get(ctx, s.k.thread(id))
 	if err != nil {
@@ -576,6 +591,17 @@ func (s *Store) message(ctx context.Context, threadID string, seq int64) (store.
 
 // ListMessages returns up to limit messages with seq above afterSeq.
 func (s *Store) ListMessages(ctx context.Context, threadID string, afterSeq int64, limit int) ([]store.Message, error) {
+	var out0 []store.Message
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.listMessagesOnce(ctx, threadID, afterSeq, limit)
+		return err
+	})
+	return out0, err
+}
+
+// listMessagesOnce is one attempt of ListMessages.
+func (s *Store) listMessagesOnce(ctx context.Context, threadID string, afterSeq int64, limit int) ([]store.Message, error) {
 	const opName = "redisstore.ListMessages"
 	if limit <= 0 {
 		return nil, nil
@@ -707,6 +733,17 @@ func (s *Store) listIndexed(ctx context.Context, cursor string, limit int,
 // getThreads reads the threads that index members name, in one pipeline;
 // missing threads are absent from the map.
 func (s *Store) getThreads(ctx context.Context, members []string) (map[int]store.Thread, error) {
+	var out0 map[int]store.Thread
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.getThreadsOnce(ctx, members)
+		return err
+	})
+	return out0, err
+}
+
+// getThreadsOnce is one attempt of getThreads.
+func (s *Store) getThreadsOnce(ctx context.Context, members []string) (map[int]store.Thread, error) {
 	out := map[int]store.Thread{}
 	if len(members) == 0 {
 		return out, nil

@@ -493,6 +493,17 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 
 // GetDose returns the confirmation of an occurrence or store.ErrNotFound.
 func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (store.DoseRecord, error) {
+	var out0 store.DoseRecord
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.getDoseOnce(ctx, patientID, occurrenceID)
+		return err
+	})
+	return out0, err
+}
+
+// getDoseOnce is one attempt of GetDose.
+func (s *Store) getDoseOnce(ctx context.Context, patientID, occurrenceID string) (store.DoseRecord, error) {
 	const opName = "redisstore.GetDose"
 	if err := ctx.Err(); err != nil {
 		return store.DoseRecord{}, s.fail(opName, err)
@@ -522,6 +533,17 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 // LoadReminderContext reads the patients of rs and their dose
 // confirmations in one pipeline (GET and HGET on each patient's slot).
 func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
+	var out0 store.ReminderContext
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.loadReminderContextOnce(ctx, rs)
+		return err
+	})
+	return out0, err
+}
+
+// loadReminderContextOnce is one attempt of LoadReminderContext.
+func (s *Store) loadReminderContextOnce(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
 	const opName = "redisstore.LoadReminderContext"
 	out := store.ReminderContext{Patients: map[string]store.Patient{}, Doses: map[string]store.DoseRecord{}}
 	if len(rs) == 0 {

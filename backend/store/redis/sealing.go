@@ -347,3 +347,21 @@ func (s *Store) dropLegacy(ctx context.Context, key, value string) error {
 	defer cancel()
 	return s.eval(cctx, s.scripts.dropIfEqual, []string{key}, value).Err()
 }
+
+// sealedRetries is how often a read runs again when a value does not open:
+// a read that takes the value and the key in two steps can see a value
+// sealed under a key version that Reencrypt retired in between (it had
+// resealed the value first), and reads both again.
+const sealedRetries = 3
+
+// retrySealed runs read again while it fails with seal.ErrTampered, up to
+// sealedRetries times.
+func retrySealed(read func() error) error {
+	var err error
+	for range sealedRetries {
+		if err = read(); !errors.Is(err, seal.ErrTampered) {
+			return err
+		}
+	}
+	return err
+}
