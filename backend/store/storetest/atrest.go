@@ -72,11 +72,11 @@ func markStrings(v reflect.Value, path, tag string) {
 	}
 }
 
-// markerWorld is what seedMarkers wrote: a marker patient with a value of
+// MarkerWorld is what SeedMarkers wrote: a marker patient with a value of
 // every kind the store keeps about a patient, and a plain patient of the
 // same pharmacy beside them (who must survive the marker patient's
 // deletion).
-type markerWorld struct {
+type MarkerWorld struct {
 	patient, other     store.Patient // as stored (Version set)
 	carer, pharmacist  store.Account // as stored
 	thread, otherTh    store.Thread
@@ -92,12 +92,14 @@ const (
 	markerCarerID  = "acct-caregiver-0042" // holds grant-1 of SamplePatient
 )
 
-// seedMarkers writes the marker world: through every write path that
-// takes a patient's or an account's clear data.
-func seedMarkers(t *testing.T, s store.Store) markerWorld {
+// SeedMarkers writes the marker world through every write path that takes
+// a patient's or an account's clear data: a backend's migration test
+// writes it the old way, then checks it reads (CheckMarkers) and, after a
+// re-encryption pass, that no marker is left (NoMarkers).
+func SeedMarkers(t *testing.T, s store.Store) MarkerWorld {
 	t.Helper()
 	ctx := t.Context()
-	var w markerWorld
+	var w MarkerWorld
 	must(t, "CreatePharmacy", s.CreatePharmacy(ctx, store.Pharmacy{ID: markerPharmacy, Name: "Corner Pharmacy", CreatedAt: t0}))
 
 	p := MarkerPatient("pat-mark", markerPharmacy)
@@ -195,9 +197,9 @@ func seedMarkers(t *testing.T, s store.Store) markerWorld {
 	return w
 }
 
-// checkWorld fails the test unless everything seedMarkers wrote reads back
-// as written (after a re-encryption pass, say).
-func checkWorld(t *testing.T, s store.Store, w markerWorld) {
+// CheckMarkers fails the test unless everything SeedMarkers wrote reads
+// back as written (after a re-encryption pass, say).
+func CheckMarkers(t *testing.T, s store.Store, w MarkerWorld) {
 	t.Helper()
 	ctx := t.Context()
 	for _, want := range []store.Patient{w.patient, w.other} {
@@ -269,19 +271,39 @@ func patientIDs(ps []store.Patient) []string {
 	return out
 }
 
-// noMarkers fails the test if the raw bytes of s hold a marker or the
-// marker birth date in clear.
-func noMarkers(t *testing.T, s store.Store) {
+// NoMarkers fails the test if the raw bytes of s (a RawScanner) hold a
+// marker or the marker birth date in clear. It may close s.
+func NoMarkers(t *testing.T, s store.Store) {
 	t.Helper()
 	rs, ok := s.(RawScanner)
 	if !ok {
 		t.Fatalf("the backend's test store %T does not implement storetest.RawScanner: the suite cannot check what it keeps at rest", s)
 	}
 	chunks := rs.RawBytes(t)
-	total, hits := 0, 0
+	total := 0
+	for _, c := range chunks {
+		total += len(c)
+	}
+	if total == 0 {
+		t.Fatal("RawBytes returned nothing: the scan would prove nothing")
+	}
+	hits, where := MarkerHits(chunks)
+	for _, w := range where {
+		t.Error(w)
+	}
+	if hits > 0 {
+		t.Fatalf("%d clear markers in %d raw bytes (%d chunks)", hits, total, len(chunks))
+	}
+	t.Logf("0 markers in %d raw bytes (%d chunks)", total, len(chunks))
+}
+
+// MarkerHits counts the clear markers (and marker birth dates) in raw
+// bytes and describes up to 8 of them.
+func MarkerHits(chunks [][]byte) (int, []string) {
+	hits := 0
+	var where []string
 	needles := [][]byte{bytes.ToLower([]byte(Marker)), []byte(markerBirthDate.String())}
 	for i, c := range chunks {
-		total += len(c)
 		low := bytes.ToLower(c)
 		for _, n := range needles {
 			for off := 0; ; {
@@ -292,20 +314,14 @@ func noMarkers(t *testing.T, s store.Store) {
 				at := off + j
 				if hits < 8 {
 					from, to := max(at-24, 0), min(at+48, len(c))
-					t.Errorf("raw chunk %d at byte %d holds %q in clear: %q", i, at, n, c[from:to])
+					where = append(where, fmt.Sprintf("raw chunk %d at byte %d holds %q in clear: %q", i, at, n, c[from:to]))
 				}
 				hits++
 				off = at + len(n)
 			}
 		}
 	}
-	if total == 0 {
-		t.Fatal("RawBytes returned nothing: the scan would prove nothing")
-	}
-	if hits > 0 {
-		t.Fatalf("%d clear markers in %d raw bytes (%d chunks)", hits, total, len(chunks))
-	}
-	t.Logf("0 markers in %d raw bytes (%d chunks)", total, len(chunks))
+	return hits, where
 }
 
 // reencryptAll runs a whole re-encryption pass in steps of limit and
@@ -340,14 +356,14 @@ func sameIDs(t *testing.T, op string, got []store.Patient, want ...string) {
 
 var atRestCases = []testCase{
 	{"MarkersNeverStoredClear", func(t *testing.T, s store.Store) {
-		seedMarkers(t, s)
-		noMarkers(t, s)
+		SeedMarkers(t, s)
+		NoMarkers(t, s)
 	}},
 	{"MarkersNeverStoredClearAfterRotation", func(t *testing.T, s store.Store) {
-		w := seedMarkers(t, s)
+		w := SeedMarkers(t, s)
 		reencryptAll(t, s, "", store.ReencryptOptions{Limit: 1, RotateDataKeys: true})
-		checkWorld(t, s, w)
-		noMarkers(t, s)
+		CheckMarkers(t, s, w)
+		NoMarkers(t, s)
 	}},
 
 	{"FindPatientsByFamilyNameAndBirthDate", func(t *testing.T, s store.Store) {
@@ -436,7 +452,7 @@ var atRestCases = []testCase{
 
 	{"DeletePatientErasesEverything", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
-		w := seedMarkers(t, s)
+		w := SeedMarkers(t, s)
 		erased, err := s.DeletePatient(ctx, w.patient.ID)
 		must(t, "DeletePatient", err)
 		if erased.PatientID != w.patient.ID || erased.PharmacyID != markerPharmacy {
@@ -560,7 +576,7 @@ var atRestCases = []testCase{
 	}},
 	{"ReencryptRotationPassKeepsEverythingReadable", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
-		w := seedMarkers(t, s)
+		w := SeedMarkers(t, s)
 		for i := range 3 {
 			must(t, "CreatePatient", s.CreatePatient(ctx, SamplePatient(fmt.Sprintf("pat-x%d", i), "ph-x", 2)))
 		}
@@ -572,7 +588,7 @@ var atRestCases = []testCase{
 		if sum.Resealed == 0 || sum.Retired != patients {
 			t.Fatalf("rotation pass resealed %d values and retired %d key versions, want some and %d", sum.Resealed, sum.Retired, patients)
 		}
-		checkWorld(t, s, w)
+		CheckMarkers(t, s, w)
 		// Everything is current now: a second pass has nothing to reseal.
 		sum, _ = reencryptAll(t, s, "", store.ReencryptOptions{Limit: 100})
 		if sum.Patients != patients || sum.Resealed != 0 || sum.Retired != 0 {
