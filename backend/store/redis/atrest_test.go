@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -80,13 +79,14 @@ func TestSealedValueMovedToAnotherPatientDoesNotOpen(t *testing.T) {
 	}
 }
 
-// TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory writes a
-// marker patient as a release before sealing did (values unsealed, e-mail
-// and code keys clear) on a Redis with appendonly yes and appendfsync
-// always, then migrates: everything reads before and after, a Reencrypt
-// pass leaves no marker in any key or value, but the AOF still holds the
-// history of the unsealed writes until BGREWRITEAOF (Store.RewriteAOF)
-// rewrites it. That is the migration: Reencrypt, then rewrite every AOF.
+// TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory writes the
+// marker world (storetest.SeedMarkers: a value of every kind) as a release
+// before sealing did (values unsealed, e-mail, code and invite keys clear)
+// on a Redis with appendonly yes and appendfsync always, then migrates:
+// everything reads before and after, a Reencrypt pass leaves no marker in
+// any key or value, but the AOF still holds the history of the unsealed
+// writes until BGREWRITEAOF (Store.RewriteAOF) rewrites it. That is the
+// migration: Reencrypt, then rewrite every AOF.
 func TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory(t *testing.T) {
 	addr, srv := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
 	cfg := redisstore.Config{Addrs: []string{addr}}
@@ -96,72 +96,45 @@ func TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer old.Close()
-	p := storetest.MarkerPatient("pat-mark", "ph-1")
-	must(t, old.CreatePatient(ctx, p))
-	email := strings.ToLower(storetest.Marker) + ".carer@example.com"
-	acct := store.Account{ID: "acct-1", Email: email, DisplayName: storetest.Marker + " Carer", Role: store.RoleCaregiver, PatientIDs: []string{p.ID}}
-	must(t, old.CreateAccount(ctx, acct))
-	codeHash := strings.ToLower(storetest.Marker) + "-code-hash"
-	must(t, old.PutActivationCode(ctx, store.ActivationCode{CodeHash: codeHash, PatientID: p.ID, ExpiresAt: time.Now().Add(time.Hour), CreatedAt: time.Now()}))
-	th := store.Thread{ID: "th-1", PatientID: p.ID, PharmacyID: "ph-1", Subject: storetest.Marker + " subject", StartedBy: acct.ID, State: store.ThreadOpen,
-		StateSince: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}
-	_, _, _, err = old.CreateThread(ctx, th, store.Message{ClientMessageID: "cm-1", AuthorID: acct.ID, AuthorRole: store.RoleCaregiver, Body: storetest.Marker + " body", SentAt: time.Now()})
-	must(t, err)
-	must(t, old.AppendAuditEvent(ctx, store.AuditEvent{ID: "ev-1", Time: time.Now(), ActorID: acct.ID, ActorName: acct.DisplayName, PatientID: p.ID,
-		Procedure: "/x", Allowed: true, Outcome: store.OutcomeAllowed}, 10))
-	must(t, old.RecordDose(ctx, store.DoseRecord{PatientID: p.ID, OccurrenceID: "d.s.1", Occurrence: time.Now(), Outcome: store.DoseTaken, RecordedBy: storetest.Marker}, 10))
-	// Before blind indexes the e-mail and the code hash were the keys.
+	w := storetest.SeedMarkers(t, old)
+	// Before blind indexes the e-mails and the code and invite hashes
+	// were the keys.
 	c := old.Client()
-	renameToClear := func(from, to string) {
+	marker := strings.ToLower(storetest.Marker)
+	emails := map[string]string{"acct-caregiver-0042": marker + ".carer@example.com", "acct-pharm-mark": marker + ".pharmacist@example.org"}
+	claims, err := c.Keys(ctx, "mtm:{e:*}").Result()
+	if err != nil || len(claims) != len(emails) {
+		t.Fatalf("e-mail claims %v, %v", claims, err)
+	}
+	for _, key := range claims {
+		_, id, _ := strings.Cut(c.Get(ctx, key).Val(), "\n")
+		must(t, c.Rename(ctx, key, "mtm:{e:"+emails[id]+"}").Err())
+	}
+	renameToClear := func(pattern, to string) {
 		t.Helper()
-		keys, err := c.Keys(ctx, from).Result()
+		keys, err := c.Keys(ctx, pattern).Result()
 		if err != nil || len(keys) != 1 {
-			t.Fatalf("KEYS %s: %v, %v", from, keys, err)
+			t.Fatalf("KEYS %s: %v, %v", pattern, keys, err)
 		}
 		must(t, c.Rename(ctx, keys[0], to).Err())
 	}
-	renameToClear("mtm:{e:*}", "mtm:{e:"+email+"}")
-	renameToClear("mtm:{c:*}", "mtm:{c:"+codeHash+"}")
+	renameToClear("mtm:{c:*}", "mtm:{c:"+marker+"-activation-code-hash}")
+	renameToClear("mtm:{i:*}", "mtm:{i:"+marker+"-invite-code-hash}")
 
 	s, err := redisstore.Open(ctx, cfg, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	readsBack := func(when string) {
-		t.Helper()
-		got, err := s.GetPatient(ctx, p.ID)
-		if err != nil || got.FamilyName != p.FamilyName || len(got.Medications) != len(p.Medications) {
-			t.Fatalf("%s: GetPatient: %v", when, err)
-		}
-		if a, err := s.GetAccountByEmail(ctx, strings.ToUpper(email)); err != nil || a.DisplayName != acct.DisplayName {
-			t.Fatalf("%s: GetAccountByEmail: %+v, %v", when, a, err)
-		}
-		if code, err := s.GetActivationCode(ctx, codeHash, time.Now()); err != nil || code.PatientID != p.ID {
-			t.Fatalf("%s: GetActivationCode: %v", when, err)
-		}
-		if ms, err := s.ListMessages(ctx, th.ID, 0, 10); err != nil || len(ms) != 1 || ms[0].Body != storetest.Marker+" body" {
-			t.Fatalf("%s: ListMessages: %v, %v", when, ms, err)
-		}
-		if evs, err := s.ListAuditEvents(ctx, p.ID, "", 10); err != nil || len(evs) != 1 || evs[0].ActorName != acct.DisplayName {
-			t.Fatalf("%s: ListAuditEvents: %v, %v", when, evs, err)
-		}
-		if d, err := s.GetDose(ctx, p.ID, "d.s.1"); err != nil || d.RecordedBy != storetest.Marker {
-			t.Fatalf("%s: GetDose: %+v, %v", when, d, err)
-		}
-		if err := s.CreateAccount(ctx, store.Account{ID: "acct-2", Email: email, Role: store.RoleCaregiver}); !errors.Is(err, store.ErrAlreadyExists) {
-			t.Fatalf("%s: CreateAccount with a taken e-mail: %v, want ErrAlreadyExists", when, err)
-		}
-	}
-	readsBack("before the migration")
-	if n := markers(dataBytes(t, c)); n == 0 {
+	storetest.CheckMarkers(t, s, w)
+	if n, _ := storetest.MarkerHits(dataBytes(t, c)); n == 0 {
 		t.Fatal("the values written unsealed hold no marker: the test would prove nothing")
 	}
 
 	page := store.ReencryptPage{Next: "start"}
 	resealed := 0
 	for cursor := ""; page.Next != ""; cursor = page.Next {
-		if page, err = s.Reencrypt(ctx, cursor, store.ReencryptOptions{}); err != nil {
+		if page, err = s.Reencrypt(ctx, cursor, store.ReencryptOptions{Limit: 1}); err != nil {
 			t.Fatal(err)
 		}
 		resealed += page.Resealed
@@ -169,27 +142,26 @@ func TestMigrationSealsEverythingThenTheAOFRewriteDropsTheHistory(t *testing.T) 
 	if resealed == 0 {
 		t.Fatal("the pass resealed nothing")
 	}
-	readsBack("after the pass")
-	if n := markers(dataBytes(t, c)); n != 0 {
-		for _, k := range c.Keys(ctx, "*").Val() {
-			if markers([][]byte{[]byte(k), []byte(c.Dump(ctx, k).Val())}) > 0 {
-				t.Errorf("key %q holds a marker", k)
-			}
-		}
-		t.Fatalf("after the pass %d markers remain in keys and values", n)
+	storetest.CheckMarkers(t, s, w)
+	if n, where := storetest.MarkerHits(dataBytes(t, c)); n != 0 {
+		t.Fatalf("after the pass %d markers remain in keys and values: %v", n, where)
 	}
-	if n := markers(aofBytes(t, srv.Dir())); n == 0 {
+	if n, _ := storetest.MarkerHits(aofBytes(t, srv.Dir())); n == 0 {
 		t.Fatal("the AOF lost the unsealed history before a rewrite: the test would prove nothing")
 	}
 
 	must(t, s.RewriteAOF(ctx))
 	waitRewrite(t, c)
-	if n := markers(aofBytes(t, srv.Dir())); n != 0 {
-		t.Fatalf("after BGREWRITEAOF the AOF still holds %d markers", n)
+	if n, where := storetest.MarkerHits(aofBytes(t, srv.Dir())); n != 0 {
+		t.Fatalf("after BGREWRITEAOF the AOF still holds %d markers: %v", n, where)
 	}
 	// The rewritten AOF restores everything.
 	srv.Restart()
-	readsBack("after a restart from the rewritten AOF")
+	storetest.CheckMarkers(t, s, w)
+	// An invite from before blind indexes was moved, and still works once.
+	if _, err := s.ConsumeInvite(ctx, marker+"-invite-code-hash", time.Date(2026, time.March, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatalf("ConsumeInvite of the moved invite: %v", err)
+	}
 }
 
 func must(t *testing.T, err error) {
@@ -197,16 +169,6 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// markers counts the clear markers (case-insensitively) in chunks.
-func markers(chunks [][]byte) int {
-	n := 0
-	needle := bytes.ToLower([]byte(storetest.Marker))
-	for _, c := range chunks {
-		n += bytes.Count(bytes.ToLower(c), needle)
-	}
-	return n
 }
 
 // dataBytes is every key's name and DUMP.
