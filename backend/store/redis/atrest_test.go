@@ -290,3 +290,46 @@ func BenchmarkSealing(b *testing.B) {
 		s.Close()
 	}
 }
+
+// TestAppendsAfterAnotherProcessRotatedTheKey: a store that appended an
+// audit event and a dose (and remembers the patient's wrapped key) appends
+// again after another process rotated the key and retired the old version:
+// the appends are sealed under the new key and read back.
+func TestAppendsAfterAnotherProcessRotatedTheKey(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	cfg := redisstore.Config{Addrs: []string{addr}}
+	ctx := t.Context()
+	a, err := redisstore.Open(ctx, cfg, redisstore.Options{KEK: redistest.KEK()})
+	must(t, err)
+	defer a.Close()
+	b, err := redisstore.Open(ctx, cfg, redisstore.Options{KEK: redistest.KEK()})
+	must(t, err)
+	defer b.Close()
+	must(t, a.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 1)))
+	at := time.Date(2026, time.March, 1, 9, 0, 0, 0, time.UTC)
+	event := func(id string) store.AuditEvent {
+		return store.AuditEvent{ID: id, Time: at, ActorID: "acct-1", ActorName: "Dr. Who", PatientID: "pat-1", Procedure: "/x",
+			Allowed: true, Outcome: store.OutcomeAllowed}
+	}
+	dose := func(occ string) store.DoseRecord {
+		return store.DoseRecord{PatientID: "pat-1", OccurrenceID: occ, Occurrence: at, Outcome: store.DoseTaken, RecordedBy: "pat-1", RecordedAt: at}
+	}
+	must(t, a.AppendAuditEvent(ctx, event("ev-1"), 10))
+	must(t, a.RecordDose(ctx, dose("d.s.1"), 10))
+	page, err := b.Reencrypt(ctx, "", store.ReencryptOptions{RotateDataKeys: true})
+	must(t, err)
+	if page.Retired != 1 || page.Next != "" {
+		t.Fatalf("rotation pass = %+v, want one retired version", page)
+	}
+	must(t, a.AppendAuditEvent(ctx, event("ev-2"), 10))
+	must(t, a.RecordDose(ctx, dose("d.s.2"), 10))
+	evs, err := b.ListAuditEvents(ctx, "pat-1", "", 10)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("ListAuditEvents after the rotation: %d events, %v", len(evs), err)
+	}
+	for _, occ := range []string{"d.s.1", "d.s.2"} {
+		if _, err := b.GetDose(ctx, "pat-1", occ); err != nil {
+			t.Fatalf("GetDose %s after the rotation: %v", occ, err)
+		}
+	}
+}

@@ -41,7 +41,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		window = s.k.auditRefused(ev.PatientID)
 	}
 	for range s.opts.MaxUpdateAttempts {
-		dk, wrapped, err := s.writeKeyWrapped(ctx, ev.PatientID)
+		dk, wrapped, err := s.appendKey(ctx, ev.PatientID)
 		if err != nil {
 			return s.fail(opName, err)
 		}
@@ -59,6 +59,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		if n >= 0 {
 			return nil
 		}
+		s.wrapped.drop(ev.PatientID) // the key changed: read it again
 	}
 	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }

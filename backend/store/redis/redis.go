@@ -126,6 +126,7 @@ type Store struct {
 	patientFormat byte
 	scripts       scripts
 	vault         *seal.Vault
+	wrapped       wrappedKeys
 	owned         bool // Close closes rdb
 }
 
@@ -166,6 +167,10 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, s.fail("redisstore.New", err)
+	}
+	s.wrapped.max = max(opts.KeyCache, 1)
+	if opts.KeyCache <= 0 {
+		s.wrapped.max = seal.DefaultKeyCache
 	}
 	if err := s.openVault(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore.New: %w", err)

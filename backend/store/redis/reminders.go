@@ -469,7 +469,7 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 		return s.fail(opName, err)
 	}
 	for range s.opts.MaxUpdateAttempts {
-		dk, wrapped, err := s.writeKeyWrapped(ctx, d.PatientID)
+		dk, wrapped, err := s.appendKey(ctx, d.PatientID)
 		if err != nil {
 			return s.fail(opName, err)
 		}
@@ -487,6 +487,7 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 		if n >= 0 {
 			return nil
 		}
+		s.wrapped.drop(d.PatientID) // the key changed: read it again
 	}
 	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -151,6 +152,56 @@ func casHeader(b []byte, headerLen int) []byte {
 		return b[: headerLen+5 : headerLen+5]
 	}
 	return b[:versionedHeaderLen:versionedHeaderLen]
+}
+
+// wrappedKeys remembers patients' wrapped data keys for the appends that
+// check, in their script, that the stored key is still the one they
+// sealed under (audit events, doses): those skip the GET of the key, and
+// a stale entry (Reencrypt or DeletePatient changed the key) costs one
+// retry. Bounded: emptied when it reaches Options.KeyCache entries.
+type wrappedKeys struct {
+	mu  sync.Mutex
+	max int
+	m   map[string][]byte
+}
+
+func (w *wrappedKeys) get(id string) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[id]
+}
+
+func (w *wrappedKeys) put(id string, wrapped []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil || len(w.m) >= w.max {
+		w.m = make(map[string][]byte)
+	}
+	w.m[id] = wrapped
+}
+
+func (w *wrappedKeys) drop(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, id)
+}
+
+// appendKey is the data key and wrapped key an audit or dose append seals
+// under: a remembered one, or the stored one (created if absent).
+func (s *Store) appendKey(ctx context.Context, patientID string) (*seal.DataKey, []byte, error) {
+	if !s.sealing() {
+		return nil, nil, nil
+	}
+	if w := s.wrapped.get(patientID); w != nil {
+		if dk, err := s.dataKey(patientID, w); err == nil {
+			return dk, w, nil
+		}
+	}
+	dk, wrapped, err := s.writeKeyWrapped(ctx, patientID)
+	if err == nil {
+		s.wrapped.put(patientID, wrapped)
+	}
+	return dk, wrapped, err
 }
 
 // keyForWrite is the data key to seal a patient's value under given the
