@@ -187,6 +187,17 @@ func (s *Store) reencryptPatient(ctx context.Context, id string, rotate bool) (r
 		}
 	}
 	if dk.Versions() > 1 {
+		// Threads and codes are created without checking the stored key:
+		// one created meanwhile by a writer that read the key before the
+		// rotation is sealed under the old version. Look again just
+		// before retiring it (this narrows that window, see the README).
+		for _, step := range []func(context.Context, string, *seal.DataKey) (int, error){s.resealCode, s.resealThreads} {
+			n, err := step(ctx, id, dk)
+			resealed += n
+			if err != nil {
+				return resealed, 0, err
+			}
+		}
 		next, err := s.vault.RetirePatientKeys(id, wrapped)
 		if err != nil {
 			return resealed, 0, err
