@@ -47,7 +47,7 @@ func BenchmarkBurst(b *testing.B) {
 	addr, _ := redistest.StartServer(b)
 	client := redis.NewUniversalClient(redisstore.Config{Addrs: []string{addr}}.UniversalOptions(5 * time.Second))
 	b.Cleanup(func() { client.Close() })
-	st, err := redisstore.New(ctx, client, redisstore.Options{Timeout: 10 * time.Second})
+	st, err := redisstore.New(ctx, client, redisstore.Options{KEK: redistest.KEK(), Timeout: 10 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

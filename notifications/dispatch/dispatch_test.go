@@ -58,7 +58,7 @@ var backends = []struct {
 		addr, _ := redistest.StartServer(t)
 		client := redis.NewUniversalClient(redisstore.Config{Addrs: []string{addr}}.UniversalOptions(2 * time.Second))
 		t.Cleanup(func() { client.Close() })
-		s, err := redisstore.New(t.Context(), client, redisstore.Options{})
+		s, err := redisstore.New(t.Context(), client, redisstore.Options{KEK: redistest.KEK()})
 		if err != nil {
 			t.Fatal(err)
 		}

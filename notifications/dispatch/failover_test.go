@@ -33,7 +33,7 @@ func openRedis(t *testing.T, addr string) store.Store {
 	t.Helper()
 	client := redis.NewUniversalClient(redisstore.Config{Addrs: []string{addr}}.UniversalOptions(2 * time.Second))
 	t.Cleanup(func() { client.Close() })
-	s, err := redisstore.New(t.Context(), client, redisstore.Options{})
+	s, err := redisstore.New(t.Context(), client, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}

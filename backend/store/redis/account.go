@@ -105,11 +105,18 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 	const opName = "redisstore.CreateAccount"
 	a.Email = store.NormalizeEmail(a.Email)
 	a.Version = 1
-	rec, err := s.encodeAccount(a)
+	rec, err := s.sealAccount(a)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
-	emailKey := s.k.email(a.Email)
+	// An e-mail claimed before blind indexes (a clear key Reencrypt has not
+	// moved yet) is still taken.
+	if _, err := s.accountByClaim(ctx, s.k.legacyEmail(a.Email), a.Email); err == nil {
+		return fmt.Errorf("%s: %w", opName, store.ErrAlreadyExists)
+	} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, redis.Nil) {
+		return s.fail(opName, err)
+	}
+	emailKey := s.emailKey(a.Email)
 	claim := strconv.FormatInt(s.opts.Now().UnixMilli(), 10) + "\n" + a.ID
 
 	// 1. Claim the e-mail.
@@ -199,14 +206,67 @@ func (s *Store) takeOverClaim(ctx context.Context, emailKey, email, held, claim 
 
 // GetAccount returns the account or store.ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	a, _, err := s.readAccount(ctx, id)
+	return a, err
+}
+
+// readAccount returns the account and its stored header (what the
+// compare-and-set of the next version expects).
+func (s *Store) readAccount(ctx context.Context, id string) (store.Account, []byte, error) {
 	const opName = "redisstore.GetAccount"
 	b, err := s.get(ctx, s.k.account(id))
 	if err != nil {
-		return store.Account{}, s.fail(opName, err)
+		return store.Account{}, nil, s.fail(opName, err)
 	}
-	a, err := s.decodeAccount(b)
+	a, err := s.openAccount(id, b)
 	if err != nil {
-		return store.Account{}, fmt.Errorf("%s: %w", opName, err)
+		return store.Account{}, nil, fmt.Errorf("%s: %w", opName, err)
+	}
+	return a, casHeader(b, versionedHeaderLen), nil
+}
+
+// sealAccount is encodeAccount sealed under the directory key (unsealed
+// with NoSeal).
+func (s *Store) sealAccount(a store.Account) ([]byte, error) {
+	rec, err := s.encodeAccount(a)
+	if err != nil {
+		return nil, err
+	}
+	if !s.sealing() {
+		return rec, nil
+	}
+	return sealVersioned(s.vault.Directory(), kindAccount, a.ID, rec, nil)
+}
+
+// openAccount decodes a stored account, sealed or not.
+func (s *Store) openAccount(id string, b []byte) (store.Account, error) {
+	raw, err := openVersioned(s.vault.Directory(), kindAccount, id, versionedHeaderLen, b)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return s.decodeAccount(raw)
+}
+
+// emailKey is the claim key of a normalized e-mail: a blind index.
+func (s *Store) emailKey(normalized string) string {
+	return s.k.email(s.blind(blindEmail, normalized))
+}
+
+// accountByClaim returns the account the e-mail claim at key names, if it
+// is that e-mail's; an error wrapping store.ErrNotFound (or redis.Nil)
+// otherwise.
+func (s *Store) accountByClaim(ctx context.Context, key, email string) (store.Account, error) {
+	claim, err := s.get(ctx, key)
+	if err != nil {
+		return store.Account{}, err
+	}
+	_, id, _ := strings.Cut(string(claim), "\n")
+	a, err := s.GetAccount(ctx, id)
+	if err != nil {
+		return store.Account{}, err
+	}
+	if a.Email != email {
+		return store.Account{}, store.ErrNotFound
 	}
 	return a, nil
 }
@@ -216,17 +276,13 @@ func (s *Store) GetAccount(ctx context.Context, id string) (store.Account, error
 func (s *Store) GetAccountByEmail(ctx context.Context, email string) (store.Account, error) {
 	const opName = "redisstore.GetAccountByEmail"
 	email = store.NormalizeEmail(email)
-	claim, err := s.get(ctx, s.k.email(email))
+	a, err := s.accountByClaim(ctx, s.emailKey(email), email)
+	if errors.Is(err, redis.Nil) {
+		// A claim from before blind indexes, until Reencrypt moves it.
+		a, err = s.accountByClaim(ctx, s.k.legacyEmail(email), email)
+	}
 	if err != nil {
 		return store.Account{}, s.fail(opName, err)
-	}
-	_, id, _ := strings.Cut(string(claim), "\n")
-	a, err := s.GetAccount(ctx, id)
-	if err != nil {
-		return store.Account{}, fmt.Errorf("%s: %w", opName, err)
-	}
-	if a.Email != email {
-		return store.Account{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
 	}
 	return a, nil
 }

@@ -2,12 +2,14 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 var _ store.AuditTrail = (*Store)(nil)
@@ -34,23 +36,49 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	member := append([]byte(ev.ID+auditSep), rec...)
 	window := s.k.audit(ev.PatientID)
 	if ev.EffectiveOutcome().Refusal() {
 		window = s.k.auditRefused(ev.PatientID)
 	}
-	if err := s.eval(ctx, s.scripts.appendAudit, []string{window}, member, keep).Err(); err != nil {
-		return s.fail(opName, err)
+	for range s.opts.MaxUpdateAttempts {
+		dk, wrapped, err := s.appendKey(ctx, ev.PatientID)
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		sealed, err := sealRecord(dk, kindAudit, ev.ID, rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opName, err)
+		}
+		member := append([]byte(ev.ID+auditSep), sealed...)
+		cctx, cancel := s.call(ctx)
+		n, err := s.eval(cctx, s.scripts.appendAudit, []string{window, s.k.patientKey(ev.PatientID)}, member, keep, wrapped).Int()
+		cancel()
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		if n >= 0 {
+			return nil
+		}
+		s.wrapped.drop(ev.PatientID) // the key changed: read it again
 	}
-	return nil
+	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }
 
 // ListAuditEvents returns up to limit of the patient's events from both
 // windows, newest first, with ids strictly less than before ("" for the
 // newest).
 func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
+	var out0 []store.AuditEvent
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.listAuditEventsOnce(ctx, patientID, before, limit)
+		return err
+	})
+	return out0, err
+}
+
+// listAuditEventsOnce is one attempt of ListAuditEvents.
+func (s *Store) listAuditEventsOnce(ctx context.Context, patientID, before string, limit int) ([]store.AuditEvent, error) {
 	const opName = "redisstore.ListAuditEvents"
 	if limit <= 0 {
 		return nil, nil
@@ -70,29 +98,38 @@ func (s *Store) ListAuditEvents(ctx context.Context, patientID, before string, l
 	pipe := s.rdb.Pipeline()
 	accessCmd := pipe.ZRevRangeByLex(ctx, s.k.audit(patientID), by)
 	refusalCmd := pipe.ZRevRangeByLex(ctx, s.k.auditRefused(patientID), by)
-	if _, err := pipe.Exec(ctx); err != nil {
+	keyCmd := pipe.Get(ctx, s.k.patientKey(patientID))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.fail(opName, err)
 	}
-	accesses, err := s.decodeAuditMembers(accessCmd.Val())
+	dk, err := s.pipedKey(patientID, keyCmd)
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
+	accesses, err := s.decodeAuditMembers(dk, accessCmd.Val())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	refusals, err := s.decodeAuditMembers(refusalCmd.Val())
+	refusals, err := s.decodeAuditMembers(dk, refusalCmd.Val())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", opName, err)
 	}
 	return mergeNewestFirst(accesses, refusals, limit), nil
 }
 
-func (s *Store) decodeAuditMembers(members []string) ([]store.AuditEvent, error) {
+func (s *Store) decodeAuditMembers(dk *seal.DataKey, members []string) ([]store.AuditEvent, error) {
 	out := make([]store.AuditEvent, 0, len(members))
 	for _, m := range members {
 		i := strings.IndexByte(m, 0)
 		if i < 0 {
 			return nil, errFormat
 		}
+		rec, err := openRecord(dk, kindAudit, m[:i], []byte(m[i+1:]))
+		if err != nil {
+			return nil, err
+		}
 		var w auditWire
-		if err := s.decode([]byte(m[i+1:]), &w); err != nil {
+		if err := s.decode(rec, &w); err != nil {
 			return nil, err
 		}
 		out = append(out, store.AuditEvent{ID: w.ID, Time: tDec(w.Time), ActorID: w.ActorID, ActorRole: store.Role(w.ActorRole),

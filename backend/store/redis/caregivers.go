@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
 )
@@ -19,7 +22,25 @@ func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
-	return s.createRecord(ctx, opName, s.k.invite(inv.CodeHash), rec, s.gcTTL(inv.ExpiresAt).Milliseconds())
+	blind := s.blind(blindInvite, inv.CodeHash)
+	if s.sealing() {
+		if rec, err = sealRecord(s.vault.Directory(), kindInvite, blind, rec); err != nil {
+			return fmt.Errorf("%s: %w", opName, err)
+		}
+	}
+	// The patient's list of invites first, so that DeletePatient finds
+	// every invite naming them.
+	if err := ctx.Err(); err != nil {
+		return s.fail(opName, err)
+	}
+	list := s.k.patientInvites(inv.PatientID)
+	cctx, cancel := s.call(ctx)
+	err = s.apply(cctx, list, func(p redis.Pipeliner) redis.Cmder { return p.SAdd(cctx, list, blind) })
+	cancel()
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	return s.createRecord(ctx, opName, s.k.invite(blind), rec, s.gcTTL(inv.ExpiresAt).Milliseconds())
 }
 
 // ConsumeInvite deletes the invite and returns it; of concurrent callers
@@ -27,13 +48,22 @@ func (s *Store) PutInvite(ctx context.Context, inv store.Invite) error {
 // now) expired code.
 func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Time) (store.Invite, error) {
 	const opName = "redisstore.ConsumeInvite"
-	key := s.k.invite(codeHash)
+	blind := s.blind(blindInvite, codeHash)
+	key := s.k.invite(blind)
 	raw, err := s.get(ctx, key)
+	if errors.Is(err, redis.Nil) { // an invite from before blind indexes
+		key = s.k.legacyInvite(codeHash)
+		raw, err = s.get(ctx, key)
+	}
 	if err != nil {
 		return store.Invite{}, s.fail(opName, err)
 	}
+	rec, err := openRecord(s.vault.Directory(), kindInvite, blind, raw)
+	if err != nil {
+		return store.Invite{}, fmt.Errorf("%s: %w", opName, err)
+	}
 	var w inviteWire
-	if err := s.decode(raw, &w); err != nil {
+	if err := s.decode(rec, &w); err != nil {
 		return store.Invite{}, fmt.Errorf("%s: %w", opName, err)
 	}
 	inv := store.Invite{CodeHash: w.CodeHash, PatientID: w.PatientID, Scopes: scopesFromWire(w.Scopes),
@@ -41,7 +71,16 @@ func (s *Store) ConsumeInvite(ctx context.Context, codeHash string, now time.Tim
 	if !now.Before(inv.ExpiresAt) {
 		return store.Invite{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
 	}
-	status, _, err := s.run(ctx, s.scripts.delIfEqual, key, raw)
+	var status string
+	if key == s.k.legacyInvite(codeHash) {
+		// No reply slot: its name would repeat the clear hash.
+		cctx, cancel := s.call(ctx)
+		n, derr := s.eval(cctx, s.scripts.dropIfEqual, []string{key}, raw).Int()
+		cancel()
+		status, err = map[bool]string{true: stOK, false: stNotFound}[n == 1], derr
+	} else {
+		status, _, err = s.run(ctx, s.scripts.delIfEqual, key, raw)
+	}
 	if err != nil {
 		return store.Invite{}, s.fail(opName, err)
 	}
@@ -65,7 +104,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 				return store.Account{}, s.fail(opName, err)
 			}
 		}
-		cur, err := s.GetAccount(ctx, id)
+		cur, header, err := s.readAccount(ctx, id)
 		if err != nil {
 			return store.Account{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -77,11 +116,11 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(store.Acco
 			return store.Account{}, fmt.Errorf("%s: the update changes the account's id, e-mail or role", opName)
 		}
 		next.Version = cur.Version + 1
-		rec, err := s.encodeAccount(next)
+		rec, err := s.sealAccount(next)
 		if err != nil {
 			return store.Account{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		status, _, err := s.run(ctx, s.scripts.casVersioned, key, versionHeader(cur.Version), rec)
+		status, _, err := s.run(ctx, s.scripts.casVersioned, key, header, rec)
 		if err != nil {
 			return store.Account{}, s.fail(opName, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 // The first byte of every record written by this package says its layout.
@@ -154,6 +155,26 @@ func (s *Store) decodePatient(b []byte) (store.Patient, error) {
 	p := w.toStore()
 	p.Version = version
 	return p, nil
+}
+
+// sealPatient is encodePatient sealed under the patient's data key (dk
+// nil: unsealed, NoSeal).
+func (s *Store) sealPatient(dk *seal.DataKey, p store.Patient) ([]byte, error) {
+	rec, err := s.encodePatient(p)
+	if err != nil {
+		return nil, err
+	}
+	return sealVersioned(dk, kindPatient, p.ID, rec, nil)
+}
+
+// openPatient decodes a stored patient record of any format, sealed or
+// not (see sealing.go); id is the patient's, which the ciphertext binds.
+func (s *Store) openPatient(dk *seal.DataKey, id string, b []byte) (store.Patient, error) {
+	raw, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
+	if err != nil {
+		return store.Patient{}, err
+	}
+	return s.decodePatient(raw)
 }
 
 func (s *Store) encodeAccount(a store.Account) ([]byte, error) {

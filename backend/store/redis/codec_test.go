@@ -58,7 +58,7 @@ func TestWireTypesCoverEveryField(t *testing.T) {
 // TestPatientFormatsReadAndMigrate writes a patient in every format an
 // earlier release may have written, then reads and updates it with the
 // current code: the record reads back whole, and the update rewrites it in
-// the current format without a spurious conflict.
+// the current format, sealed, without a spurious conflict.
 func TestPatientFormatsReadAndMigrate(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
@@ -66,17 +66,18 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 	ctx := t.Context()
 	for _, old := range []byte{formatV1, formatZstd} {
 		t.Run(fmt.Sprintf("format=%d", old), func(t *testing.T) {
-			writer, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
+			writer, err := New(ctx, client, Options{KEK: redistest.KEK(), Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			writer.patientFormat = old
+			writer.opts.NoSeal = true // as a release before sealing wrote it
 			want := storetest.SamplePatient("pat-1", "ph-1", 20)
 			if err := writer.CreatePatient(ctx, want); err != nil {
 				t.Fatal(err)
 			}
 			want.ProfileVersion = 1 // CreatePatient starts the profile at version 1
-			current, err := New(ctx, client, Options{Prefix: fmt.Sprintf("f%d", old)})
+			current, err := New(ctx, client, Options{KEK: redistest.KEK(), Prefix: fmt.Sprintf("f%d", old)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,8 +99,19 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if raw[0] != current.patientFormat {
-				t.Errorf("updated record has format %d, want the current %d", raw[0], current.patientFormat)
+			// The update seals the record (a record written before sealing
+			// is sealed on its next write), compressed as the current
+			// format says.
+			if raw[0] != formatSealed {
+				t.Fatalf("updated record has format %d, want sealed (%d)", raw[0], formatSealed)
+			}
+			_, dk, err := current.getPatient(ctx, "pat-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner, err := openVersioned(dk, kindPatient, "pat-1", versionedHeaderLen, raw)
+			if err != nil || inner[0] != current.patientFormat {
+				t.Errorf("updated record's sealed format: %v, %v; want the current %d", inner[:1], err, current.patientFormat)
 			}
 			if got, err := writer.GetPatient(ctx, "pat-1"); err != nil || got.Questions != next.Questions {
 				t.Errorf("re-read after the update: %q, %v", got.Questions, err)

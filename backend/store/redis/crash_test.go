@@ -27,7 +27,7 @@ func TestCrashLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Skip("crash test skipped in -short mode")
 	}
 	addr, srv := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
-	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{Timeout: time.Second})
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK(), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,19 +11,44 @@
 //	mtm:{ph:<pharmacy>}:patients   sorted set of the pharmacy's patient ids (ZRANGEBYLEX paging)
 //	mtm:{p:<patient>}              patient record (header with the record version + CBOR)
 //	mtm:{p:<patient>}:code         the patient's current activation code
-//	mtm:{p:<patient>}:audit        the patient's audit window: sorted set of "<event id>\x00<record>"
-//	mtm:{c:<code hash>}            activation code hash -> patient id
-//	mtm:{a:<account>}              account record (header with the record version + CBOR)
-//	mtm:{i:<invite hash>}          caregiver invite
-//	mtm:{e:<e-mail>}               normalized e-mail -> account id (uniqueness claim)
+//	mtm:{p:<patient>}:audit        the patient's audit window: sorted set of "<event id>\x00<sealed record>"
+//	mtm:{p:<patient>}:key          the patient's data key, wrapped by the KEK (see sealing.go)
+//	mtm:{p:<patient>}:invites      blind indexes of the patient's invites (for DeletePatient)
+//	mtm:{p:<patient>}:erase        the plan of an unfinished DeletePatient (delete.go)
+//	mtm:{vault}                    the store's blind-index and directory keys, wrapped by the KEK
+//	mtm:{nd:<blind>}               set of patient ids by pharmacy, family name and birth date (FindPatients)
+//	mtm:{c:<blind>}                activation code hash (blind index) -> patient id
+//	mtm:{a:<account>}              account record (header with the record version + sealed CBOR)
+//	mtm:{i:<blind>}                caregiver invite (by the blind index of its code hash)
+//	mtm:{e:<blind>}                normalized e-mail (blind index) -> account id (uniqueness claim)
 //	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry, the token spent last (with its sealed successor and grace end)
 //	mtm:{t:<token hash>}           refresh token hash -> family id and expiry
-//	mtm:{rl:<key>}:<window start>  rate-limit counter of one fixed window
+//	mtm:{rl:<blind>}:<window start> rate-limit counter of one fixed window (blind index of the key)
 //	mtm:{sk}                       hash of the signing keys: kid -> creation time + sealed key
 //	mtm:{...}:op:<op id>           short-lived reply of one write (see Retries)
 //
 // Ids are escaped ('%', '{' and '}' become %25, %7B, %7D) so an id can never
-// end a hash tag early.
+// end a hash tag early. Keys hold ids, times and blind indexes only: an
+// e-mail, a code hash, an invite hash or a throttle key (which names
+// e-mails and addresses) is looked up by its blind index
+// (seal.Vault.Blind). Clear keys an earlier release wrote (e-mail claims,
+// codes, invites) are still read until Reencrypt's directory phase moves
+// them.
+//
+// # PHI at rest
+//
+// Every value that names a patient or a medicine is sealed (envelope
+// encryption, backend/store/seal): under the patient's data key, kept
+// wrapped in the patient's slot, the patient record, threads, messages,
+// audit windows, dose confirmations and the current activation code;
+// under the store's directory key the accounts and invites. A sealed
+// value is its clear header (format byte formatSealed, the record version
+// the Lua scripts compare, and for threads the patient id) followed by a
+// ciphertext bound to that header, the record's kind and id and the
+// patient: see sealing.go. Values written before sealing read as they are
+// and are sealed on their next write or by Reencrypt (reencrypt.go).
+// Reminder keys, notification history, work-list and inbox entries and the
+// change log hold ids, kinds and times only and are not sealed.
 //
 // # Records
 //

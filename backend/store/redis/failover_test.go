@@ -31,7 +31,7 @@ const failoverNodeTimeout = 2 * time.Second
 // errors it kept dialing the dead primary until go-redis's 60s refresh.
 func TestClusterFailoverWritesResume(t *testing.T) {
 	cl := redistest.StartCluster(t, redistest.WithReplicas(), redistest.NodeTimeout(failoverNodeTimeout))
-	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{})
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 		t.Run("acks="+strconv.Itoa(acks), func(t *testing.T) {
 			cl := redistest.StartCluster(t, redistest.WithReplicas(), redistest.NodeTimeout(failoverNodeTimeout))
 			s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true},
-				redisstore.Options{ReplicaAcks: acks, ReplicaTimeout: time.Second})
+				redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: acks, ReplicaTimeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func TestClusterFailoverReplicaAcks(t *testing.T) {
 			// After the failover the promoted replica has no replica of its
 			// own, so with acks every write (a claim too) fails until one
 			// joins: read the index through a store that does not wait.
-			reader, err := redisstore.Open(ctx, redisstore.Config{Addrs: []string{cl.Nodes[1].Addr()}, Cluster: true}, redisstore.Options{})
+			reader, err := redisstore.Open(ctx, redisstore.Config{Addrs: []string{cl.Nodes[1].Addr()}, Cluster: true}, redisstore.Options{KEK: redistest.KEK()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ func TestHalfWrittenStepsStayInvisible(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	now := time.Date(2026, time.March, 14, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, err := New(t.Context(), client, Options{Now: clock, ClaimGrace: time.Minute})
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK(), Now: clock, ClaimGrace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestHalfWrittenStepsStayInvisible(t *testing.T) {
 
 	t.Run("EmailClaimedButAccountNeverCreated", func(t *testing.T) {
 		claim := strconv.FormatInt(now.UnixMilli(), 10) + "\nacct-dead"
-		client.Set(ctx, s.k.email("ana@example.org"), claim, 0)
+		client.Set(ctx, s.emailKey("ana@example.org"), claim, 0)
 		if _, err := s.GetAccountByEmail(ctx, "ana@example.org"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("GetAccountByEmail of an orphan claim: %v, want ErrNotFound", err)
 		}

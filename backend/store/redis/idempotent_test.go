@@ -19,7 +19,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { client.Close() })
-	s, err := New(t.Context(), client, Options{})
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		same(t, twice(t, s.scripts.casVersioned, s.k.patient("pat-1"), header(s.patientFormat, 1), next), stOK)
+		same(t, twice(t, s.scripts.casVersioned, s.k.patient("pat-1"), header(formatSealed, 1), next), stOK)
 		p, err := s.GetPatient(ctx, "pat-1")
 		if err != nil || p.Version != 2 || p.GivenName != "Ana" {
 			t.Fatalf("after a re-sent update: %+v, %v; want version 2", p, err)
@@ -99,7 +99,7 @@ func TestResentWriteIsAppliedOnce(t *testing.T) {
 func TestTimeoutsAreUnavailable(t *testing.T) {
 	addr, srv := redistest.StartServer(t)
 	cfg := Config{Addrs: []string{addr}, PoolSize: 1}
-	s, err := Open(t.Context(), cfg, Options{Timeout: 200 * time.Millisecond})
+	s, err := Open(t.Context(), cfg, Options{KEK: redistest.KEK(), Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ var memoryBudget = map[string]float64{"zstd": 6144, "v1": 13 << 10}
 func memoryPerPatient(t *testing.T, format string, n int, patient func(id string) store.Patient) (raw, one int64, perPatient float64) {
 	t.Helper()
 	addr, _ := redistest.StartServer(t)
-	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 var _ store.Messages = (*Store)(nil)
@@ -135,6 +136,76 @@ type messageWire struct {
 	SentAt          int64  `cbor:"8,keyasint,omitempty"`
 }
 
+// sealThread is encodeThread sealed under the patient's data key dk (nil:
+// unsealed); the patient id stays readable after the version (see
+// sealing.go).
+func (s *Store) sealThread(dk *seal.DataKey, t store.Thread) ([]byte, error) {
+	rec, err := s.encodeThread(t)
+	if err != nil {
+		return nil, err
+	}
+	return sealVersioned(dk, kindThread, t.ID, rec, threadExtra(t.PatientID))
+}
+
+// storedThreadPatient returns the patient id of a stored thread, read
+// from the clear header of a sealed one or by decoding an unsealed one.
+func (s *Store) storedThreadPatient(b []byte) (string, error) {
+	if len(b) > 0 && b[0] == formatSealed {
+		pid, _, err := threadPatient(b)
+		return pid, err
+	}
+	t, err := s.decodeThread(b)
+	return t.PatientID, err
+}
+
+// openThread decodes a stored thread (id is the thread's), sealed or not;
+// dk is its patient's data key.
+func (s *Store) openThread(dk *seal.DataKey, id string, b []byte) (store.Thread, error) {
+	if len(b) > 0 && b[0] == formatSealed {
+		_, hlen, err := threadPatient(b)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		if b, err = openVersioned(dk, kindThread, id, hlen, b); err != nil {
+			return store.Thread{}, err
+		}
+	}
+	return s.decodeThread(b)
+}
+
+// openThreads decodes stored threads by index, reading the data keys of
+// their patients in one pipeline.
+func (s *Store) openThreads(ctx context.Context, ids map[int]string, raws map[int][]byte) (map[int]store.Thread, error) {
+	var pids []string
+	for _, b := range raws {
+		if len(b) > 0 && b[0] == formatSealed {
+			pid, _, err := threadPatient(b)
+			if err != nil {
+				return nil, err
+			}
+			pids = append(pids, pid)
+		}
+	}
+	dks, err := s.readKeys(ctx, pids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]store.Thread, len(raws))
+	for i, b := range raws {
+		var dk *seal.DataKey
+		if len(b) > 0 && b[0] == formatSealed {
+			pid, _, _ := threadPatient(b)
+			dk = dks[pid]
+		}
+		t, err := s.openThread(dk, ids[i], b)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
 func (s *Store) encodeThread(t store.Thread) ([]byte, error) {
 	return s.encodeVersioned(t.Version, threadWire{ID: t.ID, PatientID: t.PatientID, PharmacyID: t.PharmacyID, Subject: t.Subject,
 		StartedBy: t.StartedBy, State: string(t.State), StateSince: tEnc(t.StateSince), ClaimedBy: t.ClaimedBy, LastSeq: t.LastSeq,
@@ -155,21 +226,32 @@ func (s *Store) decodeThread(b []byte) (store.Thread, error) {
 
 // messageMember is the sorted-set member of a message: its seq (so that
 // members are unique) and its record.
-func (s *Store) messageMember(m store.Message) ([]byte, error) {
+func (s *Store) messageMember(dk *seal.DataKey, m store.Message) ([]byte, error) {
 	rec, err := s.encode(messageWire{ThreadID: m.ThreadID, Seq: m.Seq, ClientMessageID: m.ClientMessageID, AuthorID: m.AuthorID,
 		AuthorRole: string(m.AuthorRole), AuthorName: m.AuthorName, Body: m.Body, SentAt: tEnc(m.SentAt)})
 	if err != nil {
 		return nil, err
 	}
+	if rec, err = sealRecord(dk, kindMessage, messageID(m.ThreadID, m.Seq), rec); err != nil {
+		return nil, err
+	}
 	return append(binary.BigEndian.AppendUint64(nil, uint64(m.Seq)), rec...), nil
 }
 
-func (s *Store) decodeMessage(member string) (store.Message, error) {
+// messageID names a message in its ciphertext's associated data.
+func messageID(threadID string, seq int64) string { return threadID + "/" + strconv.FormatInt(seq, 10) }
+
+func (s *Store) decodeMessage(dk *seal.DataKey, threadID, member string) (store.Message, error) {
 	if len(member) < 9 {
 		return store.Message{}, errFormat
 	}
+	seq := int64(binary.BigEndian.Uint64([]byte(member[:8])))
+	rec, err := openRecord(dk, kindMessage, messageID(threadID, seq), []byte(member[8:]))
+	if err != nil {
+		return store.Message{}, err
+	}
 	var w messageWire
-	if err := s.decode([]byte(member[8:]), &w); err != nil {
+	if err := s.decode(rec, &w); err != nil {
 		return store.Message{}, err
 	}
 	return store.Message{ThreadID: w.ThreadID, Seq: w.Seq, ClientMessageID: w.ClientMessageID, AuthorID: w.AuthorID,
@@ -190,11 +272,18 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	}
 	t.Version, t.LastSeq = 1, 1
 	first.ThreadID, first.Seq = t.ID, 1
-	rec, err := s.encodeThread(t)
+	if err := ctx.Err(); err != nil {
+		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+	}
+	dk, err := s.writeKey(ctx, t.PatientID)
+	if err != nil {
+		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+	}
+	rec, err := s.sealThread(dk, t)
 	if err != nil {
 		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
 	}
-	member, err := s.messageMember(first)
+	member, err := s.messageMember(dk, first)
 	if err != nil {
 		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
 	}
@@ -245,16 +334,55 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 
 // GetThread returns the thread or store.ErrNotFound.
 func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) {
+	t, _, _, err := s.readThread(ctx, id)
+	return t, err
+}
+
+// readThread returns the thread, its stored header (what the next
+// compare-and-set expects) and its patient's data key (nil when the thread
+// is not sealed).
+func (s *Store) readThread(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
+	var (
+		out0 store.Thread
+		out1 []byte
+		out2 *seal.DataKey
+	)
+	err := retrySealed(func() error {
+		var err error
+		out0, out1, out2, err = s.readThreadOnce(ctx, id)
+		return err
+	})
+	return out0, out1, out2, err
+}
+
+// readThreadOnce is one attempt of readThread.
+func (s *Store) readThreadOnce(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
 	const opName = "redisstore.GetThread"
 	b, err := s.get(ctx, s.k.thread(id))
 	if err != nil {
-		return store.Thread{}, s.fail(opName, err)
+		return store.Thread{}, nil, nil, s.fail(opName, err)
 	}
-	t, err := s.decodeThread(b)
+	var dk *seal.DataKey
+	hlen := versionedHeaderLen
+	if b[0] == formatSealed {
+		pid, n, err := threadPatient(b)
+		hlen = n
+		if err != nil {
+			return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		cctx, cancel := s.call(ctx)
+		dks, err := s.readKeys(cctx, []string{pid})
+		cancel()
+		if err != nil {
+			return store.Thread{}, nil, nil, s.fail(opName, err)
+		}
+		dk = dks[pid]
+	}
+	t, err := s.openThread(dk, id, b)
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("%s: %w", opName, err)
+		return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return t, nil
+	return t, casHeader(b, hlen), dk, nil
 }
 
 // AppendMessage appends m and stores fn's thread by compare-and-set on the
@@ -267,18 +395,18 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 	var out store.Thread
 	var stored store.Message
 	created := false
-	err := s.casThread(ctx, threadID, fn, func(cur, next store.Thread) (string, error) {
+	err := s.casThread(ctx, threadID, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
 		m.ThreadID, m.Seq = threadID, cur.LastSeq+1
 		next.LastSeq = m.Seq
-		rec, err := s.encodeThread(next)
+		rec, err := s.sealThread(dk, next)
 		if err != nil {
 			return "", err
 		}
-		member, err := s.messageMember(m)
+		member, err := s.messageMember(dk, m)
 		if err != nil {
 			return "", err
 		}
-		status, payload, err := s.runKeys(ctx, s.scripts.msg.appendMessage, keys, versionHeader(cur.Version), rec, m.Seq, member, field)
+		status, payload, err := s.runKeys(ctx, s.scripts.msg.appendMessage, keys, header, rec, m.Seq, member, field)
 		if err != nil {
 			return "", err
 		}
@@ -330,12 +458,12 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	const opName = "redisstore.UpdateThread"
 	var out store.Thread
-	err := s.casThread(ctx, id, fn, func(cur, next store.Thread) (string, error) {
-		rec, err := s.encodeThread(next)
+	err := s.casThread(ctx, id, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
+		rec, err := s.sealThread(dk, next)
 		if err != nil {
 			return "", err
 		}
-		status, _, err := s.run(ctx, s.scripts.casVersioned, s.k.thread(id), versionHeader(cur.Version), rec)
+		status, _, err := s.run(ctx, s.scripts.casVersioned, s.k.thread(id), header, rec)
 		if status == stOK {
 			out = next
 		}
@@ -354,7 +482,7 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 // the write already happened (an idempotent retry); then nothing is
 // written.
 func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error),
-	write func(cur, next store.Thread) (string, error), done func(context.Context) (bool, error)) error {
+	write func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error), done func(context.Context) (bool, error)) error {
 	for attempt := range s.opts.MaxUpdateAttempts {
 		if attempt > 0 {
 			if err := s.jitter(ctx, attempt); err != nil {
@@ -372,9 +500,12 @@ func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) 
 				return nil
 			}
 		}
-		cur, err := s.GetThread(ctx, id)
+		cur, header, dk, err := s.readThread(ctx, id)
 		if err != nil {
 			return err
+		}
+		if dk, err = s.keyForWrite(ctx, cur.PatientID, dk); err != nil {
+			return s.fail("data key", err)
 		}
 		next, err := fn(cloneThread(cur))
 		if err != nil {
@@ -392,7 +523,7 @@ func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) 
 				return s.fail("index", err)
 			}
 		}
-		status, err := write(cur, next)
+		status, err := write(cur, next, header, dk)
 		if err != nil {
 			return s.fail("write", err)
 		}
@@ -460,6 +591,17 @@ func (s *Store) message(ctx context.Context, threadID string, seq int64) (store.
 
 // ListMessages returns up to limit messages with seq above afterSeq.
 func (s *Store) ListMessages(ctx context.Context, threadID string, afterSeq int64, limit int) ([]store.Message, error) {
+	var out0 []store.Message
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.listMessagesOnce(ctx, threadID, afterSeq, limit)
+		return err
+	})
+	return out0, err
+}
+
+// listMessagesOnce is one attempt of ListMessages.
+func (s *Store) listMessagesOnce(ctx context.Context, threadID string, afterSeq int64, limit int) ([]store.Message, error) {
 	const opName = "redisstore.ListMessages"
 	if limit <= 0 {
 		return nil, nil
@@ -469,14 +611,38 @@ func (s *Store) ListMessages(ctx context.Context, threadID string, afterSeq int6
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	members, err := s.rdb.ZRangeByScore(cctx, s.k.threadMsgs(threadID), &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(afterSeq, 10), Max: "+inf", Count: int64(limit)}).Result()
-	if err != nil {
+	// The messages and the thread (whose header names the patient whose
+	// key seals them) share the thread's slot: one round trip.
+	pipe := s.rdb.Pipeline()
+	msgsCmd := pipe.ZRangeByScore(cctx, s.k.threadMsgs(threadID), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(afterSeq, 10), Max: "+inf", Count: int64(limit)})
+	threadCmd := pipe.Get(cctx, s.k.thread(threadID))
+	if _, err := pipe.Exec(cctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.fail(opName, err)
+	}
+	members := msgsCmd.Val()
+	var dk *seal.DataKey
+	for _, mem := range members {
+		if len(mem) > 8 && mem[8] == formatSealed {
+			raw, err := threadCmd.Bytes()
+			if err != nil {
+				return nil, s.fail(opName, err)
+			}
+			pid, err := s.storedThreadPatient(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", opName, err)
+			}
+			dks, err := s.readKeys(cctx, []string{pid})
+			if err != nil {
+				return nil, s.fail(opName, err)
+			}
+			dk = dks[pid]
+			break
+		}
 	}
 	out := make([]store.Message, 0, len(members))
 	for _, mem := range members {
-		m, err := s.decodeMessage(mem)
+		m, err := s.decodeMessage(dk, threadID, mem)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -567,22 +733,36 @@ func (s *Store) listIndexed(ctx context.Context, cursor string, limit int,
 // getThreads reads the threads that index members name, in one pipeline;
 // missing threads are absent from the map.
 func (s *Store) getThreads(ctx context.Context, members []string) (map[int]store.Thread, error) {
+	var out0 map[int]store.Thread
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.getThreadsOnce(ctx, members)
+		return err
+	})
+	return out0, err
+}
+
+// getThreadsOnce is one attempt of getThreads.
+func (s *Store) getThreadsOnce(ctx context.Context, members []string) (map[int]store.Thread, error) {
 	out := map[int]store.Thread{}
 	if len(members) == 0 {
 		return out, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(members))
+	ids := make(map[int]string, len(members))
 	for i, m := range members {
 		_, id, ok := strings.Cut(m, ":")
 		if !ok {
 			return nil, fmt.Errorf("bad thread index entry %q", m)
 		}
+		ids[i] = id
 		cmds[i] = pipe.Get(ctx, s.k.thread(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
+	raws := make(map[int][]byte, len(cmds))
 	for i, c := range cmds {
 		b, err := c.Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -591,13 +771,9 @@ func (s *Store) getThreads(ctx context.Context, members []string) (map[int]store
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.decodeThread(b)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = t
+		raws[i] = b
 	}
-	return out, nil
+	return s.openThreads(ctx, ids, raws)
 }
 
 // InboxChanges returns feed entries above after, oldest first.

@@ -59,7 +59,7 @@ func TestCheckDurability(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			addr, _ := redistest.StartServer(t, c.opts...)
-			s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+			s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestCheckDurability(t *testing.T) {
 	}
 	t.Run("EvictionAndCluster", func(t *testing.T) {
 		cl := redistest.StartCluster(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{})
+		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 // CreatePatient stores a new patient record with Version 1 and indexes it
@@ -16,12 +17,18 @@ import (
 func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 	const opName = "redisstore.CreatePatient"
 	p.Version, p.ProfileVersion = 1, 1
-	rec, err := s.encodePatient(p)
-	if err != nil {
-		return fmt.Errorf("%s: %w", opName, err)
-	}
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
+	}
+	// The data key before the record (create-if-absent: a retry, or a
+	// patient that exists, keeps the key it has).
+	dk, err := s.writeKey(ctx, p.ID)
+	if err != nil {
+		return s.fail(opName, err)
+	}
+	rec, err := s.sealPatient(dk, p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opName, err)
 	}
 	index := s.k.pharmacyPatients(p.PharmacyID)
 	cctx, cancel := s.call(ctx)
@@ -34,6 +41,9 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 	if err == nil {
 		// The work-list entries after the record (see store.Worklists).
 		if err := s.syncWorklist(ctx, p, store.WorklistDates{}, false); err != nil {
+			return s.fail(opName, err)
+		}
+		if err := s.syncNameDOB(ctx, p, store.Patient{}); err != nil {
 			return s.fail(opName, err)
 		}
 	}
@@ -52,24 +62,51 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 
 // GetPatient returns the patient record or store.ErrNotFound.
 func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
-	p, _, err := s.readPatient(ctx, id)
+	p, _, _, err := s.readPatient(ctx, id)
 	return p, err
 }
 
-// readPatient returns the patient record and its stored header, which is
+// readPatient returns the patient record, its stored header, which is
 // what a compare-and-set of the next version must expect (the header's
-// format byte is the stored record's, which may be an older format).
-func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []byte, error) {
+// format byte is the stored record's, which may be an older format), and
+// the patient's data key (nil for a patient created before sealing).
+func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []byte, *seal.DataKey, error) {
 	const opName = "redisstore.GetPatient"
-	b, err := s.get(ctx, s.k.patient(id))
+	b, dk, err := s.getPatient(ctx, id)
 	if err != nil {
-		return store.Patient{}, nil, s.fail(opName, err)
+		return store.Patient{}, nil, nil, s.fail(opName, err)
 	}
-	p, err := s.decodePatient(b)
+	p, err := s.openPatient(dk, id, b)
 	if err != nil {
-		return store.Patient{}, nil, fmt.Errorf("%s: %w", opName, err)
+		return store.Patient{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
-	return p, b[:versionedHeaderLen:versionedHeaderLen], nil
+	return p, casHeader(b, versionedHeaderLen), dk, nil
+}
+
+// getPatient reads the stored record and the patient's data key in one
+// round trip (MGET: both live in the patient's slot); redis.Nil when there
+// is no record.
+func (s *Store) getPatient(ctx context.Context, id string) ([]byte, *seal.DataKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	vals, err := s.rdb.MGet(cctx, s.k.patient(id), s.k.patientKey(id)).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, ok := vals[0].(string)
+	if !ok {
+		return nil, nil, redis.Nil
+	}
+	var dk *seal.DataKey
+	if w, ok := vals[1].(string); ok {
+		if dk, err = s.dataKey(id, []byte(w)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return []byte(rec), dk, nil
 }
 
 // UpdatePatient applies fn to the current record and stores the result
@@ -87,18 +124,22 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		b, err := s.get(ctx, key)
+		b, dk, err := s.getPatient(ctx, id)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
-		cur, err := s.decodePatient(b)
+		raw, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		curHeader := b[:versionedHeaderLen:versionedHeaderLen]
+		cur, err := s.decodePatient(raw)
+		if err != nil {
+			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
+		}
+		curHeader := casHeader(b, versionedHeaderLen)
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := s.decodePatient(b)
+		old, err := s.decodePatient(raw)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -111,7 +152,10 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		}
 		next.Version = cur.Version + 1
 		store.StampPartVersions(old, &next)
-		rec, err := s.encodePatient(next)
+		if dk, err = s.keyForWrite(ctx, id, dk); err != nil {
+			return store.Patient{}, s.fail(opName, err)
+		}
+		rec, err := s.sealPatient(dk, next)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -126,6 +170,9 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 			// a failure here is reported like a lost reply, the write
 			// having happened.
 			if err := s.syncWorklist(ctx, next, old.Worklist, false); err != nil {
+				return store.Patient{}, s.fail(opName, err)
+			}
+			if err := s.syncNameDOB(ctx, next, old); err != nil {
 				return store.Patient{}, s.fail(opName, err)
 			}
 			return next, nil
@@ -169,29 +216,13 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 			break
 		}
 		cctx, cancel = s.call(ctx)
-		cmds, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
-			for _, id := range ids {
-				p.Get(cctx, s.k.patient(id))
-			}
-			return nil
-		})
+		ps, err := s.getPatients(cctx, ids)
 		cancel()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, s.fail(opName, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
 		}
-		for _, c := range cmds {
-			b, err := c.(*redis.StringCmd).Bytes()
-			if errors.Is(err, redis.Nil) {
-				continue
-			}
-			if err != nil {
-				return nil, s.fail(opName, err)
-			}
-			p, err := s.decodePatient(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", opName, err)
-			}
-			if p.PharmacyID == pharmacyID {
+		for _, p := range ps {
+			if p.ID != "" && p.PharmacyID == pharmacyID {
 				out = append(out, p)
 			}
 		}
@@ -199,6 +230,40 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 		if len(ids) < want {
 			break
 		}
+	}
+	return out, nil
+}
+
+// getPatients reads the records of ids and their data keys in one
+// pipeline; a missing record comes back as the zero Patient.
+func (s *Store) getPatients(ctx context.Context, ids []string) ([]store.Patient, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.MGet(ctx, s.k.patient(id), s.k.patientKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, s.fail("read patients", err)
+	}
+	out := make([]store.Patient, len(ids))
+	for i, c := range cmds {
+		vals := c.Val()
+		rec, ok := vals[0].(string)
+		if !ok {
+			continue
+		}
+		var dk *seal.DataKey
+		if w, ok := vals[1].(string); ok {
+			var err error
+			if dk, err = s.dataKey(ids[i], []byte(w)); err != nil {
+				return nil, err
+			}
+		}
+		p, err := s.openPatient(dk, ids[i], []byte(rec))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
 	}
 	return out, nil
 }

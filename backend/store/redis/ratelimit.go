@@ -23,7 +23,7 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	// The counter outlives its window by a second, relative to Redis's own
 	// clock, so skew between clocks cannot expire it early.
 	ttl := (end.Sub(now) + time.Second).Milliseconds()
-	status, count, err := s.run(ctx, s.scripts.allow, s.k.window(key, start), ttl)
+	status, count, err := s.run(ctx, s.scripts.allow, s.k.window(s.blind(blindThrottle, key), start), ttl)
 	if err != nil {
 		return false, 0, s.fail(opName, err)
 	}
@@ -51,7 +51,7 @@ func (s *Store) ForgetAttempts(ctx context.Context, key string, n int, window ti
 	if n < 0 {
 		n = 0
 	}
-	status, _, err := s.run(ctx, s.scripts.forget, s.k.window(key, now.Truncate(window)), n)
+	status, _, err := s.run(ctx, s.scripts.forget, s.k.window(s.blind(blindThrottle, key), now.Truncate(window)), n)
 	if err != nil {
 		return s.fail(opName, err)
 	}

@@ -15,8 +15,10 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/redis/go-redis/v9"
+	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -58,6 +60,18 @@ type Options struct {
 	// on the primary and may or may not survive a failover. It must be
 	// shorter than Timeout. Default 500ms.
 	ReplicaTimeout time.Duration
+	// KEK is the key-encryption key (backend/store/seal) that wraps the
+	// store's vault keys and every patient's data key. Required: New
+	// refuses to open without one, and fails with seal.ErrWrongKEK when
+	// the store's keys were wrapped by another.
+	KEK tink.AEAD
+	// NoSeal writes new values unsealed, as before sealing existed (for
+	// benchmarks that measure what sealing costs); reads accept sealed and
+	// unsealed values either way. Keys still use blind indexes.
+	NoSeal bool
+	// KeyCache is how many patients' data keys stay open in memory
+	// (default seal.DefaultKeyCache).
+	KeyCache int
 	// Instrument, when set, is called by Open with the new client before
 	// any command is sent, to add hooks (tracing) that every node's
 	// connections see. New leaves instrumenting to its caller.
@@ -111,6 +125,8 @@ type Store struct {
 	// patientFormat is the format new patient records are written in.
 	patientFormat byte
 	scripts       scripts
+	vault         *seal.Vault
+	wrapped       wrappedKeys
 	owned         bool // Close closes rdb
 }
 
@@ -124,6 +140,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		return nil, errors.New("redisstore.New: missing redis client")
 	}
 	opts = opts.withDefaults()
+	if opts.KEK == nil {
+		return nil, fmt.Errorf("redisstore.New: %w", errNoKEK)
+	}
 	if opts.ReplicaAcks < 0 {
 		return nil, fmt.Errorf("redisstore.New: ReplicaAcks %d is negative", opts.ReplicaAcks)
 	}
@@ -148,6 +167,13 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, s.fail("redisstore.New", err)
+	}
+	s.wrapped.max = max(opts.KeyCache, 1)
+	if opts.KeyCache <= 0 {
+		s.wrapped.max = seal.DefaultKeyCache
+	}
+	if err := s.openVault(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
 	return s, nil
 }

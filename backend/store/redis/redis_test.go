@@ -3,7 +3,11 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,31 +36,103 @@ func flush(t testing.TB, client redis.UniversalClient) {
 }
 
 // storeFactory returns a newStore for storetest.Run: one client per top-level
-// test, a flushed database and a fresh Store per subtest.
-func storeFactory(t *testing.T, cfg redisstore.Config, opts ...redisstore.Options) func(t *testing.T) store.Store {
+// test, a flushed database and a fresh Store per subtest. The stores it
+// returns implement storetest.RawScanner over the servers whose
+// directories are dirs (their AOF files).
+func storeFactory(t *testing.T, cfg redisstore.Config, dirs []string, opts ...redisstore.Options) func(t *testing.T) store.Store {
 	t.Helper()
 	client := cfg.NewClient(2 * time.Second)
 	t.Cleanup(func() { client.Close() })
 	return func(t *testing.T) store.Store {
 		t.Helper()
 		flush(t, client)
-		s, err := redisstore.New(t.Context(), client, append(opts, redisstore.Options{})[0])
+		s, err := redisstore.New(t.Context(), client, append(opts, redisstore.Options{KEK: redistest.KEK()})[0])
 		if err != nil {
 			t.Fatalf("redisstore.New: %v", err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return rawStore{s, client, dirs}
 	}
 }
 
+// rawStore is a Store whose raw bytes a test can scan: every key's name
+// and DUMP on every primary, and every file under the servers' directories
+// (the AOF, with its history of every write since the server started).
+type rawStore struct {
+	*redisstore.Store
+	client redis.UniversalClient
+	dirs   []string
+}
+
+func (r rawStore) RawBytes(t *testing.T) [][]byte {
+	t.Helper()
+	ctx := t.Context()
+	var out [][]byte
+	var mu sync.Mutex
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			v, err := c.Dump(ctx, key).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			mu.Lock()
+			out = append(out, []byte(key), []byte(v))
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := r.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		t.Fatalf("rawStore: client %T", r.client)
+	}
+	if err != nil {
+		t.Fatalf("SCAN/DUMP: %v", err)
+	}
+	for _, d := range r.dirs {
+		err := filepath.WalkDir(d, func(path string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("reading %s: %v", d, err)
+		}
+	}
+	return out
+}
+
+// serverDirs are the directories of a cluster's servers.
+func serverDirs(cl *redistest.Cluster) []string {
+	var out []string
+	for _, n := range append(append([]*redistest.Server{}, cl.Nodes...), cl.Replicas...) {
+		out = append(out, n.Dir())
+	}
+	return out
+}
+
+// The single node and the Cluster keep an AOF (appendfsync always on the
+// single node), which the at-rest cases scan with the keys and values.
 func TestConformanceSingleNode(t *testing.T) {
-	addr, _ := redistest.StartServer(t)
-	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: []string{addr}}))
+	addr, srv := redistest.StartServer(t, redistest.AppendOnly(true), redistest.AppendFsync("always"))
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: []string{addr}}, []string{srv.Dir()}))
 }
 
 func TestConformanceCluster(t *testing.T) {
-	cl := redistest.StartCluster(t)
-	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}))
+	cl := redistest.StartCluster(t, redistest.AppendOnly(true))
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, serverDirs(cl)))
 }
 
 // TestConformanceClusterReplicaAcks runs the suite with every write
@@ -64,17 +140,17 @@ func TestConformanceCluster(t *testing.T) {
 // through WAIT on the primary that took it.
 func TestConformanceClusterReplicaAcks(t *testing.T) {
 	cl := redistest.StartCluster(t, redistest.WithReplicas())
-	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: 1}))
+	storetest.Run(t, storeFactory(t, redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, nil, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: 1}))
 }
 
 func TestConformanceSentinel(t *testing.T) {
-	primary, _ := redistest.StartServer(t)
+	primary, srv := redistest.StartServer(t)
 	sentinel := redistest.StartSentinel(t, "mtm-primary", primary)
 	cfg, err := redisstore.ParseConfig("redis+sentinel://" + sentinel + "/mtm-primary")
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Run(t, storeFactory(t, cfg))
+	storetest.Run(t, storeFactory(t, cfg, []string{srv.Dir()}))
 }
 
 // BenchmarkGetPatient20Meds reads one patient record with 20 medications
@@ -126,7 +202,7 @@ func BenchmarkUpdatePatient20Meds(b *testing.B) {
 func benchStore(b *testing.B, format string, appendOnly bool) *redisstore.Store {
 	b.Helper()
 	addr, _ := redistest.StartServer(b, redistest.AppendOnly(appendOnly))
-	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +222,7 @@ func BenchmarkReplicaAcks(b *testing.B) {
 	cl := redistest.StartCluster(b, redistest.WithReplicas())
 	for _, acks := range []int{0, 1} {
 		b.Run("acks="+strconv.Itoa(acks), func(b *testing.B) {
-			s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: acks})
+			s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: acks})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -178,7 +254,7 @@ func BenchmarkReplicaAcks(b *testing.B) {
 func BenchmarkReminderReplicaAcks(b *testing.B) {
 	cl := redistest.StartCluster(b, redistest.WithReplicas())
 	for _, acks := range []int{0, 1} {
-		s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{ReplicaAcks: acks})
+		s, err := redisstore.Open(b.Context(), redisstore.Config{Addrs: cl.Addrs(), Cluster: true}, redisstore.Options{KEK: redistest.KEK(), ReplicaAcks: acks})
 		if err != nil {
 			b.Fatal(err)
 		}

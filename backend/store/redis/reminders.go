@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
 var _ store.Reminders = (*Store)(nil)
@@ -160,9 +161,13 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
 return over`)
-	// KEYS[1] doses hash, KEYS[2] dose index; ARGV[1] occurrence id,
-	// ARGV[2] record, ARGV[3] occurrence ms, ARGV[4] keep.
+	// KEYS[1] doses hash, KEYS[2] dose index, KEYS[3] the patient's data
+	// key; ARGV[1] occurrence id, ARGV[2] record, ARGV[3] occurrence ms,
+	// ARGV[4] keep, ARGV[5] the wrapped key the record is sealed under
+	// ('' when unsealed): -1 without writing when the stored key is
+	// another (Reencrypt replaced it).
 	doseScript = redis.NewScript(`
+if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
@@ -171,6 +176,7 @@ if over > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
   redis.call('HDEL', KEYS[1], unpack(old))
 end
+if over < 0 then over = 0 end
 return over`)
 )
 
@@ -462,30 +468,63 @@ func (s *Store) RecordDose(ctx context.Context, d store.DoseRecord, keep int) er
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	err = s.eval(ctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID)},
-		d.OccurrenceID, rec, d.Occurrence.UnixMilli(), keep).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return s.fail(opName, err)
+	for range s.opts.MaxUpdateAttempts {
+		dk, wrapped, err := s.appendKey(ctx, d.PatientID)
+		if err != nil {
+			return s.fail(opName, err)
+		}
+		sealed, err := sealRecord(dk, kindDose, d.OccurrenceID, rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opName, err)
+		}
+		cctx, cancel := s.call(ctx)
+		n, err := s.eval(cctx, doseScript, []string{s.k.doses(d.PatientID), s.k.doseIndex(d.PatientID), s.k.patientKey(d.PatientID)},
+			d.OccurrenceID, sealed, d.Occurrence.UnixMilli(), keep, wrapped).Int()
+		cancel()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return s.fail(opName, err)
+		}
+		if n >= 0 {
+			return nil
+		}
+		s.wrapped.drop(d.PatientID) // the key changed: read it again
 	}
-	return nil
+	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }
 
 // GetDose returns the confirmation of an occurrence or store.ErrNotFound.
 func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (store.DoseRecord, error) {
+	var out0 store.DoseRecord
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.getDoseOnce(ctx, patientID, occurrenceID)
+		return err
+	})
+	return out0, err
+}
+
+// getDoseOnce is one attempt of GetDose.
+func (s *Store) getDoseOnce(ctx context.Context, patientID, occurrenceID string) (store.DoseRecord, error) {
 	const opName = "redisstore.GetDose"
 	if err := ctx.Err(); err != nil {
 		return store.DoseRecord{}, s.fail(opName, err)
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	raw, err := s.rdb.HGet(ctx, s.k.doses(patientID), occurrenceID).Bytes()
+	pipe := s.rdb.Pipeline()
+	rawCmd := pipe.HGet(ctx, s.k.doses(patientID), occurrenceID)
+	keyCmd := pipe.Get(ctx, s.k.patientKey(patientID))
+	_, _ = pipe.Exec(ctx)
+	raw, err := rawCmd.Bytes()
+	if err != nil {
+		return store.DoseRecord{}, s.fail(opName, err)
+	}
+	dk, err := s.pipedKey(patientID, keyCmd)
 	if err != nil {
 		return store.DoseRecord{}, s.fail(opName, err)
 	}
 	var w doseWire
-	if err := s.decode(raw, &w); err != nil {
+	if err := s.decodeDose(dk, occurrenceID, raw, &w); err != nil {
 		return store.DoseRecord{}, fmt.Errorf("%s: %w", opName, err)
 	}
 	return store.DoseRecord{PatientID: patientID, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
@@ -495,6 +534,17 @@ func (s *Store) GetDose(ctx context.Context, patientID, occurrenceID string) (st
 // LoadReminderContext reads the patients of rs and their dose
 // confirmations in one pipeline (GET and HGET on each patient's slot).
 func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
+	var out0 store.ReminderContext
+	err := retrySealed(func() error {
+		var err error
+		out0, err = s.loadReminderContextOnce(ctx, rs)
+		return err
+	})
+	return out0, err
+}
+
+// loadReminderContextOnce is one attempt of LoadReminderContext.
+func (s *Store) loadReminderContextOnce(ctx context.Context, rs []store.Reminder) (store.ReminderContext, error) {
 	const opName = "redisstore.LoadReminderContext"
 	out := store.ReminderContext{Patients: map[string]store.Patient{}, Doses: map[string]store.DoseRecord{}}
 	if len(rs) == 0 {
@@ -507,6 +557,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	patients := map[string]*redis.StringCmd{}
+	keys := map[string]*redis.StringCmd{}
 	type doseCmd struct {
 		patient, occ string
 		cmd          *redis.StringCmd
@@ -516,6 +567,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	for _, r := range rs {
 		if _, ok := patients[r.PatientID]; !ok {
 			patients[r.PatientID] = pipe.Get(ctx, s.k.patient(r.PatientID))
+			keys[r.PatientID] = pipe.Get(ctx, s.k.patientKey(r.PatientID))
 		}
 		if r.Kind != store.ReminderDose && r.Kind != store.ReminderMissedDose {
 			continue
@@ -529,6 +581,14 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return store.ReminderContext{}, s.fail(opName, err)
 	}
+	dks := make(map[string]*seal.DataKey, len(keys))
+	for id, cmd := range keys {
+		dk, err := s.pipedKey(id, cmd)
+		if err != nil {
+			return store.ReminderContext{}, s.fail(opName, err)
+		}
+		dks[id] = dk
+	}
 	for id, cmd := range patients {
 		b, err := cmd.Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -537,7 +597,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 		if err != nil {
 			return store.ReminderContext{}, s.fail(opName, err)
 		}
-		p, err := s.decodeReminderPatient(b)
+		p, err := s.decodeReminderPatient(dks[id], id, b)
 		if err != nil {
 			return store.ReminderContext{}, fmt.Errorf("%s: patient %s: %w", opName, id, err)
 		}
@@ -552,7 +612,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 			return store.ReminderContext{}, s.fail(opName, err)
 		}
 		var w doseWire
-		if err := s.decode(b, &w); err != nil {
+		if err := s.decodeDose(dks[d.patient], d.occ, b, &w); err != nil {
 			return store.ReminderContext{}, fmt.Errorf("%s: %w", opName, err)
 		}
 		out.Doses[store.DoseKey(d.patient, d.occ)] = store.DoseRecord{PatientID: d.patient, OccurrenceID: w.OccurrenceID, Occurrence: tDec(w.Occurrence),
@@ -592,7 +652,11 @@ type reminderMedicationWire struct {
 
 // decodeReminderPatient decodes the reminder view of a stored patient (see
 // store.Reminders.LoadReminderContext).
-func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
+func (s *Store) decodeReminderPatient(dk *seal.DataKey, id string, b []byte) (store.Patient, error) {
+	b, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
+	if err != nil {
+		return store.Patient{}, err
+	}
 	var w reminderPatientWire
 	version, err := s.decodeVersioned(b, &w)
 	if err != nil {
@@ -613,4 +677,13 @@ func (s *Store) decodeReminderPatient(b []byte) (store.Patient, error) {
 		DoseSchedules: mapSlice(w.DoseSchedules, scheduleWire.toStore),
 		FollowUps:     mapSlice(w.FollowUps, followUpWire.toStore),
 	}, nil
+}
+
+// decodeDose reads a stored dose confirmation, sealed or not.
+func (s *Store) decodeDose(dk *seal.DataKey, occurrenceID string, b []byte, w *doseWire) error {
+	rec, err := openRecord(dk, kindDose, occurrenceID, b)
+	if err != nil {
+		return err
+	}
+	return s.decode(rec, w)
 }

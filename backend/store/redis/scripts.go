@@ -41,6 +41,7 @@ end
 type scripts struct {
 	create, casVersioned, claimEmail, swap, delIfEqual, replace, createFamily, rotate, allow *redis.Script
 	revoke, appendAudit, forget                                                              *redis.Script
+	resealValue, resealThread, resealMembers, resealFields, dropIfEqual                      *redis.Script
 	msg                                                                                      messagingScripts
 	changes                                                                                  changeScripts
 }
@@ -139,12 +140,68 @@ if v > 0 then
 end
 return finish('OK')`),
 		// Naturally idempotent (a sorted set holds a member once):
-		// KEYS[1] audit window, ARGV[1] member, ARGV[2] keep.
+		// KEYS[1] audit window, KEYS[2] the patient's data key, ARGV[1]
+		// member, ARGV[2] keep, ARGV[3] the wrapped key the member is
+		// sealed under ('' when unsealed): -1 without writing when the
+		// stored key is another (Reencrypt replaced it).
 		appendAudit: redis.NewScript(`
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
 redis.call('ZADD', KEYS[1], 0, ARGV[1])
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1) end
+if over < 0 then over = 0 end
 return over`),
+		// Re-encryption (reencrypt.go). ARGV[2] expected value, ARGV[3]
+		// the value resealed; the TTL stays.
+		resealValue: w(`
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return finish('TAKEN') end
+redis.call('SET', KEYS[2], ARGV[3], 'KEEPTTL')
+return finish('OK')`),
+		// KEYS[2] thread, KEYS[3] its messages. ARGV[2] expected header,
+		// ARGV[3] the thread resealed, ARGV[4..] (old, new) message
+		// members: each new one takes its old one's score.
+		resealThread: w(`
+local cur = redis.call('GETRANGE', KEYS[2], 0, string.len(ARGV[2]) - 1)
+if cur == '' then return finish('NOTFOUND') end
+if cur ~= ARGV[2] then return finish('CONFLICT') end
+redis.call('SET', KEYS[2], ARGV[3])
+for i = 4, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[3], ARGV[i])
+  if score then
+    redis.call('ZREM', KEYS[3], ARGV[i])
+    redis.call('ZADD', KEYS[3], score, ARGV[i + 1])
+  end
+end
+return finish('OK')`),
+		// Naturally idempotent: KEYS[1] sorted set; ARGV[1] score, then
+		// (old, new) members: a new one replaces its old one if that is
+		// still there. Returns how many were replaced.
+		resealMembers: redis.NewScript(`
+local n = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i + 1])
+    n = n + 1
+  end
+end
+return n`),
+		// Naturally idempotent: KEYS[1] hash; (field, old, new) triples:
+		// a field still holding old gets new. Returns how many did.
+		resealFields: redis.NewScript(`
+local n = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n`),
+		// Naturally idempotent, and without a reply slot, whose name
+		// would repeat the key's clear tag: deletes a key written before
+		// blind indexes (KEYS[1]) if it holds ARGV[1].
+		dropIfEqual: redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])`),
 		// Naturally idempotent: KEYS[1] family.
 		revoke: redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,28 +92,17 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			}
 			cands = append(cands, cand{dDec(n), id})
 		}
-		cctx, cancel = s.call(ctx)
-		cmds, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
-			for _, c := range cands {
-				p.Get(cctx, s.k.patient(c.id))
-			}
-			return nil
-		})
-		cancel()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, s.fail(opName, err)
+		ids := make([]string, len(cands))
+		for i, c := range cands {
+			ids[i] = c.id
 		}
-		for i, c := range cmds {
-			b, err := c.(*redis.StringCmd).Bytes()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, s.fail(opName, err)
-			}
-			var p store.Patient
-			if err == nil {
-				if p, err = s.decodePatient(b); err != nil {
-					return nil, fmt.Errorf("%s: %w", opName, err)
-				}
-			}
+		cctx, cancel = s.call(ctx)
+		ps, err := s.getPatients(cctx, ids)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opName, err)
+		}
+		for i, p := range ps {
 			if p.ID == "" || p.PharmacyID != pharmacyID || p.Worklist.Get(l) != cands[i].due {
 				s.zrem(ctx, key, worklistMember(cands[i].due, cands[i].id)) // stale: best effort
 				continue
@@ -133,7 +121,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 // record's header (format and version), which it keeps.
 func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version int64, dates store.WorklistDates) error {
 	const opName = "redisstore.SetWorklistDates"
-	cur, header, err := s.readPatient(ctx, patientID)
+	cur, header, dk, err := s.readPatient(ctx, patientID)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
@@ -145,7 +133,10 @@ func (s *Store) SetWorklistDates(ctx context.Context, patientID string, version 
 	}
 	next := cur
 	next.Worklist = dates
-	rec, err := s.encodePatient(next)
+	if dk, err = s.keyForWrite(ctx, patientID, dk); err != nil {
+		return s.fail(opName, err)
+	}
+	rec, err := s.sealPatient(dk, next)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}

@@ -20,7 +20,7 @@ func TestWorklistHealsStaleAndMissingEntries(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { client.Close() })
-	s, err := New(t.Context(), client, Options{})
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK()})
 	if err != nil {
 		t.Fatal(err)
 	}
