@@ -233,7 +233,12 @@ func (i *Interceptor) logRPC(ctx context.Context, level slog.Level, attrs ...slo
 		return
 	}
 	rec := slog.NewRecord(time.Now(), level, "rpc", 0)
-	rec.AddAttrs(r.attrs()...)
+	if r.id != "" {
+		rec.AddAttrs(slog.String("request_id", r.id))
+	}
+	if r.traceID != "" {
+		rec.AddAttrs(slog.String("trace_id", r.traceID))
+	}
 	rec.AddAttrs(attrs...)
 	_ = h.Handle(ctx, rec)
 }
