@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -47,17 +48,23 @@ func BenchmarkStackEmpty(b *testing.B) {
 	})
 }
 
-// BenchmarkStackRefresh is AuthService.Refresh, each goroutine spending
-// the refresh token its previous call got (a pharmacist's, so the account
-// is read as well).
+// BenchmarkStackRefresh is AuthService.Refresh from 16 callers at once
+// (as the load test's workers), each spending the refresh token its
+// previous call got (a pharmacist's, so the account is read as well).
 func BenchmarkStackRefresh(b *testing.B) {
 	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
 	client := mtmv1connect.NewAuthServiceClient(h2cClient(), srv.api)
+	const perProc = 8
+	b.SetParallelism(perProc)
+	sessions := make(chan string, perProc*runtime.GOMAXPROCS(0))
+	for range cap(sessions) {
+		sessions <- pharmacistTokens(b, srv.api).GetRefreshToken()
+	}
 	var failed atomic.Value
 	b.ResetTimer()
 	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
-		refresh := pharmacistTokens(b, srv.api).GetRefreshToken()
+		refresh := <-sessions
 		for pb.Next() {
 			res, err := client.Refresh(context.Background(), connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: refresh}))
 			if err != nil {
