@@ -163,11 +163,11 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[mtmv1.Logi
 // INVALID_CREDENTIALS.
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[mtmv1.RefreshRequest]) (*connect.Response[mtmv1.RefreshResponse], error) {
 	c := s.cfg
-	try, err := c.begin(ctx, charge{refreshAddress, clientAddress(ctx, req.Peer())})
-	if err != nil {
+	addr := clientAddress(ctx, req.Peer())
+	now := c.Now()
+	if err := s.refresh.check(addr, now); err != nil {
 		return nil, err
 	}
-	now := c.Now()
 	presented := req.Msg.GetRefreshToken()
 	token, err := auth.NewRefreshToken()
 	if err != nil {
@@ -186,11 +186,11 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[mtmv1.Re
 	switch {
 	case errors.Is(err, store.ErrTokenReused):
 		c.Logger.WarnContext(ctx, "refresh token reused; session revoked")
-		return nil, errSessionRevoked
+		return nil, s.refresh.failed(ctx, c, addr, now, errSessionRevoked)
 	case errors.Is(err, store.ErrSessionRevoked):
-		return nil, errSessionRevoked
+		return nil, s.refresh.failed(ctx, c, addr, now, errSessionRevoked)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, errBadCredentials
+		return nil, s.refresh.failed(ctx, c, addr, now, errBadCredentials)
 	case err != nil:
 		return nil, err
 	}
@@ -199,7 +199,6 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[mtmv1.Re
 			return nil, err
 		}
 	}
-	try.succeeded(ctx)
 	p := auth.Principal{Subject: got.Spent.Subject, Role: got.Spent.Role, SessionID: got.Spent.FamilyID}
 	if p.Role.IsStaff() || p.Role == store.RoleCaregiver {
 		// Staff may have moved pharmacy or lost the account since sign-in.

@@ -10,6 +10,8 @@ import (
 type AuthService struct {
 	mtmv1connect.UnimplementedAuthServiceHandler
 	cfg Config
+	// refresh is the refresh budget (refreshthrottle.go).
+	refresh *refreshGate
 }
 
 var _ mtmv1connect.AuthServiceHandler = (*AuthService)(nil)
@@ -20,7 +22,7 @@ func NewAuthService(c Config) (*AuthService, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api.NewAuthService: %w", err)
 	}
-	return &AuthService{cfg: c}, nil
+	return &AuthService{cfg: c, refresh: newRefreshGate()}, nil
 }
 
 // PatientService implements mtm.v1.PatientService.

@@ -82,7 +82,7 @@ func (i *interceptor) authenticate(ctx context.Context, procedure, protocol stri
 		return ctx, unauthenticated(protocol)
 	}
 	telemetry.SetActor(ctx, p.Subject)
-	return context.WithValue(WithPrincipal(ctx, p), accessExpiryKey{}, exp), nil
+	return context.WithValue(ctx, principalKey{}, caller{Principal: p, expires: exp}), nil
 }
 
 // bearerToken extracts the token of an RFC 6750 "Bearer" credential. The
@@ -108,13 +108,11 @@ func unauthenticated(protocol string) error {
 	return err
 }
 
-type accessExpiryKey struct{}
-
 // AccessExpiryFrom returns when the access token that authenticated the
 // call expires, and false when no token did (public procedures, calls
 // made in process). Streams end then, so that a client refreshes its
 // token instead of listening on one that no longer holds.
 func AccessExpiryFrom(ctx context.Context) (time.Time, bool) {
-	t, ok := ctx.Value(accessExpiryKey{}).(time.Time)
-	return t, ok
+	c, ok := ctx.Value(principalKey{}).(caller)
+	return c.expires, ok && !c.expires.IsZero()
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/mtmapp/mtm/backend/store"
 )
@@ -41,15 +42,24 @@ func knownRole(r store.Role) bool {
 
 type principalKey struct{}
 
+// caller is what the context carries under principalKey: the principal
+// and, when an access token authenticated it, the token's expiry (zero
+// otherwise). One value, so that an authenticated call adds one context
+// layer, not two.
+type caller struct {
+	Principal
+	expires time.Time
+}
+
 // WithPrincipal returns a copy of ctx that carries p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return context.WithValue(ctx, principalKey{}, caller{Principal: p})
 }
 
 // PrincipalFrom returns the principal put into ctx by WithPrincipal (the
 // interceptor does this after verifying the access token), and false when
 // there is none, as on public procedures.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+	c, ok := ctx.Value(principalKey{}).(caller)
+	return c.Principal, ok
 }

@@ -128,6 +128,11 @@ func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, er
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
 	}
+	// This instance signed the claims: their first call here needs no
+	// signature check either (a sign-in or refresh is followed by calls).
+	if len(token) <= MaxTokenBytes {
+		t.verified.put(sha256.Sum256([]byte(token)), claims, key.kid, now)
+	}
 	return token, expiresAt, nil
 }
 

@@ -4,24 +4,60 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 type requestKey struct{}
 
-type requestValues struct {
-	id     string
-	logger *slog.Logger
+// request is what the telemetry layer keeps for one request (or one piece
+// of background work, see WithLogger): one allocation, shared by
+// Middleware and the interceptor of the request.
+type request struct {
+	id string
+	// base is the parent logger; the request's own logger (base with
+	// request_id and trace_id) is built on the first call to Logger, so
+	// that a call that logs nothing but its access line does not pay for
+	// it: the access line adds those attributes itself (see logRPC).
+	base    *slog.Logger
+	traceID string // set before the handler runs; "" when untraced
+	logger  atomic.Pointer[slog.Logger]
 	// http is set by Middleware; the interceptor marks it when an RPC
 	// handler takes the request over.
 	http *httpState
-	// actor is filled in once the caller is known (SetActor).
-	actor *actorSlot
+	// actor is the id SetActor recorded.
+	mu    sync.Mutex
+	actor string
 }
 
-// actorSlot holds the id of the principal an RPC acts as.
-type actorSlot struct {
-	mu sync.Mutex
-	id string
+// requestFrom returns the request ctx belongs to, or nil.
+func requestFrom(ctx context.Context) *request {
+	r, _ := ctx.Value(requestKey{}).(*request)
+	return r
+}
+
+// attrs are the attributes the request's logger adds to every line.
+func (r *request) attrs() []slog.Attr {
+	var as []slog.Attr
+	if r.id != "" {
+		as = append(as, slog.String("request_id", r.id))
+	}
+	if r.traceID != "" {
+		as = append(as, slog.String("trace_id", r.traceID))
+	}
+	return as
+}
+
+// log returns the request's logger, building it on first use.
+func (r *request) log() *slog.Logger {
+	if l := r.logger.Load(); l != nil {
+		return l
+	}
+	l := r.base
+	if as := r.attrs(); len(as) > 0 {
+		l = slog.New(l.Handler().WithAttrs(as))
+	}
+	r.logger.CompareAndSwap(nil, l)
+	return r.logger.Load()
 }
 
 // SetActor records, for the request's log line, the id of the principal
@@ -29,19 +65,19 @@ type actorSlot struct {
 // interceptor calls it for signed-in callers; sign-in handlers for whom
 // they signed in.
 func SetActor(ctx context.Context, id string) {
-	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.actor != nil {
-		v.actor.mu.Lock()
-		v.actor.id = id
-		v.actor.mu.Unlock()
+	if r := requestFrom(ctx); r != nil {
+		r.mu.Lock()
+		r.actor = id
+		r.mu.Unlock()
 	}
 }
 
 // actor returns what SetActor recorded for ctx's request, or "".
 func actor(ctx context.Context) string {
-	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.actor != nil {
-		v.actor.mu.Lock()
-		defer v.actor.mu.Unlock()
-		return v.actor.id
+	if r := requestFrom(ctx); r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.actor
 	}
 	return ""
 }
@@ -55,8 +91,8 @@ var discard = slog.New(slog.DiscardHandler)
 // without the interceptor) it returns a logger that discards everything, so
 // callers never need a nil check.
 func Logger(ctx context.Context) *slog.Logger {
-	if v, ok := ctx.Value(requestKey{}).(requestValues); ok {
-		return v.logger
+	if r := requestFrom(ctx); r != nil {
+		return r.log()
 	}
 	return discard
 }
@@ -64,8 +100,8 @@ func Logger(ctx context.Context) *slog.Logger {
 // RequestID returns the id of the RPC that ctx belongs to, or "" outside an
 // RPC.
 func RequestID(ctx context.Context) string {
-	if v, ok := ctx.Value(requestKey{}).(requestValues); ok {
-		return v.id
+	if r := requestFrom(ctx); r != nil {
+		return r.id
 	}
 	return ""
 }
@@ -74,8 +110,5 @@ func RequestID(ctx context.Context) string {
 // for background work (schedulers, tests) that runs outside an RPC but
 // should log like one.
 func WithLogger(ctx context.Context, id string, l *slog.Logger) context.Context {
-	if id != "" {
-		l = l.With(slog.String("request_id", id))
-	}
-	return context.WithValue(ctx, requestKey{}, requestValues{id: id, logger: l})
+	return context.WithValue(ctx, requestKey{}, &request{id: id, base: l})
 }

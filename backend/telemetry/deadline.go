@@ -40,7 +40,11 @@ func (d *DeadlineClamp) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		// WithTimeout keeps the parent's deadline when it is nearer.
+		// A caller's nearer deadline is kept as it is (Connect put it into
+		// ctx from the request's timeout header): no context, no timer.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d.unary {
+			return next(ctx, req)
+		}
 		ctx, cancel := context.WithTimeout(ctx, d.unary)
 		defer cancel()
 		return next(ctx, req)

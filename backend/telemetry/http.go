@@ -27,6 +27,7 @@ const maxLoggedPath = 128
 // with the same Interceptor that the handlers use.
 func (i *Interceptor) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		growStack()
 		start := i.cfg.Now()
 		id := i.requestID(r.Header.Get(RequestIDHeader))
 		w.Header().Set(RequestIDHeader, id)
@@ -87,3 +88,26 @@ func (s *statusWriter) Flush() {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// requestStackBytes is the goroutine stack a request is given up front
+// (see growStack).
+const requestStackBytes = 12 << 10
+
+// growStack makes the calling goroutine's stack large enough for a whole
+// RPC at once. The HTTP/2 server runs every request on a new goroutine,
+// which starts with a small stack; an RPC through Connect and the
+// interceptors (the access-log line deepest of all) outgrows it twice, and
+// each growth copies the stack and adjusts every frame on it, which the
+// CPU profile of an empty call showed as about a quarter of the server's
+// handler time. One growth here, while the stack is a few frames deep, is
+// far cheaper. The frame's array is what needs the room; reading an
+// element the compiler cannot know keeps the array.
+//
+//go:noinline
+func growStack() byte {
+	var pad [requestStackBytes]byte
+	return pad[stackIndex%len(pad)]
+}
+
+// stackIndex is a variable so that growStack's read is not folded away.
+var stackIndex = 0

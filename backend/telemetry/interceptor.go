@@ -162,36 +162,33 @@ func validRequestID(s string) bool {
 // by an RPC handler; setHeader reports whether the caller must still send
 // the id back.
 func (i *Interceptor) begin(ctx context.Context, incoming string) (_ context.Context, id string, setHeader bool) {
-	if v, ok := ctx.Value(requestKey{}).(requestValues); ok && v.http != nil {
-		v.http.reached.Store(true)
-		if l, traced := withTraceID(ctx, v.logger); traced {
-			v.logger = l
-			ctx = context.WithValue(ctx, requestKey{}, v)
+	if r := requestFrom(ctx); r != nil && r.http != nil {
+		r.http.reached.Store(true)
+		// The tracing interceptor runs after Middleware: the span is
+		// known only now, before the handler (or anything that logs) runs.
+		if t := traceID(ctx); t != "" && t != r.traceID {
+			r.traceID = t
+			r.logger.Store(nil)
 		}
-		return ctx, v.id, false
+		return ctx, r.id, false
 	}
 	id = i.requestID(incoming)
 	return i.withRequest(ctx, id, nil), id, true
 }
 
 func (i *Interceptor) withRequest(ctx context.Context, id string, h *httpState) context.Context {
-	l, _ := withTraceID(ctx, i.cfg.Logger.With(slog.String("request_id", id)))
-	return context.WithValue(ctx, requestKey{}, requestValues{
-		id:     id,
-		logger: l,
-		http:   h,
-		actor:  &actorSlot{},
-	})
+	return context.WithValue(ctx, requestKey{}, &request{id: id, base: i.cfg.Logger, traceID: traceID(ctx), http: h})
 }
 
-// withTraceID adds trace_id to l when ctx carries a span (the tracing
-// interceptor ran first), so that a request's log lines lead to its trace.
-func withTraceID(ctx context.Context, l *slog.Logger) (*slog.Logger, bool) {
+// traceID is the trace id of the span in ctx (the tracing interceptor ran
+// first), or "": a request's log lines carry it so that they lead to its
+// trace.
+func traceID(ctx context.Context) string {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() {
-		return l, false
+		return ""
 	}
-	return l.With(slog.String("trace_id", sc.TraceID().String())), true
+	return sc.TraceID().String()
 }
 
 // recovered turns a handler panic into an internal error. The panic value
@@ -208,9 +205,8 @@ func (i *Interceptor) recovered(ctx context.Context, spec connect.Spec, p any) e
 func (i *Interceptor) finish(ctx context.Context, spec connect.Spec, peer connect.Peer, start time.Time, err error) {
 	elapsed := i.cfg.Now().Sub(start)
 	code := codeName(err)
-	i.cfg.Metrics.requests.WithLabelValues(spec.Procedure, code).Inc()
-	i.cfg.Metrics.duration.WithLabelValues(spec.Procedure).Observe(elapsed.Seconds())
-	Logger(ctx).LogAttrs(ctx, levelFor(err), "rpc",
+	i.cfg.Metrics.observe(spec.Procedure, code, elapsed)
+	i.logRPC(ctx, levelFor(err),
 		slog.String("procedure", spec.Procedure),
 		slog.String("protocol", peer.Protocol),
 		slog.String("stream_type", streamTypeName(spec.StreamType)),
@@ -219,6 +215,32 @@ func (i *Interceptor) finish(ctx context.Context, spec connect.Spec, peer connec
 		slog.String("client_addr", clientaddr.String(ctx)),
 		slog.String("actor", actor(ctx)),
 	)
+}
+
+// logRPC writes the access line "rpc" with attrs, as Logger(ctx) would:
+// the same handler, request_id and trace_id first. It hands the record to
+// the handler itself, which spares building the request's logger when
+// nothing else logs, and the caller's program counter that slog takes for
+// every line (no handler here prints the source).
+func (i *Interceptor) logRPC(ctx context.Context, level slog.Level, attrs ...slog.Attr) {
+	r := requestFrom(ctx)
+	if r == nil {
+		Logger(ctx).LogAttrs(ctx, level, "rpc", attrs...)
+		return
+	}
+	h := r.base.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), level, "rpc", 0)
+	if r.id != "" {
+		rec.AddAttrs(slog.String("request_id", r.id))
+	}
+	if r.traceID != "" {
+		rec.AddAttrs(slog.String("trace_id", r.traceID))
+	}
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(ctx, rec)
 }
 
 // codeName is the Connect code of err in its wire spelling, "ok" for nil.

@@ -10,6 +10,9 @@ package telemetry
 import (
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,6 +40,38 @@ type Metrics struct {
 	nonRPC   *prometheus.CounterVec
 	// openStreams counts server streams from start to end.
 	openStreams *prometheus.GaugeVec
+	// byProcedure caches each procedure's duration histogram and "ok"
+	// counter (*procMetrics by procedure name), sparing the label hashing
+	// and lookup of every successful call.
+	byProcedure sync.Map
+}
+
+type procMetrics struct {
+	duration prometheus.Observer
+	// ok is created at the procedure's first success, as WithLabelValues
+	// would: a procedure that never succeeded has no "ok" series.
+	ok atomic.Pointer[prometheus.Counter]
+}
+
+// observe records one finished RPC.
+func (m *Metrics) observe(procedure, code string, elapsed time.Duration) {
+	v, ok := m.byProcedure.Load(procedure)
+	if !ok {
+		v, _ = m.byProcedure.LoadOrStore(procedure, &procMetrics{duration: m.duration.WithLabelValues(procedure)})
+	}
+	pm := v.(*procMetrics)
+	if code == "ok" {
+		c := pm.ok.Load()
+		if c == nil {
+			counter := m.requests.WithLabelValues(procedure, "ok")
+			pm.ok.CompareAndSwap(nil, &counter)
+			c = pm.ok.Load()
+		}
+		(*c).Inc()
+	} else {
+		m.requests.WithLabelValues(procedure, code).Inc()
+	}
+	pm.duration.Observe(elapsed.Seconds())
 }
 
 // NewMetrics creates the RPC collectors and registers them on reg:

@@ -27,6 +27,7 @@ import (
 type Config struct {
 	Addr                string        // API listen address (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)
 	AdminAddr           string        // admin listen address (/metrics, /healthz); "" disables
+	AdminPprof          bool          // also serve Go's profiles (/debug/pprof/) on the admin address
 	DataDir             string        // embedded store and default key directory
 	RedisURL            string        // use Redis instead of the embedded store
 	RedisRequireDurable bool          // refuse to start on a Redis that can lose acknowledged writes
@@ -92,6 +93,7 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Addr, "addr", defaultAddr, "API listen `address` (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, `admin listen `+"`address`"+` for /metrics and /healthz; "" or "off" disables`)
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", false, "also serve Go's runtime profiles (/debug/pprof/: CPU, heap, goroutines) on --admin-addr, for profiling under load")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
 	fs.BoolVar(&c.RedisRequireDurable, "redis-require-durable", false, "refuse to start when Redis persistence can lose acknowledged writes (default: warn)")

@@ -192,7 +192,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 			return fmt.Errorf("listen on --admin-addr: %w", err)
 		}
 		defer adminLn.Close()
-		admin = newAdminServer(reg, ready, logger)
+		admin = newAdminServer(reg, ready, logger, cfg.AdminPprof)
 	}
 
 	baseURL := "http://" + apiLn.Addr().String()

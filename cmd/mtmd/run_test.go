@@ -52,7 +52,7 @@ type running struct {
 
 // startServer runs mtmd on free loopback ports with a fresh data dir plus
 // extra flags, and waits until it serves.
-func startServer(t *testing.T, dataDir string, extra ...string) running {
+func startServer(t testing.TB, dataDir string, extra ...string) running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}

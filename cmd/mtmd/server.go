@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	httppprof "net/http/pprof"
 	"time"
 
 	"connectrpc.com/connect"
@@ -167,10 +168,18 @@ func newAPIServer(d serverDeps) (*apiServer, error) {
 }
 
 // newAdminServer serves /metrics from reg, /healthz (liveness: the
-// process runs) and /readyz (readiness: ready answers).
-func newAdminServer(reg *prometheus.Registry, ready http.Handler, logger *slog.Logger) *http.Server {
+// process runs), /readyz (readiness: ready answers) and, with pprof, Go's
+// runtime profiles under /debug/pprof/.
+func newAdminServer(reg *prometheus.Registry, ready http.Handler, logger *slog.Logger, pprof bool) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", ready)
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	mux.Handle("/", telemetry.AdminHandler(reg))
 	return &http.Server{
 		Handler:           mux,

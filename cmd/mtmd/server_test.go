@@ -64,3 +64,23 @@ func TestStreamDrainEndsOpenStreams(t *testing.T) {
 		t.Fatal("stream still open 5s after draining")
 	}
 }
+
+// TestAdminPprof: Go's profiles are on the admin address with
+// --admin-pprof only.
+func TestAdminPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		var extra []string
+		if on {
+			extra = []string{"--admin-pprof"}
+		}
+		srv := startServer(t, t.TempDir(), extra...)
+		res, err := http.Get(srv.admin + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; res.StatusCode != want {
+			t.Errorf("--admin-pprof %v: goroutine profile answered %s, want %d", on, res.Status, want)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/mtmapp/mtm/backend/demo"
+	"github.com/mtmapp/mtm/loadtest/procs"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
+)
+
+// The benchmarks below drive a whole mtmd (all interceptors, info-level
+// JSON logs, the embedded store) over h2c on loopback, in process. Compare
+// BenchmarkStackEmpty/mtmd with BenchmarkStackEmpty/bare (connect-go with
+// nothing in front, as the load test's floor) in one run; profile with
+// -cpuprofile and look at what is not in the bare one. Client and server
+// share the process, so ns/op and cpu-µs/op (the process's CPU time per
+// call, steadier than ns/op on a busy machine) count both.
+
+// BenchmarkStackEmpty is BenchService.Empty with a signed-in caller.
+func BenchmarkStackEmpty(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- procs.ServeBare(ctx, addr) }()
+		defer func() { cancel(); <-done }()
+		url := "http://" + addr
+		waitServing(b, url)
+		benchEmpty(b, url, "")
+	})
+	b.Run("mtmd", func(b *testing.B) {
+		srv := startServer(b, b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
+		benchEmpty(b, srv.api, pharmacistTokens(b, srv.api).GetAccessToken())
+	})
+}
+
+// BenchmarkStackRefresh is AuthService.Refresh from 16 callers at once
+// (as the load test's workers), each spending the refresh token its
+// previous call got (a pharmacist's, so the account is read as well).
+func BenchmarkStackRefresh(b *testing.B) {
+	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	client := mtmv1connect.NewAuthServiceClient(h2cClient(), srv.api)
+	const perProc = 8
+	b.SetParallelism(perProc)
+	sessions := make(chan string, perProc*runtime.GOMAXPROCS(0))
+	for range cap(sessions) {
+		sessions <- pharmacistTokens(b, srv.api).GetRefreshToken()
+	}
+	var failed atomic.Value
+	b.ResetTimer()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		refresh := <-sessions
+		for pb.Next() {
+			res, err := client.Refresh(context.Background(), connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: refresh}))
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+			refresh = res.Msg.GetTokens().GetRefreshToken()
+		}
+	})
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchEmpty(b *testing.B, url, access string) {
+	client := mtmv1connect.NewBenchServiceClient(h2cClient(), url)
+	var failed atomic.Value
+	b.ResetTimer()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := connect.NewRequest(&mtmv1.EmptyRequest{})
+			if access != "" {
+				req.Header().Set("Authorization", "Bearer "+access)
+			}
+			if _, err := client.Empty(context.Background(), req); err != nil {
+				failed.Store(err)
+				return
+			}
+		}
+	})
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// reportCPU starts counting the process's CPU time; the function it
+// returns reports it per iteration as cpu-µs/op.
+func reportCPU(b *testing.B) func() {
+	start := processCPU(b)
+	return func() {
+		b.ReportMetric(float64((processCPU(b)-start).Microseconds())/float64(b.N), "cpu-µs/op")
+	}
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func pharmacistTokens(b *testing.B, url string) *mtmv1.TokenPair {
+	b.Helper()
+	res, err := mtmv1connect.NewAuthServiceClient(h2cClient(), url).Login(context.Background(),
+		connect.NewRequest(&mtmv1.LoginRequest{Email: demo.PharmacistEmail, Password: demo.PharmacistPassword}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res.Msg.GetTokens()
+}
+
+func waitServing(b *testing.B, url string) {
+	client := mtmv1connect.NewBenchServiceClient(h2cClient(), url)
+	for range 100 {
+		if _, err := client.Empty(context.Background(), connect.NewRequest(&mtmv1.EmptyRequest{})); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatal("bare server did not answer")
+}
