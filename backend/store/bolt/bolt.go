@@ -31,6 +31,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/recordcache"
 )
 
 // ErrInUse means another process (normally another mtmd) holds the data
@@ -64,6 +65,8 @@ type Store struct {
 	codec codec
 	// audits shares commits (and fsyncs) among concurrent audit appends.
 	audits *groupCommit
+	// patients keeps decoded patient records by id and stored bytes.
+	patients *recordcache.Cache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -148,7 +151,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt.Open: %s: creating buckets: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}, patients: recordcache.New(0, 0)}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.

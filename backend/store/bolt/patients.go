@@ -47,7 +47,7 @@ func (s *Store) CreatePatient(ctx context.Context, p store.Patient) error {
 func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error) {
 	var p store.Patient
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		p, err = get[store.Patient](tx.Bucket(bucketPatients), s.codec, id)
+		p, err = s.getPatient(tx.Bucket(bucketPatients), id)
 		return err
 	})
 	if err != nil {
@@ -67,13 +67,13 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 	var out store.Patient
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPatients)
-		cur, err := get[store.Patient](b, s.codec, id)
+		cur, err := s.getPatient(b, id)
 		if err != nil {
 			return err
 		}
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := get[store.Patient](b, s.codec, id)
+		old, err := s.getPatient(b, id)
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 			k, _ = c.Next()
 		}
 		for ; k != nil && len(out) < limit; k, _ = c.Next() {
-			p, err := get[store.Patient](patients, s.codec, string(k))
+			p, err := s.getPatient(patients, string(k))
 			if err != nil {
 				return fmt.Errorf("patient %s indexed under its pharmacy: %w", k, err)
 			}
@@ -133,4 +133,14 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 		return nil, fmt.Errorf("bolt.ListPatients: %w", err)
 	}
 	return out, nil
+}
+
+// getPatient is get for patient records, through the cache of decoded
+// records (a record read again unchanged is copied, not decoded).
+func (s *Store) getPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return store.Patient{}, store.ErrNotFound
+	}
+	return s.patients.Patient(id, v, func(v []byte) (store.Patient, error) { return decode[store.Patient](s.codec, v) })
 }

@@ -429,7 +429,7 @@ func (s *Store) LoadReminderContext(ctx context.Context, rs []store.Reminder) (s
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		for _, r := range rs {
 			if _, ok := out.Patients[r.PatientID]; !ok {
-				p, err := get[store.Patient](tx.Bucket(bucketPatients), s.codec, r.PatientID)
+				p, err := s.getPatient(tx.Bucket(bucketPatients), r.PatientID)
 				switch {
 				case err == nil:
 					out.Patients[r.PatientID] = p

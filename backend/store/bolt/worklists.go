@@ -87,7 +87,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			if err != nil {
 				continue
 			}
-			p, err := get[store.Patient](patients, s.codec, string(rest[9:]))
+			p, err := s.getPatient(patients, string(rest[9:]))
 			if err != nil || p.PharmacyID != pharmacyID || p.Worklist.Get(l) != due {
 				continue // cannot happen with one transaction per write; checked all the same
 			}

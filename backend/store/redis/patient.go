@@ -65,7 +65,7 @@ func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []by
 	if err != nil {
 		return store.Patient{}, nil, s.fail(opName, err)
 	}
-	p, err := s.decodePatient(b)
+	p, err := s.patients.Patient(id, b, s.decodePatient)
 	if err != nil {
 		return store.Patient{}, nil, fmt.Errorf("%s: %w", opName, err)
 	}
@@ -91,14 +91,14 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
-		cur, err := s.decodePatient(b)
+		cur, err := s.patients.Patient(id, b, s.decodePatient)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
 		curHeader := b[:versionedHeaderLen:versionedHeaderLen]
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := s.decodePatient(b)
+		old, err := s.patients.Patient(id, b, s.decodePatient)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -179,7 +179,7 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, s.fail(opName, err)
 		}
-		for _, c := range cmds {
+		for i, c := range cmds {
 			b, err := c.(*redis.StringCmd).Bytes()
 			if errors.Is(err, redis.Nil) {
 				continue
@@ -187,7 +187,7 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 			if err != nil {
 				return nil, s.fail(opName, err)
 			}
-			p, err := s.decodePatient(b)
+			p, err := s.patients.Patient(ids[i], b, s.decodePatient)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", opName, err)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/recordcache"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -112,6 +113,8 @@ type Store struct {
 	patientFormat byte
 	scripts       scripts
 	owned         bool // Close closes rdb
+	// patients keeps decoded patient records by id and stored bytes.
+	patients *recordcache.Cache
 }
 
 // New returns a Store over client, which it does not own: Close leaves the
@@ -143,7 +146,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
 	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec,
-		patientFormat: currentPatientFormat, scripts: newScripts()}
+		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.New(0, 0)}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {

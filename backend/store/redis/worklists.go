@@ -111,7 +111,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			}
 			var p store.Patient
 			if err == nil {
-				if p, err = s.decodePatient(b); err != nil {
+				if p, err = s.patients.Patient(cands[i].id, b, s.decodePatient); err != nil {
 					return nil, fmt.Errorf("%s: %w", opName, err)
 				}
 			}
