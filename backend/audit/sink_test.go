@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +68,64 @@ func TestFileSinkRotatesAndKeepsEveryEvent(t *testing.T) {
 	}
 	if len(seen) != n || lines != n {
 		t.Fatalf("archive holds %d lines of %d distinct events, want each of the %d events once", lines, len(seen), n)
+	}
+}
+
+// TestFileSinkConcurrentWrites: writers that share file writes each get
+// their own line in the archive, whole and once, and a file never passes
+// its size limit by more than one batch.
+func TestFileSinkConcurrentWrites(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s, err := NewFileSink(dir, 8<<10, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 16, 100
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ev := store.AuditEvent{ID: NewEventID(now.Add(time.Duration(w*each + i))), Time: now, ActorID: "ac_1",
+					ActorRole: store.RolePatient, PatientID: "pt_1", Procedure: "/mtm.v1.PatientService/GetMedicationList", Allowed: true, Code: "ok"}
+				if err := s.Write(context.Background(), ev); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	seen := map[string]int{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var line map[string]any
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%s: not a whole JSON line: %q", f, l)
+			}
+			seen[line["id"].(string)]++
+		}
+	}
+	if len(seen) != writers*each {
+		t.Errorf("archive holds %d distinct events, want %d", len(seen), writers*each)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s written %d times", id, n)
+		}
+	}
+	if len(files) < 2 {
+		t.Errorf("%d files: want rotation at 8 KiB", len(files))
 	}
 }
 
