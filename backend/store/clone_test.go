@@ -37,6 +37,18 @@ func TestPatientCloneChangeInPlace(t *testing.T) {
 	if p.Medications[0].Name != "metformin" || p.Medications[0].History[0].Reason != "start" || len(p.Medications) != 1 {
 		t.Errorf("original changed through its clone: %+v", p.Medications)
 	}
+
+	// The rows' histories share one array in the clone: appending to one
+	// must not write over the next.
+	p = Patient{Medications: []Medication{
+		{History: []MedicationChange{{Reason: "a1"}}},
+		{History: []MedicationChange{{Reason: "b1"}}},
+	}}
+	c = p.Clone()
+	c.Medications[0].History = append(c.Medications[0].History, MedicationChange{Reason: "a2"})
+	if got := c.Medications[1].History[0].Reason; got != "b1" {
+		t.Errorf("appending to the first row's history changed the second's to %q", got)
+	}
 }
 
 var timeType = reflect.TypeOf(time.Time{})
@@ -131,5 +143,30 @@ func noSharedMemory(t *testing.T, a, b reflect.Value, path string) {
 		if !a.IsNil() {
 			noSharedMemory(t, a.Elem(), b.Elem(), path+"*")
 		}
+	}
+}
+
+// BenchmarkPatientClone: the cost of a cache hit (see recordcache) on a
+// 20-medicine record shaped like the load test's.
+func BenchmarkPatientClone(b *testing.B) {
+	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	p := Patient{ID: "pt_1", PharmacyID: "ph_1", GivenName: "Ana", FamilyName: "Lopez",
+		Allergies: []Allergy{{ID: "al_1", Kind: KindAllergy, Substance: "Penicillin", RecordedAt: now}},
+		Grants:    []Grant{{ID: "gr_1", CaregiverID: "ac_1", Scopes: []Scope{ScopeViewMedicines, ScopeViewPlan}}}}
+	for i := range 20 {
+		m := Medication{ID: "md", Name: "metformin", Strength: "500 mg", StartedOn: Date{2025, 1, 1}, UpdatedAt: now, Version: 1}
+		if i%4 == 0 {
+			m.History = []MedicationChange{{At: now, By: "ac_1", Reason: "dose adjusted"}}
+		}
+		p.Medications = append(p.Medications, m)
+		p.Fills = append(p.Fills, Fill{ID: "fl", MedicationID: "md", FilledOn: Date{2026, 11, 1}, DaysSupply: 30, RecordedAt: now})
+		p.DoseSchedules = append(p.DoseSchedules, DoseSchedule{ID: "ds", MedicationID: "md", TimesOfDay: []int{480, 1200}, StartOn: Date{2025, 1, 1}})
+	}
+	for range 3 {
+		p.ActionItems = append(p.ActionItems, ActionItem{ID: "ai", WhatINeedToDo: "walk", Progress: []Progress{{WhatIDid: "walked", RecordedAt: now}}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.Clone()
 	}
 }
