@@ -225,24 +225,24 @@ func (s *FileSink) Close() error {
 // eventJSON is the archive's line format; field names are part of the
 // operators' contract.
 type eventJSON struct {
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	ActorID   string    `json:"actor_id"`
-	ActorRole string    `json:"actor_role"`
-	PatientID string    `json:"patient_id"`
-	Procedure string    `json:"procedure"`
-	Object    string    `json:"object,omitempty"`
-	Allowed   bool      `json:"allowed"`
-	Outcome   string    `json:"outcome"`
-	Code      string    `json:"code"`
-	RequestID string    `json:"request_id,omitempty"`
-	Client    string    `json:"client_addr,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	ID        string `json:"id"`
+	Time      string `json:"time"` // RFC 3339 with nanoseconds, UTC: what time.Time's MarshalJSON writes, without its validation pass
+	ActorID   string `json:"actor_id"`
+	ActorRole string `json:"actor_role"`
+	PatientID string `json:"patient_id"`
+	Procedure string `json:"procedure"`
+	Object    string `json:"object,omitempty"`
+	Allowed   bool   `json:"allowed"`
+	Outcome   string `json:"outcome"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
+	Client    string `json:"client_addr,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 func eventLine(ev store.AuditEvent) ([]byte, error) {
 	b, err := json.Marshal(eventJSON{
-		ID: ev.ID, Time: ev.Time.UTC(), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
+		ID: ev.ID, Time: ev.Time.UTC().Format(time.RFC3339Nano), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
 		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Outcome: string(ev.EffectiveOutcome()), Code: ev.Code, RequestID: ev.RequestID,
 		Client: ev.ClientAddr, Reason: ev.Reason,
 	})

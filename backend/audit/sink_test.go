@@ -137,3 +137,21 @@ func TestEventIDsSortByTime(t *testing.T) {
 		t.Fatalf("ids do not sort by time: %s %s %s", a, b, c)
 	}
 }
+
+// TestEventLineFormat: the archive's line format is the operators'
+// contract; field names, order and the time's form do not change.
+func TestEventLineFormat(t *testing.T) {
+	ev := store.AuditEvent{ID: "0188a", Time: time.Date(2026, 11, 30, 9, 5, 0, 120000000, time.FixedZone("EST", -5*3600)),
+		ActorID: "ac_1", ActorRole: store.RoleCaregiver, PatientID: "pt_1", Procedure: "/mtm.v1.PatientService/GetMedicationList",
+		Allowed: true, Outcome: store.OutcomeAllowed, Code: "ok", RequestID: "rq_1", ClientAddr: "10.0.0.1", Reason: "<none>"}
+	line, err := eventLine(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"0188a","time":"2026-11-30T14:05:00.12Z","actor_id":"ac_1","actor_role":"caregiver","patient_id":"pt_1",` +
+		`"procedure":"/mtm.v1.PatientService/GetMedicationList","allowed":true,"outcome":"allowed","code":"ok","request_id":"rq_1",` +
+		`"client_addr":"10.0.0.1","reason":"\u003cnone\u003e"}` + "\n"
+	if string(line) != want {
+		t.Errorf("line:\n got %s\nwant %s", line, want)
+	}
+}
