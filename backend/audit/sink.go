@@ -57,14 +57,33 @@ func (s *WriterSink) Close() error { return nil }
 // when the current one passes MaxBytes. Files are never rewritten; an
 // operator ships and removes old ones. Each write reaches the operating
 // system before Write returns; Sync bounds what a machine crash can lose.
+//
+// Concurrent writes share one write to the file: the lines that arrive
+// while a write runs go out together in the next one, and each Write still
+// returns only once its own line has reached the operating system.
 type FileSink struct {
-	mu       sync.Mutex
 	dir      string
 	maxBytes int64
 	now      func() time.Time
-	f        *os.File
-	size     int64
-	seq      int
+
+	// fileMu is held while the file is written, rotated, synced or
+	// closed: it guards f, size and seq.
+	fileMu sync.Mutex
+	f      *os.File
+	size   int64
+	seq    int
+
+	// mu guards pending: the lines waiting for the next write.
+	mu      sync.Mutex
+	pending *lineBatch
+}
+
+// lineBatch is lines that go to the file in one write; done closes once it
+// is written (or failed with err).
+type lineBatch struct {
+	buf  []byte
+	done chan struct{}
+	err  error
 }
 
 // NewFileSink opens a rotating JSON-lines sink in dir (created 0700).
@@ -112,15 +131,44 @@ func (s *FileSink) Write(_ context.Context, ev store.AuditEvent) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.size+int64(len(line)) > s.maxBytes && s.size > 0 {
+	b := s.pending
+	if b == nil {
+		b = &lineBatch{done: make(chan struct{})}
+		s.pending = b
+	}
+	b.buf = append(b.buf, line...)
+	s.mu.Unlock()
+
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	select {
+	case <-b.done:
+		// Another writer of the batch wrote it while this one waited.
+		return b.err
+	default:
+	}
+	// The first of the batch to get the file takes the batch (it is still
+	// pending: only a holder of fileMu takes one, and closes it before
+	// letting go), so lines arriving from now on start the next one.
+	s.mu.Lock()
+	s.pending = nil
+	s.mu.Unlock()
+	b.err = s.writeLines(b.buf)
+	close(b.done)
+	return b.err
+}
+
+// writeLines appends whole lines to the current file, rotating first when
+// they would take it past maxBytes; fileMu is held.
+func (s *FileSink) writeLines(lines []byte) error {
+	if s.size+int64(len(lines)) > s.maxBytes && s.size > 0 {
 		if err := s.rotate(); err != nil {
 			return fmt.Errorf("audit: rotate: %w", err)
 		}
 	}
-	n, err := s.f.Write(line)
+	n, err := s.f.Write(lines)
 	if err != nil && n > 0 {
-		// A short write (disk full) must not leave half a line that the
+		// A short write (disk full) must not leave part of a line that the
 		// next event would be glued to: cut it off, or start a new file.
 		if terr := s.f.Truncate(s.size); terr != nil {
 			if rerr := s.rotate(); rerr != nil {
@@ -159,15 +207,15 @@ func (s *FileSink) Check(context.Context) error {
 
 // Sync flushes the current file to stable storage.
 func (s *FileSink) Sync() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	return s.f.Sync()
 }
 
 // Close syncs and closes the current file.
 func (s *FileSink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	if err := s.f.Sync(); err != nil {
 		return err
 	}
@@ -177,24 +225,24 @@ func (s *FileSink) Close() error {
 // eventJSON is the archive's line format; field names are part of the
 // operators' contract.
 type eventJSON struct {
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	ActorID   string    `json:"actor_id"`
-	ActorRole string    `json:"actor_role"`
-	PatientID string    `json:"patient_id"`
-	Procedure string    `json:"procedure"`
-	Object    string    `json:"object,omitempty"`
-	Allowed   bool      `json:"allowed"`
-	Outcome   string    `json:"outcome"`
-	Code      string    `json:"code"`
-	RequestID string    `json:"request_id,omitempty"`
-	Client    string    `json:"client_addr,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	ID        string `json:"id"`
+	Time      string `json:"time"` // RFC 3339 with nanoseconds, UTC: what time.Time's MarshalJSON writes, without its validation pass
+	ActorID   string `json:"actor_id"`
+	ActorRole string `json:"actor_role"`
+	PatientID string `json:"patient_id"`
+	Procedure string `json:"procedure"`
+	Object    string `json:"object,omitempty"`
+	Allowed   bool   `json:"allowed"`
+	Outcome   string `json:"outcome"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
+	Client    string `json:"client_addr,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 func eventLine(ev store.AuditEvent) ([]byte, error) {
 	b, err := json.Marshal(eventJSON{
-		ID: ev.ID, Time: ev.Time.UTC(), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
+		ID: ev.ID, Time: ev.Time.UTC().Format(time.RFC3339Nano), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole), PatientID: ev.PatientID,
 		Procedure: ev.Procedure, Object: ev.Object, Allowed: ev.Allowed, Outcome: string(ev.EffectiveOutcome()), Code: ev.Code, RequestID: ev.RequestID,
 		Client: ev.ClientAddr, Reason: ev.Reason,
 	})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,11 +71,87 @@ func TestFileSinkRotatesAndKeepsEveryEvent(t *testing.T) {
 	}
 }
 
+// TestFileSinkConcurrentWrites: writers that share file writes each get
+// their own line in the archive, whole and once, and a file never passes
+// its size limit by more than one batch.
+func TestFileSinkConcurrentWrites(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s, err := NewFileSink(dir, 8<<10, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 16, 100
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ev := store.AuditEvent{ID: NewEventID(now.Add(time.Duration(w*each + i))), Time: now, ActorID: "ac_1",
+					ActorRole: store.RolePatient, PatientID: "pt_1", Procedure: "/mtm.v1.PatientService/GetMedicationList", Allowed: true, Code: "ok"}
+				if err := s.Write(context.Background(), ev); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	seen := map[string]int{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var line map[string]any
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%s: not a whole JSON line: %q", f, l)
+			}
+			seen[line["id"].(string)]++
+		}
+	}
+	if len(seen) != writers*each {
+		t.Errorf("archive holds %d distinct events, want %d", len(seen), writers*each)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s written %d times", id, n)
+		}
+	}
+	if len(files) < 2 {
+		t.Errorf("%d files: want rotation at 8 KiB", len(files))
+	}
+}
+
 func TestEventIDsSortByTime(t *testing.T) {
 	a := NewEventID(time.Unix(100, 0))
 	b := NewEventID(time.Unix(100, 1))
 	c := NewEventID(time.Unix(1_900_000_000, 0))
 	if !(a < b && b < c) {
 		t.Fatalf("ids do not sort by time: %s %s %s", a, b, c)
+	}
+}
+
+// TestEventLineFormat: the archive's line format is the operators'
+// contract; field names, order and the time's form do not change.
+func TestEventLineFormat(t *testing.T) {
+	ev := store.AuditEvent{ID: "0188a", Time: time.Date(2026, 11, 30, 9, 5, 0, 120000000, time.FixedZone("EST", -5*3600)),
+		ActorID: "ac_1", ActorRole: store.RoleCaregiver, PatientID: "pt_1", Procedure: "/mtm.v1.PatientService/GetMedicationList",
+		Allowed: true, Outcome: store.OutcomeAllowed, Code: "ok", RequestID: "rq_1", ClientAddr: "10.0.0.1", Reason: "<none>"}
+	line, err := eventLine(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"0188a","time":"2026-11-30T14:05:00.12Z","actor_id":"ac_1","actor_role":"caregiver","patient_id":"pt_1",` +
+		`"procedure":"/mtm.v1.PatientService/GetMedicationList","allowed":true,"outcome":"allowed","code":"ok","request_id":"rq_1",` +
+		`"client_addr":"10.0.0.1","reason":"\u003cnone\u003e"}` + "\n"
+	if string(line) != want {
+		t.Errorf("line:\n got %s\nwant %s", line, want)
 	}
 }

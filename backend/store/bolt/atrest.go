@@ -171,6 +171,7 @@ func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, err
 		return store.Erased{}, fmt.Errorf("bolt.DeletePatient: %w", err)
 	}
 	s.vault.Forget(id)
+	s.patients.Forget(id)
 	if err := s.ScrubFreePages(ctx); err != nil {
 		// Erased all the same: the pages are reused, or the next pass scrubs.
 		s.log.Warn("bolt: scrubbing free pages after a patient's deletion failed", "patient", id, "err", err)

@@ -38,6 +38,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/recordcache"
 	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
@@ -86,6 +87,8 @@ type Store struct {
 	// vault seals PHI at rest (sealing.go); noSeal writes it clear.
 	vault  *seal.Vault
 	noSeal bool
+	// patients keeps decoded patient records by id and stored bytes.
+	patients *recordcache.Cache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -192,7 +195,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync, "no_seal", opts.NoSeal)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}, vault: vault, noSeal: opts.NoSeal}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}, vault: vault, noSeal: opts.NoSeal, patients: recordcache.New(0, 0)}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.

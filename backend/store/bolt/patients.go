@@ -150,13 +150,14 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 	return out, nil
 }
 
-// getPatient reads and opens a patient record, or store.ErrNotFound.
+// getPatient is get for patient records, through the cache of decoded
+// records (a record read again unchanged is copied, not decoded).
 func (s *Store) getPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
 	v := b.Get([]byte(id))
 	if v == nil {
 		return store.Patient{}, store.ErrNotFound
 	}
-	return s.decodePatient(b.Tx(), id, v)
+	return s.patients.Patient(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
 }
 
 // decodePatient opens and decodes a stored patient record: sealed under

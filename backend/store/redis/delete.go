@@ -68,6 +68,7 @@ func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, err
 		return store.Erased{}, s.fail(opName, err)
 	}
 	s.vault.Forget(id)
+	s.patients.Forget(id)
 	s.wrapped.drop(id)
 	// 3. The rest.
 	if err := s.carryOut(ctx, id, plan); err != nil {

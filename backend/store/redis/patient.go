@@ -76,7 +76,7 @@ func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []by
 	if err != nil {
 		return store.Patient{}, nil, nil, s.fail(opName, err)
 	}
-	p, err := s.openPatient(dk, id, b)
+	p, err := s.openPatientCached(dk, id, b)
 	if err != nil {
 		return store.Patient{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
@@ -128,18 +128,14 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
-		raw, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
-		if err != nil {
-			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
-		}
-		cur, err := s.decodePatient(raw)
+		cur, err := s.openPatientCached(dk, id, b)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
 		curHeader := casHeader(b, versionedHeaderLen)
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := s.decodePatient(raw)
+		old, err := s.openPatientCached(dk, id, b) // a copy, from the cache
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -259,7 +255,7 @@ func (s *Store) getPatients(ctx context.Context, ids []string) ([]store.Patient,
 				return nil, err
 			}
 		}
-		p, err := s.openPatient(dk, ids[i], []byte(rec))
+		p, err := s.openPatientCached(dk, ids[i], []byte(rec))
 		if err != nil {
 			return nil, err
 		}

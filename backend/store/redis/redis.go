@@ -18,6 +18,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/recordcache"
 	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
@@ -128,6 +129,8 @@ type Store struct {
 	vault         *seal.Vault
 	wrapped       wrappedKeys
 	owned         bool // Close closes rdb
+	// patients keeps decoded patient records by id and stored bytes.
+	patients *recordcache.Cache
 }
 
 // New returns a Store over client, which it does not own: Close leaves the
@@ -162,7 +165,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
 	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec,
-		patientFormat: currentPatientFormat, scripts: newScripts()}
+		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.New(0, 0)}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {

@@ -1,0 +1,142 @@
+// Package recordcache keeps patient records a store has decoded, so that
+// reading the same stored bytes again costs a hash and a copy instead of a
+// decode. An entry is found by the record's id and a hash of its stored
+// bytes: a record changed by another process sharing the store (or by
+// anyone) has other bytes and simply misses, so the cache needs no
+// invalidation and is correct across instances. Its size is bounded by
+// entries and by stored bytes; the least recently used entries go first. It
+// starts no goroutines.
+package recordcache
+
+import (
+	"container/list"
+	"hash/maphash"
+	"sync"
+
+	"github.com/mtmapp/mtm/backend/store"
+)
+
+// Defaults for New: a few thousand records whose stored forms add up to at
+// most 32 MiB (a 20-medicine record is about 5 KB stored).
+const (
+	DefaultEntries     = 4096
+	DefaultStoredBytes = 32 << 20
+)
+
+// Cache is a bounded cache of decoded patient records, safe for concurrent
+// use. The zero value is not usable; call New.
+type Cache struct {
+	seed       maphash.Seed
+	maxEntries int
+	maxBytes   int
+
+	mu     sync.Mutex
+	lru    list.List // of *entry, most recently used first
+	byID   map[string]*list.Element
+	bytes  int // sum of the entries' stored lengths
+	hits   uint64
+	misses uint64
+}
+
+type entry struct {
+	id  string
+	sum uint64 // maphash of the stored bytes
+	n   int    // their length
+	p   store.Patient
+}
+
+// New returns a cache of at most maxEntries records whose stored forms add
+// up to at most maxStoredBytes; a record stored larger than that is not
+// kept. Values ≤ 0 mean the defaults.
+func New(maxEntries, maxStoredBytes int) *Cache {
+	if maxEntries <= 0 {
+		maxEntries = DefaultEntries
+	}
+	if maxStoredBytes <= 0 {
+		maxStoredBytes = DefaultStoredBytes
+	}
+	return &Cache{seed: maphash.MakeSeed(), maxEntries: maxEntries, maxBytes: maxStoredBytes, byID: make(map[string]*list.Element)}
+}
+
+// Patient returns the record with id decoded from stored: a deep copy of
+// the cached record when these bytes were decoded before, else decode's
+// result, which it keeps (a copy) for the next time. A decode error is
+// returned as is and nothing is kept. The caller owns the returned record
+// and may change it in place. A nil Cache only decodes.
+func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+	if c == nil {
+		return decode(stored)
+	}
+	sum := maphash.Bytes(c.seed, stored)
+	c.mu.Lock()
+	if el, ok := c.byID[id]; ok {
+		e := el.Value.(*entry)
+		if e.sum == sum && e.n == len(stored) {
+			c.lru.MoveToFront(el)
+			c.hits++
+			c.mu.Unlock()
+			// Entries are never changed once stored: copy outside the lock.
+			return e.p.Clone(), nil
+		}
+	}
+	c.misses++
+	c.mu.Unlock()
+
+	p, err := decode(stored)
+	if err != nil {
+		return p, err
+	}
+	if len(stored) <= c.maxBytes {
+		c.put(&entry{id: id, sum: sum, n: len(stored), p: p.Clone()})
+	}
+	return p, nil
+}
+
+func (c *Cache) put(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[e.id]; ok {
+		c.bytes -= el.Value.(*entry).n
+		el.Value = e
+		c.lru.MoveToFront(el)
+	} else {
+		c.byID[e.id] = c.lru.PushFront(e)
+	}
+	c.bytes += e.n
+	for c.lru.Len() > c.maxEntries || c.bytes > c.maxBytes {
+		old := c.lru.Back()
+		oe := old.Value.(*entry)
+		c.lru.Remove(old)
+		delete(c.byID, oe.id)
+		c.bytes -= oe.n
+	}
+}
+
+// Stats are a cache's counters since New.
+type Stats struct {
+	Hits, Misses uint64
+	Entries      int
+	StoredBytes  int
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Hits: c.hits, Misses: c.misses, Entries: c.lru.Len(), StoredBytes: c.bytes}
+}
+
+// Forget drops the record with id (a deleted patient: their clear record
+// must not outlive them in memory).
+func (c *Cache) Forget(id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[id]; ok {
+		c.bytes -= el.Value.(*entry).n
+		c.lru.Remove(el)
+		delete(c.byID, id)
+	}
+}

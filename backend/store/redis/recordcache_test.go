@@ -1,0 +1,72 @@
+package redisstore_test
+
+import (
+	"testing"
+
+	"github.com/mtmapp/mtm/backend/store"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/storetest"
+)
+
+// TestCachedRecordsFollowOtherInstances: two stores over one Redis (two
+// mtmd) each keep the records they decoded; a change one writes is what
+// the other reads next, in GetPatient, ListPatients and UpdatePatient.
+func TestCachedRecordsFollowOtherInstances(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	open := func() *redisstore.Store {
+		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	ctx := t.Context()
+	if err := a.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+		t.Fatal(err)
+	}
+	for round, name := range []string{"Bea", "Cleo", "Dana"} {
+		// a reads (and keeps) the record, b changes it, a reads again.
+		if _, err := a.GetPatient(ctx, "pat-1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+			p.GivenName = name
+			p.Medications[0].Name = name + "'s medicine"
+			return p, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.GetPatient(ctx, "pat-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GivenName != name || got.Medications[0].Name != name+"'s medicine" || got.Version != int64(round+2) {
+			t.Fatalf("round %d: a read %q, %q, version %d after b wrote %q (a stale cached record)", round, got.GivenName, got.Medications[0].Name, got.Version, name)
+		}
+		list, err := a.ListPatients(ctx, "ph-1", "", 10)
+		if err != nil || len(list) != 1 || list[0].GivenName != name {
+			t.Fatalf("round %d: a listed %+v, %v", round, list, err)
+		}
+	}
+	// a's update starts from b's last write, not from what a had kept.
+	up, err := a.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+		if p.GivenName != "Dana" {
+			t.Errorf("a's update function got %q, want b's last write", p.GivenName)
+		}
+		p.Medications[0].Name = "changed in place"
+		return p, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Version != 5 {
+		t.Errorf("version %d after four updates, want 5", up.Version)
+	}
+	got, _ := b.GetPatient(ctx, "pat-1")
+	if got.Medications[0].Name != "changed in place" {
+		t.Errorf("b read %q after a's update", got.Medications[0].Name)
+	}
+}
