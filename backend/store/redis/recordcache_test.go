@@ -15,7 +15,7 @@ import (
 func TestCachedRecordsFollowOtherInstances(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
 		if err != nil {
 			t.Fatal(err)
 		}
