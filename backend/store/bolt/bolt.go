@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"log/slog"
 	"time"
 
@@ -54,6 +55,11 @@ type Options struct {
 	// the machine may lose acknowledged writes. For tests and benchmarks
 	// only.
 	NoSync bool
+	// KEK is the key-encryption key sealing the store's keys; nil loads
+	// (or creates) seal.LocalKEKPath of the file's directory.
+	KEK tink.AEAD
+	// NoSeal writes values unsealed (benchmarks only); reads accept both.
+	NoSeal bool
 }
 
 // Store is the bbolt backend of store.Store. It is safe for concurrent

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"io"
 	"net"
 	"strings"
@@ -62,6 +63,10 @@ type Options struct {
 	// any command is sent, to add hooks (tracing) that every node's
 	// connections see. New leaves instrumenting to its caller.
 	Instrument func(redis.UniversalClient) error
+	// KEK is the key-encryption key sealing the store's keys; required.
+	KEK tink.AEAD
+	// NoSeal writes values unsealed (benchmarks only); reads accept both.
+	NoSeal bool
 }
 
 func (o Options) withDefaults() Options {
