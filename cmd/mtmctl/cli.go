@@ -63,6 +63,8 @@ func commands() []command {
 		{"remove-condition", "<patient-id> <condition-id>", "remove a condition entered in error", runRemoveCondition},
 		{"reindex", "--data-dir DIR|--redis-url URL --pharmacy ID",
 			"recompute the pharmacy's work-list index from the records (after an upgrade; with bbolt, mtmd must be stopped)", runReindex},
+		{"reencrypt", "--redis-url URL --kek-file F|--kek-uri URI | --data-dir DIR [--rotate] [--batch N] [--resume CURSOR]",
+			"seal the PHI at rest under the current keys (after an upgrade or a KEK rotation; --rotate: new data keys), step by step, resumable", runReencrypt},
 		{"keys", "list|rotate|retire [--kid KID] --redis-url URL --signing-key-wrap-file F | --signing-key-dir DIR", "list, rotate or retire the access-token signing keys, in the store or a directory (running servers reload them)", runKeys},
 	}
 }
