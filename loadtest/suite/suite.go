@@ -233,7 +233,10 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 
 	// Seed through the store contract, then hand the store to mtmd.
 	dataA := filepath.Join(dir, "mtmd-a")
-	st, err := openForSeeding(ctx, dataA, redisURL)
+	// One key-encryption key for the seeding, the burst and every
+	// instance (PHI at rest).
+	kek := filepath.Join(dir, "phi-kek.json")
+	st, err := openForSeeding(ctx, dataA, redisURL, kek)
 	if err != nil {
 		return run, err
 	}
@@ -272,7 +275,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	run.Figures["seeded patients"] = float64(len(pop.Patients))
 
 	if c.Reminders > 0 {
-		if err := runBurst(ctx, c, storeName, dataA, redisURL, pop, &run); err != nil {
+		if err := runBurst(ctx, c, storeName, dataA, redisURL, kek, pop, &run); err != nil {
 			return run, err
 		}
 	}
@@ -301,7 +304,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	for k := range instances {
 		m, err := procs.StartMTMD(ctx, procs.MTMDOptions{
 			Binary: bin, Name: fmt.Sprintf("mtmd-%c", 'a'+k), DataDir: filepath.Join(dir, fmt.Sprintf("mtmd-%c", 'a'+k)),
-			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel,
+			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel, Extra: []string{"--kek-file", kek},
 		})
 		if err != nil {
 			return run, err
@@ -438,22 +441,26 @@ func checkLoopbackRedis(raw string) error {
 
 // openForSeeding opens the store mtmd will use, in this process: the bolt
 // file without fsync (seeding is not measured), or the Redis server.
-func openForSeeding(ctx context.Context, dataDir, redisURL string) (store.Store, error) {
+func openForSeeding(ctx context.Context, dataDir, redisURL, kekFile string) (store.Store, error) {
 	logger := slog.New(slog.DiscardHandler)
 	if redisURL != "" {
-		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, Logger: logger})
+		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, KEKFile: kekFile, Logger: logger})
 		return st, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true})
+	kek, err := backends.LoadKEK(backends.Settings{KEKFile: kekFile, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true, KEK: kek})
 }
 
 // runBurst runs the 8:00 reminder burst on the store (opened durably, as
 // mtmd opens it) before the API servers start, and adds its figures.
-func runBurst(ctx context.Context, c Config, storeName, dataDir, redisURL string, pop seed.Population, run *loadtest.StoreRun) error {
-	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
+func runBurst(ctx context.Context, c Config, storeName, dataDir, redisURL, kekFile string, pop seed.Population, run *loadtest.StoreRun) error {
+	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, DataDir: dataDir, KEKFile: kekFile, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
