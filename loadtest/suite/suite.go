@@ -74,6 +74,15 @@ type Config struct {
 	BareBinary string
 	// Smoke marks a short correctness run: targets are not judged.
 	Smoke bool
+	// SealCost runs each store a second time with PHI written unsealed
+	// (mtmd --no-seal) and adds the sealed / unsealed rate ratios
+	// (FigureSealPML, FigureSealBurst) to the sealed run.
+	SealCost bool
+	// ServerKEKFile is the key-encryption key file of the server given by
+	// ServerURL, for seeding its store.
+	ServerKEKFile string
+	// noSeal: this run writes PHI unsealed (the second run of SealCost).
+	noSeal bool
 	// Progress receives the progress lines and stage notes.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -166,6 +175,18 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("suite.Run %s: %w", st, err)
 		}
+		if c.SealCost && st != StoreExternal {
+			unsealed := c
+			unsealed.noSeal, unsealed.WorkDir = true, filepath.Join(c.WorkDir, "unsealed")
+			base, err := runStore(ctx, unsealed, bin, st)
+			if err != nil {
+				return rep, fmt.Errorf("suite.Run %s unsealed: %w", st, err)
+			}
+			addSealCost(&run, base)
+			base.Store = st + UnsealedSuffix
+			rep.Runs = append(rep.Runs, run, base)
+			continue
+		}
 		rep.Runs = append(rep.Runs, run)
 	}
 	rep.Targets = Targets(rep)
@@ -236,7 +257,10 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	// One key-encryption key for the seeding, the burst and every
 	// instance (PHI at rest).
 	kek := filepath.Join(dir, "phi-kek.json")
-	st, err := openForSeeding(ctx, dataA, redisURL, kek)
+	if storeName == StoreExternal {
+		kek = c.ServerKEKFile
+	}
+	st, err := openForSeeding(ctx, dataA, redisURL, kek, c.noSeal)
 	if err != nil {
 		return run, err
 	}
@@ -304,7 +328,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	for k := range instances {
 		m, err := procs.StartMTMD(ctx, procs.MTMDOptions{
 			Binary: bin, Name: fmt.Sprintf("mtmd-%c", 'a'+k), DataDir: filepath.Join(dir, fmt.Sprintf("mtmd-%c", 'a'+k)),
-			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel, Extra: []string{"--kek-file", kek},
+			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel, Extra: sealFlags(kek, c.noSeal),
 		})
 		if err != nil {
 			return run, err
@@ -441,10 +465,10 @@ func checkLoopbackRedis(raw string) error {
 
 // openForSeeding opens the store mtmd will use, in this process: the bolt
 // file without fsync (seeding is not measured), or the Redis server.
-func openForSeeding(ctx context.Context, dataDir, redisURL, kekFile string) (store.Store, error) {
+func openForSeeding(ctx context.Context, dataDir, redisURL, kekFile string, noSeal bool) (store.Store, error) {
 	logger := slog.New(slog.DiscardHandler)
 	if redisURL != "" {
-		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, KEKFile: kekFile, Logger: logger})
+		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, KEKFile: kekFile, NoSeal: noSeal, Logger: logger})
 		return st, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -454,13 +478,13 @@ func openForSeeding(ctx context.Context, dataDir, redisURL, kekFile string) (sto
 	if err != nil {
 		return nil, err
 	}
-	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true, KEK: kek})
+	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true, KEK: kek, NoSeal: noSeal})
 }
 
 // runBurst runs the 8:00 reminder burst on the store (opened durably, as
 // mtmd opens it) before the API servers start, and adds its figures.
 func runBurst(ctx context.Context, c Config, storeName, dataDir, redisURL, kekFile string, pop seed.Population, run *loadtest.StoreRun) error {
-	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, DataDir: dataDir, KEKFile: kekFile, Logger: slog.New(slog.DiscardHandler)})
+	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, DataDir: dataDir, KEKFile: kekFile, NoSeal: c.noSeal, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
