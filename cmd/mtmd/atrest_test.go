@@ -369,3 +369,63 @@ func TestPHIAtRestRedisCluster(t *testing.T) {
 	checkSwapped(t, r, m, to)
 	r.stop(t)
 }
+
+// TestReencryptInTheBackground: mtmd --reencrypt runs the pass beside the
+// servers on bbolt (one process holds the file), logs its completion and
+// saves it, so that the next start with the flag still set does not run
+// it again.
+func TestReencryptInTheBackground(t *testing.T) {
+	dir := t.TempDir()
+	r := startMTMD(t, "--data-dir", dir, "--reencrypt=rotate")
+	waitFor(t, 30*time.Second, "the pass completes", func() bool {
+		return strings.Contains(r.stdout.String(), `"msg":"re-encryption pass complete"`) || strings.Contains(r.stdout.String(), "re-encryption pass stopped")
+	})
+	if !strings.Contains(r.stdout.String(), `"msg":"re-encryption pass complete"`) {
+		t.Fatalf("the pass did not complete:\n%s", r.stdout)
+	}
+	// The demo data reads after the rotation.
+	if _, err := r.pharmacist(t).GetPatientRecord(context.Background(), connect.NewRequest(&mtmv1.GetPatientRecordRequest{PatientId: demo.PatientID})); err != nil {
+		t.Errorf("the demo patient after the pass: %v", err)
+	}
+	r.stop(t)
+	if b, _ := os.ReadFile(reencryptState(dir)); strings.TrimSpace(string(b)) != "done" {
+		t.Errorf("state file %q, want done", b)
+	}
+	r = startMTMD(t, "--data-dir", dir, "--reencrypt")
+	waitFor(t, 10*time.Second, "the pass is skipped", func() bool {
+		return strings.Contains(r.stdout.String(), "re-encryption pass already complete")
+	})
+	r.stop(t)
+}
+
+// TestRedisRefusesAnotherKEK: a second instance on the same Redis with
+// its own key-encryption key does not start, and says what to do.
+func TestRedisRefusesAnotherKEK(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	url := "redis://" + addr
+	dirA, dirB := t.TempDir(), t.TempDir()
+	r := startMTMD(t, "--data-dir", dirA, "--redis-url", url)
+	r.stop(t)
+	// B has A's signing-key wrapping key, not A's key-encryption key.
+	wrap, err := os.ReadFile(bootstrap.WrapKeyPath(dirA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bootstrap.WrapKeyPath(dirB), wrap, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, stdout, stderr := mtmdProcess(t, "--addr", "127.0.0.1:0", "--admin-addr", "off", "--data-dir", dirB, "--redis-url", url)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("mtmd with another key-encryption key exited cleanly")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("mtmd with another key-encryption key started")
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "copy the key file of the first instance") || !strings.Contains(msg, "--kek-uri") {
+		t.Errorf("the refusal does not say what to do:\n%s\n%s", msg, stdout)
+	}
+}
