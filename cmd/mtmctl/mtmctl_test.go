@@ -301,9 +301,12 @@ func TestArguments(t *testing.T) {
 			[]string{"--email", "--name", "--pharmacy"}},
 		{"bootstrap needs a store", []string{"bootstrap", "--pharmacy", "P", "--email", "a@example.org", "--name", "N"},
 			[]string{"--data-dir"}},
-		{"bootstrap with unreachable redis", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1",
+		{"bootstrap with unreachable redis", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1", "--kek-file", "KEKFILE",
 			"--pharmacy", "P", "--email", "a@example.org", "--name", "N", "--password-file", "PWFILE"},
 			[]string{"unavailable"}},
+		{"bootstrap on redis without the key-encryption key", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1",
+			"--pharmacy", "P", "--email", "a@example.org", "--name", "N", "--password-file", "PWFILE"},
+			[]string{"--kek-file", "--kek-uri"}},
 		{"empty password file", []string{"bootstrap", "--data-dir", "x", "--pharmacy", "P", "--email", "a@example.org",
 			"--name", "N", "--password-file", "/dev/null"}, []string{"is empty"}},
 		{"login lists every missing flag", []string{"login"}, []string{"--email", "--server"}},
@@ -323,6 +326,9 @@ func TestArguments(t *testing.T) {
 			for i, a := range tc.args {
 				if a == "PWFILE" {
 					tc.args[i] = writeFile(t, "a long enough password\n")
+				}
+				if a == "KEKFILE" {
+					tc.args[i] = filepath.Join(t.TempDir(), "phi-kek.json")
 				}
 			}
 			_, _, err := c.run(tc.args...)
