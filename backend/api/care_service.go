@@ -123,7 +123,10 @@ func (s *CareService) SearchPatients(ctx context.Context, req *connect.Request[m
 		if prefix != "" {
 			// A family name and a birth date: an exact lookup through the
 			// store's blind index (names are sealed at rest).
-			found, err := c.Store.FindPatients(ctx, p.PharmacyID, m.GetNamePrefix(), dob)
+			// Typed with stray spaces ("de la  cruz ") it still finds the
+			// patient: both stores index the name as entered at enrollment.
+			family := strings.Join(strings.Fields(m.GetNamePrefix()), " ")
+			found, err := c.Store.FindPatients(ctx, p.PharmacyID, family, dob)
 			if err != nil {
 				return nil, err
 			}
