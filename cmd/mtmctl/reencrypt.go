@@ -86,6 +86,7 @@ func runReencrypt(ctx context.Context, sys system, args []string) error {
 		if page.Next == "" {
 			fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired\npass complete: %d patients, %d values resealed, %d key versions retired\n",
 				step, page.Patients, page.Resealed, page.Retired, total.Patients, total.Resealed, total.Retired)
+			rewriteAOF(ctx, sys, st)
 			return nil
 		}
 		fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired; cursor %s\n",
@@ -95,4 +96,25 @@ func runReencrypt(ctx context.Context, sys system, args []string) error {
 			return fmt.Errorf("reencrypt: interrupted; resume with --resume %s (or re-run: %s has it)", cursor, *stateFile)
 		}
 	}
+}
+
+// aofRewriter is a store whose append-only files can be rewritten
+// (Redis: BGREWRITEAOF on every primary).
+type aofRewriter interface {
+	RewriteAOF(ctx context.Context) error
+}
+
+// rewriteAOF asks Redis to rewrite its append-only file after a completed
+// pass: until then the AOF still holds the values as they were written
+// before the pass (unsealed, or under retired keys).
+func rewriteAOF(ctx context.Context, sys system, st any) {
+	rw, ok := st.(aofRewriter)
+	if !ok {
+		return
+	}
+	if err := rw.RewriteAOF(ctx); err != nil {
+		fmt.Fprintf(sys.stdout, "rewriting the append-only file failed (%v): run BGREWRITEAOF on every primary yourself\n", err)
+		return
+	}
+	fmt.Fprintln(sys.stdout, "asked Redis to rewrite its append-only file (BGREWRITEAOF): the old one held values written before the pass. Replace older RDB snapshots and backups too.")
 }

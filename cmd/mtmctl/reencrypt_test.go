@@ -66,6 +66,9 @@ func TestReencryptMigratesARedisStore(t *testing.T) {
 	if patients, resealed := complete(t, out); patients != 3 || resealed < 3 {
 		t.Errorf("the migration went through %d patients resealing %d values; want 3 patients, at least their 3 records\n%s", patients, resealed, out)
 	}
+	if !strings.Contains(out, "append-only file") {
+		t.Errorf("a completed pass on Redis does not rewrite (or say to rewrite) the AOF:\n%s", out)
+	}
 	if b, _ := os.ReadFile(state); strings.TrimSpace(string(b)) != "done" {
 		t.Errorf("state file after the pass: %q, want done", b)
 	}

@@ -54,10 +54,12 @@ const (
 )
 
 // runReencrypt runs the re-encryption pass over st step by step until it
-// completes or ctx ends, saving the cursor after each step in statePath.
+// completes or ctx ends, saving the cursor after each step in statePath;
+// raw is the backend's own store (Redis: its AOF is rewritten after the
+// pass).
 // A pass that already completed (the file says "done") is not run again:
 // delete the file to run another.
-func runReencrypt(ctx context.Context, st store.AtRest, mode reencryptFlag, statePath string, logger *slog.Logger) error {
+func runReencrypt(ctx context.Context, st store.AtRest, raw any, mode reencryptFlag, statePath string, logger *slog.Logger) error {
 	cursor := ""
 	switch b, err := os.ReadFile(statePath); {
 	case err == nil:
@@ -91,6 +93,14 @@ func runReencrypt(ctx context.Context, st store.AtRest, mode reencryptFlag, stat
 		}
 		if cursor == "" {
 			logger.Info("re-encryption pass complete", "patients", total.Patients, "resealed", total.Resealed, "retired_key_versions", total.Retired)
+			// Redis: the AOF still holds the values as written before.
+			if rw, ok := raw.(interface{ RewriteAOF(context.Context) error }); ok {
+				if err := rw.RewriteAOF(ctx); err != nil {
+					logger.Error("rewriting Redis's append-only file after the pass failed: run BGREWRITEAOF on every primary", "error", err.Error())
+				} else {
+					logger.Info("asked Redis to rewrite its append-only file after the pass; replace older RDB snapshots and backups too")
+				}
+			}
 			return nil
 		}
 		if time.Since(lastLog) > 10*time.Second {

@@ -223,7 +223,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		pass.Add(1)
 		go func() {
 			defer pass.Done()
-			if err := runReencrypt(ctx, st, cfg.Reencrypt, reencryptState(cfg.DataDir), logger); err != nil && ctx.Err() == nil {
+			if err := runReencrypt(ctx, st, backendStore, cfg.Reencrypt, reencryptState(cfg.DataDir), logger); err != nil && ctx.Err() == nil {
 				logger.Error("re-encryption pass stopped; restart mtmd to resume it", "error", err.Error())
 			}
 		}()
