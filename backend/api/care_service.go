@@ -115,6 +115,28 @@ func (s *CareService) SearchPatients(ctx context.Context, req *connect.Request[m
 		size = 50
 	}
 	prefix := strings.ToLower(strings.TrimSpace(m.GetNamePrefix()))
+	var dob store.Date
+	if m.GetDateOfBirth() != "" {
+		if dob, err = store.ParseDate(m.GetDateOfBirth()); err != nil {
+			return nil, invalidField("date_of_birth", "not a calendar date (YYYY-MM-DD)")
+		}
+		if prefix != "" {
+			// A family name and a birth date: an exact lookup through the
+			// store's blind index (names are sealed at rest).
+			// Typed with stray spaces ("de la  cruz ") it still finds the
+			// patient: both stores index the name as entered at enrollment.
+			family := strings.Join(strings.Fields(m.GetNamePrefix()), " ")
+			found, err := c.Store.FindPatients(ctx, p.PharmacyID, family, dob)
+			if err != nil {
+				return nil, err
+			}
+			out := &mtmv1.SearchPatientsResponse{}
+			for _, pt := range found[:min(len(found), size)] {
+				out.Patients = append(out.Patients, patientToProto(pt))
+			}
+			return connect.NewResponse(out), nil
+		}
+	}
 	after := m.GetPageToken()
 	out := &mtmv1.SearchPatientsResponse{}
 	// Scan a bounded number of store pages per call; the token lets the
@@ -127,6 +149,9 @@ func (s *CareService) SearchPatients(ctx context.Context, req *connect.Request[m
 		}
 		for _, pt := range page {
 			after = pt.ID
+			if dob != (store.Date{}) && pt.DateOfBirth != dob {
+				continue
+			}
 			if prefix == "" || strings.HasPrefix(strings.ToLower(pt.GivenName), prefix) || strings.HasPrefix(strings.ToLower(pt.FamilyName), prefix) {
 				out.Patients = append(out.Patients, patientToProto(pt))
 				if len(out.Patients) == size {

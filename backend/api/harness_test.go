@@ -11,6 +11,9 @@ import (
 	"errors"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,7 +116,7 @@ func redisStore(t testing.TB) store.Store {
 		t.Fatal("redis store needs a *testing.T")
 	}
 	addr, _ := redistest.StartServer(tt)
-	st, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+	st, err := redisstore.Open(context.Background(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: testKEK(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,4 +474,19 @@ func (e *env) jwks() []byte {
 	w := httptest.NewRecorder()
 	e.tokens.JWKSHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 	return w.Body.Bytes()
+}
+
+// testKEK is a fresh key-encryption key for a Redis store (bolt creates
+// its own file beside the data).
+func testKEK(t testing.TB) tink.AEAD {
+	t.Helper()
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := aead.New(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kek
 }

@@ -396,6 +396,13 @@ var matrix = []row{
 	{mtmv1connect.BenchServiceEmptyProcedure, anySignedInNoTarget, func(ctx context.Context, c clients, _ ids, _ actor) error {
 		return discard(c.bench.Empty(ctx, req(&mtmv1.EmptyRequest{})))
 	}},
+
+	// Last: a success erases the patient, which every row above needs.
+	// The own pharmacy's pharmacist is its admin (a plain pharmacist is
+	// refused: TestDeletePatient).
+	{mtmv1connect.CareServiceDeletePatientProcedure, onlyStaff, func(ctx context.Context, c clients, x ids, _ actor) error {
+		return discard(c.care.DeletePatient(ctx, req(&mtmv1.DeletePatientRequest{PatientId: x.patient, ConfirmFamilyName: "Tester"})))
+	}},
 }
 
 // TestMatrixCoversEveryRPC fails when a service gains an RPC that has no

@@ -487,7 +487,7 @@ func redisPair(t *testing.T, base *env, heartbeat time.Duration) (a, b *env) {
 	t.Helper()
 	addr, _ := redistest.StartServer(t)
 	one := func() *env {
-		st, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{})
+		st, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: testKEK(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 type patientsData struct {
 	Today     string
 	Query     string
+	QueryDOB  string // YYYY-MM-DD, optional
 	Searched  bool
 	Results   []*mtmv1.Patient
 	More      bool
@@ -67,15 +68,37 @@ func showPatients(rq *Request, status int, d patientsData, fe *FormErrors) error
 
 // servePatients shows the search and enroll forms.
 func servePatients(rq *Request) error {
+	if rq.R.URL.Query().Get("done") == "deleted" {
+		return rq.Render(http.StatusOK, "patients.html", View{Title: "Patients", Nav: "patients", Data: newPatientsData(rq),
+			Flash: "The patient was deleted: their record, messages, reminders and access are gone for good."})
+	}
 	return showPatients(rq, http.StatusOK, newPatientsData(rq), nil)
+}
+
+// deletePatient erases the patient for good (pharmacy admins), once the
+// family name was typed again; a wrong name shows the record again with
+// the refusal and deletes nothing.
+func deletePatient(rq *Request) error {
+	id := rq.R.PathValue("patient")
+	_, err := rq.API.Care.DeletePatient(rq.Context(), connect.NewRequest(&mtmv1.DeletePatientRequest{
+		PatientId: id, ConfirmFamilyName: rq.form("confirm_family_name"),
+	}))
+	if err != nil {
+		fe, status, ok := refused(err)
+		if !ok {
+			return err
+		}
+		return showRecord(rq, status, fe, nil)
+	}
+	return rq.Redirect("/console/patients?done=deleted")
 }
 
 // searchPatients lists the pharmacy's patients whose given or family name
 // begins with the posted text.
 func searchPatients(rq *Request) error {
 	d := newPatientsData(rq)
-	d.Query = rq.form("q")
-	res, err := rq.API.Care.SearchPatients(rq.Context(), connect.NewRequest(&mtmv1.SearchPatientsRequest{NamePrefix: d.Query, PageSize: 100}))
+	d.Query, d.QueryDOB = rq.form("q"), rq.form("dob")
+	res, err := rq.API.Care.SearchPatients(rq.Context(), connect.NewRequest(&mtmv1.SearchPatientsRequest{NamePrefix: d.Query, DateOfBirth: d.QueryDOB, PageSize: 100}))
 	if err != nil {
 		fe, status, ok := refused(err)
 		if !ok {

@@ -28,6 +28,7 @@ func (c *Console) patientPages() {
 	c.Page("POST /console/patients/enroll", enrollPatient)
 	c.Page("GET "+p, serveRecord)
 	c.Page("POST "+p+"/code", reissueCode)
+	c.Page("POST "+p+"/delete", deletePatient)
 	c.Page("POST "+p+"/medicines", addMedicine)
 	c.Page("POST "+p+"/medicines/{row}", changeMedicine)
 	c.Page("POST "+p+"/medicines/{row}/stop", stopMedicine)

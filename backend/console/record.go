@@ -33,6 +33,8 @@ type recordData struct {
 	Conflict *recordConflict
 	// OpenAdd opens the add-medicine form (after a refused add).
 	OpenAdd bool
+	// Admin shows the pharmacy admin's actions (deleting the patient).
+	Admin bool
 }
 
 // pmlRow is a PML row with its fills and adherence.
@@ -137,6 +139,7 @@ func showRecord(rq *Request, status int, fe *FormErrors, edit func(*recordData))
 	if err != nil {
 		return err
 	}
+	d.Admin = rq.Session.IsAdmin()
 	if edit != nil {
 		edit(d)
 	}

@@ -97,7 +97,8 @@ var accessOutcomes = map[mtmv1.AccessOutcome]string{
 
 // fieldLabels name a refused form's fields beside the values entered.
 var fieldLabels = map[string]string{
-	"given_name": "Given name", "family_name": "Family name", "date_of_birth": "Date of birth", "time_zone": "Time zone",
+	"confirm_family_name": "Family name (confirmation)",
+	"given_name":          "Given name", "family_name": "Family name", "date_of_birth": "Date of birth", "time_zone": "Time zone",
 	"preferred_language": "Preferred language", "substance": "Substance", "reaction": "Reaction", "kind": "Kind",
 	"other_information": "Other information", "follow_up_plan": "My follow-up plan", "questions": "Questions I want to ask",
 	"address": "Address", "phone": "Phone", "relationship": "Relationship", "decline_reason": "Reason to decline",

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
@@ -15,8 +13,7 @@ import (
 
 func runBootstrap(ctx context.Context, sys system, args []string) error {
 	fs := newFlags(sys, "bootstrap", "--data-dir DIR|--redis-url URL --pharmacy NAME --email E --name N [--password-file F]")
-	dataDir := fs.String("data-dir", sys.getenv("MTM_DATA_DIR"), "mtmd's data `directory` (MTM_DATA_DIR); the server must be stopped")
-	redisURL := fs.String("redis-url", sys.getenv("MTM_REDIS_URL"), "Redis `URL` (MTM_REDIS_URL) instead of a data directory")
+	sf := bindStoreFlags(fs, sys, "mtmd's data `directory` (MTM_DATA_DIR); the server must be stopped")
 	pharmacy := fs.String("pharmacy", "", "pharmacy `name`")
 	email := fs.String("email", "", "the first pharmacy admin's e-mail")
 	name := fs.String("name", "", "the first pharmacy admin's display `name`")
@@ -27,16 +24,15 @@ func runBootstrap(ctx context.Context, sys system, args []string) error {
 	if err := required(map[string]string{"pharmacy": *pharmacy, "email": *email, "name": *name}); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if *dataDir == "" && *redisURL == "" {
-		return errors.New("bootstrap: missing --data-dir (or --redis-url)")
+	settings, err := sf.settings("bootstrap")
+	if err != nil {
+		return err
 	}
 	pw, err := password(sys, *pwFile, true)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	st, _, err := backends.Open(ctx, backends.Settings{
-		DataDir: *dataDir, RedisURL: *redisURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	st, _, err := backends.Open(ctx, settings)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}

@@ -44,7 +44,8 @@ func commands() []command {
 		{"activation-code", "<patient-id>", "issue a new activation code (the old one stops working)", runActivationCode},
 		{"create-pharmacist", "--email E --name N [--admin] [--password-file F]",
 			"create a pharmacist account in your pharmacy (pharmacy admins only)", runCreatePharmacist},
-		{"patients", "[--name PREFIX] [--limit N]", "search your pharmacy's patients", runPatients},
+		{"patients", "[--name PREFIX] [--dob YYYY-MM-DD] [--limit N]", "search your pharmacy's patients", runPatients},
+		{"delete-patient", "<patient-id> --confirm FAMILY-NAME", "erase a patient for good: record, messages, reminders, grants, data key (pharmacy admins)", runDeletePatient},
 		{"record", "<patient-id>", "print a patient's medication list (PML) and action plan (MAP)", runRecord},
 		{"inbox", "[--state open|claimed|answered|closed] [--limit N]", "list your pharmacy's message threads", runInbox},
 		{"thread", "<thread-id>", "print a thread's messages and mark them read", runThread},
@@ -63,6 +64,8 @@ func commands() []command {
 		{"remove-condition", "<patient-id> <condition-id>", "remove a condition entered in error", runRemoveCondition},
 		{"reindex", "--data-dir DIR|--redis-url URL --pharmacy ID",
 			"recompute the pharmacy's work-list index from the records (after an upgrade; with bbolt, mtmd must be stopped)", runReindex},
+		{"reencrypt", "--redis-url URL --kek-file F|--kek-uri URI | --data-dir DIR [--rotate] [--batch N] [--resume CURSOR]",
+			"seal the PHI at rest under the current keys (after an upgrade or a KEK rotation; --rotate: new data keys), step by step, resumable", runReencrypt},
 		{"keys", "list|rotate|retire [--kid KID] --redis-url URL --signing-key-wrap-file F | --signing-key-dir DIR", "list, rotate or retire the access-token signing keys, in the store or a directory (running servers reload them)", runKeys},
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -197,8 +195,7 @@ func runRemoveCondition(ctx context.Context, sys system, args []string) error {
 
 func runReindex(ctx context.Context, sys system, args []string) error {
 	fs := newFlags(sys, "reindex", "--data-dir DIR|--redis-url URL --pharmacy ID")
-	dataDir := fs.String("data-dir", sys.getenv("MTM_DATA_DIR"), "mtmd's data `directory` (MTM_DATA_DIR); the server must be stopped")
-	redisURL := fs.String("redis-url", sys.getenv("MTM_REDIS_URL"), "Redis `URL` (MTM_REDIS_URL) instead of a data directory; servers may run")
+	sf := bindStoreFlags(fs, sys, "mtmd's data `directory` (MTM_DATA_DIR); the server must be stopped")
 	pharmacy := fs.String("pharmacy", "", "pharmacy `id` whose patients to reindex")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -206,12 +203,11 @@ func runReindex(ctx context.Context, sys system, args []string) error {
 	if err := required(map[string]string{"pharmacy": *pharmacy}); err != nil {
 		return fmt.Errorf("reindex: %w", err)
 	}
-	if *dataDir == "" && *redisURL == "" {
-		return errors.New("reindex: missing --data-dir (or --redis-url)")
+	settings, err := sf.settings("reindex")
+	if err != nil {
+		return err
 	}
-	st, _, err := backends.Open(ctx, backends.Settings{
-		DataDir: *dataDir, RedisURL: *redisURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	st, _, err := backends.Open(ctx, settings)
 	if err != nil {
 		return fmt.Errorf("reindex: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -207,9 +208,10 @@ func runCreatePharmacist(ctx context.Context, sys system, args []string) error {
 }
 
 func runPatients(ctx context.Context, sys system, args []string) error {
-	fs := newFlags(sys, "patients", "[--name PREFIX] [--limit N]")
+	fs := newFlags(sys, "patients", "[--name PREFIX] [--dob YYYY-MM-DD] [--limit N]")
 	r := addRemoteFlags(sys, fs)
-	prefix := fs.String("name", "", "given- or family-name `prefix` (case-insensitive)")
+	prefix := fs.String("name", "", "given- or family-name `prefix` (case-insensitive); with --dob, the whole family name")
+	dob := fs.String("dob", "", "date of birth (YYYY-MM-DD): with --name an exact lookup by family name and birth date")
 	limit := fs.Int("limit", 100, "show at most `N` patients")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -227,7 +229,7 @@ func runPatients(ctx context.Context, sys system, args []string) error {
 	token := ""
 	for len(patients) < *limit {
 		res, err := c.care.SearchPatients(ctx, connect.NewRequest(&mtmv1.SearchPatientsRequest{
-			NamePrefix: *prefix, PageSize: int32(min(*limit-len(patients), 200)), PageToken: token,
+			NamePrefix: *prefix, DateOfBirth: *dob, PageSize: int32(min(*limit-len(patients), 200)), PageToken: token,
 		}))
 		if err != nil {
 			return explain("patients", err)
@@ -280,4 +282,39 @@ func runRecord(ctx context.Context, sys system, args []string) error {
 // roleName is the role as people say it: "pharmacy admin".
 func roleName(r mtmv1.Role) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")), "_", " ")
+}
+
+// runDeletePatient erases a patient for good (CareService.DeletePatient,
+// pharmacy admins): --confirm repeats the patient's family name.
+func runDeletePatient(ctx context.Context, sys system, args []string) error {
+	fs := newFlags(sys, "delete-patient", "<patient-id> --confirm FAMILY-NAME")
+	r := addRemoteFlags(sys, fs)
+	confirm := fs.String("confirm", "", "the patient's family `name`, typed again")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("delete-patient: want exactly one patient id")
+	}
+	if err := required(map[string]string{"confirm": *confirm}); err != nil {
+		return fmt.Errorf("delete-patient: %w (the patient's family name, typed again)", err)
+	}
+	c, err := r.connect(ctx, sys)
+	if err != nil {
+		return fmt.Errorf("delete-patient: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	res, err := c.care.DeletePatient(ctx, connect.NewRequest(&mtmv1.DeletePatientRequest{PatientId: pos[0], ConfirmFamilyName: *confirm}))
+	if err != nil {
+		return explain("delete-patient", err)
+	}
+	kinds := make([]string, 0, len(res.Msg.GetErased()))
+	for k, n := range res.Msg.GetErased() {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+	}
+	slices.Sort(kinds)
+	fmt.Fprintf(sys.stdout, "patient %s erased (%s)\n", pos[0], strings.Join(kinds, ", "))
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/mtmapp/mtm/backend/auth"
@@ -24,10 +23,10 @@ func runKeys(ctx context.Context, sys system, args []string) error {
 	// A kid is base64url and may start with '-', so it comes as a flag.
 	kid := fs.String("kid", "", "with retire: the `kid` of the key to retire")
 	source := fs.String("signing-keys", sys.getenv("MTM_SIGNING_KEYS"), "where the keys live: store or dir (MTM_SIGNING_KEYS); default store with --redis-url and no --signing-key-dir, else dir")
-	redisURL := fs.String("redis-url", sys.getenv("MTM_REDIS_URL"), "Redis `URL` (MTM_REDIS_URL) whose store holds the keys")
 	wrapFile := fs.String("signing-key-wrap-file", sys.getenv("MTM_SIGNING_KEY_WRAP_FILE"), "`file` of the key sealing the keys in the store, the same as the servers' (default <data-dir>/signing-key-wrap.key)")
 	keyDir := fs.String("signing-key-dir", sys.getenv("MTM_SIGNING_KEY_DIR"), "the signing keys' `directory` (MTM_SIGNING_KEY_DIR)")
-	dataDir := fs.String("data-dir", sys.getenv("MTM_DATA_DIR"), "mtmd's data `directory`: keys in its keys/ folder, or in its embedded store (server stopped) with --signing-keys store")
+	sf := bindStoreFlags(fs, sys, "mtmd's data `directory`: keys in its keys/ folder, or in its embedded store (server stopped) with --signing-keys store")
+	dataDir, redisURL := sf.dataDir, sf.redisURL
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -61,8 +60,11 @@ func runKeys(ctx context.Context, sys system, args []string) error {
 		if settings.WrapFile == "" {
 			return errors.New("keys: missing --signing-key-wrap-file (the servers' copy of the wrapping key)")
 		}
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		st, _, err := backends.Open(ctx, backends.Settings{DataDir: *dataDir, RedisURL: *redisURL, Logger: quiet})
+		storeSettings, err := sf.settings("keys")
+		if err != nil {
+			return err
+		}
+		st, _, err := backends.Open(ctx, storeSettings)
 		if err != nil {
 			return fmt.Errorf("keys: %w", err)
 		}

@@ -63,6 +63,7 @@ func TestKeysCommandStore(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	url := "redis://" + addr
 	wrap := filepath.Join(t.TempDir(), "wrap.key")
+	c.env["MTM_KEK_FILE"] = filepath.Join(t.TempDir(), "phi-kek.json") // the servers' key-encryption key
 	out, _, err := c.run("keys", "list", "--redis-url", url, "--signing-key-wrap-file", wrap)
 	if err != nil {
 		t.Fatal(err)

@@ -240,6 +240,26 @@ func TestPharmacyLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("an admin finds a patient by name and birth date and erases them", func(t *testing.T) {
+		out := c.mustRun("enroll", "--given", "Zed", "--family", "Gone", "--dob", "1950-05-05", "--tz", "UTC")
+		m := patientIDLine.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("enroll output:\n%s", out)
+		}
+		if out := c.mustRun("patients", "--name", "gone", "--dob", "1950-05-05"); !strings.Contains(out, m[1]) {
+			t.Errorf("patients by family name and birth date:\n%s", out)
+		}
+		if _, _, err := c.run("delete-patient", m[1], "--confirm", "Gon"); err == nil || !strings.Contains(err.Error(), "confirm_family_name") {
+			t.Errorf("delete-patient with a wrong name: %v", err)
+		}
+		if out := c.mustRun("delete-patient", m[1], "--confirm", "Gone"); !strings.Contains(out, "patient "+m[1]+" erased") {
+			t.Errorf("delete-patient output:\n%s", out)
+		}
+		if _, _, err := c.run("call", "CareService/GetPatientRecord", `{"patientId":"`+m[1]+`"}`); err == nil || !strings.Contains(err.Error(), "not_found") {
+			t.Errorf("the erased patient's record: %v", err)
+		}
+	})
+
 	c.mustRun("logout")
 	if _, err := os.Stat(tokenFile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("logout left the session file: %v", err)
@@ -301,9 +321,12 @@ func TestArguments(t *testing.T) {
 			[]string{"--email", "--name", "--pharmacy"}},
 		{"bootstrap needs a store", []string{"bootstrap", "--pharmacy", "P", "--email", "a@example.org", "--name", "N"},
 			[]string{"--data-dir"}},
-		{"bootstrap with unreachable redis", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1",
+		{"bootstrap with unreachable redis", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1", "--kek-file", "KEKFILE",
 			"--pharmacy", "P", "--email", "a@example.org", "--name", "N", "--password-file", "PWFILE"},
 			[]string{"unavailable"}},
+		{"bootstrap on redis without the key-encryption key", []string{"bootstrap", "--redis-url", "redis://127.0.0.1:1",
+			"--pharmacy", "P", "--email", "a@example.org", "--name", "N", "--password-file", "PWFILE"},
+			[]string{"--kek-file", "--kek-uri"}},
 		{"empty password file", []string{"bootstrap", "--data-dir", "x", "--pharmacy", "P", "--email", "a@example.org",
 			"--name", "N", "--password-file", "/dev/null"}, []string{"is empty"}},
 		{"login lists every missing flag", []string{"login"}, []string{"--email", "--server"}},
@@ -323,6 +346,9 @@ func TestArguments(t *testing.T) {
 			for i, a := range tc.args {
 				if a == "PWFILE" {
 					tc.args[i] = writeFile(t, "a long enough password\n")
+				}
+				if a == "KEKFILE" {
+					tc.args[i] = filepath.Join(t.TempDir(), "phi-kek.json")
 				}
 			}
 			_, _, err := c.run(tc.args...)

@@ -17,6 +17,7 @@ import (
 	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/console"
 	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/store/seal"
 	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	AdminPprof          bool          // also serve Go's profiles (/debug/pprof/) on the admin address
 	DataDir             string        // embedded store and default key directory
 	RedisURL            string        // use Redis instead of the embedded store
+	KEKURI              string        // key-encryption key in a KMS (Tink URI); else KEKFile
+	KEKFile             string        // local key-encryption key file; default <data-dir>/phi-kek.json
+	NoSeal              bool          // write values unsealed (load test baseline; needs BenchEndpoints)
+	Reencrypt           reencryptFlag // run the re-encryption pass in the background (reencrypt.go)
 	RedisRequireDurable bool          // refuse to start on a Redis that can lose acknowledged writes
 	RedisReplicaAcks    int           // replicas that must confirm a record write (WAIT) before it is acknowledged
 	RedisReplicaTimeout time.Duration // how long a write waits for them before failing as unavailable
@@ -96,6 +101,10 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.AdminPprof, "admin-pprof", false, "also serve Go's runtime profiles (/debug/pprof/: CPU, heap, goroutines) on --admin-addr, for profiling under load")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
+	fs.StringVar(&c.KEKURI, "kek-uri", "", "key-encryption key in a cloud KMS, as a Tink `URI` (gcp-kms://projects/…/cryptoKeys/…, aws-kms://arn:aws:kms:…); needs a build that registers that KMS's client (README, PHI at rest); default: --kek-file")
+	fs.StringVar(&c.KEKFile, "kek-file", "", "local key-encryption key (Tink keyset `file`, mode 0600) sealing the PHI at rest; created on first start; every instance sharing a Redis needs the same one; back it up apart from the data (default <data-dir>/phi-kek.json)")
+	fs.BoolVar(&c.NoSeal, noSealFlag, false, "benchmarks only, with --bench-endpoints: write values unsealed (the load test's baseline)")
+	fs.Var(&c.Reencrypt, "reencrypt", "run the re-encryption pass in the background: --reencrypt seals what is not sealed under the current keys (migration, KEK rotation), --reencrypt=rotate also gives every patient a new data key; it resumes after a restart from <data-dir>/reencrypt.cursor")
 	fs.BoolVar(&c.RedisRequireDurable, "redis-require-durable", false, "refuse to start when Redis persistence can lose acknowledged writes (default: warn)")
 	fs.IntVar(&c.RedisReplicaAcks, "redis-replica-acks", 0, "acknowledge a record write only once this many Redis replicas confirmed it (WAIT); 0 acknowledges once the primary has it, which a failover can lose")
 	fs.DurationVar(&c.RedisReplicaTimeout, "redis-replica-timeout", 500*time.Millisecond, "how long a write waits for --redis-replica-acks replicas before it fails as unavailable")
@@ -135,6 +144,9 @@ func usage(w io.Writer) {
 	fs := newFlagSet(&c)
 	fmt.Fprintf(w, "Usage: mtmd [flags]\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == noSealFlag {
+			return
+		}
 		name, help := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s %s  (%s)\n        %s", f.Name, name, envName(f.Name), help)
 		if f.DefValue != "" && f.DefValue != "false" {
@@ -188,6 +200,9 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.AuditDir == "" {
 		c.AuditDir = filepath.Join(c.DataDir, "audit")
 	}
+	if c.KEKFile == "" && c.KEKURI == "" {
+		c.KEKFile = seal.LocalKEKPath(c.DataDir)
+	}
 	c.tracing = tracing.Check(getenv)
 	return c, nil
 }
@@ -234,6 +249,18 @@ func (c Config) Validate() error {
 		if err := backends.CheckRedisURL(c.RedisURL); err != nil {
 			add("--redis-url/MTM_REDIS_URL: %v", err)
 		}
+	}
+	if c.KEKURI != "" && c.KEKFile != "" {
+		add("--kek-uri/MTM_KEK_URI and --kek-file/MTM_KEK_FILE: give one key-encryption key, not both")
+	}
+	if c.KEKURI != "" && !strings.Contains(c.KEKURI, "://") {
+		add("--kek-uri/MTM_KEK_URI %q: want a Tink KMS URI such as gcp-kms://… or aws-kms://…", c.KEKURI)
+	}
+	if c.NoSeal && !c.BenchEndpoints {
+		add("--%s: only for the load test, together with --bench-endpoints (it stores PHI unencrypted)", noSealFlag)
+	}
+	if c.NoSeal && c.Reencrypt.on() {
+		add("--%s and --reencrypt/MTM_REENCRYPT: choose one", noSealFlag)
 	}
 	if c.tracing != nil {
 		for _, line := range strings.Split(c.tracing.Error(), "\n") {

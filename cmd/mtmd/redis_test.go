@@ -33,7 +33,9 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	wrapA := filepath.Join(t.TempDir(), "wrap.key") // created by A, on an empty store
 	ctx := context.Background()
 
-	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The key-encryption key every instance is given a copy of (PHI at rest).
+	kekA := filepath.Join(t.TempDir(), "phi-kek.json")
+	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, KEKFile: kekA, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	st.Close()
 
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a := startServer(t, dirA, "--redis-url", url, "--signing-key-wrap-file", wrapA, "--redis-require-durable")
+	a := startServer(t, dirA, "--redis-url", url, "--signing-key-wrap-file", wrapA, "--kek-file", kekA, "--redis-require-durable")
 	if !strings.Contains(a.out.String(), `"store":"redis"`) || !strings.Contains(a.out.String(), `"signing_keys_in":"store"`) {
 		t.Fatalf("instance A is not on Redis with its signing keys in the store:\n%s", a.out)
 	}
@@ -55,7 +57,15 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	if err := os.WriteFile(wrapB, wrap, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := startServer(t, dirB, "--redis-url", url, "--signing-key-wrap-file", wrapB, "--redis-require-durable")
+	kek, err := os.ReadFile(kekA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kekB := filepath.Join(t.TempDir(), "phi-kek.json")
+	if err := os.WriteFile(kekB, kek, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startServer(t, dirB, "--redis-url", url, "--signing-key-wrap-file", wrapB, "--kek-file", kekB, "--redis-require-durable")
 	for _, dir := range []string{dirA, dirB} {
 		if _, err := os.Stat(filepath.Join(dir, "keys")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("an instance wrote a key directory in %s (%v)", dir, err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	settings := backends.Settings{
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
 		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
+		KEKURI: cfg.KEKURI, KEKFile: cfg.KEKFile, NoSeal: cfg.NoSeal,
 	}
 	if tr != nil {
 		settings.InstrumentRedis = tr.InstrumentRedis
@@ -208,6 +210,23 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		if cfg.Console {
 			fmt.Fprintf(stdout, "\nPharmacist console: %s/console/ (sign in as the pharmacist above)\n", baseURL)
 		}
+	}
+
+	if cfg.NoSeal {
+		logger.Warn("--no-seal: PHI is written UNENCRYPTED (load test baseline only)")
+	}
+	if cfg.Reencrypt.on() {
+		// The pass runs beside the servers; it stops with them and
+		// resumes from its cursor at the next start.
+		var pass sync.WaitGroup
+		defer pass.Wait() // before the store closes
+		pass.Add(1)
+		go func() {
+			defer pass.Done()
+			if err := runReencrypt(ctx, st, backendStore, cfg.Reencrypt, reencryptState(cfg.DataDir), logger); err != nil && ctx.Err() == nil {
+				logger.Error("re-encryption pass stopped; restart mtmd to resume it", "error", err.Error())
+			}
+		}()
 	}
 
 	errc := make(chan error, 2)

@@ -95,7 +95,8 @@ func TestTracesToOTLP(t *testing.T) {
 		familyName = "Zqxfamily"
 		drug       = "Zqxdrugol"
 	)
-	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, Logger: slog.New(slog.DiscardHandler)})
+	dataDir := t.TempDir() // mtmd's, holding the key-encryption key the store is sealed with
+	st, _, err := backends.Open(ctx, backends.Settings{RedisURL: url, DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestTracesToOTLP(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_SERVICE_NAME", "mtmd-trace-test")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "60000") // only the shutdown flush sends
-	cmd, stdout, stderr := mtmdProcess(t, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	cmd, stdout, stderr := mtmdProcess(t, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir,
 		"--log-format", "json", "--redis-url", url, "--shutdown-grace", "0s")
 	waitFor(t, 20*time.Second, "mtmd serving", func() bool { return strings.Contains(stdout.String(), `"msg":"mtmd serving"`) })
 	base := "http://" + servingAddr(t, stdout.String())

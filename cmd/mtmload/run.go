@@ -41,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	serverPID := fs.Int("server-pid", 0, "with --url: the server's process id, to report its CPU time per call")
 	timeout := fs.Duration("timeout", time.Hour, "stop the whole run after this long")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
+	sealCost := fs.Bool("seal-cost", false, "run each store twice, the second time with mtmd --no-seal (PHI written unencrypted), and report the PML read and reminder burst rates sealed / unsealed")
+	serverKEK := fs.String("server-kek-file", "", "with --url: the server's key-encryption key file (its --kek-file), to seed its sealed store")
 	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed or a message never reached its watcher (for CI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
-		BareBinary: self, Smoke: *smoke, Progress: stderr,
+		BareBinary: self, Smoke: *smoke, Progress: stderr, SealCost: *sealCost, ServerKEKFile: *serverKEK,
 	}
 	rep, err := suite.Run(ctx, cfg)
 	rep.Command = "mtmload " + strings.Join(args, " ")

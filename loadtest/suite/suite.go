@@ -79,6 +79,15 @@ type Config struct {
 	BareBinary string
 	// Smoke marks a short correctness run: targets are not judged.
 	Smoke bool
+	// SealCost runs each store a second time with PHI written unsealed
+	// (mtmd --no-seal) and adds the sealed / unsealed rate ratios
+	// (FigureSealPML, FigureSealBurst) to the sealed run.
+	SealCost bool
+	// ServerKEKFile is the key-encryption key file of the server given by
+	// ServerURL, for seeding its store.
+	ServerKEKFile string
+	// noSeal: this run writes PHI unsealed (the second run of SealCost).
+	noSeal bool
 	// Progress receives the progress lines and stage notes.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -171,6 +180,18 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("suite.Run %s: %w", st, err)
 		}
+		if c.SealCost && st != StoreExternal {
+			unsealed := c
+			unsealed.noSeal, unsealed.WorkDir = true, filepath.Join(c.WorkDir, "unsealed")
+			base, err := runStore(ctx, unsealed, bin, st)
+			if err != nil {
+				return rep, fmt.Errorf("suite.Run %s unsealed: %w", st, err)
+			}
+			addSealCost(&run, base)
+			base.Store = st + UnsealedSuffix
+			rep.Runs = append(rep.Runs, run, base)
+			continue
+		}
 		rep.Runs = append(rep.Runs, run)
 	}
 	rep.Targets = Targets(rep)
@@ -238,7 +259,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 
 	// Seed through the store contract, then hand the store to mtmd.
 	dataA := filepath.Join(dir, "mtmd-a")
-	st, err := openForSeeding(ctx, dataA, redisURL)
+	// One key-encryption key for the seeding, the burst and every
+	// instance (PHI at rest).
+	kek := filepath.Join(dir, "phi-kek.json")
+	if storeName == StoreExternal {
+		kek = c.ServerKEKFile
+	}
+	st, err := openForSeeding(ctx, dataA, redisURL, kek, c.noSeal)
 	if err != nil {
 		return run, err
 	}
@@ -327,7 +354,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	for k := range instances {
 		m, err := procs.StartMTMD(ctx, procs.MTMDOptions{
 			Binary: bin, Name: fmt.Sprintf("mtmd-%c", 'a'+k), DataDir: filepath.Join(dir, fmt.Sprintf("mtmd-%c", 'a'+k)),
-			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel, Extra: pushFlags(fcm),
+			KeyDir: keys, RedisURL: redisURL, LogLevel: c.ServerLogLevel, Extra: append(pushFlags(fcm), sealFlags(kek, c.noSeal)...),
 		})
 		if err != nil {
 			return run, err
@@ -342,7 +369,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	}
 	if burst != nil {
 		if storeName != "bolt" {
-			st, err := openForSeeding(ctx, dataA, redisURL)
+			st, err := openForSeeding(ctx, dataA, redisURL, kek, c.noSeal)
 			if err != nil {
 				return run, err
 			}
@@ -526,16 +553,20 @@ func checkLoopbackRedis(raw string) error {
 
 // openForSeeding opens the store mtmd will use, in this process: the bolt
 // file without fsync (seeding is not measured), or the Redis server.
-func openForSeeding(ctx context.Context, dataDir, redisURL string) (store.Store, error) {
+func openForSeeding(ctx context.Context, dataDir, redisURL, kekFile string, noSeal bool) (store.Store, error) {
 	logger := slog.New(slog.DiscardHandler)
 	if redisURL != "" {
-		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, Logger: logger})
+		st, _, err := backends.Open(ctx, backends.Settings{RedisURL: redisURL, KEKFile: kekFile, NoSeal: noSeal, Logger: logger})
 		return st, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true})
+	kek, err := backends.LoadKEK(backends.Settings{KEKFile: kekFile, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return bolt.Open(bootstrap.BoltPath(dataDir), bolt.Options{Logger: logger, NoSync: true, KEK: kek, NoSeal: noSeal})
 }
 
 // pushFlags are the mtmd flags that send pushes to the run's fake FCM

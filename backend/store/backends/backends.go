@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/seal"
 	"github.com/mtmapp/mtm/backend/wake"
 )
 
@@ -40,6 +42,81 @@ type Settings struct {
 	// InstrumentRedis, when set, adds hooks (tracing) to the Redis client
 	// before its first command (redisstore.Options.Instrument).
 	InstrumentRedis func(redis.UniversalClient) error
+
+	// The key-encryption key (KEK) that seals the store's keys (PHI at
+	// rest, store/seal). KEK, when set, wins (tests); else KEKURI names a
+	// key in a cloud KMS whose Tink client the binary registered with
+	// seal.RegisterKMS; else KEKFile is a local Tink keyset file (default
+	// <DataDir>/phi-kek.json), created 0600 when absent.
+	KEK     tink.AEAD
+	KEKURI  string
+	KEKFile string
+	// NoSeal writes values unsealed, as before sealing existed: for the
+	// load test's cost comparison only (reads accept both).
+	NoSeal bool
+}
+
+// ErrNoKEK is returned by Open when no key-encryption key is configured
+// and none can be created (Redis without a data directory).
+var ErrNoKEK = errors.New("no key-encryption key: set --kek-uri (a KMS key) or --kek-file (the local key file every instance shares)")
+
+// KEKFilePath is the local key-encryption key file the settings name: KEKFile,
+// else the default in DataDir; "" when neither is set or a KMS is used.
+func (s Settings) KEKFilePath() string {
+	switch {
+	case s.KEKURI != "":
+		return ""
+	case s.KEKFile != "":
+		return s.KEKFile
+	case s.DataDir != "":
+		return seal.LocalKEKPath(s.DataDir)
+	}
+	return ""
+}
+
+// LoadKEK returns the key-encryption key the settings name (see Settings),
+// creating the local key file when it does not exist yet.
+func LoadKEK(s Settings) (tink.AEAD, error) {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	switch {
+	case s.KEK != nil:
+		return s.KEK, nil
+	case s.KEKURI != "":
+		kek, err := seal.KMSKEK(s.KEKURI)
+		if err != nil {
+			return nil, fmt.Errorf("--kek-uri: %w (this build registers no KMS client; see README, PHI at rest)", err)
+		}
+		return kek, nil
+	}
+	path := s.KEKFilePath()
+	if path == "" {
+		return nil, ErrNoKEK
+	}
+	kek, created, err := seal.LoadOrCreateLocalKEK(path)
+	if err != nil {
+		return nil, fmt.Errorf("--kek-file: %w", err)
+	}
+	if created {
+		s.Logger.Warn("created the key-encryption key file: back it up apart from the data (without it the data cannot be read); every instance sharing this store needs a copy", "kek_file", path)
+	}
+	return kek, nil
+}
+
+// wrongKEK explains seal.ErrWrongKEK to the operator.
+func wrongKEK(err error, s Settings, backend string) error {
+	if !errors.Is(err, seal.ErrWrongKEK) {
+		return err
+	}
+	which := "--kek-uri " + s.KEKURI
+	if s.KEKURI == "" && s.KEK == nil {
+		which = "--kek-file " + s.KEKFilePath()
+	}
+	if backend == "redis" {
+		return fmt.Errorf("%w: this store was sealed with another key-encryption key than %s; every mtmd and mtmctl sharing a Redis needs the same one: copy the key file of the first instance (mode 0600) to --kek-file here, or give all of them the same --kek-uri", err, which)
+	}
+	return fmt.Errorf("%w: the data file was sealed with another key-encryption key than %s; restore the key file that belongs to this data directory (from your backup) or point --kek-file/--kek-uri at it", err, which)
 }
 
 // CheckRedisURL reports whether a Redis URL is usable, without connecting.
@@ -60,9 +137,14 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: redis url: %w", err)
 		}
-		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout, Instrument: s.InstrumentRedis})
+		kek, err := LoadKEK(s)
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: %w", err)
+		}
+		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout, Instrument: s.InstrumentRedis,
+			KEK: kek, NoSeal: s.NoSeal})
+		if err != nil {
+			return nil, "", fmt.Errorf("backends.Open: %w", wrongKEK(err, s, "redis"))
 		}
 		warnings, err := st.CheckDurability(ctx)
 		if err != nil {
@@ -81,12 +163,16 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
 			return nil, "", fmt.Errorf("backends.Open: data dir: %w", err)
 		}
-		st, err := bolt.Open(bootstrap.BoltPath(s.DataDir), bolt.Options{Logger: s.Logger})
+		kek, err := LoadKEK(s)
+		if err != nil {
+			return nil, "", fmt.Errorf("backends.Open: %w", err)
+		}
+		st, err := bolt.Open(bootstrap.BoltPath(s.DataDir), bolt.Options{Logger: s.Logger, KEK: kek, NoSeal: s.NoSeal})
 		if errors.Is(err, bolt.ErrInUse) {
 			return nil, "", fmt.Errorf("backends.Open: %w: %s is opened by one process at a time; stop the server (or the other mtmctl) and try again", err, s.DataDir)
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("backends.Open: %w", err)
+			return nil, "", fmt.Errorf("backends.Open: %w", wrongKEK(err, s, "bolt"))
 		}
 		return st, "bolt", nil
 	}

@@ -601,6 +601,107 @@ func (SelfReportDecision) EnumDescriptor() ([]byte, []int) {
 	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
+type DeletePatientRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// The patient's family name typed again (compared case- and
+	// space-insensitively): a mismatch is invalid_argument and deletes
+	// nothing.
+	ConfirmFamilyName string `protobuf:"bytes,2,opt,name=confirm_family_name,json=confirmFamilyName,proto3" json:"confirm_family_name,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DeletePatientRequest) Reset() {
+	*x = DeletePatientRequest{}
+	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePatientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePatientRequest) ProtoMessage() {}
+
+func (x *DeletePatientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePatientRequest.ProtoReflect.Descriptor instead.
+func (*DeletePatientRequest) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeletePatientRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *DeletePatientRequest) GetConfirmFamilyName() string {
+	if x != nil {
+		return x.ConfirmFamilyName
+	}
+	return ""
+}
+
+type DeletePatientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many values of each kind were erased ("threads", "messages",
+	// "reminders", …): counts only.
+	Erased        map[string]int32 `protobuf:"bytes,1,rep,name=erased,proto3" json:"erased,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePatientResponse) Reset() {
+	*x = DeletePatientResponse{}
+	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePatientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePatientResponse) ProtoMessage() {}
+
+func (x *DeletePatientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePatientResponse.ProtoReflect.Descriptor instead.
+func (*DeletePatientResponse) Descriptor() ([]byte, []int) {
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeletePatientResponse) GetErased() map[string]int32 {
+	if x != nil {
+		return x.Erased
+	}
+	return nil
+}
+
 type SetPatientContactsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PatientId string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
@@ -615,7 +716,7 @@ type SetPatientContactsRequest struct {
 
 func (x *SetPatientContactsRequest) Reset() {
 	*x = SetPatientContactsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	mi := &file_mtm_v1_care_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +728,7 @@ func (x *SetPatientContactsRequest) String() string {
 func (*SetPatientContactsRequest) ProtoMessage() {}
 
 func (x *SetPatientContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[0]
+	mi := &file_mtm_v1_care_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +741,7 @@ func (x *SetPatientContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPatientContactsRequest.ProtoReflect.Descriptor instead.
 func (*SetPatientContactsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{0}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SetPatientContactsRequest) GetPatientId() string {
@@ -687,7 +788,7 @@ type SetPatientContactsResponse struct {
 
 func (x *SetPatientContactsResponse) Reset() {
 	*x = SetPatientContactsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	mi := &file_mtm_v1_care_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +800,7 @@ func (x *SetPatientContactsResponse) String() string {
 func (*SetPatientContactsResponse) ProtoMessage() {}
 
 func (x *SetPatientContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[1]
+	mi := &file_mtm_v1_care_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +813,7 @@ func (x *SetPatientContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPatientContactsResponse.ProtoReflect.Descriptor instead.
 func (*SetPatientContactsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{1}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SetPatientContactsResponse) GetPatient() *Patient {
@@ -730,7 +831,7 @@ type GetPharmacyRequest struct {
 
 func (x *GetPharmacyRequest) Reset() {
 	*x = GetPharmacyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	mi := &file_mtm_v1_care_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +843,7 @@ func (x *GetPharmacyRequest) String() string {
 func (*GetPharmacyRequest) ProtoMessage() {}
 
 func (x *GetPharmacyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[2]
+	mi := &file_mtm_v1_care_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +856,7 @@ func (x *GetPharmacyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPharmacyRequest.ProtoReflect.Descriptor instead.
 func (*GetPharmacyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{2}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
 }
 
 type GetPharmacyResponse struct {
@@ -767,7 +868,7 @@ type GetPharmacyResponse struct {
 
 func (x *GetPharmacyResponse) Reset() {
 	*x = GetPharmacyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	mi := &file_mtm_v1_care_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +880,7 @@ func (x *GetPharmacyResponse) String() string {
 func (*GetPharmacyResponse) ProtoMessage() {}
 
 func (x *GetPharmacyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[3]
+	mi := &file_mtm_v1_care_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +893,7 @@ func (x *GetPharmacyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPharmacyResponse.ProtoReflect.Descriptor instead.
 func (*GetPharmacyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{3}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetPharmacyResponse) GetPharmacy() *Pharmacy {
@@ -820,7 +921,7 @@ type UpdatePharmacyRequest struct {
 
 func (x *UpdatePharmacyRequest) Reset() {
 	*x = UpdatePharmacyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	mi := &file_mtm_v1_care_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +933,7 @@ func (x *UpdatePharmacyRequest) String() string {
 func (*UpdatePharmacyRequest) ProtoMessage() {}
 
 func (x *UpdatePharmacyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[4]
+	mi := &file_mtm_v1_care_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +946,7 @@ func (x *UpdatePharmacyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePharmacyRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePharmacyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{4}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdatePharmacyRequest) GetName() string {
@@ -913,7 +1014,7 @@ type UpdatePharmacyResponse struct {
 
 func (x *UpdatePharmacyResponse) Reset() {
 	*x = UpdatePharmacyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	mi := &file_mtm_v1_care_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1026,7 @@ func (x *UpdatePharmacyResponse) String() string {
 func (*UpdatePharmacyResponse) ProtoMessage() {}
 
 func (x *UpdatePharmacyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[5]
+	mi := &file_mtm_v1_care_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1039,7 @@ func (x *UpdatePharmacyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePharmacyResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePharmacyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{5}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdatePharmacyResponse) GetPharmacy() *Pharmacy {
@@ -963,7 +1064,7 @@ type EnrollPatientRequest struct {
 
 func (x *EnrollPatientRequest) Reset() {
 	*x = EnrollPatientRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[6]
+	mi := &file_mtm_v1_care_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1076,7 @@ func (x *EnrollPatientRequest) String() string {
 func (*EnrollPatientRequest) ProtoMessage() {}
 
 func (x *EnrollPatientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[6]
+	mi := &file_mtm_v1_care_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1089,7 @@ func (x *EnrollPatientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollPatientRequest.ProtoReflect.Descriptor instead.
 func (*EnrollPatientRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{6}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EnrollPatientRequest) GetGivenName() string {
@@ -1038,7 +1139,7 @@ type EnrollPatientResponse struct {
 
 func (x *EnrollPatientResponse) Reset() {
 	*x = EnrollPatientResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[7]
+	mi := &file_mtm_v1_care_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1151,7 @@ func (x *EnrollPatientResponse) String() string {
 func (*EnrollPatientResponse) ProtoMessage() {}
 
 func (x *EnrollPatientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[7]
+	mi := &file_mtm_v1_care_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1164,7 @@ func (x *EnrollPatientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollPatientResponse.ProtoReflect.Descriptor instead.
 func (*EnrollPatientResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{7}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EnrollPatientResponse) GetPatient() *Patient {
@@ -1096,7 +1197,7 @@ type IssueActivationCodeRequest struct {
 
 func (x *IssueActivationCodeRequest) Reset() {
 	*x = IssueActivationCodeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[8]
+	mi := &file_mtm_v1_care_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1209,7 @@ func (x *IssueActivationCodeRequest) String() string {
 func (*IssueActivationCodeRequest) ProtoMessage() {}
 
 func (x *IssueActivationCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[8]
+	mi := &file_mtm_v1_care_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1222,7 @@ func (x *IssueActivationCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueActivationCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssueActivationCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{8}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *IssueActivationCodeRequest) GetPatientId() string {
@@ -1141,7 +1242,7 @@ type IssueActivationCodeResponse struct {
 
 func (x *IssueActivationCodeResponse) Reset() {
 	*x = IssueActivationCodeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[9]
+	mi := &file_mtm_v1_care_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1254,7 @@ func (x *IssueActivationCodeResponse) String() string {
 func (*IssueActivationCodeResponse) ProtoMessage() {}
 
 func (x *IssueActivationCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[9]
+	mi := &file_mtm_v1_care_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1267,7 @@ func (x *IssueActivationCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueActivationCodeResponse.ProtoReflect.Descriptor instead.
 func (*IssueActivationCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{9}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IssueActivationCodeResponse) GetActivationCode() string {
@@ -1186,16 +1287,21 @@ func (x *IssueActivationCodeResponse) GetActivationCodeExpiresAt() *timestamppb.
 type SearchPatientsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Case-insensitive prefix of the given or family name; empty lists all.
-	NamePrefix    string `protobuf:"bytes,1,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	NamePrefix string `protobuf:"bytes,1,opt,name=name_prefix,json=namePrefix,proto3" json:"name_prefix,omitempty"`
+	PageSize   int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken  string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Optional date of birth (YYYY-MM-DD). With it, name_prefix is the
+	// whole family name (case- and space-insensitive), and the search is an
+	// exact lookup by family name and birth date; without a name, the
+	// prefix scan keeps the patients born that day.
+	DateOfBirth   string `protobuf:"bytes,4,opt,name=date_of_birth,json=dateOfBirth,proto3" json:"date_of_birth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchPatientsRequest) Reset() {
 	*x = SearchPatientsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[10]
+	mi := &file_mtm_v1_care_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1313,7 @@ func (x *SearchPatientsRequest) String() string {
 func (*SearchPatientsRequest) ProtoMessage() {}
 
 func (x *SearchPatientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[10]
+	mi := &file_mtm_v1_care_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1326,7 @@ func (x *SearchPatientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatientsRequest.ProtoReflect.Descriptor instead.
 func (*SearchPatientsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{10}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SearchPatientsRequest) GetNamePrefix() string {
@@ -1244,6 +1350,13 @@ func (x *SearchPatientsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *SearchPatientsRequest) GetDateOfBirth() string {
+	if x != nil {
+		return x.DateOfBirth
+	}
+	return ""
+}
+
 type SearchPatientsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Patients      []*Patient             `protobuf:"bytes,1,rep,name=patients,proto3" json:"patients,omitempty"`
@@ -1254,7 +1367,7 @@ type SearchPatientsResponse struct {
 
 func (x *SearchPatientsResponse) Reset() {
 	*x = SearchPatientsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[11]
+	mi := &file_mtm_v1_care_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1379,7 @@ func (x *SearchPatientsResponse) String() string {
 func (*SearchPatientsResponse) ProtoMessage() {}
 
 func (x *SearchPatientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[11]
+	mi := &file_mtm_v1_care_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1392,7 @@ func (x *SearchPatientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchPatientsResponse.ProtoReflect.Descriptor instead.
 func (*SearchPatientsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{11}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SearchPatientsResponse) GetPatients() []*Patient {
@@ -1305,7 +1418,7 @@ type GetPatientRecordRequest struct {
 
 func (x *GetPatientRecordRequest) Reset() {
 	*x = GetPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[12]
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1430,7 @@ func (x *GetPatientRecordRequest) String() string {
 func (*GetPatientRecordRequest) ProtoMessage() {}
 
 func (x *GetPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[12]
+	mi := &file_mtm_v1_care_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1443,7 @@ func (x *GetPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{12}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetPatientRecordRequest) GetPatientId() string {
@@ -1353,7 +1466,7 @@ type GetPatientRecordResponse struct {
 
 func (x *GetPatientRecordResponse) Reset() {
 	*x = GetPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[13]
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1478,7 @@ func (x *GetPatientRecordResponse) String() string {
 func (*GetPatientRecordResponse) ProtoMessage() {}
 
 func (x *GetPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[13]
+	mi := &file_mtm_v1_care_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1491,7 @@ func (x *GetPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{13}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPatientRecordResponse) GetPatient() *Patient {
@@ -1427,7 +1540,7 @@ type ClinicalCondition struct {
 
 func (x *ClinicalCondition) Reset() {
 	*x = ClinicalCondition{}
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1552,7 @@ func (x *ClinicalCondition) String() string {
 func (*ClinicalCondition) ProtoMessage() {}
 
 func (x *ClinicalCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[14]
+	mi := &file_mtm_v1_care_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1565,7 @@ func (x *ClinicalCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClinicalCondition.ProtoReflect.Descriptor instead.
 func (*ClinicalCondition) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{14}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClinicalCondition) GetId() string {
@@ -1520,7 +1633,7 @@ type RecordClinicalConditionRequest struct {
 
 func (x *RecordClinicalConditionRequest) Reset() {
 	*x = RecordClinicalConditionRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1645,7 @@ func (x *RecordClinicalConditionRequest) String() string {
 func (*RecordClinicalConditionRequest) ProtoMessage() {}
 
 func (x *RecordClinicalConditionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[15]
+	mi := &file_mtm_v1_care_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1658,7 @@ func (x *RecordClinicalConditionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordClinicalConditionRequest.ProtoReflect.Descriptor instead.
 func (*RecordClinicalConditionRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{15}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordClinicalConditionRequest) GetPatientId() string {
@@ -1592,7 +1705,7 @@ type RecordClinicalConditionResponse struct {
 
 func (x *RecordClinicalConditionResponse) Reset() {
 	*x = RecordClinicalConditionResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1717,7 @@ func (x *RecordClinicalConditionResponse) String() string {
 func (*RecordClinicalConditionResponse) ProtoMessage() {}
 
 func (x *RecordClinicalConditionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[16]
+	mi := &file_mtm_v1_care_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1730,7 @@ func (x *RecordClinicalConditionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordClinicalConditionResponse.ProtoReflect.Descriptor instead.
 func (*RecordClinicalConditionResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{16}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecordClinicalConditionResponse) GetCondition() *ClinicalCondition {
@@ -1639,7 +1752,7 @@ type EndClinicalConditionRequest struct {
 
 func (x *EndClinicalConditionRequest) Reset() {
 	*x = EndClinicalConditionRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1764,7 @@ func (x *EndClinicalConditionRequest) String() string {
 func (*EndClinicalConditionRequest) ProtoMessage() {}
 
 func (x *EndClinicalConditionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[17]
+	mi := &file_mtm_v1_care_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1777,7 @@ func (x *EndClinicalConditionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndClinicalConditionRequest.ProtoReflect.Descriptor instead.
 func (*EndClinicalConditionRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{17}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EndClinicalConditionRequest) GetPatientId() string {
@@ -1697,7 +1810,7 @@ type EndClinicalConditionResponse struct {
 
 func (x *EndClinicalConditionResponse) Reset() {
 	*x = EndClinicalConditionResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1822,7 @@ func (x *EndClinicalConditionResponse) String() string {
 func (*EndClinicalConditionResponse) ProtoMessage() {}
 
 func (x *EndClinicalConditionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[18]
+	mi := &file_mtm_v1_care_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1835,7 @@ func (x *EndClinicalConditionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndClinicalConditionResponse.ProtoReflect.Descriptor instead.
 func (*EndClinicalConditionResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{18}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndClinicalConditionResponse) GetCondition() *ClinicalCondition {
@@ -1742,7 +1855,7 @@ type RemoveClinicalConditionRequest struct {
 
 func (x *RemoveClinicalConditionRequest) Reset() {
 	*x = RemoveClinicalConditionRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1867,7 @@ func (x *RemoveClinicalConditionRequest) String() string {
 func (*RemoveClinicalConditionRequest) ProtoMessage() {}
 
 func (x *RemoveClinicalConditionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[19]
+	mi := &file_mtm_v1_care_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1880,7 @@ func (x *RemoveClinicalConditionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClinicalConditionRequest.ProtoReflect.Descriptor instead.
 func (*RemoveClinicalConditionRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{19}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveClinicalConditionRequest) GetPatientId() string {
@@ -1792,7 +1905,7 @@ type RemoveClinicalConditionResponse struct {
 
 func (x *RemoveClinicalConditionResponse) Reset() {
 	*x = RemoveClinicalConditionResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +1917,7 @@ func (x *RemoveClinicalConditionResponse) String() string {
 func (*RemoveClinicalConditionResponse) ProtoMessage() {}
 
 func (x *RemoveClinicalConditionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[20]
+	mi := &file_mtm_v1_care_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +1930,7 @@ func (x *RemoveClinicalConditionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveClinicalConditionResponse.ProtoReflect.Descriptor instead.
 func (*RemoveClinicalConditionResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{20}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
 }
 
 // MedicationFields are the pharmacist-entered fields of a PML row.
@@ -1837,7 +1950,7 @@ type MedicationFields struct {
 
 func (x *MedicationFields) Reset() {
 	*x = MedicationFields{}
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1962,7 @@ func (x *MedicationFields) String() string {
 func (*MedicationFields) ProtoMessage() {}
 
 func (x *MedicationFields) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[21]
+	mi := &file_mtm_v1_care_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1975,7 @@ func (x *MedicationFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MedicationFields.ProtoReflect.Descriptor instead.
 func (*MedicationFields) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{21}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MedicationFields) GetName() string {
@@ -1931,7 +2044,7 @@ type AddMedicationRequest struct {
 
 func (x *AddMedicationRequest) Reset() {
 	*x = AddMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2056,7 @@ func (x *AddMedicationRequest) String() string {
 func (*AddMedicationRequest) ProtoMessage() {}
 
 func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[22]
+	mi := &file_mtm_v1_care_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2069,7 @@ func (x *AddMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationRequest.ProtoReflect.Descriptor instead.
 func (*AddMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{22}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AddMedicationRequest) GetPatientId() string {
@@ -1982,7 +2095,7 @@ type AddMedicationResponse struct {
 
 func (x *AddMedicationResponse) Reset() {
 	*x = AddMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2107,7 @@ func (x *AddMedicationResponse) String() string {
 func (*AddMedicationResponse) ProtoMessage() {}
 
 func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[23]
+	mi := &file_mtm_v1_care_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2120,7 @@ func (x *AddMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMedicationResponse.ProtoReflect.Descriptor instead.
 func (*AddMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{23}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AddMedicationResponse) GetMedication() *Medication {
@@ -2032,7 +2145,7 @@ type ChangeMedicationRequest struct {
 
 func (x *ChangeMedicationRequest) Reset() {
 	*x = ChangeMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2157,7 @@ func (x *ChangeMedicationRequest) String() string {
 func (*ChangeMedicationRequest) ProtoMessage() {}
 
 func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[24]
+	mi := &file_mtm_v1_care_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2170,7 @@ func (x *ChangeMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{24}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChangeMedicationRequest) GetPatientId() string {
@@ -2104,7 +2217,7 @@ type ChangeMedicationResponse struct {
 
 func (x *ChangeMedicationResponse) Reset() {
 	*x = ChangeMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2229,7 @@ func (x *ChangeMedicationResponse) String() string {
 func (*ChangeMedicationResponse) ProtoMessage() {}
 
 func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[25]
+	mi := &file_mtm_v1_care_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2242,7 @@ func (x *ChangeMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ChangeMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{25}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ChangeMedicationResponse) GetMedication() *Medication {
@@ -2152,7 +2265,7 @@ type StopMedicationRequest struct {
 
 func (x *StopMedicationRequest) Reset() {
 	*x = StopMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2277,7 @@ func (x *StopMedicationRequest) String() string {
 func (*StopMedicationRequest) ProtoMessage() {}
 
 func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[26]
+	mi := &file_mtm_v1_care_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2290,7 @@ func (x *StopMedicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationRequest.ProtoReflect.Descriptor instead.
 func (*StopMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{26}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StopMedicationRequest) GetPatientId() string {
@@ -2224,7 +2337,7 @@ type StopMedicationResponse struct {
 
 func (x *StopMedicationResponse) Reset() {
 	*x = StopMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2349,7 @@ func (x *StopMedicationResponse) String() string {
 func (*StopMedicationResponse) ProtoMessage() {}
 
 func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[27]
+	mi := &file_mtm_v1_care_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2362,7 @@ func (x *StopMedicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMedicationResponse.ProtoReflect.Descriptor instead.
 func (*StopMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{27}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StopMedicationResponse) GetMedication() *Medication {
@@ -2271,7 +2384,7 @@ type AddAllergyRequest struct {
 
 func (x *AddAllergyRequest) Reset() {
 	*x = AddAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2396,7 @@ func (x *AddAllergyRequest) String() string {
 func (*AddAllergyRequest) ProtoMessage() {}
 
 func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[28]
+	mi := &file_mtm_v1_care_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2409,7 @@ func (x *AddAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyRequest.ProtoReflect.Descriptor instead.
 func (*AddAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{28}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddAllergyRequest) GetPatientId() string {
@@ -2336,7 +2449,7 @@ type AddAllergyResponse struct {
 
 func (x *AddAllergyResponse) Reset() {
 	*x = AddAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2461,7 @@ func (x *AddAllergyResponse) String() string {
 func (*AddAllergyResponse) ProtoMessage() {}
 
 func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[29]
+	mi := &file_mtm_v1_care_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2474,7 @@ func (x *AddAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAllergyResponse.ProtoReflect.Descriptor instead.
 func (*AddAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{29}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddAllergyResponse) GetAllergy() *Allergy {
@@ -2381,7 +2494,7 @@ type RemoveAllergyRequest struct {
 
 func (x *RemoveAllergyRequest) Reset() {
 	*x = RemoveAllergyRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2506,7 @@ func (x *RemoveAllergyRequest) String() string {
 func (*RemoveAllergyRequest) ProtoMessage() {}
 
 func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[30]
+	mi := &file_mtm_v1_care_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2519,7 @@ func (x *RemoveAllergyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{30}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveAllergyRequest) GetPatientId() string {
@@ -2431,7 +2544,7 @@ type RemoveAllergyResponse struct {
 
 func (x *RemoveAllergyResponse) Reset() {
 	*x = RemoveAllergyResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2556,7 @@ func (x *RemoveAllergyResponse) String() string {
 func (*RemoveAllergyResponse) ProtoMessage() {}
 
 func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[31]
+	mi := &file_mtm_v1_care_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2569,7 @@ func (x *RemoveAllergyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAllergyResponse.ProtoReflect.Descriptor instead.
 func (*RemoveAllergyResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{31}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
 }
 
 type SetOtherInformationRequest struct {
@@ -2469,7 +2582,7 @@ type SetOtherInformationRequest struct {
 
 func (x *SetOtherInformationRequest) Reset() {
 	*x = SetOtherInformationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2594,7 @@ func (x *SetOtherInformationRequest) String() string {
 func (*SetOtherInformationRequest) ProtoMessage() {}
 
 func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[32]
+	mi := &file_mtm_v1_care_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2607,7 @@ func (x *SetOtherInformationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationRequest.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{32}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetOtherInformationRequest) GetPatientId() string {
@@ -2520,7 +2633,7 @@ type SetOtherInformationResponse struct {
 
 func (x *SetOtherInformationResponse) Reset() {
 	*x = SetOtherInformationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2645,7 @@ func (x *SetOtherInformationResponse) String() string {
 func (*SetOtherInformationResponse) ProtoMessage() {}
 
 func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[33]
+	mi := &file_mtm_v1_care_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2658,7 @@ func (x *SetOtherInformationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOtherInformationResponse.ProtoReflect.Descriptor instead.
 func (*SetOtherInformationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{33}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetOtherInformationResponse) GetMedicationList() *PersonalMedicationList {
@@ -2567,7 +2680,7 @@ type RecordFillRequest struct {
 
 func (x *RecordFillRequest) Reset() {
 	*x = RecordFillRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2692,7 @@ func (x *RecordFillRequest) String() string {
 func (*RecordFillRequest) ProtoMessage() {}
 
 func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[34]
+	mi := &file_mtm_v1_care_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2705,7 @@ func (x *RecordFillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillRequest.ProtoReflect.Descriptor instead.
 func (*RecordFillRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{34}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecordFillRequest) GetPatientId() string {
@@ -2634,7 +2747,7 @@ type RecordFillResponse struct {
 
 func (x *RecordFillResponse) Reset() {
 	*x = RecordFillResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2759,7 @@ func (x *RecordFillResponse) String() string {
 func (*RecordFillResponse) ProtoMessage() {}
 
 func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[35]
+	mi := &file_mtm_v1_care_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2772,7 @@ func (x *RecordFillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordFillResponse.ProtoReflect.Descriptor instead.
 func (*RecordFillResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{35}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RecordFillResponse) GetFill() *Fill {
@@ -2687,7 +2800,7 @@ type AddActionItemRequest struct {
 
 func (x *AddActionItemRequest) Reset() {
 	*x = AddActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2812,7 @@ func (x *AddActionItemRequest) String() string {
 func (*AddActionItemRequest) ProtoMessage() {}
 
 func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[36]
+	mi := &file_mtm_v1_care_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +2825,7 @@ func (x *AddActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemRequest.ProtoReflect.Descriptor instead.
 func (*AddActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{36}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AddActionItemRequest) GetPatientId() string {
@@ -2745,7 +2858,7 @@ type AddActionItemResponse struct {
 
 func (x *AddActionItemResponse) Reset() {
 	*x = AddActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2870,7 @@ func (x *AddActionItemResponse) String() string {
 func (*AddActionItemResponse) ProtoMessage() {}
 
 func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[37]
+	mi := &file_mtm_v1_care_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2883,7 @@ func (x *AddActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddActionItemResponse.ProtoReflect.Descriptor instead.
 func (*AddActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{37}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AddActionItemResponse) GetActionItem() *ActionItem {
@@ -2793,7 +2906,7 @@ type ChangeActionItemRequest struct {
 
 func (x *ChangeActionItemRequest) Reset() {
 	*x = ChangeActionItemRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2918,7 @@ func (x *ChangeActionItemRequest) String() string {
 func (*ChangeActionItemRequest) ProtoMessage() {}
 
 func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[38]
+	mi := &file_mtm_v1_care_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2931,7 @@ func (x *ChangeActionItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemRequest.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{38}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangeActionItemRequest) GetPatientId() string {
@@ -2865,7 +2978,7 @@ type ChangeActionItemResponse struct {
 
 func (x *ChangeActionItemResponse) Reset() {
 	*x = ChangeActionItemResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +2990,7 @@ func (x *ChangeActionItemResponse) String() string {
 func (*ChangeActionItemResponse) ProtoMessage() {}
 
 func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[39]
+	mi := &file_mtm_v1_care_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3003,7 @@ func (x *ChangeActionItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeActionItemResponse.ProtoReflect.Descriptor instead.
 func (*ChangeActionItemResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{39}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ChangeActionItemResponse) GetActionItem() *ActionItem {
@@ -2911,7 +3024,7 @@ type SetActionPlanNotesRequest struct {
 
 func (x *SetActionPlanNotesRequest) Reset() {
 	*x = SetActionPlanNotesRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3036,7 @@ func (x *SetActionPlanNotesRequest) String() string {
 func (*SetActionPlanNotesRequest) ProtoMessage() {}
 
 func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[40]
+	mi := &file_mtm_v1_care_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3049,7 @@ func (x *SetActionPlanNotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesRequest.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{40}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetActionPlanNotesRequest) GetPatientId() string {
@@ -2969,7 +3082,7 @@ type SetActionPlanNotesResponse struct {
 
 func (x *SetActionPlanNotesResponse) Reset() {
 	*x = SetActionPlanNotesResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2981,7 +3094,7 @@ func (x *SetActionPlanNotesResponse) String() string {
 func (*SetActionPlanNotesResponse) ProtoMessage() {}
 
 func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[41]
+	mi := &file_mtm_v1_care_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2994,7 +3107,7 @@ func (x *SetActionPlanNotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActionPlanNotesResponse.ProtoReflect.Descriptor instead.
 func (*SetActionPlanNotesResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{41}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetActionPlanNotesResponse) GetActionPlan() *MedicationActionPlan {
@@ -3031,7 +3144,7 @@ type RecordReviewRequest struct {
 
 func (x *RecordReviewRequest) Reset() {
 	*x = RecordReviewRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3156,7 @@ func (x *RecordReviewRequest) String() string {
 func (*RecordReviewRequest) ProtoMessage() {}
 
 func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[42]
+	mi := &file_mtm_v1_care_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3169,7 @@ func (x *RecordReviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewRequest.ProtoReflect.Descriptor instead.
 func (*RecordReviewRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{42}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordReviewRequest) GetPatientId() string {
@@ -3140,7 +3253,7 @@ type CodedProblem struct {
 
 func (x *CodedProblem) Reset() {
 	*x = CodedProblem{}
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3265,7 @@ func (x *CodedProblem) String() string {
 func (*CodedProblem) ProtoMessage() {}
 
 func (x *CodedProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[43]
+	mi := &file_mtm_v1_care_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3278,7 @@ func (x *CodedProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodedProblem.ProtoReflect.Descriptor instead.
 func (*CodedProblem) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{43}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CodedProblem) GetCategory() DrugTherapyProblemCategory {
@@ -3194,7 +3307,7 @@ type RecordReviewResponse struct {
 
 func (x *RecordReviewResponse) Reset() {
 	*x = RecordReviewResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3319,7 @@ func (x *RecordReviewResponse) String() string {
 func (*RecordReviewResponse) ProtoMessage() {}
 
 func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[44]
+	mi := &file_mtm_v1_care_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3332,7 @@ func (x *RecordReviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReviewResponse.ProtoReflect.Descriptor instead.
 func (*RecordReviewResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{44}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RecordReviewResponse) GetReviewId() string {
@@ -3262,7 +3375,7 @@ type Intervention struct {
 
 func (x *Intervention) Reset() {
 	*x = Intervention{}
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3387,7 @@ func (x *Intervention) String() string {
 func (*Intervention) ProtoMessage() {}
 
 func (x *Intervention) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[45]
+	mi := &file_mtm_v1_care_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3400,7 @@ func (x *Intervention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Intervention.ProtoReflect.Descriptor instead.
 func (*Intervention) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{45}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Intervention) GetKind() InterventionKind {
@@ -3360,7 +3473,7 @@ type Review struct {
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3485,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[46]
+	mi := &file_mtm_v1_care_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3498,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{46}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Review) GetId() string {
@@ -3503,7 +3616,7 @@ type ExportPatientRecordRequest struct {
 
 func (x *ExportPatientRecordRequest) Reset() {
 	*x = ExportPatientRecordRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3628,7 @@ func (x *ExportPatientRecordRequest) String() string {
 func (*ExportPatientRecordRequest) ProtoMessage() {}
 
 func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[47]
+	mi := &file_mtm_v1_care_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3641,7 @@ func (x *ExportPatientRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordRequest.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{47}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExportPatientRecordRequest) GetPatientId() string {
@@ -3556,7 +3669,7 @@ type ExportPatientRecordResponse struct {
 
 func (x *ExportPatientRecordResponse) Reset() {
 	*x = ExportPatientRecordResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3681,7 @@ func (x *ExportPatientRecordResponse) String() string {
 func (*ExportPatientRecordResponse) ProtoMessage() {}
 
 func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[48]
+	mi := &file_mtm_v1_care_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3694,7 @@ func (x *ExportPatientRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPatientRecordResponse.ProtoReflect.Descriptor instead.
 func (*ExportPatientRecordResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{48}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExportPatientRecordResponse) GetContentType() string {
@@ -3612,7 +3725,7 @@ type RecordSummaryDeliveredRequest struct {
 
 func (x *RecordSummaryDeliveredRequest) Reset() {
 	*x = RecordSummaryDeliveredRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +3737,7 @@ func (x *RecordSummaryDeliveredRequest) String() string {
 func (*RecordSummaryDeliveredRequest) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[49]
+	mi := &file_mtm_v1_care_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +3750,7 @@ func (x *RecordSummaryDeliveredRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredRequest.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{49}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RecordSummaryDeliveredRequest) GetPatientId() string {
@@ -3684,7 +3797,7 @@ type RecordSummaryDeliveredResponse struct {
 
 func (x *RecordSummaryDeliveredResponse) Reset() {
 	*x = RecordSummaryDeliveredResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +3809,7 @@ func (x *RecordSummaryDeliveredResponse) String() string {
 func (*RecordSummaryDeliveredResponse) ProtoMessage() {}
 
 func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[50]
+	mi := &file_mtm_v1_care_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +3822,7 @@ func (x *RecordSummaryDeliveredResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaryDeliveredResponse.ProtoReflect.Descriptor instead.
 func (*RecordSummaryDeliveredResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{50}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RecordSummaryDeliveredResponse) GetReview() *Review {
@@ -3728,7 +3841,7 @@ type ListReviewsRequest struct {
 
 func (x *ListReviewsRequest) Reset() {
 	*x = ListReviewsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3740,7 +3853,7 @@ func (x *ListReviewsRequest) String() string {
 func (*ListReviewsRequest) ProtoMessage() {}
 
 func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[51]
+	mi := &file_mtm_v1_care_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3753,7 +3866,7 @@ func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{51}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListReviewsRequest) GetPatientId() string {
@@ -3782,7 +3895,7 @@ type ListReviewsResponse struct {
 
 func (x *ListReviewsResponse) Reset() {
 	*x = ListReviewsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3794,7 +3907,7 @@ func (x *ListReviewsResponse) String() string {
 func (*ListReviewsResponse) ProtoMessage() {}
 
 func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[52]
+	mi := &file_mtm_v1_care_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3807,7 +3920,7 @@ func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{52}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListReviewsResponse) GetReviews() []*Review {
@@ -3860,7 +3973,7 @@ type SetInterventionOutcomeRequest struct {
 
 func (x *SetInterventionOutcomeRequest) Reset() {
 	*x = SetInterventionOutcomeRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +3985,7 @@ func (x *SetInterventionOutcomeRequest) String() string {
 func (*SetInterventionOutcomeRequest) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[53]
+	mi := &file_mtm_v1_care_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +3998,7 @@ func (x *SetInterventionOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{53}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetInterventionOutcomeRequest) GetPatientId() string {
@@ -3932,7 +4045,7 @@ type SetInterventionOutcomeResponse struct {
 
 func (x *SetInterventionOutcomeResponse) Reset() {
 	*x = SetInterventionOutcomeResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4057,7 @@ func (x *SetInterventionOutcomeResponse) String() string {
 func (*SetInterventionOutcomeResponse) ProtoMessage() {}
 
 func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[54]
+	mi := &file_mtm_v1_care_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4070,7 @@ func (x *SetInterventionOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInterventionOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*SetInterventionOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{54}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SetInterventionOutcomeResponse) GetReview() *Review {
@@ -3978,7 +4091,7 @@ type ListSelfReportedMedicationsRequest struct {
 
 func (x *ListSelfReportedMedicationsRequest) Reset() {
 	*x = ListSelfReportedMedicationsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4103,7 @@ func (x *ListSelfReportedMedicationsRequest) String() string {
 func (*ListSelfReportedMedicationsRequest) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[55]
+	mi := &file_mtm_v1_care_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4116,7 @@ func (x *ListSelfReportedMedicationsRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListSelfReportedMedicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{55}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListSelfReportedMedicationsRequest) GetPatientId() string {
@@ -4030,7 +4143,7 @@ type ListSelfReportedMedicationsResponse struct {
 
 func (x *ListSelfReportedMedicationsResponse) Reset() {
 	*x = ListSelfReportedMedicationsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4042,7 +4155,7 @@ func (x *ListSelfReportedMedicationsResponse) String() string {
 func (*ListSelfReportedMedicationsResponse) ProtoMessage() {}
 
 func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[56]
+	mi := &file_mtm_v1_care_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4055,7 +4168,7 @@ func (x *ListSelfReportedMedicationsResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use ListSelfReportedMedicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListSelfReportedMedicationsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{56}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListSelfReportedMedicationsResponse) GetReports() []*SelfReportedMedication {
@@ -4081,7 +4194,7 @@ type ResolveSelfReportedMedicationRequest struct {
 
 func (x *ResolveSelfReportedMedicationRequest) Reset() {
 	*x = ResolveSelfReportedMedicationRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4093,7 +4206,7 @@ func (x *ResolveSelfReportedMedicationRequest) String() string {
 func (*ResolveSelfReportedMedicationRequest) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[57]
+	mi := &file_mtm_v1_care_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4106,7 +4219,7 @@ func (x *ResolveSelfReportedMedicationRequest) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use ResolveSelfReportedMedicationRequest.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{57}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ResolveSelfReportedMedicationRequest) GetPatientId() string {
@@ -4155,7 +4268,7 @@ type ResolveSelfReportedMedicationResponse struct {
 
 func (x *ResolveSelfReportedMedicationResponse) Reset() {
 	*x = ResolveSelfReportedMedicationResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4167,7 +4280,7 @@ func (x *ResolveSelfReportedMedicationResponse) String() string {
 func (*ResolveSelfReportedMedicationResponse) ProtoMessage() {}
 
 func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[58]
+	mi := &file_mtm_v1_care_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4180,7 +4293,7 @@ func (x *ResolveSelfReportedMedicationResponse) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ResolveSelfReportedMedicationResponse.ProtoReflect.Descriptor instead.
 func (*ResolveSelfReportedMedicationResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{58}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ResolveSelfReportedMedicationResponse) GetReport() *SelfReportedMedication {
@@ -4210,7 +4323,7 @@ type ListPatientsDueForCmrRequest struct {
 
 func (x *ListPatientsDueForCmrRequest) Reset() {
 	*x = ListPatientsDueForCmrRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4335,7 @@ func (x *ListPatientsDueForCmrRequest) String() string {
 func (*ListPatientsDueForCmrRequest) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[59]
+	mi := &file_mtm_v1_care_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4348,7 @@ func (x *ListPatientsDueForCmrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{59}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListPatientsDueForCmrRequest) GetDueBy() string {
@@ -4272,7 +4385,7 @@ type CmrDue struct {
 
 func (x *CmrDue) Reset() {
 	*x = CmrDue{}
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4284,7 +4397,7 @@ func (x *CmrDue) String() string {
 func (*CmrDue) ProtoMessage() {}
 
 func (x *CmrDue) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[60]
+	mi := &file_mtm_v1_care_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4297,7 +4410,7 @@ func (x *CmrDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CmrDue.ProtoReflect.Descriptor instead.
 func (*CmrDue) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{60}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CmrDue) GetPatient() *Patient {
@@ -4334,7 +4447,7 @@ type ListPatientsDueForCmrResponse struct {
 
 func (x *ListPatientsDueForCmrResponse) Reset() {
 	*x = ListPatientsDueForCmrResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4346,7 +4459,7 @@ func (x *ListPatientsDueForCmrResponse) String() string {
 func (*ListPatientsDueForCmrResponse) ProtoMessage() {}
 
 func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[61]
+	mi := &file_mtm_v1_care_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4359,7 +4472,7 @@ func (x *ListPatientsDueForCmrResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatientsDueForCmrResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsDueForCmrResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{61}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListPatientsDueForCmrResponse) GetPatients() []*CmrDue {
@@ -4398,7 +4511,7 @@ type ListPatientsBelowAdherenceThresholdRequest struct {
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4410,7 +4523,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) String() string {
 func (*ListPatientsBelowAdherenceThresholdRequest) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[62]
+	mi := &file_mtm_v1_care_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4423,7 +4536,7 @@ func (x *ListPatientsBelowAdherenceThresholdRequest) ProtoReflect() protoreflect
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdRequest.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{62}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdRequest) GetWindowDays() int32 {
@@ -4462,7 +4575,7 @@ type PatientAdherence struct {
 
 func (x *PatientAdherence) Reset() {
 	*x = PatientAdherence{}
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4474,7 +4587,7 @@ func (x *PatientAdherence) String() string {
 func (*PatientAdherence) ProtoMessage() {}
 
 func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[63]
+	mi := &file_mtm_v1_care_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4487,7 +4600,7 @@ func (x *PatientAdherence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatientAdherence.ProtoReflect.Descriptor instead.
 func (*PatientAdherence) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{63}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PatientAdherence) GetPatient() *Patient {
@@ -4524,7 +4637,7 @@ type ListPatientsBelowAdherenceThresholdResponse struct {
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) Reset() {
 	*x = ListPatientsBelowAdherenceThresholdResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4536,7 +4649,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) String() string {
 func (*ListPatientsBelowAdherenceThresholdResponse) ProtoMessage() {}
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[64]
+	mi := &file_mtm_v1_care_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4549,7 +4662,7 @@ func (x *ListPatientsBelowAdherenceThresholdResponse) ProtoReflect() protoreflec
 
 // Deprecated: Use ListPatientsBelowAdherenceThresholdResponse.ProtoReflect.Descriptor instead.
 func (*ListPatientsBelowAdherenceThresholdResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{64}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListPatientsBelowAdherenceThresholdResponse) GetPatients() []*PatientAdherence {
@@ -4584,7 +4697,7 @@ type ListOverdueFollowUpsRequest struct {
 
 func (x *ListOverdueFollowUpsRequest) Reset() {
 	*x = ListOverdueFollowUpsRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4596,7 +4709,7 @@ func (x *ListOverdueFollowUpsRequest) String() string {
 func (*ListOverdueFollowUpsRequest) ProtoMessage() {}
 
 func (x *ListOverdueFollowUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[65]
+	mi := &file_mtm_v1_care_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4609,7 +4722,7 @@ func (x *ListOverdueFollowUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueFollowUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListOverdueFollowUpsRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{65}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListOverdueFollowUpsRequest) GetPageSize() int32 {
@@ -4644,7 +4757,7 @@ type OverdueFollowUp struct {
 
 func (x *OverdueFollowUp) Reset() {
 	*x = OverdueFollowUp{}
-	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4656,7 +4769,7 @@ func (x *OverdueFollowUp) String() string {
 func (*OverdueFollowUp) ProtoMessage() {}
 
 func (x *OverdueFollowUp) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[66]
+	mi := &file_mtm_v1_care_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4669,7 +4782,7 @@ func (x *OverdueFollowUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OverdueFollowUp.ProtoReflect.Descriptor instead.
 func (*OverdueFollowUp) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{66}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *OverdueFollowUp) GetPatient() *Patient {
@@ -4721,7 +4834,7 @@ type ListOverdueFollowUpsResponse struct {
 
 func (x *ListOverdueFollowUpsResponse) Reset() {
 	*x = ListOverdueFollowUpsResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4733,7 +4846,7 @@ func (x *ListOverdueFollowUpsResponse) String() string {
 func (*ListOverdueFollowUpsResponse) ProtoMessage() {}
 
 func (x *ListOverdueFollowUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[67]
+	mi := &file_mtm_v1_care_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4746,7 +4859,7 @@ func (x *ListOverdueFollowUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueFollowUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListOverdueFollowUpsResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{67}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListOverdueFollowUpsResponse) GetFollowUps() []*OverdueFollowUp {
@@ -4781,7 +4894,7 @@ type ScheduleFollowUpRequest struct {
 
 func (x *ScheduleFollowUpRequest) Reset() {
 	*x = ScheduleFollowUpRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[68]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4793,7 +4906,7 @@ func (x *ScheduleFollowUpRequest) String() string {
 func (*ScheduleFollowUpRequest) ProtoMessage() {}
 
 func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[68]
+	mi := &file_mtm_v1_care_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4806,7 +4919,7 @@ func (x *ScheduleFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{68}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ScheduleFollowUpRequest) GetPatientId() string {
@@ -4839,7 +4952,7 @@ type ScheduleFollowUpResponse struct {
 
 func (x *ScheduleFollowUpResponse) Reset() {
 	*x = ScheduleFollowUpResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[69]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4851,7 +4964,7 @@ func (x *ScheduleFollowUpResponse) String() string {
 func (*ScheduleFollowUpResponse) ProtoMessage() {}
 
 func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[69]
+	mi := &file_mtm_v1_care_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4864,7 +4977,7 @@ func (x *ScheduleFollowUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleFollowUpResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleFollowUpResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{69}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ScheduleFollowUpResponse) GetFollowUpId() string {
@@ -4884,7 +4997,7 @@ type GetPatientAdherenceRequest struct {
 
 func (x *GetPatientAdherenceRequest) Reset() {
 	*x = GetPatientAdherenceRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[70]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4896,7 +5009,7 @@ func (x *GetPatientAdherenceRequest) String() string {
 func (*GetPatientAdherenceRequest) ProtoMessage() {}
 
 func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[70]
+	mi := &file_mtm_v1_care_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4909,7 +5022,7 @@ func (x *GetPatientAdherenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceRequest.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{70}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetPatientAdherenceRequest) GetPatientId() string {
@@ -4935,7 +5048,7 @@ type GetPatientAdherenceResponse struct {
 
 func (x *GetPatientAdherenceResponse) Reset() {
 	*x = GetPatientAdherenceResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[71]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4947,7 +5060,7 @@ func (x *GetPatientAdherenceResponse) String() string {
 func (*GetPatientAdherenceResponse) ProtoMessage() {}
 
 func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[71]
+	mi := &file_mtm_v1_care_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4960,7 +5073,7 @@ func (x *GetPatientAdherenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatientAdherenceResponse.ProtoReflect.Descriptor instead.
 func (*GetPatientAdherenceResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{71}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetPatientAdherenceResponse) GetMedications() []*MedicationAdherence {
@@ -4984,7 +5097,7 @@ type CreatePharmacistRequest struct {
 
 func (x *CreatePharmacistRequest) Reset() {
 	*x = CreatePharmacistRequest{}
-	mi := &file_mtm_v1_care_proto_msgTypes[72]
+	mi := &file_mtm_v1_care_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4996,7 +5109,7 @@ func (x *CreatePharmacistRequest) String() string {
 func (*CreatePharmacistRequest) ProtoMessage() {}
 
 func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[72]
+	mi := &file_mtm_v1_care_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5009,7 +5122,7 @@ func (x *CreatePharmacistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistRequest.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistRequest) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{72}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *CreatePharmacistRequest) GetEmail() string {
@@ -5056,7 +5169,7 @@ type CreatePharmacistResponse struct {
 
 func (x *CreatePharmacistResponse) Reset() {
 	*x = CreatePharmacistResponse{}
-	mi := &file_mtm_v1_care_proto_msgTypes[73]
+	mi := &file_mtm_v1_care_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5068,7 +5181,7 @@ func (x *CreatePharmacistResponse) String() string {
 func (*CreatePharmacistResponse) ProtoMessage() {}
 
 func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtm_v1_care_proto_msgTypes[73]
+	mi := &file_mtm_v1_care_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5081,7 +5194,7 @@ func (x *CreatePharmacistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePharmacistResponse.ProtoReflect.Descriptor instead.
 func (*CreatePharmacistResponse) Descriptor() ([]byte, []int) {
-	return file_mtm_v1_care_proto_rawDescGZIP(), []int{73}
+	return file_mtm_v1_care_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CreatePharmacistResponse) GetAccountId() string {
@@ -5095,7 +5208,17 @@ var File_mtm_v1_care_proto protoreflect.FileDescriptor
 
 const file_mtm_v1_care_proto_rawDesc = "" +
 	"\n" +
-	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\x94\x02\n" +
+	"\x11mtm/v1/care.proto\x12\x06mtm.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14mtm/v1/patient.proto\x1a\x14mtm/v1/records.proto\x1a\x12mtm/v1/rules.proto\"\x91\x01\n" +
+	"\x14DeletePatientRequest\x12:\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12=\n" +
+	"\x13confirm_family_name\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\xc8\xf3\x18\x01\x10\x01\x18dR\x11confirmFamilyName\"\x95\x01\n" +
+	"\x15DeletePatientResponse\x12A\n" +
+	"\x06erased\x18\x01 \x03(\v2).mtm.v1.DeletePatientResponse.ErasedEntryR\x06erased\x1a9\n" +
+	"\vErasedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x94\x02\n" +
 	"\x19SetPatientContactsRequest\x12:\n" +
 	"\n" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\x12&\n" +
@@ -5142,14 +5265,16 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"patient_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\tpatientId\"\x9f\x01\n" +
 	"\x1bIssueActivationCodeResponse\x12'\n" +
 	"\x0factivation_code\x18\x01 \x01(\tR\x0eactivationCode\x12W\n" +
-	"\x1aactivation_code_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x17activationCodeExpiresAt\"\x97\x01\n" +
+	"\x1aactivation_code_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x17activationCodeExpiresAt\"\xc8\x01\n" +
 	"\x15SearchPatientsRequest\x12,\n" +
 	"\vname_prefix\x18\x01 \x01(\tB\v\xbaH\br\x06\xc8\xf3\x18\x01\x18dR\n" +
 	"namePrefix\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\tpageToken\"m\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\tpageToken\x12/\n" +
+	"\rdate_of_birth\x18\x04 \x01(\tB\v\xbaH\br\x06\xd8\xf3\x18\x01\x18\n" +
+	"R\vdateOfBirth\"m\n" +
 	"\x16SearchPatientsResponse\x12+\n" +
 	"\bpatients\x18\x01 \x03(\v2\x0f.mtm.v1.PatientR\bpatients\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
@@ -5563,7 +5688,7 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x12SelfReportDecision\x12$\n" +
 	" SELF_REPORT_DECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSELF_REPORT_DECISION_ACCEPT\x10\x01\x12 \n" +
-	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xe7\x17\n" +
+	"\x1cSELF_REPORT_DECISION_DECLINE\x10\x022\xb5\x18\n" +
 	"\vCareService\x12L\n" +
 	"\rEnrollPatient\x12\x1c.mtm.v1.EnrollPatientRequest\x1a\x1d.mtm.v1.EnrollPatientResponse\x12^\n" +
 	"\x13IssueActivationCode\x12\".mtm.v1.IssueActivationCodeRequest\x1a#.mtm.v1.IssueActivationCodeResponse\x12O\n" +
@@ -5599,7 +5724,8 @@ const file_mtm_v1_care_proto_rawDesc = "" +
 	"\x16RecordSummaryDelivered\x12%.mtm.v1.RecordSummaryDeliveredRequest\x1a&.mtm.v1.RecordSummaryDeliveredResponse\x12[\n" +
 	"\x12SetPatientContacts\x12!.mtm.v1.SetPatientContactsRequest\x1a\".mtm.v1.SetPatientContactsResponse\x12F\n" +
 	"\vGetPharmacy\x12\x1a.mtm.v1.GetPharmacyRequest\x1a\x1b.mtm.v1.GetPharmacyResponse\x12O\n" +
-	"\x0eUpdatePharmacy\x12\x1d.mtm.v1.UpdatePharmacyRequest\x1a\x1e.mtm.v1.UpdatePharmacyResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
+	"\x0eUpdatePharmacy\x12\x1d.mtm.v1.UpdatePharmacyRequest\x1a\x1e.mtm.v1.UpdatePharmacyResponse\x12L\n" +
+	"\rDeletePatient\x12\x1c.mtm.v1.DeletePatientRequest\x1a\x1d.mtm.v1.DeletePatientResponseB.Z,github.com/mtmapp/mtm/proto/gen/mtm/v1;mtmv1b\x06proto3"
 
 var (
 	file_mtm_v1_care_proto_rawDescOnce sync.Once
@@ -5614,7 +5740,7 @@ func file_mtm_v1_care_proto_rawDescGZIP() []byte {
 }
 
 var file_mtm_v1_care_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_mtm_v1_care_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_mtm_v1_care_proto_goTypes = []any{
 	(ClinicalConditionKind)(0),                          // 0: mtm.v1.ClinicalConditionKind
 	(ReviewKind)(0),                                     // 1: mtm.v1.ReviewKind
@@ -5626,235 +5752,241 @@ var file_mtm_v1_care_proto_goTypes = []any{
 	(SummaryDeliveryMethod)(0),                          // 7: mtm.v1.SummaryDeliveryMethod
 	(SummaryRecipient)(0),                               // 8: mtm.v1.SummaryRecipient
 	(SelfReportDecision)(0),                             // 9: mtm.v1.SelfReportDecision
-	(*SetPatientContactsRequest)(nil),                   // 10: mtm.v1.SetPatientContactsRequest
-	(*SetPatientContactsResponse)(nil),                  // 11: mtm.v1.SetPatientContactsResponse
-	(*GetPharmacyRequest)(nil),                          // 12: mtm.v1.GetPharmacyRequest
-	(*GetPharmacyResponse)(nil),                         // 13: mtm.v1.GetPharmacyResponse
-	(*UpdatePharmacyRequest)(nil),                       // 14: mtm.v1.UpdatePharmacyRequest
-	(*UpdatePharmacyResponse)(nil),                      // 15: mtm.v1.UpdatePharmacyResponse
-	(*EnrollPatientRequest)(nil),                        // 16: mtm.v1.EnrollPatientRequest
-	(*EnrollPatientResponse)(nil),                       // 17: mtm.v1.EnrollPatientResponse
-	(*IssueActivationCodeRequest)(nil),                  // 18: mtm.v1.IssueActivationCodeRequest
-	(*IssueActivationCodeResponse)(nil),                 // 19: mtm.v1.IssueActivationCodeResponse
-	(*SearchPatientsRequest)(nil),                       // 20: mtm.v1.SearchPatientsRequest
-	(*SearchPatientsResponse)(nil),                      // 21: mtm.v1.SearchPatientsResponse
-	(*GetPatientRecordRequest)(nil),                     // 22: mtm.v1.GetPatientRecordRequest
-	(*GetPatientRecordResponse)(nil),                    // 23: mtm.v1.GetPatientRecordResponse
-	(*ClinicalCondition)(nil),                           // 24: mtm.v1.ClinicalCondition
-	(*RecordClinicalConditionRequest)(nil),              // 25: mtm.v1.RecordClinicalConditionRequest
-	(*RecordClinicalConditionResponse)(nil),             // 26: mtm.v1.RecordClinicalConditionResponse
-	(*EndClinicalConditionRequest)(nil),                 // 27: mtm.v1.EndClinicalConditionRequest
-	(*EndClinicalConditionResponse)(nil),                // 28: mtm.v1.EndClinicalConditionResponse
-	(*RemoveClinicalConditionRequest)(nil),              // 29: mtm.v1.RemoveClinicalConditionRequest
-	(*RemoveClinicalConditionResponse)(nil),             // 30: mtm.v1.RemoveClinicalConditionResponse
-	(*MedicationFields)(nil),                            // 31: mtm.v1.MedicationFields
-	(*AddMedicationRequest)(nil),                        // 32: mtm.v1.AddMedicationRequest
-	(*AddMedicationResponse)(nil),                       // 33: mtm.v1.AddMedicationResponse
-	(*ChangeMedicationRequest)(nil),                     // 34: mtm.v1.ChangeMedicationRequest
-	(*ChangeMedicationResponse)(nil),                    // 35: mtm.v1.ChangeMedicationResponse
-	(*StopMedicationRequest)(nil),                       // 36: mtm.v1.StopMedicationRequest
-	(*StopMedicationResponse)(nil),                      // 37: mtm.v1.StopMedicationResponse
-	(*AddAllergyRequest)(nil),                           // 38: mtm.v1.AddAllergyRequest
-	(*AddAllergyResponse)(nil),                          // 39: mtm.v1.AddAllergyResponse
-	(*RemoveAllergyRequest)(nil),                        // 40: mtm.v1.RemoveAllergyRequest
-	(*RemoveAllergyResponse)(nil),                       // 41: mtm.v1.RemoveAllergyResponse
-	(*SetOtherInformationRequest)(nil),                  // 42: mtm.v1.SetOtherInformationRequest
-	(*SetOtherInformationResponse)(nil),                 // 43: mtm.v1.SetOtherInformationResponse
-	(*RecordFillRequest)(nil),                           // 44: mtm.v1.RecordFillRequest
-	(*RecordFillResponse)(nil),                          // 45: mtm.v1.RecordFillResponse
-	(*AddActionItemRequest)(nil),                        // 46: mtm.v1.AddActionItemRequest
-	(*AddActionItemResponse)(nil),                       // 47: mtm.v1.AddActionItemResponse
-	(*ChangeActionItemRequest)(nil),                     // 48: mtm.v1.ChangeActionItemRequest
-	(*ChangeActionItemResponse)(nil),                    // 49: mtm.v1.ChangeActionItemResponse
-	(*SetActionPlanNotesRequest)(nil),                   // 50: mtm.v1.SetActionPlanNotesRequest
-	(*SetActionPlanNotesResponse)(nil),                  // 51: mtm.v1.SetActionPlanNotesResponse
-	(*RecordReviewRequest)(nil),                         // 52: mtm.v1.RecordReviewRequest
-	(*CodedProblem)(nil),                                // 53: mtm.v1.CodedProblem
-	(*RecordReviewResponse)(nil),                        // 54: mtm.v1.RecordReviewResponse
-	(*Intervention)(nil),                                // 55: mtm.v1.Intervention
-	(*Review)(nil),                                      // 56: mtm.v1.Review
-	(*ExportPatientRecordRequest)(nil),                  // 57: mtm.v1.ExportPatientRecordRequest
-	(*ExportPatientRecordResponse)(nil),                 // 58: mtm.v1.ExportPatientRecordResponse
-	(*RecordSummaryDeliveredRequest)(nil),               // 59: mtm.v1.RecordSummaryDeliveredRequest
-	(*RecordSummaryDeliveredResponse)(nil),              // 60: mtm.v1.RecordSummaryDeliveredResponse
-	(*ListReviewsRequest)(nil),                          // 61: mtm.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),                         // 62: mtm.v1.ListReviewsResponse
-	(*SetInterventionOutcomeRequest)(nil),               // 63: mtm.v1.SetInterventionOutcomeRequest
-	(*SetInterventionOutcomeResponse)(nil),              // 64: mtm.v1.SetInterventionOutcomeResponse
-	(*ListSelfReportedMedicationsRequest)(nil),          // 65: mtm.v1.ListSelfReportedMedicationsRequest
-	(*ListSelfReportedMedicationsResponse)(nil),         // 66: mtm.v1.ListSelfReportedMedicationsResponse
-	(*ResolveSelfReportedMedicationRequest)(nil),        // 67: mtm.v1.ResolveSelfReportedMedicationRequest
-	(*ResolveSelfReportedMedicationResponse)(nil),       // 68: mtm.v1.ResolveSelfReportedMedicationResponse
-	(*ListPatientsDueForCmrRequest)(nil),                // 69: mtm.v1.ListPatientsDueForCmrRequest
-	(*CmrDue)(nil),                                      // 70: mtm.v1.CmrDue
-	(*ListPatientsDueForCmrResponse)(nil),               // 71: mtm.v1.ListPatientsDueForCmrResponse
-	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 72: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	(*PatientAdherence)(nil),                            // 73: mtm.v1.PatientAdherence
-	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 74: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	(*ListOverdueFollowUpsRequest)(nil),                 // 75: mtm.v1.ListOverdueFollowUpsRequest
-	(*OverdueFollowUp)(nil),                             // 76: mtm.v1.OverdueFollowUp
-	(*ListOverdueFollowUpsResponse)(nil),                // 77: mtm.v1.ListOverdueFollowUpsResponse
-	(*ScheduleFollowUpRequest)(nil),                     // 78: mtm.v1.ScheduleFollowUpRequest
-	(*ScheduleFollowUpResponse)(nil),                    // 79: mtm.v1.ScheduleFollowUpResponse
-	(*GetPatientAdherenceRequest)(nil),                  // 80: mtm.v1.GetPatientAdherenceRequest
-	(*GetPatientAdherenceResponse)(nil),                 // 81: mtm.v1.GetPatientAdherenceResponse
-	(*CreatePharmacistRequest)(nil),                     // 82: mtm.v1.CreatePharmacistRequest
-	(*CreatePharmacistResponse)(nil),                    // 83: mtm.v1.CreatePharmacistResponse
-	(*Contact)(nil),                                     // 84: mtm.v1.Contact
-	(*Patient)(nil),                                     // 85: mtm.v1.Patient
-	(*Pharmacy)(nil),                                    // 86: mtm.v1.Pharmacy
-	(*timestamppb.Timestamp)(nil),                       // 87: google.protobuf.Timestamp
-	(*PersonalMedicationList)(nil),                      // 88: mtm.v1.PersonalMedicationList
-	(*MedicationActionPlan)(nil),                        // 89: mtm.v1.MedicationActionPlan
-	(*Medication)(nil),                                  // 90: mtm.v1.Medication
-	(AllergyKind)(0),                                    // 91: mtm.v1.AllergyKind
-	(*Allergy)(nil),                                     // 92: mtm.v1.Allergy
-	(*Fill)(nil),                                        // 93: mtm.v1.Fill
-	(*ActionItem)(nil),                                  // 94: mtm.v1.ActionItem
-	(ExportFormat)(0),                                   // 95: mtm.v1.ExportFormat
-	(*SelfReportedMedication)(nil),                      // 96: mtm.v1.SelfReportedMedication
-	(*MedicationAdherence)(nil),                         // 97: mtm.v1.MedicationAdherence
+	(*DeletePatientRequest)(nil),                        // 10: mtm.v1.DeletePatientRequest
+	(*DeletePatientResponse)(nil),                       // 11: mtm.v1.DeletePatientResponse
+	(*SetPatientContactsRequest)(nil),                   // 12: mtm.v1.SetPatientContactsRequest
+	(*SetPatientContactsResponse)(nil),                  // 13: mtm.v1.SetPatientContactsResponse
+	(*GetPharmacyRequest)(nil),                          // 14: mtm.v1.GetPharmacyRequest
+	(*GetPharmacyResponse)(nil),                         // 15: mtm.v1.GetPharmacyResponse
+	(*UpdatePharmacyRequest)(nil),                       // 16: mtm.v1.UpdatePharmacyRequest
+	(*UpdatePharmacyResponse)(nil),                      // 17: mtm.v1.UpdatePharmacyResponse
+	(*EnrollPatientRequest)(nil),                        // 18: mtm.v1.EnrollPatientRequest
+	(*EnrollPatientResponse)(nil),                       // 19: mtm.v1.EnrollPatientResponse
+	(*IssueActivationCodeRequest)(nil),                  // 20: mtm.v1.IssueActivationCodeRequest
+	(*IssueActivationCodeResponse)(nil),                 // 21: mtm.v1.IssueActivationCodeResponse
+	(*SearchPatientsRequest)(nil),                       // 22: mtm.v1.SearchPatientsRequest
+	(*SearchPatientsResponse)(nil),                      // 23: mtm.v1.SearchPatientsResponse
+	(*GetPatientRecordRequest)(nil),                     // 24: mtm.v1.GetPatientRecordRequest
+	(*GetPatientRecordResponse)(nil),                    // 25: mtm.v1.GetPatientRecordResponse
+	(*ClinicalCondition)(nil),                           // 26: mtm.v1.ClinicalCondition
+	(*RecordClinicalConditionRequest)(nil),              // 27: mtm.v1.RecordClinicalConditionRequest
+	(*RecordClinicalConditionResponse)(nil),             // 28: mtm.v1.RecordClinicalConditionResponse
+	(*EndClinicalConditionRequest)(nil),                 // 29: mtm.v1.EndClinicalConditionRequest
+	(*EndClinicalConditionResponse)(nil),                // 30: mtm.v1.EndClinicalConditionResponse
+	(*RemoveClinicalConditionRequest)(nil),              // 31: mtm.v1.RemoveClinicalConditionRequest
+	(*RemoveClinicalConditionResponse)(nil),             // 32: mtm.v1.RemoveClinicalConditionResponse
+	(*MedicationFields)(nil),                            // 33: mtm.v1.MedicationFields
+	(*AddMedicationRequest)(nil),                        // 34: mtm.v1.AddMedicationRequest
+	(*AddMedicationResponse)(nil),                       // 35: mtm.v1.AddMedicationResponse
+	(*ChangeMedicationRequest)(nil),                     // 36: mtm.v1.ChangeMedicationRequest
+	(*ChangeMedicationResponse)(nil),                    // 37: mtm.v1.ChangeMedicationResponse
+	(*StopMedicationRequest)(nil),                       // 38: mtm.v1.StopMedicationRequest
+	(*StopMedicationResponse)(nil),                      // 39: mtm.v1.StopMedicationResponse
+	(*AddAllergyRequest)(nil),                           // 40: mtm.v1.AddAllergyRequest
+	(*AddAllergyResponse)(nil),                          // 41: mtm.v1.AddAllergyResponse
+	(*RemoveAllergyRequest)(nil),                        // 42: mtm.v1.RemoveAllergyRequest
+	(*RemoveAllergyResponse)(nil),                       // 43: mtm.v1.RemoveAllergyResponse
+	(*SetOtherInformationRequest)(nil),                  // 44: mtm.v1.SetOtherInformationRequest
+	(*SetOtherInformationResponse)(nil),                 // 45: mtm.v1.SetOtherInformationResponse
+	(*RecordFillRequest)(nil),                           // 46: mtm.v1.RecordFillRequest
+	(*RecordFillResponse)(nil),                          // 47: mtm.v1.RecordFillResponse
+	(*AddActionItemRequest)(nil),                        // 48: mtm.v1.AddActionItemRequest
+	(*AddActionItemResponse)(nil),                       // 49: mtm.v1.AddActionItemResponse
+	(*ChangeActionItemRequest)(nil),                     // 50: mtm.v1.ChangeActionItemRequest
+	(*ChangeActionItemResponse)(nil),                    // 51: mtm.v1.ChangeActionItemResponse
+	(*SetActionPlanNotesRequest)(nil),                   // 52: mtm.v1.SetActionPlanNotesRequest
+	(*SetActionPlanNotesResponse)(nil),                  // 53: mtm.v1.SetActionPlanNotesResponse
+	(*RecordReviewRequest)(nil),                         // 54: mtm.v1.RecordReviewRequest
+	(*CodedProblem)(nil),                                // 55: mtm.v1.CodedProblem
+	(*RecordReviewResponse)(nil),                        // 56: mtm.v1.RecordReviewResponse
+	(*Intervention)(nil),                                // 57: mtm.v1.Intervention
+	(*Review)(nil),                                      // 58: mtm.v1.Review
+	(*ExportPatientRecordRequest)(nil),                  // 59: mtm.v1.ExportPatientRecordRequest
+	(*ExportPatientRecordResponse)(nil),                 // 60: mtm.v1.ExportPatientRecordResponse
+	(*RecordSummaryDeliveredRequest)(nil),               // 61: mtm.v1.RecordSummaryDeliveredRequest
+	(*RecordSummaryDeliveredResponse)(nil),              // 62: mtm.v1.RecordSummaryDeliveredResponse
+	(*ListReviewsRequest)(nil),                          // 63: mtm.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),                         // 64: mtm.v1.ListReviewsResponse
+	(*SetInterventionOutcomeRequest)(nil),               // 65: mtm.v1.SetInterventionOutcomeRequest
+	(*SetInterventionOutcomeResponse)(nil),              // 66: mtm.v1.SetInterventionOutcomeResponse
+	(*ListSelfReportedMedicationsRequest)(nil),          // 67: mtm.v1.ListSelfReportedMedicationsRequest
+	(*ListSelfReportedMedicationsResponse)(nil),         // 68: mtm.v1.ListSelfReportedMedicationsResponse
+	(*ResolveSelfReportedMedicationRequest)(nil),        // 69: mtm.v1.ResolveSelfReportedMedicationRequest
+	(*ResolveSelfReportedMedicationResponse)(nil),       // 70: mtm.v1.ResolveSelfReportedMedicationResponse
+	(*ListPatientsDueForCmrRequest)(nil),                // 71: mtm.v1.ListPatientsDueForCmrRequest
+	(*CmrDue)(nil),                                      // 72: mtm.v1.CmrDue
+	(*ListPatientsDueForCmrResponse)(nil),               // 73: mtm.v1.ListPatientsDueForCmrResponse
+	(*ListPatientsBelowAdherenceThresholdRequest)(nil),  // 74: mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	(*PatientAdherence)(nil),                            // 75: mtm.v1.PatientAdherence
+	(*ListPatientsBelowAdherenceThresholdResponse)(nil), // 76: mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	(*ListOverdueFollowUpsRequest)(nil),                 // 77: mtm.v1.ListOverdueFollowUpsRequest
+	(*OverdueFollowUp)(nil),                             // 78: mtm.v1.OverdueFollowUp
+	(*ListOverdueFollowUpsResponse)(nil),                // 79: mtm.v1.ListOverdueFollowUpsResponse
+	(*ScheduleFollowUpRequest)(nil),                     // 80: mtm.v1.ScheduleFollowUpRequest
+	(*ScheduleFollowUpResponse)(nil),                    // 81: mtm.v1.ScheduleFollowUpResponse
+	(*GetPatientAdherenceRequest)(nil),                  // 82: mtm.v1.GetPatientAdherenceRequest
+	(*GetPatientAdherenceResponse)(nil),                 // 83: mtm.v1.GetPatientAdherenceResponse
+	(*CreatePharmacistRequest)(nil),                     // 84: mtm.v1.CreatePharmacistRequest
+	(*CreatePharmacistResponse)(nil),                    // 85: mtm.v1.CreatePharmacistResponse
+	nil,                                                 // 86: mtm.v1.DeletePatientResponse.ErasedEntry
+	(*Contact)(nil),                                     // 87: mtm.v1.Contact
+	(*Patient)(nil),                                     // 88: mtm.v1.Patient
+	(*Pharmacy)(nil),                                    // 89: mtm.v1.Pharmacy
+	(*timestamppb.Timestamp)(nil),                       // 90: google.protobuf.Timestamp
+	(*PersonalMedicationList)(nil),                      // 91: mtm.v1.PersonalMedicationList
+	(*MedicationActionPlan)(nil),                        // 92: mtm.v1.MedicationActionPlan
+	(*Medication)(nil),                                  // 93: mtm.v1.Medication
+	(AllergyKind)(0),                                    // 94: mtm.v1.AllergyKind
+	(*Allergy)(nil),                                     // 95: mtm.v1.Allergy
+	(*Fill)(nil),                                        // 96: mtm.v1.Fill
+	(*ActionItem)(nil),                                  // 97: mtm.v1.ActionItem
+	(ExportFormat)(0),                                   // 98: mtm.v1.ExportFormat
+	(*SelfReportedMedication)(nil),                      // 99: mtm.v1.SelfReportedMedication
+	(*MedicationAdherence)(nil),                         // 100: mtm.v1.MedicationAdherence
 }
 var file_mtm_v1_care_proto_depIdxs = []int32{
-	84,  // 0: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
-	84,  // 1: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
-	85,  // 2: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
-	86,  // 3: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	86,  // 4: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
-	85,  // 5: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
-	87,  // 6: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	87,  // 7: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
-	85,  // 8: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
-	85,  // 9: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
-	88,  // 10: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	89,  // 11: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	24,  // 12: mtm.v1.GetPatientRecordResponse.conditions:type_name -> mtm.v1.ClinicalCondition
-	0,   // 13: mtm.v1.ClinicalCondition.kind:type_name -> mtm.v1.ClinicalConditionKind
-	87,  // 14: mtm.v1.ClinicalCondition.recorded_at:type_name -> google.protobuf.Timestamp
-	0,   // 15: mtm.v1.RecordClinicalConditionRequest.kind:type_name -> mtm.v1.ClinicalConditionKind
-	24,  // 16: mtm.v1.RecordClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
-	24,  // 17: mtm.v1.EndClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
-	31,  // 18: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	90,  // 19: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
-	31,  // 20: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	90,  // 21: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
-	90,  // 22: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
-	91,  // 23: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
-	92,  // 24: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
-	88,  // 25: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
-	93,  // 26: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
-	94,  // 27: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	94,  // 28: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
-	89,  // 29: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
-	1,   // 30: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
-	2,   // 31: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	55,  // 32: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
-	53,  // 33: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
-	3,   // 34: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
-	56,  // 35: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
-	6,   // 36: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
-	4,   // 37: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
-	5,   // 38: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	1,   // 39: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
-	2,   // 40: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
-	55,  // 41: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
-	87,  // 42: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
-	7,   // 43: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
-	8,   // 44: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
-	53,  // 45: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
-	95,  // 46: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
-	7,   // 47: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
-	8,   // 48: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
-	56,  // 49: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
-	56,  // 50: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
-	5,   // 51: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
-	56,  // 52: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
-	96,  // 53: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
-	9,   // 54: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
-	31,  // 55: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
-	96,  // 56: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
-	90,  // 57: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
-	85,  // 58: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
-	70,  // 59: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
-	85,  // 60: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
-	97,  // 61: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
-	73,  // 62: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
-	85,  // 63: mtm.v1.OverdueFollowUp.patient:type_name -> mtm.v1.Patient
-	87,  // 64: mtm.v1.OverdueFollowUp.due_at:type_name -> google.protobuf.Timestamp
-	76,  // 65: mtm.v1.ListOverdueFollowUpsResponse.follow_ups:type_name -> mtm.v1.OverdueFollowUp
-	87,  // 66: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
-	97,  // 67: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
-	16,  // 68: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
-	18,  // 69: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
-	20,  // 70: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
-	22,  // 71: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
-	32,  // 72: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
-	34,  // 73: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
-	36,  // 74: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
-	38,  // 75: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
-	40,  // 76: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
-	42,  // 77: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
-	44,  // 78: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
-	46,  // 79: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
-	48,  // 80: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
-	50,  // 81: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
-	52,  // 82: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
-	78,  // 83: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
-	80,  // 84: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
-	82,  // 85: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
-	61,  // 86: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
-	63,  // 87: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
-	65,  // 88: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
-	67,  // 89: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
-	69,  // 90: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
-	72,  // 91: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
-	75,  // 92: mtm.v1.CareService.ListOverdueFollowUps:input_type -> mtm.v1.ListOverdueFollowUpsRequest
-	25,  // 93: mtm.v1.CareService.RecordClinicalCondition:input_type -> mtm.v1.RecordClinicalConditionRequest
-	27,  // 94: mtm.v1.CareService.EndClinicalCondition:input_type -> mtm.v1.EndClinicalConditionRequest
-	29,  // 95: mtm.v1.CareService.RemoveClinicalCondition:input_type -> mtm.v1.RemoveClinicalConditionRequest
-	57,  // 96: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
-	59,  // 97: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
-	10,  // 98: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
-	12,  // 99: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
-	14,  // 100: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
-	17,  // 101: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
-	19,  // 102: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
-	21,  // 103: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
-	23,  // 104: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
-	33,  // 105: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
-	35,  // 106: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
-	37,  // 107: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
-	39,  // 108: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
-	41,  // 109: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
-	43,  // 110: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
-	45,  // 111: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
-	47,  // 112: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
-	49,  // 113: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
-	51,  // 114: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
-	54,  // 115: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
-	79,  // 116: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
-	81,  // 117: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
-	83,  // 118: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
-	62,  // 119: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
-	64,  // 120: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
-	66,  // 121: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
-	68,  // 122: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
-	71,  // 123: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
-	74,  // 124: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
-	77,  // 125: mtm.v1.CareService.ListOverdueFollowUps:output_type -> mtm.v1.ListOverdueFollowUpsResponse
-	26,  // 126: mtm.v1.CareService.RecordClinicalCondition:output_type -> mtm.v1.RecordClinicalConditionResponse
-	28,  // 127: mtm.v1.CareService.EndClinicalCondition:output_type -> mtm.v1.EndClinicalConditionResponse
-	30,  // 128: mtm.v1.CareService.RemoveClinicalCondition:output_type -> mtm.v1.RemoveClinicalConditionResponse
-	58,  // 129: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
-	60,  // 130: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
-	11,  // 131: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
-	13,  // 132: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
-	15,  // 133: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
-	101, // [101:134] is the sub-list for method output_type
-	68,  // [68:101] is the sub-list for method input_type
-	68,  // [68:68] is the sub-list for extension type_name
-	68,  // [68:68] is the sub-list for extension extendee
-	0,   // [0:68] is the sub-list for field type_name
+	86,  // 0: mtm.v1.DeletePatientResponse.erased:type_name -> mtm.v1.DeletePatientResponse.ErasedEntry
+	87,  // 1: mtm.v1.SetPatientContactsRequest.emergency_contact:type_name -> mtm.v1.Contact
+	87,  // 2: mtm.v1.SetPatientContactsRequest.primary_care:type_name -> mtm.v1.Contact
+	88,  // 3: mtm.v1.SetPatientContactsResponse.patient:type_name -> mtm.v1.Patient
+	89,  // 4: mtm.v1.GetPharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	89,  // 5: mtm.v1.UpdatePharmacyResponse.pharmacy:type_name -> mtm.v1.Pharmacy
+	88,  // 6: mtm.v1.EnrollPatientResponse.patient:type_name -> mtm.v1.Patient
+	90,  // 7: mtm.v1.EnrollPatientResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	90,  // 8: mtm.v1.IssueActivationCodeResponse.activation_code_expires_at:type_name -> google.protobuf.Timestamp
+	88,  // 9: mtm.v1.SearchPatientsResponse.patients:type_name -> mtm.v1.Patient
+	88,  // 10: mtm.v1.GetPatientRecordResponse.patient:type_name -> mtm.v1.Patient
+	91,  // 11: mtm.v1.GetPatientRecordResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	92,  // 12: mtm.v1.GetPatientRecordResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	26,  // 13: mtm.v1.GetPatientRecordResponse.conditions:type_name -> mtm.v1.ClinicalCondition
+	0,   // 14: mtm.v1.ClinicalCondition.kind:type_name -> mtm.v1.ClinicalConditionKind
+	90,  // 15: mtm.v1.ClinicalCondition.recorded_at:type_name -> google.protobuf.Timestamp
+	0,   // 16: mtm.v1.RecordClinicalConditionRequest.kind:type_name -> mtm.v1.ClinicalConditionKind
+	26,  // 17: mtm.v1.RecordClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	26,  // 18: mtm.v1.EndClinicalConditionResponse.condition:type_name -> mtm.v1.ClinicalCondition
+	33,  // 19: mtm.v1.AddMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	93,  // 20: mtm.v1.AddMedicationResponse.medication:type_name -> mtm.v1.Medication
+	33,  // 21: mtm.v1.ChangeMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	93,  // 22: mtm.v1.ChangeMedicationResponse.medication:type_name -> mtm.v1.Medication
+	93,  // 23: mtm.v1.StopMedicationResponse.medication:type_name -> mtm.v1.Medication
+	94,  // 24: mtm.v1.AddAllergyRequest.kind:type_name -> mtm.v1.AllergyKind
+	95,  // 25: mtm.v1.AddAllergyResponse.allergy:type_name -> mtm.v1.Allergy
+	91,  // 26: mtm.v1.SetOtherInformationResponse.medication_list:type_name -> mtm.v1.PersonalMedicationList
+	96,  // 27: mtm.v1.RecordFillResponse.fill:type_name -> mtm.v1.Fill
+	97,  // 28: mtm.v1.AddActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	97,  // 29: mtm.v1.ChangeActionItemResponse.action_item:type_name -> mtm.v1.ActionItem
+	92,  // 30: mtm.v1.SetActionPlanNotesResponse.action_plan:type_name -> mtm.v1.MedicationActionPlan
+	1,   // 31: mtm.v1.RecordReviewRequest.kind:type_name -> mtm.v1.ReviewKind
+	2,   // 32: mtm.v1.RecordReviewRequest.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	57,  // 33: mtm.v1.RecordReviewRequest.intervention_details:type_name -> mtm.v1.Intervention
+	55,  // 34: mtm.v1.RecordReviewRequest.coded_problems:type_name -> mtm.v1.CodedProblem
+	3,   // 35: mtm.v1.CodedProblem.category:type_name -> mtm.v1.DrugTherapyProblemCategory
+	58,  // 36: mtm.v1.RecordReviewResponse.review:type_name -> mtm.v1.Review
+	6,   // 37: mtm.v1.Intervention.kind:type_name -> mtm.v1.InterventionKind
+	4,   // 38: mtm.v1.Intervention.action:type_name -> mtm.v1.InterventionAction
+	5,   // 39: mtm.v1.Intervention.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	1,   // 40: mtm.v1.Review.kind:type_name -> mtm.v1.ReviewKind
+	2,   // 41: mtm.v1.Review.delivery_method:type_name -> mtm.v1.DeliveryMethod
+	57,  // 42: mtm.v1.Review.interventions:type_name -> mtm.v1.Intervention
+	90,  // 43: mtm.v1.Review.created_at:type_name -> google.protobuf.Timestamp
+	7,   // 44: mtm.v1.Review.summary_delivery_method:type_name -> mtm.v1.SummaryDeliveryMethod
+	8,   // 45: mtm.v1.Review.summary_recipient:type_name -> mtm.v1.SummaryRecipient
+	55,  // 46: mtm.v1.Review.coded_problems:type_name -> mtm.v1.CodedProblem
+	98,  // 47: mtm.v1.ExportPatientRecordRequest.format:type_name -> mtm.v1.ExportFormat
+	7,   // 48: mtm.v1.RecordSummaryDeliveredRequest.method:type_name -> mtm.v1.SummaryDeliveryMethod
+	8,   // 49: mtm.v1.RecordSummaryDeliveredRequest.recipient:type_name -> mtm.v1.SummaryRecipient
+	58,  // 50: mtm.v1.RecordSummaryDeliveredResponse.review:type_name -> mtm.v1.Review
+	58,  // 51: mtm.v1.ListReviewsResponse.reviews:type_name -> mtm.v1.Review
+	5,   // 52: mtm.v1.SetInterventionOutcomeRequest.outcome_code:type_name -> mtm.v1.InterventionOutcomeCode
+	58,  // 53: mtm.v1.SetInterventionOutcomeResponse.review:type_name -> mtm.v1.Review
+	99,  // 54: mtm.v1.ListSelfReportedMedicationsResponse.reports:type_name -> mtm.v1.SelfReportedMedication
+	9,   // 55: mtm.v1.ResolveSelfReportedMedicationRequest.decision:type_name -> mtm.v1.SelfReportDecision
+	33,  // 56: mtm.v1.ResolveSelfReportedMedicationRequest.medication:type_name -> mtm.v1.MedicationFields
+	99,  // 57: mtm.v1.ResolveSelfReportedMedicationResponse.report:type_name -> mtm.v1.SelfReportedMedication
+	93,  // 58: mtm.v1.ResolveSelfReportedMedicationResponse.medication:type_name -> mtm.v1.Medication
+	88,  // 59: mtm.v1.CmrDue.patient:type_name -> mtm.v1.Patient
+	72,  // 60: mtm.v1.ListPatientsDueForCmrResponse.patients:type_name -> mtm.v1.CmrDue
+	88,  // 61: mtm.v1.PatientAdherence.patient:type_name -> mtm.v1.Patient
+	100, // 62: mtm.v1.PatientAdherence.medications:type_name -> mtm.v1.MedicationAdherence
+	75,  // 63: mtm.v1.ListPatientsBelowAdherenceThresholdResponse.patients:type_name -> mtm.v1.PatientAdherence
+	88,  // 64: mtm.v1.OverdueFollowUp.patient:type_name -> mtm.v1.Patient
+	90,  // 65: mtm.v1.OverdueFollowUp.due_at:type_name -> google.protobuf.Timestamp
+	78,  // 66: mtm.v1.ListOverdueFollowUpsResponse.follow_ups:type_name -> mtm.v1.OverdueFollowUp
+	90,  // 67: mtm.v1.ScheduleFollowUpRequest.due_at:type_name -> google.protobuf.Timestamp
+	100, // 68: mtm.v1.GetPatientAdherenceResponse.medications:type_name -> mtm.v1.MedicationAdherence
+	18,  // 69: mtm.v1.CareService.EnrollPatient:input_type -> mtm.v1.EnrollPatientRequest
+	20,  // 70: mtm.v1.CareService.IssueActivationCode:input_type -> mtm.v1.IssueActivationCodeRequest
+	22,  // 71: mtm.v1.CareService.SearchPatients:input_type -> mtm.v1.SearchPatientsRequest
+	24,  // 72: mtm.v1.CareService.GetPatientRecord:input_type -> mtm.v1.GetPatientRecordRequest
+	34,  // 73: mtm.v1.CareService.AddMedication:input_type -> mtm.v1.AddMedicationRequest
+	36,  // 74: mtm.v1.CareService.ChangeMedication:input_type -> mtm.v1.ChangeMedicationRequest
+	38,  // 75: mtm.v1.CareService.StopMedication:input_type -> mtm.v1.StopMedicationRequest
+	40,  // 76: mtm.v1.CareService.AddAllergy:input_type -> mtm.v1.AddAllergyRequest
+	42,  // 77: mtm.v1.CareService.RemoveAllergy:input_type -> mtm.v1.RemoveAllergyRequest
+	44,  // 78: mtm.v1.CareService.SetOtherInformation:input_type -> mtm.v1.SetOtherInformationRequest
+	46,  // 79: mtm.v1.CareService.RecordFill:input_type -> mtm.v1.RecordFillRequest
+	48,  // 80: mtm.v1.CareService.AddActionItem:input_type -> mtm.v1.AddActionItemRequest
+	50,  // 81: mtm.v1.CareService.ChangeActionItem:input_type -> mtm.v1.ChangeActionItemRequest
+	52,  // 82: mtm.v1.CareService.SetActionPlanNotes:input_type -> mtm.v1.SetActionPlanNotesRequest
+	54,  // 83: mtm.v1.CareService.RecordReview:input_type -> mtm.v1.RecordReviewRequest
+	80,  // 84: mtm.v1.CareService.ScheduleFollowUp:input_type -> mtm.v1.ScheduleFollowUpRequest
+	82,  // 85: mtm.v1.CareService.GetPatientAdherence:input_type -> mtm.v1.GetPatientAdherenceRequest
+	84,  // 86: mtm.v1.CareService.CreatePharmacist:input_type -> mtm.v1.CreatePharmacistRequest
+	63,  // 87: mtm.v1.CareService.ListReviews:input_type -> mtm.v1.ListReviewsRequest
+	65,  // 88: mtm.v1.CareService.SetInterventionOutcome:input_type -> mtm.v1.SetInterventionOutcomeRequest
+	67,  // 89: mtm.v1.CareService.ListSelfReportedMedications:input_type -> mtm.v1.ListSelfReportedMedicationsRequest
+	69,  // 90: mtm.v1.CareService.ResolveSelfReportedMedication:input_type -> mtm.v1.ResolveSelfReportedMedicationRequest
+	71,  // 91: mtm.v1.CareService.ListPatientsDueForCmr:input_type -> mtm.v1.ListPatientsDueForCmrRequest
+	74,  // 92: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:input_type -> mtm.v1.ListPatientsBelowAdherenceThresholdRequest
+	77,  // 93: mtm.v1.CareService.ListOverdueFollowUps:input_type -> mtm.v1.ListOverdueFollowUpsRequest
+	27,  // 94: mtm.v1.CareService.RecordClinicalCondition:input_type -> mtm.v1.RecordClinicalConditionRequest
+	29,  // 95: mtm.v1.CareService.EndClinicalCondition:input_type -> mtm.v1.EndClinicalConditionRequest
+	31,  // 96: mtm.v1.CareService.RemoveClinicalCondition:input_type -> mtm.v1.RemoveClinicalConditionRequest
+	59,  // 97: mtm.v1.CareService.ExportPatientRecord:input_type -> mtm.v1.ExportPatientRecordRequest
+	61,  // 98: mtm.v1.CareService.RecordSummaryDelivered:input_type -> mtm.v1.RecordSummaryDeliveredRequest
+	12,  // 99: mtm.v1.CareService.SetPatientContacts:input_type -> mtm.v1.SetPatientContactsRequest
+	14,  // 100: mtm.v1.CareService.GetPharmacy:input_type -> mtm.v1.GetPharmacyRequest
+	16,  // 101: mtm.v1.CareService.UpdatePharmacy:input_type -> mtm.v1.UpdatePharmacyRequest
+	10,  // 102: mtm.v1.CareService.DeletePatient:input_type -> mtm.v1.DeletePatientRequest
+	19,  // 103: mtm.v1.CareService.EnrollPatient:output_type -> mtm.v1.EnrollPatientResponse
+	21,  // 104: mtm.v1.CareService.IssueActivationCode:output_type -> mtm.v1.IssueActivationCodeResponse
+	23,  // 105: mtm.v1.CareService.SearchPatients:output_type -> mtm.v1.SearchPatientsResponse
+	25,  // 106: mtm.v1.CareService.GetPatientRecord:output_type -> mtm.v1.GetPatientRecordResponse
+	35,  // 107: mtm.v1.CareService.AddMedication:output_type -> mtm.v1.AddMedicationResponse
+	37,  // 108: mtm.v1.CareService.ChangeMedication:output_type -> mtm.v1.ChangeMedicationResponse
+	39,  // 109: mtm.v1.CareService.StopMedication:output_type -> mtm.v1.StopMedicationResponse
+	41,  // 110: mtm.v1.CareService.AddAllergy:output_type -> mtm.v1.AddAllergyResponse
+	43,  // 111: mtm.v1.CareService.RemoveAllergy:output_type -> mtm.v1.RemoveAllergyResponse
+	45,  // 112: mtm.v1.CareService.SetOtherInformation:output_type -> mtm.v1.SetOtherInformationResponse
+	47,  // 113: mtm.v1.CareService.RecordFill:output_type -> mtm.v1.RecordFillResponse
+	49,  // 114: mtm.v1.CareService.AddActionItem:output_type -> mtm.v1.AddActionItemResponse
+	51,  // 115: mtm.v1.CareService.ChangeActionItem:output_type -> mtm.v1.ChangeActionItemResponse
+	53,  // 116: mtm.v1.CareService.SetActionPlanNotes:output_type -> mtm.v1.SetActionPlanNotesResponse
+	56,  // 117: mtm.v1.CareService.RecordReview:output_type -> mtm.v1.RecordReviewResponse
+	81,  // 118: mtm.v1.CareService.ScheduleFollowUp:output_type -> mtm.v1.ScheduleFollowUpResponse
+	83,  // 119: mtm.v1.CareService.GetPatientAdherence:output_type -> mtm.v1.GetPatientAdherenceResponse
+	85,  // 120: mtm.v1.CareService.CreatePharmacist:output_type -> mtm.v1.CreatePharmacistResponse
+	64,  // 121: mtm.v1.CareService.ListReviews:output_type -> mtm.v1.ListReviewsResponse
+	66,  // 122: mtm.v1.CareService.SetInterventionOutcome:output_type -> mtm.v1.SetInterventionOutcomeResponse
+	68,  // 123: mtm.v1.CareService.ListSelfReportedMedications:output_type -> mtm.v1.ListSelfReportedMedicationsResponse
+	70,  // 124: mtm.v1.CareService.ResolveSelfReportedMedication:output_type -> mtm.v1.ResolveSelfReportedMedicationResponse
+	73,  // 125: mtm.v1.CareService.ListPatientsDueForCmr:output_type -> mtm.v1.ListPatientsDueForCmrResponse
+	76,  // 126: mtm.v1.CareService.ListPatientsBelowAdherenceThreshold:output_type -> mtm.v1.ListPatientsBelowAdherenceThresholdResponse
+	79,  // 127: mtm.v1.CareService.ListOverdueFollowUps:output_type -> mtm.v1.ListOverdueFollowUpsResponse
+	28,  // 128: mtm.v1.CareService.RecordClinicalCondition:output_type -> mtm.v1.RecordClinicalConditionResponse
+	30,  // 129: mtm.v1.CareService.EndClinicalCondition:output_type -> mtm.v1.EndClinicalConditionResponse
+	32,  // 130: mtm.v1.CareService.RemoveClinicalCondition:output_type -> mtm.v1.RemoveClinicalConditionResponse
+	60,  // 131: mtm.v1.CareService.ExportPatientRecord:output_type -> mtm.v1.ExportPatientRecordResponse
+	62,  // 132: mtm.v1.CareService.RecordSummaryDelivered:output_type -> mtm.v1.RecordSummaryDeliveredResponse
+	13,  // 133: mtm.v1.CareService.SetPatientContacts:output_type -> mtm.v1.SetPatientContactsResponse
+	15,  // 134: mtm.v1.CareService.GetPharmacy:output_type -> mtm.v1.GetPharmacyResponse
+	17,  // 135: mtm.v1.CareService.UpdatePharmacy:output_type -> mtm.v1.UpdatePharmacyResponse
+	11,  // 136: mtm.v1.CareService.DeletePatient:output_type -> mtm.v1.DeletePatientResponse
+	103, // [103:137] is the sub-list for method output_type
+	69,  // [69:103] is the sub-list for method input_type
+	69,  // [69:69] is the sub-list for extension type_name
+	69,  // [69:69] is the sub-list for extension extendee
+	0,   // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_mtm_v1_care_proto_init() }
@@ -5865,14 +5997,14 @@ func file_mtm_v1_care_proto_init() {
 	file_mtm_v1_patient_proto_init()
 	file_mtm_v1_records_proto_init()
 	file_mtm_v1_rules_proto_init()
-	file_mtm_v1_care_proto_msgTypes[4].OneofWrappers = []any{}
+	file_mtm_v1_care_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtm_v1_care_proto_rawDesc), len(file_mtm_v1_care_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   74,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

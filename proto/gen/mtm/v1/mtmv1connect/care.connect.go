@@ -128,6 +128,9 @@ const (
 	// CareServiceUpdatePharmacyProcedure is the fully-qualified name of the CareService's
 	// UpdatePharmacy RPC.
 	CareServiceUpdatePharmacyProcedure = "/mtm.v1.CareService/UpdatePharmacy"
+	// CareServiceDeletePatientProcedure is the fully-qualified name of the CareService's DeletePatient
+	// RPC.
+	CareServiceDeletePatientProcedure = "/mtm.v1.CareService/DeletePatient"
 )
 
 // CareServiceClient is a client for the mtm.v1.CareService service.
@@ -218,6 +221,13 @@ type CareServiceClient interface {
 	// TTY, hours, address, NPI, plan name), which the patient's documents
 	// print (pharmacy admins).
 	UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error)
+	// DeletePatient erases a patient for good (pharmacy admins): their data
+	// key first, so that copies of their data in backups and replicas can no
+	// longer be read, then their record, messages, reminders, codes,
+	// caregiver grants, access report and change log. The audit archive
+	// keeps the event, with ids only. Not undoable: the request repeats the
+	// patient's family name as a confirmation.
+	DeletePatient(context.Context, *connect.Request[v1.DeletePatientRequest]) (*connect.Response[v1.DeletePatientResponse], error)
 }
 
 // NewCareServiceClient constructs a client for the mtm.v1.CareService service. By default, it uses
@@ -429,6 +439,12 @@ func NewCareServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(careServiceMethods.ByName("UpdatePharmacy")),
 			connect.WithClientOptions(opts...),
 		),
+		deletePatient: connect.NewClient[v1.DeletePatientRequest, v1.DeletePatientResponse](
+			httpClient,
+			baseURL+CareServiceDeletePatientProcedure,
+			connect.WithSchema(careServiceMethods.ByName("DeletePatient")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -467,6 +483,7 @@ type careServiceClient struct {
 	setPatientContacts                  *connect.Client[v1.SetPatientContactsRequest, v1.SetPatientContactsResponse]
 	getPharmacy                         *connect.Client[v1.GetPharmacyRequest, v1.GetPharmacyResponse]
 	updatePharmacy                      *connect.Client[v1.UpdatePharmacyRequest, v1.UpdatePharmacyResponse]
+	deletePatient                       *connect.Client[v1.DeletePatientRequest, v1.DeletePatientResponse]
 }
 
 // EnrollPatient calls mtm.v1.CareService.EnrollPatient.
@@ -634,6 +651,11 @@ func (c *careServiceClient) UpdatePharmacy(ctx context.Context, req *connect.Req
 	return c.updatePharmacy.CallUnary(ctx, req)
 }
 
+// DeletePatient calls mtm.v1.CareService.DeletePatient.
+func (c *careServiceClient) DeletePatient(ctx context.Context, req *connect.Request[v1.DeletePatientRequest]) (*connect.Response[v1.DeletePatientResponse], error) {
+	return c.deletePatient.CallUnary(ctx, req)
+}
+
 // CareServiceHandler is an implementation of the mtm.v1.CareService service.
 type CareServiceHandler interface {
 	// EnrollPatient creates a patient and returns a one-time activation code.
@@ -722,6 +744,13 @@ type CareServiceHandler interface {
 	// TTY, hours, address, NPI, plan name), which the patient's documents
 	// print (pharmacy admins).
 	UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error)
+	// DeletePatient erases a patient for good (pharmacy admins): their data
+	// key first, so that copies of their data in backups and replicas can no
+	// longer be read, then their record, messages, reminders, codes,
+	// caregiver grants, access report and change log. The audit archive
+	// keeps the event, with ids only. Not undoable: the request repeats the
+	// patient's family name as a confirmation.
+	DeletePatient(context.Context, *connect.Request[v1.DeletePatientRequest]) (*connect.Response[v1.DeletePatientResponse], error)
 }
 
 // NewCareServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -929,6 +958,12 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(careServiceMethods.ByName("UpdatePharmacy")),
 		connect.WithHandlerOptions(opts...),
 	)
+	careServiceDeletePatientHandler := connect.NewUnaryHandler(
+		CareServiceDeletePatientProcedure,
+		svc.DeletePatient,
+		connect.WithSchema(careServiceMethods.ByName("DeletePatient")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/mtm.v1.CareService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CareServiceEnrollPatientProcedure:
@@ -997,6 +1032,8 @@ func NewCareServiceHandler(svc CareServiceHandler, opts ...connect.HandlerOption
 			careServiceGetPharmacyHandler.ServeHTTP(w, r)
 		case CareServiceUpdatePharmacyProcedure:
 			careServiceUpdatePharmacyHandler.ServeHTTP(w, r)
+		case CareServiceDeletePatientProcedure:
+			careServiceDeletePatientHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1136,4 +1173,8 @@ func (UnimplementedCareServiceHandler) GetPharmacy(context.Context, *connect.Req
 
 func (UnimplementedCareServiceHandler) UpdatePharmacy(context.Context, *connect.Request[v1.UpdatePharmacyRequest]) (*connect.Response[v1.UpdatePharmacyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.UpdatePharmacy is not implemented"))
+}
+
+func (UnimplementedCareServiceHandler) DeletePatient(context.Context, *connect.Request[v1.DeletePatientRequest]) (*connect.Response[v1.DeletePatientResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("mtm.v1.CareService.DeletePatient is not implemented"))
 }
