@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // AtRest is what a store does to keep PHI sealed at rest (store/seal):
 // lookups by clear values through blind indexes, a resumable
@@ -73,3 +76,8 @@ type Erased struct {
 	// "reminders", "grants", …).
 	Counts map[string]int
 }
+
+// FoldName is the form in which FindPatients compares family names: lower
+// case, no leading or trailing space, single inner spaces. Both stores
+// blind-index this form, so "Van  der Berg" finds "van der berg".
+func FoldName(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }

@@ -21,11 +21,10 @@ var _ store.AtRest = (*Store)(nil)
 const findLimit = 100
 
 // FindPatients returns the pharmacy's patients with this family name
-// (trimmed, any case) and birth date, by id, at most 100, through the
+// (store.FoldName) and birth date, by id, at most 100, through the
 // blind name and birth-date index; an entry whose record disagrees is
 // skipped.
 func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string, birthDate store.Date) ([]store.Patient, error) {
-	norm := func(n string) string { return strings.ToLower(strings.TrimSpace(n)) }
 	out := []store.Patient{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		prefix := s.nameDOBKey(pharmacyID, familyName, birthDate)
@@ -39,7 +38,7 @@ func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string,
 			if err != nil {
 				return err
 			}
-			if p.PharmacyID != pharmacyID || p.DateOfBirth != birthDate || norm(p.FamilyName) != norm(familyName) {
+			if p.PharmacyID != pharmacyID || p.DateOfBirth != birthDate || store.FoldName(p.FamilyName) != store.FoldName(familyName) {
 				continue // cannot happen: the entry is written with the record
 			}
 			out = append(out, p)

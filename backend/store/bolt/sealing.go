@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
 	bbolt "go.etcd.io/bbolt"
@@ -226,7 +225,7 @@ func (s *Store) lookupKey(b *bbolt.Bucket, purpose, value string) string {
 // the blind index of their pharmacy, family name (trimmed, lower case) and
 // birth date, and a zero byte.
 func (s *Store) nameDOBKey(pharmacyID, familyName string, birthDate store.Date) []byte {
-	v := pharmacyID + "\x00" + strings.ToLower(strings.TrimSpace(familyName)) + "\x00" + birthDate.String()
+	v := pharmacyID + "\x00" + store.FoldName(familyName) + "\x00" + birthDate.String()
 	return append([]byte(s.vault.Blind(blindNameDOB, v)), 0)
 }
 
@@ -238,8 +237,7 @@ func (s *Store) syncNameIndex(tx *bbolt.Tx, old, p store.Patient, force bool) er
 	if s.noSeal {
 		return nil // as before the index existed
 	}
-	norm := func(n string) string { return strings.ToLower(strings.TrimSpace(n)) }
-	same := old.ID == p.ID && old.PharmacyID == p.PharmacyID && old.DateOfBirth == p.DateOfBirth && norm(old.FamilyName) == norm(p.FamilyName)
+	same := old.ID == p.ID && old.PharmacyID == p.PharmacyID && old.DateOfBirth == p.DateOfBirth && store.FoldName(old.FamilyName) == store.FoldName(p.FamilyName)
 	if same && !force {
 		return nil
 	}

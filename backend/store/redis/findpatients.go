@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -26,12 +25,9 @@ const maxFound = 100
 
 // nameDOBKey is the index key of a pharmacy's family name and birth date.
 func (s *Store) nameDOBKey(pharmacyID, familyName string, dob store.Date) string {
-	return s.k.nameDOB(s.blind(blindNameDOB, pharmacyID+"\x00"+normalizeName(familyName)+"\x00"+dob.String()))
+	return s.k.nameDOB(s.blind(blindNameDOB, pharmacyID+"\x00"+store.FoldName(familyName)+"\x00"+dob.String()))
 }
 
-// normalizeName compares family names case- and space-insensitively:
-// lower case, no leading or trailing space, single inner spaces.
-func normalizeName(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
 
 // syncNameDOB indexes p under its name and birth date after its record
 // was written, and drops the entry of old (the record before; zero for a
@@ -63,7 +59,7 @@ func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string,
 		return nil, s.fail(opName, err)
 	}
 	key := s.nameDOBKey(pharmacyID, familyName, birthDate)
-	want := normalizeName(familyName)
+	want := store.FoldName(familyName)
 	cctx, cancel := s.call(ctx)
 	ids, err := s.rdb.SMembers(cctx, key).Result()
 	cancel()
@@ -82,7 +78,7 @@ func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string,
 			return nil, fmt.Errorf("%s: %w", opName, err)
 		}
 		for i, p := range ps {
-			if p.ID == "" || p.PharmacyID != pharmacyID || normalizeName(p.FamilyName) != want || p.DateOfBirth != birthDate {
+			if p.ID == "" || p.PharmacyID != pharmacyID || store.FoldName(p.FamilyName) != want || p.DateOfBirth != birthDate {
 				cctx, cancel := s.call(ctx)
 				s.rdb.SRem(cctx, key, batch[i]) // stale: best effort
 				cancel()
