@@ -426,6 +426,8 @@ func (s *Store) Reencrypt(ctx context.Context, cursor string, opts store.Reencry
 			dir.Next = cursorDirectory + last
 		} else if err := s.reencryptLegacyKeys(tx, &dir); err != nil {
 			return err
+		} else if err := s.rewrapVaultKeys(tx); err != nil {
+			return err
 		}
 		page.Next, page.Resealed = dir.Next, page.Resealed+dir.Resealed
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
 	"github.com/mtmapp/mtm/backend/store/seal"
+	"github.com/mtmapp/mtm/backend/store/seal/sealtest"
 	"github.com/mtmapp/mtm/backend/store/storetest"
 )
 
@@ -315,4 +316,33 @@ func TestScrubFreePagesDoesNotGrowTheFile(t *testing.T) {
 	if grown := pages() - first; grown > 3*scrubs {
 		t.Fatalf("free pages grew by %d over %d scrubs (from %d)", grown, scrubs, first)
 	}
+}
+
+// TestKEKRotation follows the README's rotation of a local key file: the
+// store runs under the old key, then under old+new (new primary) while a
+// pass rewraps everything, then under the new key alone: everything must
+// still read. Without the pass's rewrapping of the store's own keys the
+// last open fails with seal.ErrWrongKEK.
+func TestKEKRotation(t *testing.T) {
+	before, during, after := sealtest.KEKRotation(t)
+	path := filepath.Join(t.TempDir(), "mtm.db")
+	s := openOpts(t, path, bolt.Options{KEK: before})
+	w := storetest.SeedMarkers(t, s)
+	s.Close()
+
+	s = openOpts(t, path, bolt.Options{KEK: during})
+	cursor := ""
+	for {
+		page, err := s.Reencrypt(t.Context(), cursor, store.ReencryptOptions{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	s.Close()
+
+	s = openOpts(t, path, bolt.Options{KEK: after})
+	storetest.CheckMarkers(t, s, w)
 }

@@ -74,6 +74,21 @@ func vaultKeys(tx *bbolt.Tx, kek tink.AEAD) (seal.VaultKeys, error) {
 	return keys, b.Put([]byte("keys"), keys.Marshal())
 }
 
+// rewrapVaultKeys wraps the store's own keys again under the KEK's
+// current primary version (the end of a re-encryption pass: after a KEK
+// rotation, the old KEK version can then be removed).
+func (s *Store) rewrapVaultKeys(tx *bbolt.Tx) error {
+	b := tx.Bucket(bucketVault)
+	keys, err := seal.UnmarshalVaultKeys(b.Get([]byte("keys")))
+	if err != nil {
+		return err
+	}
+	if keys, err = s.vault.Rewrap(keys); err != nil {
+		return err
+	}
+	return b.Put([]byte("keys"), keys.Marshal())
+}
+
 // dataKey returns the data key of owner (a patient id, or "" for the
 // directory). With create, a patient without a key gets one (tx must be
 // writable); without, errNoDataKey.

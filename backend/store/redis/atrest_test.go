@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mtmapp/mtm/backend/store"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 	"github.com/mtmapp/mtm/backend/store/seal"
+	"github.com/mtmapp/mtm/backend/store/seal/sealtest"
 	"github.com/mtmapp/mtm/backend/store/storetest"
 )
 
@@ -332,4 +334,34 @@ func TestAppendsAfterAnotherProcessRotatedTheKey(t *testing.T) {
 			t.Fatalf("GetDose %s after the rotation: %v", occ, err)
 		}
 	}
+}
+
+// TestKEKRotation follows the README's rotation of a local key file on
+// Redis: instances under the old key, then under old+new (new primary)
+// while a pass rewraps everything, then under the new key alone.
+func TestKEKRotation(t *testing.T) {
+	before, during, after := sealtest.KEKRotation(t)
+	addr, _ := redistest.StartServer(t)
+	cfg := redisstore.Config{Addrs: []string{addr}}
+	open := func(kek tink.AEAD) *redisstore.Store {
+		t.Helper()
+		s, err := redisstore.Open(t.Context(), cfg, redisstore.Options{KEK: kek})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	w := storetest.SeedMarkers(t, open(before))
+	s := open(during)
+	for cursor := ""; ; {
+		page, err := s.Reencrypt(t.Context(), cursor, store.ReencryptOptions{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	storetest.CheckMarkers(t, open(after), w)
 }

@@ -198,14 +198,17 @@ func (s *Store) reencryptPatient(ctx context.Context, id string, rotate bool) (r
 				return resealed, 0, err
 			}
 		}
-		next, err := s.vault.RetirePatientKeys(id, wrapped)
-		if err != nil {
-			return resealed, 0, err
-		}
-		if _, err := s.swapKey(ctx, id, wrapped, next); err != nil {
-			return resealed, 0, err
-		}
 		retired = dk.Versions() - 1
+	}
+	// Every value is current: drop the other versions and, in any case,
+	// rewrap the key under the KEK's primary version (after a KEK
+	// rotation the old KEK version can go once a pass completed).
+	next, err := s.vault.RetirePatientKeys(id, wrapped)
+	if err != nil {
+		return resealed, 0, err
+	}
+	if _, err := s.swapKey(ctx, id, wrapped, next); err != nil {
+		return resealed, 0, err
 	}
 	return resealed, retired, nil
 }
@@ -513,7 +516,10 @@ func (s *Store) reencryptDirectory(ctx context.Context) (int, error) {
 		}
 	}
 	moved, err := s.moveLegacyKeys(ctx)
-	return n + moved, err
+	if err != nil {
+		return n + moved, err
+	}
+	return n + moved, s.rewrapVault(ctx)
 }
 
 // isBlind reports whether a key's tag holds a blind index (32 lower-case

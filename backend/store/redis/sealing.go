@@ -97,6 +97,33 @@ func (s *Store) openVault(ctx context.Context) error {
 	return nil
 }
 
+// rewrapVault wraps the store's own keys again under the KEK's current
+// primary version (the end of a re-encryption pass: after a KEK rotation,
+// the old KEK version can then be removed). Two passes racing write the
+// same keys, wrapped alike.
+func (s *Store) rewrapVault(ctx context.Context) error {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	key := s.k.vault()
+	b, err := s.rdb.Get(cctx, key).Bytes()
+	if err != nil {
+		return s.fail("vault keys", err)
+	}
+	vk, err := seal.UnmarshalVaultKeys(b)
+	if err != nil {
+		return err
+	}
+	if vk, err = s.vault.Rewrap(vk); err != nil {
+		return err
+	}
+	if err := s.apply(cctx, key, func(p redis.Pipeliner) redis.Cmder {
+		return p.Set(cctx, key, vk.Marshal(), 0)
+	}); err != nil {
+		return s.fail("vault keys", err)
+	}
+	return nil
+}
+
 // blind is the blind index of value for purpose.
 func (s *Store) blind(purpose, value string) string { return s.vault.Blind(purpose, value) }
 

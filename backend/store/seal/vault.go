@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
@@ -197,4 +198,33 @@ func (k *DataKey) CurrentValue(headerLen int, value []byte) bool {
 
 func valueAD(scope, kind, id string, header []byte) []byte {
 	return fields(formatV1, "value", scope, kind, id, string(header))
+}
+
+// Rewrap returns keys (the store's own, as read from the store) wrapped
+// again under the KEK's current primary version, keys unchanged: the last
+// step of a re-encryption pass after a KEK rotation, so that the old KEK
+// version can be removed once every pass completed. ErrWrongKEK when the
+// KEK does not open them.
+func (v *Vault) Rewrap(keys VaultKeys) (VaultKeys, error) {
+	kek := v.ring.KEK()
+	rewrap := func(wrapped []byte, ad []byte) ([]byte, error) {
+		h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), kek, ad)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrWrongKEK, err)
+		}
+		var buf bytes.Buffer
+		if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), kek, ad); err != nil {
+			return nil, fmt.Errorf("seal: rewrap: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	idx, err := rewrap(keys.Index, keyAD("index", ""))
+	if err != nil {
+		return VaultKeys{}, err
+	}
+	dir, err := rewrap(keys.Directory, keyAD("dek", DirectoryScope))
+	if err != nil {
+		return VaultKeys{}, err
+	}
+	return VaultKeys{Index: idx, Directory: dir}, nil
 }

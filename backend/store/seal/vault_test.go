@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mtmapp/mtm/backend/store/seal"
+	"github.com/mtmapp/mtm/backend/store/seal/sealtest"
 )
 
 // A store opened with another key-encryption key than the one that made
@@ -85,5 +86,43 @@ func TestVaultValues(t *testing.T) {
 	}
 	if v.Blind("account-email", "x@example.org") == v.Blind("throttle", "x@example.org") {
 		t.Fatal("blind indexes of two purposes agree")
+	}
+}
+
+// TestVaultRewrapAfterKEKRotation: after a KEK rotation the store's own
+// keys, rewrapped, open under the new key alone; not rewrapped, they
+// would lock the store out once the old key is removed.
+func TestVaultRewrapAfterKEKRotation(t *testing.T) {
+	before, during, after := sealtest.KEKRotation(t)
+	keys, err := seal.NewVaultKeys(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := seal.OpenVault(during, keys, 0)
+	if err != nil {
+		t.Fatalf("the rotating KEK must open keys of its old version: %v", err)
+	}
+	wrapped, _ := v.NewPatientKey("pa")
+	rewrapped, err := v.Rewrap(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.OpenVault(after, keys, 0); !errors.Is(err, seal.ErrWrongKEK) {
+		t.Fatalf("keys not rewrapped opened under the new key alone: %v", err)
+	}
+	v2, err := seal.OpenVault(after, rewrapped, 0)
+	if err != nil {
+		t.Fatalf("rewrapped keys under the new key alone: %v", err)
+	}
+	if v.Blind("account-email", "a@b.c") != v2.Blind("account-email", "a@b.c") {
+		t.Fatal("rewrapping changed the index key: every blind index would be lost")
+	}
+	sealed, _ := v.Directory().SealValue("account", "a1", nil, []byte("x"))
+	if got, err := v2.Directory().OpenValue("account", "a1", 0, sealed); err != nil || string(got) != "x" {
+		t.Fatalf("rewrapping changed the directory key: %q %v", got, err)
+	}
+	// A patient key created during the rotation is wrapped by the new key.
+	if _, err := v2.PatientKey("pa", wrapped); err != nil {
+		t.Fatalf("a data key wrapped during the rotation: %v", err)
 	}
 }
