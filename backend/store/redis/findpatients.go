@@ -28,7 +28,6 @@ func (s *Store) nameDOBKey(pharmacyID, familyName string, dob store.Date) string
 	return s.k.nameDOB(s.blind(blindNameDOB, pharmacyID+"\x00"+store.FoldName(familyName)+"\x00"+dob.String()))
 }
 
-
 // syncNameDOB indexes p under its name and birth date after its record
 // was written, and drops the entry of old (the record before; zero for a
 // new patient) when that differs. The removal is best effort: readers
