@@ -486,8 +486,9 @@ func TestMessagingBadInputChangesNothing(t *testing.T) {
 func redisPair(t *testing.T, base *env, heartbeat time.Duration) (a, b *env) {
 	t.Helper()
 	addr, _ := redistest.StartServer(t)
+	kek := testKEK(t) // instances of one deployment share the KEK
 	one := func() *env {
-		st, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: testKEK(t)})
+		st, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: kek})
 		if err != nil {
 			t.Fatal(err)
 		}
