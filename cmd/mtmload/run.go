@@ -43,7 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	sealCost := fs.Bool("seal-cost", false, "run each store twice, the second time with mtmd --no-seal (PHI written unencrypted), and report the PML read and reminder burst rates sealed / unsealed")
 	serverKEK := fs.String("server-kek-file", "", "with --url: the server's key-encryption key file (its --kek-file), to seed its sealed store")
-	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed or a message never reached its watcher (for CI)")
+	reencryptDuring := fs.Bool("reencrypt-during", false, "on Redis: run re-encryption passes with data-key rotation (mtmctl reencrypt --rotate) while the API phases run, then check that no acknowledged dose confirmation was lost and every seeded patient's record opens")
+	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed, a message never reached its watcher or, with --reencrypt-during, a re-encryption step failed or an acknowledged write was lost (for CI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
 		BareBinary: self, Smoke: *smoke, Progress: stderr, SealCost: *sealCost, ServerKEKFile: *serverKEK,
+		ReencryptDuring: *reencryptDuring,
 	}
 	rep, err := suite.Run(ctx, cfg)
 	rep.Command = "mtmload " + strings.Join(args, " ")
@@ -155,6 +157,9 @@ func failures(rep loadtest.Report) error {
 		}
 		if err := suite.BurstIncomplete(run); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: reminder burst: %v", run.Store, err))
+		}
+		if err := suite.RotationFailed(run); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: rotation under load: %v", run.Store, err))
 		}
 		if n := run.Figures[suite.FigureUndelivered]; n > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %.0f messages never reached their watcher", run.Store, n))
