@@ -116,53 +116,46 @@ func (r *rotator) stop(figures map[string]float64) error {
 // record must open), and adds the counts to figures. It returns an error
 // describing the first few problems, nil when there are none.
 func checkNoLostWrites(ctx context.Context, st store.Store, acks map[scenario.DoseAck]time.Time, pop seed.Population, figures map[string]float64) error {
-	var problems []error
-	note := func(err error) {
+	var (
+		mu               sync.Mutex
+		problems         []error
+		lost, unreadable int
+	)
+	note := func(counter *int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		*counter++
 		if len(problems) < 5 {
 			problems = append(problems, err)
 		}
 	}
-	lost := 0
+	type ack struct {
+		scenario.DoseAck
+		sent time.Time
+	}
+	doses := make([]ack, 0, len(acks))
 	for k, sent := range acks {
+		doses = append(doses, ack{k, sent})
+	}
+	eachOf(len(doses), func(i int) {
+		k, sent := doses[i], doses[i].sent
 		d, err := st.GetDose(ctx, k.PatientID, k.OccurrenceID)
 		switch {
 		case err != nil:
-			lost++
-			note(fmt.Errorf("dose %s of patient %s: %w", k.OccurrenceID, k.PatientID, err))
+			note(&lost, fmt.Errorf("dose %s of patient %s: %w", k.OccurrenceID, k.PatientID, err))
 		case d.Outcome != store.DoseTaken || d.RecordedAt.Before(sent):
-			lost++
-			note(fmt.Errorf("dose %s of patient %s: holds %q recorded at %s, but a confirmation sent at %s was acknowledged",
+			note(&lost, fmt.Errorf("dose %s of patient %s: holds %q recorded at %s, but a confirmation sent at %s was acknowledged",
 				k.OccurrenceID, k.PatientID, d.Outcome, d.RecordedAt.Format(time.RFC3339Nano), sent.Format(time.RFC3339Nano)))
 		}
-	}
+	})
 	figures[FigureRotationDosesAcked] = float64(len(acks))
 	figures[FigureRotationLostDoses] = float64(lost)
-
-	// Every seeded patient, a few at a time.
-	var (
-		mu         sync.Mutex
-		unreadable int
-		wg         sync.WaitGroup
-		next       atomic.Int64
-	)
-	for range 8 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(pop.Patients) {
-					return
-				}
-				id := pop.Patients[i].ID
-				if _, err := st.GetPatient(ctx, id); err != nil {
-					mu.Lock()
-					unreadable++
-					note(fmt.Errorf("patient %s: %w", id, err))
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
+	eachOf(len(pop.Patients), func(i int) {
+		id := pop.Patients[i].ID
+		if _, err := st.GetPatient(ctx, id); err != nil {
+			note(&unreadable, fmt.Errorf("patient %s: %w", id, err))
+		}
+	})
 	figures[FigureRotationPatientsRead] = float64(len(pop.Patients))
 	figures[FigureRotationUnreadable] = float64(unreadable)
 	if lost > 0 || unreadable > 0 {
@@ -170,6 +163,22 @@ func checkNoLostWrites(ctx context.Context, st store.Store, acks map[scenario.Do
 			lost, len(acks), unreadable, len(pop.Patients), errors.Join(problems...))
 	}
 	return nil
+}
+
+// eachOf calls f for 0…n-1, eight at a time.
+func eachOf(n int, f func(i int)) {
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range 8 {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // RotationFailed reports a run whose rotation under load failed a step,
