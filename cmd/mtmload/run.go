@@ -19,7 +19,7 @@ import (
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mtmload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders; explicit flags still win")
+	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders, rotation under load on Redis (--reencrypt-during); explicit flags still win")
 	stores := fs.String("stores", "bolt,redis", "store configurations to run, in order: bolt, redis")
 	patients := fs.Int("patients", 10000, "patients seeded per store")
 	perPharmacy := fs.Int("patients-per-pharmacy", 2500, "patients of each regular pharmacy (one more, a tenth of this size, holds the rest: the work lists are measured at both sizes)")
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"concurrency":       func() { *concurrency = 8 },
 			"messaging-rate":    func() { *msgRate = 20 },
 			"messaging-threads": func() { *msgThreads = 10 },
+			"reencrypt-during":  func() { *reencryptDuring = true },
 		}
 		for name, apply := range smokeDefaults {
 			if !set[name] {
