@@ -19,7 +19,7 @@ import (
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mtmload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders; explicit flags still win")
+	smoke := fs.Bool("smoke", false, "short run for CI (under a minute): 480 patients, 1s phases, 2,000 reminders, rotation under load on Redis (--reencrypt-during); explicit flags still win")
 	stores := fs.String("stores", "bolt,redis", "store configurations to run, in order: bolt, redis")
 	patients := fs.Int("patients", 10000, "patients seeded per store")
 	perPharmacy := fs.Int("patients-per-pharmacy", 2500, "patients of each regular pharmacy (one more, a tenth of this size, holds the rest: the work lists are measured at both sizes)")
@@ -43,7 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	sealCost := fs.Bool("seal-cost", false, "run each store twice, the second time with mtmd --no-seal (PHI written unencrypted), and report the PML read and reminder burst rates sealed / unsealed")
 	serverKEK := fs.String("server-kek-file", "", "with --url: the server's key-encryption key file (its --kek-file), to seed its sealed store")
-	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed or a message never reached its watcher (for CI)")
+	reencryptDuring := fs.Bool("reencrypt-during", false, "on Redis: run re-encryption passes with data-key rotation (mtmctl reencrypt --rotate) while the API phases run, then check that no acknowledged dose confirmation was lost and every seeded patient's record opens")
+	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed, a message never reached its watcher or, with --reencrypt-during, a re-encryption step failed or an acknowledged write was lost (for CI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"concurrency":       func() { *concurrency = 8 },
 			"messaging-rate":    func() { *msgRate = 20 },
 			"messaging-threads": func() { *msgThreads = 10 },
+			"reencrypt-during":  func() { *reencryptDuring = true },
 		}
 		for name, apply := range smokeDefaults {
 			if !set[name] {
@@ -104,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
 		BareBinary: self, Smoke: *smoke, Progress: stderr, SealCost: *sealCost, ServerKEKFile: *serverKEK,
+		ReencryptDuring: *reencryptDuring,
 	}
 	rep, err := suite.Run(ctx, cfg)
 	rep.Command = "mtmload " + strings.Join(args, " ")
@@ -155,6 +158,9 @@ func failures(rep loadtest.Report) error {
 		}
 		if err := suite.BurstIncomplete(run); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: reminder burst: %v", run.Store, err))
+		}
+		if err := suite.RotationFailed(run); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: rotation under load: %v", run.Store, err))
 		}
 		if n := run.Figures[suite.FigureUndelivered]; n > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %.0f messages never reached their watcher", run.Store, n))

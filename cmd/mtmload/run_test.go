@@ -34,3 +34,24 @@ func TestFailuresCountsABurstThatStalled(t *testing.T) {
 		}
 	}
 }
+
+// Rotation under load that lost an acknowledged write or failed a step
+// fails the run under --fail-on-errors, with every measured call
+// successful.
+func TestFailuresCountsRotationUnderLoad(t *testing.T) {
+	run := func(failedSteps, lost float64) loadtest.Report {
+		return loadtest.Report{Runs: []loadtest.StoreRun{{Store: "redis", Figures: map[string]float64{
+			suite.FigureRotationPasses: 3, suite.FigureRotationErrors: failedSteps,
+			suite.FigureRotationDosesAcked: 1000, suite.FigureRotationLostDoses: lost, suite.FigureRotationPatientsRead: 2000,
+		}}}}
+	}
+	if err := failures(run(0, 0)); err != nil {
+		t.Fatalf("clean rotation: %v", err)
+	}
+	if err := failures(run(0, 1)); err == nil || !strings.Contains(err.Error(), "1 of 1000 acknowledged dose confirmations lost") {
+		t.Fatalf("one write lost: %v, want a failure", err)
+	}
+	if err := failures(run(2, 0)); err == nil || !strings.Contains(err.Error(), "2 re-encryption steps failed") {
+		t.Fatalf("two failed steps: %v, want a failure", err)
+	}
+}

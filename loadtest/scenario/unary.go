@@ -3,7 +3,9 @@ package scenario
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,9 +121,50 @@ func DoseOccurrenceID(scheduleID string, day time.Time, zone *time.Location) str
 	return "d." + scheduleID + "." + strconv.FormatInt(at.Unix(), 36)
 }
 
+// DoseLog is what a dose-confirmation phase had acknowledged: for each
+// (patient, occurrence) the start of the last RecordDose call that
+// succeeded, to check afterwards that the store still holds every
+// acknowledged write (the rotation-under-load check). Safe for concurrent
+// use.
+type DoseLog struct {
+	mu   sync.Mutex
+	acks map[DoseAck]time.Time
+}
+
+// DoseAck names one acknowledged dose confirmation.
+type DoseAck struct{ PatientID, OccurrenceID string }
+
+// Ack records that a confirmation of the occurrence started at sent was
+// acknowledged.
+func (l *DoseLog) Ack(patientID, occurrenceID string, sent time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.acks == nil {
+		l.acks = map[DoseAck]time.Time{}
+	}
+	k := DoseAck{patientID, occurrenceID}
+	if sent.After(l.acks[k]) {
+		l.acks[k] = sent
+	}
+}
+
+// Acks returns a copy of the acknowledged confirmations and when the last
+// of each was sent.
+func (l *DoseLog) Acks() map[DoseAck]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.acks)
+}
+
 // ConfirmDoses has the signed-in patients in set confirm (taken) their
 // 8:00 dose of one of their schedules on one of the last seven days.
 func (e *Env) ConfirmDoses(load loadtest.Load, set []int, now time.Time) loadtest.Phase {
+	return e.ConfirmDosesLogged(load, set, now, nil)
+}
+
+// ConfirmDosesLogged is ConfirmDoses that also records every
+// acknowledged confirmation in log (nil: none).
+func (e *Env) ConfirmDosesLogged(load loadtest.Load, set []int, now time.Time, log *DoseLog) loadtest.Phase {
 	var withSchedules []int
 	for _, i := range set {
 		if len(e.Pop.Patients[i].DoseSchedules) > 0 {
@@ -146,9 +189,13 @@ func (e *Env) ConfirmDoses(load loadtest.Load, set []int, now time.Time) loadtes
 		_, access := e.patients[i].get()
 		ctx, cancel := loadtest.WithDeadline(ctx)
 		defer cancel()
+		sent := time.Now()
 		_, err = e.device(0, i).Patient.RecordDose(ctx, loadtest.Authed(&mtmv1.RecordDoseRequest{
 			PatientId: pt.ID, OccurrenceId: occ, Outcome: mtmv1.DoseOutcome_DOSE_OUTCOME_TAKEN,
 		}, access))
+		if err == nil && log != nil {
+			log.Ack(pt.ID, occ, sent)
+		}
 		return err
 	}}
 }

@@ -86,6 +86,12 @@ type Config struct {
 	// ServerKEKFile is the key-encryption key file of the server given by
 	// ServerURL, for seeding its store.
 	ServerKEKFile string
+	// ReencryptDuring runs, on Redis, re-encryption passes with data-key
+	// rotation (mtmctl reencrypt --rotate) in this process on the
+	// deployment's store while the API phases run, then checks that every
+	// acknowledged dose confirmation is still there and every seeded
+	// patient's record opens (the Figure* of rotation.go; RotationFailed).
+	ReencryptDuring bool
 	// noSeal: this run writes PHI unsealed (the second run of SealCost).
 	noSeal bool
 	// Progress receives the progress lines and stage notes.
@@ -161,7 +167,7 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 		"stores": c.Stores, "patients": c.Patients, "protocol": c.Protocol, "concurrency": c.Concurrency,
 		"devices": c.Devices, "phase_seconds": c.PhaseDuration.Seconds(), "rounds": c.Rounds,
 		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
-		"server_log_level": c.ServerLogLevel,
+		"server_log_level": c.ServerLogLevel, "reencrypt_during": c.ReencryptDuring,
 	}, Smoke: c.Smoke}
 	if c.ServerURL != "" {
 		c.Stores = []string{StoreExternal}
@@ -434,6 +440,20 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	_ = warm.Run(ctx, env.Baseline(warmLoad, pml))
 	_ = warm.Run(ctx, env.ReadPML(warmLoad, pml))
 
+	// Rotation under load: from here to the end of the phases.
+	var rot *rotator
+	var doses *scenario.DoseLog
+	var rotStore store.Store
+	if c.ReencryptDuring && redisURL != "" && !c.noSeal {
+		if rotStore, err = openForSeeding(ctx, dataA, redisURL, kek, false); err != nil {
+			return run, err
+		}
+		defer rotStore.Close()
+		c.logf("%s: re-encryption passes with data-key rotation (%d patients a step) run during the phases…", storeName, rotationStep)
+		rot, doses = startRotation(ctx, rotStore, rotationStep), &scenario.DoseLog{}
+	} else if c.ReencryptDuring && !c.noSeal {
+		c.logf("%s: no rotation under load on bbolt (mtmd holds the file; mtmd --reencrypt runs with the server stopped)", storeName)
+	}
 	for range c.Rounds {
 		if floor != nil {
 			if err := r.Run(ctx, floor(load)); err != nil {
@@ -456,7 +476,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if err := runQuietOpen(ctx, c, env, r, load, signedIn, &run); err != nil {
 		return run, err
 	}
-	if err := r.Run(ctx, env.ConfirmDoses(load, signedIn, c.Now())); err != nil {
+	if err := r.Run(ctx, env.ConfirmDosesLogged(load, signedIn, c.Now(), doses)); err != nil {
 		return run, err
 	}
 	if err := runWorklists(ctx, env, r, load, c.Rounds, pop, &run); err != nil {
@@ -465,6 +485,16 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	if c.MessagingRate > 0 && c.MessagingThreads > 0 {
 		if err := runConversation(ctx, c, env, r, load, &run); err != nil {
 			return run, err
+		}
+	}
+	if rot != nil {
+		if err := rot.stop(run.Figures); err != nil {
+			c.logf("%s: rotation under load: %v", storeName, err)
+		}
+		c.logf("%s: rotation under load: %.0f passes complete; reading back %d acknowledged dose confirmations and %d patients…",
+			storeName, run.Figures[FigureRotationPasses], len(doses.Acks()), len(pop.Patients))
+		if err := checkNoLostWrites(ctx, rotStore, doses.Acks(), pop, run.Figures); err != nil {
+			c.logf("%s: rotation under load: %v", storeName, err)
 		}
 	}
 	run.Phases = r.Results()
