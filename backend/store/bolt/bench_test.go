@@ -33,7 +33,7 @@ func BenchmarkGetPatient20Meds(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer storetest.ReportCPU(b)()
 			for b.Loop() {
 				p, err := s.GetPatient(ctx, "pat-1")
 				if err != nil || len(p.Medications) != 20 {
@@ -61,7 +61,7 @@ func BenchmarkUpdatePatient20Meds(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportAllocs()
-				defer reportCPU(b)()
+				defer storetest.ReportCPU(b)()
 				for b.Loop() {
 					_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
 						p.Questions = "Is it safe to take my evening doses together?"

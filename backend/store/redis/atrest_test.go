@@ -248,7 +248,7 @@ func BenchmarkSealing(b *testing.B) {
 		}
 		b.Run("GetPatient20Meds/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer storetest.ReportCPU(b)()
 			for b.Loop() {
 				if p, err := s.GetPatient(ctx, "pat-1"); err != nil || len(p.Medications) != 20 {
 					b.Fatalf("GetPatient: %d medications, %v", len(p.Medications), err)
@@ -276,7 +276,7 @@ func BenchmarkSealing(b *testing.B) {
 		now := at // b.Run runs the function more than once: leases carry over
 		b.Run("ClaimAndLoad50/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer storetest.ReportCPU(b)()
 			for b.Loop() {
 				now = now.Add(2 * time.Minute) // past the last lease
 				claimed, err := s.ClaimDueReminders(ctx, shard, now, time.Minute, 50)

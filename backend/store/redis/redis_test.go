@@ -163,7 +163,7 @@ func BenchmarkGetPatient20Meds(b *testing.B) {
 			s := benchStore(b, format, false)
 			ctx := b.Context()
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer storetest.ReportCPU(b)()
 			for b.Loop() {
 				p, err := s.GetPatient(ctx, "pat-1")
 				if err != nil || len(p.Medications) != 20 {
@@ -183,7 +183,7 @@ func BenchmarkUpdatePatient20Meds(b *testing.B) {
 			s := benchStore(b, format, true)
 			ctx := b.Context()
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer storetest.ReportCPU(b)()
 			for b.Loop() {
 				_, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
 					p.Questions = "Is it safe to take my evening doses together?"

@@ -81,11 +81,7 @@ func (s *Store) openVault(ctx context.Context) error {
 	}); err != nil {
 		return s.fail("vault keys", err)
 	}
-	b, err := s.rdb.Get(cctx, key).Bytes()
-	if err != nil {
-		return s.fail("vault keys", err)
-	}
-	vk, err := seal.UnmarshalVaultKeys(b)
+	vk, err := s.readVaultKeys(cctx)
 	if err != nil {
 		return err
 	}
@@ -97,6 +93,15 @@ func (s *Store) openVault(ctx context.Context) error {
 	return nil
 }
 
+// readVaultKeys reads the store's wrapped vault keys.
+func (s *Store) readVaultKeys(ctx context.Context) (seal.VaultKeys, error) {
+	b, err := s.rdb.Get(ctx, s.k.vault()).Bytes()
+	if err != nil {
+		return seal.VaultKeys{}, s.fail("vault keys", err)
+	}
+	return seal.UnmarshalVaultKeys(b)
+}
+
 // rewrapVault wraps the store's own keys again under the KEK's current
 // primary version (the end of a re-encryption pass: after a KEK rotation,
 // the old KEK version can then be removed). Two passes racing write the
@@ -105,11 +110,7 @@ func (s *Store) rewrapVault(ctx context.Context) error {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	key := s.k.vault()
-	b, err := s.rdb.Get(cctx, key).Bytes()
-	if err != nil {
-		return s.fail("vault keys", err)
-	}
-	vk, err := seal.UnmarshalVaultKeys(b)
+	vk, err := s.readVaultKeys(cctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package redisstore_test
+package storetest
 
 import (
 	"syscall"
@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// reportCPU adds a cpu-ns/op metric: the user and system CPU this process
-// (the client, not redis-server) spent per iteration. On a shared machine
-// it varies less than ns/op, which includes waiting for a CPU.
-func reportCPU(b *testing.B) func() {
+// ReportCPU adds a cpu-ns/op metric to a benchmark: the user and system
+// CPU this process spent per iteration. On a shared machine it varies
+// less than ns/op, which includes waiting for a CPU. Call the returned
+// function when the timed loop ends.
+func ReportCPU(b *testing.B) func() {
 	b.Helper()
 	start := processCPU(b)
 	return func() {
