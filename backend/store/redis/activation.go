@@ -25,10 +25,11 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 	if err := ctx.Err(); err != nil {
 		return s.fail(opName, err)
 	}
-	dk, err := s.writeKey(ctx, c.PatientID)
+	dk, wrapped, err := s.writeKeyWrapped(ctx, c.PatientID)
 	if err != nil {
 		return s.fail(opName, err)
 	}
+	clear := rec
 	if rec, err = sealRecord(dk, kindCode, c.PatientID, rec); err != nil {
 		return fmt.Errorf("%s: %w", opName, err)
 	}
@@ -36,12 +37,16 @@ func (s *Store) PutActivationCode(ctx context.Context, c store.ActivationCode) e
 	if err := s.createRecord(ctx, opName, s.codeKey(c.CodeHash), []byte(c.PatientID), ttl); err != nil {
 		return err
 	}
+	s.sealedHook(c.PatientID)
 	status, old, err := s.run(ctx, s.scripts.replace, s.k.patientCode(c.PatientID), rec, ttl)
 	if err != nil {
 		return s.fail(opName, err)
 	}
 	if status != stOK {
 		return fmt.Errorf("%s: unexpected script status %q", opName, status)
+	}
+	if err := s.resealCodeIfKeyMoved(ctx, c.PatientID, wrapped, clear, rec); err != nil {
+		return s.fail(opName, err)
 	}
 	if old != "" {
 		var w codeWire

@@ -365,3 +365,65 @@ func TestKEKRotation(t *testing.T) {
 	}
 	storetest.CheckMarkers(t, open(after), w)
 }
+
+// TestRotationDoesNotStrandANewThreadOrCode: a thread and an activation
+// code sealed under the patient's key just before another process ran a
+// whole rotation pass (rotate, reseal, retire), and stored just after it,
+// must still open: their writer reads the key again after storing and
+// reseals what it wrote. Without that they stay under a retired version.
+func TestRotationDoesNotStrandANewThreadOrCode(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	cfg := redisstore.Config{Addrs: []string{addr}}
+	open := func() *redisstore.Store {
+		t.Helper()
+		s, err := redisstore.Open(t.Context(), cfg, redisstore.Options{KEK: redistest.KEK()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	writer, rotator := open(), open()
+	ctx := t.Context()
+	if err := writer.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 2)); err != nil {
+		t.Fatal(err)
+	}
+	rotations := 0
+	redisstore.SetSealedHook(writer, func(string) {
+		rotations++
+		for cursor := ""; ; {
+			page, err := rotator.Reencrypt(ctx, cursor, store.ReencryptOptions{RotateDataKeys: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cursor = page.Next; cursor == "" {
+				return
+			}
+		}
+	})
+	at := time.Now().UTC().Truncate(time.Second)
+	th := store.Thread{ID: "th-1", PatientID: "pat-1", PharmacyID: "ph-1", Subject: "Ibuprofen?", StartedBy: "pat-1",
+		State: store.ThreadOpen, StateSince: at, CreatedAt: at, UpdatedAt: at}
+	first := store.Message{ClientMessageID: "cm-1", AuthorID: "pat-1", AuthorRole: store.RolePatient, AuthorName: "Pat", Body: "Can I take ibuprofen?", SentAt: at}
+	if _, _, _, err := writer.CreateThread(ctx, th, first); err != nil {
+		t.Fatal(err)
+	}
+	code := store.ActivationCode{CodeHash: "hash-1", PatientID: "pat-1", CreatedAt: at, ExpiresAt: at.Add(72 * time.Hour)}
+	if err := writer.PutActivationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if rotations != 2 {
+		t.Fatalf("the hook ran %d rotations, want 2 (one per value)", rotations)
+	}
+	reader := open()
+	if got, err := reader.GetThread(ctx, "th-1"); err != nil || got.Subject != th.Subject {
+		t.Fatalf("the thread written across a rotation: %+v, %v", got, err)
+	}
+	msgs, err := reader.ListMessages(ctx, "th-1", 0, 10)
+	if err != nil || len(msgs) != 1 || msgs[0].Body != first.Body {
+		t.Fatalf("its first message: %+v, %v", msgs, err)
+	}
+	if got, err := reader.GetActivationCode(ctx, "hash-1", at); err != nil || got.PatientID != "pat-1" {
+		t.Fatalf("the code written across a rotation: %+v, %v", got, err)
+	}
+}

@@ -15,3 +15,7 @@ func WritePatientsAs(s *Store, format string) {
 	}
 	s.patientFormat = f
 }
+
+// SetSealedHook makes s run f between sealing a thread or an activation
+// code and storing it (where a concurrent rotation would strand it).
+func SetSealedHook(s *Store, f func(patientID string)) { s.testHookSealed = f }

@@ -275,7 +275,7 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	if err := ctx.Err(); err != nil {
 		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
 	}
-	dk, err := s.writeKey(ctx, t.PatientID)
+	dk, wrapped, err := s.writeKeyWrapped(ctx, t.PatientID)
 	if err != nil {
 		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
 	}
@@ -295,6 +295,7 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	if err := s.zaddLex(ctx, inKey, inMember); err != nil {
 		return store.Thread{}, store.Message{}, false, s.fail(opName, err)
 	}
+	s.sealedHook(t.PatientID)
 	status, _, err := s.runKeys(ctx, s.scripts.msg.createThread,
 		[]string{s.k.thread(t.ID), s.k.threadMsgs(t.ID), s.k.threadKeys(t.ID)}, rec, member, idemField(first.AuthorID, first.ClientMessageID))
 	if err != nil {
@@ -302,6 +303,9 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 	}
 	switch status {
 	case stOK:
+		if err := s.resealThreadIfKeyMoved(ctx, t, first, wrapped, rec, member); err != nil {
+			return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+		}
 		if err := s.bumpFeed(ctx, t); err != nil {
 			return store.Thread{}, store.Message{}, false, s.fail(opName, err)
 		}

@@ -131,6 +131,9 @@ type Store struct {
 	owned         bool // Close closes rdb
 	// patients keeps decoded patient records by id and stored bytes.
 	patients *recordcache.Cache
+	// testHookSealed, set by tests only, runs after a thread or code was
+	// sealed and before it is stored.
+	testHookSealed func(patientID string)
 }
 
 // New returns a Store over client, which it does not own: Close leaves the

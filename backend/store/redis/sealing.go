@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/seal"
 )
 
@@ -443,4 +445,74 @@ func retrySealed(read func() error) error {
 		}
 	}
 	return err
+}
+
+// Threads and activation codes are written without their script checking
+// the patient's stored data key (a thread lives in its own Cluster slot).
+// A writer that read the key just before a re-encryption pass rotated it,
+// and stored its value just after the pass looked at the patient's threads
+// and codes, would leave that value under a version the pass then retires:
+// it would no longer open. So after storing, such a writer reads the key
+// again and, when it changed, seals what it wrote (it still holds the
+// clear value) under the current key, compare-and-set against the bytes it
+// stored: a value someone rewrote meanwhile was sealed by them.
+//
+// resealThreadIfKeyMoved does that for a new thread and its first message.
+func (s *Store) resealThreadIfKeyMoved(ctx context.Context, t store.Thread, first store.Message, usedWrapped, rec, member []byte) error {
+	if !s.sealing() {
+		return nil
+	}
+	now, err := s.ensurePatientKey(ctx, t.PatientID)
+	if err != nil || bytes.Equal(now, usedWrapped) {
+		return err
+	}
+	dk, err := s.dataKey(t.PatientID, now)
+	if err != nil {
+		return err
+	}
+	rec2, err := s.sealThread(dk, t)
+	if err != nil {
+		return err
+	}
+	member2, err := s.messageMember(dk, first)
+	if err != nil {
+		return err
+	}
+	_, hlen, err := threadPatient(rec)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.runKeys(ctx, s.scripts.resealThread, []string{s.k.thread(t.ID), s.k.threadMsgs(t.ID)},
+		casHeader(rec, hlen), rec2, string(member), string(member2))
+	return err
+}
+
+// resealCodeIfKeyMoved does the same for a patient's activation code
+// (clear is the code's record before sealing, rec what was stored).
+func (s *Store) resealCodeIfKeyMoved(ctx context.Context, patientID string, usedWrapped, clear, rec []byte) error {
+	if !s.sealing() {
+		return nil
+	}
+	now, err := s.ensurePatientKey(ctx, patientID)
+	if err != nil || bytes.Equal(now, usedWrapped) {
+		return err
+	}
+	dk, err := s.dataKey(patientID, now)
+	if err != nil {
+		return err
+	}
+	rec2, err := sealRecord(dk, kindCode, patientID, clear)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.run(ctx, s.scripts.resealValue, s.k.patientCode(patientID), rec, rec2)
+	return err
+}
+
+// sealedHook runs the test hook, if any, between sealing a thread or code
+// and storing it: where a rotation would strand it.
+func (s *Store) sealedHook(patientID string) {
+	if s.testHookSealed != nil {
+		s.testHookSealed(patientID)
+	}
 }
