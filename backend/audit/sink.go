@@ -3,8 +3,10 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,14 +116,24 @@ func (s *FileSink) rotate() error {
 			return err
 		}
 	}
-	s.seq++
-	name := fmt.Sprintf("audit-%s-%03d.jsonl", s.now().UTC().Format("20060102T150405Z"), s.seq)
-	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
+	// A new file every time, never an existing one reopened: a process
+	// started again within the same second (a restart, a second instance
+	// on the same directory) takes the next sequence number.
+	stamp := s.now().UTC().Format("20060102T150405Z")
+	for range 1000 {
+		s.seq++
+		name := fmt.Sprintf("audit-%s-%03d.jsonl", stamp, s.seq)
+		f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.f, s.size = f, 0
+		return nil
 	}
-	s.f, s.size = f, 0
-	return nil
+	return fmt.Errorf("audit: no free file name for %s in %s", stamp, s.dir)
 }
 
 // Write implements Sink.

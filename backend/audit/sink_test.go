@@ -155,3 +155,43 @@ func TestEventLineFormat(t *testing.T) {
 		t.Errorf("line:\n got %s\nwant %s", line, want)
 	}
 }
+
+// TestFileSinkRestartWithinTheSameSecond: mtmd started again within the
+// second its previous run started (a quick restart) opens a file of its
+// own; it used to fail to start ("file exists"), and must never reopen
+// or overwrite the earlier run's archive.
+func TestFileSinkRestartWithinTheSameSecond(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	ev := store.AuditEvent{ID: NewEventID(now), Time: now, ActorID: "ac_1", ActorRole: store.RolePharmacist,
+		PatientID: "pt_1", Procedure: "/mtm.v1.CareService/GetPatientRecord", Allowed: true, Code: "ok"}
+	for run := range 2 {
+		s, err := NewFileSink(dir, 0, clock)
+		if err != nil {
+			t.Fatalf("start %d in the same second: %v", run+1, err)
+		}
+		if err := s.Write(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("files %v, want one per run", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n != 1 {
+			t.Errorf("%s holds %d lines, want its own run's one", f, n)
+		}
+	}
+}
