@@ -2,20 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
-// reencryptDone is what the state file holds once a pass completed (the
-// same file and word as mtmd --reencrypt's).
-const reencryptDone = "done"
 
 // runReencrypt runs the re-encryption pass (store.AtRest.Reencrypt) step
 // by step: it seals the values written before sealing existed or under an
@@ -44,19 +36,33 @@ func runReencrypt(ctx context.Context, sys system, args []string) error {
 	if *stateFile == "" {
 		*stateFile = "mtm-reencrypt.cursor"
 		if settings.DataDir != "" {
-			*stateFile = filepath.Join(settings.DataDir, "reencrypt.cursor")
+			*stateFile = backends.ReencryptStateFile(settings.DataDir)
 		}
 	}
-	cursor := *resume
-	if cursor == "" {
-		switch b, err := os.ReadFile(*stateFile); {
-		case err == nil:
-			if saved := strings.TrimSpace(string(b)); saved != reencryptDone {
-				cursor = saved
+	pass := backends.Pass{
+		StateFile: *stateFile,
+		Resume:    *resume,
+		Options:   store.ReencryptOptions{Limit: *batch, RotateDataKeys: *rotate},
+		Step: func(step int, page, total store.ReencryptPage) error {
+			if page.Next == "" {
+				fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired\npass complete: %d patients, %d values resealed, %d key versions retired\n",
+					step, page.Patients, page.Resealed, page.Retired, total.Patients, total.Resealed, total.Retired)
+				return nil
 			}
-		case !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("reencrypt: state file: %w", err)
-		}
+			fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired; cursor %s\n",
+				step, page.Patients, page.Resealed, page.Retired, page.Next)
+			if ctx.Err() != nil {
+				return fmt.Errorf("reencrypt: interrupted; resume with --resume %s (or re-run: %s has it)", page.Next, *stateFile)
+			}
+			return nil
+		},
+	}
+	cursor, complete, err := pass.Cursor()
+	if err != nil {
+		return err
+	}
+	if complete {
+		cursor = "" // a completed pass: run a new one
 	}
 	st, _, err := backends.Open(ctx, settings)
 	if err != nil {
@@ -66,54 +72,24 @@ func runReencrypt(ctx context.Context, sys system, args []string) error {
 	if cursor != "" {
 		fmt.Fprintf(sys.stdout, "resuming at cursor %s\n", cursor)
 	}
-	opts := store.ReencryptOptions{Limit: *batch, RotateDataKeys: *rotate}
-	var total store.ReencryptPage
-	for step := 1; ; step++ {
-		page, err := st.Reencrypt(ctx, cursor, opts)
-		if err != nil {
-			return fmt.Errorf("reencrypt: step %d at cursor %q (re-run to resume): %w", step, cursor, err)
-		}
-		total.Patients += page.Patients
-		total.Resealed += page.Resealed
-		total.Retired += page.Retired
-		saved := page.Next
-		if saved == "" {
-			saved = reencryptDone
-		}
-		if err := os.WriteFile(*stateFile, []byte(saved+"\n"), 0o600); err != nil {
-			return fmt.Errorf("reencrypt: saving the cursor %q: %w", page.Next, err)
-		}
-		if page.Next == "" {
-			fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired\npass complete: %d patients, %d values resealed, %d key versions retired\n",
-				step, page.Patients, page.Resealed, page.Retired, total.Patients, total.Resealed, total.Retired)
-			rewriteAOF(ctx, sys, st)
-			return nil
-		}
-		fmt.Fprintf(sys.stdout, "step %d: %d patients, %d values resealed, %d key versions retired; cursor %s\n",
-			step, page.Patients, page.Resealed, page.Retired, page.Next)
-		cursor = page.Next
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reencrypt: interrupted; resume with --resume %s (or re-run: %s has it)", cursor, *stateFile)
-		}
+	_, aofErr, err := pass.Run(ctx, st, cursor)
+	if err != nil {
+		return fmt.Errorf("%w (re-run to resume)", err)
 	}
+	reportAOF(sys, st, aofErr)
+	return nil
 }
 
-// aofRewriter is a store whose append-only files can be rewritten
-// (Redis: BGREWRITEAOF on every primary).
-type aofRewriter interface {
-	RewriteAOF(ctx context.Context) error
-}
-
-// rewriteAOF asks Redis to rewrite its append-only file after a completed
-// pass: until then the AOF still holds the values as they were written
-// before the pass (unsealed, or under retired keys).
-func rewriteAOF(ctx context.Context, sys system, st any) {
-	rw, ok := st.(aofRewriter)
-	if !ok {
+// reportAOF says what became of the request to rewrite Redis's
+// append-only file after a completed pass: until it is rewritten it still
+// holds the values as they were written before the pass (unsealed, or
+// under retired keys).
+func reportAOF(sys system, st any, aofErr error) {
+	if _, ok := st.(interface{ RewriteAOF(context.Context) error }); !ok {
 		return
 	}
-	if err := rw.RewriteAOF(ctx); err != nil {
-		fmt.Fprintf(sys.stdout, "rewriting the append-only file failed (%v): run BGREWRITEAOF on every primary yourself\n", err)
+	if aofErr != nil {
+		fmt.Fprintf(sys.stdout, "rewriting the append-only file failed (%v): run BGREWRITEAOF on every primary yourself\n", aofErr)
 		return
 	}
 	fmt.Fprintln(sys.stdout, "asked Redis to rewrite its append-only file (BGREWRITEAOF): the old one held values written before the pass. Replace older RDB snapshots and backups too.")

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
 // noSealFlag is the load test's hidden flag (not in --help).
@@ -42,9 +39,7 @@ func (f reencryptFlag) on() bool { return f != "" }
 
 // reencryptState is where a background pass keeps its cursor, so that a
 // restart resumes it; it holds "done" once the pass completed.
-func reencryptState(dataDir string) string { return filepath.Join(dataDir, "reencrypt.cursor") }
-
-const reencryptDone = "done"
+func reencryptState(dataDir string) string { return backends.ReencryptStateFile(dataDir) }
 
 // reencryptPace is the pause between two steps, leaving the store to live
 // traffic; a step is reencryptBatch patients.
@@ -56,78 +51,49 @@ const (
 // runReencrypt runs the re-encryption pass over st step by step until it
 // completes or ctx ends, saving the cursor after each step in statePath;
 // raw is the backend's own store (Redis: its AOF is rewritten after the
-// pass).
-// A pass that already completed (the file says "done") is not run again:
-// delete the file to run another.
+// pass). A pass that already completed (the file says "done") is not run
+// again: delete the file to run another.
 func runReencrypt(ctx context.Context, st store.AtRest, raw any, mode reencryptFlag, statePath string, logger *slog.Logger) error {
-	cursor := ""
-	switch b, err := os.ReadFile(statePath); {
-	case err == nil:
-		cursor = strings.TrimSpace(string(b))
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("reencrypt: %w", err)
+	lastLog := time.Now()
+	pass := backends.Pass{
+		StateFile: statePath,
+		Raw:       raw,
+		Options:   store.ReencryptOptions{Limit: reencryptBatch, RotateDataKeys: mode == "rotate"},
+		Step: func(_ int, page, total store.ReencryptPage) error {
+			if page.Next == "" {
+				return nil
+			}
+			if time.Since(lastLog) > 10*time.Second {
+				logger.Info("re-encryption pass", "patients", total.Patients, "resealed", total.Resealed, "cursor", page.Next)
+				lastLog = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(reencryptPace):
+				return nil
+			}
+		},
 	}
-	if cursor == reencryptDone {
+	cursor, complete, err := pass.Cursor()
+	if err != nil {
+		return err
+	}
+	if complete {
 		logger.Info("re-encryption pass already complete; delete the state file to run another, or drop --reencrypt", "state_file", statePath)
 		return nil
 	}
 	logger.Info("re-encryption pass starting", "mode", string(mode), "resume_from", cursor)
-	opts := store.ReencryptOptions{Limit: reencryptBatch, RotateDataKeys: mode == "rotate"}
-	var total store.ReencryptPage
-	lastLog := time.Now()
-	for {
-		page, err := st.Reencrypt(ctx, cursor, opts)
-		if err != nil {
-			return fmt.Errorf("reencrypt: at cursor %q: %w", cursor, err)
-		}
-		total.Patients += page.Patients
-		total.Resealed += page.Resealed
-		total.Retired += page.Retired
-		cursor = page.Next
-		save := cursor
-		if save == "" {
-			save = reencryptDone
-		}
-		if err := writeFileAtomic(statePath, []byte(save+"\n")); err != nil {
-			return fmt.Errorf("reencrypt: saving the cursor: %w", err)
-		}
-		if cursor == "" {
-			logger.Info("re-encryption pass complete", "patients", total.Patients, "resealed", total.Resealed, "retired_key_versions", total.Retired)
-			// Redis: the AOF still holds the values as written before.
-			if rw, ok := raw.(interface{ RewriteAOF(context.Context) error }); ok {
-				if err := rw.RewriteAOF(ctx); err != nil {
-					logger.Error("rewriting Redis's append-only file after the pass failed: run BGREWRITEAOF on every primary", "error", err.Error())
-				} else {
-					logger.Info("asked Redis to rewrite its append-only file after the pass; replace older RDB snapshots and backups too")
-				}
-			}
-			return nil
-		}
-		if time.Since(lastLog) > 10*time.Second {
-			logger.Info("re-encryption pass", "patients", total.Patients, "resealed", total.Resealed, "cursor", cursor)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(reencryptPace):
-		}
-	}
-}
-
-// writeFileAtomic replaces path with data (0600), whole or not at all.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".reencrypt-*")
+	total, aofErr, err := pass.Run(ctx, st, cursor)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	logger.Info("re-encryption pass complete", "patients", total.Patients, "resealed", total.Resealed, "retired_key_versions", total.Retired)
+	// Redis: the AOF held the values as written before the pass.
+	if aofErr != nil {
+		logger.Error("rewriting Redis's append-only file after the pass failed: run BGREWRITEAOF on every primary", "error", aofErr.Error())
+	} else if _, ok := raw.(interface{ RewriteAOF(context.Context) error }); ok {
+		logger.Info("asked Redis to rewrite its append-only file after the pass; replace older RDB snapshots and backups too")
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
