@@ -8,7 +8,6 @@ import (
 	"github.com/mtmapp/mtm/backend/store/backends"
 )
 
-
 // runReencrypt runs the re-encryption pass (store.AtRest.Reencrypt) step
 // by step: it seals the values written before sealing existed or under an
 // older key version, rewraps every data key under the key-encryption
