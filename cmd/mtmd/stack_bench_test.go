@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"regexp"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -137,4 +139,53 @@ func waitServing(b *testing.B, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.Fatal("bare server did not answer")
+}
+
+// BenchmarkStackPMLRead is the demo patient reading their own 20-medicine
+// Personal Medication List (as the load test's PML read): authentication,
+// the access check, the audit event, the store read and the encoding.
+// Compare its cpu-µs/op with BenchmarkStackEmpty/bare's in one run.
+func BenchmarkStackPMLRead(b *testing.B) {
+	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	ctx := context.Background()
+	code := regexp.MustCompile(`activation code ([0-9A-Z-]+)`).FindStringSubmatch(srv.out.String())
+	if code == nil {
+		b.Fatalf("no activation code in the demo output:\n%s", srv.out)
+	}
+	act, err := mtmv1connect.NewAuthServiceClient(h2cClient(), srv.api).ActivatePatient(ctx, connect.NewRequest(&mtmv1.ActivatePatientRequest{
+		ActivationCode: code[1], DateOfBirth: demo.PatientBirthDate, DeviceName: "phone"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	care := mtmv1connect.NewCareServiceClient(h2cClient(), srv.api, bearerOpt(pharmacistTokens(b, srv.api).GetAccessToken()))
+	patient := mtmv1connect.NewPatientServiceClient(h2cClient(), srv.api, bearerOpt(act.Msg.GetTokens().GetAccessToken()))
+	list, err := patient.GetMedicationList(ctx, connect.NewRequest(&mtmv1.GetMedicationListRequest{PatientId: demo.PatientID}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := len(list.Msg.GetMedicationList().GetMedications()); i < 20; i++ {
+		if _, err := care.AddMedication(ctx, connect.NewRequest(&mtmv1.AddMedicationRequest{PatientId: demo.PatientID, Medication: &mtmv1.MedicationFields{
+			Name: fmt.Sprintf("Medicine %d 10 mg tablet", i), HowIUseIt: "One tablet by mouth every morning", WhyIUseIt: "Blood pressure", Prescriber: "Dr. Rivera"}})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var failed atomic.Value
+	b.SetParallelism(8)
+	b.ResetTimer()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			res, err := patient.GetMedicationList(ctx, connect.NewRequest(&mtmv1.GetMedicationListRequest{PatientId: demo.PatientID}))
+			if err == nil && len(res.Msg.GetMedicationList().GetMedications()) < 20 {
+				err = fmt.Errorf("%d medicines, want 20", len(res.Msg.GetMedicationList().GetMedications()))
+			}
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+		}
+	})
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
 }
