@@ -110,6 +110,13 @@ func mayCareFor(p auth.Principal, pt store.Patient) bool {
 // known to exist, so a refused look at a real record enters its report.
 func (c Config) load(ctx context.Context, patientID string, may func(store.Patient) bool) (store.Patient, error) {
 	pt, err := c.Store.GetPatient(ctx, patientID)
+	return admit(ctx, pt, err, may)
+}
+
+// admit is load's check of the record read (or of the error reading it):
+// the audit event learns the patient, and a record the caller may not see
+// looks like one that does not exist.
+func admit(ctx context.Context, pt store.Patient, err error, may func(store.Patient) bool) (store.Patient, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Patient{}, errPatientNotFound
 	}

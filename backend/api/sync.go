@@ -113,6 +113,21 @@ func (c Config) partsForPatientSide(ctx context.Context, patientID string, scope
 // version is still current, and the record when it is not (or when the
 // caller's access was checked on it).
 func (c Config) conditionalRead(ctx context.Context, patientID string, known int64, scope store.Scope, kinds []store.ChangeKind) (int64, bool, store.Patient, error) {
+	if known == 0 {
+		// The app holds no version: the record is needed whatever the log
+		// says, so both are read at once (one round trip on Redis).
+		p, err := patientSide(ctx)
+		if err != nil {
+			return 0, false, store.Patient{}, err
+		}
+		now := c.Now()
+		rec, pv, err := c.Store.PatientWithParts(ctx, patientID)
+		rec, err = admit(ctx, rec, err, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) })
+		if err != nil {
+			return 0, false, store.Patient{}, err
+		}
+		return syncVersion(pv, kinds), false, rec, nil
+	}
 	_, pv, pt, err := c.partsForPatientSide(ctx, patientID, scope)
 	if err != nil {
 		return 0, false, store.Patient{}, err

@@ -84,6 +84,11 @@ type ChangeLog interface {
 	// PatientParts returns the head of the patient's change log without
 	// reading the record. ErrNotFound if there is no such patient.
 	PatientParts(ctx context.Context, patientID string) (PartVersions, error)
+	// PatientWithParts returns the record and the head of its change log
+	// read together (one transaction; one round trip on Redis), so the
+	// versions describe exactly the record returned. ErrNotFound if there
+	// is no such patient.
+	PatientWithParts(ctx context.Context, patientID string) (Patient, PartVersions, error)
 	// PatientChanges returns up to limit entries of the patient's change
 	// log with Seq above after, oldest first, and the log's head.
 	// ErrChangesTrimmed when entries after `after` were already dropped

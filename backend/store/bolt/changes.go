@@ -84,6 +84,26 @@ func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartV
 	return out, nil
 }
 
+// PatientWithParts returns the record and the head of its change log from
+// one read transaction.
+func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.Patient, store.PartVersions, error) {
+	var (
+		p  store.Patient
+		pv store.PartVersions
+	)
+	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
+		if p, err = s.getPatient(tx.Bucket(bucketPatients), patientID); err != nil {
+			return err
+		}
+		pv, err = s.parts(tx, patientID)
+		return err
+	})
+	if err != nil {
+		return store.Patient{}, store.PartVersions{}, fmt.Errorf("bolt.PatientWithParts: %w", err)
+	}
+	return p, pv, nil
+}
+
 // PatientChanges returns up to limit entries after the cursor `after`,
 // oldest first, and the head; store.ErrChangesTrimmed when some of them
 // were dropped or after is beyond the head.

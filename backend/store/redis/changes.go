@@ -120,6 +120,40 @@ func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartV
 	return parsePartVersions(parts.Val())
 }
 
+// PatientWithParts reads the record, its data key and the head of its
+// change log in one MULTI (the keys share the patient's slot).
+func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.Patient, store.PartVersions, error) {
+	const opName = "redisstore.PatientWithParts"
+	if err := ctx.Err(); err != nil {
+		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	var rec *redis.SliceCmd
+	var parts *redis.MapStringStringCmd
+	_, err := s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+		rec = p.MGet(cctx, s.k.patient(patientID), s.k.patientKey(patientID))
+		parts = p.HGetAll(cctx, s.k.patientParts(patientID))
+		return nil
+	})
+	if err != nil {
+		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
+	}
+	b, dk, err := s.patientReply(patientID, rec.Val())
+	if err != nil {
+		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
+	}
+	pt, err := s.openPatientCached(dk, patientID, b)
+	if err != nil {
+		return store.Patient{}, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	pv, err := parsePartVersions(parts.Val())
+	if err != nil {
+		return store.Patient{}, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	return pt, pv, nil
+}
+
 // PatientChanges reads the head and up to limit entries after `after` in
 // one MULTI (the keys share the patient's slot).
 func (s *Store) PatientChanges(ctx context.Context, patientID string, after int64, limit int) ([]store.Change, store.PartVersions, error) {

@@ -96,12 +96,19 @@ func (s *Store) getPatient(ctx context.Context, id string) ([]byte, *seal.DataKe
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.patientReply(id, vals)
+}
+
+// patientReply is the stored record and the patient's data key from the
+// reply to MGET record key; redis.Nil when there is no record.
+func (s *Store) patientReply(id string, vals []any) ([]byte, *seal.DataKey, error) {
 	rec, ok := vals[0].(string)
 	if !ok {
 		return nil, nil, redis.Nil
 	}
 	var dk *seal.DataKey
 	if w, ok := vals[1].(string); ok {
+		var err error
 		if dk, err = s.dataKey(id, []byte(w)); err != nil {
 			return nil, nil, err
 		}

@@ -384,6 +384,13 @@ func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartV
 	return r0, err
 }
 
+func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.Patient, store.PartVersions, error) {
+	ctx, start := s.begin(ctx, "PatientWithParts")
+	r0, r1, err := s.Store.PatientWithParts(ctx, patientID)
+	s.observe(ctx, "PatientWithParts", start, err)
+	return r0, r1, err
+}
+
 func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string, birthDate store.Date) ([]store.Patient, error) {
 	ctx, start := s.begin(ctx, "FindPatients")
 	r0, err := s.Store.FindPatients(ctx, pharmacyID, familyName, birthDate)

@@ -77,6 +77,28 @@ var changeCases = []testCase{
 			t.Fatalf("head after writes that change nothing synced = %d, want 4", parts.Head)
 		}
 	}},
+	{"RecordWithItsParts", func(t *testing.T, s store.Store) {
+		ctx := t.Context()
+		must(t, "CreatePatient", s.CreatePatient(ctx, SamplePatient("pat-1", "ph-1", 3)))
+		want, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+			p.Medications[2].WhyIUseIt = "for my heart"
+			p.OtherInformation = "changed"
+			return p, nil
+		})
+		must(t, "UpdatePatient", err)
+		got, pv, err := s.PatientWithParts(ctx, "pat-1")
+		must(t, "PatientWithParts", err)
+		if got.Version != want.Version || got.Medications[2].WhyIUseIt != "for my heart" || got.OtherInformation != "changed" {
+			t.Fatalf("PatientWithParts record = version %d, %q, %q; want version %d as written", got.Version, got.Medications[2].WhyIUseIt, got.OtherInformation, want.Version)
+		}
+		parts, err := s.PatientParts(ctx, "pat-1")
+		must(t, "PatientParts", err)
+		if pv.Head == 0 || fmt.Sprint(pv) != fmt.Sprint(parts) {
+			t.Fatalf("PatientWithParts parts = %+v, PatientParts = %+v: want the same, non-empty head", pv, parts)
+		}
+		_, _, err = s.PatientWithParts(ctx, "nobody")
+		wantErr(t, "PatientWithParts(unknown)", err, store.ErrNotFound)
+	}},
 	{"PagesAndCursors", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		must(t, "CreatePatient", s.CreatePatient(ctx, SamplePatient("pat-1", "ph-1", 1)))
