@@ -50,9 +50,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 			return fmt.Errorf("%s: %w", opName, err)
 		}
 		member := append([]byte(ev.ID+auditSep), sealed...)
-		cctx, cancel := s.call(ctx)
-		n, err := s.eval(cctx, s.scripts.appendAudit, []string{window, s.k.patientKey(ev.PatientID)}, member, keep, wrapped).Int()
-		cancel()
+		n, err := s.appendAuditOnce(ctx, []string{window, s.k.patientKey(ev.PatientID)}, member, keep, wrapped)
 		if err != nil {
 			return s.fail(opName, err)
 		}
@@ -62,6 +60,18 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		s.wrapped.drop(ev.PatientID) // the key changed: read it again
 	}
 	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
+}
+
+// appendAuditOnce runs the appendAudit script once: in a pipeline shared
+// with concurrent appends (auditgroup.go), or alone when every write waits
+// for replica acknowledgements.
+func (s *Store) appendAuditOnce(ctx context.Context, keys []string, args ...any) (int, error) {
+	if !s.replicated() {
+		return s.appendAudit(ctx, keys, args...)
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.eval(cctx, s.scripts.appendAudit, keys, args...).Int()
 }
 
 // ListAuditEvents returns up to limit of the patient's events from both

@@ -128,7 +128,8 @@ type Store struct {
 	scripts       scripts
 	vault         *seal.Vault
 	wrapped       wrappedKeys
-	owned         bool // Close closes rdb
+	audits        auditGroup // concurrent audit appends share a pipeline
+	owned         bool       // Close closes rdb
 	// patients keeps decoded patient records by id and stored bytes.
 	patients *recordcache.Cache
 	// testHookSealed, set by tests only, runs after a thread or code was
