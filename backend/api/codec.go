@@ -39,12 +39,15 @@ type jsonCodec struct{ name string }
 func (c jsonCodec) Name() string   { return c.name }
 func (c jsonCodec) IsBinary() bool { return false }
 
-func (c jsonCodec) Marshal(msg any) ([]byte, error) {
+func (c jsonCodec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(nil, msg) }
+
+// MarshalAppend lets Connect encode an answer into its own pooled buffer.
+func (jsonCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return nil, errors.New("json codec: not a protobuf message")
 	}
-	return protojson.MarshalOptions{}.Marshal(m)
+	return protojson.MarshalOptions{}.MarshalAppend(dst, m)
 }
 
 // Unmarshal decodes a request strictly first: that refuses enum names the
@@ -80,12 +83,16 @@ type protoCodec struct{}
 func (protoCodec) Name() string   { return "proto" }
 func (protoCodec) IsBinary() bool { return true }
 
-func (protoCodec) Marshal(msg any) ([]byte, error) {
+func (c protoCodec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(nil, msg) }
+
+// MarshalAppend lets Connect encode an answer into its own pooled buffer
+// rather than a new one per call.
+func (protoCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return nil, errors.New("proto codec: not a protobuf message")
 	}
-	return proto.Marshal(m)
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
 }
 
 func (protoCodec) Unmarshal(data []byte, msg any) error {
