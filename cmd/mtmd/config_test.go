@@ -162,6 +162,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--refresh-grace", "1h",
 		"--redis-replica-acks", "-1",
 		"--redis-replica-timeout", "5s",
+		"--gc-percent", "5",
 	}
 	c, err := parseConfig(args, env{}.get)
 	if err != nil {
@@ -180,6 +181,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--log-format/MTM_LOG_FORMAT", "--log-level/MTM_LOG_LEVEL", "--shutdown-timeout/MTM_SHUTDOWN_TIMEOUT",
 		"--trusted-proxies/MTM_TRUSTED_PROXIES", "proxy.internal", "--refresh-grace/MTM_REFRESH_GRACE",
 		"--redis-replica-acks/MTM_REDIS_REPLICA_ACKS", "--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT",
+		"--gc-percent/MTM_GC_PERCENT",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Validate does not name %s:\n%s", want, msg)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -59,6 +61,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	logger := cfg.newLogger(stdout)
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	if h.logger != nil {
 		h.logger(logger)
 	}
