@@ -48,13 +48,15 @@ func TestShortName(t *testing.T) {
 }
 
 func TestRunnerBoundsPhasesAndComputesRatios(t *testing.T) {
-	var cpu atomic.Int64
-	r := &loadtest.Runner{ServerCPU: func() (time.Duration, error) { return time.Duration(cpu.Load()), nil }}
+	var cpu, client atomic.Int64
+	r := &loadtest.Runner{ServerCPU: func() (time.Duration, error) { return time.Duration(cpu.Load()), nil },
+		ClientCPU: func() (time.Duration, error) { return time.Duration(client.Load()), nil }}
 	phase := func(name, baseline string, took time.Duration, maxIter int64) loadtest.Phase {
 		return loadtest.Phase{Name: name, Baseline: baseline,
 			Load: loadtest.Load{Concurrency: 4, Duration: 300 * time.Millisecond, MaxIterations: maxIter},
 			Iterate: func(ctx context.Context, _ int) error {
 				cpu.Add(int64(took))
+				client.Add(int64(took / 4))
 				loadtest.RecorderFrom(ctx).Observe(name, took, nil)
 				return nil
 			}}
@@ -75,6 +77,9 @@ func TestRunnerBoundsPhasesAndComputesRatios(t *testing.T) {
 	}
 	if got := res[1].CPUVsBaseline; got < 1.99 || got > 2.01 {
 		t.Errorf("CPU per call vs baseline = %.3f, want 2", got)
+	}
+	if got := res[1].ClientCPUPerCallUs; got < 499 || got > 501 {
+		t.Errorf("client CPU per call = %.1f µs, want 500 (its own clock, apart from the server's)", got)
 	}
 	if got := res[1].Ops[0].P99VsBaseline; got < 1.95 || got > 2.05 {
 		t.Errorf("p99 vs baseline = %.3f, want 2", got)

@@ -30,6 +30,11 @@ type PhaseResult struct {
 	ServerCPUSeconds   float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUPerCallUs float64 `json:"server_cpu_per_call_us,omitempty"`
 	CPUVsBaseline      float64 `json:"cpu_vs_baseline,omitempty"`
+	// ClientCPUPerCallUs is the load generator's own CPU time per call
+	// (Runner.ClientCPU): client and servers share the machine's cores, so
+	// a phase whose answers cost the client more is slower whatever the
+	// server does.
+	ClientCPUPerCallUs float64 `json:"client_cpu_per_call_us,omitempty"`
 	// RateVsFloor and CPUVsFloor compare the phase (calls/s, server CPU
 	// per call) with the bare connect-go handler measured in the same run.
 	RateVsFloor float64 `json:"rate_vs_floor,omitempty"`
@@ -95,14 +100,17 @@ func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, run := range r.Runs {
 		fmt.Fprintf(tw, "\n== store: %s\n", run.Store)
-		fmt.Fprintln(tw, "phase\top\tcalls\tcalls/s\tvs base\tvs bare\tp50 ms\tp95 ms\tp99 ms\tmax ms\tp99 vs base\tp99 vs bare\tcpu µs/call\terrors\t")
+		fmt.Fprintln(tw, "phase\top\tcalls\tcalls/s\tvs base\tvs bare\tp50 ms\tp95 ms\tp99 ms\tmax ms\tp99 vs base\tp99 vs bare\tcpu µs/call\tclient µs/call\terrors\t")
 		for _, p := range run.Phases {
 			for i, op := range p.Ops {
-				name, cpu := "", ""
+				name, cpu, client := "", "", ""
 				if i == 0 {
 					name = fmt.Sprintf("%s (%d workers, %.0fs)", p.Name, p.Workers, p.Seconds)
 					if len(p.Ops) > 1 && (p.RateVsBaseline > 0 || p.RateVsFloor > 0) {
 						name = fmt.Sprintf("%s (%d workers, %.0fs, all calls %s base, %s bare rate)", p.Name, p.Workers, p.Seconds, ratio(p.RateVsBaseline), ratio(p.RateVsFloor))
+					}
+					if p.ClientCPUPerCallUs > 0 {
+						client = fmt.Sprintf("%.0f", p.ClientCPUPerCallUs)
 					}
 					if p.ServerCPUPerCallUs > 0 {
 						cpu = fmt.Sprintf("%.0f", p.ServerCPUPerCallUs)
@@ -118,9 +126,9 @@ func (r Report) WriteTable(w io.Writer) error {
 						}
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n",
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n",
 					name, op.Name, op.Total(), op.PerSec, ratio(op.RateVsBaseline), ratio(op.RateVsFloor), op.P50Ms, op.P95Ms, op.P99Ms, op.MaxMs,
-					ratio(op.P99VsBaseline), ratio(op.P99VsFloor), cpu, errorList(op.Errors))
+					ratio(op.P99VsBaseline), ratio(op.P99VsFloor), cpu, client, errorList(op.Errors))
 			}
 		}
 		if len(run.Figures) > 0 {

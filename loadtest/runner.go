@@ -53,6 +53,10 @@ type Runner struct {
 	Label string
 	// ServerCPU, when set, is read before and after each phase.
 	ServerCPU CPUClock
+	// ClientCPU, when set, reads the load generator's own CPU time, read
+	// like ServerCPU: on one machine the client's cost per call is part of
+	// every rate, the floor's included.
+	ClientCPU CPUClock
 	// Progress receives a progress line about once a second; nil for none.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -75,6 +79,7 @@ type phaseAcc struct {
 	iterFailed int64
 	cpu        time.Duration
 	cpuKnown   bool
+	clientCPU  time.Duration
 }
 
 // Run runs p once and adds what it measured to p.Name's result. It returns
@@ -101,13 +106,20 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 	if p.ServerCPU != nil {
 		cpuClock = p.ServerCPU
 	}
-	var cpu0 time.Duration
+	var cpu0, client0 time.Duration
 	if cpuClock != nil {
 		c, err := cpuClock()
 		if err != nil {
 			return fmt.Errorf("loadtest.Run %s: server CPU: %w", p.Name, err)
 		}
 		cpu0 = c
+	}
+	if r.ClientCPU != nil {
+		c, err := r.ClientCPU()
+		if err != nil {
+			return fmt.Errorf("loadtest.Run %s: client CPU: %w", p.Name, err)
+		}
+		client0 = c
 	}
 
 	// Iterations that have started finish with the parent context: ending
@@ -144,6 +156,13 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 			return fmt.Errorf("loadtest.Run %s: server CPU: %w", p.Name, err)
 		}
 		acc.cpu += c - cpu0
+	}
+	if r.ClientCPU != nil {
+		c, err := r.ClientCPU()
+		if err != nil {
+			return fmt.Errorf("loadtest.Run %s: client CPU: %w", p.Name, err)
+		}
+		acc.clientCPU += c - client0
 	}
 	acc.elapsed += elapsed
 	acc.iterations += started.Load()
@@ -211,6 +230,9 @@ func (r *Runner) Results() []PhaseResult {
 			if res.Calls > 0 {
 				res.ServerCPUPerCallUs = acc.cpu.Seconds() * 1e6 / float64(res.Calls)
 			}
+		}
+		if r.ClientCPU != nil && res.Calls > 0 {
+			res.ClientCPUPerCallUs = acc.clientCPU.Seconds() * 1e6 / float64(res.Calls)
 		}
 		byName[name] = res
 		out = append(out, res)

@@ -59,6 +59,10 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 // from /proc/<pid>/stat (Linux), in 10 ms ticks.
 func (p *Process) CPUTime() (time.Duration, error) { return CPUTimeOf(p.PID()) }
 
+// SelfCPUTime is the CPU time this process has used so far (the load
+// generator's own, for loadtest.Runner.ClientCPU).
+func SelfCPUTime() (time.Duration, error) { return CPUTimeOf(os.Getpid()) }
+
 // CPUTimeOf reads the CPU time of any process by pid.
 func CPUTimeOf(pid int) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

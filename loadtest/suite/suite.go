@@ -407,7 +407,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, err
 	}
 
-	r := &loadtest.Runner{Label: storeName, ServerCPU: cpu, Progress: c.Progress, Now: c.Now}
+	r := &loadtest.Runner{Label: storeName, ServerCPU: cpu, ClientCPU: procs.SelfCPUTime, Progress: c.Progress, Now: c.Now}
 	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
 	// The floor: a bare connect-go handler in its own process, driven by
 	// the same devices, tokens, protocol and concurrency.
