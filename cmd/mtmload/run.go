@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sealCost := fs.Bool("seal-cost", false, "run each store twice, the second time with mtmd --no-seal (PHI written unencrypted), and report the PML read and reminder burst rates sealed / unsealed")
 	serverKEK := fs.String("server-kek-file", "", "with --url: the server's key-encryption key file (its --kek-file), to seed its sealed store")
 	reencryptDuring := fs.Bool("reencrypt-during", false, "on Redis: run re-encryption passes with data-key rotation (mtmctl reencrypt --rotate) while the API phases run, then check that no acknowledged dose confirmation was lost and every seeded patient's record opens")
+	cpuProfile := fs.String("cpu-profile", "", "write the load generator's own CPU profile for the whole run to this `file` (where the client's cost per call goes)")
 	failOnErrors := fs.Bool("fail-on-errors", false, "exit non-zero when any measured call failed, a message never reached its watcher or, with --reencrypt-during, a re-encryption step failed or an acknowledged write was lost (for CI)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,6 +55,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *smoke {
 		set := map[string]bool{}
