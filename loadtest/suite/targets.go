@@ -59,14 +59,21 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 		} else {
 			empty.Note = note
 		}
+		floorPhase, _ := findPhase(run, scenario.PhaseFloor)
 		if pml, found := findPhase(run, scenario.PhasePML20); found && len(pml.Ops) > 0 {
 			judge(&rateT, pml.Ops[0].RateVsFloor, atLeast(0.5))
 			judge(&p99T, pml.Ops[0].P99VsFloor, func(v float64) bool { return v <= 2 })
+			if rateT.Measured {
+				rateT.Note = ClientCeilingNote(floorPhase, pml)
+			}
 		} else {
 			rateT.Note, p99T.Note = note, note
 		}
 		if app, found := findPhase(run, scenario.PhaseAppOpen); found {
 			judge(&open, app.RateVsFloor, atLeast(0.4))
+			if open.Measured {
+				open.Note = ClientCeilingNote(floorPhase, app)
+			}
 		} else {
 			open.Note = note
 		}
@@ -134,6 +141,28 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 	}
 	out = append(out, watch)
 	return out
+}
+
+// ClientCeiling is the highest rate, as a ratio to the floor's, that phase
+// could reach if mtmd spent no more CPU per call than the bare handler:
+// the load generator runs on the same cores, and its own CPU per call
+// (answers to decode, bigger frames) differs from phase to phase. It
+// assumes the cores are what limits both; 0 when a CPU figure is missing.
+func ClientCeiling(floor, phase loadtest.PhaseResult) float64 {
+	if floor.ClientCPUPerCallUs <= 0 || floor.ServerCPUPerCallUs <= 0 || phase.ClientCPUPerCallUs <= 0 {
+		return 0
+	}
+	return (floor.ClientCPUPerCallUs + floor.ServerCPUPerCallUs) / (phase.ClientCPUPerCallUs + floor.ServerCPUPerCallUs)
+}
+
+// ClientCeilingNote says what ClientCeiling found ("" when it cannot).
+func ClientCeilingNote(floor, phase loadtest.PhaseResult) string {
+	c := ClientCeiling(floor, phase)
+	if c == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the load generator's own CPU (%.0f µs/call vs %.0f on the floor) caps this at about %.2f× on shared cores, however cheap mtmd is",
+		phase.ClientCPUPerCallUs, floor.ClientCPUPerCallUs, c)
 }
 
 func findRun(rep loadtest.Report, store string) (loadtest.StoreRun, bool) {

@@ -78,3 +78,24 @@ func TestWorklistTargetsTakeTheWorstList(t *testing.T) {
 		t.Errorf("follow-ups 4× slower at ten times the patients: %+v, want not met at 4", tg)
 	}
 }
+
+// A rate target says how far the load generator's own cost per call caps
+// it: with the floor costing 50 µs on each side and a PML read costing the
+// client 150 µs, a server as cheap as the bare handler reaches 0.50×.
+func TestRateTargetsNameTheClientCeiling(t *testing.T) {
+	floor := loadtest.PhaseResult{Name: scenario.PhaseFloor, ServerCPUPerCallUs: 50, ClientCPUPerCallUs: 50, Ops: []loadtest.OpStats{{PerSec: 1}}}
+	pml := loadtest.PhaseResult{Name: scenario.PhasePML20, ServerCPUPerCallUs: 300, ClientCPUPerCallUs: 150, Ops: []loadtest.OpStats{{RateVsFloor: 0.2, P99VsFloor: 3}}}
+	if got := ClientCeiling(floor, pml); got < 0.499 || got > 0.501 {
+		t.Fatalf("ClientCeiling = %.3f, want 0.50", got)
+	}
+	rep := loadtest.Report{Runs: []loadtest.StoreRun{{Store: "redis", Phases: []loadtest.PhaseResult{floor, pml}}}}
+	for _, tg := range Targets(rep) {
+		if strings.HasPrefix(tg.Name, "20-medicine PML read rate") && strings.HasSuffix(tg.Name, "(redis)") {
+			if !strings.Contains(tg.Note, "0.50×") || !strings.Contains(tg.Note, "150 µs/call") {
+				t.Errorf("PML read rate note = %q, want the 0.50× ceiling and the client's 150 µs/call", tg.Note)
+			}
+			return
+		}
+	}
+	t.Fatal("no PML read rate target for redis")
+}
