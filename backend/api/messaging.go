@@ -43,8 +43,9 @@ import (
 type Waker interface {
 	// Subscribe registers a waiter on topic; cancel unregisters it.
 	Subscribe(topic string) (wakeups <-chan struct{}, cancel func())
-	// Notify wakes the topic's waiters in every process, best effort.
-	Notify(ctx context.Context, topic string) error
+	// Notify wakes the topics' waiters in every process, best effort
+	// (wake.Redis publishes several topics in one round trip).
+	Notify(ctx context.Context, topics ...string) error
 }
 
 // ReplyNotifier pushes "your pharmacist replied" to the patient side. The
@@ -260,10 +261,8 @@ func (s *MessagingService) notify(ctx context.Context, t store.Thread, messages 
 	if messages {
 		topics = append(topics, threadTopic(t.ID), patientTopic(t.PatientID))
 	}
-	for _, topic := range topics {
-		if err := s.wake.Notify(ctx, topic); err != nil {
-			s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))
-		}
+	if err := s.wake.Notify(ctx, topics...); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))
 	}
 }
 
