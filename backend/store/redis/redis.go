@@ -128,7 +128,10 @@ type Store struct {
 	scripts       scripts
 	vault         *seal.Vault
 	wrapped       wrappedKeys
-	owned         bool // Close closes rdb
+	// threadOwners remembers the patient of each thread read here, so a
+	// read of the thread fetches the data key in the same round trip.
+	threadOwners threadOwners
+	owned        bool // Close closes rdb
 	// patients keeps decoded patient records by id and stored bytes.
 	patients *recordcache.Cache
 	// testHookSealed, set by tests only, runs after a thread or code was
