@@ -1,0 +1,115 @@
+package api_test
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/api"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/wake"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+// roundTrips counts the requests a go-redis client sends: one per command,
+// one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// countedInstance is an API instance on Redis (its own store client and
+// wake-up subscription) whose Redis requests are counted.
+func countedInstance(t *testing.T, base *env, addr string, trips *roundTrips) *env {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { client.Close() })
+	client.AddHook(trips)
+	st, err := redisstore.New(t.Context(), client, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w, err := wake.NewRedis(t.Context(), client, "mtm", 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat = w, time.Hour })
+}
+
+// TestMessagingRoundTripsOnRedis counts what a message costs in requests
+// to Redis: on the instance that stores it (SendMessage, from the patient
+// side and from the pharmacist, with its audit event) and on the instance
+// whose WatchThread delivers it (the wake-up's access check and read). It
+// also checks that the message arrives once, in order.
+func TestMessagingRoundTripsOnRedis(t *testing.T) {
+	base := newEnv(t)
+	addr, _ := redistest.StartServer(t)
+	var tripsA, tripsB roundTrips
+	a := countedInstance(t, base, addr, &tripsA)
+	b := countedInstance(t, base, addr, &tripsB)
+	rph := a.pharmacy("ph_1", "rph@one.test")
+	pt := a.enroll(rph, "Pat")
+	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	th := startThread(t, cgA, pt.id, "cm_start_0001", "Is this dose right?").GetThread().GetId()
+	w := watchThread(t, b.msgClient(cg.token), th, 1)
+	// Warm up: each instance's first look at the thread, scripts loaded.
+	send(t, rphA, th, "cm_warm_r", "warm-up reply")
+	send(t, cgA, th, "cm_warm_q", "warm-up question")
+	for range 2 {
+		w.next(t)
+	}
+	time.Sleep(100 * time.Millisecond) // the audit events of the warm-up
+
+	// What each side needs, in requests to Redis (each one a wait on a
+	// busy machine). The sending instance: the patient's record (access),
+	// the pharmacist's account (their name, read alongside), the thread
+	// with its idempotency key and data key, the new inbox entry, the
+	// append script, the feed and change log (with the old inbox entry's
+	// removal), the wake-ups, the audit event. The watching instance: the
+	// patient's record (access), the new messages with the thread and its
+	// data key. Before: 16 and 15 on the sending side, 5 on the watching.
+	for _, tc := range []struct {
+		name            string
+		from            func() *mtmv1.Message
+		sending, watchg int64
+	}{
+		{"pharmacist's reply", func() *mtmv1.Message { return send(t, rphA, th, "cm_reply_01", "Yes, with food.") }, 8, 2},
+		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 7, 2},
+	} {
+		a0, b0 := tripsA.n.Load(), tripsB.n.Load()
+		m := tc.from()
+		a1 := tripsA.n.Load()
+		got := w.next(t)
+		b1 := tripsB.n.Load()
+		if got.GetSeq() != m.GetSeq() || got.GetBody() != m.GetBody() {
+			t.Fatalf("%s: watcher got seq %d %q, want seq %d %q", tc.name, got.GetSeq(), got.GetBody(), m.GetSeq(), m.GetBody())
+		}
+		t.Logf("%s: %d round trips on the sending instance, %d on the watching one", tc.name, a1-a0, b1-b0)
+		if a1-a0 > tc.sending || b1-b0 > tc.watchg {
+			t.Errorf("%s: %d round trips to Redis on the sending instance, %d on the watching one; want at most %d and %d",
+				tc.name, a1-a0, b1-b0, tc.sending, tc.watchg)
+		}
+	}
+	w.quiet(t)
+}
