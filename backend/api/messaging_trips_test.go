@@ -2,8 +2,12 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +42,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 
 // countedInstance is an API instance on Redis (its own store client and
 // wake-up subscription) whose Redis requests are counted.
-func countedInstance(t *testing.T, base *env, addr string, trips *roundTrips) *env {
+func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *env {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { client.Close() })
@@ -112,4 +116,112 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 		}
 	}
 	w.quiet(t)
+}
+
+// BenchmarkSendToWatcher sends messages one at a time on one instance
+// (pharmacist's replies and caregiver's questions in turn) and waits for
+// each on a WatchThread stream on the other, both on one Redis: ns/op is
+// the whole trip from SendMessage's start to the watcher. It reports CPU
+// per message of this process (both instances, the clients and the
+// watcher) and of Redis, and requests to Redis per message. Compare
+// commits back to back:
+//
+//	go test ./backend/api -run '^$' -bench BenchmarkSendToWatcher -count 6
+func BenchmarkSendToWatcher(b *testing.B) {
+	base := newEnv(b)
+	addr, _ := redistest.StartServer(b)
+	var tripsA, tripsB roundTrips
+	a := countedInstance(b, base, addr, &tripsA)
+	bb := countedInstance(b, base, addr, &tripsB)
+	rph := a.pharmacy("ph_1", "rph@one.test")
+	pt := a.enroll(rph, "Pat")
+	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	ctx := context.Background()
+	started, err := cgA.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: pt.id, Subject: "Ibuprofen?", ClientMessageId: "cm_start_0001", Body: "Is this dose right?"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	th := started.Msg.GetThread().GetId()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := bb.msgClient(cg.token).WatchThread(sctx, req(&mtmv1.WatchThreadRequest{ThreadId: th, AfterSeq: 1}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	arrived := make(chan int64, 16)
+	go func() {
+		defer stream.Close()
+		for stream.Receive() {
+			if m := stream.Msg().GetMessage(); m != nil {
+				arrived <- m.GetSeq()
+			}
+		}
+		close(arrived)
+	}()
+	sendOne := func(i int) {
+		c, id := cgA, fmt.Sprintf("cm_q_%08d", i)
+		if i%2 == 0 {
+			c, id = rphA, fmt.Sprintf("cm_r_%08d", i)
+		}
+		res, err := c.SendMessage(ctx, req(&mtmv1.SendMessageRequest{ThreadId: th, ClientMessageId: id, Body: "Message " + id}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for seq := range arrived {
+			if seq == res.Msg.GetMessage().GetSeq() {
+				return
+			}
+		}
+		b.Fatal("the watch stream ended")
+	}
+	for i := range 20 { // warm up: scripts, caches, connections
+		sendOne(-i - 1)
+	}
+	trips0 := tripsA.n.Load() + tripsB.n.Load()
+	cpu0, rcpu0 := processCPU(b), redisCPU(b, addr)
+	b.ResetTimer()
+	for i := range b.N {
+		sendOne(i)
+	}
+	b.StopTimer()
+	cpu, rcpu := processCPU(b)-cpu0, redisCPU(b, addr)-rcpu0
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/msg")
+	b.ReportMetric(float64(tripsA.n.Load()+tripsB.n.Load()-trips0)/float64(b.N), "redis-trips/msg")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the user and system CPU time the Redis server at addr has
+// used.
+func redisCPU(b *testing.B, addr string) time.Duration {
+	b.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), f); ok {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += x
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
