@@ -615,26 +615,44 @@ func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request
 	wakeups, cancel := s.wake.Subscribe(threadTopic(m.GetThreadId()))
 	defer cancel()
 	cursor := m.GetAfterSeq()
-	send := func() error {
+	type page struct {
+		msgs []store.Message
+		err  error
+	}
+	// read starts reading the page of messages after the cursor.
+	read := func() <-chan page {
+		done := make(chan page, 1)
+		go func(after int64) {
+			msgs, err := s.cfg.Store.ListMessages(ctx, m.GetThreadId(), after, 100)
+			done <- page{msgs, err}
+		}(cursor)
+		return done
+	}
+	// send sends the messages of the page being read and of the pages
+	// after it, in order.
+	send := func(next <-chan page) error {
 		for {
-			msgs, err := s.cfg.Store.ListMessages(ctx, m.GetThreadId(), cursor, 100)
-			if err != nil {
-				return err
+			p := <-next
+			if p.err != nil {
+				return p.err
 			}
-			for _, msg := range msgs {
+			for _, msg := range p.msgs {
 				if err := stream.Send(&mtmv1.WatchThreadResponse{Message: messageToProto(msg)}); err != nil {
 					return err
 				}
 				cursor = msg.Seq
 			}
-			if len(msgs) < 100 {
+			if len(p.msgs) < 100 {
 				return nil
 			}
+			next = read()
 		}
 	}
 	return s.watch(ctx, wakeups, func(heartbeat bool) error {
-		// The thread's place never changes: access is checked again
-		// against its patient's current record.
+		// Access is checked again against the patient's current record
+		// (the thread's place never changes) while the new messages are
+		// read; none is sent before the check has passed.
+		next := read()
 		if _, err := s.forKnownThread(ctx, pl, false); err != nil {
 			return err
 		}
@@ -643,7 +661,7 @@ func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request
 				return err
 			}
 		}
-		return send()
+		return send(next)
 	})
 }
 
