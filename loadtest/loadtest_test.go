@@ -98,6 +98,33 @@ func TestRunnerBoundsPhasesAndComputesRatios(t *testing.T) {
 	}
 }
 
+// A derived operation (a message's trip to its watcher) is reported but
+// is no call: the phase's calls and server CPU per call count the RPCs.
+func TestRunnerKeepsDerivedOpsOutOfCalls(t *testing.T) {
+	var cpu atomic.Int64
+	r := &loadtest.Runner{ServerCPU: func() (time.Duration, error) { return time.Duration(cpu.Load()), nil }}
+	err := r.Run(context.Background(), loadtest.Phase{Name: "send", Derived: []string{"trip"},
+		Load: loadtest.Load{Concurrency: 2, Duration: time.Minute, MaxIterations: 50},
+		Iterate: func(ctx context.Context, _ int) error {
+			cpu.Add(int64(time.Millisecond))
+			rec := loadtest.RecorderFrom(ctx)
+			rec.Observe("Send", time.Millisecond, nil)
+			rec.Observe("trip", 2*time.Millisecond, nil)
+			rec.Observe("trip", 2*time.Millisecond, nil)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.Results()[0]
+	if res.Calls != 50 || len(res.Ops) != 2 {
+		t.Fatalf("calls %d over %d ops, want the 50 sends and both ops reported", res.Calls, len(res.Ops))
+	}
+	if got := res.ServerCPUPerCallUs; got < 999 || got > 1001 {
+		t.Errorf("server CPU per call %.1f µs, want 1000 (per send)", got)
+	}
+}
+
 func TestRunnerStopsOnTime(t *testing.T) {
 	r := &loadtest.Runner{}
 	start := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,12 @@ type Phase struct {
 	// not by how fast the server answers: its rate is not compared to the
 	// baseline's.
 	Paced bool
-	Load  Load
+	// Derived names operations the scenario records that are not calls
+	// to the server (e.g. a message's trip to its watcher): they are
+	// reported, but not counted in the phase's calls, calls/s and server
+	// CPU per call.
+	Derived []string
+	Load    Load
 	// ServerCPU, when set, reads the CPU time of the servers this phase
 	// drives instead of the Runner's (the bare floor runs in its own
 	// process).
@@ -80,6 +86,7 @@ type phaseAcc struct {
 	cpu        time.Duration
 	cpuKnown   bool
 	clientCPU  time.Duration
+	derived    []string
 }
 
 // Run runs p once and adds what it measured to p.Name's result. It returns
@@ -98,7 +105,8 @@ func (r *Runner) Run(ctx context.Context, p Phase) error {
 	}
 	acc := r.results[p.Name]
 	if acc == nil {
-		acc = &phaseAcc{baseline: p.Baseline, paced: p.Paced, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil || p.ServerCPU != nil}
+		acc = &phaseAcc{baseline: p.Baseline, paced: p.Paced, workers: p.Load.Concurrency, rec: NewRecorder(), cpuKnown: r.ServerCPU != nil || p.ServerCPU != nil,
+			derived: p.Derived}
 		r.results[p.Name] = acc
 		r.order = append(r.order, p.Name)
 	}
@@ -217,7 +225,9 @@ func (r *Runner) Results() []PhaseResult {
 			Ops:              acc.rec.Snapshot(),
 		}
 		for _, op := range res.Ops {
-			res.Calls += op.Total()
+			if !slices.Contains(acc.derived, op.Name) {
+				res.Calls += op.Total()
+			}
 		}
 		if res.Seconds > 0 {
 			res.CallsPerSec = float64(res.Calls) / res.Seconds

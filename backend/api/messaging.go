@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -43,8 +44,9 @@ import (
 type Waker interface {
 	// Subscribe registers a waiter on topic; cancel unregisters it.
 	Subscribe(topic string) (wakeups <-chan struct{}, cancel func())
-	// Notify wakes the topic's waiters in every process, best effort.
-	Notify(ctx context.Context, topic string) error
+	// Notify wakes the topics' waiters in every process, best effort
+	// (wake.Redis publishes several topics in one round trip).
+	Notify(ctx context.Context, topics ...string) error
 }
 
 // ReplyNotifier pushes "your pharmacist replied" to the patient side. The
@@ -85,6 +87,7 @@ type MessagingService struct {
 	escalateAfter time.Duration
 	firstResponse prometheus.Histogram
 	streams       *streamSlots
+	threads       threadPlaces
 }
 
 var _ mtmv1connect.MessagingServiceHandler = (*MessagingService)(nil)
@@ -177,21 +180,49 @@ func (s *MessagingService) forPatient(ctx context.Context, patientID string) (ca
 	return caller{p: p, patient: pt}, nil
 }
 
+// threadPlace is what never changes about a thread: its id, its patient
+// and the pharmacy it is routed to (store.Messages refuses updates that
+// change them). Who may use the thread follows from it and the patient's
+// current record.
+type threadPlace struct{ id, patientID, pharmacyID string }
+
+func placeOf(th store.Thread) threadPlace { return threadPlace{th.ID, th.PatientID, th.PharmacyID} }
+
+// threadPlaces remembers the places of the threads this process has read
+// or started, so that SendMessage checks access without reading the
+// thread first (the store reads it anyway to append). An entry never goes
+// stale; a thread deleted since (with its patient's erasure) fails the
+// access check, as its patient no longer exists. Bounded: emptied when it
+// reaches maxThreadPlaces entries.
+type threadPlaces struct {
+	mu sync.Mutex
+	m  map[string]threadPlace
+}
+
+// maxThreadPlaces bounds threadPlaces (about 150 bytes an entry).
+const maxThreadPlaces = 1 << 16
+
+func (t *threadPlaces) get(id string) (threadPlace, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pl, ok := t.m[id]
+	return pl, ok
+}
+
+func (t *threadPlaces) put(pl threadPlace) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) >= maxThreadPlaces {
+		t.m = make(map[string]threadPlace)
+	}
+	t.m[pl.id] = pl
+}
+
 // forThread loads a thread the caller may use; staffOnly refuses the
 // patient side first.
 func (s *MessagingService) forThread(ctx context.Context, threadID string, staffOnly bool) (caller, store.Thread, error) {
-	p, err := principal(ctx)
-	if err != nil {
+	if err := threadRole(ctx, staffOnly); err != nil {
 		return caller{}, store.Thread{}, err
-	}
-	if staffOnly {
-		if _, err := staff(ctx); err != nil {
-			return caller{}, store.Thread{}, err
-		}
-	} else if !p.Role.IsStaff() {
-		if _, err := patientSide(ctx); err != nil {
-			return caller{}, store.Thread{}, err
-		}
 	}
 	th, err := s.cfg.Store.GetThread(ctx, threadID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -200,18 +231,73 @@ func (s *MessagingService) forThread(ctx context.Context, threadID string, staff
 	if err != nil {
 		return caller{}, store.Thread{}, err
 	}
-	c, err := s.forPatient(ctx, th.PatientID)
-	if errors.Is(err, errPatientNotFound) {
-		return caller{}, store.Thread{}, errThreadNotFound
-	}
+	s.threads.put(placeOf(th))
+	c, err := s.mayUse(ctx, placeOf(th))
 	if err != nil {
 		return caller{}, store.Thread{}, err
 	}
-	if p.Role.IsStaff() && th.PharmacyID != p.PharmacyID {
-		return caller{}, store.Thread{}, errThreadNotFound
-	}
-	audit.Touch(ctx, th.PatientID, th.ID)
 	return c, th, nil
+}
+
+// forKnownThread is forThread for a thread whose place the caller already
+// has (a stream re-checking access on a wake-up, a send to a thread this
+// process has seen): it checks access without reading the thread.
+func (s *MessagingService) forKnownThread(ctx context.Context, pl threadPlace, staffOnly bool) (caller, error) {
+	if err := threadRole(ctx, staffOnly); err != nil {
+		return caller{}, err
+	}
+	return s.mayUse(ctx, pl)
+}
+
+// threadRole refuses callers whose role may not use threads this way:
+// staffOnly refuses the patient side.
+func threadRole(ctx context.Context, staffOnly bool) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	if staffOnly {
+		_, err = staff(ctx)
+	} else if !p.Role.IsStaff() {
+		_, err = patientSide(ctx)
+	}
+	return err
+}
+
+// mayUse checks, against the current record of the thread's patient, that
+// the caller may use the thread at pl; a thread they may not use is
+// not_found, as one that does not exist.
+func (s *MessagingService) mayUse(ctx context.Context, pl threadPlace) (caller, error) {
+	c, err := s.forPatient(ctx, pl.patientID)
+	if errors.Is(err, errPatientNotFound) {
+		return caller{}, errThreadNotFound
+	}
+	if err != nil {
+		return caller{}, err
+	}
+	if c.p.Role.IsStaff() && pl.pharmacyID != c.p.PharmacyID {
+		return caller{}, errThreadNotFound
+	}
+	audit.Touch(ctx, pl.patientID, pl.id)
+	return c, nil
+}
+
+// accountName starts reading the display name of account id and returns
+// a function that waits for it.
+func (s *MessagingService) accountName(ctx context.Context, id string) func() (string, error) {
+	type result struct {
+		name string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := s.cfg.Store.GetAccount(ctx, id)
+		done <- result{a.DisplayName, err}
+	}()
+	return func() (string, error) {
+		r := <-done
+		return r.name, r.err
+	}
 }
 
 // authorName is how the caller signs a message.
@@ -260,10 +346,8 @@ func (s *MessagingService) notify(ctx context.Context, t store.Thread, messages 
 	if messages {
 		topics = append(topics, threadTopic(t.ID), patientTopic(t.PatientID))
 	}
-	for _, topic := range topics {
-		if err := s.wake.Notify(ctx, topic); err != nil {
-			s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))
-		}
+	if err := s.wake.Notify(ctx, topics...); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))
 	}
 }
 
@@ -301,6 +385,7 @@ func (s *MessagingService) StartThread(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
+	s.threads.put(placeOf(th))
 	audit.Touch(ctx, c.patient.ID, th.ID)
 	if !created && (msg.Body != m.GetBody() || th.Subject != m.GetSubject()) {
 		return nil, errReusedClientID
@@ -316,14 +401,31 @@ func (s *MessagingService) StartThread(ctx context.Context, req *connect.Request
 // retry with the same client_message_id returns the original message.
 func (s *MessagingService) SendMessage(ctx context.Context, req *connect.Request[mtmv1.SendMessageRequest]) (*connect.Response[mtmv1.SendMessageResponse], error) {
 	m := req.Msg
-	c, _, err := s.forThread(ctx, m.GetThreadId(), false)
+	// A pharmacist signs with their account's name: read it while access
+	// is checked.
+	var staffName func() (string, error)
+	if p, err := principal(ctx); err == nil && p.Role.IsStaff() {
+		staffName = s.accountName(ctx, p.Subject)
+	}
+	var c caller
+	var err error
+	if pl, ok := s.threads.get(m.GetThreadId()); ok {
+		c, err = s.forKnownThread(ctx, pl, false)
+	} else {
+		c, _, err = s.forThread(ctx, m.GetThreadId(), false)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := checkBody(m.GetBody()); err != nil {
 		return nil, err
 	}
-	name, err := s.authorName(ctx, c)
+	var name string
+	if staffName != nil {
+		name, err = staffName()
+	} else {
+		name, err = s.authorName(ctx, c)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -505,31 +607,53 @@ func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request
 		return err
 	}
 	defer release()
-	if _, _, err := s.forThread(ctx, m.GetThreadId(), false); err != nil {
+	_, th, err := s.forThread(ctx, m.GetThreadId(), false)
+	if err != nil {
 		return err
 	}
+	pl := placeOf(th)
 	wakeups, cancel := s.wake.Subscribe(threadTopic(m.GetThreadId()))
 	defer cancel()
 	cursor := m.GetAfterSeq()
-	send := func() error {
+	type page struct {
+		msgs []store.Message
+		err  error
+	}
+	// read starts reading the page of messages after the cursor.
+	read := func() <-chan page {
+		done := make(chan page, 1)
+		go func(after int64) {
+			msgs, err := s.cfg.Store.ListMessages(ctx, m.GetThreadId(), after, 100)
+			done <- page{msgs, err}
+		}(cursor)
+		return done
+	}
+	// send sends the messages of the page being read and of the pages
+	// after it, in order.
+	send := func(next <-chan page) error {
 		for {
-			msgs, err := s.cfg.Store.ListMessages(ctx, m.GetThreadId(), cursor, 100)
-			if err != nil {
-				return err
+			p := <-next
+			if p.err != nil {
+				return p.err
 			}
-			for _, msg := range msgs {
+			for _, msg := range p.msgs {
 				if err := stream.Send(&mtmv1.WatchThreadResponse{Message: messageToProto(msg)}); err != nil {
 					return err
 				}
 				cursor = msg.Seq
 			}
-			if len(msgs) < 100 {
+			if len(p.msgs) < 100 {
 				return nil
 			}
+			next = read()
 		}
 	}
 	return s.watch(ctx, wakeups, func(heartbeat bool) error {
-		if _, _, err := s.forThread(ctx, m.GetThreadId(), false); err != nil {
+		// Access is checked again against the patient's current record
+		// (the thread's place never changes) while the new messages are
+		// read; none is sent before the check has passed.
+		next := read()
+		if _, err := s.forKnownThread(ctx, pl, false); err != nil {
 			return err
 		}
 		if heartbeat {
@@ -537,7 +661,7 @@ func (s *MessagingService) WatchThread(ctx context.Context, req *connect.Request
 				return err
 			}
 		}
-		return send()
+		return send(next)
 	})
 }
 

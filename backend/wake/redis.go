@@ -77,14 +77,31 @@ func (r *Redis) Subscribe(topic string) (<-chan struct{}, func()) { return r.hub
 // Watching reports how many waiters topic has in this process.
 func (r *Redis) Watching(topic string) int { return r.hub.Watching(topic) }
 
-// Notify wakes the topic's waiters in this process at once and publishes
-// the wake-up for every other process. An error means other processes may
-// not have been woken (their periodic re-read will catch up).
-func (r *Redis) Notify(ctx context.Context, topic string) error {
-	r.hub.wake(topic)
+// Notify wakes the topics' waiters in this process at once and publishes
+// the wake-ups for every other process, all of them in one round trip to
+// Redis. An error means other processes may not have been woken (their
+// periodic re-read will catch up).
+func (r *Redis) Notify(ctx context.Context, topics ...string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	for _, topic := range topics {
+		r.hub.wake(topic)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	if err := r.rdb.Publish(ctx, r.prefix+topic, "").Err(); err != nil {
+	var err error
+	if len(topics) == 1 {
+		err = r.rdb.Publish(ctx, r.prefix+topics[0], "").Err()
+	} else {
+		_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, topic := range topics {
+				p.Publish(ctx, r.prefix+topic, "")
+			}
+			return nil
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("wake.Notify: %w", err)
 	}
 	return nil

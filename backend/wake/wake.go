@@ -52,10 +52,12 @@ func (h *Hub) Subscribe(topic string) (wakeups <-chan struct{}, cancel func()) {
 	}
 }
 
-// Notify wakes every waiter of topic in this process. It never blocks and
-// never fails.
-func (h *Hub) Notify(_ context.Context, topic string) error {
-	h.wake(topic)
+// Notify wakes every waiter of the topics in this process. It never
+// blocks and never fails.
+func (h *Hub) Notify(_ context.Context, topics ...string) error {
+	for _, topic := range topics {
+		h.wake(topic)
+	}
 	return nil
 }
 

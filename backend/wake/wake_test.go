@@ -14,7 +14,7 @@ import (
 
 type waker interface {
 	Subscribe(topic string) (<-chan struct{}, func())
-	Notify(ctx context.Context, topic string) error
+	Notify(ctx context.Context, topics ...string) error
 }
 
 // woken fails the test unless ch delivers a wake-up within a few seconds.
@@ -89,6 +89,27 @@ func TestRedisWakesWaitersOfEveryProcess(t *testing.T) {
 			}
 			woken(t, ch, "waiter")
 			notWoken(t, other, "waiter of another pharmacy")
+		})
+	}
+	// Several topics in one call (one round trip) wake each topic's
+	// waiters in every process, and only theirs.
+	for _, tc := range []struct {
+		name           string
+		sender, waiter waker
+	}{{"several topics, same process", one, one}, {"several topics, other process", one, two}} {
+		t.Run(tc.name, func(t *testing.T) {
+			inbox, cancelInbox := tc.waiter.Subscribe("inbox:ph-1")
+			defer cancelInbox()
+			thread, cancelThread := tc.waiter.Subscribe("thread:th-1")
+			defer cancelThread()
+			other, cancelOther := tc.waiter.Subscribe("thread:th-2")
+			defer cancelOther()
+			if err := tc.sender.Notify(t.Context(), "inbox:ph-1", "thread:th-1", "patient:pt-1"); err != nil {
+				t.Fatal(err)
+			}
+			woken(t, inbox, "inbox waiter")
+			woken(t, thread, "thread waiter")
+			notWoken(t, other, "waiter of another thread")
 		})
 	}
 }

@@ -135,26 +135,28 @@ func (e *Env) Conversation(ctx context.Context, load loadtest.Load, threads int,
 		}
 	})
 	var next atomic.Uint64
-	c.Phase = loadtest.Phase{Name: PhaseMessaging, Baseline: PhaseBaseline, Paced: true, Load: load, Iterate: func(ctx context.Context, _ int) error {
-		c.rec.Store(loadtest.RecorderFrom(ctx))
-		select {
-		case <-ticks:
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-			return nil // let the runner see the end of the phase
-		}
-		th := ths[int(next.Add(1)-1)%len(ths)]
-		n := th.n.Add(1)
-		_, cgAccess := e.caregivers[th.caregiver].get()
-		if err := c.send(ctx, e, send, th.caregiver, th.id, cgAccess, fmt.Sprintf("cm_lt_q_%s_%d", th.id, n),
-			fmt.Sprintf("Question %d on %s: can she take ibuprofen for her knee with her blood thinner?", n, th.id)); err != nil {
-			return err
-		}
-		_, rphAccess := e.pharmacists[th.pharm].get()
-		return c.send(ctx, e, send, th.pharm, th.id, rphAccess, fmt.Sprintf("cm_lt_r_%s_%d", th.id, n),
-			fmt.Sprintf("Reply %d on %s: please use acetaminophen instead; ibuprofen raises the bleeding risk.", n, th.id))
-	}}
+	c.Phase = loadtest.Phase{Name: PhaseMessaging, Baseline: PhaseBaseline, Paced: true, Load: load,
+		// Only SendMessage is a call: server CPU per call is per message sent.
+		Derived: []string{OpSendToWatcher, OpAnswerToWatcher}, Iterate: func(ctx context.Context, _ int) error {
+			c.rec.Store(loadtest.RecorderFrom(ctx))
+			select {
+			case <-ticks:
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+				return nil // let the runner see the end of the phase
+			}
+			th := ths[int(next.Add(1)-1)%len(ths)]
+			n := th.n.Add(1)
+			_, cgAccess := e.caregivers[th.caregiver].get()
+			if err := c.send(ctx, e, send, th.caregiver, th.id, cgAccess, fmt.Sprintf("cm_lt_q_%s_%d", th.id, n),
+				fmt.Sprintf("Question %d on %s: can she take ibuprofen for her knee with her blood thinner?", n, th.id)); err != nil {
+				return err
+			}
+			_, rphAccess := e.pharmacists[th.pharm].get()
+			return c.send(ctx, e, send, th.pharm, th.id, rphAccess, fmt.Sprintf("cm_lt_r_%s_%d", th.id, n),
+				fmt.Sprintf("Reply %d on %s: please use acetaminophen instead; ibuprofen raises the bleeding risk.", n, th.id))
+		}}
 	return c, nil
 }
 

@@ -182,7 +182,7 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 // process sharing the store.
 type Waker interface {
 	Subscribe(topic string) (wakeups <-chan struct{}, cancel func())
-	Notify(ctx context.Context, topic string) error
+	Notify(ctx context.Context, topics ...string) error
 }
 
 // NewWaker returns the wake-up channel that fits the store Open returned:

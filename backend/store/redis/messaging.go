@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -173,22 +174,29 @@ func (s *Store) openThread(dk *seal.DataKey, id string, b []byte) (store.Thread,
 	return s.decodeThread(b)
 }
 
-// openThreads decodes stored threads by index, reading the data keys of
-// their patients in one pipeline.
-func (s *Store) openThreads(ctx context.Context, ids map[int]string, raws map[int][]byte) (map[int]store.Thread, error) {
+// openThreads decodes stored threads by index. known holds the data keys
+// already read, by patient; the keys of the other patients are read in
+// one pipeline (and their threads' patients remembered).
+func (s *Store) openThreads(ctx context.Context, ids map[int]string, raws map[int][]byte, known map[string]*seal.DataKey) (map[int]store.Thread, error) {
 	var pids []string
-	for _, b := range raws {
+	for i, b := range raws {
 		if len(b) > 0 && b[0] == formatSealed {
 			pid, _, err := threadPatient(b)
 			if err != nil {
 				return nil, err
 			}
-			pids = append(pids, pid)
+			if _, ok := known[pid]; !ok {
+				pids = append(pids, pid)
+			}
+			s.threadOwners.put(ids[i], pid)
 		}
 	}
 	dks, err := s.readKeys(ctx, pids)
 	if err != nil {
 		return nil, err
+	}
+	for pid, dk := range known {
+		dks[pid] = dk
 	}
 	out := make(map[int]store.Thread, len(raws))
 	for i, b := range raws {
@@ -306,8 +314,11 @@ func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Me
 		if err := s.resealThreadIfKeyMoved(ctx, t, first, wrapped, rec, member); err != nil {
 			return store.Thread{}, store.Message{}, false, s.fail(opName, err)
 		}
-		if err := s.bumpFeed(ctx, t); err != nil {
+		if err := s.bumpFeed(ctx, t, "", ""); err != nil {
 			return store.Thread{}, store.Message{}, false, s.fail(opName, err)
+		}
+		if s.sealing() {
+			s.threadOwners.put(t.ID, t.PatientID)
 		}
 		return t, first, true, nil
 	case stExists:
@@ -346,47 +357,138 @@ func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) 
 // compare-and-set expects) and its patient's data key (nil when the thread
 // is not sealed).
 func (s *Store) readThread(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
-	var (
-		out0 store.Thread
-		out1 []byte
-		out2 *seal.DataKey
-	)
-	err := retrySealed(func() error {
-		var err error
-		out0, out1, out2, err = s.readThreadOnce(ctx, id)
-		return err
-	})
-	return out0, out1, out2, err
+	r, err := s.readThreadWith(ctx, id, "")
+	return r.t, r.header, r.dk, err
 }
 
-// readThreadOnce is one attempt of readThread.
-func (s *Store) readThreadOnce(ctx context.Context, id string) (store.Thread, []byte, *seal.DataKey, error) {
+// threadRead is what readThreadWith read.
+type threadRead struct {
+	t      store.Thread
+	header []byte        // the stored header a compare-and-set expects
+	dk     *seal.DataKey // the patient's data key; nil when the thread is not sealed
+	// dup is whether the idempotency field names a stored message, dupSeq
+	// its seq.
+	dup    bool
+	dupSeq int64
+}
+
+// readThreadWith reads the thread and, when idem is not empty, the seq of
+// the message that idempotency field names, in one round trip; the data
+// key of a thread's patient is read in that same round trip when this
+// Store has seen the thread before (threadOwners), else in a second one.
+func (s *Store) readThreadWith(ctx context.Context, id, idem string) (threadRead, error) {
+	var out threadRead
+	err := retrySealed(func() error {
+		var err error
+		out, err = s.readThreadOnce(ctx, id, idem)
+		return err
+	})
+	return out, err
+}
+
+// readThreadOnce is one attempt of readThreadWith.
+func (s *Store) readThreadOnce(ctx context.Context, id, idem string) (threadRead, error) {
 	const opName = "redisstore.GetThread"
-	b, err := s.get(ctx, s.k.thread(id))
-	if err != nil {
-		return store.Thread{}, nil, nil, s.fail(opName, err)
+	if err := ctx.Err(); err != nil {
+		return threadRead{}, s.fail(opName, err)
 	}
-	var dk *seal.DataKey
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	var idemCmd *redis.StringCmd
+	if idem != "" {
+		idemCmd = pipe.HGet(cctx, s.k.threadKeys(id), idem)
+	}
+	threadCmd := pipe.Get(cctx, s.k.thread(id))
+	owner, keyCmd := s.pipeOwnerKey(cctx, pipe, id)
+	if _, err := pipe.Exec(cctx); err != nil && !errors.Is(err, redis.Nil) {
+		return threadRead{}, s.fail(opName, err)
+	}
+	b, err := threadCmd.Bytes()
+	if err != nil {
+		return threadRead{}, s.fail(opName, err)
+	}
+	var out threadRead
+	if idemCmd != nil {
+		seq, err := idemCmd.Int64()
+		switch {
+		case err == nil:
+			out.dup, out.dupSeq = true, seq
+		case !errors.Is(err, redis.Nil):
+			return threadRead{}, s.fail(opName, err)
+		}
+	}
 	hlen := versionedHeaderLen
 	if b[0] == formatSealed {
 		pid, n, err := threadPatient(b)
 		hlen = n
 		if err != nil {
-			return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
+			return threadRead{}, fmt.Errorf("%s: %w", opName, err)
 		}
-		cctx, cancel := s.call(ctx)
-		dks, err := s.readKeys(cctx, []string{pid})
-		cancel()
-		if err != nil {
-			return store.Thread{}, nil, nil, s.fail(opName, err)
+		if out.dk, err = s.ownerKey(cctx, id, pid, owner, keyCmd); err != nil {
+			return threadRead{}, s.fail(opName, err)
 		}
-		dk = dks[pid]
 	}
-	t, err := s.openThread(dk, id, b)
+	if out.t, err = s.openThread(out.dk, id, b); err != nil {
+		return threadRead{}, fmt.Errorf("%s: %w", opName, err)
+	}
+	out.header = casHeader(b, hlen)
+	return out, nil
+}
+
+// threadOwners maps thread ids to the patient whose data key seals each
+// thread, as read from stored threads. A thread's patient never changes
+// (an update may not change it), so an entry stays true; a reader still
+// compares it with the stored thread's clear header and reads the key of
+// the patient the header names when they differ. Bounded: emptied when it
+// reaches maxThreadOwners entries.
+type threadOwners struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxThreadOwners bounds threadOwners (about 100 bytes an entry).
+const maxThreadOwners = 1 << 16
+
+func (o *threadOwners) get(threadID string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.m[threadID]
+}
+
+func (o *threadOwners) put(threadID, patientID string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil || len(o.m) >= maxThreadOwners {
+		o.m = make(map[string]string)
+	}
+	o.m[threadID] = patientID
+}
+
+// pipeOwnerKey queues, on pipe, a read of the data key of the patient
+// this Store has seen the thread to be about, and returns that patient
+// and the command; "" and nil when the thread is not known here.
+func (s *Store) pipeOwnerKey(ctx context.Context, pipe redis.Pipeliner, threadID string) (string, *redis.StringCmd) {
+	pid := s.threadOwners.get(threadID)
+	if pid == "" {
+		return "", nil
+	}
+	return pid, pipe.Get(ctx, s.k.patientKey(pid))
+}
+
+// ownerKey returns the data key of patient pid, whose thread threadID
+// is: the one keyCmd read alongside the thread when pipeOwnerKey named pid
+// (owner), else read now (and the thread's patient remembered).
+func (s *Store) ownerKey(ctx context.Context, threadID, pid, owner string, keyCmd *redis.StringCmd) (*seal.DataKey, error) {
+	if keyCmd != nil && owner == pid {
+		return s.pipedKey(pid, keyCmd)
+	}
+	dks, err := s.readKeys(ctx, []string{pid})
 	if err != nil {
-		return store.Thread{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
+		return nil, err
 	}
-	return t, casHeader(b, hlen), dk, nil
+	s.threadOwners.put(threadID, pid)
+	return dks[pid], nil
 }
 
 // AppendMessage appends m and stores fn's thread by compare-and-set on the
@@ -399,7 +501,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 	var out store.Thread
 	var stored store.Message
 	created := false
-	err := s.casThread(ctx, threadID, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
+	err := s.casThread(ctx, threadID, field, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
 		m.ThreadID, m.Seq = threadID, cur.LastSeq+1
 		next.LastSeq = m.Seq
 		rec, err := s.sealThread(dk, next)
@@ -432,24 +534,15 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 			stored = orig
 		}
 		return status, nil
-	}, func(ctx context.Context) (bool, error) {
-		// Before running fn: a retry of a stored message writes nothing.
-		seq, err := s.rdb.HGet(ctx, s.k.threadKeys(threadID), field).Int64()
-		if errors.Is(err, redis.Nil) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
+	}, func(ctx context.Context, seq int64, cur store.Thread) error {
+		// Found with the thread, before running fn: a retry of a stored
+		// message writes nothing.
 		orig, err := s.message(ctx, threadID, seq)
 		if err != nil {
-			return false, err
+			return err
 		}
-		if out, err = s.GetThread(ctx, threadID); err != nil {
-			return false, err
-		}
-		stored = orig
-		return true, nil
+		out, stored = cur, orig
+		return nil
 	})
 	if err != nil {
 		return store.Thread{}, store.Message{}, false, fmt.Errorf("%s: %w", opName, err)
@@ -462,7 +555,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	const opName = "redisstore.UpdateThread"
 	var out store.Thread
-	err := s.casThread(ctx, id, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
+	err := s.casThread(ctx, id, "", fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
 		rec, err := s.sealThread(dk, next)
 		if err != nil {
 			return "", err
@@ -482,32 +575,29 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 // casThread is the optimistic loop of AppendMessage and UpdateThread: read
 // the thread, run fn, add the inbox entry of the new state, write (the
 // write func returns a script status), then drop the old inbox entry and
-// bump the feed. done, when set, is asked first on each attempt whether
-// the write already happened (an idempotent retry); then nothing is
+// bump the feed. With an idempotency field idem, each attempt reads, with
+// the thread, whether a message already holds that field (an idempotent
+// retry): then dup is called with its seq and the thread, and nothing is
 // written.
-func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error),
-	write func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error), done func(context.Context) (bool, error)) error {
+func (s *Store) casThread(ctx context.Context, id, idem string, fn func(store.Thread) (store.Thread, error),
+	write func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error), dup func(ctx context.Context, seq int64, cur store.Thread) error) error {
 	for attempt := range s.opts.MaxUpdateAttempts {
 		if attempt > 0 {
 			if err := s.jitter(ctx, attempt); err != nil {
 				return s.fail("retry", err)
 			}
 		}
-		if done != nil {
-			cctx, cancel := s.call(ctx)
-			ok, err := done(cctx)
-			cancel()
-			if err != nil {
-				return s.fail("lookup", err)
-			}
-			if ok {
-				return nil
-			}
-		}
-		cur, header, dk, err := s.readThread(ctx, id)
+		r, err := s.readThreadWith(ctx, id, idem)
 		if err != nil {
 			return err
 		}
+		if r.dup {
+			if err := dup(ctx, r.dupSeq, r.t); err != nil {
+				return s.fail("lookup", err)
+			}
+			return nil
+		}
+		cur, header, dk := r.t, r.header, r.dk
 		if dk, err = s.keyForWrite(ctx, cur.PatientID, dk); err != nil {
 			return s.fail("data key", err)
 		}
@@ -533,10 +623,10 @@ func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) 
 		}
 		switch status {
 		case stOK:
-			if moved {
-				s.zrem(ctx, oldKey, oldMember)
+			if !moved {
+				oldKey, oldMember = "", ""
 			}
-			if err := s.bumpFeed(ctx, next); err != nil {
+			if err := s.bumpFeed(ctx, next, oldKey, oldMember); err != nil {
 				return s.fail("feed", err)
 			}
 			return nil
@@ -553,16 +643,61 @@ func (s *Store) casThread(ctx context.Context, id string, fn func(store.Thread) 
 	return fmt.Errorf("gave up after %d attempts: %w", s.opts.MaxUpdateAttempts, store.ErrConflict)
 }
 
-func (s *Store) bumpFeed(ctx context.Context, t store.Thread) error {
+// bumpFeed follows a stored change of thread t: it removes the thread's
+// old inbox entry (dropKey, dropMember; none when dropKey is empty; best
+// effort, listings skip a leftover), moves the thread to the head of its
+// pharmacy's change feed and logs the change in its patient's change log.
+// All three go in one pipeline (one round trip; on a Cluster, one per
+// node, in parallel) unless writes wait for replicas, where each write
+// is sent with its own WAIT.
+func (s *Store) bumpFeed(ctx context.Context, t store.Thread, dropKey, dropMember string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.replicated() {
+		if dropKey != "" {
+			s.zrem(ctx, dropKey, dropMember)
+		}
+		cctx, cancel := s.call(ctx)
+		defer cancel()
+		if err := s.eval(cctx, s.scripts.msg.bumpFeed, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err(); err != nil {
+			return err
+		}
+		return s.logThreadChange(ctx, t)
+	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := s.eval(cctx, s.scripts.msg.bumpFeed, []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, t.ID).Err(); err != nil {
-		return err
+	type scriptCall struct {
+		sc   *redis.Script
+		keys []string
+		args []any
+		cmd  *redis.Cmd
 	}
-	return s.logThreadChange(ctx, t)
+	calls := []*scriptCall{
+		{sc: s.scripts.msg.bumpFeed, keys: []string{s.k.inboxSeq(t.PharmacyID), s.k.inboxFeed(t.PharmacyID)}, args: []any{t.ID}},
+		{sc: s.scripts.changes.logChanges, keys: []string{s.k.patientChanges(t.PatientID), s.k.patientParts(t.PatientID)},
+			args: append([]any{store.ChangeLogKeep}, changeArgs([]store.Change{store.ThreadChange(t, s.opts.Now())})...)},
+	}
+	pipe := s.rdb.Pipeline()
+	if dropKey != "" {
+		pipe.ZRem(cctx, dropKey, dropMember)
+	}
+	for _, c := range calls {
+		c.cmd = c.sc.EvalSha(cctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(cctx) // each command's own error is checked below
+	for _, c := range calls {
+		err := c.cmd.Err()
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			// The server lost its scripts (a restart, SCRIPT FLUSH) and
+			// ran nothing of this one: send it whole.
+			err = s.eval(cctx, c.sc, c.keys, c.args...).Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) zaddLex(ctx context.Context, key, member string) error {
@@ -617,14 +752,20 @@ func (s *Store) listMessagesOnce(ctx context.Context, threadID string, afterSeq 
 	defer cancel()
 	// The messages and the thread (whose header names the patient whose
 	// key seals them) share the thread's slot: one round trip.
+	// The data key comes along too when this Store knows the thread's
+	// patient.
 	pipe := s.rdb.Pipeline()
 	msgsCmd := pipe.ZRangeByScore(cctx, s.k.threadMsgs(threadID), &redis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(afterSeq, 10), Max: "+inf", Count: int64(limit)})
 	threadCmd := pipe.Get(cctx, s.k.thread(threadID))
+	owner, keyCmd := s.pipeOwnerKey(cctx, pipe, threadID)
 	if _, err := pipe.Exec(cctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, s.fail(opName, err)
 	}
-	members := msgsCmd.Val()
+	members, err := msgsCmd.Result()
+	if err != nil {
+		return nil, s.fail(opName, err)
+	}
 	var dk *seal.DataKey
 	for _, mem := range members {
 		if len(mem) > 8 && mem[8] == formatSealed {
@@ -636,11 +777,9 @@ func (s *Store) listMessagesOnce(ctx context.Context, threadID string, afterSeq 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", opName, err)
 			}
-			dks, err := s.readKeys(cctx, []string{pid})
-			if err != nil {
+			if dk, err = s.ownerKey(cctx, threadID, pid, owner, keyCmd); err != nil {
 				return nil, s.fail(opName, err)
 			}
-			dk = dks[pid]
 			break
 		}
 	}
@@ -752,9 +891,12 @@ func (s *Store) getThreadsOnce(ctx context.Context, members []string) (map[int]s
 	if len(members) == 0 {
 		return out, nil
 	}
+	// The data keys of the patients of threads this Store has seen come
+	// in the same pipeline.
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(members))
 	ids := make(map[int]string, len(members))
+	keyCmds := map[string]*redis.StringCmd{}
 	for i, m := range members {
 		_, id, ok := strings.Cut(m, ":")
 		if !ok {
@@ -762,9 +904,20 @@ func (s *Store) getThreadsOnce(ctx context.Context, members []string) (map[int]s
 		}
 		ids[i] = id
 		cmds[i] = pipe.Get(ctx, s.k.thread(id))
+		if pid := s.threadOwners.get(id); pid != "" && keyCmds[pid] == nil {
+			keyCmds[pid] = pipe.Get(ctx, s.k.patientKey(pid))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
+	}
+	known := make(map[string]*seal.DataKey, len(keyCmds))
+	for pid, c := range keyCmds {
+		dk, err := s.pipedKey(pid, c)
+		if err != nil {
+			return nil, err
+		}
+		known[pid] = dk
 	}
 	raws := make(map[int][]byte, len(cmds))
 	for i, c := range cmds {
@@ -777,7 +930,7 @@ func (s *Store) getThreadsOnce(ctx context.Context, members []string) (map[int]s
 		}
 		raws[i] = b
 	}
-	return s.openThreads(ctx, ids, raws)
+	return s.openThreads(ctx, ids, raws, known)
 }
 
 // InboxChanges returns feed entries above after, oldest first.

@@ -129,7 +129,10 @@ type Store struct {
 	vault         *seal.Vault
 	wrapped       wrappedKeys
 	audits        auditGroup // concurrent audit appends share a pipeline
-	owned         bool       // Close closes rdb
+	// threadOwners remembers the patient of each thread read here, so a
+	// read of the thread fetches the data key in the same round trip.
+	threadOwners threadOwners
+	owned        bool // Close closes rdb
 	// patients keeps decoded patient records by id and stored bytes.
 	patients *recordcache.Cache
 	// testHookSealed, set by tests only, runs after a thread or code was

@@ -1,0 +1,227 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mtmapp/mtm/backend/api"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/wake"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+// roundTrips counts the requests a go-redis client sends: one per command,
+// one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// countedInstance is an API instance on Redis (its own store client and
+// wake-up subscription) whose Redis requests are counted.
+func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *env {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { client.Close() })
+	client.AddHook(trips)
+	st, err := redisstore.New(t.Context(), client, redisstore.Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w, err := wake.NewRedis(t.Context(), client, "mtm", 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat = w, time.Hour })
+}
+
+// TestMessagingRoundTripsOnRedis counts what a message costs in requests
+// to Redis: on the instance that stores it (SendMessage, from the patient
+// side and from the pharmacist, with its audit event) and on the instance
+// whose WatchThread delivers it (the wake-up's access check and read). It
+// also checks that the message arrives once, in order.
+func TestMessagingRoundTripsOnRedis(t *testing.T) {
+	base := newEnv(t)
+	addr, _ := redistest.StartServer(t)
+	var tripsA, tripsB roundTrips
+	a := countedInstance(t, base, addr, &tripsA)
+	b := countedInstance(t, base, addr, &tripsB)
+	rph := a.pharmacy("ph_1", "rph@one.test")
+	pt := a.enroll(rph, "Pat")
+	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	th := startThread(t, cgA, pt.id, "cm_start_0001", "Is this dose right?").GetThread().GetId()
+	w := watchThread(t, b.msgClient(cg.token), th, 1)
+	// Warm up: each instance's first look at the thread, scripts loaded.
+	send(t, rphA, th, "cm_warm_r", "warm-up reply")
+	send(t, cgA, th, "cm_warm_q", "warm-up question")
+	for range 2 {
+		w.next(t)
+	}
+	time.Sleep(100 * time.Millisecond) // the audit events of the warm-up
+
+	// What each side needs, in requests to Redis (each one a wait on a
+	// busy machine). The sending instance: the patient's record (access),
+	// the pharmacist's account (their name, read alongside), the thread
+	// with its idempotency key and data key, the new inbox entry, the
+	// append script, the feed and change log (with the old inbox entry's
+	// removal), the wake-ups, the audit event. The watching instance: the
+	// patient's record (access), the new messages with the thread and its
+	// data key. Before: 16 and 15 on the sending side, 5 on the watching.
+	for _, tc := range []struct {
+		name            string
+		from            func() *mtmv1.Message
+		sending, watchg int64
+	}{
+		{"pharmacist's reply", func() *mtmv1.Message { return send(t, rphA, th, "cm_reply_01", "Yes, with food.") }, 8, 2},
+		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 7, 2},
+	} {
+		a0, b0 := tripsA.n.Load(), tripsB.n.Load()
+		m := tc.from()
+		a1 := tripsA.n.Load()
+		got := w.next(t)
+		b1 := tripsB.n.Load()
+		if got.GetSeq() != m.GetSeq() || got.GetBody() != m.GetBody() {
+			t.Fatalf("%s: watcher got seq %d %q, want seq %d %q", tc.name, got.GetSeq(), got.GetBody(), m.GetSeq(), m.GetBody())
+		}
+		t.Logf("%s: %d round trips on the sending instance, %d on the watching one", tc.name, a1-a0, b1-b0)
+		if a1-a0 > tc.sending || b1-b0 > tc.watchg {
+			t.Errorf("%s: %d round trips to Redis on the sending instance, %d on the watching one; want at most %d and %d",
+				tc.name, a1-a0, b1-b0, tc.sending, tc.watchg)
+		}
+	}
+	w.quiet(t)
+}
+
+// BenchmarkSendToWatcher sends messages one at a time on one instance
+// (pharmacist's replies and caregiver's questions in turn) and waits for
+// each on a WatchThread stream on the other, both on one Redis: ns/op is
+// the whole trip from SendMessage's start to the watcher. It reports CPU
+// per message of this process (both instances, the clients and the
+// watcher) and of Redis, and requests to Redis per message. Compare
+// commits back to back:
+//
+//	go test ./backend/api -run '^$' -bench BenchmarkSendToWatcher -count 6
+func BenchmarkSendToWatcher(b *testing.B) {
+	base := newEnv(b)
+	addr, _ := redistest.StartServer(b)
+	var tripsA, tripsB roundTrips
+	a := countedInstance(b, base, addr, &tripsA)
+	bb := countedInstance(b, base, addr, &tripsB)
+	rph := a.pharmacy("ph_1", "rph@one.test")
+	pt := a.enroll(rph, "Pat")
+	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	ctx := context.Background()
+	started, err := cgA.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: pt.id, Subject: "Ibuprofen?", ClientMessageId: "cm_start_0001", Body: "Is this dose right?"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	th := started.Msg.GetThread().GetId()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := bb.msgClient(cg.token).WatchThread(sctx, req(&mtmv1.WatchThreadRequest{ThreadId: th, AfterSeq: 1}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	arrived := make(chan int64, 16)
+	go func() {
+		defer stream.Close()
+		for stream.Receive() {
+			if m := stream.Msg().GetMessage(); m != nil {
+				arrived <- m.GetSeq()
+			}
+		}
+		close(arrived)
+	}()
+	sendOne := func(i int) {
+		c, id := cgA, fmt.Sprintf("cm_q_%08d", i)
+		if i%2 == 0 {
+			c, id = rphA, fmt.Sprintf("cm_r_%08d", i)
+		}
+		res, err := c.SendMessage(ctx, req(&mtmv1.SendMessageRequest{ThreadId: th, ClientMessageId: id, Body: "Message " + id}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for seq := range arrived {
+			if seq == res.Msg.GetMessage().GetSeq() {
+				return
+			}
+		}
+		b.Fatal("the watch stream ended")
+	}
+	for i := range 20 { // warm up: scripts, caches, connections
+		sendOne(-i - 1)
+	}
+	trips0 := tripsA.n.Load() + tripsB.n.Load()
+	cpu0, rcpu0 := processCPU(b), redisCPU(b, addr)
+	b.ResetTimer()
+	for i := range b.N {
+		sendOne(i)
+	}
+	b.StopTimer()
+	cpu, rcpu := processCPU(b)-cpu0, redisCPU(b, addr)-rcpu0
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
+	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/msg")
+	b.ReportMetric(float64(tripsA.n.Load()+tripsB.n.Load()-trips0)/float64(b.N), "redis-trips/msg")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the user and system CPU time the Redis server at addr has
+// used.
+func redisCPU(b *testing.B, addr string) time.Duration {
+	b.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), f); ok {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += x
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
