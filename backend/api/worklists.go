@@ -60,12 +60,20 @@ func parseWorklistToken(token string) (store.WorklistCursor, error) {
 	return store.WorklistCursor{Due: d, PatientID: id}, nil
 }
 
+// listed is a patient on a work-list page with what the list's check
+// found in their record (the figures the answer shows).
+type listed[T any] struct {
+	pt  store.Patient
+	got T
+}
+
 // worklist returns up to size patients of the pharmacy on list l whose day
 // is on or before through, in index order, starting after the page token,
 // keeping those keep accepts (keep sees the record with its dates as of
-// now). next is the token to continue with, "" at the end.
-func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
-	keep func(store.Patient) bool) (out []store.Patient, next string, err error) {
+// now, and returns what the answer needs of it, computed once). next is
+// the token to continue with, "" at the end.
+func worklist[T any](ctx context.Context, c Config, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
+	keep func(store.Patient) (T, bool)) (out []listed[T], next string, err error) {
 	cur, err := parseWorklistToken(token)
 	if err != nil {
 		return nil, "", err
@@ -91,8 +99,8 @@ func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklis
 					continue
 				}
 			}
-			if keep(pt) {
-				out = append(out, pt)
+			if got, ok := keep(pt); ok {
+				out = append(out, listed[T]{pt, got})
 			}
 		}
 		examined += len(page)
@@ -120,13 +128,14 @@ func (s *CareService) ListPatientsDueForCmr(ctx context.Context, req *connect.Re
 			return nil, invalidField("due_by", "not a calendar date (YYYY-MM-DD)")
 		}
 	}
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(store.Patient) bool { return true })
+	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(store.Patient) (struct{}, bool) { return struct{}{}, true })
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListPatientsDueForCmrResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
+	for _, e := range pts {
+		pt := e.pt
 		last, _ := clinical.LastCMR(pt.Reviews)
 		out.Patients = append(out.Patients, &mtmv1.CmrDue{Patient: patientToProto(pt), LastCmrOn: last.String(), NextCmrDueOn: pt.Worklist.CMRDue.String()})
 	}
@@ -150,16 +159,24 @@ func (s *CareService) ListPatientsBelowAdherenceThreshold(ctx context.Context, r
 	// Index days are the patients' own dates: a day ahead of UTC covers
 	// every time zone; keep re-checks with the patient's today.
 	through := store.DateOf(now.UTC()).AddDays(1)
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) bool { return len(clinical.BelowThreshold(pt, clinical.Today(pt, now))) > 0 })
+	type below struct {
+		day     store.Date
+		results []clinical.Result
+	}
+	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (below, bool) {
+			day := clinical.Today(pt, now)
+			rs := clinical.BelowThreshold(pt, day)
+			return below{day, rs}, len(rs) > 0
+		})
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListPatientsBelowAdherenceThresholdResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
-		day := clinical.Today(pt, now)
+	for _, e := range pts {
+		pt, day := e.pt, e.got.day
 		pa := &mtmv1.PatientAdherence{Patient: patientToProto(pt), BelowSince: pt.Worklist.BelowPDC.String()}
-		for _, r := range clinical.BelowThreshold(pt, day) {
+		for _, r := range e.got.results {
 			for _, id := range r.MedicationIDs {
 				if isActive(pt, id) { // a stopped member of a class measure that goes on
 					pa.Medications = append(pa.Medications, adherenceToProto(id, r, clinical.MeasurementYear(day)))
@@ -181,14 +198,17 @@ func (s *CareService) ListOverdueFollowUps(ctx context.Context, req *connect.Req
 	}
 	now := c.Now()
 	through := store.DateOf(now.UTC()).AddDays(1) // see ListPatientsBelowAdherenceThreshold
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) bool { return len(clinical.OverdueFollowUps(pt, now)) > 0 })
+	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) ([]store.FollowUp, bool) {
+			fus := clinical.OverdueFollowUps(pt, now)
+			return fus, len(fus) > 0
+		})
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListOverdueFollowUpsResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
-		fus := clinical.OverdueFollowUps(pt, now)
+	for _, e := range pts {
+		pt, fus := e.pt, e.got
 		slices.SortStableFunc(fus, func(a, b store.FollowUp) int { return a.DueAt.Compare(b.DueAt) })
 		for _, f := range fus {
 			out.FollowUps = append(out.FollowUps, &mtmv1.OverdueFollowUp{Patient: patientToProto(pt), FollowUpId: f.ID, DueAt: ts(f.DueAt),
