@@ -87,7 +87,7 @@ func worklist[T any](ctx context.Context, c Config, pharmacyID string, l store.W
 		}
 		for _, e := range page {
 			cur = store.WorklistCursor{Due: e.Due, PatientID: e.Patient.ID}
-			pt := e.Patient
+			pt := e.Patient // shared with the store's cache: read only (store.Worklists)
 			if clinical.WorklistDate(pt, now, l) != pt.Worklist.Get(l) {
 				want := clinical.WorklistDates(pt, now)
 				err := c.Store.SetWorklistDates(ctx, pt.ID, pt.Version, want)

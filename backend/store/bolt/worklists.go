@@ -87,7 +87,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			if err != nil {
 				continue
 			}
-			p, err := s.getPatient(patients, string(rest[9:]))
+			p, err := s.sharedPatient(patients, string(rest[9:]))
 			if err != nil || p.PharmacyID != pharmacyID || p.Worklist.Get(l) != due {
 				continue // cannot happen with one transaction per write; checked all the same
 			}
@@ -99,6 +99,17 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 		return nil, fmt.Errorf("bolt.ListWorklist: %w", err)
 	}
 	return out, nil
+}
+
+// sharedPatient is getPatient for ListWorklist, whose callers only read
+// the records: the cached record itself, not a copy (see
+// recordcache.Cache.Shared).
+func (s *Store) sharedPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return store.Patient{}, store.ErrNotFound
+	}
+	return s.patients.Shared(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
 }
 
 func parseDateKey(s string) (store.Date, error) {
