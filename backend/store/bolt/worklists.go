@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strconv"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -112,12 +112,20 @@ func (s *Store) sharedPatient(b *bbolt.Bucket, id string) (store.Patient, error)
 	return s.patients.Shared(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
 }
 
+// parseDateKey reads a dateKey: eight digits of a valid date.
 func parseDateKey(s string) (store.Date, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return store.Date{}, err
+	n := 0
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' || len(s) != 8 {
+			return store.Date{}, fmt.Errorf("date key %q: not eight digits", s)
+		}
+		n = n*10 + int(s[i]-'0')
 	}
-	return store.ParseDate(fmt.Sprintf("%04d-%02d-%02d", n/10000, n/100%100, n%100))
+	d := store.Date{Year: n / 10000, Month: time.Month(n / 100 % 100), Day: n % 100}
+	if d.Month < 1 || d.Month > 12 || d.Day < 1 || store.DateOf(d.Time()) != d {
+		return store.Date{}, fmt.Errorf("date key %q: no such date", s)
+	}
+	return d, nil
 }
 
 // SetWorklistDates implements store.Worklists.
