@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -69,16 +70,17 @@ type listed[T any] struct {
 
 // worklist returns up to size patients of the pharmacy on list l whose day
 // is on or before through, in index order, starting after the page token,
-// keeping those keep accepts (keep sees the record with its dates as of
-// now, and returns what the answer needs of it, computed once). next is
-// the token to continue with, "" at the end.
-func worklist[T any](ctx context.Context, c Config, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
-	keep func(store.Patient) (T, bool)) (out []listed[T], next string, err error) {
+// keeping those check accepts. check computes, from the record as of now,
+// the list's date (clinical.WorklistDate), what the answer needs of the
+// record (got) and whether to keep it; a record's date is healed when it
+// differs from the stored one. next is the token to continue with, "" at
+// the end. now is the instant the call reads the records as of.
+func worklist[T any](ctx context.Context, c Config, now time.Time, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
+	check func(store.Patient) (due store.Date, got T, keep bool)) (out []listed[T], next string, err error) {
 	cur, err := parseWorklistToken(token)
 	if err != nil {
 		return nil, "", err
 	}
-	now := c.Now()
 	for examined := 0; len(out) < size; {
 		batch := size - len(out)
 		page, err := c.Store.ListWorklist(ctx, pharmacyID, l, through, cur, batch)
@@ -88,7 +90,8 @@ func worklist[T any](ctx context.Context, c Config, pharmacyID string, l store.W
 		for _, e := range page {
 			cur = store.WorklistCursor{Due: e.Due, PatientID: e.Patient.ID}
 			pt := e.Patient // shared with the store's cache: read only (store.Worklists)
-			if clinical.WorklistDate(pt, now, l) != pt.Worklist.Get(l) {
+			due, got, keep := check(pt)
+			if due != pt.Worklist.Get(l) {
 				want := clinical.WorklistDates(pt, now)
 				err := c.Store.SetWorklistDates(ctx, pt.ID, pt.Version, want)
 				if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
@@ -99,7 +102,7 @@ func worklist[T any](ctx context.Context, c Config, pharmacyID string, l store.W
 					continue
 				}
 			}
-			if got, ok := keep(pt); ok {
+			if keep {
 				out = append(out, listed[T]{pt, got})
 			}
 		}
@@ -122,14 +125,17 @@ func (s *CareService) ListPatientsDueForCmr(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	dueBy := store.DateOf(c.Now().UTC())
+	now := c.Now()
+	dueBy := store.DateOf(now.UTC())
 	if m.GetDueBy() != "" {
 		if dueBy, err = store.ParseDate(m.GetDueBy()); err != nil {
 			return nil, invalidField("due_by", "not a calendar date (YYYY-MM-DD)")
 		}
 	}
-	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(store.Patient) (struct{}, bool) { return struct{}{}, true })
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, struct{}, bool) {
+			return clinical.WorklistDate(pt, now, store.WorklistCMRDue), struct{}{}, true
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +169,11 @@ func (s *CareService) ListPatientsBelowAdherenceThreshold(ctx context.Context, r
 		day     store.Date
 		results []clinical.Result
 	}
-	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) (below, bool) {
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, below, bool) {
 			day := clinical.Today(pt, now)
-			rs := clinical.BelowThreshold(pt, day)
-			return below{day, rs}, len(rs) > 0
+			rs, since := clinical.BelowThresholdSince(pt, day) // since: clinical.WorklistDate
+			return since, below{day, rs}, len(rs) > 0
 		})
 	if err != nil {
 		return nil, err
@@ -198,10 +204,10 @@ func (s *CareService) ListOverdueFollowUps(ctx context.Context, req *connect.Req
 	}
 	now := c.Now()
 	through := store.DateOf(now.UTC()).AddDays(1) // see ListPatientsBelowAdherenceThreshold
-	pts, next, err := worklist(ctx, c, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) ([]store.FollowUp, bool) {
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, []store.FollowUp, bool) {
 			fus := clinical.OverdueFollowUps(pt, now)
-			return fus, len(fus) > 0
+			return clinical.WorklistDate(pt, now, store.WorklistFollowUp), fus, len(fus) > 0
 		})
 	if err != nil {
 		return nil, err

@@ -164,6 +164,23 @@ func Measures(in Input) []Result {
 	if in.Period.Days() == 0 {
 		return nil
 	}
+	return measures(in, classify(in.Medications))
+}
+
+// classify classifies each PML row (Classify).
+func classify(meds []store.Medication) []Classification {
+	classes := make([]Classification, len(meds))
+	for i, m := range meds {
+		classes[i] = Classify(m.Name, m.RxCUI)
+	}
+	return classes
+}
+
+// measures is Measures with the rows' classifications given.
+func measures(in Input, classes []Classification) []Result {
+	if in.Period.Days() == 0 {
+		return nil
+	}
 	type group struct {
 		result Result
 		fills  []targetFill
@@ -178,11 +195,9 @@ func Measures(in Input) []Result {
 	for i, m := range in.Medications {
 		byID[m.ID] = i
 	}
-	classes := make([]Classification, len(in.Medications))
 	keys := make([]string, len(in.Medications)) // the measure each row counts toward
 	for i, m := range in.Medications {
-		c := Classify(m.Name, m.RxCUI)
-		classes[i] = c
+		c := classes[i]
 		keys[i] = string(c.Measure)
 		if c.Measure == MeasurePerMedicine {
 			keys[i] = "med:" + m.ID

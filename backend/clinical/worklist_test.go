@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -118,7 +119,7 @@ func TestBelowDaysAgreesWithMeasures(t *testing.T) {
 			}
 			pt.Conditions = append(pt.Conditions, c)
 		}
-		fast := belowDays(pt, year)
+		fast := belowDays(pt, year, classify(pt.Medications))
 		for i := range fast {
 			day := year.From.AddDays(i)
 			if slow := len(BelowThreshold(pt, day)) > 0; slow != fast[i] {
@@ -169,6 +170,10 @@ func TestMeasuresAsBefore(t *testing.T) {
 			pt.Conditions = append(pt.Conditions, c)
 		}
 		for _, day := range []string{"2018-01-20", "2018-03-31", "2018-04-02", "2018-06-30", "2018-09-15", "2018-11-30", "2018-12-31", "2019-02-01"} {
+			rs, since := BelowThresholdSince(pt, d(day))
+			if !reflect.DeepEqual(rs, BelowThreshold(pt, d(day))) || since != BelowSince(pt, d(day)) {
+				t.Fatalf("patient %d on %s: BelowThresholdSince = %+v, %v; BelowThreshold, BelowSince = %+v, %v", p, day, rs, since, BelowThreshold(pt, d(day)), BelowSince(pt, d(day)))
+			}
 			fmt.Fprintf(h, "%d %s %+v %+v %v %+v\n", p, day, Measures(InputOf(pt, MeasurementYear(d(day)))), Measures(InputOf(pt, Window(d(day), 180))),
 				BelowSince(pt, d(day)), WorklistDates(pt, d(day).Time().Add(15*time.Hour)))
 		}
