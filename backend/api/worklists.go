@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -60,17 +61,26 @@ func parseWorklistToken(token string) (store.WorklistCursor, error) {
 	return store.WorklistCursor{Due: d, PatientID: id}, nil
 }
 
+// listed is a patient on a work-list page with what the list's check
+// found in their record (the figures the answer shows).
+type listed[T any] struct {
+	pt  store.Patient
+	got T
+}
+
 // worklist returns up to size patients of the pharmacy on list l whose day
 // is on or before through, in index order, starting after the page token,
-// keeping those keep accepts (keep sees the record with its dates as of
-// now). next is the token to continue with, "" at the end.
-func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
-	keep func(store.Patient) bool) (out []store.Patient, next string, err error) {
+// keeping those check accepts. check computes, from the record as of now,
+// the list's date (clinical.WorklistDate), what the answer needs of the
+// record (got) and whether to keep it; a record's date is healed when it
+// differs from the stored one. next is the token to continue with, "" at
+// the end. now is the instant the call reads the records as of.
+func worklist[T any](ctx context.Context, c Config, now time.Time, pharmacyID string, l store.Worklist, through store.Date, token string, size int,
+	check func(store.Patient) (due store.Date, got T, keep bool)) (out []listed[T], next string, err error) {
 	cur, err := parseWorklistToken(token)
 	if err != nil {
 		return nil, "", err
 	}
-	now := c.Now()
 	for examined := 0; len(out) < size; {
 		batch := size - len(out)
 		page, err := c.Store.ListWorklist(ctx, pharmacyID, l, through, cur, batch)
@@ -79,8 +89,9 @@ func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklis
 		}
 		for _, e := range page {
 			cur = store.WorklistCursor{Due: e.Due, PatientID: e.Patient.ID}
-			pt := e.Patient
-			if clinical.WorklistDate(pt, now, l) != pt.Worklist.Get(l) {
+			pt := e.Patient // shared with the store's cache: read only (store.Worklists)
+			due, got, keep := check(pt)
+			if due != pt.Worklist.Get(l) {
 				want := clinical.WorklistDates(pt, now)
 				err := c.Store.SetWorklistDates(ctx, pt.ID, pt.Version, want)
 				if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
@@ -91,8 +102,8 @@ func (c Config) worklist(ctx context.Context, pharmacyID string, l store.Worklis
 					continue
 				}
 			}
-			if keep(pt) {
-				out = append(out, pt)
+			if keep {
+				out = append(out, listed[T]{pt, got})
 			}
 		}
 		examined += len(page)
@@ -114,19 +125,23 @@ func (s *CareService) ListPatientsDueForCmr(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	dueBy := store.DateOf(c.Now().UTC())
+	now := c.Now()
+	dueBy := store.DateOf(now.UTC())
 	if m.GetDueBy() != "" {
 		if dueBy, err = store.ParseDate(m.GetDueBy()); err != nil {
 			return nil, invalidField("due_by", "not a calendar date (YYYY-MM-DD)")
 		}
 	}
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(store.Patient) bool { return true })
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistCMRDue, dueBy, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, struct{}, bool) {
+			return clinical.WorklistDate(pt, now, store.WorklistCMRDue), struct{}{}, true
+		})
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListPatientsDueForCmrResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
+	for _, e := range pts {
+		pt := e.pt
 		last, _ := clinical.LastCMR(pt.Reviews)
 		out.Patients = append(out.Patients, &mtmv1.CmrDue{Patient: patientToProto(pt), LastCmrOn: last.String(), NextCmrDueOn: pt.Worklist.CMRDue.String()})
 	}
@@ -150,16 +165,24 @@ func (s *CareService) ListPatientsBelowAdherenceThreshold(ctx context.Context, r
 	// Index days are the patients' own dates: a day ahead of UTC covers
 	// every time zone; keep re-checks with the patient's today.
 	through := store.DateOf(now.UTC()).AddDays(1)
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) bool { return len(clinical.BelowThreshold(pt, clinical.Today(pt, now))) > 0 })
+	type below struct {
+		day     store.Date
+		results []clinical.Result
+	}
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistBelowPDC, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, below, bool) {
+			day := clinical.Today(pt, now)
+			rs, since := clinical.BelowThresholdSince(pt, day) // since: clinical.WorklistDate
+			return since, below{day, rs}, len(rs) > 0
+		})
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListPatientsBelowAdherenceThresholdResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
-		day := clinical.Today(pt, now)
+	for _, e := range pts {
+		pt, day := e.pt, e.got.day
 		pa := &mtmv1.PatientAdherence{Patient: patientToProto(pt), BelowSince: pt.Worklist.BelowPDC.String()}
-		for _, r := range clinical.BelowThreshold(pt, day) {
+		for _, r := range e.got.results {
 			for _, id := range r.MedicationIDs {
 				if isActive(pt, id) { // a stopped member of a class measure that goes on
 					pa.Medications = append(pa.Medications, adherenceToProto(id, r, clinical.MeasurementYear(day)))
@@ -181,14 +204,17 @@ func (s *CareService) ListOverdueFollowUps(ctx context.Context, req *connect.Req
 	}
 	now := c.Now()
 	through := store.DateOf(now.UTC()).AddDays(1) // see ListPatientsBelowAdherenceThreshold
-	pts, next, err := c.worklist(ctx, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
-		func(pt store.Patient) bool { return len(clinical.OverdueFollowUps(pt, now)) > 0 })
+	pts, next, err := worklist(ctx, c, now, p.PharmacyID, store.WorklistFollowUp, through, m.GetPageToken(), pageSize(m.GetPageSize()),
+		func(pt store.Patient) (store.Date, []store.FollowUp, bool) {
+			fus := clinical.OverdueFollowUps(pt, now)
+			return clinical.WorklistDate(pt, now, store.WorklistFollowUp), fus, len(fus) > 0
+		})
 	if err != nil {
 		return nil, err
 	}
 	out := &mtmv1.ListOverdueFollowUpsResponse{Truncated: next != "", NextPageToken: next}
-	for _, pt := range pts {
-		fus := clinical.OverdueFollowUps(pt, now)
+	for _, e := range pts {
+		pt, fus := e.pt, e.got
 		slices.SortStableFunc(fus, func(a, b store.FollowUp) int { return a.DueAt.Compare(b.DueAt) })
 		for _, f := range fus {
 			out.FollowUps = append(out.FollowUps, &mtmv1.OverdueFollowUp{Patient: patientToProto(pt), FollowUpId: f.ID, DueAt: ts(f.DueAt),

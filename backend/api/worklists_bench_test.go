@@ -11,6 +11,8 @@ import (
 	"github.com/mtmapp/mtm/backend/clinical"
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/bolt"
+	"github.com/mtmapp/mtm/backend/store/storetest"
+	"github.com/mtmapp/mtm/loadtest/seed"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -108,4 +110,88 @@ func benchPatient(id, pharmacyID string, listed bool, now time.Time) store.Patie
 		pt.Fills = append(pt.Fills, store.Fill{ID: fmt.Sprintf("fl_%d", k), MedicationID: "md_1", FilledOn: store.Date{Year: 2026, Month: time.January, Day: 2}.AddDays(30 * k), DaysSupply: 30})
 	}
 	return pt
+}
+
+// BenchmarkWorklistPages opens the first page (25, a console screen) of
+// each work list as the load test does (mtmload's work-list phase), on its
+// population (loadtest/seed: 5–20 medicines, every fourth patient below
+// 80% PDC, every fourth with an overdue follow-up), at a pharmacy of
+// 20,000 patients and at one of 2,000 in the same bbolt file. cpu-ns/op is
+// the process's CPU (server and client); meds/entry is the mean number of
+// medicines of the records on the page:
+//
+//	go test ./backend/api -run '^$' -bench WorklistPages -benchtime 2s
+func BenchmarkWorklistPages(b *testing.B) {
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "mtm.db"), bolt.Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newEnvOn(b, st)
+	e.clock.Advance(273 * 24 * time.Hour) // 30 November 2026, late in the measurement year as when the load test was measured
+	ctx := context.Background()
+	const large, small = 20000, 2000
+	pop, err := seed.Seed(ctx, st, seed.Options{Patients: large + small, PatientsPerPharmacy: large, SmallPharmacy: small,
+		PharmacistsPerPharmacy: 1, CaregiverEvery: 1 << 30, Now: e.clock.Now(), RandomSeed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	meds := map[string]int{}
+	for _, pt := range pop.Patients {
+		meds[pt.ID] = pt.Medicines
+	}
+	for k, size := range []int{large, small} {
+		res, err := e.authClient().Login(ctx, req(&mtmv1.LoginRequest{Email: fmt.Sprintf("rph%d.0@load.test", k), Password: seed.Password}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		care := e.careClient(res.Msg.GetTokens().GetAccessToken())
+		lists := []struct {
+			name string
+			page func() ([]string, error)
+		}{
+			{"cmrDue", func() ([]string, error) {
+				res, err := care.ListPatientsDueForCmr(ctx, req(&mtmv1.ListPatientsDueForCmrRequest{PageSize: 25}))
+				var ids []string
+				for _, p := range res.Msg.GetPatients() {
+					ids = append(ids, p.GetPatient().GetId())
+				}
+				return ids, err
+			}},
+			{"below80", func() ([]string, error) {
+				res, err := care.ListPatientsBelowAdherenceThreshold(ctx, req(&mtmv1.ListPatientsBelowAdherenceThresholdRequest{PageSize: 25}))
+				var ids []string
+				for _, p := range res.Msg.GetPatients() {
+					ids = append(ids, p.GetPatient().GetId())
+				}
+				return ids, err
+			}},
+			{"followUps", func() ([]string, error) {
+				res, err := care.ListOverdueFollowUps(ctx, req(&mtmv1.ListOverdueFollowUpsRequest{PageSize: 25}))
+				var ids []string
+				for _, f := range res.Msg.GetFollowUps() {
+					ids = append(ids, f.GetPatient().GetId())
+				}
+				return ids, err
+			}},
+		}
+		for _, l := range lists {
+			b.Run(fmt.Sprintf("patients=%d/%s", size, l.name), func(b *testing.B) {
+				var n int
+				cpu := storetest.ReportCPU(b)
+				for b.Loop() {
+					ids, err := l.page()
+					if err != nil || len(ids) != 25 {
+						b.Fatalf("%d entries, %v", len(ids), err)
+					}
+					if n == 0 {
+						for _, id := range ids {
+							n += meds[id]
+						}
+					}
+				}
+				cpu()
+				b.ReportMetric(float64(n)/25, "meds/entry")
+			})
+		}
+	}
 }

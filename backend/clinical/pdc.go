@@ -164,6 +164,23 @@ func Measures(in Input) []Result {
 	if in.Period.Days() == 0 {
 		return nil
 	}
+	return measures(in, classify(in.Medications))
+}
+
+// classify classifies each PML row (Classify).
+func classify(meds []store.Medication) []Classification {
+	classes := make([]Classification, len(meds))
+	for i, m := range meds {
+		classes[i] = Classify(m.Name, m.RxCUI)
+	}
+	return classes
+}
+
+// measures is Measures with the rows' classifications given.
+func measures(in Input, classes []Classification) []Result {
+	if in.Period.Days() == 0 {
+		return nil
+	}
 	type group struct {
 		result Result
 		fills  []targetFill
@@ -174,29 +191,34 @@ func Measures(in Input) []Result {
 		order             []string
 		insulin, sacubitr bool
 	)
-	byID := map[string]int{}
+	byID := make(map[string]int, len(in.Medications))
 	for i, m := range in.Medications {
 		byID[m.ID] = i
 	}
-	classes := make([]Classification, len(in.Medications))
+	keys := make([]string, len(in.Medications)) // the measure each row counts toward
 	for i, m := range in.Medications {
-		c := Classify(m.Name, m.RxCUI)
-		classes[i] = c
+		c := classes[i]
+		keys[i] = string(c.Measure)
+		if c.Measure == MeasurePerMedicine {
+			keys[i] = "med:" + m.ID
+		}
 		takenInPeriod := !in.Period.Through.Before(m.StartedOn) && (m.Active() || !m.StoppedOn.Before(in.Period.From))
 		insulin = insulin || c.Insulin && takenInPeriod
 		sacubitr = sacubitr || c.Sacubitril && takenInPeriod
 	}
+	filled := make([]bool, len(in.Medications)) // filled in the period, by byID's index
 	for _, f := range in.Fills {
 		i, ok := byID[f.MedicationID]
 		if !ok || f.DaysSupply <= 0 || !in.Period.Contains(f.FilledOn) {
 			continue
 		}
-		c, m := classes[i], in.Medications[i]
+		filled[i] = true
+		c := classes[i]
 		insulin = insulin || c.Insulin
 		sacubitr = sacubitr || c.Sacubitril
-		key, target := string(c.Measure), c.Target
+		key, target := keys[i], c.Target
 		if c.Measure == MeasurePerMedicine {
-			key, target = "med:"+m.ID, m.ID
+			target = in.Medications[i].ID
 		}
 		g := groups[key]
 		if g == nil {
@@ -207,24 +229,19 @@ func Measures(in Input) []Result {
 		g.fills = append(g.fills, targetFill{target: target, on: f.FilledOn, days: f.DaysSupply})
 	}
 	// Which PML rows each measure pooled, and whether all of them stopped.
-	for _, key := range order {
-		g := groups[key]
-		for i, m := range in.Medications {
-			c := classes[i]
-			if !(c.Measure == g.result.Measure && (c.Measure != MeasurePerMedicine || "med:"+m.ID == key)) {
-				continue
-			}
-			if !slices.ContainsFunc(in.Fills, func(f store.Fill) bool {
-				return f.MedicationID == m.ID && f.DaysSupply > 0 && in.Period.Contains(f.FilledOn)
-			}) && !m.Active() {
-				continue // a stopped medicine of the class not filled in the period
-			}
-			g.result.MedicationIDs = append(g.result.MedicationIDs, m.ID)
-			if m.Active() {
-				g.result.Active = true
-			} else if g.end.Before(m.StoppedOn) {
-				g.end = m.StoppedOn
-			}
+	for i, m := range in.Medications {
+		g := groups[keys[i]]
+		if g == nil {
+			continue
+		}
+		if !filled[byID[m.ID]] && !m.Active() {
+			continue // a stopped medicine of the class not filled in the period
+		}
+		g.result.MedicationIDs = append(g.result.MedicationIDs, m.ID)
+		if m.Active() {
+			g.result.Active = true
+		} else if g.end.Before(m.StoppedOn) {
+			g.end = m.StoppedOn
 		}
 	}
 	slices.SortStableFunc(order, func(a, b string) int {

@@ -3,6 +3,7 @@ package clinical
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mtmapp/mtm/backend/store"
@@ -307,6 +308,69 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := Classify(tt.name, tt.rxcui); got != tt.want {
 			t.Errorf("Classify(%q, %q) = %+v, want %+v", tt.name, tt.rxcui, got, tt.want)
+		}
+	}
+}
+
+// TestClassifyAgreesWithTheValueSetScan checks the indexed Classify
+// against the plain reading of the value set (every entry's RxCUI,
+// ingredient and brand names against the row's words) for every name,
+// brand and RxCUI of the set, alone, in any case, combined in pairs and
+// with the insulins.
+func TestClassifyAgreesWithTheValueSetScan(t *testing.T) {
+	scan := func(name, rxcui string) Classification {
+		words := nameWords(name)
+		has := func(w string) bool { return slices.Contains(words, w) }
+		var c Classification
+		var targets []string
+		for _, in := range valueSet {
+			hit := rxcui != "" && rxcui == in.RxCUI || has(in.Name)
+			for _, b := range in.Brands {
+				hit = hit || has(b)
+			}
+			if !hit {
+				continue
+			}
+			if in.Measure == "" {
+				c.Sacubitril = c.Sacubitril || in.Name == "sacubitril"
+				continue
+			}
+			if c.Measure == "" || c.Measure == in.Measure {
+				c.Measure = in.Measure
+				targets = append(targets, in.Name)
+			}
+		}
+		c.Insulin = has("insulin") || slices.Contains(insulinRxCUIs, rxcui)
+		for _, b := range insulinBrands {
+			c.Insulin = c.Insulin || has(b)
+		}
+		if c.Measure == "" {
+			c.Measure = MeasurePerMedicine
+			return c
+		}
+		slices.Sort(targets)
+		c.Target = strings.Join(slices.Compact(targets), "+")
+		return c
+	}
+	names := []string{"", "apixaban", "insulin", "Amlodipine 5 mg"}
+	rxcuis := append([]string{"", "1234"}, insulinRxCUIs...)
+	for _, in := range valueSet {
+		names = append(names, in.Name, strings.ToUpper(in.Name)+" 20MG")
+		names = append(names, in.Brands...)
+		rxcuis = append(rxcuis, in.RxCUI)
+	}
+	names = append(names, insulinBrands...)
+	for i, a := range names {
+		for _, r := range rxcuis {
+			if got, want := Classify(a, r), scan(a, r); got != want {
+				t.Fatalf("Classify(%q, %q) = %+v, the scan %+v", a, r, got, want)
+			}
+		}
+		for _, b := range names[i:] {
+			n := a + " and " + b + "/" + a
+			if got, want := Classify(n, ""), scan(n, ""); got != want {
+				t.Fatalf("Classify(%q) = %+v, the scan %+v", n, got, want)
+			}
 		}
 	}
 }

@@ -147,18 +147,30 @@ type Classification struct {
 // an ingredient concept in the set and otherwise by the ingredient and
 // brand names its name contains (whole words, any case).
 func Classify(name, rxcui string) Classification {
-	words := nameWords(name)
-	has := func(w string) bool { return slices.Contains(words, w) }
+	// The entries the row names, in value-set order (the first class
+	// found wins); a handful at most.
+	var buf [8]int
+	hits := buf[:0]
+	add := func(entries []int) {
+		for _, i := range entries {
+			if !slices.Contains(hits, i) {
+				hits = append(hits, i)
+			}
+		}
+	}
 	var c Classification
+	if rxcui != "" {
+		add(valueSetIndex.byRxCUI[rxcui])
+		c.Insulin = valueSetIndex.insulinRxCUI[rxcui]
+	}
+	for _, w := range nameWords(name) {
+		add(valueSetIndex.byWord[w])
+		c.Insulin = c.Insulin || valueSetIndex.insulinWord[w]
+	}
+	slices.Sort(hits)
 	var targets []string
-	for _, in := range valueSet {
-		hit := rxcui != "" && rxcui == in.RxCUI || has(in.Name)
-		for _, b := range in.Brands {
-			hit = hit || has(b)
-		}
-		if !hit {
-			continue
-		}
+	for _, i := range hits {
+		in := valueSet[i]
 		if in.Measure == "" {
 			c.Sacubitril = c.Sacubitril || in.Name == "sacubitril"
 			continue
@@ -168,18 +180,45 @@ func Classify(name, rxcui string) Classification {
 			targets = append(targets, in.Name)
 		}
 	}
-	c.Insulin = has("insulin") || slices.Contains(insulinRxCUIs, rxcui)
-	for _, b := range insulinBrands {
-		c.Insulin = c.Insulin || has(b)
-	}
 	if c.Measure == "" {
 		c.Measure = MeasurePerMedicine
+		return c
+	}
+	if len(targets) == 1 {
+		c.Target = targets[0]
 		return c
 	}
 	slices.Sort(targets)
 	c.Target = strings.Join(slices.Compact(targets), "+")
 	return c
 }
+
+// valueSetIndex finds the value set's entries (indexes into valueSet) by
+// ingredient RxCUI and by word of an ingredient or brand name, and the
+// insulins by RxCUI and word. Built once from the tables above and never
+// changed.
+var valueSetIndex = func() (x struct {
+	byRxCUI, byWord           map[string][]int
+	insulinRxCUI, insulinWord map[string]bool
+}) {
+	x.byRxCUI, x.byWord = map[string][]int{}, map[string][]int{}
+	for i, in := range valueSet {
+		x.byRxCUI[in.RxCUI] = append(x.byRxCUI[in.RxCUI], i)
+		for _, w := range append([]string{in.Name}, in.Brands...) {
+			if !slices.Contains(x.byWord[w], i) {
+				x.byWord[w] = append(x.byWord[w], i)
+			}
+		}
+	}
+	x.insulinRxCUI, x.insulinWord = map[string]bool{}, map[string]bool{"insulin": true}
+	for _, r := range insulinRxCUIs {
+		x.insulinRxCUI[r] = true
+	}
+	for _, b := range insulinBrands {
+		x.insulinWord[b] = true
+	}
+	return x
+}()
 
 // nameWords splits a medicine name into lower-case words of letters.
 func nameWords(name string) []string {

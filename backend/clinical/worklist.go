@@ -59,8 +59,19 @@ func InputOf(pt store.Patient, period Period) Input {
 // that put the patient on the pharmacy's adherence work list: scored, with
 // a medicine still taken, and below PDCThreshold.
 func BelowThreshold(pt store.Patient, day store.Date) []Result {
+	return belowThreshold(pt, day, classify(pt.Medications))
+}
+
+// BelowThresholdSince returns BelowThreshold(pt, day) and BelowSince(pt,
+// day), classifying the record's medicines once.
+func BelowThresholdSince(pt store.Patient, day store.Date) ([]Result, store.Date) {
+	classes := classify(pt.Medications)
+	return belowThreshold(pt, day, classes), belowSince(pt, day, classes)
+}
+
+func belowThreshold(pt store.Patient, day store.Date, classes []Classification) []Result {
 	var out []Result
-	for _, r := range Measures(InputOf(pt, MeasurementYear(day))) {
+	for _, r := range measures(InputOf(pt, MeasurementYear(day)), classes) {
 		if r.Scored() && r.Active && r.Adherence.BelowThreshold() {
 			out = append(out, r)
 		}
@@ -76,8 +87,12 @@ func BelowThreshold(pt store.Patient, day store.Date) []Result {
 // filled meanwhile; zero when there is none. The measurement year resets
 // on 1 January, so a date never crosses into the next year.
 func BelowSince(pt store.Patient, day store.Date) store.Date {
+	return belowSince(pt, day, classify(pt.Medications))
+}
+
+func belowSince(pt store.Patient, day store.Date, classes []Classification) store.Date {
 	jan1 := store.Date{Year: day.Year, Month: time.January, Day: 1}
-	below := belowDays(pt, Period{From: jan1, Through: store.Date{Year: day.Year, Month: time.December, Day: 31}})
+	below := belowDays(pt, Period{From: jan1, Through: store.Date{Year: day.Year, Month: time.December, Day: 31}}, classes)
 	i := daysBetween(jan1, day)
 	if below[i] {
 		for i > 0 && below[i-1] {
@@ -98,14 +113,12 @@ func BelowSince(pt store.Patient, day store.Date) store.Date {
 // gives the answer of Measures over MeasurementYear(d) for every d at the
 // cost of about one call: the days a fill covers up to d do not depend on
 // later fills, so one coverage per measure serves every d.
-func belowDays(pt store.Patient, year Period) []bool {
+func belowDays(pt store.Patient, year Period, classes []Classification) []bool {
 	out := make([]bool, year.Days())
 	cond := ConditionsOf(pt.Conditions)
-	byID := map[string]int{}
-	classes := make([]Classification, len(pt.Medications))
+	byID := make(map[string]int, len(pt.Medications))
 	for i, m := range pt.Medications {
 		byID[m.ID] = i
-		classes[i] = Classify(m.Name, m.RxCUI)
 	}
 	// The first day from which insulin and sacubitril/valsartan exclude
 	// (taken or filled in the period so far); zero: never.

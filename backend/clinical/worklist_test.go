@@ -1,8 +1,11 @@
 package clinical
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -116,12 +119,66 @@ func TestBelowDaysAgreesWithMeasures(t *testing.T) {
 			}
 			pt.Conditions = append(pt.Conditions, c)
 		}
-		fast := belowDays(pt, year)
+		fast := belowDays(pt, year, classify(pt.Medications))
 		for i := range fast {
 			day := year.From.AddDays(i)
 			if slow := len(BelowThreshold(pt, day)) > 0; slow != fast[i] {
 				t.Fatalf("patient %d on %s: one pass says below=%v, Measures says %v\n%+v", p, day, fast[i], slow, pt)
 			}
 		}
+	}
+}
+
+// TestMeasuresAsBefore pins what Measures, BelowSince and WorklistDates
+// answer for 400 patients drawn at random (class switches, combinations,
+// duplicate rows, same-day and overlapping fills, stops, insulin,
+// sacubitril/valsartan, hospice, ESRD, inpatient stays), on eight days of
+// the year, to a digest of the answers of the code before it was made
+// faster (commit 514ce25). A deliberate change of a rule changes the
+// digest: check the change, then update it.
+func TestMeasuresAsBefore(t *testing.T) {
+	const want = "2195a6e4bc7b21d58124be051e6420d6817ce1d8907fb1fb01b9a9d3e12e510d"
+	rng := rand.New(rand.NewPCG(20261130, 16))
+	names := []string{"Atorvastatin 20 mg", "simvastatin", "Lipitor", "Lisinopril-hydrochlorothiazide 20-12.5 mg", "losartan", "Entresto 49-51 mg",
+		"Janumet (sitagliptin and metformin)", "glipizide", "Insulin glargine", "Tresiba", "Warfarin 5 mg", "sertraline", "amlodipine and atorvastatin", "Apixaban"}
+	h := sha256.New()
+	for p := range 400 {
+		pt := store.Patient{TimeZone: []string{"UTC", "America/Chicago", "Pacific/Honolulu"}[p%3], CreatedAt: time.Date(2017, 3, 1, 12, 0, 0, 0, time.UTC)}
+		for i := range 1 + rng.IntN(8) {
+			id := fmt.Sprintf("m%d", i)
+			if i > 0 && rng.IntN(10) == 0 {
+				id = pt.Medications[0].ID // a duplicate row id
+			}
+			m := rx(id, names[rng.IntN(len(names))], "")
+			m.StartedOn = d("2017-11-01").AddDays(rng.IntN(300))
+			if rng.IntN(4) == 0 {
+				m.StoppedOn = m.StartedOn.AddDays(rng.IntN(300))
+			}
+			pt.Medications = append(pt.Medications, m)
+			on := d("2017-12-01").AddDays(rng.IntN(150))
+			for range rng.IntN(10) {
+				pt.Fills = append(pt.Fills, store.Fill{MedicationID: m.ID, FilledOn: on, DaysSupply: []int{30, 30, 60, 90, 7, 0}[rng.IntN(6)]})
+				on = on.AddDays(rng.IntN(70))
+			}
+		}
+		for range rng.IntN(3) {
+			from := d("2018-01-01").AddDays(rng.IntN(365) - 30)
+			c := store.Condition{Kind: []string{store.ConditionInpatient, store.ConditionSNF, store.ConditionInpatient, store.ConditionHospice, store.ConditionESRD}[rng.IntN(5)], From: from}
+			if c.Kind != store.ConditionESRD && rng.IntN(3) > 0 {
+				c.Through = from.AddDays(rng.IntN(40))
+			}
+			pt.Conditions = append(pt.Conditions, c)
+		}
+		for _, day := range []string{"2018-01-20", "2018-03-31", "2018-04-02", "2018-06-30", "2018-09-15", "2018-11-30", "2018-12-31", "2019-02-01"} {
+			rs, since := BelowThresholdSince(pt, d(day))
+			if !reflect.DeepEqual(rs, BelowThreshold(pt, d(day))) || since != BelowSince(pt, d(day)) {
+				t.Fatalf("patient %d on %s: BelowThresholdSince = %+v, %v; BelowThreshold, BelowSince = %+v, %v", p, day, rs, since, BelowThreshold(pt, d(day)), BelowSince(pt, d(day)))
+			}
+			fmt.Fprintf(h, "%d %s %+v %+v %v %+v\n", p, day, Measures(InputOf(pt, MeasurementYear(d(day)))), Measures(InputOf(pt, Window(d(day), 180))),
+				BelowSince(pt, d(day)), WorklistDates(pt, d(day).Time().Add(15*time.Hour)))
+		}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Errorf("digest of the answers = %s, want %s", got, want)
 	}
 }

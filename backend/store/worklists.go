@@ -74,7 +74,10 @@ type Worklists interface {
 	// ListWorklist returns up to limit patients of the pharmacy on list l
 	// whose date is on or before through, ordered by (date, patient id),
 	// starting after the cursor after. Entries the record does not back are
-	// skipped (and may be deleted).
+	// skipped (and may be deleted). The entries' records may be shared
+	// with other readers (the store's cache of decoded records): the caller
+	// must not change what they hold (slices, maps, nested values), and
+	// must Clone a record it means to change.
 	ListWorklist(ctx context.Context, pharmacyID string, l Worklist, through Date, after WorklistCursor, limit int) ([]WorklistEntry, error)
 	// SetWorklistDates replaces the record's Worklist dates and their index
 	// entries if the record's Version is still version, without changing

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strconv"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -87,7 +87,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			if err != nil {
 				continue
 			}
-			p, err := s.getPatient(patients, string(rest[9:]))
+			p, err := s.sharedPatient(patients, string(rest[9:]))
 			if err != nil || p.PharmacyID != pharmacyID || p.Worklist.Get(l) != due {
 				continue // cannot happen with one transaction per write; checked all the same
 			}
@@ -101,12 +101,31 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 	return out, nil
 }
 
-func parseDateKey(s string) (store.Date, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return store.Date{}, err
+// sharedPatient is getPatient for ListWorklist, whose callers only read
+// the records: the cached record itself, not a copy (see
+// recordcache.Cache.Shared).
+func (s *Store) sharedPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
+	v := b.Get([]byte(id))
+	if v == nil {
+		return store.Patient{}, store.ErrNotFound
 	}
-	return store.ParseDate(fmt.Sprintf("%04d-%02d-%02d", n/10000, n/100%100, n%100))
+	return s.patients.Shared(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
+}
+
+// parseDateKey reads a dateKey: eight digits of a valid date.
+func parseDateKey(s string) (store.Date, error) {
+	n := 0
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' || len(s) != 8 {
+			return store.Date{}, fmt.Errorf("date key %q: not eight digits", s)
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	d := store.Date{Year: n / 10000, Month: time.Month(n / 100 % 100), Day: n % 100}
+	if d.Month < 1 || d.Month > 12 || d.Day < 1 || store.DateOf(d.Time()) != d {
+		return store.Date{}, fmt.Errorf("date key %q: no such date", s)
+	}
+	return d, nil
 }
 
 // SetWorklistDates implements store.Worklists.

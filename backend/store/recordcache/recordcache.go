@@ -64,6 +64,19 @@ func New(maxEntries, maxStoredBytes int) *Cache {
 // returned as is and nothing is kept. The caller owns the returned record
 // and may change it in place. A nil Cache only decodes.
 func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+	return c.get(id, stored, decode, true)
+}
+
+// Shared is Patient for a reader that only looks at the record (a page of
+// a list): it returns the cached record itself, not a copy, so the caller
+// must not change anything it holds (its slices, maps, nested records),
+// which every later reader of these bytes would see; Clone it first to
+// change it. Assigning a field of the returned struct value is fine.
+func (c *Cache) Shared(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+	return c.get(id, stored, decode, false)
+}
+
+func (c *Cache) get(id string, stored []byte, decode func([]byte) (store.Patient, error), copied bool) (store.Patient, error) {
 	if c == nil {
 		return decode(stored)
 	}
@@ -76,6 +89,9 @@ func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Pat
 			c.hits++
 			c.mu.Unlock()
 			// Entries are never changed once stored: copy outside the lock.
+			if !copied {
+				return e.p, nil
+			}
 			return e.p.Clone(), nil
 		}
 	}
@@ -87,7 +103,11 @@ func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Pat
 		return p, err
 	}
 	if len(stored) <= c.maxBytes {
-		c.put(&entry{id: id, sum: sum, n: len(stored), p: p.Clone()})
+		kept := p
+		if copied {
+			kept = p.Clone()
+		}
+		c.put(&entry{id: id, sum: sum, n: len(stored), p: kept})
 	}
 	return p, nil
 }

@@ -170,3 +170,33 @@ func TestForget(t *testing.T) {
 		t.Fatalf("a forgotten record must be decoded again: decodes %d, %v", f.decodes, err)
 	}
 }
+
+// TestSharedSkipsTheCopy: Shared answers from the same entries as Patient
+// (a record decoded by one is a hit for the other) without copying, and
+// what Patient returns afterwards is still the caller's own copy.
+func TestSharedSkipsTheCopy(t *testing.T) {
+	c, f := New(0, 0), &fakeStore{}
+	a, err := c.Shared("p1", stored("p1", "Ana"), f.decode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := c.Shared("p1", stored("p1", "Ana"), f.decode)
+	if f.decodes != 1 {
+		t.Errorf("decodes = %d, want 1", f.decodes)
+	}
+	if &a.Medications[0] != &b.Medications[0] {
+		t.Error("two shared reads of the same bytes hold different copies")
+	}
+	own, _ := c.Patient("p1", stored("p1", "Ana"), f.decode)
+	own.Medications[0].Name = "changed"
+	if again, _ := c.Shared("p1", stored("p1", "Ana"), f.decode); again.Medications[0].Name != "metformin" || f.decodes != 1 {
+		t.Errorf("after a copy was changed the shared record reads %q (%d decodes)", again.Medications[0].Name, f.decodes)
+	}
+	if _, err := c.Shared("p1", stored("p1", "Bea"), f.decode); err != nil || f.decodes != 2 {
+		t.Errorf("changed bytes: %v, %d decodes, want a miss", err, f.decodes)
+	}
+	var none *Cache
+	if p, err := none.Shared("p2", stored("p2", "Cy"), f.decode); err != nil || p.GivenName != "Cy" {
+		t.Errorf("nil cache: %+v, %v", p, err)
+	}
+}

@@ -71,7 +71,7 @@ func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string,
 		batch := ids[:min(len(ids), maxFound)]
 		ids = ids[len(batch):]
 		cctx, cancel := s.call(ctx)
-		ps, err := s.getPatients(cctx, batch)
+		ps, err := s.getPatients(cctx, batch, false)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)

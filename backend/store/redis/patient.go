@@ -219,7 +219,7 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 			break
 		}
 		cctx, cancel = s.call(ctx)
-		ps, err := s.getPatients(cctx, ids)
+		ps, err := s.getPatients(cctx, ids, false)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)
@@ -238,8 +238,10 @@ func (s *Store) ListPatients(ctx context.Context, pharmacyID, after string, limi
 }
 
 // getPatients reads the records of ids and their data keys in one
-// pipeline; a missing record comes back as the zero Patient.
-func (s *Store) getPatients(ctx context.Context, ids []string) ([]store.Patient, error) {
+// pipeline; a missing record comes back as the zero Patient. With shared,
+// the records are the record cache's own, for a caller that only reads
+// them (see recordcache.Cache.Shared).
+func (s *Store) getPatients(ctx context.Context, ids []string, shared bool) ([]store.Patient, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
@@ -262,7 +264,14 @@ func (s *Store) getPatients(ctx context.Context, ids []string) ([]store.Patient,
 				return nil, err
 			}
 		}
-		p, err := s.openPatientCached(dk, ids[i], []byte(rec))
+		var p store.Patient
+		var err error
+		if shared {
+			id := ids[i]
+			p, err = s.patients.Shared(id, []byte(rec), func(b []byte) (store.Patient, error) { return s.openPatient(dk, id, b) })
+		} else {
+			p, err = s.openPatientCached(dk, ids[i], []byte(rec))
+		}
 		if err != nil {
 			return nil, err
 		}

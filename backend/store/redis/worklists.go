@@ -97,7 +97,7 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 			ids[i] = c.id
 		}
 		cctx, cancel = s.call(ctx)
-		ps, err := s.getPatients(cctx, ids)
+		ps, err := s.getPatients(cctx, ids, true)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opName, err)
