@@ -195,7 +195,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync, "no_seal", opts.NoSeal)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: &groupCommit{db: db}, vault: vault, noSeal: opts.NoSeal, patients: recordcache.New(0, 0)}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, audits: newGroupCommit(db), vault: vault, noSeal: opts.NoSeal, patients: recordcache.New(0, 0)}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.

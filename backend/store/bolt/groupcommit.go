@@ -2,9 +2,10 @@ package bolt
 
 import (
 	"fmt"
-	"sync"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/mtmapp/mtm/backend/store/batch"
 )
 
 // maxGroupCommit bounds how many writes share one transaction, so one
@@ -12,9 +13,8 @@ import (
 const maxGroupCommit = 256
 
 // groupCommit runs small independent writes from many goroutines in
-// shared read-write transactions: one commit, and one fsync, for every
-// write that arrived while the previous commit was running. It adds no
-// delay: a write that finds nothing running commits at once, alone.
+// shared read-write transactions (batch.Group): one commit, and one fsync,
+// for every write that arrived while the previous commit was running.
 //
 // Each write returns only once the transaction holding it has committed
 // (durably, unless the store was opened with NoSync), exactly as if it had
@@ -24,16 +24,13 @@ const maxGroupCommit = 256
 // therefore read everything it depends on from the transaction it is
 // handed and change nothing outside it. Writes of one group see each
 // other's effects in arrival order.
-//
-// There is no background goroutine: the first waiting caller commits the
-// group (its own write included) and hands the next group to the first
-// write queued behind it.
 type groupCommit struct {
-	db *bbolt.DB
+	db    *bbolt.DB
+	group batch.Group[*groupWrite]
+}
 
-	mu    sync.Mutex
-	queue []*groupWrite
-	busy  bool // a caller is committing; the queue waits for handoff
+func newGroupCommit(db *bbolt.DB) *groupCommit {
+	return &groupCommit{db: db, group: batch.Group[*groupWrite]{Max: maxGroupCommit}}
 }
 
 // groupWrite is one caller's write and, once the group has committed, its
@@ -41,56 +38,19 @@ type groupCommit struct {
 type groupWrite struct {
 	fn  func(*bbolt.Tx) error
 	err error
-	// signal receives true when this caller must commit the next group,
-	// false when its write is done (err set).
-	signal chan bool
 }
 
 // update runs fn in a transaction shared with the writes of concurrent
 // callers and returns fn's error or the commit's.
 func (g *groupCommit) update(fn func(*bbolt.Tx) error) error {
-	w := &groupWrite{fn: fn, signal: make(chan bool, 1)}
-	g.mu.Lock()
-	g.queue = append(g.queue, w)
-	lead := !g.busy
-	g.busy = true
-	g.mu.Unlock()
-	if !lead && !<-w.signal {
-		return w.err
-	}
-
-	// Lead: commit the queue's head (w is in it), then hand over.
-	g.mu.Lock()
-	n := min(len(g.queue), maxGroupCommit)
-	group := g.queue[:n:n]
-	g.queue = g.queue[n:]
-	g.mu.Unlock()
-
-	g.commit(group, w)
-
-	g.mu.Lock()
-	var next *groupWrite
-	if len(g.queue) > 0 {
-		next = g.queue[0]
-	} else {
-		g.busy, g.queue = false, nil
-	}
-	g.mu.Unlock()
-	if next != nil {
-		next.signal <- true
-	}
+	w := &groupWrite{fn: fn}
+	g.group.Do(w, g.commit)
 	return w.err
 }
 
 // commit runs group's writes in one transaction. A write that fails is
 // taken out with its error and the others run again without it.
-func (g *groupCommit) commit(group []*groupWrite, self *groupWrite) {
-	done := func(w *groupWrite, err error) {
-		w.err = err
-		if w != self {
-			w.signal <- false
-		}
-	}
+func (g *groupCommit) commit(group []*groupWrite) {
 	for len(group) > 0 {
 		failed := -1
 		err := g.db.Update(func(tx *bbolt.Tx) error {
@@ -105,11 +65,11 @@ func (g *groupCommit) commit(group []*groupWrite, self *groupWrite) {
 		if failed < 0 {
 			err = diskFailure(err)
 			for _, w := range group {
-				done(w, err)
+				w.err = err
 			}
 			return
 		}
-		done(group[failed], err)
+		group[failed].err = err
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}
 }

@@ -90,9 +90,7 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.audits.mu.Lock()
-		queued := len(s.audits.queue)
-		s.audits.mu.Unlock()
+		queued := s.audits.Queued()
 		if queued == patients*perPatient-1 { // all but the held one
 			break
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/batch"
 	"github.com/mtmapp/mtm/backend/store/recordcache"
 	"github.com/mtmapp/mtm/backend/store/seal"
 )
@@ -128,7 +129,7 @@ type Store struct {
 	scripts       scripts
 	vault         *seal.Vault
 	wrapped       wrappedKeys
-	audits        auditGroup // concurrent audit appends share a pipeline
+	audits        *batch.Group[*auditAppend] // concurrent audit appends share a pipeline
 	// threadOwners remembers the patient of each thread read here, so a
 	// read of the thread fetches the data key in the same round trip.
 	threadOwners threadOwners
@@ -171,7 +172,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
-	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec,
+	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec, audits: newAuditGroup(),
 		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.New(0, 0)}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
