@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/mtmapp/mtm/backend/api"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/storetest"
 	"github.com/mtmapp/mtm/backend/wake"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
@@ -179,49 +177,16 @@ func BenchmarkSendToWatcher(b *testing.B) {
 		sendOne(-i - 1)
 	}
 	trips0 := tripsA.n.Load() + tripsB.n.Load()
-	cpu0, rcpu0 := processCPU(b), redisCPU(b, addr)
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	cpu0, rcpu0 := storetest.ProcessCPU(b), redistest.CPUTime(b, rc)
 	b.ResetTimer()
 	for i := range b.N {
 		sendOne(i)
 	}
 	b.StopTimer()
-	cpu, rcpu := processCPU(b)-cpu0, redisCPU(b, addr)-rcpu0
+	cpu, rcpu := storetest.ProcessCPU(b)-cpu0, redistest.CPUTime(b, rc)-rcpu0
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/msg")
 	b.ReportMetric(float64(tripsA.n.Load()+tripsB.n.Load()-trips0)/float64(b.N), "redis-trips/msg")
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the user and system CPU time the Redis server at addr has
-// used.
-func redisCPU(b *testing.B, addr string) time.Duration {
-	b.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	info, err := c.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), f); ok {
-				x, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					b.Fatal(err)
-				}
-				total += x
-			}
-		}
-	}
-	return time.Duration(total * float64(time.Second))
 }

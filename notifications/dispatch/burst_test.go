@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	redisstore "github.com/mtmapp/mtm/backend/store/redis"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/storetest"
 	"github.com/mtmapp/mtm/notifications/dispatch"
 	"github.com/mtmapp/mtm/notifications/fcmfake"
 	"github.com/mtmapp/mtm/notifications/push"
@@ -94,9 +94,9 @@ func BenchmarkBurst(b *testing.B) {
 		}
 		return float64(n) / time.Since(start).Seconds()
 	}
-	rawCPU0 := processCPU(b)
+	rawCPU0 := storetest.ProcessCPU(b)
 	raw1 := raw()
-	rawCPU := processCPU(b) - rawCPU0
+	rawCPU := storetest.ProcessCPU(b) - rawCPU0
 
 	clk := &clock{now: due.Add(time.Second)}
 	d, err := dispatch.New(dispatch.Config{Store: st, Sender: sender, Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Poll: 5 * time.Millisecond,
@@ -115,7 +115,7 @@ func BenchmarkBurst(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cpu0, redisCPU0 := processCPU(b), redisCPU(b, client)
+	cpu0, redisCPU0 := storetest.ProcessCPU(b), redistest.CPUTime(b, client)
 	b.ResetTimer()
 	runCtx, cancel := context.WithCancel(ctx)
 	start := time.Now()
@@ -131,14 +131,14 @@ func BenchmarkBurst(b *testing.B) {
 	cancel()
 	<-done
 	b.StopTimer()
-	cpu, rcpu := processCPU(b)-cpu0, redisCPU(b, client)-redisCPU0
+	cpu, rcpu := storetest.ProcessCPU(b)-cpu0, redistest.CPUTime(b, client)-redisCPU0
 	if *burstProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	rate := float64(n) / drain.Seconds()
-	rawCPU0 = processCPU(b)
+	rawCPU0 = storetest.ProcessCPU(b)
 	raw2 := raw()
-	rawCPU += processCPU(b) - rawCPU0
+	rawCPU += storetest.ProcessCPU(b) - rawCPU0
 	rawRate := (raw1 + raw2) / 2
 
 	// Everything was acknowledged: nothing is left due.
@@ -190,30 +190,6 @@ func parallel(b *testing.B, n int, fn func(i int) error) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// redisCPU is the user and system CPU time the Redis server has used.
-func redisCPU(b *testing.B, c redis.UniversalClient) time.Duration {
-	b.Helper()
-	var total float64
-	for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
-		v, err := strconv.ParseFloat(infoField(b, c, "cpu", f), 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += v
-	}
-	return time.Duration(total * float64(time.Second))
 }
 
 func infoField(b *testing.B, c redis.UniversalClient, section, field string) string {

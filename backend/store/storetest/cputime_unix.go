@@ -14,17 +14,18 @@ import (
 // function when the timed loop ends.
 func ReportCPU(b *testing.B) func() {
 	b.Helper()
-	start := processCPU(b)
+	start := ProcessCPU(b)
 	return func() {
-		b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(ProcessCPU(b)-start)/float64(b.N), "cpu-ns/op")
 	}
 }
 
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
+// ProcessCPU is the user and system CPU time this process has used.
+func ProcessCPU(tb testing.TB) time.Duration {
+	tb.Helper()
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -457,3 +457,26 @@ func StartSentinel(t testing.TB, masterName, primaryAddr string) string {
 	t.Fatalf("redistest: redis-sentinel did not start: %v", lastErr)
 	return ""
 }
+
+// CPUTime is the user and system CPU time the Redis server behind c has
+// used (INFO cpu), for benchmarks that count Redis's share of the work.
+func CPUTime(tb testing.TB, c redis.UniversalClient) time.Duration {
+	tb.Helper()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), f); ok {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				total += x
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
