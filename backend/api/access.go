@@ -134,13 +134,23 @@ func admit(ctx context.Context, pt store.Patient, err error, may func(store.Pati
 // loadForPatientSide loads the patient for a patient-facing call needing
 // scope.
 func (c Config) loadForPatientSide(ctx context.Context, patientID string, scope store.Scope) (auth.Principal, store.Patient, error) {
-	p, err := patientSide(ctx)
+	p, may, err := c.patientSideAccess(ctx, scope)
 	if err != nil {
 		return p, store.Patient{}, err
 	}
-	now := c.Now()
-	pt, err := c.load(ctx, patientID, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) })
+	pt, err := c.load(ctx, patientID, may)
 	return p, pt, err
+}
+
+// patientSideAccess is the caller of a patient-facing call and the check a
+// record must pass for it with scope.
+func (c Config) patientSideAccess(ctx context.Context, scope store.Scope) (auth.Principal, func(store.Patient) bool, error) {
+	p, err := patientSide(ctx)
+	if err != nil {
+		return p, nil, err
+	}
+	now := c.Now()
+	return p, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) }, nil
 }
 
 // loadForCare loads the patient for a pharmacist's call.

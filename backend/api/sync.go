@@ -116,14 +116,12 @@ func (c Config) conditionalRead(ctx context.Context, patientID string, known int
 	if known == 0 {
 		// The app holds no version: the record is needed whatever the log
 		// says, so both are read at once (one round trip on Redis).
-		p, err := patientSide(ctx)
+		_, may, err := c.patientSideAccess(ctx, scope)
 		if err != nil {
 			return 0, false, store.Patient{}, err
 		}
-		now := c.Now()
 		rec, pv, err := c.Store.PatientWithParts(ctx, patientID)
-		rec, err = admit(ctx, rec, err, func(pt store.Patient) bool { return mayActFor(p, pt, scope, now) })
-		if err != nil {
+		if rec, err = admit(ctx, rec, err, may); err != nil {
 			return 0, false, store.Patient{}, err
 		}
 		return syncVersion(pv, kinds), false, rec, nil

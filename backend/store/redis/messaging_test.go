@@ -12,9 +12,9 @@ import (
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 )
 
-// messagingStores are two Stores (two mtmd) over one private redis-server,
-// and a raw client to it.
-func messagingStores(t *testing.T) (one, two *redisstore.Store, raw *redis.Client) {
+// twoStores are two Stores (two mtmd) over one private redis-server, and
+// a raw client to it.
+func twoStores(t *testing.T) (one, two *redisstore.Store, raw *redis.Client) {
 	t.Helper()
 	addr, _ := redistest.StartServer(t)
 	open := func() *redisstore.Store {
@@ -50,7 +50,7 @@ func answer(t store.Thread) (store.Thread, error) {
 // messages, appends, and finds retries.
 func TestThreadReadsFollowTheStoredPatient(t *testing.T) {
 	ctx := context.Background()
-	one, two, raw := messagingStores(t)
+	one, two, raw := twoStores(t)
 	th, first := threadOf("th-1", "pat-a")
 	if _, _, _, err := one.CreateThread(ctx, th, first); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestThreadReadsFollowTheStoredPatient(t *testing.T) {
 // change feed see the change.
 func TestThreadWritesSurviveAFlushedScriptCache(t *testing.T) {
 	ctx := context.Background()
-	one, _, raw := messagingStores(t)
+	one, _, raw := twoStores(t)
 	th, first := threadOf("th-1", "pat-a")
 	if _, _, _, err := one.CreateThread(ctx, th, first); err != nil {
 		t.Fatal(err)

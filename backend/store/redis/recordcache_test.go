@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/mtmapp/mtm/backend/store"
-	redisstore "github.com/mtmapp/mtm/backend/store/redis"
-	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 	"github.com/mtmapp/mtm/backend/store/storetest"
 )
 
@@ -13,16 +11,7 @@ import (
 // mtmd) each keep the records they decoded; a change one writes is what
 // the other reads next, in GetPatient, ListPatients and UpdatePatient.
 func TestCachedRecordsFollowOtherInstances(t *testing.T) {
-	addr, _ := redistest.StartServer(t)
-	open := func() *redisstore.Store {
-		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b, _ := twoStores(t)
 	ctx := t.Context()
 	if err := a.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
 		t.Fatal(err)
