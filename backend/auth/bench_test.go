@@ -33,7 +33,7 @@ func BenchmarkVerifyFirstUse(b *testing.B) {
 	f := newFixture(b)
 	tok := f.issue(b, Principal{Subject: "pt_1", Role: store.RolePatient, SessionID: "fam_1"})
 	for b.Loop() {
-		f.tokens.verified = newClaimCache(claimCacheSize)
+		f.tokens.verified = newClaimCache(DefaultVerifiedCache)
 		if _, err := f.tokens.Verify(tok); err != nil {
 			b.Fatal(err)
 		}

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// claimCacheSize bounds the verified tokens kept: at about 300 bytes an
-// entry, 64Ki entries is about 20 MB, more than the access tokens live at
-// once on one instance at a large plan's morning peak.
-const claimCacheSize = 1 << 16
+// DefaultVerifiedCache bounds the verified tokens kept when
+// TokenConfig.VerifiedCache is not set: at about 300 bytes an entry, 64Ki
+// entries is about 20 MB. An instance whose callers hold more access tokens
+// than that at once verifies the rest on every call.
+const DefaultVerifiedCache = 1 << 16
 
 // claimCache keeps the decoded claims of access tokens whose signature
 // has been verified, keyed by the SHA-256 of the token, so that the ES256

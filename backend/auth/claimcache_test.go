@@ -121,3 +121,33 @@ func TestClaimCacheIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TokenConfig.VerifiedCache sizes the cache of verified tokens (mtmd
+// --token-cache): a large plan can hold every live token, a small instance
+// fewer; a negative size is refused.
+func TestVerifiedCacheIsConfigured(t *testing.T) {
+	f := newFixture(t)
+	small, err := NewTokens(f.keys, TokenConfig{Issuer: testIssuer, Audience: testAudience, AccessTTL: 15 * time.Minute, Now: f.clock.Now, VerifiedCache: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		p := Principal{Subject: fmt.Sprintf("pt_%d", i), Role: store.RolePatient, SessionID: "fam_1"}
+		tok, _, err := small.IssueAccess(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := small.Verify(tok); err != nil || got != p {
+			t.Fatalf("Verify = (%+v, %v), want %+v", got, err, p)
+		}
+		if n := small.verified.len(); n > 8 {
+			t.Fatalf("%d cached tokens with VerifiedCache 8", n)
+		}
+	}
+	if f.tokens.verified.max != DefaultVerifiedCache {
+		t.Errorf("unset VerifiedCache holds %d, want DefaultVerifiedCache (%d)", f.tokens.verified.max, DefaultVerifiedCache)
+	}
+	if _, err := NewTokens(f.keys, TokenConfig{Issuer: testIssuer, Audience: testAudience, AccessTTL: 15 * time.Minute, Now: f.clock.Now, VerifiedCache: -1}); err == nil {
+		t.Error("NewTokens accepted a negative VerifiedCache")
+	}
+}

@@ -41,6 +41,10 @@ type TokenConfig struct {
 	Audience  string           // "aud" of issued tokens; must be among a token's audiences
 	AccessTTL time.Duration    // lifetime of an access token, e.g. 15 minutes
 	Now       func() time.Time // the clock for issuing and validating
+	// VerifiedCache is how many verified access tokens keep their claims
+	// in memory, so that their signature is checked once rather than on
+	// every call (about 300 bytes each); 0 means DefaultVerifiedCache.
+	VerifiedCache int
 }
 
 // Tokens issues and verifies access tokens: ES256 JWTs with header typ
@@ -82,10 +86,16 @@ func NewTokens(keys *KeySet, cfg TokenConfig) (*Tokens, error) {
 	if cfg.Now == nil {
 		problems = append(problems, "nil clock")
 	}
+	if cfg.VerifiedCache < 0 {
+		problems = append(problems, fmt.Sprintf("verified-token cache %d is negative", cfg.VerifiedCache))
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("auth.NewTokens: %s", strings.Join(problems, "; "))
 	}
-	return &Tokens{keys: keys, cfg: cfg, verified: newClaimCache(claimCacheSize)}, nil
+	if cfg.VerifiedCache == 0 {
+		cfg.VerifiedCache = DefaultVerifiedCache
+	}
+	return &Tokens{keys: keys, cfg: cfg, verified: newClaimCache(cfg.VerifiedCache)}, nil
 }
 
 // IssueAccess signs an access token for p with the newest key. expiresAt is

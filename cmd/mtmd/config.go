@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/mtmapp/mtm/backend/api"
+	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/bootstrap"
 	"github.com/mtmapp/mtm/backend/clientaddr"
 	"github.com/mtmapp/mtm/backend/console"
 	"github.com/mtmapp/mtm/backend/store/backends"
+	"github.com/mtmapp/mtm/backend/store/recordcache"
 	"github.com/mtmapp/mtm/backend/store/seal"
 	"github.com/mtmapp/mtm/backend/telemetry/tracing"
 )
@@ -30,6 +32,7 @@ type Config struct {
 	AdminAddr           string        // admin listen address (/metrics, /healthz); "" disables
 	AdminPprof          bool          // also serve Go's profiles (/debug/pprof/) on the admin address
 	GCPercent           int           // the garbage collector's target (Go's GOGC); GOGC in the environment wins
+	Caches              cacheSizes    // in-memory caches of records, data keys and verified tokens
 	DataDir             string        // embedded store and default key directory
 	RedisURL            string        // use Redis instead of the embedded store
 	KEKURI              string        // key-encryption key in a KMS (Tink URI); else KEKFile
@@ -90,6 +93,20 @@ const (
 	defaultGCPercent = 400
 )
 
+// cacheSizes bound mtmd's in-memory caches, in entries: what one instance
+// keeps of the records, data keys and access tokens its callers use, so a
+// repeated read skips decryption, decoding or a signature check. The
+// defaults fit a few thousand active patients; a large plan whose morning
+// peak reads more distinct patients per instance sizes them up (README,
+// Scale), with the memory that takes.
+type cacheSizes struct {
+	Records, Keys, Tokens int
+}
+
+// maxCacheEntries bounds each cache size flag (a typo's extra zeros should
+// not reserve the machine's memory).
+const maxCacheEntries = 10_000_000
+
 // adminDisabled is how the environment turns the admin server off (an empty
 // variable reads as unset).
 const adminDisabled = "off"
@@ -107,6 +124,9 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.AdminAddr, "admin-addr", defaultAdminAddr, `admin listen `+"`address`"+` for /metrics and /healthz; "" or "off" disables`)
 	fs.BoolVar(&c.AdminPprof, "admin-pprof", false, "also serve Go's runtime profiles (/debug/pprof/: CPU, heap, goroutines) on --admin-addr, for profiling under load")
 	fs.IntVar(&c.GCPercent, "gc-percent", defaultGCPercent, "the Go garbage collector's target, as GOGC: the heap may grow to (1 + `percent`/100) × the live heap between collections; higher spends memory to save CPU; the GOGC environment variable, when set, wins")
+	fs.IntVar(&c.Caches.Records, "record-cache", recordcache.DefaultEntries, "decoded patient `records` kept in memory (a 20-medicine record is about 5 KB stored and 12.5 KB of heap decoded); a read of a record held here skips its decryption and decoding")
+	fs.IntVar(&c.Caches.Keys, "key-cache", seal.DefaultKeyCache, "patients' data `keys` kept open in memory (well under 1 KB each); a record read outside them unwraps its key again")
+	fs.IntVar(&c.Caches.Tokens, "token-cache", auth.DefaultVerifiedCache, "verified access `tokens` whose claims are kept (about 300 bytes each); a call with a token outside them checks its ES256 signature again")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir, "`directory` of the embedded store and the signing keys")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:password@]host:port[/db], rediss://…, redis://h1:7000,h2:7001 (Cluster) or redis+sentinel://s1:26379,s2:26379/master; empty uses the embedded store")
 	fs.StringVar(&c.KEKURI, "kek-uri", "", "key-encryption key in a cloud KMS, as a Tink `URI` (gcp-kms://projects/…/cryptoKeys/…, aws-kms://arn:aws:kms:…); needs a build that registers that KMS's client (README, PHI at rest); default: --kek-file")
@@ -252,6 +272,14 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 50 || c.GCPercent > 2000 {
 		add("--gc-percent/MTM_GC_PERCENT %d: must be between 50 and 2000", c.GCPercent)
+	}
+	for _, size := range []struct {
+		flag string
+		n    int
+	}{{"record-cache", c.Caches.Records}, {"key-cache", c.Caches.Keys}, {"token-cache", c.Caches.Tokens}} {
+		if size.n < 1 || size.n > maxCacheEntries {
+			add("--%s/%s %d: must be between 1 and %d", size.flag, envName(size.flag), size.n, maxCacheEntries)
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		add("--data-dir/MTM_DATA_DIR: must not be empty")

@@ -163,6 +163,9 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--redis-replica-acks", "-1",
 		"--redis-replica-timeout", "5s",
 		"--gc-percent", "5",
+		"--record-cache", "0",
+		"--key-cache", "-3",
+		"--token-cache", "20000000",
 	}
 	c, err := parseConfig(args, env{}.get)
 	if err != nil {
@@ -182,6 +185,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"--trusted-proxies/MTM_TRUSTED_PROXIES", "proxy.internal", "--refresh-grace/MTM_REFRESH_GRACE",
 		"--redis-replica-acks/MTM_REDIS_REPLICA_ACKS", "--redis-replica-timeout/MTM_REDIS_REPLICA_TIMEOUT",
 		"--gc-percent/MTM_GC_PERCENT",
+		"--record-cache/MTM_RECORD_CACHE", "--key-cache/MTM_KEY_CACHE", "--token-cache/MTM_TOKEN_CACHE",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Validate does not name %s:\n%s", want, msg)

@@ -89,6 +89,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		RedisURL: cfg.RedisURL, DataDir: cfg.DataDir, RequireDurable: cfg.RedisRequireDurable, Logger: logger,
 		ReplicaAcks: cfg.RedisReplicaAcks, ReplicaTimeout: cfg.RedisReplicaTimeout,
 		KEKURI: cfg.KEKURI, KEKFile: cfg.KEKFile, NoSeal: cfg.NoSeal,
+		RecordCache: cfg.Caches.Records, KeyCache: cfg.Caches.Keys,
 	}
 	if tr != nil {
 		settings.InstrumentRedis = tr.InstrumentRedis
@@ -120,6 +121,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	go reloadKeys(ctx, keys, cfg.KeyReload, logger)
 	tokens, err := auth.NewTokens(keys, auth.TokenConfig{
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: now,
+		VerifiedCache: cfg.Caches.Tokens,
 	})
 	if err != nil {
 		return fmt.Errorf("tokens: %w", err)

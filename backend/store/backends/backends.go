@@ -54,6 +54,9 @@ type Settings struct {
 	// NoSeal writes values unsealed, as before sealing existed: for the
 	// load test's cost comparison only (reads accept both).
 	NoSeal bool
+	// RecordCache and KeyCache size the store's in-memory caches of
+	// decoded records and open data keys (0: the stores' defaults).
+	RecordCache, KeyCache int
 }
 
 // ErrNoKEK is returned by Open when no key-encryption key is configured
@@ -142,7 +145,7 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 			return nil, "", fmt.Errorf("backends.Open: %w", err)
 		}
 		st, err := redisstore.Open(ctx, cfg, redisstore.Options{ReplicaAcks: s.ReplicaAcks, ReplicaTimeout: s.ReplicaTimeout, Instrument: s.InstrumentRedis,
-			KEK: kek, NoSeal: s.NoSeal})
+			KEK: kek, NoSeal: s.NoSeal, RecordCache: s.RecordCache, KeyCache: s.KeyCache})
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: %w", wrongKEK(err, s, "redis"))
 		}
@@ -167,7 +170,7 @@ func Open(ctx context.Context, s Settings) (store.Store, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("backends.Open: %w", err)
 		}
-		st, err := bolt.Open(bootstrap.BoltPath(s.DataDir), bolt.Options{Logger: s.Logger, KEK: kek, NoSeal: s.NoSeal})
+		st, err := bolt.Open(bootstrap.BoltPath(s.DataDir), bolt.Options{Logger: s.Logger, KEK: kek, NoSeal: s.NoSeal, RecordCache: s.RecordCache, KeyCache: s.KeyCache})
 		if errors.Is(err, bolt.ErrInUse) {
 			return nil, "", fmt.Errorf("backends.Open: %w: %s is opened by one process at a time; stop the server (or the other mtmctl) and try again", err, s.DataDir)
 		}

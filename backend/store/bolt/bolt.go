@@ -74,6 +74,11 @@ type Options struct {
 	// For benchmarks and migration tests only: reads accept both forms
 	// whatever it says, and Reencrypt seals regardless.
 	NoSeal bool
+	// RecordCache is how many decoded patient records stay in memory
+	// (recordcache.ForEntries; 0 means recordcache.DefaultEntries), and
+	// KeyCache how many patients' data keys stay open (0 means
+	// seal.DefaultKeyCache).
+	RecordCache, KeyCache int
 }
 
 // Store is the bbolt backend of store.Store. It is safe for concurrent
@@ -189,13 +194,13 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt.Open: %s: creating buckets: %w", path, err)
 	}
-	vault, err := seal.OpenVault(opts.KEK, keys, 0)
+	vault, err := seal.OpenVault(opts.KEK, keys, opts.KeyCache)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync, "no_seal", opts.NoSeal)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: newGroupCommit(db), vault: vault, noSeal: opts.NoSeal, patients: recordcache.New(0, 0)}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, audits: newGroupCommit(db), vault: vault, noSeal: opts.NoSeal, patients: recordcache.ForEntries(opts.RecordCache)}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.

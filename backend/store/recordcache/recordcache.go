@@ -23,6 +23,16 @@ const (
 	DefaultStoredBytes = 32 << 20
 )
 
+// ForEntries returns a cache sized by its number of records alone: at most
+// n records, and on average 8 KiB of stored form each (DefaultStoredBytes
+// for DefaultEntries). n ≤ 0 means the defaults.
+func ForEntries(n int) *Cache {
+	if n <= 0 {
+		return New(0, 0)
+	}
+	return New(n, n*(DefaultStoredBytes/DefaultEntries))
+}
+
 // Cache is a bounded cache of decoded patient records, safe for concurrent
 // use. The zero value is not usable; call New.
 type Cache struct {

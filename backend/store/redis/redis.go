@@ -74,6 +74,9 @@ type Options struct {
 	// KeyCache is how many patients' data keys stay open in memory
 	// (default seal.DefaultKeyCache).
 	KeyCache int
+	// RecordCache is how many decoded patient records stay in memory
+	// (recordcache.ForEntries; default recordcache.DefaultEntries).
+	RecordCache int
 	// Instrument, when set, is called by Open with the new client before
 	// any command is sent, to add hooks (tracing) that every node's
 	// connections see. New leaves instrumenting to its caller.
@@ -173,7 +176,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
 	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec, audits: newAuditGroup(),
-		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.New(0, 0)}
+		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.ForEntries(opts.RecordCache)}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
