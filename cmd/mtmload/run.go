@@ -29,6 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	devices := fs.Int("devices", 256, "simulated phones, each on its own loopback source address")
 	duration := fs.Duration("phase", 10*time.Second, "duration of each phase run")
 	rounds := fs.Int("rounds", 3, "times the baseline and the PML read alternate")
+	active := fs.Int("active-patients", suite.DefaultActivePatients, "20-medicine patients the Empty and PML read phases call as, spread across the population (0: all); the default is what the default 10,000 patients hold, so that runs of different sizes read as many distinct patients")
 	maxIter := fs.Int64("max-iterations", 0, "bound each phase run by count as well (0: time only)")
 	reminders := fs.Int("reminders", 100000, "reminders due at once in the 8:00 burst (0 skips it)")
 	msgRate := fs.Float64("messaging-rate", 500, "messages per second in the messaging phase, questions and replies (0 skips it); the send→watcher target is judged at 500 or more")
@@ -116,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ServerURL: *serverURL, ServerRedisURL: *serverRedis, ServerPID: *serverPID,
 		Stores: strings.Split(*stores, ","), Patients: *patients, PatientsPerPharmacy: *perPharmacy, Protocol: proto,
 		Concurrency: *concurrency, Devices: *devices, PhaseDuration: *duration, Rounds: *rounds,
-		MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
+		ActivePatients: *active, MaxIterations: *maxIter, MTMDBinary: *bin, ModuleDir: module, WorkDir: dir,
 		ServerLogLevel: *logLevel, Reminders: *reminders, MessagingRate: *msgRate, MessagingThreads: *msgThreads,
 		BareBinary: self, Smoke: *smoke, Progress: stderr, SealCost: *sealCost, ServerKEKFile: *serverKEK,
 		ReencryptDuring: *reencryptDuring,

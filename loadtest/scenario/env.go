@@ -134,10 +134,11 @@ func (e *Env) refresh(ctx context.Context, k, dev int, s *session) error {
 	return nil
 }
 
-// SignIn refreshes the sessions of the given patients and of every
-// pharmacist and caregiver, with `workers` concurrent calls, so that they
-// hold access tokens. Calls are not measured (ctx carries no Recorder).
-func (e *Env) SignIn(ctx context.Context, patients []int, workers int) error {
+// SignIn refreshes the sessions of the given patients, of every
+// pharmacist and of the first `caregivers` caregivers (those Conversation
+// uses), with `workers` concurrent calls, so that they hold access tokens.
+// Calls are not measured (ctx carries no Recorder).
+func (e *Env) SignIn(ctx context.Context, patients []int, caregivers, workers int) error {
 	type job struct {
 		dev int
 		s   *session
@@ -149,7 +150,7 @@ func (e *Env) SignIn(ctx context.Context, patients []int, workers int) error {
 	for i := range e.pharmacists {
 		jobs = append(jobs, job{i, &e.pharmacists[i]})
 	}
-	for i := range e.caregivers {
+	for i := range min(caregivers, len(e.caregivers)) {
 		jobs = append(jobs, job{i, &e.caregivers[i]})
 	}
 	var next atomic.Int64
@@ -171,6 +172,19 @@ func (e *Env) SignIn(ctx context.Context, patients []int, workers int) error {
 	}
 	wg.Wait()
 	return errors.Join(append(errs, ctx.Err())...)
+}
+
+// Spread returns n members of set evenly spaced across it (all of set when
+// n ≤ 0 or n ≥ len(set)), in set's order.
+func Spread(set []int, n int) []int {
+	if n <= 0 || n >= len(set) {
+		return set
+	}
+	out := make([]int, n)
+	for k := range out {
+		out[k] = set[k*len(set)/n]
+	}
+	return out
 }
 
 // PatientsWithMedicines returns the indexes of patients with n medicines.

@@ -1,6 +1,7 @@
 package scenario_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -29,5 +30,30 @@ func TestDoseOccurrenceIDMatchesTheReminder(t *testing.T) {
 				t.Errorf("ParseOccurrenceID(%q) = %v %v %v %v", id, kind, ref, occ, err)
 			}
 		})
+	}
+}
+
+// Spread picks the active patients of a phase: as many as asked, distinct,
+// from the whole population rather than its first part.
+func TestSpread(t *testing.T) {
+	set := make([]int, 100)
+	for i := range set {
+		set[i] = 1000 + i
+	}
+	if got := scenario.Spread(set, 4); !slices.Equal(got, []int{1000, 1025, 1050, 1075}) {
+		t.Errorf("Spread(100, 4) = %v", got)
+	}
+	for _, n := range []int{0, 100, 250} {
+		if got := scenario.Spread(set, n); !slices.Equal(got, set) {
+			t.Errorf("Spread(100, %d) = %d members, want all of the set", n, len(got))
+		}
+	}
+	got := scenario.Spread(set, 99)
+	seen := map[int]bool{}
+	for _, v := range got {
+		seen[v] = true
+	}
+	if len(got) != 99 || len(seen) != 99 {
+		t.Errorf("Spread(100, 99): %d members, %d distinct", len(got), len(seen))
 	}
 }

@@ -29,6 +29,10 @@ import (
 	"github.com/mtmapp/mtm/loadtest/seed"
 )
 
+// DefaultActivePatients is Config.ActivePatients of mtmload: the
+// 20-medicine patients of its default 10,000-patient population.
+const DefaultActivePatients = 10_000 / 16
+
 // Config is one load-test run.
 type Config struct {
 	// Stores to run on, in order: "bolt" and/or "redis".
@@ -50,6 +54,13 @@ type Config struct {
 	// the baseline and the PML read alternate (their results accumulate).
 	PhaseDuration time.Duration
 	Rounds        int
+	// ActivePatients is how many of the 20-medicine patients the floor,
+	// Empty and PML read phases call as, spread evenly across the
+	// population (0: all of them). DefaultActivePatients makes runs of
+	// different sizes read as many distinct patients, so that they compare
+	// the stores at those sizes rather than how much of the population
+	// fits mtmd's caches (its --record-cache, --key-cache, --token-cache).
+	ActivePatients int
 	// MaxIterations bounds each run of a phase by count (0: time only).
 	MaxIterations int64
 	// MTMDBinary is the server to run; "" builds ./cmd/mtmd of ModuleDir.
@@ -126,6 +137,9 @@ func (c Config) Validate() error {
 	if _, err := loadtest.ParseProtocol(string(c.Protocol)); err != nil {
 		errs = append(errs, err)
 	}
+	if c.ActivePatients < 0 {
+		errs = append(errs, fmt.Errorf("active patients %d: want 0 (all) or more", c.ActivePatients))
+	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want 1–1024", c.Concurrency))
 	}
@@ -166,7 +180,7 @@ func Run(ctx context.Context, c Config) (loadtest.Report, error) {
 	rep := loadtest.Report{Started: c.Now(), Settings: map[string]any{
 		"stores": c.Stores, "patients": c.Patients, "protocol": c.Protocol, "concurrency": c.Concurrency,
 		"devices": c.Devices, "phase_seconds": c.PhaseDuration.Seconds(), "rounds": c.Rounds,
-		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads,
+		"reminders": c.Reminders, "messaging_rate": c.MessagingRate, "messaging_threads": c.MessagingThreads, "active_patients": c.ActivePatients,
 		"server_log_level": c.ServerLogLevel, "reencrypt_during": c.ReencryptDuring,
 	}, Smoke: c.Smoke}
 	if c.ServerURL != "" {
@@ -395,15 +409,19 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, err
 	}
 
-	pml := env.PatientsWithMedicines(seed.MaxMedicines)
+	pml := scenario.Spread(env.PatientsWithMedicines(seed.MaxMedicines), c.ActivePatients)
 	signedIn := append([]int(nil), pml...)
 	for i := range min(len(pop.Patients), 2000) {
 		if pop.Patients[i].Medicines != seed.MaxMedicines {
 			signedIn = append(signedIn, i)
 		}
 	}
-	c.logf("%s: signing in %d patients, %d pharmacists, %d caregivers…", storeName, len(signedIn), len(pop.Pharmacists), len(pop.Caregivers))
-	if err := env.SignIn(ctx, signedIn, c.Concurrency); err != nil {
+	caregivers := 0
+	if c.MessagingRate > 0 {
+		caregivers = min(c.MessagingThreads, len(pop.Caregivers))
+	}
+	c.logf("%s: signing in %d patients (%d with 20 medicines), %d pharmacists, %d caregivers…", storeName, len(signedIn), len(pml), len(pop.Pharmacists), caregivers)
+	if err := env.SignIn(ctx, signedIn, caregivers, c.Concurrency); err != nil {
 		return run, err
 	}
 
