@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mtmapp/mtm/loadtest"
 	"github.com/mtmapp/mtm/loadtest/procs"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
@@ -47,6 +49,26 @@ func TestStartRedis(t *testing.T) {
 	}
 	if m, err := r.UsedMemory(t.Context()); err != nil || m < 100<<10 {
 		t.Errorf("UsedMemory = %d, %v; want the server's used_memory (at least 100 KiB)", m, err)
+	}
+	// Settle returns once a rewrite of the append-only file has finished.
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer c.Close()
+	val := strings.Repeat("x", 1<<10)
+	for i := range 20000 {
+		c.Set(t.Context(), strconv.Itoa(i), val, 0)
+	}
+	if err := c.BgRewriteAOF(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Settle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.InfoMap(t.Context(), "persistence").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := info["Persistence"]; p["aof_rewrite_in_progress"] != "0" || p["aof_rewrites"] != "1" {
+		t.Errorf("after Settle: rewrite in progress %s, rewrites done %s; want 0 and 1", p["aof_rewrite_in_progress"], p["aof_rewrites"])
 	}
 	if err := r.Stop(5 * time.Second); err != nil {
 		t.Error(err)

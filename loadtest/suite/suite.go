@@ -312,6 +312,16 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		return run, err
 	}
 	run.Figures["seed seconds"] = time.Since(t0).Seconds()
+	if dep.redis != nil {
+		t1 := time.Now()
+		if err := dep.redis.Settle(ctx); err != nil {
+			st.Close()
+			return run, err
+		}
+		if d := time.Since(t1); d > time.Second {
+			c.logf("%s: waited %s for Redis to finish rewriting its append-only file", storeName, d.Round(time.Second))
+		}
+	}
 	// The 8:00 reminder burst goes out through the mtmd instances' own
 	// dispatchers to a fake FCM in this process. On bbolt mtmd holds the
 	// file, so its reminders are written now, due once mtmd is up; on
