@@ -16,6 +16,8 @@ import (
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 	"github.com/mtmapp/mtm/backend/store/storetest"
 	"github.com/mtmapp/mtm/backend/wake"
+	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/replies"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -74,7 +76,9 @@ func connectionSetup(cmd redis.Cmder) bool {
 }
 
 // countedInstance is an API instance on Redis (its own store client and
-// wake-up subscription) whose Redis requests are counted.
+// wake-up subscription) whose Redis requests are counted. As mtmd, it
+// pushes reply notices (replies.Notifier, here through a sender that only
+// logs, to nowhere), so their reads are counted too.
 func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *env {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -90,7 +94,24 @@ func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *e
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat = w, time.Hour })
+	rn, err := replies.New(st, push.Log{Logger: slog.New(slog.DiscardHandler)}, slog.New(slog.DiscardHandler), base.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rn.Wait)
+	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat, c.ReplyNotifier = w, time.Hour, rn })
+}
+
+// withPhones registers a phone for the patient and one for the caregiver,
+// so that a reply notice has somewhere to go.
+func withPhones(t testing.TB, e *env, pt enrolled, cg caregiverOf) {
+	t.Helper()
+	for tok, who := range map[string]string{"tok-patient": pt.token, "tok-caregiver": cg.token} {
+		if _, err := e.patientClient(who).RegisterDevice(context.Background(), req(&mtmv1.RegisterDeviceRequest{PatientId: pt.id, FcmToken: tok,
+			Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_IOS})); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestMessagingRoundTripsOnRedis counts what a message costs in requests
@@ -107,6 +128,7 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	rph := a.pharmacy("ph_1", "rph@one.test")
 	pt := a.enroll(rph, "Pat")
 	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	withPhones(t, a, pt, cg)
 	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
 	th := startThread(t, cgA, pt.id, "cm_start_0001", "Is this dose right?").GetThread().GetId()
 	w := watchThread(t, b.msgClient(cg.token), th, 1)
@@ -122,15 +144,17 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	// the pharmacist's account (their name, read alongside), the thread
 	// with its idempotency key and data key, the new inbox entry, the
 	// append script, the feed and change log (with the old inbox entry's
-	// removal), the wake-ups, the audit event. The watching instance: the
-	// patient's record (access), the new messages with the thread and its
-	// data key. Before: 16 and 15 on the sending side, 5 on the watching.
+	// removal), the wake-ups, the audit event; for a pharmacist's reply,
+	// the reply notice's reads (the patient's record, the caregiver's
+	// account). The watching instance: the patient's record (access), the
+	// new messages with the thread and its data key. Before: 16 and 15 on
+	// the sending side (without the reply notice), 5 on the watching.
 	for _, tc := range []struct {
 		name            string
 		from            func() *mtmv1.Message
 		sending, watchg int64
 	}{
-		{"pharmacist's reply", func() *mtmv1.Message { return send(t, rphA, th, "cm_reply_01", "Yes, with food.") }, 8, 2},
+		{"pharmacist's reply", func() *mtmv1.Message { return send(t, rphA, th, "cm_reply_01", "Yes, with food.") }, 10, 2},
 		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 7, 2},
 	} {
 		a0, b0 := tripsA.settled(), tripsB.settled()
@@ -167,6 +191,7 @@ func BenchmarkSendToWatcher(b *testing.B) {
 	rph := a.pharmacy("ph_1", "rph@one.test")
 	pt := a.enroll(rph, "Pat")
 	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	withPhones(b, a, pt, cg)
 	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
 	ctx := context.Background()
 	started, err := cgA.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: pt.id, Subject: "Ibuprofen?", ClientMessageId: "cm_start_0001", Body: "Is this dose right?"}))
