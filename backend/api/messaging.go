@@ -66,10 +66,11 @@ const (
 	maxBodyRunes = 4000
 )
 
-// Wake-up topics.
-func threadTopic(id string) string       { return "thread:" + id }
-func inboxTopic(pharmacy string) string  { return "inbox:" + pharmacy }
-func patientTopic(patient string) string { return "patient:" + patient }
+// Wake-up topics: one per thread (WatchThread) and one per pharmacy's
+// inbox (WatchInbox). Nothing else subscribes, so nothing else is
+// published: on Redis every published wake-up reaches every mtmd.
+func threadTopic(id string) string      { return "thread:" + id }
+func inboxTopic(pharmacy string) string { return "inbox:" + pharmacy }
 
 var (
 	errThreadNotFound = connect.NewError(connect.CodeNotFound, errors.New("thread not found"))
@@ -344,7 +345,7 @@ func messageToProto(m store.Message) *mtmv1.Message {
 func (s *MessagingService) notify(ctx context.Context, t store.Thread, messages bool) {
 	topics := []string{inboxTopic(t.PharmacyID)}
 	if messages {
-		topics = append(topics, threadTopic(t.ID), patientTopic(t.PatientID))
+		topics = append(topics, threadTopic(t.ID))
 	}
 	if err := s.wake.Notify(ctx, topics...); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))

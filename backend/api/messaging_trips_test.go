@@ -114,11 +114,44 @@ func withPhones(t testing.TB, e *env, pt enrolled, cg caregiverOf) {
 	}
 }
 
+// wakeupSpy records the wake-up topics every instance on a Redis
+// publishes (a pattern subscription of its own, as each mtmd holds).
+type wakeupSpy struct{ ch <-chan *redis.Message }
+
+func spyOnWakeups(t testing.TB, addr string) *wakeupSpy {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	ps := c.PSubscribe(t.Context(), "mtm:wake:*")
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return &wakeupSpy{ch: ps.Channel()}
+}
+
+// since returns the topics published since the last call, sorted; call it
+// once the instances are quiet (roundTrips.settled).
+func (w *wakeupSpy) since() []string {
+	var out []string
+	for {
+		select {
+		case m := <-w.ch:
+			out = append(out, m.Channel[len("mtm:wake:"):])
+		case <-time.After(100 * time.Millisecond):
+			slices.Sort(out)
+			return out
+		}
+	}
+}
+
 // TestMessagingRoundTripsOnRedis counts what a message costs in requests
 // to Redis: on the instance that stores it (SendMessage, from the patient
 // side and from the pharmacist, with its audit event) and on the instance
-// whose WatchThread delivers it (the wake-up's access check and read). It
-// also checks that the message arrives once, in order.
+// whose WatchThread delivers it (the wake-up's access check and read),
+// and the wake-ups it publishes (each reaches every mtmd): its thread's
+// and its pharmacy inbox's, the topics that streams watch, and no other.
+// It also checks that the message arrives once, in order.
 func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	base := newEnv(t)
 	addr, _ := redistest.StartServer(t)
@@ -130,6 +163,7 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	cg := a.caregiver(pt, "son@cg.test", allScopes())
 	withPhones(t, a, pt, cg)
 	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	spy := spyOnWakeups(t, addr)
 	th := startThread(t, cgA, pt.id, "cm_start_0001", "Is this dose right?").GetThread().GetId()
 	w := watchThread(t, b.msgClient(cg.token), th, 1)
 	// Warm up: each instance's first look at the thread, scripts loaded.
@@ -138,6 +172,7 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	for range 2 {
 		w.next(t)
 	}
+	wantTopics := []string{"inbox:ph_1", "thread:" + th}
 
 	// What each side needs, in requests to Redis (each one a wait on a
 	// busy machine). The sending instance: the patient's record (access),
@@ -158,6 +193,7 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 7, 2},
 	} {
 		a0, b0 := tripsA.settled(), tripsB.settled()
+		spy.since()
 		m := tc.from()
 		got := w.next(t)
 		a1, b1 := tripsA.settled(), tripsB.settled()
@@ -168,6 +204,9 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 		if a1-a0 > tc.sending || b1-b0 > tc.watchg {
 			t.Errorf("%s: %d round trips to Redis on the sending instance, %d on the watching one; want at most %d and %d",
 				tc.name, a1-a0, b1-b0, tc.sending, tc.watchg)
+		}
+		if topics := spy.since(); !slices.Equal(topics, wantTopics) {
+			t.Errorf("%s: published wake-ups %q, want %q", tc.name, topics, wantTopics)
 		}
 	}
 	w.quiet(t)
