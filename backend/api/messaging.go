@@ -53,9 +53,14 @@ type Waker interface {
 // push must carry no message text.
 type ReplyNotifier interface {
 	// PharmacistReplied is called once per stored pharmacist reply with
-	// the patient and the people to notify (patient or account ids: the
-	// thread's starter and the patient).
-	PharmacistReplied(ctx context.Context, patientID, threadID string, recipients []string) error
+	// the patient's record and the people to notify (patient or account
+	// ids: the thread's starter and the patient). The record is the one
+	// the reply's own access check read, during the call that stored the
+	// reply: it holds every grant revocation acknowledged before that
+	// call began, so the notifier decides from it (who may still read the
+	// thread, the patient's devices and language) without reading it
+	// again.
+	PharmacistReplied(ctx context.Context, pt store.Patient, threadID string, recipients []string) error
 }
 
 // Defaults of the messaging settings in Config.
@@ -480,15 +485,16 @@ func (s *MessagingService) SendMessage(ctx context.Context, req *connect.Request
 		if firstReply {
 			s.firstResponse.Observe(now.Sub(th.CreatedAt).Seconds())
 		}
-		s.pushReply(ctx, th)
+		s.pushReply(ctx, th, c.patient)
 	}
 	return connect.NewResponse(&mtmv1.SendMessageResponse{Message: messageToProto(stored)}), nil
 }
 
 // pushReply tells the asker (and the patient, when a caregiver asked) that
-// the pharmacist replied. The message is stored already, so a failed push
-// is logged, not returned.
-func (s *MessagingService) pushReply(ctx context.Context, th store.Thread) {
+// the pharmacist replied; pt is the record of th's patient that admitted
+// the reply. The message is stored already, so a failed push is logged,
+// not returned.
+func (s *MessagingService) pushReply(ctx context.Context, th store.Thread, pt store.Patient) {
 	if s.cfg.ReplyNotifier == nil {
 		return
 	}
@@ -496,7 +502,7 @@ func (s *MessagingService) pushReply(ctx context.Context, th store.Thread) {
 	if th.StartedBy != th.PatientID {
 		recipients = append(recipients, th.PatientID)
 	}
-	if err := s.cfg.ReplyNotifier.PharmacistReplied(ctx, th.PatientID, th.ID, recipients); err != nil {
+	if err := s.cfg.ReplyNotifier.PharmacistReplied(ctx, pt, th.ID, recipients); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "reply push failed", slog.String("error", err.Error()))
 	}
 }
