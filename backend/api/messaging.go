@@ -53,9 +53,14 @@ type Waker interface {
 // push must carry no message text.
 type ReplyNotifier interface {
 	// PharmacistReplied is called once per stored pharmacist reply with
-	// the patient and the people to notify (patient or account ids: the
-	// thread's starter and the patient).
-	PharmacistReplied(ctx context.Context, patientID, threadID string, recipients []string) error
+	// the patient's record and the people to notify (patient or account
+	// ids: the thread's starter and the patient). The record is the one
+	// the reply's own access check read, during the call that stored the
+	// reply: it holds every grant revocation acknowledged before that
+	// call began, so the notifier decides from it (who may still read the
+	// thread, the patient's devices and language) without reading it
+	// again.
+	PharmacistReplied(ctx context.Context, pt store.Patient, threadID string, recipients []string) error
 }
 
 // Defaults of the messaging settings in Config.
@@ -66,10 +71,11 @@ const (
 	maxBodyRunes = 4000
 )
 
-// Wake-up topics.
-func threadTopic(id string) string       { return "thread:" + id }
-func inboxTopic(pharmacy string) string  { return "inbox:" + pharmacy }
-func patientTopic(patient string) string { return "patient:" + patient }
+// Wake-up topics: one per thread (WatchThread) and one per pharmacy's
+// inbox (WatchInbox). Nothing else subscribes, so nothing else is
+// published: on Redis every published wake-up reaches every mtmd.
+func threadTopic(id string) string      { return "thread:" + id }
+func inboxTopic(pharmacy string) string { return "inbox:" + pharmacy }
 
 var (
 	errThreadNotFound = connect.NewError(connect.CodeNotFound, errors.New("thread not found"))
@@ -344,7 +350,7 @@ func messageToProto(m store.Message) *mtmv1.Message {
 func (s *MessagingService) notify(ctx context.Context, t store.Thread, messages bool) {
 	topics := []string{inboxTopic(t.PharmacyID)}
 	if messages {
-		topics = append(topics, threadTopic(t.ID), patientTopic(t.PatientID))
+		topics = append(topics, threadTopic(t.ID))
 	}
 	if err := s.wake.Notify(ctx, topics...); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "wake-up not sent", slog.String("error", err.Error()))
@@ -479,15 +485,16 @@ func (s *MessagingService) SendMessage(ctx context.Context, req *connect.Request
 		if firstReply {
 			s.firstResponse.Observe(now.Sub(th.CreatedAt).Seconds())
 		}
-		s.pushReply(ctx, th)
+		s.pushReply(ctx, th, c.patient)
 	}
 	return connect.NewResponse(&mtmv1.SendMessageResponse{Message: messageToProto(stored)}), nil
 }
 
 // pushReply tells the asker (and the patient, when a caregiver asked) that
-// the pharmacist replied. The message is stored already, so a failed push
-// is logged, not returned.
-func (s *MessagingService) pushReply(ctx context.Context, th store.Thread) {
+// the pharmacist replied; pt is the record of th's patient that admitted
+// the reply. The message is stored already, so a failed push is logged,
+// not returned.
+func (s *MessagingService) pushReply(ctx context.Context, th store.Thread, pt store.Patient) {
 	if s.cfg.ReplyNotifier == nil {
 		return
 	}
@@ -495,7 +502,7 @@ func (s *MessagingService) pushReply(ctx context.Context, th store.Thread) {
 	if th.StartedBy != th.PatientID {
 		recipients = append(recipients, th.PatientID)
 	}
-	if err := s.cfg.ReplyNotifier.PharmacistReplied(ctx, th.PatientID, th.ID, recipients); err != nil {
+	if err := s.cfg.ReplyNotifier.PharmacistReplied(ctx, pt, th.ID, recipients); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "reply push failed", slog.String("error", err.Error()))
 	}
 }

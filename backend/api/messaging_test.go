@@ -71,10 +71,10 @@ type pushes struct {
 	calls [][]string
 }
 
-func (p *pushes) PharmacistReplied(_ context.Context, patientID, threadID string, recipients []string) error {
+func (p *pushes) PharmacistReplied(_ context.Context, pt store.Patient, threadID string, recipients []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.calls = append(p.calls, append([]string{patientID, threadID}, recipients...))
+	p.calls = append(p.calls, append([]string{pt.ID, threadID}, recipients...))
 	return nil
 }
 

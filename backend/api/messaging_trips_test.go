@@ -16,6 +16,8 @@ import (
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 	"github.com/mtmapp/mtm/backend/store/storetest"
 	"github.com/mtmapp/mtm/backend/wake"
+	"github.com/mtmapp/mtm/notifications/push"
+	"github.com/mtmapp/mtm/notifications/replies"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -74,7 +76,9 @@ func connectionSetup(cmd redis.Cmder) bool {
 }
 
 // countedInstance is an API instance on Redis (its own store client and
-// wake-up subscription) whose Redis requests are counted.
+// wake-up subscription) whose Redis requests are counted. As mtmd, it
+// pushes reply notices (replies.Notifier, here through a sender that only
+// logs, to nowhere), so their reads are counted too.
 func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *env {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
@@ -90,14 +94,64 @@ func countedInstance(t testing.TB, base *env, addr string, trips *roundTrips) *e
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat = w, time.Hour })
+	rn, err := replies.New(st, push.Log{Logger: slog.New(slog.DiscardHandler)}, slog.New(slog.DiscardHandler), base.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rn.Wait)
+	return instance(t, base, st, func(c *api.Config) { c.Wake, c.StreamHeartbeat, c.ReplyNotifier = w, time.Hour, rn })
+}
+
+// withPhones registers a phone for the patient and one for the caregiver,
+// so that a reply notice has somewhere to go.
+func withPhones(t testing.TB, e *env, pt enrolled, cg caregiverOf) {
+	t.Helper()
+	for tok, who := range map[string]string{"tok-patient": pt.token, "tok-caregiver": cg.token} {
+		if _, err := e.patientClient(who).RegisterDevice(context.Background(), req(&mtmv1.RegisterDeviceRequest{PatientId: pt.id, FcmToken: tok,
+			Platform: mtmv1.DevicePlatform_DEVICE_PLATFORM_IOS})); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wakeupSpy records the wake-up topics every instance on a Redis
+// publishes (a pattern subscription of its own, as each mtmd holds).
+type wakeupSpy struct{ ch <-chan *redis.Message }
+
+func spyOnWakeups(t testing.TB, addr string) *wakeupSpy {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	ps := c.PSubscribe(t.Context(), "mtm:wake:*")
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return &wakeupSpy{ch: ps.Channel()}
+}
+
+// since returns the topics published since the last call, sorted; call it
+// once the instances are quiet (roundTrips.settled).
+func (w *wakeupSpy) since() []string {
+	var out []string
+	for {
+		select {
+		case m := <-w.ch:
+			out = append(out, m.Channel[len("mtm:wake:"):])
+		case <-time.After(100 * time.Millisecond):
+			slices.Sort(out)
+			return out
+		}
+	}
 }
 
 // TestMessagingRoundTripsOnRedis counts what a message costs in requests
 // to Redis: on the instance that stores it (SendMessage, from the patient
 // side and from the pharmacist, with its audit event) and on the instance
-// whose WatchThread delivers it (the wake-up's access check and read). It
-// also checks that the message arrives once, in order.
+// whose WatchThread delivers it (the wake-up's access check and read),
+// and the wake-ups it publishes (each reaches every mtmd): its thread's
+// and its pharmacy inbox's, the topics that streams watch, and no other.
+// It also checks that the message arrives once, in order.
 func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	base := newEnv(t)
 	addr, _ := redistest.StartServer(t)
@@ -107,7 +161,9 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	rph := a.pharmacy("ph_1", "rph@one.test")
 	pt := a.enroll(rph, "Pat")
 	cg := a.caregiver(pt, "son@cg.test", allScopes())
+	withPhones(t, a, pt, cg)
 	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	spy := spyOnWakeups(t, addr)
 	th := startThread(t, cgA, pt.id, "cm_start_0001", "Is this dose right?").GetThread().GetId()
 	w := watchThread(t, b.msgClient(cg.token), th, 1)
 	// Warm up: each instance's first look at the thread, scripts loaded.
@@ -116,24 +172,30 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 	for range 2 {
 		w.next(t)
 	}
+	wantTopics := []string{"inbox:ph_1", "thread:" + th}
 
 	// What each side needs, in requests to Redis (each one a wait on a
 	// busy machine). The sending instance: the patient's record (access),
 	// the pharmacist's account (their name, read alongside), the thread
-	// with its idempotency key and data key, the new inbox entry, the
-	// append script, the feed and change log (with the old inbox entry's
-	// removal), the wake-ups, the audit event. The watching instance: the
-	// patient's record (access), the new messages with the thread and its
-	// data key. Before: 16 and 15 on the sending side, 5 on the watching.
+	// with its idempotency key and data key, the append script (with the
+	// new inbox entry), the feed and change log (with the old inbox entry's
+	// removal), the wake-ups, the audit event; for a pharmacist's reply,
+	// the reply notice's read of the caregiver's account (the notice
+	// decides from the patient's record the access check read). The watching instance: the patient's record (access), the
+	// new messages with the thread and its data key. Before: 16 and 15 on
+	// the sending side (without the reply notice), 5 on the watching; 10
+	// and 7 with the inbox entry a request of its own and the notice
+	// reading the patient's record again.
 	for _, tc := range []struct {
 		name            string
 		from            func() *mtmv1.Message
 		sending, watchg int64
 	}{
 		{"pharmacist's reply", func() *mtmv1.Message { return send(t, rphA, th, "cm_reply_01", "Yes, with food.") }, 8, 2},
-		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 7, 2},
+		{"caregiver's question", func() *mtmv1.Message { return send(t, cgA, th, "cm_quest_01", "And at night?") }, 6, 2},
 	} {
 		a0, b0 := tripsA.settled(), tripsB.settled()
+		spy.since()
 		m := tc.from()
 		got := w.next(t)
 		a1, b1 := tripsA.settled(), tripsB.settled()
@@ -145,6 +207,9 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 			t.Errorf("%s: %d round trips to Redis on the sending instance, %d on the watching one; want at most %d and %d",
 				tc.name, a1-a0, b1-b0, tc.sending, tc.watchg)
 		}
+		if topics := spy.since(); !slices.Equal(topics, wantTopics) {
+			t.Errorf("%s: published wake-ups %q, want %q", tc.name, topics, wantTopics)
+		}
 	}
 	w.quiet(t)
 }
@@ -152,7 +217,9 @@ func TestMessagingRoundTripsOnRedis(t *testing.T) {
 // BenchmarkSendToWatcher sends messages one at a time on one instance
 // (pharmacist's replies and caregiver's questions in turn) and waits for
 // each on a WatchThread stream on the other, both on one Redis: ns/op is
-// the whole trip from SendMessage's start to the watcher. It reports CPU
+// the whole trip from SendMessage's start to the watcher. The patient's
+// record holds 20 medicines, as in the load test, so that reading it
+// costs what it costs there. It reports CPU
 // per message of this process (both instances, the clients and the
 // watcher) and of Redis, and requests to Redis per message. Compare
 // commits back to back:
@@ -167,8 +234,16 @@ func BenchmarkSendToWatcher(b *testing.B) {
 	rph := a.pharmacy("ph_1", "rph@one.test")
 	pt := a.enroll(rph, "Pat")
 	cg := a.caregiver(pt, "son@cg.test", allScopes())
-	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
+	withPhones(b, a, pt, cg)
 	ctx := context.Background()
+	for i := range 20 {
+		if _, err := a.careClient(rph).AddMedication(ctx, req(&mtmv1.AddMedicationRequest{PatientId: pt.id,
+			Medication: &mtmv1.MedicationFields{Name: fmt.Sprintf("Medicine %02d 10 mg tablet", i), HowIUseIt: "one tablet twice a day with food",
+				WhyIUseIt: "blood pressure", Prescriber: "Dr. Example"}})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cgA, rphA := a.msgClient(cg.token), a.msgClient(rph)
 	started, err := cgA.StartThread(ctx, req(&mtmv1.StartThreadRequest{PatientId: pt.id, Subject: "Ibuprofen?", ClientMessageId: "cm_start_0001", Body: "Is this dose right?"}))
 	if err != nil {
 		b.Fatal(err)

@@ -61,16 +61,20 @@ func New(st store.Store, sender push.Sender, log *slog.Logger, now func() time.T
 }
 
 // PharmacistReplied starts pushing the reply notice to the recipients'
-// devices and returns at once. Recipients are the patient (their record's
-// devices) and caregiver accounts, who are pushed only while they hold a
-// grant with the message scope.
-func (n *Notifier) PharmacistReplied(ctx context.Context, patientID, threadID string, recipients []string) error {
+// devices and returns at once. Recipients are the patient (the devices of
+// pt, the patient's record) and caregiver accounts, who are pushed only
+// while pt holds a grant of theirs with the message scope. pt is not read
+// again: it must be the record that admitted the reply, read during the
+// call that stored it (see api.ReplyNotifier), so that a revocation
+// acknowledged before that call is in it. The caregivers' accounts (their
+// devices) are read.
+func (n *Notifier) PharmacistReplied(ctx context.Context, pt store.Patient, threadID string, recipients []string) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 		defer cancel()
-		if err := n.push(ctx, patientID, threadID, recipients); err != nil {
+		if err := n.push(ctx, pt, threadID, recipients); err != nil {
 			n.log.WarnContext(ctx, "reply push failed", slog.String("thread", threadID), slog.String("error", err.Error()))
 		}
 	}()
@@ -80,11 +84,8 @@ func (n *Notifier) PharmacistReplied(ctx context.Context, patientID, threadID st
 // Wait blocks until every reply push started so far has finished.
 func (n *Notifier) Wait() { n.wg.Wait() }
 
-func (n *Notifier) push(ctx context.Context, patientID, threadID string, recipients []string) error {
-	pt, err := n.st.GetPatient(ctx, patientID)
-	if err != nil {
-		return err
-	}
+func (n *Notifier) push(ctx context.Context, pt store.Patient, threadID string, recipients []string) error {
+	patientID := pt.ID
 	today := store.DateOf(n.now())
 	msg := func(dv store.Device, owner string) push.Message {
 		return push.Message{

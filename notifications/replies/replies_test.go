@@ -58,7 +58,7 @@ func TestReplyReachesThePatientSide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.PharmacistReplied(ctx, "pt_1", "th_1", []string{"ac_daughter", "pt_1", "ac_son"}); err != nil {
+	if err := n.PharmacistReplied(ctx, recorded(t, st, "pt_1"), "th_1", []string{"ac_daughter", "pt_1", "ac_son"}); err != nil {
 		t.Fatal(err)
 	}
 	n.Wait()
@@ -110,7 +110,7 @@ func TestReplyInThePatientsLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.PharmacistReplied(ctx, "pt_es", "th_1", []string{"pt_es"}); err != nil {
+	if err := n.PharmacistReplied(ctx, recorded(t, st, "pt_es"), "th_1", []string{"pt_es"}); err != nil {
 		t.Fatal(err)
 	}
 	n.Wait()
@@ -118,4 +118,15 @@ func TestReplyInThePatientsLanguage(t *testing.T) {
 	if len(got) != 1 || got[0].Title != "Su farmacéutico respondió" || got[0].Body != "Abra la aplicación para leer la respuesta." {
 		t.Fatalf("pushes %+v, want one in Spanish", got)
 	}
+}
+
+// recorded is the patient's stored record, as the reply's access check
+// reads it.
+func recorded(t *testing.T, st store.Store, id string) store.Patient {
+	t.Helper()
+	pt, err := st.GetPatient(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt
 }

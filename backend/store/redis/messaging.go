@@ -32,7 +32,9 @@ var _ store.Messages = (*Store)(nil)
 //
 // Index entries are written before the thread and removed after it, so a
 // stop between steps leaves an extra entry, never a missing one; listings
-// skip entries that do not match the thread they name. The change feed is
+// skip entries that do not match the thread they name. On one node (not a
+// Cluster, where the slots differ) a message's new inbox entry is written
+// by the append script itself, with the thread. The change feed is
 // bumped after the thread is written, so a watcher that reads the feed
 // always reads a thread at least as new as the change.
 func (k keys) thread(id string) string          { return k.tag("th", id) }
@@ -63,15 +65,19 @@ redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], 1, ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[4], 1)
 return finish('OK')`),
-		// KEYS as createThread. ARGV[2] expected thread header, ARGV[3] new
-		// thread record, ARGV[4] seq, ARGV[5] message member, ARGV[6]
-		// idempotency field. DUP returns the original seq.
+		// KEYS as createThread, and KEYS[5], when given, the inbox that
+		// gets the thread's new entry ARGV[7] (only on one node: it is
+		// in the pharmacy's slot). ARGV[2] expected thread header, ARGV[3]
+		// new thread record, ARGV[4] seq, ARGV[5] message member, ARGV[6]
+		// idempotency field. DUP returns the original seq. Nothing is
+		// written unless everything is.
 		appendMessage: w(`
 local dup = redis.call('HGET', KEYS[4], ARGV[6])
 if dup then return finish('DUP', dup) end
 local cur = redis.call('GETRANGE', KEYS[2], 0, string.len(ARGV[2]) - 1)
 if cur == '' then return finish('NOTFOUND') end
 if cur ~= ARGV[2] then return finish('CONFLICT') end
+if KEYS[5] then redis.call('ZADD', KEYS[5], 0, ARGV[7]) end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[4])
@@ -497,11 +503,10 @@ func (s *Store) ownerKey(ctx context.Context, threadID, pid, owner string, keyCm
 func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Message, fn func(store.Thread) (store.Thread, error)) (store.Thread, store.Message, bool, error) {
 	const opName = "redisstore.AppendMessage"
 	field := idemField(m.AuthorID, m.ClientMessageID)
-	keys := []string{s.k.thread(threadID), s.k.threadMsgs(threadID), s.k.threadKeys(threadID)}
 	var out store.Thread
 	var stored store.Message
 	created := false
-	err := s.casThread(ctx, threadID, field, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
+	err := s.casThread(ctx, threadID, field, fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey, entry inboxEntry) (string, error) {
 		m.ThreadID, m.Seq = threadID, cur.LastSeq+1
 		next.LastSeq = m.Seq
 		rec, err := s.sealThread(dk, next)
@@ -512,7 +517,12 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 		if err != nil {
 			return "", err
 		}
-		status, payload, err := s.runKeys(ctx, s.scripts.msg.appendMessage, keys, header, rec, m.Seq, member, field)
+		keys := []string{s.k.thread(threadID), s.k.threadMsgs(threadID), s.k.threadKeys(threadID)}
+		args := []any{header, rec, m.Seq, member, field}
+		if entry.key != "" {
+			keys, args = append(keys, entry.key), append(args, entry.member)
+		}
+		status, payload, err := s.runKeys(ctx, s.scripts.msg.appendMessage, keys, args...)
 		if err != nil {
 			return "", err
 		}
@@ -555,7 +565,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	const opName = "redisstore.UpdateThread"
 	var out store.Thread
-	err := s.casThread(ctx, id, "", fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error) {
+	err := s.casThread(ctx, id, "", fn, func(cur, next store.Thread, header []byte, dk *seal.DataKey, _ inboxEntry) (string, error) {
 		rec, err := s.sealThread(dk, next)
 		if err != nil {
 			return "", err
@@ -572,15 +582,22 @@ func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Threa
 	return out, nil
 }
 
+// inboxEntry is an inbox entry a thread write adds with the thread; the
+// zero value adds none.
+type inboxEntry struct{ key, member string }
+
 // casThread is the optimistic loop of AppendMessage and UpdateThread: read
 // the thread, run fn, add the inbox entry of the new state, write (the
 // write func returns a script status), then drop the old inbox entry and
 // bump the feed. With an idempotency field idem, each attempt reads, with
 // the thread, whether a message already holds that field (an idempotent
 // retry): then dup is called with its seq and the thread, and nothing is
-// written.
+// written. When idem is set and the store is one node (entriesInScript),
+// the new inbox entry is handed to write, which must add it in the same
+// script as the thread (one round trip less, and no extra entry left by
+// a conflict); otherwise it is added before write and write gets none.
 func (s *Store) casThread(ctx context.Context, id, idem string, fn func(store.Thread) (store.Thread, error),
-	write func(cur, next store.Thread, header []byte, dk *seal.DataKey) (string, error), dup func(ctx context.Context, seq int64, cur store.Thread) error) error {
+	write func(cur, next store.Thread, header []byte, dk *seal.DataKey, entry inboxEntry) (string, error), dup func(ctx context.Context, seq int64, cur store.Thread) error) error {
 	for attempt := range s.opts.MaxUpdateAttempts {
 		if attempt > 0 {
 			if err := s.jitter(ctx, attempt); err != nil {
@@ -612,12 +629,16 @@ func (s *Store) casThread(ctx context.Context, id, idem string, fn func(store.Th
 		oldKey, oldMember := s.k.inbox(cur.PharmacyID, cur.State), inboxMember(cur)
 		newKey, newMember := s.k.inbox(next.PharmacyID, next.State), inboxMember(next)
 		moved := oldKey != newKey || oldMember != newMember
-		if moved {
+		var entry inboxEntry
+		switch {
+		case moved && idem != "" && s.entriesInScript():
+			entry = inboxEntry{newKey, newMember}
+		case moved:
 			if err := s.zaddLex(ctx, newKey, newMember); err != nil {
 				return s.fail("index", err)
 			}
 		}
-		status, err := write(cur, next, header, dk)
+		status, err := write(cur, next, header, dk, entry)
 		if err != nil {
 			return s.fail("write", err)
 		}
@@ -698,6 +719,15 @@ func (s *Store) bumpFeed(ctx context.Context, t store.Thread, dropKey, dropMembe
 		}
 	}
 	return nil
+}
+
+// entriesInScript reports whether one script may write a thread and an
+// index entry in another hash tag's slot: on one node (a single server or
+// a Sentinel-managed primary) it may; on a Cluster the slots may live on
+// different nodes.
+func (s *Store) entriesInScript() bool {
+	_, one := s.rdb.(*redis.Client)
+	return one
 }
 
 func (s *Store) zaddLex(ctx context.Context, key, member string) error {

@@ -128,3 +128,55 @@ func TestThreadWritesSurviveAFlushedScriptCache(t *testing.T) {
 		t.Fatalf("patient's change log head %d → %d (%v): want the thread's change logged once", head0, head, err)
 	}
 }
+
+// A message whose first attempt loses a compare-and-set to another
+// instance's write lands once, moves its thread to the inbox of its new
+// state, and leaves no entry of the lost attempt behind (on one node the
+// entry is written by the append script, so an attempt that writes no
+// thread writes no entry). A retry of the stored message adds nothing.
+func TestConflictedAppendLeavesNoInboxEntry(t *testing.T) {
+	ctx := context.Background()
+	one, two, raw := twoStores(t)
+	th, first := threadOf("th-1", "pat-a")
+	if _, _, _, err := one.CreateThread(ctx, th, first); err != nil {
+		t.Fatal(err)
+	}
+	reply := store.Message{ClientMessageID: "cm-2", AuthorID: "rph-1", AuthorRole: store.RolePharmacist, Body: "Not with that one.", SentAt: msgT0}
+	attempts := 0
+	answerLate := func(t0 store.Thread) (store.Thread, error) {
+		attempts++
+		if attempts == 1 { // another instance writes the thread meanwhile
+			if _, err := two.UpdateThread(ctx, "th-1", func(o store.Thread) (store.Thread, error) {
+				o.ReadThrough = map[string]int64{"pat-a": 1}
+				return o, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t0.State, t0.StateSince, t0.ClaimedBy = store.ThreadAnswered, msgT0.Add(time.Duration(attempts)*time.Minute), "rph-1"
+		return t0, nil
+	}
+	for try := range 2 {
+		_, got, created, err := one.AppendMessage(ctx, "th-1", reply, answerLate)
+		if err != nil || got.Seq != 2 || created != (try == 0) {
+			t.Fatalf("append try %d: seq %d, created %v, %v; want seq 2, created only the first time", try, got.Seq, created, err)
+		}
+	}
+	if attempts != 2 {
+		t.Fatalf("fn ran %d times, want 2 (one conflict, then the stored attempt; the retry finds the message)", attempts)
+	}
+	msgs, err := one.ListMessages(ctx, "th-1", 0, 10)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("messages: %d, %v; want the first and the reply once", len(msgs), err)
+	}
+	answered, err := one.ListInbox(ctx, "ph-1", store.ThreadAnswered, "", 10)
+	if err != nil || len(answered) != 1 || !answered[0].StateSince.Equal(msgT0.Add(2*time.Minute)) {
+		t.Fatalf("answered inbox: %+v, %v; want the thread as the stored attempt left it", answered, err)
+	}
+	if n, err := raw.ZCard(ctx, "mtm:{ph:ph-1}:inbox:answered").Result(); err != nil || n != 1 {
+		t.Fatalf("answered inbox holds %d entries (%v), want 1: the lost attempt's entry was left behind", n, err)
+	}
+	if n, err := raw.ZCard(ctx, "mtm:{ph:ph-1}:inbox:open").Result(); err != nil || n != 0 {
+		t.Fatalf("open inbox holds %d entries (%v), want the moved thread's entry removed", n, err)
+	}
+}
