@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"sync/atomic"
@@ -25,7 +27,9 @@ import (
 // nothing in front, as the load test's floor) in one run; profile with
 // -cpuprofile and look at what is not in the bare one. Client and server
 // share the process, so ns/op and cpu-µs/op (the process's CPU time per
-// call, steadier than ns/op on a busy machine) count both.
+// call, steadier than ns/op on a busy machine) count both. mtmd logs to a
+// file, as it does under the load test (and to a pipe in a container):
+// each line it writes costs what writing to a descriptor costs.
 
 // BenchmarkStackEmpty is BenchService.Empty with a signed-in caller.
 func BenchmarkStackEmpty(b *testing.B) {
@@ -45,7 +49,7 @@ func BenchmarkStackEmpty(b *testing.B) {
 		benchEmpty(b, url, "")
 	})
 	b.Run("mtmd", func(b *testing.B) {
-		srv := startServer(b, b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
+		srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
 		benchEmpty(b, srv.api, pharmacistTokens(b, srv.api).GetAccessToken())
 	})
 }
@@ -54,7 +58,7 @@ func BenchmarkStackEmpty(b *testing.B) {
 // (as the load test's workers), each spending the refresh token its
 // previous call got (a pharmacist's, so the account is read as well).
 func BenchmarkStackRefresh(b *testing.B) {
-	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--log-level", "info")
 	client := mtmv1connect.NewAuthServiceClient(h2cClient(), srv.api)
 	const perProc = 8
 	b.SetParallelism(perProc)
@@ -79,6 +83,29 @@ func BenchmarkStackRefresh(b *testing.B) {
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// logFile is a server's output written to a file.
+type logFile struct{ *os.File }
+
+// newLogFile creates a logFile in a temporary directory; it is closed
+// when b ends, after the server stopped.
+func newLogFile(b *testing.B) logFile {
+	f, err := os.Create(filepath.Join(b.TempDir(), "mtmd.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return logFile{f}
+}
+
+// String returns what the server wrote so far.
+func (l logFile) String() string {
+	b, err := os.ReadFile(l.Name())
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 func benchEmpty(b *testing.B, url, access string) {
@@ -146,7 +173,7 @@ func waitServing(b *testing.B, url string) {
 // the access check, the audit event, the store read and the encoding.
 // Compare its cpu-µs/op with BenchmarkStackEmpty/bare's in one run.
 func BenchmarkStackPMLRead(b *testing.B) {
-	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--log-level", "info")
 	ctx := context.Background()
 	code := regexp.MustCompile(`activation code ([0-9A-Z-]+)`).FindStringSubmatch(srv.out.String())
 	if code == nil {
