@@ -38,6 +38,9 @@ type hooks struct {
 	// logger, if set, is called with the process logger as soon as it is
 	// built (main installs it for go-redis and the standard library).
 	logger func(*slog.Logger)
+	// apiHandler, if set, is called before ready with the API listener's
+	// HTTP handler (benchmarks call it without the network).
+	apiHandler func(http.Handler)
 }
 
 // run starts mtmd with the command-line args (without the program name) and
@@ -243,6 +246,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	logger.Info("mtmd serving", "addr", apiLn.Addr().String(), "admin_addr", adminAddr,
 		"store", backend, "data_dir", cfg.DataDir, "signing_keys", keys.KeyIDs(), "signing_keys_in", cfg.SigningKeys)
+	if h.apiHandler != nil {
+		h.apiHandler(srv.http.Handler)
+	}
 	if h.ready != nil {
 		h.ready(apiLn.Addr().String(), adminAddr)
 	}

@@ -45,7 +45,8 @@ func (s *syncBuffer) String() string {
 
 // running is one mtmd started by startServer.
 type running struct {
-	api, admin string // base URLs
+	api, admin string       // base URLs
+	handler    http.Handler // the API's, to call without the network
 	out        output
 	stop       func() error // cancels the context and returns run's result
 }
@@ -69,17 +70,19 @@ func startServerTo(t testing.TB, out output, dataDir string, extra ...string) ru
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
+	var handler http.Handler
 	done := make(chan error, 1)
 	args := append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json", "--shutdown-grace", "0s"}, extra...)
 	go func() {
 		done <- runWith(ctx, args, func(string) string { return "" }, out, hooks{
-			ready: func(api, admin string) { ready <- [2]string{api, admin} },
+			ready:      func(api, admin string) { ready <- [2]string{api, admin} },
+			apiHandler: func(h http.Handler) { handler = h },
 		})
 	}()
 	var r running
 	select {
 	case addrs := <-ready:
-		r = running{api: "http://" + addrs[0], admin: "http://" + addrs[1], out: out}
+		r = running{api: "http://" + addrs[0], admin: "http://" + addrs[1], handler: handler, out: out}
 	case err := <-done:
 		cancel()
 		t.Fatalf("mtmd did not start: %v\n%s", err, out)

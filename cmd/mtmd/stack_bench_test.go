@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -214,5 +216,51 @@ func BenchmarkStackPMLRead(b *testing.B) {
 	})
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkStackHandlerEmpty is BenchmarkStackEmpty without the network
+// and the client: each call runs the API's HTTP handler (Connect protocol
+// over HTTP/1.1, a signed-in caller) on a goroutine of its own, as the
+// HTTP/2 server does, so cpu-µs/op is almost only the server's work, and
+// far steadier than BenchmarkStackEmpty's on a shared machine. bare is
+// connect-go's handler with nothing in front (the load test's floor).
+func BenchmarkStackHandlerEmpty(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.Handle(mtmv1connect.NewBenchServiceHandler(bareBench{}, connect.WithCompressMinBytes(procs.BareCompressMinBytes)))
+		benchHandlerEmpty(b, mux, "")
+	})
+	b.Run("mtmd", func(b *testing.B) {
+		srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
+		benchHandlerEmpty(b, srv.handler, pharmacistTokens(b, srv.api).GetAccessToken())
+	})
+}
+
+// bareBench is BenchService answering with nothing, as the floor's.
+type bareBench struct{}
+
+func (bareBench) Empty(context.Context, *connect.Request[mtmv1.EmptyRequest]) (*connect.Response[mtmv1.EmptyResponse], error) {
+	return connect.NewResponse(&mtmv1.EmptyResponse{}), nil
+}
+
+func benchHandlerEmpty(b *testing.B, h http.Handler, access string) {
+	done := make(chan *httptest.ResponseRecorder)
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/mtm.v1.BenchService/Empty", http.NoBody)
+		req.Header.Set("Content-Type", "application/proto")
+		if access != "" {
+			req.Header.Set("Authorization", "Bearer "+access)
+		}
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			done <- rec
+		}()
+		if rec := <-done; rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
 	}
 }
