@@ -91,8 +91,8 @@ func BenchmarkStackRefresh(b *testing.B) {
 type logFile struct{ *os.File }
 
 // newLogFile creates a logFile in a temporary directory; it is closed
-// when b ends, after the server stopped.
-func newLogFile(b *testing.B) logFile {
+// when the test or benchmark ends, after the server stopped.
+func newLogFile(b testing.TB) logFile {
 	f, err := os.Create(filepath.Join(b.TempDir(), "mtmd.log"))
 	if err != nil {
 		b.Fatal(err)
@@ -149,7 +149,7 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func pharmacistTokens(b *testing.B, url string) *mtmv1.TokenPair {
+func pharmacistTokens(b testing.TB, url string) *mtmv1.TokenPair {
 	b.Helper()
 	res, err := mtmv1connect.NewAuthServiceClient(h2cClient(), url).Login(context.Background(),
 		connect.NewRequest(&mtmv1.LoginRequest{Email: demo.PharmacistEmail, Password: demo.PharmacistPassword}))
