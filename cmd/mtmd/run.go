@@ -38,6 +38,9 @@ type hooks struct {
 	// logger, if set, is called with the process logger as soon as it is
 	// built (main installs it for go-redis and the standard library).
 	logger func(*slog.Logger)
+	// apiHandler, if set, is called before ready with the API listener's
+	// HTTP handler (benchmarks call it without the network).
+	apiHandler func(http.Handler)
 }
 
 // run starts mtmd with the command-line args (without the program name) and
@@ -60,7 +63,14 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	logger := cfg.newLogger(stdout)
+	// Logs (and the demo instructions) go out in batches; the audit
+	// archive on stdout is written through, in order with them.
+	out, auditOut, flushOut := stdout, stdout, func() {}
+	if lw := bufferLogs(stdout); lw != nil {
+		defer lw.Close() // registered first: runs after every deferred line
+		out, auditOut, flushOut = lw, lw.WriteThrough(), func() { _ = lw.Flush() }
+	}
+	logger := cfg.newLogger(out)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -131,7 +141,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	sink, err := openAuditSink(cfg, stdout, now)
+	sink, err := openAuditSink(cfg, auditOut, now)
 	if err != nil {
 		return fmt.Errorf("audit sink: %w", err)
 	}
@@ -213,9 +223,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		demo.PrintInstructions(stdout, baseURL, creds)
+		demo.PrintInstructions(out, baseURL, creds)
 		if cfg.Console {
-			fmt.Fprintf(stdout, "\nPharmacist console: %s/console/ (sign in as the pharmacist above)\n", baseURL)
+			fmt.Fprintf(out, "\nPharmacist console: %s/console/ (sign in as the pharmacist above)\n", baseURL)
 		}
 	}
 
@@ -245,6 +255,10 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	logger.Info("mtmd serving", "addr", apiLn.Addr().String(), "admin_addr", adminAddr,
 		"store", backend, "data_dir", cfg.DataDir, "signing_keys", keys.KeyIDs(), "signing_keys_in", cfg.SigningKeys)
+	flushOut() // whoever waits for this line sees it at once
+	if h.apiHandler != nil {
+		h.apiHandler(srv.http.Handler)
+	}
 	if h.ready != nil {
 		h.ready(apiLn.Addr().String(), adminAddr)
 	}

@@ -45,29 +45,44 @@ func (s *syncBuffer) String() string {
 
 // running is one mtmd started by startServer.
 type running struct {
-	api, admin string // base URLs
-	out        *syncBuffer
+	api, admin string       // base URLs
+	handler    http.Handler // the API's, to call without the network
+	out        output
 	stop       func() error // cancels the context and returns run's result
+}
+
+// output is where a server started by startServer writes: its logs and the
+// demo instructions.
+type output interface {
+	io.Writer
+	String() string
 }
 
 // startServer runs mtmd on free loopback ports with a fresh data dir plus
 // extra flags, and waits until it serves.
 func startServer(t testing.TB, dataDir string, extra ...string) running {
 	t.Helper()
+	return startServerTo(t, &syncBuffer{}, dataDir, extra...)
+}
+
+// startServerTo is startServer writing to out.
+func startServerTo(t testing.TB, out output, dataDir string, extra ...string) running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
 	ready := make(chan [2]string, 1)
+	var handler http.Handler
 	done := make(chan error, 1)
 	args := append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json", "--shutdown-grace", "0s"}, extra...)
 	go func() {
 		done <- runWith(ctx, args, func(string) string { return "" }, out, hooks{
-			ready: func(api, admin string) { ready <- [2]string{api, admin} },
+			ready:      func(api, admin string) { ready <- [2]string{api, admin} },
+			apiHandler: func(h http.Handler) { handler = h },
 		})
 	}()
 	var r running
 	select {
 	case addrs := <-ready:
-		r = running{api: "http://" + addrs[0], admin: "http://" + addrs[1], out: out}
+		r = running{api: "http://" + addrs[0], admin: "http://" + addrs[1], handler: handler, out: out}
 	case err := <-done:
 		cancel()
 		t.Fatalf("mtmd did not start: %v\n%s", err, out)

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"sync/atomic"
@@ -25,7 +29,9 @@ import (
 // nothing in front, as the load test's floor) in one run; profile with
 // -cpuprofile and look at what is not in the bare one. Client and server
 // share the process, so ns/op and cpu-µs/op (the process's CPU time per
-// call, steadier than ns/op on a busy machine) count both.
+// call, steadier than ns/op on a busy machine) count both. mtmd logs to a
+// file, as it does under the load test (and to a pipe in a container):
+// each line it writes costs what writing to a descriptor costs.
 
 // BenchmarkStackEmpty is BenchService.Empty with a signed-in caller.
 func BenchmarkStackEmpty(b *testing.B) {
@@ -45,7 +51,7 @@ func BenchmarkStackEmpty(b *testing.B) {
 		benchEmpty(b, url, "")
 	})
 	b.Run("mtmd", func(b *testing.B) {
-		srv := startServer(b, b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
+		srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
 		benchEmpty(b, srv.api, pharmacistTokens(b, srv.api).GetAccessToken())
 	})
 }
@@ -54,7 +60,7 @@ func BenchmarkStackEmpty(b *testing.B) {
 // (as the load test's workers), each spending the refresh token its
 // previous call got (a pharmacist's, so the account is read as well).
 func BenchmarkStackRefresh(b *testing.B) {
-	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--log-level", "info")
 	client := mtmv1connect.NewAuthServiceClient(h2cClient(), srv.api)
 	const perProc = 8
 	b.SetParallelism(perProc)
@@ -79,6 +85,29 @@ func BenchmarkStackRefresh(b *testing.B) {
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// logFile is a server's output written to a file.
+type logFile struct{ *os.File }
+
+// newLogFile creates a logFile in a temporary directory; it is closed
+// when the test or benchmark ends, after the server stopped.
+func newLogFile(b testing.TB) logFile {
+	f, err := os.Create(filepath.Join(b.TempDir(), "mtmd.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return logFile{f}
+}
+
+// String returns what the server wrote so far.
+func (l logFile) String() string {
+	b, err := os.ReadFile(l.Name())
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 func benchEmpty(b *testing.B, url, access string) {
@@ -120,7 +149,7 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func pharmacistTokens(b *testing.B, url string) *mtmv1.TokenPair {
+func pharmacistTokens(b testing.TB, url string) *mtmv1.TokenPair {
 	b.Helper()
 	res, err := mtmv1connect.NewAuthServiceClient(h2cClient(), url).Login(context.Background(),
 		connect.NewRequest(&mtmv1.LoginRequest{Email: demo.PharmacistEmail, Password: demo.PharmacistPassword}))
@@ -146,7 +175,7 @@ func waitServing(b *testing.B, url string) {
 // the access check, the audit event, the store read and the encoding.
 // Compare its cpu-µs/op with BenchmarkStackEmpty/bare's in one run.
 func BenchmarkStackPMLRead(b *testing.B) {
-	srv := startServer(b, b.TempDir(), "--demo", "--log-level", "info")
+	srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--log-level", "info")
 	ctx := context.Background()
 	code := regexp.MustCompile(`activation code ([0-9A-Z-]+)`).FindStringSubmatch(srv.out.String())
 	if code == nil {
@@ -187,5 +216,51 @@ func BenchmarkStackPMLRead(b *testing.B) {
 	})
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkStackHandlerEmpty is BenchmarkStackEmpty without the network
+// and the client: each call runs the API's HTTP handler (Connect protocol
+// over HTTP/1.1, a signed-in caller) on a goroutine of its own, as the
+// HTTP/2 server does, so cpu-µs/op is almost only the server's work, and
+// far steadier than BenchmarkStackEmpty's on a shared machine. bare is
+// connect-go's handler with nothing in front (the load test's floor).
+func BenchmarkStackHandlerEmpty(b *testing.B) {
+	b.Run("bare", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.Handle(mtmv1connect.NewBenchServiceHandler(bareBench{}, connect.WithCompressMinBytes(procs.BareCompressMinBytes)))
+		benchHandlerEmpty(b, mux, "")
+	})
+	b.Run("mtmd", func(b *testing.B) {
+		srv := startServerTo(b, newLogFile(b), b.TempDir(), "--demo", "--bench-endpoints", "--log-level", "info")
+		benchHandlerEmpty(b, srv.handler, pharmacistTokens(b, srv.api).GetAccessToken())
+	})
+}
+
+// bareBench is BenchService answering with nothing, as the floor's.
+type bareBench struct{}
+
+func (bareBench) Empty(context.Context, *connect.Request[mtmv1.EmptyRequest]) (*connect.Response[mtmv1.EmptyResponse], error) {
+	return connect.NewResponse(&mtmv1.EmptyResponse{}), nil
+}
+
+func benchHandlerEmpty(b *testing.B, h http.Handler, access string) {
+	done := make(chan *httptest.ResponseRecorder)
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/mtm.v1.BenchService/Empty", http.NoBody)
+		req.Header.Set("Content-Type", "application/proto")
+		if access != "" {
+			req.Header.Set("Authorization", "Bearer "+access)
+		}
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			done <- rec
+		}()
+		if rec := <-done; rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
 	}
 }
