@@ -1,0 +1,227 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mtmapp/mtm/backend/store"
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
+)
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// fillValue sets every field reachable from v to a non-zero value, with
+// two elements in every slice.
+func fillValue(v reflect.Value, n *int) {
+	*n++
+	switch {
+	case v.Type() == timeType:
+		v.Set(reflect.ValueOf(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(*n) * time.Minute)))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(*n%20 + 1))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n%20 + 1))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fillValue(v.Field(i), n)
+			}
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fillValue(v.Index(i), n)
+		}
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fillValue(k, n)
+		fillValue(e, n)
+		v.SetMapIndex(k, e)
+	}
+}
+
+// mutation is one change to a record: where, and how.
+type mutation struct {
+	path  string
+	apply func(*store.Patient)
+}
+
+// mutations lists, for every field reachable from the record (through the
+// first element of slices), setting it to zero and changing it a little.
+func mutations() []mutation {
+	var out []mutation
+	var walk func(path string, get func(*store.Patient) reflect.Value, t reflect.Type)
+	walk = func(path string, get func(*store.Patient) reflect.Value, t reflect.Type) {
+		out = append(out, mutation{path + " zeroed", func(p *store.Patient) { v := get(p); v.Set(reflect.Zero(v.Type())) }})
+		switch {
+		case t == timeType:
+			out = append(out, mutation{path + " +1ns", func(p *store.Patient) { v := get(p); v.Set(reflect.ValueOf(v.Interface().(time.Time).Add(1))) }})
+			return
+		}
+		switch t.Kind() {
+		case reflect.String:
+			out = append(out, mutation{path + " +x", func(p *store.Patient) { v := get(p); v.SetString(v.String() + "x") }})
+		case reflect.Bool:
+			out = append(out, mutation{path + " flipped", func(p *store.Patient) { v := get(p); v.SetBool(!v.Bool()) }})
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			out = append(out, mutation{path + " +1", func(p *store.Patient) { v := get(p); v.SetInt(v.Int() + 1) }})
+		case reflect.Struct:
+			for i := range t.NumField() {
+				f := t.Field(i)
+				if !f.IsExported() {
+					continue
+				}
+				walk(path+"."+f.Name, func(p *store.Patient) reflect.Value { return get(p).Field(i) }, f.Type)
+			}
+		case reflect.Slice:
+			out = append(out, mutation{path + " one shorter", func(p *store.Patient) { v := get(p); v.Set(v.Slice(0, v.Len()-1)) }})
+			out = append(out, mutation{path + " swapped", func(p *store.Patient) {
+				v := get(p)
+				a, b := reflect.New(t.Elem()).Elem(), reflect.New(t.Elem()).Elem()
+				a.Set(v.Index(0))
+				b.Set(v.Index(1))
+				v.Index(0).Set(b)
+				v.Index(1).Set(a)
+			}})
+			walk(path+"[0]", func(p *store.Patient) reflect.Value { return get(p).Index(0) }, t.Elem())
+		}
+	}
+	walk("Patient", func(p *store.Patient) reflect.Value { return reflect.ValueOf(p).Elem() }, reflect.TypeFor[store.Patient]())
+	return out
+}
+
+// filledPatient is a record with every field set, one medicine current and
+// one stopped, allergy kinds the PML names.
+func filledPatient() store.Patient {
+	var p store.Patient
+	n := 0
+	fillValue(reflect.ValueOf(&p).Elem(), &n)
+	p.Medications[0].StoppedOn = store.Date{}
+	p.Allergies[0].Kind, p.Allergies[1].Kind = store.KindAllergy, store.KindSideEffect
+	return p
+}
+
+// TestSamePMLFieldsSeesEveryChange: whatever field of the record changes,
+// when the PML answer built from it changes, the answer cache sees a
+// different record (it would otherwise give out the old answer). It fails
+// when medicationListToProto starts reading a field samePMLFields does not
+// compare.
+func TestSamePMLFieldsSeesEveryChange(t *testing.T) {
+	base := filledPatient()
+	want := medicationListToProto(base)
+	if !samePMLFields(base, base.Clone()) {
+		t.Fatal("samePMLFields: a record differs from its copy (the cache would never hit)")
+	}
+	changing := 0
+	for _, m := range mutations() {
+		p := base.Clone()
+		m.apply(&p)
+		if proto.Equal(medicationListToProto(p), want) {
+			continue
+		}
+		changing++
+		if samePMLFields(base, p) || samePMLFields(pmlFields(base), p) {
+			t.Errorf("%s changes the PML answer, but samePMLFields does not see it", m.path)
+		}
+	}
+	if changing < 30 {
+		t.Errorf("only %d changes change the PML answer: the record is not filled as the test expects", changing)
+	}
+}
+
+// TestAnswerCacheGivesOutTheSameAnswerOnlyForTheSameFields: the same PML
+// fields read again (another copy of the record) give the answer built
+// before; a change gives a new one, and erasing the patient drops it.
+func TestAnswerCacheGivesOutTheSameAnswerOnlyForTheSameFields(t *testing.T) {
+	c := newAnswerCache(0)
+	base := filledPatient()
+	first := c.medicationList(base.Clone())
+	if again := c.medicationList(base.Clone()); again != first {
+		t.Error("the same record read again built a new answer (no hit)")
+	}
+	changed := base.Clone()
+	changed.Medications[1].Name = "Amlodipine"
+	got := c.medicationList(changed)
+	if got == first || got.GetMedications()[1].GetName() != "Amlodipine" {
+		t.Errorf("a changed record got the old answer: %v", got.GetMedications()[1].GetName())
+	}
+	c.forget(base.ID)
+	if again := c.medicationList(changed.Clone()); again == got {
+		t.Error("an erased patient's answer was kept")
+	}
+	// Bounded: the least recently used goes first.
+	small := newAnswerCache(2)
+	for _, id := range []string{"a", "b", "c"} {
+		p := base.Clone()
+		p.ID = id
+		small.medicationList(p)
+	}
+	if small.lru.Len() != 2 || small.byID[answerKey{"a", answerPML}] != nil {
+		t.Errorf("a cache of 2 holds %d answers, first one kept: %v", small.lru.Len(), small.byID[answerKey{"a", answerPML}] != nil)
+	}
+}
+
+// TestCodecWritesKeptPMLEncodingAsProtoMarshal: a GetMedicationList answer
+// whose PML is the cache's is written from the kept encoding, byte for
+// byte what proto.Marshal writes (so every client decodes the same
+// answer), and an answer whose PML the cache no longer holds (a newer
+// record was read meanwhile) is encoded in full, with its own rows.
+func TestCodecWritesKeptPMLEncodingAsProtoMarshal(t *testing.T) {
+	c := newAnswerCache(0)
+	codec := protoCodec{answers: c}
+	base := filledPatient()
+	pml := c.medicationList(base.Clone())
+	for _, res := range []*mtmv1.GetMedicationListResponse{
+		{MedicationList: pml, SyncVersion: 42},
+		{MedicationList: pml},
+	} {
+		want, err := proto.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the encoding is made, then reused
+			got, err := codec.MarshalAppend([]byte("prefix"), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, append([]byte("prefix"), want...)) {
+				t.Fatalf("codec wrote %d bytes, proto.Marshal %d: not the same encoding", len(got), len(want)+6)
+			}
+		}
+	}
+	if c.encodedPML(pml) == nil {
+		t.Fatal("the cache's PML has no kept encoding: the codec encoded it in full")
+	}
+	changed := base.Clone()
+	changed.Medications[0].Name = "Amlodipine"
+	newer := c.medicationList(changed)
+	if c.encodedPML(pml) != nil {
+		t.Fatal("a PML the cache no longer holds still has a kept encoding")
+	}
+	old := &mtmv1.GetMedicationListResponse{MedicationList: pml, SyncVersion: 1}
+	got, err := codec.MarshalAppend(nil, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back mtmv1.GetMedicationListResponse
+	if err := proto.Unmarshal(got, &back); err != nil || !proto.Equal(&back, old) {
+		t.Fatalf("the older answer decoded as %v, %v", back.GetMedicationList().GetMedications()[0].GetName(), err)
+	}
+	got, _ = codec.MarshalAppend(nil, &mtmv1.GetMedicationListResponse{MedicationList: newer})
+	if err := proto.Unmarshal(got, &back); err != nil || back.GetMedicationList().GetMedications()[0].GetName() != newer.GetMedications()[0].GetName() {
+		t.Fatalf("the newer answer decoded as %v, %v", back.GetMedicationList().GetMedications()[0].GetName(), err)
+	}
+}
