@@ -14,7 +14,8 @@ import (
 
 // The patient-side reads convert the same record into the same answer
 // again and again (a phone opens the app, a caregiver looks at the list).
-// answerCache keeps the last answer built for each patient, with the parts
+// answerCache keeps the last PML and plan answer built for each patient
+// (GetMedicationList, GetActionPlan), with the parts
 // of the record it was built from, and gives it out again when the record
 // just read holds the same values in every field the conversion reads.
 // The check is on content, not on a version number: a record changed by
@@ -23,7 +24,8 @@ import (
 // been read and the caller's access checked against it, so the access
 // check, the audit event and the conditional read are the same with or
 // without it. An answer it gives out is shared by every caller: nothing
-// may change it (Connect only encodes it).
+// may change it (Connect only encodes it; the protobuf codec writes it
+// from the encoding kept with it, see protoCodec).
 //
 // Bounded by entries, least recently used out first; DeletePatient drops
 // an erased patient's answers at once (their clear values must not
@@ -38,12 +40,27 @@ type answerCache struct {
 }
 
 // defaultAnswers is how many answers a cache keeps: a 20-medicine list
-// costs about 10 KB beyond the record cache's copy of the same strings.
+// costs about 10 KB (its messages and encoding) beyond the record cache's
+// copy of the same strings.
 const defaultAnswers = 2048
 
 type answerKind uint8
 
-const answerPML answerKind = iota
+const (
+	answerPML  answerKind = iota // GetMedicationList
+	answerPlan                   // GetActionPlan
+)
+
+// answerKinds says, for each kind, which record fields its answer reads,
+// how to compare them and how to build the answer.
+var answerKinds = [...]struct {
+	fields func(store.Patient) store.Patient
+	same   func(a, b store.Patient) bool
+	build  func(store.Patient) proto.Message
+}{
+	answerPML:  {pmlFields, samePMLFields, func(p store.Patient) proto.Message { return medicationListToProto(p) }},
+	answerPlan: {planFields, samePlanFields, func(p store.Patient) proto.Message { return actionPlanToProto(p) }},
+}
 
 type answerKey struct {
 	patientID string
@@ -53,9 +70,9 @@ type answerKey struct {
 type answer struct {
 	key answerKey
 	src store.Patient // the fields the answer was built from, never changed
-	pml *mtmv1.PersonalMedicationList
-	// enc is pml's protobuf encoding, made by the first binary answer
-	// that carries pml (encodedPML).
+	msg proto.Message
+	// enc is msg's protobuf encoding, made by the first binary answer
+	// that carries msg (encoded).
 	enc atomic.Pointer[[]byte]
 }
 
@@ -71,23 +88,34 @@ func newAnswerCache(max int) *answerCache {
 // slices and not change them afterwards (the cache may keep them). A nil
 // cache only converts.
 func (c *answerCache) medicationList(p store.Patient) *mtmv1.PersonalMedicationList {
+	return c.get(p, answerPML).(*mtmv1.PersonalMedicationList)
+}
+
+// actionPlan is medicationList for the Medication Action Plan
+// (actionPlanToProto).
+func (c *answerCache) actionPlan(p store.Patient) *mtmv1.MedicationActionPlan {
+	return c.get(p, answerPlan).(*mtmv1.MedicationActionPlan)
+}
+
+func (c *answerCache) get(p store.Patient, kind answerKind) proto.Message {
+	k := &answerKinds[kind]
 	if c == nil {
-		return medicationListToProto(p)
+		return k.build(p)
 	}
-	key := answerKey{p.ID, answerPML}
+	key := answerKey{p.ID, kind}
 	c.mu.Lock()
 	if el, ok := c.byID[key]; ok {
 		a := el.Value.(*answer)
-		if samePMLFields(a.src, p) {
+		if k.same(a.src, p) {
 			c.lru.MoveToFront(el)
 			c.mu.Unlock()
-			return a.pml
+			return a.msg
 		}
 	}
 	c.mu.Unlock()
-	pml := medicationListToProto(p)
-	c.put(&answer{key: key, src: pmlFields(p), pml: pml})
-	return pml
+	msg := k.build(p)
+	c.put(&answer{key: key, src: k.fields(p), msg: msg})
+	return msg
 }
 
 func (c *answerCache) put(a *answer) {
@@ -106,25 +134,26 @@ func (c *answerCache) put(a *answer) {
 	}
 }
 
-// encodedPML returns the protobuf encoding of pml when pml is the answer
-// this cache holds for its patient now (made once, then shared), else nil.
-func (c *answerCache) encodedPML(pml *mtmv1.PersonalMedicationList) []byte {
-	if c == nil || pml == nil {
+// encoded returns the protobuf encoding of msg, the answer of kind for
+// patientID, when msg is the one this cache holds for them now (made once,
+// then shared), else nil.
+func (c *answerCache) encoded(patientID string, kind answerKind, msg proto.Message) []byte {
+	if c == nil || msg == nil {
 		return nil
 	}
 	c.mu.Lock()
 	var a *answer
-	if el, ok := c.byID[answerKey{pml.GetPatientId(), answerPML}]; ok {
+	if el, ok := c.byID[answerKey{patientID, kind}]; ok {
 		a = el.Value.(*answer)
 	}
 	c.mu.Unlock()
-	if a == nil || a.pml != pml {
+	if a == nil || a.msg != msg {
 		return nil
 	}
 	if b := a.enc.Load(); b != nil {
 		return *b
 	}
-	b, err := proto.MarshalOptions{}.Marshal(pml)
+	b, err := proto.MarshalOptions{}.Marshal(msg)
 	if err != nil {
 		return nil
 	}
@@ -139,8 +168,8 @@ func (c *answerCache) forget(patientID string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, kind := range []answerKind{answerPML} {
-		key := answerKey{patientID, kind}
+	for kind := range answerKinds {
+		key := answerKey{patientID, answerKind(kind)}
 		if el, ok := c.byID[key]; ok {
 			c.lru.Remove(el)
 			delete(c.byID, key)
@@ -173,4 +202,26 @@ func sameMedicationRow(a, b store.Medication) bool {
 		a.PrescriberPhone == b.PrescriberPhone && a.StartedOn == b.StartedOn && a.StoppedOn == b.StoppedOn &&
 		a.WhyStopped == b.WhyStopped && a.UpdatedAt.Equal(b.UpdatedAt) && a.UpdatedBy == b.UpdatedBy &&
 		a.Version == b.Version
+}
+
+// planFields is the part of p actionPlanToProto reads.
+func planFields(p store.Patient) store.Patient {
+	return store.Patient{ID: p.ID, FollowUpPlan: p.FollowUpPlan, Questions: p.Questions, ActionItems: p.ActionItems}
+}
+
+// samePlanFields reports whether actionPlanToProto gives the same answer
+// for a and b because every field it reads is equal.
+// TestSamePlanFieldsSeesEveryChange fails when the conversion reads a
+// field this does not compare.
+func samePlanFields(a, b store.Patient) bool {
+	return a.ID == b.ID && a.FollowUpPlan == b.FollowUpPlan && a.Questions == b.Questions &&
+		slices.EqualFunc(a.ActionItems, b.ActionItems, sameActionItem)
+}
+
+func sameActionItem(a, b store.ActionItem) bool {
+	return a.ID == b.ID && a.WhatWeTalkedAbout == b.WhatWeTalkedAbout && a.WhatINeedToDo == b.WhatINeedToDo &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.Version == b.Version &&
+		slices.EqualFunc(a.Progress, b.Progress, func(x, y store.Progress) bool {
+			return x.WhatIDid == y.WhatIDid && x.DoneOn == y.DoneOn && x.RecordedBy == y.RecordedBy && x.RecordedAt.Equal(y.RecordedAt)
+		})
 }

@@ -114,31 +114,36 @@ func filledPatient() store.Patient {
 	return p
 }
 
-// TestSamePMLFieldsSeesEveryChange: whatever field of the record changes,
-// when the PML answer built from it changes, the answer cache sees a
-// different record (it would otherwise give out the old answer). It fails
-// when medicationListToProto starts reading a field samePMLFields does not
-// compare.
-func TestSamePMLFieldsSeesEveryChange(t *testing.T) {
-	base := filledPatient()
-	want := medicationListToProto(base)
-	if !samePMLFields(base, base.Clone()) {
-		t.Fatal("samePMLFields: a record differs from its copy (the cache would never hit)")
-	}
-	changing := 0
-	for _, m := range mutations() {
-		p := base.Clone()
-		m.apply(&p)
-		if proto.Equal(medicationListToProto(p), want) {
-			continue
-		}
-		changing++
-		if samePMLFields(base, p) || samePMLFields(pmlFields(base), p) {
-			t.Errorf("%s changes the PML answer, but samePMLFields does not see it", m.path)
-		}
-	}
-	if changing < 30 {
-		t.Errorf("only %d changes change the PML answer: the record is not filled as the test expects", changing)
+// TestSameFieldsSeesEveryChange: whatever field of the record changes,
+// when the PML (or plan) answer built from it changes, the answer cache
+// sees a different record (it would otherwise give out the old answer).
+// It fails when medicationListToProto or actionPlanToProto starts reading
+// a field samePMLFields or samePlanFields does not compare.
+func TestSameFieldsSeesEveryChange(t *testing.T) {
+	for kind, name := range map[answerKind]string{answerPML: "PML", answerPlan: "plan"} {
+		t.Run(name, func(t *testing.T) {
+			k := answerKinds[kind]
+			base := filledPatient()
+			want := k.build(base)
+			if !k.same(base, base.Clone()) {
+				t.Fatal("a record differs from its copy (the cache would never hit)")
+			}
+			changing := 0
+			for _, m := range mutations() {
+				p := base.Clone()
+				m.apply(&p)
+				if proto.Equal(k.build(p), want) {
+					continue
+				}
+				changing++
+				if k.same(base, p) || k.same(k.fields(base), p) {
+					t.Errorf("%s changes the %s answer, but the cache's check does not see it", m.path, name)
+				}
+			}
+			if changing < 15 {
+				t.Errorf("only %d changes change the %s answer: the record is not filled as the test expects", changing, name)
+			}
+		})
 	}
 }
 
@@ -174,12 +179,12 @@ func TestAnswerCacheGivesOutTheSameAnswerOnlyForTheSameFields(t *testing.T) {
 	}
 }
 
-// TestCodecWritesKeptPMLEncodingAsProtoMarshal: a GetMedicationList answer
-// whose PML is the cache's is written from the kept encoding, byte for
+// TestCodecWritesKeptEncodingAsProtoMarshal: a GetMedicationList (or
+// GetActionPlan) answer whose PML (plan) is the cache's is written from the kept encoding, byte for
 // byte what proto.Marshal writes (so every client decodes the same
 // answer), and an answer whose PML the cache no longer holds (a newer
 // record was read meanwhile) is encoded in full, with its own rows.
-func TestCodecWritesKeptPMLEncodingAsProtoMarshal(t *testing.T) {
+func TestCodecWritesKeptEncodingAsProtoMarshal(t *testing.T) {
 	c := newAnswerCache(0)
 	codec := protoCodec{answers: c}
 	base := filledPatient()
@@ -202,13 +207,26 @@ func TestCodecWritesKeptPMLEncodingAsProtoMarshal(t *testing.T) {
 			}
 		}
 	}
-	if c.encodedPML(pml) == nil {
+	plan := c.actionPlan(base.Clone())
+	for _, res := range []*mtmv1.GetActionPlanResponse{{ActionPlan: plan, SyncVersion: 7}, {ActionPlan: plan}} {
+		want, _ := proto.Marshal(res)
+		for range 2 {
+			got, err := codec.MarshalAppend(nil, res)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("plan: codec wrote %d bytes (%v), proto.Marshal %d: not the same encoding", len(got), err, len(want))
+			}
+		}
+	}
+	if c.encoded(base.ID, answerPlan, plan) == nil {
+		t.Fatal("the cache's plan has no kept encoding: the codec encoded it in full")
+	}
+	if c.encoded(base.ID, answerPML, pml) == nil {
 		t.Fatal("the cache's PML has no kept encoding: the codec encoded it in full")
 	}
 	changed := base.Clone()
 	changed.Medications[0].Name = "Amlodipine"
 	newer := c.medicationList(changed)
-	if c.encodedPML(pml) != nil {
+	if c.encoded(base.ID, answerPML, pml) != nil {
 		t.Fatal("a PML the cache no longer holds still has a kept encoding")
 	}
 	old := &mtmv1.GetMedicationListResponse{MedicationList: pml, SyncVersion: 1}

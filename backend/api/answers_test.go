@@ -13,8 +13,8 @@ import (
 	"github.com/mtmapp/mtm/proto/gen/mtm/v1/mtmv1connect"
 )
 
-// TestCachedPMLFollowsOtherInstances: instance A keeps the PML answers it
-// built; what instance B (or a store-level writer that leaves the record's
+// TestCachedPMLFollowsOtherInstances: instance A keeps the PML (and plan)
+// answers it built; what instance B (or a store-level writer that leaves the record's
 // timestamps alone) changes is what A answers next, a caregiver B revoked
 // is refused by A, and a patient erased on B is gone on A. Every read,
 // cached or not, is audited.
@@ -93,6 +93,30 @@ func TestCachedPMLFollowsOtherInstances(t *testing.T) {
 		m := mustRead(a, pt.token, "Lisinopril", "Amlodipine")
 		if got := m.GetMedicationList().GetMedications()[1].GetStrength(); got != "5 mg" {
 			t.Fatalf("strength %q after a store-level change on B, want 5 mg (a stale cached answer)", got)
+		}
+		// The plan as well: A answers what B wrote.
+		plan := func() []string {
+			t.Helper()
+			res, err := a.patientClient(pt.token).GetActionPlan(ctx, req(&mtmv1.GetActionPlanRequest{PatientId: pt.id}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, it := range res.Msg.GetActionPlan().GetItems() {
+				out = append(out, it.GetWhatINeedToDo())
+			}
+			return out
+		}
+		for i, todo := range []string{"Walk daily", "Check blood pressure"} {
+			if _, err := b.careClient(admin).AddActionItem(ctx, req(&mtmv1.AddActionItemRequest{PatientId: pt.id,
+				WhatWeTalkedAbout: "Blood pressure", WhatINeedToDo: todo})); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if got := plan(); len(got) != i+1 || got[i] != todo {
+					t.Fatalf("plan read %q after B added %q (a stale cached answer)", got, todo)
+				}
+			}
 		}
 		if n := audited(); n != 8 {
 			t.Errorf("%d audited PML reads on A, want 8 (one per read, cached or not)", n)

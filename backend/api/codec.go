@@ -86,8 +86,8 @@ func (c jsonCodec) Unmarshal(data []byte, msg any) error {
 }
 
 // protoCodec is the protobuf binary codec. An answer that carries a PML
-// its answers cache holds (GetMedicationList) is written with the PML's
-// kept encoding: the same bytes proto.Marshal writes, without encoding
+// or plan its answers cache holds (GetMedicationList, GetActionPlan) is
+// written with that part's kept encoding: the same bytes proto.Marshal writes, without encoding
 // the rows again.
 type protoCodec struct{ answers *answerCache }
 
@@ -99,9 +99,18 @@ func (c protoCodec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(ni
 // MarshalAppend lets Connect encode an answer into its own pooled buffer
 // rather than a new one per call.
 func (c protoCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
-	if r, ok := msg.(*mtmv1.GetMedicationListResponse); ok {
-		if enc := c.answers.encodedPML(r.GetMedicationList()); enc != nil {
-			return appendWithEncoded(dst, r, pmlField, enc)
+	switch r := msg.(type) {
+	case *mtmv1.GetMedicationListResponse:
+		if a := r.GetMedicationList(); a != nil {
+			if enc := c.answers.encoded(a.GetPatientId(), answerPML, a); enc != nil {
+				return appendWithEncoded(dst, r, pmlField, enc)
+			}
+		}
+	case *mtmv1.GetActionPlanResponse:
+		if a := r.GetActionPlan(); a != nil {
+			if enc := c.answers.encoded(a.GetPatientId(), answerPlan, a); enc != nil {
+				return appendWithEncoded(dst, r, planField, enc)
+			}
 		}
 	}
 	m, ok := msg.(proto.Message)
@@ -111,8 +120,11 @@ func (c protoCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
 	return proto.MarshalOptions{}.MarshalAppend(dst, m)
 }
 
-// pmlField is GetMedicationListResponse.medication_list.
-var pmlField = (&mtmv1.GetMedicationListResponse{}).ProtoReflect().Descriptor().Fields().ByName("medication_list")
+// The answer fields written from kept encodings (both field 1).
+var (
+	pmlField  = (&mtmv1.GetMedicationListResponse{}).ProtoReflect().Descriptor().Fields().ByName("medication_list")
+	planField = (&mtmv1.GetActionPlanResponse{}).ProtoReflect().Descriptor().Fields().ByName("action_plan")
+)
 
 // appendWithEncoded appends m's encoding with field f (a message field
 // whose encoding is enc) written from enc: proto.Marshal writes known
