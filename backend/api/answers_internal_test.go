@@ -243,3 +243,42 @@ func TestCodecWritesKeptEncodingAsProtoMarshal(t *testing.T) {
 		t.Fatalf("the newer answer decoded as %v, %v", back.GetMedicationList().GetMedications()[0].GetName(), err)
 	}
 }
+
+// BenchmarkPMLAnswer is what GetMedicationList does with a record once it
+// is read and checked, for a 20-medicine PML: convert and encode it
+// (uncached), or find the kept answer and write its kept encoding
+// (cached; each read brings its own copy of the record, as the store's).
+// Compare the two in one run.
+func BenchmarkPMLAnswer(b *testing.B) {
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	p := store.Patient{ID: "pt_1", UpdatedAt: at,
+		Allergies: []store.Allergy{{ID: "al_1", Kind: store.KindAllergy, Substance: "Penicillin", Reaction: "Hives", RecordedAt: at}}}
+	for i := range 20 {
+		p.Medications = append(p.Medications, store.Medication{ID: fmt.Sprint("md_", i), Name: "metformin", Strength: "500 mg",
+			HowIUseIt: "1 tablet twice a day", WhyIUseIt: "diabetes", Prescriber: "Dr. Rivera", StartedOn: store.Date{Year: 2025, Month: 1, Day: 2}, UpdatedAt: at, Version: 1})
+		p.Fills = append(p.Fills, store.Fill{ID: fmt.Sprint("fl_", i), MedicationID: fmt.Sprint("md_", i), FilledOn: store.Date{Year: 2026, Month: 11, Day: 1}, DaysSupply: 30, RecordedAt: at})
+	}
+	copies := make([]store.Patient, 64)
+	for i := range copies {
+		copies[i] = p.Clone()
+	}
+	for _, bc := range []struct {
+		name    string
+		answers *answerCache
+	}{{"uncached", nil}, {"cached", newAnswerCache(0)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			codec := protoCodec{answers: bc.answers}
+			buf := make([]byte, 0, 16<<10)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				res := &mtmv1.GetMedicationListResponse{MedicationList: bc.answers.medicationList(copies[i%len(copies)]), SyncVersion: 7}
+				i++
+				var err error
+				if buf, err = codec.MarshalAppend(buf[:0], res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
