@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtmapp/mtm/backend/auth"
 	"github.com/mtmapp/mtm/backend/store"
+	redisstore "github.com/mtmapp/mtm/backend/store/redis"
+	"github.com/mtmapp/mtm/backend/store/redis/redistest"
+	"github.com/mtmapp/mtm/backend/store/storetest"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -280,5 +286,49 @@ func BenchmarkPMLAnswer(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPMLReadOnRedisGivesOutTheKeptAnswer: on Redis (records sealed, read
+// through the record cache) a second read of an unchanged record gets the
+// answer the first built, and a record changed by another store over the
+// same Redis gets a new one.
+func TestPMLReadOnRedisGivesOutTheKeptAnswer(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	open := func() *redisstore.Store {
+		s, err := redisstore.Open(t.Context(), redisstore.Config{Addrs: []string{addr}}, redisstore.Options{KEK: redistest.KEK()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	svc := &PatientService{cfg: Config{Store: a, Now: time.Now, answers: newAnswerCache(0)}}
+	if err := a.CreatePatient(t.Context(), storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := auth.WithPrincipal(t.Context(), auth.Principal{Subject: "pat-1", Role: store.RolePatient})
+	read := func() *mtmv1.PersonalMedicationList {
+		t.Helper()
+		res, err := svc.GetMedicationList(ctx, connect.NewRequest(&mtmv1.GetMedicationListRequest{PatientId: "pat-1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.GetMedicationList()
+	}
+	first := read()
+	if second := read(); second != first {
+		t.Fatal("the second read of an unchanged record built a new answer (no hit on Redis)")
+	}
+	if _, err := b.UpdatePatient(t.Context(), "pat-1", func(p store.Patient) (store.Patient, error) {
+		p.Medications[0].Name = "changed on b"
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	third := read()
+	if third == first || !slices.ContainsFunc(third.GetMedications(), func(m *mtmv1.Medication) bool { return m.GetName() == "changed on b" }) {
+		t.Fatal("a record changed through another store got the old answer")
 	}
 }
