@@ -57,6 +57,12 @@ type Config struct {
 	// schedules, fills, follow-ups, snoozes); nil means a planner with the
 	// defaults (see reminders.go).
 	Reminders ReminderPlanner
+
+	// answers are the patient-side reads' converted answers (answers.go),
+	// one cache for all the services built from this Config by Register
+	// (DeletePatient drops an erased patient's); withDefaults makes one
+	// when none was shared.
+	answers *answerCache
 }
 
 // Defaults for Config's zero values.
@@ -94,6 +100,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RefreshGrace == 0 {
 		c.RefreshGrace = DefaultRefreshGrace
+	}
+	if c.answers == nil {
+		c.answers = newAnswerCache(0)
 	}
 	if c.RefreshGrace < 0 {
 		errs = append(errs, errors.New("negative refresh grace"))

@@ -9,6 +9,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
 // A request body that does not decode is refused like any other bad
@@ -22,9 +25,13 @@ import (
 
 // Codecs returns the handler options that install the request codecs:
 // protobuf binary and JSON (both Connect JSON content types).
-func Codecs() []connect.HandlerOption {
+func Codecs() []connect.HandlerOption { return codecs(nil) }
+
+// codecs is Codecs whose protobuf codec encodes the answers it finds in
+// answers from the encoding kept there (nil: none).
+func codecs(answers *answerCache) []connect.HandlerOption {
 	return []connect.HandlerOption{
-		connect.WithCodec(protoCodec{}),
+		connect.WithCodec(protoCodec{answers: answers}),
 		connect.WithCodec(jsonCodec{name: "json"}),
 		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
 	}
@@ -78,7 +85,11 @@ func (c jsonCodec) Unmarshal(data []byte, msg any) error {
 	return nil
 }
 
-type protoCodec struct{}
+// protoCodec is the protobuf binary codec. An answer that carries a PML
+// or plan its answers cache holds (GetMedicationList, GetActionPlan) is
+// written with that part's kept encoding: the same bytes proto.Marshal writes, without encoding
+// the rows again.
+type protoCodec struct{ answers *answerCache }
 
 func (protoCodec) Name() string   { return "proto" }
 func (protoCodec) IsBinary() bool { return true }
@@ -87,12 +98,51 @@ func (c protoCodec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(ni
 
 // MarshalAppend lets Connect encode an answer into its own pooled buffer
 // rather than a new one per call.
-func (protoCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
+func (c protoCodec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
+	switch r := msg.(type) {
+	case *mtmv1.GetMedicationListResponse:
+		if a := r.GetMedicationList(); a != nil {
+			if enc := c.answers.encoded(a.GetPatientId(), answerPML, a); enc != nil {
+				return appendWithEncoded(dst, r, pmlField, enc)
+			}
+		}
+	case *mtmv1.GetActionPlanResponse:
+		if a := r.GetActionPlan(); a != nil {
+			if enc := c.answers.encoded(a.GetPatientId(), answerPlan, a); enc != nil {
+				return appendWithEncoded(dst, r, planField, enc)
+			}
+		}
+	}
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return nil, errors.New("proto codec: not a protobuf message")
 	}
 	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+}
+
+// The answer fields written from kept encodings (both field 1).
+var (
+	pmlField  = (&mtmv1.GetMedicationListResponse{}).ProtoReflect().Descriptor().Fields().ByName("medication_list")
+	planField = (&mtmv1.GetActionPlanResponse{}).ProtoReflect().Descriptor().Fields().ByName("action_plan")
+)
+
+// appendWithEncoded appends m's encoding with field f (a message field
+// whose encoding is enc) written from enc: proto.Marshal writes known
+// fields in field-number order and unknown ones last, and so does this
+// when f is the message's first field.
+func appendWithEncoded(dst []byte, m proto.Message, f protoreflect.FieldDescriptor, enc []byte) ([]byte, error) {
+	dst = protowire.AppendTag(dst, f.Number(), protowire.BytesType)
+	dst = protowire.AppendBytes(dst, enc)
+	src := m.ProtoReflect()
+	rest := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd != f {
+			rest.Set(fd, v)
+		}
+		return true
+	})
+	rest.SetUnknown(src.GetUnknown())
+	return proto.MarshalOptions{}.MarshalAppend(dst, rest.Interface())
 }
 
 func (protoCodec) Unmarshal(data []byte, msg any) error {

@@ -51,6 +51,7 @@ func (s *CareService) DeletePatient(ctx context.Context, req *connect.Request[mt
 	if err != nil {
 		return nil, err
 	}
+	c.answers.forget(pt.ID)
 	out := &mtmv1.DeletePatientResponse{Erased: map[string]int32{}}
 	for kind, n := range erased.Counts {
 		out.Erased[kind] = int32(n)

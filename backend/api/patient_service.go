@@ -80,7 +80,7 @@ func (s *PatientService) GetMedicationList(ctx context.Context, req *connect.Req
 	if unchanged {
 		return connect.NewResponse(&mtmv1.GetMedicationListResponse{SyncVersion: version, NotModified: unchanged}), nil
 	}
-	return connect.NewResponse(&mtmv1.GetMedicationListResponse{MedicationList: medicationListToProto(pt), SyncVersion: version}), nil
+	return connect.NewResponse(&mtmv1.GetMedicationListResponse{MedicationList: s.cfg.answers.medicationList(pt), SyncVersion: version}), nil
 }
 
 // GetActionPlan implements mtm.v1.PatientService.GetActionPlan.
@@ -92,7 +92,7 @@ func (s *PatientService) GetActionPlan(ctx context.Context, req *connect.Request
 	if unchanged {
 		return connect.NewResponse(&mtmv1.GetActionPlanResponse{SyncVersion: version, NotModified: unchanged}), nil
 	}
-	return connect.NewResponse(&mtmv1.GetActionPlanResponse{ActionPlan: actionPlanToProto(pt), SyncVersion: version}), nil
+	return connect.NewResponse(&mtmv1.GetActionPlanResponse{ActionPlan: s.cfg.answers.actionPlan(pt), SyncVersion: version}), nil
 }
 
 // RecordActionProgress implements mtm.v1.PatientService.RecordActionProgress.

@@ -23,6 +23,9 @@ var ServiceNames = []string{
 // (Codecs) are added, and the interceptor that maps domain errors to
 // Connect codes is added innermost.
 func Register(mux *http.ServeMux, c Config, opts ...connect.HandlerOption) error {
+	if c.answers == nil {
+		c.answers = newAnswerCache(0) // shared: CareService.DeletePatient drops PatientService's answers
+	}
 	authSvc, err := NewAuthService(c)
 	if err != nil {
 		return fmt.Errorf("api.Register: %w", err)
@@ -39,7 +42,7 @@ func Register(mux *http.ServeMux, c Config, opts ...connect.HandlerOption) error
 	if err != nil {
 		return fmt.Errorf("api.Register: %w", err)
 	}
-	opts = append(append(opts[:len(opts):len(opts)], Codecs()...), connect.WithInterceptors(NewErrorInterceptor(c.Logger)))
+	opts = append(append(opts[:len(opts):len(opts)], codecs(c.answers)...), connect.WithInterceptors(NewErrorInterceptor(c.Logger)))
 	mux.Handle(mtmv1connect.NewAuthServiceHandler(authSvc, opts...))
 	mux.Handle(mtmv1connect.NewPatientServiceHandler(patientSvc, opts...))
 	mux.Handle(mtmv1connect.NewCareServiceHandler(careSvc, opts...))

@@ -50,7 +50,7 @@ type Cache struct {
 
 type entry struct {
 	id  string
-	sum uint64 // maphash of the stored bytes
+	sum uint64 // maphash of the stored bytes (and key, if any)
 	n   int    // their length
 	p   store.Patient
 }
@@ -74,7 +74,17 @@ func New(maxEntries, maxStoredBytes int) *Cache {
 // returned as is and nothing is kept. The caller owns the returned record
 // and may change it in place. A nil Cache only decodes.
 func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
-	return c.get(id, stored, decode, true)
+	return c.get(id, stored, nil, decode, true)
+}
+
+// PatientKeyed is Patient for a record whose decoding needs more than its
+// stored bytes: key is the rest of what decode reads (a patient's wrapped
+// data key, nil when there is none). An entry is found only when both its
+// stored bytes and its key are the same as when it was decoded, so a
+// record whose key was deleted (a patient being erased) or replaced is
+// decoded again, and fails or succeeds as it would without the cache.
+func (c *Cache) PatientKeyed(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+	return c.get(id, stored, key, decode, true)
 }
 
 // Shared is Patient for a reader that only looks at the record (a page of
@@ -83,14 +93,19 @@ func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Pat
 // which every later reader of these bytes would see; Clone it first to
 // change it. Assigning a field of the returned struct value is fine.
 func (c *Cache) Shared(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
-	return c.get(id, stored, decode, false)
+	return c.get(id, stored, nil, decode, false)
 }
 
-func (c *Cache) get(id string, stored []byte, decode func([]byte) (store.Patient, error), copied bool) (store.Patient, error) {
+// SharedKeyed is Shared with a key, as PatientKeyed.
+func (c *Cache) SharedKeyed(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+	return c.get(id, stored, key, decode, false)
+}
+
+func (c *Cache) get(id string, stored, key []byte, decode func([]byte) (store.Patient, error), copied bool) (store.Patient, error) {
 	if c == nil {
 		return decode(stored)
 	}
-	sum := maphash.Bytes(c.seed, stored)
+	sum := c.sum(stored, key)
 	c.mu.Lock()
 	if el, ok := c.byID[id]; ok {
 		e := el.Value.(*entry)
@@ -120,6 +135,20 @@ func (c *Cache) get(id string, stored []byte, decode func([]byte) (store.Patient
 		c.put(&entry{id: id, sum: sum, n: len(stored), p: kept})
 	}
 	return p, nil
+}
+
+// sum identifies stored bytes and a key: the entry also keeps the stored
+// length, which pins where one ends and the other begins.
+func (c *Cache) sum(stored, key []byte) uint64 {
+	if key == nil {
+		return maphash.Bytes(c.seed, stored)
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.Write(stored)
+	h.WriteByte(1)
+	h.Write(key)
+	return h.Sum64()
 }
 
 func (c *Cache) put(e *entry) {

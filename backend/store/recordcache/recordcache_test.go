@@ -200,3 +200,27 @@ func TestSharedSkipsTheCopy(t *testing.T) {
 		t.Errorf("nil cache: %+v, %v", p, err)
 	}
 }
+
+// TestKeyedEntryNeedsTheSameKey: a record read with another key than the
+// one it was decoded with (none: a patient's key deleted by their erasure;
+// or a new one) is decoded again, so that decode decides, not the cache.
+func TestKeyedEntryNeedsTheSameKey(t *testing.T) {
+	c, f := New(0, 0), &fakeStore{}
+	rec := stored("p1", "Ana")
+	refuse := func([]byte) (store.Patient, error) { return store.Patient{}, errors.New("no data key") }
+	if _, err := c.PatientKeyed("p1", rec, []byte("key-1"), f.decode); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PatientKeyed("p1", rec, []byte("key-1"), f.decode); err != nil || f.decodes != 1 {
+		t.Fatalf("same bytes and key: %d decodes, %v; want a hit", f.decodes, err)
+	}
+	if _, err := c.PatientKeyed("p1", rec, nil, refuse); err == nil {
+		t.Error("the record was read from the cache without its key")
+	}
+	if _, err := c.SharedKeyed("p1", rec, []byte("key-2"), refuse); err == nil {
+		t.Error("the record was read from the cache with another key")
+	}
+	if _, err := c.Patient("p1", rec, refuse); err == nil {
+		t.Error("an unkeyed read found the keyed entry")
+	}
+}

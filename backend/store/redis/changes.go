@@ -139,11 +139,11 @@ func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.P
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	b, dk, err := s.patientReply(patientID, rec.Val())
+	b, wrapped, err := patientReply(rec.Val())
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	pt, err := s.openPatientCached(dk, patientID, b)
+	pt, err := s.openPatientCached(patientID, b, wrapped)
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
 	}

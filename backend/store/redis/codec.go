@@ -169,12 +169,7 @@ func (s *Store) sealPatient(dk *seal.DataKey, p store.Patient) ([]byte, error) {
 
 // openPatient decodes a stored patient record of any format, sealed or
 // not (see sealing.go); id is the patient's, which the ciphertext binds.
-// openPatientCached is openPatient through the cache of decoded records:
-// the same stored bytes read again are copied, not opened and decoded.
-func (s *Store) openPatientCached(dk *seal.DataKey, id string, b []byte) (store.Patient, error) {
-	return s.patients.Patient(id, b, func(b []byte) (store.Patient, error) { return s.openPatient(dk, id, b) })
-}
-
+// (openPatientCached, in patient.go, goes through the record cache.)
 func (s *Store) openPatient(dk *seal.DataKey, id string, b []byte) (store.Patient, error) {
 	raw, err := openVersioned(dk, kindPatient, id, versionedHeaderLen, b)
 	if err != nil {

@@ -72,21 +72,39 @@ func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error
 // the patient's data key (nil for a patient created before sealing).
 func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []byte, *seal.DataKey, error) {
 	const opName = "redisstore.GetPatient"
-	b, dk, err := s.getPatient(ctx, id)
+	b, wrapped, err := s.getPatientRaw(ctx, id)
 	if err != nil {
 		return store.Patient{}, nil, nil, s.fail(opName, err)
 	}
-	p, err := s.openPatientCached(dk, id, b)
+	dk, err := s.dataKey(id, wrapped)
+	if err != nil {
+		return store.Patient{}, nil, nil, s.fail(opName, err)
+	}
+	p, err := s.openPatientCached(id, b, wrapped)
 	if err != nil {
 		return store.Patient{}, nil, nil, fmt.Errorf("%s: %w", opName, err)
 	}
 	return p, casHeader(b, versionedHeaderLen), dk, nil
 }
 
-// getPatient reads the stored record and the patient's data key in one
-// round trip (MGET: both live in the patient's slot); redis.Nil when there
-// is no record.
+// getPatient reads the stored record and opens the patient's data key;
+// redis.Nil when there is no record.
 func (s *Store) getPatient(ctx context.Context, id string) ([]byte, *seal.DataKey, error) {
+	b, wrapped, err := s.getPatientRaw(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	dk, err := s.dataKey(id, wrapped)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, dk, nil
+}
+
+// getPatientRaw reads the stored record and the patient's wrapped data
+// key in one round trip (MGET: both live in the patient's slot); redis.Nil
+// when there is no record.
+func (s *Store) getPatientRaw(ctx context.Context, id string) ([]byte, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -96,24 +114,43 @@ func (s *Store) getPatient(ctx context.Context, id string) ([]byte, *seal.DataKe
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.patientReply(id, vals)
+	return patientReply(vals)
 }
 
-// patientReply is the stored record and the patient's data key from the
-// reply to MGET record key; redis.Nil when there is no record.
-func (s *Store) patientReply(id string, vals []any) ([]byte, *seal.DataKey, error) {
+// patientReply is the stored record and the patient's wrapped data key
+// (nil when there is none) from the reply to MGET record key; redis.Nil
+// when there is no record.
+func patientReply(vals []any) ([]byte, []byte, error) {
 	rec, ok := vals[0].(string)
 	if !ok {
 		return nil, nil, redis.Nil
 	}
-	var dk *seal.DataKey
+	var wrapped []byte
 	if w, ok := vals[1].(string); ok {
-		var err error
-		if dk, err = s.dataKey(id, []byte(w)); err != nil {
-			return nil, nil, err
-		}
+		wrapped = []byte(w)
 	}
-	return []byte(rec), dk, nil
+	return []byte(rec), wrapped, nil
+}
+
+// openPatientCached is openPatient through the cache of decoded records:
+// the same stored bytes read again with the same wrapped data key are
+// copied, not opened and decoded, and the data key is opened only to
+// decode. A record read without the key it was opened with (deleted by a
+// patient's erasure, which shreds the key before it deletes the record,
+// or replaced) is opened again, and fails as it would uncached.
+func (s *Store) openPatientCached(id string, b, wrapped []byte) (store.Patient, error) {
+	return s.patients.PatientKeyed(id, b, wrapped, s.opener(id, wrapped))
+}
+
+// opener opens a record of the patient with their wrapped data key.
+func (s *Store) opener(id string, wrapped []byte) func([]byte) (store.Patient, error) {
+	return func(b []byte) (store.Patient, error) {
+		dk, err := s.dataKey(id, wrapped)
+		if err != nil {
+			return store.Patient{}, err
+		}
+		return s.openPatient(dk, id, b)
+	}
 }
 
 // UpdatePatient applies fn to the current record and stores the result
@@ -131,18 +168,22 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		b, dk, err := s.getPatient(ctx, id)
+		b, wrapped, err := s.getPatientRaw(ctx, id)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
-		cur, err := s.openPatientCached(dk, id, b)
+		dk, err := s.dataKey(id, wrapped)
+		if err != nil {
+			return store.Patient{}, s.fail(opName, err)
+		}
+		cur, err := s.openPatientCached(id, b, wrapped)
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
 		curHeader := casHeader(b, versionedHeaderLen)
 		// fn may change cur's slices in place: the change log compares
 		// next with a copy of its own.
-		old, err := s.openPatientCached(dk, id, b) // a copy, from the cache
+		old, err := s.openPatientCached(id, b, wrapped) // a copy, from the cache
 		if err != nil {
 			return store.Patient{}, fmt.Errorf("%s: %w", opName, err)
 		}
@@ -252,25 +293,15 @@ func (s *Store) getPatients(ctx context.Context, ids []string, shared bool) ([]s
 	}
 	out := make([]store.Patient, len(ids))
 	for i, c := range cmds {
-		vals := c.Val()
-		rec, ok := vals[0].(string)
-		if !ok {
+		rec, wrapped, err := patientReply(c.Val())
+		if errors.Is(err, redis.Nil) {
 			continue
 		}
-		var dk *seal.DataKey
-		if w, ok := vals[1].(string); ok {
-			var err error
-			if dk, err = s.dataKey(ids[i], []byte(w)); err != nil {
-				return nil, err
-			}
-		}
 		var p store.Patient
-		var err error
 		if shared {
-			id := ids[i]
-			p, err = s.patients.Shared(id, []byte(rec), func(b []byte) (store.Patient, error) { return s.openPatient(dk, id, b) })
+			p, err = s.patients.SharedKeyed(ids[i], rec, wrapped, s.opener(ids[i], wrapped))
 		} else {
-			p, err = s.openPatientCached(dk, ids[i], []byte(rec))
+			p, err = s.openPatientCached(ids[i], rec, wrapped)
 		}
 		if err != nil {
 			return nil, err

@@ -59,3 +59,42 @@ func TestCachedRecordsFollowOtherInstances(t *testing.T) {
 		t.Errorf("b read %q after a's update", got.Medications[0].Name)
 	}
 }
+
+// TestCachedRecordsNotReadAfterKeyShredded: a patient's erasure deletes
+// their wrapped data key before their record (crypto-shredding first; a
+// delete that stops there leaves the record, unreadable). Another
+// instance that had the record in its cache must not read it from there
+// once the key is gone, in GetPatient, PatientWithParts or ListPatients.
+func TestCachedRecordsNotReadAfterKeyShredded(t *testing.T) {
+	a, _, raw := twoStores(t)
+	ctx := t.Context()
+	if err := a.CreatePatient(ctx, storetest.SamplePatient("pat-1", "ph-1", 20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetPatient(ctx, "pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.PatientWithParts(ctx, "pat-1"); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := a.ListPatients(ctx, "ph-1", "", 10); err != nil || len(list) != 1 {
+		t.Fatalf("ListPatients: %d patients, %v", len(list), err)
+	}
+	keys, err := raw.Keys(ctx, "*p:pat-1}:key").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the patient's data key: %q, %v", keys, err)
+	}
+	// What DeletePatient's second step does on another instance.
+	if err := raw.Del(ctx, keys[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := a.GetPatient(ctx, "pat-1"); err == nil {
+		t.Errorf("GetPatient read %q after the data key was deleted (from the record cache)", p.GivenName)
+	}
+	if p, _, err := a.PatientWithParts(ctx, "pat-1"); err == nil {
+		t.Errorf("PatientWithParts read %q after the data key was deleted (from the record cache)", p.GivenName)
+	}
+	if list, err := a.ListPatients(ctx, "ph-1", "", 10); err == nil && len(list) > 0 {
+		t.Errorf("ListPatients read %q after the data key was deleted (from the record cache)", list[0].GivenName)
+	}
+}
