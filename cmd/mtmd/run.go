@@ -192,9 +192,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	ready.checkOnce(ctx)
+	// The checks write probe files in the data and audit directories: run
+	// returns only once the last one has finished, before the store and
+	// the sink close.
 	readyCtx, stopReadiness := context.WithCancel(ctx)
-	defer stopReadiness()
-	go ready.run(readyCtx)
+	readinessDone := make(chan struct{})
+	defer func() { stopReadiness(); <-readinessDone }()
+	go func() { defer close(readinessDone); ready.run(readyCtx) }()
 
 	apiLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
