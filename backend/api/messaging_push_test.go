@@ -3,13 +3,10 @@ package api_test
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/mtmapp/mtm/backend/api"
-	"github.com/mtmapp/mtm/notifications/fcmfake"
-	"github.com/mtmapp/mtm/notifications/push"
 	"github.com/mtmapp/mtm/notifications/replies"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
@@ -23,13 +20,7 @@ import (
 func TestReplyNoticeFollowsTheGrantsAtReply(t *testing.T) {
 	ctx := context.Background()
 	base := newEnv(t)
-	fake := fcmfake.New(fcmfake.Options{})
-	fsrv := httptest.NewServer(fake)
-	t.Cleanup(fsrv.Close)
-	sender, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: "mtm-test", Endpoint: fsrv.URL, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, sender := fakeFCM(t)
 	n, err := replies.New(base.store, sender, slog.New(slog.DiscardHandler), base.clock.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mtmapp/mtm/backend/api"
-	"github.com/mtmapp/mtm/notifications/fcmfake"
-	"github.com/mtmapp/mtm/notifications/push"
 	"github.com/mtmapp/mtm/notifications/refresh"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
@@ -25,13 +22,7 @@ import (
 func TestPharmacyEditWakesThePatientSide(t *testing.T) {
 	ctx := context.Background()
 	base := newEnv(t)
-	fake := fcmfake.New(fcmfake.Options{})
-	fsrv := httptest.NewServer(fake)
-	t.Cleanup(fsrv.Close)
-	sender, err := push.NewFCM(ctx, push.FCMConfig{ProjectID: "mtm-test", Endpoint: fsrv.URL, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, sender := fakeFCM(t)
 	n, err := refresh.New(base.store, sender, slog.New(slog.DiscardHandler), refresh.Options{Window: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
