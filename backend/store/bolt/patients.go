@@ -157,7 +157,7 @@ func (s *Store) getPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
 	if v == nil {
 		return store.Patient{}, store.ErrNotFound
 	}
-	return s.patients.Patient(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
+	return s.patients.Patient(id, v, nil, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
 }
 
 // decodePatient opens and decodes a stored patient record: sealed under

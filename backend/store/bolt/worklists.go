@@ -109,7 +109,7 @@ func (s *Store) sharedPatient(b *bbolt.Bucket, id string) (store.Patient, error)
 	if v == nil {
 		return store.Patient{}, store.ErrNotFound
 	}
-	return s.patients.Shared(id, v, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
+	return s.patients.Shared(id, v, nil, func(v []byte) (store.Patient, error) { return s.decodePatient(b.Tx(), id, v) })
 }
 
 // parseDateKey reads a dateKey: eight digits of a valid date.

@@ -73,17 +73,14 @@ func New(maxEntries, maxStoredBytes int) *Cache {
 // result, which it keeps (a copy) for the next time. A decode error is
 // returned as is and nothing is kept. The caller owns the returned record
 // and may change it in place. A nil Cache only decodes.
-func (c *Cache) Patient(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
-	return c.get(id, stored, nil, decode, true)
-}
-
-// PatientKeyed is Patient for a record whose decoding needs more than its
-// stored bytes: key is the rest of what decode reads (a patient's wrapped
-// data key, nil when there is none). An entry is found only when both its
-// stored bytes and its key are the same as when it was decoded, so a
-// record whose key was deleted (a patient being erased) or replaced is
-// decoded again, and fails or succeeds as it would without the cache.
-func (c *Cache) PatientKeyed(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+//
+// key is the rest of what decode reads besides the stored bytes (a
+// patient's wrapped data key on Redis; nil when there is none). An entry
+// is found only when both its stored bytes and its key are the same as
+// when it was decoded, so a record whose key was deleted (a patient being
+// erased) or replaced is decoded again, and fails or succeeds as it would
+// without the cache.
+func (c *Cache) Patient(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
 	return c.get(id, stored, key, decode, true)
 }
 
@@ -92,12 +89,7 @@ func (c *Cache) PatientKeyed(id string, stored, key []byte, decode func([]byte) 
 // must not change anything it holds (its slices, maps, nested records),
 // which every later reader of these bytes would see; Clone it first to
 // change it. Assigning a field of the returned struct value is fine.
-func (c *Cache) Shared(id string, stored []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
-	return c.get(id, stored, nil, decode, false)
-}
-
-// SharedKeyed is Shared with a key, as PatientKeyed.
-func (c *Cache) SharedKeyed(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
+func (c *Cache) Shared(id string, stored, key []byte, decode func([]byte) (store.Patient, error)) (store.Patient, error) {
 	return c.get(id, stored, key, decode, false)
 }
 

@@ -34,14 +34,14 @@ func (f *fakeStore) decode(b []byte) (store.Patient, error) {
 
 func TestHitSkipsDecodeAndReturnsOwnCopy(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
-	first, err := c.Patient("p1", stored("p1", "Ana"), f.decode)
+	first, err := c.Patient("p1", stored("p1", "Ana"), nil, f.decode)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The caller changes its record in place, as UpdatePatient's functions do.
 	first.Medications[0].Name = "changed"
 	first.Medications[0].History[0].Reason = "changed"
-	second, err := c.Patient("p1", stored("p1", "Ana"), f.decode)
+	second, err := c.Patient("p1", stored("p1", "Ana"), nil, f.decode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestHitSkipsDecodeAndReturnsOwnCopy(t *testing.T) {
 		t.Errorf("second read = %+v, want %+v (a caller's change leaked into the cache)", second, want)
 	}
 	second.Medications[0].Name = "again"
-	third, _ := c.Patient("p1", stored("p1", "Ana"), f.decode)
+	third, _ := c.Patient("p1", stored("p1", "Ana"), nil, f.decode)
 	if third.Medications[0].Name != "metformin" {
 		t.Errorf("third read's medicine = %q: a hit's copy shares memory with the cache", third.Medications[0].Name)
 	}
@@ -66,11 +66,11 @@ func TestHitSkipsDecodeAndReturnsOwnCopy(t *testing.T) {
 // new bytes are decoded, never answered from the old entry.
 func TestChangedBytesMiss(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
-	if _, err := c.Patient("p1", stored("p1", "Ana"), f.decode); err != nil {
+	if _, err := c.Patient("p1", stored("p1", "Ana"), nil, f.decode); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"Bea", "Anb", "Ana "} { // same length, one byte off, longer
-		p, err := c.Patient("p1", stored("p1", name), f.decode)
+		p, err := c.Patient("p1", stored("p1", name), nil, f.decode)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestChangedBytesMiss(t *testing.T) {
 	if f.decodes != 4 {
 		t.Errorf("decodes = %d, want 4", f.decodes)
 	}
-	if p, _ := c.Patient("p1", stored("p1", "Ana "), f.decode); p.GivenName != "Ana " || f.decodes != 4 {
+	if p, _ := c.Patient("p1", stored("p1", "Ana "), nil, f.decode); p.GivenName != "Ana " || f.decodes != 4 {
 		t.Errorf("the newest bytes should hit: %q, decodes %d", p.GivenName, f.decodes)
 	}
 }
@@ -89,7 +89,7 @@ func TestChangedBytesMiss(t *testing.T) {
 func TestDecodeErrorNotKept(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
 	for range 2 {
-		if _, err := c.Patient("p1", []byte("garbage"), f.decode); err == nil {
+		if _, err := c.Patient("p1", []byte("garbage"), nil, f.decode); err == nil {
 			t.Fatal("no error for an undecodable record")
 		}
 	}
@@ -102,15 +102,15 @@ func TestBounds(t *testing.T) {
 	t.Run("entries", func(t *testing.T) {
 		c, f := New(2, 0), &fakeStore{}
 		for _, id := range []string{"p1", "p2", "p1", "p3"} { // p1 used again: p2 is the oldest
-			c.Patient(id, stored(id, "x"), f.decode)
+			c.Patient(id, stored(id, "x"), nil, f.decode)
 		}
 		f.decodes = 0
-		c.Patient("p1", stored("p1", "x"), f.decode)
-		c.Patient("p3", stored("p3", "x"), f.decode)
+		c.Patient("p1", stored("p1", "x"), nil, f.decode)
+		c.Patient("p3", stored("p3", "x"), nil, f.decode)
 		if f.decodes != 0 {
 			t.Errorf("p1 and p3 should be kept; %d decodes", f.decodes)
 		}
-		c.Patient("p2", stored("p2", "x"), f.decode)
+		c.Patient("p2", stored("p2", "x"), nil, f.decode)
 		if f.decodes != 1 {
 			t.Errorf("p2 should have been evicted; %d decodes", f.decodes)
 		}
@@ -122,12 +122,12 @@ func TestBounds(t *testing.T) {
 		c, f := New(100, 10), &fakeStore{} // "pN|x" is 4 bytes: two fit
 		for i := range 5 {
 			id := fmt.Sprintf("p%d", i)
-			c.Patient(id, stored(id, "x"), f.decode)
+			c.Patient(id, stored(id, "x"), nil, f.decode)
 		}
 		if s := c.Stats(); s.Entries != 2 || s.StoredBytes != 8 {
 			t.Errorf("stats = %+v, want 2 entries of 8 bytes", s)
 		}
-		c.Patient("big", stored("big", "a name longer than the bound"), f.decode)
+		c.Patient("big", stored("big", "a name longer than the bound"), nil, f.decode)
 		if s := c.Stats(); s.Entries != 2 || s.StoredBytes != 8 {
 			t.Errorf("a record larger than the bound was kept or evicted others: %+v", s)
 		}
@@ -143,7 +143,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				id := fmt.Sprintf("p%d", (w+i)%5)
-				p, err := c.Patient(id, stored(id, "x"), f.decode)
+				p, err := c.Patient(id, stored(id, "x"), nil, f.decode)
 				if err != nil || p.ID != id {
 					t.Errorf("read %q: %+v, %v", id, p.ID, err)
 					return
@@ -158,7 +158,7 @@ func TestConcurrentUse(t *testing.T) {
 // TestForget: a deleted patient's clear record leaves memory with them.
 func TestForget(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
-	if _, err := c.Patient("p1", stored("p1", "Ana"), f.decode); err != nil {
+	if _, err := c.Patient("p1", stored("p1", "Ana"), nil, f.decode); err != nil {
 		t.Fatal(err)
 	}
 	c.Forget("p1")
@@ -166,7 +166,7 @@ func TestForget(t *testing.T) {
 	if s := c.Stats(); s.Entries != 0 || s.StoredBytes != 0 {
 		t.Fatalf("after Forget: %+v, want empty", s)
 	}
-	if _, err := c.Patient("p1", stored("p1", "Ana"), f.decode); err != nil || f.decodes != 2 {
+	if _, err := c.Patient("p1", stored("p1", "Ana"), nil, f.decode); err != nil || f.decodes != 2 {
 		t.Fatalf("a forgotten record must be decoded again: decodes %d, %v", f.decodes, err)
 	}
 }
@@ -176,27 +176,27 @@ func TestForget(t *testing.T) {
 // what Patient returns afterwards is still the caller's own copy.
 func TestSharedSkipsTheCopy(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
-	a, err := c.Shared("p1", stored("p1", "Ana"), f.decode)
+	a, err := c.Shared("p1", stored("p1", "Ana"), nil, f.decode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := c.Shared("p1", stored("p1", "Ana"), f.decode)
+	b, _ := c.Shared("p1", stored("p1", "Ana"), nil, f.decode)
 	if f.decodes != 1 {
 		t.Errorf("decodes = %d, want 1", f.decodes)
 	}
 	if &a.Medications[0] != &b.Medications[0] {
 		t.Error("two shared reads of the same bytes hold different copies")
 	}
-	own, _ := c.Patient("p1", stored("p1", "Ana"), f.decode)
+	own, _ := c.Patient("p1", stored("p1", "Ana"), nil, f.decode)
 	own.Medications[0].Name = "changed"
-	if again, _ := c.Shared("p1", stored("p1", "Ana"), f.decode); again.Medications[0].Name != "metformin" || f.decodes != 1 {
+	if again, _ := c.Shared("p1", stored("p1", "Ana"), nil, f.decode); again.Medications[0].Name != "metformin" || f.decodes != 1 {
 		t.Errorf("after a copy was changed the shared record reads %q (%d decodes)", again.Medications[0].Name, f.decodes)
 	}
-	if _, err := c.Shared("p1", stored("p1", "Bea"), f.decode); err != nil || f.decodes != 2 {
+	if _, err := c.Shared("p1", stored("p1", "Bea"), nil, f.decode); err != nil || f.decodes != 2 {
 		t.Errorf("changed bytes: %v, %d decodes, want a miss", err, f.decodes)
 	}
 	var none *Cache
-	if p, err := none.Shared("p2", stored("p2", "Cy"), f.decode); err != nil || p.GivenName != "Cy" {
+	if p, err := none.Shared("p2", stored("p2", "Cy"), nil, f.decode); err != nil || p.GivenName != "Cy" {
 		t.Errorf("nil cache: %+v, %v", p, err)
 	}
 }
@@ -208,19 +208,19 @@ func TestKeyedEntryNeedsTheSameKey(t *testing.T) {
 	c, f := New(0, 0), &fakeStore{}
 	rec := stored("p1", "Ana")
 	refuse := func([]byte) (store.Patient, error) { return store.Patient{}, errors.New("no data key") }
-	if _, err := c.PatientKeyed("p1", rec, []byte("key-1"), f.decode); err != nil {
+	if _, err := c.Patient("p1", rec, []byte("key-1"), f.decode); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PatientKeyed("p1", rec, []byte("key-1"), f.decode); err != nil || f.decodes != 1 {
+	if _, err := c.Patient("p1", rec, []byte("key-1"), f.decode); err != nil || f.decodes != 1 {
 		t.Fatalf("same bytes and key: %d decodes, %v; want a hit", f.decodes, err)
 	}
-	if _, err := c.PatientKeyed("p1", rec, nil, refuse); err == nil {
+	if _, err := c.Patient("p1", rec, nil, refuse); err == nil {
 		t.Error("the record was read from the cache without its key")
 	}
-	if _, err := c.SharedKeyed("p1", rec, []byte("key-2"), refuse); err == nil {
+	if _, err := c.Shared("p1", rec, []byte("key-2"), refuse); err == nil {
 		t.Error("the record was read from the cache with another key")
 	}
-	if _, err := c.Patient("p1", rec, refuse); err == nil {
+	if _, err := c.Patient("p1", rec, nil, refuse); err == nil {
 		t.Error("an unkeyed read found the keyed entry")
 	}
 }

@@ -105,7 +105,11 @@ func TestPatientFormatsReadAndMigrate(t *testing.T) {
 			if raw[0] != formatSealed {
 				t.Fatalf("updated record has format %d, want sealed (%d)", raw[0], formatSealed)
 			}
-			_, dk, err := current.getPatient(ctx, "pat-1")
+			_, wrapped, err := current.getPatient(ctx, "pat-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dk, err := current.dataKey("pat-1", wrapped)
 			if err != nil {
 				t.Fatal(err)
 			}

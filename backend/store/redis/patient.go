@@ -72,7 +72,7 @@ func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error
 // the patient's data key (nil for a patient created before sealing).
 func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []byte, *seal.DataKey, error) {
 	const opName = "redisstore.GetPatient"
-	b, wrapped, err := s.getPatientRaw(ctx, id)
+	b, wrapped, err := s.getPatient(ctx, id)
 	if err != nil {
 		return store.Patient{}, nil, nil, s.fail(opName, err)
 	}
@@ -87,24 +87,10 @@ func (s *Store) readPatient(ctx context.Context, id string) (store.Patient, []by
 	return p, casHeader(b, versionedHeaderLen), dk, nil
 }
 
-// getPatient reads the stored record and opens the patient's data key;
-// redis.Nil when there is no record.
-func (s *Store) getPatient(ctx context.Context, id string) ([]byte, *seal.DataKey, error) {
-	b, wrapped, err := s.getPatientRaw(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	dk, err := s.dataKey(id, wrapped)
-	if err != nil {
-		return nil, nil, err
-	}
-	return b, dk, nil
-}
-
-// getPatientRaw reads the stored record and the patient's wrapped data
+// getPatient reads the stored record and the patient's wrapped data
 // key in one round trip (MGET: both live in the patient's slot); redis.Nil
 // when there is no record.
-func (s *Store) getPatientRaw(ctx context.Context, id string) ([]byte, []byte, error) {
+func (s *Store) getPatient(ctx context.Context, id string) ([]byte, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -139,7 +125,7 @@ func patientReply(vals []any) ([]byte, []byte, error) {
 // patient's erasure, which shreds the key before it deletes the record,
 // or replaced) is opened again, and fails as it would uncached.
 func (s *Store) openPatientCached(id string, b, wrapped []byte) (store.Patient, error) {
-	return s.patients.PatientKeyed(id, b, wrapped, s.opener(id, wrapped))
+	return s.patients.Patient(id, b, wrapped, s.opener(id, wrapped))
 }
 
 // opener opens a record of the patient with their wrapped data key.
@@ -168,7 +154,7 @@ func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Pati
 				return store.Patient{}, s.fail(opName, err)
 			}
 		}
-		b, wrapped, err := s.getPatientRaw(ctx, id)
+		b, wrapped, err := s.getPatient(ctx, id)
 		if err != nil {
 			return store.Patient{}, s.fail(opName, err)
 		}
@@ -299,7 +285,7 @@ func (s *Store) getPatients(ctx context.Context, ids []string, shared bool) ([]s
 		}
 		var p store.Patient
 		if shared {
-			p, err = s.patients.SharedKeyed(ids[i], rec, wrapped, s.opener(ids[i], wrapped))
+			p, err = s.patients.Shared(ids[i], rec, wrapped, s.opener(ids[i], wrapped))
 		} else {
 			p, err = s.openPatientCached(ids[i], rec, wrapped)
 		}
