@@ -24,9 +24,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The run re-executes this binary as the bare connect-go server, the
-	// floor every phase is compared with.
-	if len(os.Args) == 3 && os.Args[1] == procs.BareFlag {
-		if err := procs.ServeBare(ctx, os.Args[2]); err != nil {
+	// floor every phase is compared with (and the answers it replays).
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == procs.BareFlag {
+		var answers procs.Answers
+		if len(os.Args) == 4 {
+			a, err := procs.ReadAnswers(os.Args[3])
+			if err != nil {
+				os.Stderr.WriteString("mtmload: " + err.Error() + "\n")
+				os.Exit(1)
+			}
+			answers = a
+		}
+		if err := procs.ServeBare(ctx, os.Args[2], answers); err != nil {
 			os.Stderr.WriteString("mtmload: " + err.Error() + "\n")
 			os.Exit(1)
 		}

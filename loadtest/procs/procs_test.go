@@ -2,6 +2,7 @@ package procs_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mtmapp/mtm/loadtest"
 	"github.com/mtmapp/mtm/loadtest/procs"
@@ -88,7 +92,7 @@ func TestServeBare(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- procs.ServeBare(ctx, addr) }()
+	go func() { done <- procs.ServeBare(ctx, addr, nil) }()
 	d, err := loadtest.NewDevices("http://"+addr, loadtest.ConnectH2C, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -125,5 +129,87 @@ func TestServeBare(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeBare did not stop with its context")
+	}
+}
+
+// The bare server replays recorded answers byte for byte, by set, to
+// every codec (a 20-medicine PML and a median patient's differ for the
+// same procedure), and says not_found for a set it was not given. Many
+// calls at once each get the whole recording: Connect pools the buffer an
+// answer is written from, and a recording handed over as that buffer was
+// overwritten by later calls.
+func TestBareReplaysAnswers(t *testing.T) {
+	meds := func(n int) *mtmv1.GetMedicationListResponse {
+		res := &mtmv1.GetMedicationListResponse{MedicationList: &mtmv1.PersonalMedicationList{}, SyncVersion: 7}
+		for i := range n {
+			res.MedicationList.Medications = append(res.MedicationList.Medications, &mtmv1.Medication{
+				Id: "md_" + strconv.Itoa(i), Name: "Medicine " + strconv.Itoa(i), HowIUseIt: strings.Repeat("one tablet by mouth ", 8)})
+		}
+		return res
+	}
+	answers := procs.Answers{}
+	for set, n := range map[string]int{"pml20": 20, "open": 7} {
+		b, err := proto.Marshal(meds(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := protojson.Marshal(meds(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers.Add(set, mtmv1connect.PatientServiceGetMedicationListProcedure, procs.Answer{Proto: b, JSON: j})
+	}
+	port, err := procs.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	go func() { _ = procs.ServeBare(t.Context(), addr, answers) }()
+	for _, protocol := range []loadtest.Protocol{loadtest.ConnectH2C, loadtest.ConnectJSON} {
+		d, err := loadtest.NewDevices("http://"+addr, protocol, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		call := func(dev int, set string) (*mtmv1.GetMedicationListResponse, error) {
+			client := mtmv1connect.NewPatientServiceClient(d.HTTP(dev), d.URL(), d.Options()...)
+			req := loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: "pt_other"}, "any-token")
+			req.Header().Set(procs.ReplayHeader, set)
+			res, err := client.GetMedicationList(t.Context(), req)
+			if err != nil {
+				return nil, err
+			}
+			return res.Msg, nil
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, err = call(0, "open"); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", protocol, err)
+		}
+		errs := make(chan error, 200)
+		for k := range cap(errs) {
+			go func() {
+				set, n := "pml20", 20
+				if k%2 == 1 {
+					set, n = "open", 7
+				}
+				got, err := call(k%4, set)
+				if err == nil && !proto.Equal(got, meds(n)) {
+					err = fmt.Errorf("%s: set %s answered %d medicines, not the recording of %d", protocol, set, len(got.GetMedicationList().GetMedications()), n)
+				}
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := call(0, "nobody"); connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("%s: a set never recorded answered %v, want not_found", protocol, err)
+		}
 	}
 }

@@ -439,9 +439,16 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	load := loadtest.Load{Concurrency: c.Concurrency, Duration: c.PhaseDuration, MaxIterations: c.MaxIterations}
 	// The floor: a bare connect-go handler in its own process, driven by
 	// the same devices, tokens, protocol and concurrency.
-	var floor func(loadtest.Load) loadtest.Phase
+	// It also replays mtmd's answers to the PML read and the app open
+	// (the answer floors, scenario.RecordAnswers).
+	var floor, floorPML, floorOpen func(loadtest.Load) loadtest.Phase
 	if c.BareBinary != "" {
-		b, err := procs.StartBare(ctx, c.BareBinary, filepath.Join(dir, "bare"))
+		median := env.MedianPatient()
+		answers, err := env.RecordAnswers(ctx, pml[0], median)
+		if err != nil {
+			return run, err
+		}
+		b, err := procs.StartBare(ctx, c.BareBinary, filepath.Join(dir, "bare"), answers)
 		if err != nil {
 			return run, err
 		}
@@ -452,11 +459,13 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		}
 		defer d.Close()
 		bare := scenario.NewClients(d)
-		floor = func(l loadtest.Load) loadtest.Phase {
-			p := env.Floor(l, pml, bare)
+		onBare := func(p loadtest.Phase) loadtest.Phase {
 			p.ServerCPU = b.CPUTime
 			return p
 		}
+		floor = func(l loadtest.Load) loadtest.Phase { return onBare(env.Floor(l, pml, bare)) }
+		floorPML = func(l loadtest.Load) loadtest.Phase { return onBare(env.FloorPML(l, pml, bare)) }
+		floorOpen = func(l loadtest.Load) loadtest.Phase { return onBare(env.FloorAppOpen(l, bare, median)) }
 		r.Floor = scenario.PhaseFloor
 	}
 	// Warm up (not reported): connections, server caches, heap size.
@@ -464,6 +473,7 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 	warmLoad := loadtest.Load{Concurrency: c.Concurrency, Duration: min(c.PhaseDuration, 2*time.Second)}
 	if floor != nil {
 		_ = warm.Run(ctx, floor(warmLoad))
+		_ = warm.Run(ctx, floorPML(warmLoad))
 	}
 	_ = warm.Run(ctx, env.Baseline(warmLoad, pml))
 	_ = warm.Run(ctx, env.ReadPML(warmLoad, pml))
@@ -494,9 +504,19 @@ func runStore(ctx context.Context, c Config, bin, storeName string) (loadtest.St
 		if err := r.Run(ctx, env.ReadPML(load, pml)); err != nil {
 			return run, err
 		}
+		if floorPML != nil {
+			if err := r.Run(ctx, floorPML(load)); err != nil {
+				return run, err
+			}
+		}
 	}
 	if err := env.RequireServed(ctx); err != nil {
 		return run, err
+	}
+	if floorOpen != nil {
+		if err := r.Run(ctx, floorOpen(load)); err != nil {
+			return run, err
+		}
 	}
 	if err := r.Run(ctx, env.AppOpen(load)); err != nil {
 		return run, err

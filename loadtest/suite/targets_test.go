@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -8,39 +9,69 @@ import (
 	"github.com/mtmapp/mtm/loadtest/scenario"
 )
 
-// Rate targets are judged against the bare handler; without a floor in the
-// run they are not judged at all (never against Empty by default).
+// Rate targets are judged against the bare handler: Empty against the
+// empty floor, the PML read and app open against the same bare server
+// sending the same answers (and, as first set, against the empty floor).
+// Without a floor in the run nothing is judged (never against mtmd's own
+// Empty by default).
 func TestTargetsAreRatiosToTheFloor(t *testing.T) {
-	run := func(withFloor bool) loadtest.Report {
+	run := func(withFloor, withAnswers bool) loadtest.Report {
 		phases := []loadtest.PhaseResult{
 			{Name: scenario.PhaseBaseline, Ops: []loadtest.OpStats{{RateVsFloor: 0.85}}},
-			{Name: scenario.PhasePML20, Ops: []loadtest.OpStats{{RateVsFloor: 0.45, P99VsFloor: 1.5}}},
-			{Name: scenario.PhaseAppOpen, RateVsFloor: 0.41},
+			{Name: scenario.PhasePML20, Ops: []loadtest.OpStats{{PerSec: 450, P99Ms: 30, RateVsFloor: 0.15, P99VsFloor: 3}}},
+			{Name: scenario.PhaseAppOpen, CallsPerSec: 300, RateVsFloor: 0.1},
 		}
 		if withFloor {
-			phases = append([]loadtest.PhaseResult{{Name: scenario.PhaseFloor, Ops: []loadtest.OpStats{{PerSec: 1}}}}, phases...)
+			phases = append([]loadtest.PhaseResult{{Name: scenario.PhaseFloor, Ops: []loadtest.OpStats{{PerSec: 3000, P99Ms: 10}}}}, phases...)
+		}
+		if withAnswers {
+			phases = append(phases,
+				loadtest.PhaseResult{Name: scenario.PhaseFloorPML, Ops: []loadtest.OpStats{{PerSec: 1000, P99Ms: 20, RateVsFloor: 0.33, P99VsFloor: 2}}},
+				loadtest.PhaseResult{Name: scenario.PhaseFloorAppOpen, CallsPerSec: 1000, RateVsFloor: 0.33})
 		}
 		return loadtest.Report{Runs: []loadtest.StoreRun{{Store: "bolt", Phases: phases}}}
 	}
-	want := map[string]bool{"Empty through": true, "20-medicine PML read rate": false, "20-medicine PML read p99": true, "app open": true}
+	type want struct {
+		met bool
+		got float64
+	}
+	wants := map[string]want{
+		"Empty through": {true, 0.85},
+		"20-medicine PML read rate / bare handler sending": {false, 0.45},
+		"20-medicine PML read p99 / bare handler sending":  {true, 1.5},
+		"app open calls/s / bare handler sending":          {false, 0.3},
+		"20-medicine PML read rate / bare Empty":           {false, 0.15},
+		"20-medicine PML read p99 / bare Empty":            {false, 3},
+		"app open calls/s / bare Empty":                    {false, 0.1},
+	}
 	seen := 0
-	for _, tg := range Targets(run(true)) {
+	for _, tg := range Targets(run(true, true)) {
 		if !strings.HasSuffix(tg.Name, "(bolt)") {
 			continue
 		}
-		for prefix, met := range want {
+		for prefix, w := range wants {
 			if strings.HasPrefix(tg.Name, prefix) {
 				seen++
-				if !tg.Measured || tg.Met != met {
-					t.Errorf("%s: measured %v met %v (got %.2f), want met %v", tg.Name, tg.Measured, tg.Met, tg.Got, met)
+				if !tg.Measured || tg.Met != w.met || math.Abs(tg.Got-w.got) > 1e-9 {
+					t.Errorf("%s: measured %v met %v got %.2f, want met %v at %.2f", tg.Name, tg.Measured, tg.Met, tg.Got, w.met, w.got)
+				}
+				// As first set, the note says how far the answers alone
+				// bring the bare handler.
+				if strings.Contains(tg.Name, "bare Empty") && !strings.Contains(tg.Note, "same answers reaches") {
+					t.Errorf("%s: note %q does not give the answer floor's own ratio", tg.Name, tg.Note)
 				}
 			}
 		}
 	}
-	if seen != len(want) {
-		t.Errorf("found %d of the %d bolt rate targets", seen, len(want))
+	if seen != len(wants) {
+		t.Errorf("found %d of the %d bolt rate targets", seen, len(wants))
 	}
-	for _, tg := range Targets(run(false)) {
+	for _, tg := range Targets(run(true, false)) {
+		if strings.Contains(tg.Name, "sending the same") && strings.HasSuffix(tg.Name, "(bolt)") && (tg.Measured || tg.Note != "no answer floor in this run") {
+			t.Errorf("%s judged without its answer floor: %+v", tg.Name, tg)
+		}
+	}
+	for _, tg := range Targets(run(false, false)) {
 		if strings.HasSuffix(tg.Name, "(bolt)") && !strings.HasPrefix(tg.Name, "reminder") && !strings.HasPrefix(tg.Name, "work lists") && (tg.Measured || !strings.Contains(tg.Note, "floor")) {
 			t.Errorf("%s judged without a floor: %+v", tg.Name, tg)
 		}
@@ -77,25 +108,4 @@ func TestWorklistTargetsTakeTheWorstList(t *testing.T) {
 	if tg := judge(rep(40)); !tg.Measured || tg.Met || tg.Got != 4 {
 		t.Errorf("follow-ups 4× slower at ten times the patients: %+v, want not met at 4", tg)
 	}
-}
-
-// A rate target says how far the load generator's own cost per call caps
-// it: with the floor costing 50 µs on each side and a PML read costing the
-// client 150 µs, a server as cheap as the bare handler reaches 0.50×.
-func TestRateTargetsNameTheClientCeiling(t *testing.T) {
-	floor := loadtest.PhaseResult{Name: scenario.PhaseFloor, ServerCPUPerCallUs: 50, ClientCPUPerCallUs: 50, Ops: []loadtest.OpStats{{PerSec: 1}}}
-	pml := loadtest.PhaseResult{Name: scenario.PhasePML20, ServerCPUPerCallUs: 300, ClientCPUPerCallUs: 150, Ops: []loadtest.OpStats{{RateVsFloor: 0.2, P99VsFloor: 3}}}
-	if got := ClientCeiling(floor, pml); got < 0.499 || got > 0.501 {
-		t.Fatalf("ClientCeiling = %.3f, want 0.50", got)
-	}
-	rep := loadtest.Report{Runs: []loadtest.StoreRun{{Store: "redis", Phases: []loadtest.PhaseResult{floor, pml}}}}
-	for _, tg := range Targets(rep) {
-		if strings.HasPrefix(tg.Name, "20-medicine PML read rate") && strings.HasSuffix(tg.Name, "(redis)") {
-			if !strings.Contains(tg.Note, "0.50×") || !strings.Contains(tg.Note, "150 µs/call") {
-				t.Errorf("PML read rate note = %q, want the 0.50× ceiling and the client's 150 µs/call", tg.Note)
-			}
-			return
-		}
-	}
-	t.Fatal("no PML read rate target for redis")
 }
