@@ -85,7 +85,7 @@ func (e *Env) RecordAnswers(ctx context.Context, pml, open int) (procs.Answers, 
 		return nil, fmt.Errorf("scenario.RecordAnswers: app open threads: %w", err)
 	}
 	for procedure, msg := range map[string]proto.Message{
-		mtmv1connect.AuthServiceRefreshProcedure:               tokens.Msg,
+		mtmv1connect.AuthServiceRefreshProcedure:              tokens.Msg,
 		mtmv1connect.PatientServiceGetMedicationListProcedure: openList.Msg,
 		mtmv1connect.PatientServiceGetActionPlanProcedure:     plan.Msg,
 		mtmv1connect.MessagingServiceListThreadsProcedure:     threads.Msg,
