@@ -87,7 +87,12 @@ type ChangeLog interface {
 	// PatientWithParts returns the record and the head of its change log
 	// read together (one transaction; one round trip on Redis), so the
 	// versions describe exactly the record returned. ErrNotFound if there
-	// is no such patient.
+	// is no such patient. It is for readers that only look (the app's
+	// reads): the record may be the one the store's cache of decoded
+	// records holds, shared with every reader of the same stored bytes,
+	// so the caller must change nothing it holds (slices, maps, nested
+	// records); Clone it first to change it. Assigning a field of the
+	// returned struct value is fine.
 	PatientWithParts(ctx context.Context, patientID string) (Patient, PartVersions, error)
 	// PatientChanges returns up to limit entries of the patient's change
 	// log with Seq above after, oldest first, and the log's head.

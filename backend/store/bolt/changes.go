@@ -92,7 +92,7 @@ func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.P
 		pv store.PartVersions
 	)
 	err := s.view(ctx, func(tx *bbolt.Tx) (err error) {
-		if p, err = s.getPatient(tx.Bucket(bucketPatients), patientID); err != nil {
+		if p, err = s.sharedPatient(tx.Bucket(bucketPatients), patientID); err != nil {
 			return err
 		}
 		pv, err = s.parts(tx, patientID)

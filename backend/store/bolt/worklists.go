@@ -101,9 +101,9 @@ func (s *Store) ListWorklist(ctx context.Context, pharmacyID string, l store.Wor
 	return out, nil
 }
 
-// sharedPatient is getPatient for ListWorklist, whose callers only read
-// the records: the cached record itself, not a copy (see
-// recordcache.Cache.Shared).
+// sharedPatient is getPatient for callers that only read the records
+// (ListWorklist, PatientWithParts): the cached record itself, not a copy
+// (see recordcache.Cache.Shared).
 func (s *Store) sharedPatient(b *bbolt.Bucket, id string) (store.Patient, error) {
 	v := b.Get([]byte(id))
 	if v == nil {

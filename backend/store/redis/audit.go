@@ -63,11 +63,11 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 }
 
 // appendAuditOnce runs the appendAudit script once: in a pipeline shared
-// with concurrent appends (auditgroup.go), or alone when every write waits
+// with concurrent calls (scriptgroup.go), or alone when every write waits
 // for replica acknowledgements.
 func (s *Store) appendAuditOnce(ctx context.Context, keys []string, args ...any) (int, error) {
 	if !s.replicated() {
-		return s.appendAudit(ctx, keys, args...)
+		return s.grouped(ctx, s.scripts.appendAudit, keys, args...).Int()
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()

@@ -44,9 +44,10 @@ local function logChanges(changes, parts, keep, first)
 end
 `
 
-// changeScripts write the record and its log entries in one step.
+// changeScripts write the record and its log entries in one step, and
+// read the record with its log head in one step.
 type changeScripts struct {
-	casPatient, logChanges *redis.Script
+	casPatient, logChanges, readWithParts *redis.Script
 }
 
 func newChangeScripts() changeScripts {
@@ -67,6 +68,10 @@ return finish('OK')`),
 		logChanges: redis.NewScript(logChangesLua + `
 logChanges(KEYS[1], KEYS[2], ARGV[1], 2)
 return 1`),
+		// Reads only. KEYS[1] patient, KEYS[2] their wrapped data key,
+		// KEYS[3] parts: {record or nil, key or nil, {field, value, …}}.
+		readWithParts: redis.NewScript(`
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[3])}`),
 	}
 }
 
@@ -127,27 +132,34 @@ func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.P
 	if err := ctx.Err(); err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	cctx, cancel := s.call(ctx)
-	defer cancel()
-	var rec *redis.SliceCmd
-	var parts *redis.MapStringStringCmd
-	_, err := s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-		rec = p.MGet(cctx, s.k.patient(patientID), s.k.patientKey(patientID))
-		parts = p.HGetAll(cctx, s.k.patientParts(patientID))
-		return nil
-	})
+	// One script, atomic, in a pipeline shared with concurrent calls
+	// (scriptgroup.go): a busy instance reads many records in one round
+	// trip.
+	reply, err := s.grouped(ctx, s.scripts.changes.readWithParts,
+		[]string{s.k.patient(patientID), s.k.patientKey(patientID), s.k.patientParts(patientID)}).Slice()
+	if err == nil && len(reply) != 3 {
+		err = fmt.Errorf("readWithParts answered %d values, want 3", len(reply))
+	}
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	b, wrapped, err := patientReply(rec.Val())
+	fields, _ := reply[2].([]any)
+	parts := make(map[string]string, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		f, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		parts[f] = v
+	}
+	b, wrapped, err := patientReply(reply[:2])
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	pt, err := s.openPatientCached(patientID, b, wrapped)
+	// Shared: the caller only reads (see store.ChangeLog).
+	pt, err := s.patients.Shared(patientID, b, wrapped, s.opener(patientID, wrapped))
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
 	}
-	pv, err := parsePartVersions(parts.Val())
+	pv, err := parsePartVersions(parts)
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
 	}

@@ -132,7 +132,7 @@ type Store struct {
 	scripts       scripts
 	vault         *seal.Vault
 	wrapped       wrappedKeys
-	audits        *batch.Group[*auditAppend] // concurrent audit appends share a pipeline
+	scriptCalls   *batch.Group[*scriptCall] // concurrent audit appends and record reads share a pipeline
 	// threadOwners remembers the patient of each thread read here, so a
 	// read of the thread fetches the data key in the same round trip.
 	threadOwners threadOwners
@@ -175,7 +175,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("redisstore.New: %w", err)
 	}
-	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec, audits: newAuditGroup(),
+	s := &Store{rdb: client, opts: opts, k: keys{prefix: opts.Prefix}, enc: enc, dec: dec, zenc: zenc, zdec: zdec, scriptCalls: newScriptGroup(),
 		patientFormat: currentPatientFormat, scripts: newScripts(), patients: recordcache.ForEntries(opts.RecordCache)}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()

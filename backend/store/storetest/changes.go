@@ -80,12 +80,20 @@ var changeCases = []testCase{
 	{"RecordWithItsParts", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		must(t, "CreatePatient", s.CreatePatient(ctx, SamplePatient("pat-1", "ph-1", 3)))
+		// A reader's record may be the cache's own (shared by readers);
+		// a writer changing its record in place must not reach it.
+		held, _, err := s.PatientWithParts(ctx, "pat-1")
+		must(t, "PatientWithParts", err)
+		heldWhy := held.Medications[2].WhyIUseIt
 		want, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
 			p.Medications[2].WhyIUseIt = "for my heart"
 			p.OtherInformation = "changed"
 			return p, nil
 		})
 		must(t, "UpdatePatient", err)
+		if held.Medications[2].WhyIUseIt != heldWhy {
+			t.Fatalf("a record read before the update changed under its reader: %q, was %q", held.Medications[2].WhyIUseIt, heldWhy)
+		}
 		got, pv, err := s.PatientWithParts(ctx, "pat-1")
 		must(t, "PatientWithParts", err)
 		if got.Version != want.Version || got.Medications[2].WhyIUseIt != "for my heart" || got.OtherInformation != "changed" {

@@ -90,7 +90,7 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		queued := s.audits.Queued()
+		queued := s.scriptCalls.Queued()
 		if queued == patients*perPatient-1 { // all but the held one
 			break
 		}
@@ -130,5 +130,97 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("pat-%d window = %v, want the newest %d: %v", p, got, keep, want)
 		}
+	}
+}
+
+// TestConcurrentRecordReadsShareAPipeline: the app's record reads
+// (PatientWithParts) queued behind a pipeline go out together with the
+// audit appends queued with them, and each caller gets its own patient's
+// record and change-log head: a reply handed to the wrong caller would
+// show one patient another's medicines.
+func TestConcurrentRecordReadsShareAPipeline(t *testing.T) {
+	addr, _ := redistest.StartServer(t)
+	hook := &pipelineHook{sizes: make(chan int, 1000), holdOne: make(chan struct{})}
+	client := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
+	client.AddHook(hook)
+	t.Cleanup(func() { client.Close() })
+	s, err := New(t.Context(), client, Options{KEK: redistest.KEK()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	const patients = 24
+	want := make([]store.PartVersions, patients)
+	for p := range patients {
+		id := fmt.Sprintf("pat-%d", p)
+		if err := s.CreatePatient(ctx, store.Patient{ID: id, PharmacyID: "ph-1", OtherInformation: "notes of " + id,
+			Medications: []store.Medication{{ID: "md-1", Name: "Medicine of " + id, Version: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		for range p % 3 { // different change-log heads
+			if _, err := s.UpdatePatient(ctx, id, func(pt store.Patient) (store.Patient, error) {
+				pt.OtherInformation += "."
+				return pt, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want[p], err = s.PatientParts(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.ScriptFlush(ctx).Err(); err != nil { // as after a restart
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2*patients+1)
+	var wg sync.WaitGroup
+	read := func(p int) {
+		id := fmt.Sprintf("pat-%d", p)
+		pt, pv, err := s.PatientWithParts(ctx, id)
+		switch {
+		case err != nil:
+			errs <- fmt.Errorf("PatientWithParts(%s): %w", id, err)
+		case pt.ID != id || len(pt.Medications) != 1 || pt.Medications[0].Name != "Medicine of "+id:
+			errs <- fmt.Errorf("PatientWithParts(%s) answered %s's record (%v)", id, pt.ID, pt.Medications)
+		case fmt.Sprint(pv) != fmt.Sprint(want[p]):
+			errs <- fmt.Errorf("PatientWithParts(%s) head %+v, want %+v", id, pv, want[p])
+		default:
+			errs <- nil
+		}
+	}
+	wg.Go(func() { read(0) })
+	for deadline := time.Now().Add(10 * time.Second); !hook.held.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first read never went out in a pipeline")
+		}
+	}
+	for p := 1; p < patients; p++ {
+		wg.Go(func() { read(p) })
+		wg.Go(func() {
+			errs <- s.AppendAuditEvent(ctx, store.AuditEvent{ID: fmt.Sprintf("01JD8Y3Q2W-%03d", p), Time: time.Unix(1_800_000_000, 0),
+				ActorID: "acct-1", ActorRole: store.RolePatient, PatientID: fmt.Sprintf("pat-%d", p),
+				Procedure: "/mtm.v1.PatientService/GetMedicationList", Allowed: true, Outcome: store.OutcomeAllowed, Code: "ok"}, 5)
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.scriptCalls.Queued() < 2*(patients-1); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued, want %d", s.scriptCalls.Queued(), 2*(patients-1))
+		}
+	}
+	close(hook.holdOne)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	close(hook.sizes)
+	var sizes []int
+	for n := range hook.sizes {
+		sizes = append(sizes, n)
+	}
+	if len(sizes) < 2 || sizes[0] != 1 || sizes[1] != 2*(patients-1) {
+		t.Fatalf("scripts per pipeline = %v, want 1 (the held read) then %d reads and appends together", sizes, 2*(patients-1))
 	}
 }
