@@ -62,13 +62,10 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	return fmt.Errorf("%s: the patient's data key keeps changing: %w", opName, store.ErrConflict)
 }
 
-// appendAuditOnce runs the appendAudit script once: in a pipeline shared
-// with concurrent calls (scriptgroup.go), or alone when every write waits
-// for replica acknowledgements.
+// appendAuditOnce runs the appendAudit script once (see eval: in a
+// pipeline shared with concurrent calls, or alone when every write waits
+// for replica acknowledgements).
 func (s *Store) appendAuditOnce(ctx context.Context, keys []string, args ...any) (int, error) {
-	if !s.replicated() {
-		return s.grouped(ctx, s.scripts.appendAudit, keys, args...).Int()
-	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	return s.eval(cctx, s.scripts.appendAudit, keys, args...).Int()

@@ -52,12 +52,14 @@ import (
 func (s *Store) replicated() bool { return s.opts.ReplicaAcks > 0 }
 
 // eval runs sc like redis.Script.Run (EVALSHA, then EVAL when the server
-// does not have the script) and, with Options.ReplicaAcks > 0, waits for
-// the replicas: a write not confirmed in time fails with an error wrapping
-// store.ErrNotReplicated and store.ErrUnavailable. keys must share a slot.
+// does not have the script), in a pipeline shared with concurrent script
+// calls (scriptgroup.go), and, with Options.ReplicaAcks > 0, alone and
+// waiting for the replicas: a write not confirmed in time fails with an
+// error wrapping store.ErrNotReplicated and store.ErrUnavailable. keys
+// must share a slot.
 func (s *Store) eval(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if !s.replicated() {
-		return sc.Run(ctx, s.rdb, keys, args...)
+		return s.grouped(ctx, sc, keys, args...)
 	}
 	var cmd *redis.Cmd
 	err := s.writeReplicated(ctx, keys[0], func(p redis.Pipeliner) redis.Cmder {

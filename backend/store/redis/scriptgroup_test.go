@@ -14,11 +14,13 @@ import (
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 )
 
-// pipelineHook counts the appendAudit scripts each pipeline carries and
-// can hold the first pipeline until the test lets it go.
+// pipelineHook counts the scripts each pipeline carries once armed (every
+// script call goes through the shared pipeline, the tests' setup too) and
+// can hold the first such pipeline until the test lets it go.
 type pipelineHook struct {
 	sizes   chan int
 	holdOne chan struct{} // closed: no holding
+	armed   atomic.Bool
 	held    atomic.Bool
 }
 
@@ -32,7 +34,7 @@ func (h *pipelineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 				n++
 			}
 		}
-		if n > 0 {
+		if n > 0 && h.armed.Load() {
 			if h.held.CompareAndSwap(false, true) {
 				<-h.holdOne
 			}
@@ -66,6 +68,7 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 	if err := client.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	hook.armed.Store(true)
 	event := func(p, i int) store.AuditEvent {
 		return store.AuditEvent{ID: fmt.Sprintf("01JD8Y3Q2W-%03d", i), Time: time.Unix(int64(1_800_000_000+i), 0),
 			ActorID: "acct-1", ActorRole: store.RoleCaregiver, PatientID: fmt.Sprintf("pat-%d", p),
@@ -172,6 +175,7 @@ func TestConcurrentRecordReadsShareAPipeline(t *testing.T) {
 	if err := client.ScriptFlush(ctx).Err(); err != nil { // as after a restart
 		t.Fatal(err)
 	}
+	hook.armed.Store(true)
 	errs := make(chan error, 2*patients+1)
 	var wg sync.WaitGroup
 	read := func(p int) {
