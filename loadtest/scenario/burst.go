@@ -114,8 +114,14 @@ func BurstReminders(pop seed.Population, n int, now, due time.Time) ([][]store.R
 }
 
 // ScheduleBurst writes the reminders of BurstReminders through the store
-// (eight writers) and returns the plan to await.
+// (eight writers) and returns the plan to await. The reminders are due at
+// the first whole second at or after due, as real ones are (an occurrence
+// is a whole second: the 8:00 dose is due at 8:00:00.000); plan.Due says
+// when.
 func ScheduleBurst(ctx context.Context, st store.Store, pop seed.Population, n int, now, due time.Time) (BurstPlan, error) {
+	if t := due.Truncate(time.Second); t.Before(due) {
+		due = t.Add(time.Second)
+	}
 	groups, err := BurstReminders(pop, n, now, due)
 	if err != nil {
 		return BurstPlan{}, err

@@ -74,7 +74,9 @@ type Config struct {
 	// Registerer, when set, gets the dispatcher's metrics (the Metric
 	// constants).
 	Registerer prometheus.Registerer
-	// Poll is the wait after a round that found nothing due (default 1s).
+	// Poll is how often a worker that found nothing due looks again
+	// (default 1s). It looks on the clock's multiples of Poll (whole
+	// seconds by default), where reminders come due (see pollWait).
 	Poll time.Duration
 	// Workers is how many shards are worked at once (default 4: each batch
 	// already sends 50 pushes at a time, and more concurrent batches only
@@ -203,7 +205,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 					busy = busy || n == d.cfg.Batch
 				}
 				if !busy {
-					t := time.NewTimer(d.cfg.Poll)
+					t := time.NewTimer(pollWait(d.cfg.Now(), d.cfg.Poll))
 					select {
 					case <-ctx.Done():
 					case <-t.C:
@@ -215,6 +217,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// pollMargin is how long after a multiple of Poll an idle worker looks
+// again: past the boundary even if the wall clock was slewed back a little
+// since the wait began.
+const pollMargin = time.Millisecond
+
+// pollWait is how long a worker whose round found nothing due waits: until
+// just after the next multiple of poll on the clock (the next whole second
+// by default), never more than poll and a margin. Reminders come due on
+// whole seconds (occurrences are whole seconds: the 8:00 dose is due at
+// 8:00:00.000), so a worker looking on the boundary claims them as they
+// come due, where a fixed wait from the end of the last round found them
+// anywhere up to a Poll later (about half a second on average, the same for
+// every instance). Workers of every instance look at those instants, and
+// no more often than before.
+func pollWait(now time.Time, poll time.Duration) time.Duration {
+	return now.Truncate(poll).Add(poll).Sub(now) + pollMargin
 }
 
 // item is one claimed reminder on its way.
