@@ -44,11 +44,9 @@ func (h *pipelineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	}
 }
 
-// TestConcurrentAuditAppendsShareAPipeline: 64 calls arriving while one
-// append is out go out together in the next pipeline, and every one of
-// them lands in its own patient's window exactly once, including after the
-// server lost its scripts (SCRIPT FLUSH, as after a restart).
-func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
+// hookedStore is a store on a private server whose client counts (and
+// can hold) the pipelines that carry scripts.
+func hookedStore(t *testing.T) (*Store, *redis.Client, *pipelineHook) {
 	addr, _ := redistest.StartServer(t)
 	hook := &pipelineHook{sizes: make(chan int, 1000), holdOne: make(chan struct{})}
 	client := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
@@ -58,6 +56,15 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, client, hook
+}
+
+// TestConcurrentAuditAppendsShareAPipeline: 64 calls arriving while one
+// append is out go out together in the next pipeline, and every one of
+// them lands in its own patient's window exactly once, including after the
+// server lost its scripts (SCRIPT FLUSH, as after a restart).
+func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
+	s, client, hook := hookedStore(t)
 	ctx := t.Context()
 	const patients, perPatient, keep = 8, 8, 5
 	for p := range patients {
@@ -142,15 +149,7 @@ func TestConcurrentAuditAppendsShareAPipeline(t *testing.T) {
 // record and change-log head: a reply handed to the wrong caller would
 // show one patient another's medicines.
 func TestConcurrentRecordReadsShareAPipeline(t *testing.T) {
-	addr, _ := redistest.StartServer(t)
-	hook := &pipelineHook{sizes: make(chan int, 1000), holdOne: make(chan struct{})}
-	client := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
-	client.AddHook(hook)
-	t.Cleanup(func() { client.Close() })
-	s, err := New(t.Context(), client, Options{KEK: redistest.KEK()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, client, hook := hookedStore(t)
 	ctx := t.Context()
 	const patients = 24
 	want := make([]store.PartVersions, patients)
@@ -168,9 +167,11 @@ func TestConcurrentRecordReadsShareAPipeline(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if want[p], err = s.PatientParts(ctx, id); err != nil {
+		pv, err := s.PatientParts(ctx, id)
+		if err != nil {
 			t.Fatal(err)
 		}
+		want[p] = pv
 	}
 	if err := client.ScriptFlush(ctx).Err(); err != nil { // as after a restart
 		t.Fatal(err)
