@@ -81,8 +81,8 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 		if hasPML && hasFloorPML {
 			judge(&rateT, ratio(pml.Ops[0].PerSec, floorPML.Ops[0].PerSec), atLeast(0.5))
 			judge(&p99T, ratio(pml.Ops[0].P99Ms, floorPML.Ops[0].P99Ms), atMost(2))
-			ceilingNote(&rateE, floorPML.Ops[0].RateVsFloor, "its rate")
-			ceilingNote(&p99E, floorPML.Ops[0].P99VsFloor, "its p99")
+			ceilingNote(&rateE, floorPML.Ops[0].RateVsFloor)
+			ceilingNote(&p99E, floorPML.Ops[0].P99VsFloor)
 		} else {
 			rateT.Note = answerNote(ok, note, hasPML)
 			p99T.Note = rateT.Note
@@ -96,7 +96,7 @@ func Targets(rep loadtest.Report) []loadtest.Target {
 		}
 		if hasApp && hasFloorApp {
 			judge(&open, ratio(app.CallsPerSec, floorApp.CallsPerSec), atLeast(0.4))
-			ceilingNote(&openE, floorApp.RateVsFloor, "its rate")
+			ceilingNote(&openE, floorApp.RateVsFloor)
 		} else {
 			open.Note = answerNote(ok, note, hasApp)
 		}
@@ -177,11 +177,11 @@ func ratio(a, b float64) float64 {
 // ceilingNote notes on a target judged against the empty floor what the
 // bare handler sending the same answers reached against it (what of the
 // figure is the answers' own cost, which no server can skip).
-func ceilingNote(t *loadtest.Target, answerFloorVsEmpty float64, what string) {
+func ceilingNote(t *loadtest.Target, answerFloorVsEmpty float64) {
 	if !t.Measured || answerFloorVsEmpty == 0 {
 		return
 	}
-	t.Note = fmt.Sprintf("the bare handler sending the same answers reaches %.2f× on %s own", answerFloorVsEmpty, what)
+	t.Note = fmt.Sprintf("on its own, the bare handler sending the same answers reaches %.2f×", answerFloorVsEmpty)
 }
 
 // answerNote says why a target against an answer floor was not judged:
