@@ -5,7 +5,9 @@
 // turns the measurements into a Report (terminal table and JSON) in which
 // every figure is also a ratio to the empty-RPC baseline and to the floor
 // (a bare connect-go handler in its own process, procs.ServeBare) measured
-// in the same run.
+// in the same run. The same bare server replays mtmd's own answers to the
+// PML read and the app open (the answer floors, scenario.RecordAnswers),
+// which those phases' targets are judged against.
 //
 // The subpackages hold the rest: seed fills a store with a realistic
 // population through the store contract, procs starts the servers under
