@@ -72,7 +72,7 @@ func ServeBare(ctx context.Context, addr string, answers Answers) error {
 	mux.Handle(mtmv1connect.NewBenchServiceHandler(bareBench{}, connect.WithCompressMinBytes(BareCompressMinBytes)))
 	for procedure, sets := range answers.byProcedure() {
 		mux.Handle(procedure, connect.NewUnaryHandler(procedure,
-			func(_ context.Context, req *connect.Request[replayed]) (*connect.Response[replayed], error) {
+			func(_ context.Context, req *connect.Request[Answer]) (*connect.Response[Answer], error) { // the request body is not read
 				a, ok := sets[req.Header().Get(ReplayHeader)]
 				if !ok {
 					return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no %s answer recorded for %s %q", procedure, ReplayHeader, req.Header().Get(ReplayHeader)))
@@ -135,10 +135,6 @@ func (a Answers) byProcedure() map[string]map[string]Answer {
 	return out
 }
 
-// replayed is both the request (whose body is not read) and the answer of
-// a replayed call.
-type replayed = Answer
-
 // replayCodec hands connect-go the recorded bytes of an answer as they
 // are, under the name of the codec that wrote them, and reads nothing
 // from a request.
@@ -153,7 +149,7 @@ func (c replayCodec) Marshal(v any) ([]byte, error) { return c.MarshalAppend(nil
 // it to its pool, so handing it the recorded slice itself would let later
 // calls write over the recording.)
 func (c replayCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
-	a, ok := v.(*replayed)
+	a, ok := v.(*Answer)
 	if !ok {
 		return nil, fmt.Errorf("replay codec: cannot marshal %T", v)
 	}

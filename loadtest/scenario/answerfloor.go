@@ -108,12 +108,6 @@ func (e *Env) MedianPatient() int {
 	return idx[len(idx)/2]
 }
 
-// replay marks req as a call the bare server answers from set.
-func replay[T any](req *connect.Request[T], set string) *connect.Request[T] {
-	req.Header().Set(procs.ReplayHeader, set)
-	return req
-}
-
 // FloorPML is ReadPML against the bare server replaying the recorded
 // 20-medicine PML: the same patients' requests and tokens, devices,
 // protocol and concurrency.
@@ -121,11 +115,7 @@ func (e *Env) FloorPML(load loadtest.Load, set []int, bare []Clients) loadtest.P
 	p := &picker{set: set}
 	return loadtest.Phase{Name: PhaseFloorPML, Load: load, Iterate: func(ctx context.Context, _ int) error {
 		i := p.next()
-		_, access := e.patients[i].get()
-		ctx, cancel := loadtest.WithDeadline(ctx)
-		defer cancel()
-		_, err := bare[i%len(bare)].Patient.GetMedicationList(ctx, replay(loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: e.Pop.Patients[i].ID}, access), replayPML))
-		return err
+		return e.readPML(ctx, bare[i%len(bare)], i, replayPML)
 	}}
 }
 
@@ -142,19 +132,15 @@ func (e *Env) FloorAppOpen(load loadtest.Load, bare []Clients, recorded int) loa
 		if access == "" {
 			access = fallback
 		}
-		c, id := bare[i%len(bare)], e.Pop.Patients[i].ID
-		ctx, cancel := loadtest.WithDeadline(ctx)
-		defer cancel()
-		if _, err := c.Auth.Refresh(ctx, replay(connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt}), replayOpen)); err != nil {
+		c := bare[i%len(bare)]
+		req := connect.NewRequest(&mtmv1.RefreshRequest{RefreshToken: rt})
+		req.Header().Set(procs.ReplayHeader, replayOpen)
+		rctx, cancel := loadtest.WithDeadline(ctx)
+		_, err := c.Auth.Refresh(rctx, req)
+		cancel()
+		if err != nil {
 			return err
 		}
-		if _, err := c.Patient.GetMedicationList(ctx, replay(loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: id}, access), replayOpen)); err != nil {
-			return err
-		}
-		if _, err := c.Patient.GetActionPlan(ctx, replay(loadtest.Authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access), replayOpen)); err != nil {
-			return err
-		}
-		_, err := c.Msg.ListThreads(ctx, replay(loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access), replayOpen))
-		return err
+		return openReads(ctx, c, e.Pop.Patients[i].ID, access, replayOpen)
 	}}
 }

@@ -9,7 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/mtmapp/mtm/loadtest"
+	"github.com/mtmapp/mtm/loadtest/procs"
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
@@ -69,12 +72,44 @@ func (e *Env) ReadPML(load loadtest.Load, set []int) loadtest.Phase {
 	p := &picker{set: set}
 	return loadtest.Phase{Name: PhasePML20, Baseline: PhaseBaseline, Load: load, Iterate: func(ctx context.Context, _ int) error {
 		i := p.next()
-		_, access := e.patients[i].get()
-		ctx, cancel := loadtest.WithDeadline(ctx)
-		defer cancel()
-		_, err := e.device(0, i).Patient.GetMedicationList(ctx, loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: e.Pop.Patients[i].ID}, access))
-		return err
+		return e.readPML(ctx, e.device(0, i), i, "")
 	}}
+}
+
+// readPML is one PML read as patient i through c; replaySet marks it for
+// the bare server's replay ("" for mtmd).
+func (e *Env) readPML(ctx context.Context, c Clients, i int, replaySet string) error {
+	_, access := e.patients[i].get()
+	ctx, cancel := loadtest.WithDeadline(ctx)
+	defer cancel()
+	_, err := c.Patient.GetMedicationList(ctx, authed(&mtmv1.GetMedicationListRequest{PatientId: e.Pop.Patients[i].ID}, access, replaySet))
+	return err
+}
+
+// openReads are app open's three reads (PML, MAP, threads) as patient id
+// through c; replaySet marks them for the bare server's replay ("" for
+// mtmd).
+func openReads(ctx context.Context, c Clients, id, access, replaySet string) error {
+	ctx, cancel := loadtest.WithDeadline(ctx)
+	defer cancel()
+	if _, err := c.Patient.GetMedicationList(ctx, authed(&mtmv1.GetMedicationListRequest{PatientId: id}, access, replaySet)); err != nil {
+		return err
+	}
+	if _, err := c.Patient.GetActionPlan(ctx, authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access, replaySet)); err != nil {
+		return err
+	}
+	_, err := c.Msg.ListThreads(ctx, authed(&mtmv1.ListThreadsRequest{PatientId: id}, access, replaySet))
+	return err
+}
+
+// authed is loadtest.Authed, marked for the bare server's replay of
+// replaySet (procs.ReplayHeader) unless that is "".
+func authed[T any](msg *T, access, replaySet string) *connect.Request[T] {
+	req := loadtest.Authed(msg, access)
+	if replaySet != "" {
+		req.Header().Set(procs.ReplayHeader, replaySet)
+	}
+	return req
 }
 
 // AppOpen is the morning: each patient opens the app, which refreshes its
@@ -97,18 +132,7 @@ func (e *Env) AppOpen(load loadtest.Load) loadtest.Phase {
 			return err
 		}
 		_, access := s.get()
-		c := e.device(0, i)
-		id := e.Pop.Patients[i].ID
-		cctx, cancel := loadtest.WithDeadline(ctx)
-		defer cancel()
-		if _, err := c.Patient.GetMedicationList(cctx, loadtest.Authed(&mtmv1.GetMedicationListRequest{PatientId: id}, access)); err != nil {
-			return err
-		}
-		if _, err := c.Patient.GetActionPlan(cctx, loadtest.Authed(&mtmv1.GetActionPlanRequest{PatientId: id}, access)); err != nil {
-			return err
-		}
-		_, err := c.Msg.ListThreads(cctx, loadtest.Authed(&mtmv1.ListThreadsRequest{PatientId: id}, access))
-		return err
+		return openReads(ctx, e.device(0, i), e.Pop.Patients[i].ID, access, "")
 	}}
 }
 

@@ -132,7 +132,7 @@ type Store struct {
 	scripts       scripts
 	vault         *seal.Vault
 	wrapped       wrappedKeys
-	scriptCalls   *batch.Group[*scriptCall] // concurrent audit appends and record reads share a pipeline
+	scriptCalls   *batch.Group[*scriptCall] // concurrent script calls share a pipeline (scriptgroup.go)
 	// threadOwners remembers the patient of each thread read here, so a
 	// read of the thread fetches the data key in the same round trip.
 	threadOwners threadOwners

@@ -29,8 +29,8 @@ func newScriptGroup() *batch.Group[*scriptCall] {
 // grouped runs script for keys and args in a pipeline shared with
 // concurrent callers (batch.Group): every call that arrives while a
 // pipeline is out goes out with the others in the next one, so a busy
-// instance sends its access trail (appendAudit) and the app's record reads
-// (readPatient) in one round trip for many calls instead of one each. Each
+// instance sends its access trail (appendAudit), the app's record reads
+// (readWithParts) and its other script writes in one round trip for many calls instead of one each. Each
 // call returns only once Redis answered for its own script, as if it had
 // been sent alone. Each script is atomic on its own; the calls of one
 // pipeline are not one transaction.
