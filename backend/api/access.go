@@ -179,13 +179,15 @@ func (c Config) loadForPatientOrCare(ctx context.Context, patientID string) (aut
 
 // update applies fn atomically to a patient the caller may touch, checking
 // permission again inside the update against the state being written.
+// The store may run the update more than once: the audit event says
+// granted only when the run that counted passed the check.
 func (c Config) update(ctx context.Context, patientID string, may func(store.Patient) bool, p auth.Principal, fn func(auth.Principal, *store.Patient) error) (store.Patient, error) {
+	granted := false
 	pt, err := c.Store.UpdatePatient(ctx, patientID, func(pt store.Patient) (store.Patient, error) {
 		audit.Touch(ctx, pt.ID, "")
-		if !may(pt) {
+		if granted = may(pt); !granted {
 			return pt, errPatientNotFound
 		}
-		audit.Granted(ctx)
 		err := fn(p, &pt)
 		pt.UpdatedAt = c.Now()
 		if err == nil {
@@ -193,6 +195,9 @@ func (c Config) update(ctx context.Context, patientID string, may func(store.Pat
 		}
 		return pt, err
 	})
+	if granted {
+		audit.Granted(ctx)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return pt, errPatientNotFound
 	}

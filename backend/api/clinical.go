@@ -611,6 +611,7 @@ func (s *CareService) ResolveSelfReportedMedication(ctx context.Context, req *co
 		med    *store.Medication
 	)
 	_, err = c.updateForCare(ctx, m.GetPatientId(), func(p auth.Principal, pt *store.Patient) error {
+		report, med = store.SelfReport{}, nil // fn may run more than once
 		i := slices.IndexFunc(pt.SelfReports, func(r store.SelfReport) bool { return r.ID == m.GetReportId() })
 		if i < 0 {
 			return notFound("self-reported medication")

@@ -64,8 +64,9 @@ func (s *Store) FindPatients(ctx context.Context, pharmacyID, familyName string,
 // Refresh tokens issued to the patient are left to expire: nothing they
 // could refresh exists any more.
 func (s *Store) DeletePatient(ctx context.Context, id string) (store.Erased, error) {
-	erased := store.Erased{PatientID: id, Counts: map[string]int{}}
+	var erased store.Erased
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		erased = store.Erased{PatientID: id, Counts: map[string]int{}}
 		patients, keys := tx.Bucket(bucketPatients), tx.Bucket(bucketPatientKeys)
 		hasKey := keys.Get([]byte(id)) != nil
 		p, err := s.getPatient(patients, id)

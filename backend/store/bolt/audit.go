@@ -53,7 +53,7 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 	if ev.EffectiveOutcome().Refusal() {
 		windowBucket, countsBucket = bucketAuditRefused, bucketAuditRefCounts
 	}
-	err = s.audits.update(func(tx *bbolt.Tx) error {
+	err = s.writes.update(func(tx *bbolt.Tx) error {
 		events, err := tx.Bucket(windowBucket).CreateBucketIfNotExists([]byte(ev.PatientID))
 		if err != nil {
 			return err

@@ -4,7 +4,9 @@
 //
 // Every operation runs in one bbolt transaction; bbolt serializes writers,
 // so read-modify-write steps (UpdatePatient, token rotation, rate-limit
-// counters) are atomic without retries. A context is checked before the
+// counters) are atomic without retries. Writes of concurrent callers share
+// a transaction and its fsync (groupCommit), each still returning only
+// once its own write is durable. A context is checked before the
 // transaction starts; a transaction that has started runs to its end, so a
 // deadline does not bound the wait for bbolt's single writer slot.
 //
@@ -87,8 +89,9 @@ type Store struct {
 	db    *bbolt.DB
 	log   *slog.Logger
 	codec codec
-	// audits shares commits (and fsyncs) among concurrent audit appends.
-	audits *groupCommit
+	// writes runs every write transaction (update): concurrent writes
+	// share one commit and one fsync.
+	writes *groupCommit
 	// vault seals PHI at rest (sealing.go); noSeal writes it clear.
 	vault  *seal.Vault
 	noSeal bool
@@ -200,7 +203,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt.Open: %s: %w", path, err)
 	}
 	opts.Logger.Info("bolt store opened", "path", path, "no_sync", opts.NoSync, "no_seal", opts.NoSeal)
-	return &Store{db: db, log: opts.Logger, codec: c, audits: newGroupCommit(db), vault: vault, noSeal: opts.NoSeal, patients: recordcache.ForEntries(opts.RecordCache)}, nil
+	return &Store{db: db, log: opts.Logger, codec: c, writes: newGroupCommit(db), vault: vault, noSeal: opts.NoSeal, patients: recordcache.ForEntries(opts.RecordCache)}, nil
 }
 
 // Close releases the file and its lock. Calls after the first return nil.
@@ -219,14 +222,19 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// update runs fn in a read-write transaction after checking ctx; an error
-// from fn rolls everything back. A commit the disk refuses (full, read-only)
+// update runs fn in a read-write transaction after checking ctx, and
+// returns once that transaction committed (durably, unless NoSync); an
+// error from fn rolls back everything fn wrote. The transaction is shared
+// with the writes of concurrent callers (groupCommit): fn may run more than
+// once, so it must read what it depends on from tx and leave nothing
+// outside it but assignments a second run makes again (reset what it
+// accumulates at its top). A commit the disk refuses (full, read-only)
 // wraps store.ErrUnavailable.
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return diskFailure(s.db.Update(fn))
+	return diskFailure(s.writes.update(fn))
 }
 
 // Ping reports whether the store can serve reads: it runs an empty

@@ -52,6 +52,20 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceWithWritesRunTwice is the conformance suite with every
+// write function run twice, the first time rolled back: what a write
+// goes through when another write of its shared commit fails. It fails
+// when a write keeps something from a run that did not commit (a count,
+// a list, a flag) or a callback counts on running once.
+func TestConformanceWithWritesRunTwice(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		path := filepath.Join(t.TempDir(), "mtm.db")
+		s := open(t, path)
+		s.RehearseWrites()
+		return scanned{s, path}
+	})
+}
+
 func TestSecondOpenFailsFast(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mtm.db")
 	open(t, path)

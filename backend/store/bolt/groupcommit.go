@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -12,9 +13,12 @@ import (
 // commit (and the wait of the writes queued behind it) stays short.
 const maxGroupCommit = 256
 
-// groupCommit runs small independent writes from many goroutines in
-// shared read-write transactions (batch.Group): one commit, and one fsync,
-// for every write that arrived while the previous commit was running.
+// groupCommit runs the writes of many goroutines (every Store.update and
+// audit append) in shared read-write transactions (batch.Group): one
+// commit, and one fsync, for every write that arrived while the previous
+// commit was running. bbolt has one writer at a time anyway; sharing the
+// commit is what lets a refresh, a dose and the audit events of a dozen
+// reads cost one fsync between them, not one each.
 //
 // Each write returns only once the transaction holding it has committed
 // (durably, unless the store was opened with NoSync), exactly as if it had
@@ -27,7 +31,14 @@ const maxGroupCommit = 256
 type groupCommit struct {
 	db    *bbolt.DB
 	group batch.Group[*groupWrite]
+	// rehearse (tests only) runs every group once in a transaction that
+	// is rolled back before running it for real: every write function
+	// runs twice, as when another write of its group fails.
+	rehearse bool
 }
+
+// errRehearsal rolls back a rehearsal's transaction.
+var errRehearsal = errors.New("rehearsal")
 
 func newGroupCommit(db *bbolt.DB) *groupCommit {
 	return &groupCommit{db: db, group: batch.Group[*groupWrite]{Max: maxGroupCommit}}
@@ -51,6 +62,14 @@ func (g *groupCommit) update(fn func(*bbolt.Tx) error) error {
 // commit runs group's writes in one transaction. A write that fails is
 // taken out with its error and the others run again without it.
 func (g *groupCommit) commit(group []*groupWrite) {
+	if g.rehearse {
+		_ = g.db.Update(func(tx *bbolt.Tx) error {
+			for _, w := range group {
+				_ = safelyRun(w.fn, tx)
+			}
+			return errRehearsal
+		})
+	}
 	for len(group) > 0 {
 		failed := -1
 		err := g.db.Update(func(tx *bbolt.Tx) error {

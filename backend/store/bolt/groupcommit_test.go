@@ -59,7 +59,7 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 			for range tc.failing {
 				wg.Go(func() {
 					<-start
-					err := s.audits.update(func(tx *bbolt.Tx) error {
+					err := s.writes.update(func(tx *bbolt.Tx) error {
 						if err := tx.Bucket(bucketAuditCounts).Put([]byte("pat-1"), []byte("garbage!")); err != nil {
 							return err
 						}
@@ -112,7 +112,7 @@ func TestGroupCommitSurvivesAPanickingWrite(t *testing.T) {
 	errs := make([]error, 40)
 	for i := range errs {
 		wg.Go(func() {
-			errs[i] = s.audits.update(func(tx *bbolt.Tx) error {
+			errs[i] = s.writes.update(func(tx *bbolt.Tx) error {
 				if i%10 == 3 {
 					panic("boom")
 				}

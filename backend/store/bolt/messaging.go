@@ -44,8 +44,9 @@ func inboxKey(t store.Thread) []byte { return []byte(store.ThreadIndexKey(t.Stat
 // CreateThread stores the thread and its first message, indexes it and
 // bumps the inbox feed in one transaction; idempotent on t.ID.
 func (s *Store) CreateThread(ctx context.Context, t store.Thread, first store.Message) (store.Thread, store.Message, bool, error) {
-	created := false
+	created, t0, first0 := false, t, first
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		created, t, first = false, t0, first0
 		if t.ID == "" || t.PatientID == "" || t.PharmacyID == "" {
 			return errors.New("empty thread, patient or pharmacy id")
 		}
@@ -105,11 +106,13 @@ func (s *Store) GetThread(ctx context.Context, id string) (store.Thread, error) 
 }
 
 // AppendMessage appends m and stores fn's thread in one transaction (fn
-// runs at most once); a repeated (author, client id) returns the original.
+// may run more than once); a repeated (author, client id) returns the
+// original.
 func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Message, fn func(store.Thread) (store.Thread, error)) (store.Thread, store.Message, bool, error) {
 	var out store.Thread
-	created := false
+	created, m0 := false, m
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		out, created, m = store.Thread{}, false, m0
 		cur, err := s.getThread(tx.Bucket(bucketThreads), threadID)
 		if err != nil {
 			return err
@@ -148,7 +151,7 @@ func (s *Store) AppendMessage(ctx context.Context, threadID string, m store.Mess
 }
 
 // UpdateThread applies fn and stores the result, reindexing, in one
-// transaction (fn runs exactly once).
+// transaction (fn may run more than once).
 func (s *Store) UpdateThread(ctx context.Context, id string, fn func(store.Thread) (store.Thread, error)) (store.Thread, error) {
 	var out store.Thread
 	err := s.update(ctx, func(tx *bbolt.Tx) error {

@@ -69,8 +69,9 @@ func (s *Store) GetPatient(ctx context.Context, id string) (store.Patient, error
 // UpdatePatient runs fn on the current record inside one write transaction
 // and stores its result with Version set to the current Version plus one
 // and the part versions stamped (store.StampPartVersions).
-// fn runs exactly once and holds the store's single writer slot while it
-// runs, so it must be quick. Errors: store.ErrNotFound; fn's error, wrapped
+// fn may run more than once (the transaction is shared with concurrent
+// writes: see Store.update) and holds the store's single writer slot while
+// it runs, so it must be quick. Errors: store.ErrNotFound; fn's error, wrapped
 // (nothing written); a plain error, not store.ErrConflict, when fn changed
 // ID or PharmacyID (nothing written).
 func (s *Store) UpdatePatient(ctx context.Context, id string, fn func(store.Patient) (store.Patient, error)) (store.Patient, error) {

@@ -39,6 +39,7 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	key = s.blind(blindThrottl, key)
 	var cnt counter
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		cnt = counter{}
 		if err := s.pruneExpired(tx, now); err != nil {
 			return err
 		}

@@ -120,6 +120,7 @@ func (s *Store) ClaimDueReminders(ctx context.Context, shard int, now time.Time,
 	}
 	var out []store.Reminder
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		out = nil
 		due, sent, leases := tx.Bucket(bucketRemindersDue), tx.Bucket(bucketRemindersSent), tx.Bucket(bucketReminderLease)
 		limitKey := binary.BigEndian.AppendUint64(nil, uint64(max(now.UnixMilli(), 0)))
 		var claimed [][]byte
