@@ -113,6 +113,15 @@ func (c Config) load(ctx context.Context, patientID string, may func(store.Patie
 	return admit(ctx, pt, err, may)
 }
 
+// view is load for a caller that only looks at the record (an access
+// check, a name, the grants): it takes the store's shared record
+// (store.PatientWithParts, one round trip on Redis, no copy on a cache
+// hit), which it and its callers must not change.
+func (c Config) view(ctx context.Context, patientID string, may func(store.Patient) bool) (store.Patient, error) {
+	pt, _, err := c.Store.PatientWithParts(ctx, patientID)
+	return admit(ctx, pt, err, may)
+}
+
 // admit is load's check of the record read (or of the error reading it):
 // the audit event learns the patient, and a record the caller may not see
 // looks like one that does not exist.

@@ -168,18 +168,20 @@ type caller struct {
 
 // forPatient checks that the caller may use messaging for this patient:
 // the patient, a caregiver with the message scope, or staff of the
-// patient's pharmacy.
+// patient's pharmacy. The caller's patient is the store's shared record
+// (Config.view): messaging only reads it.
 func (s *MessagingService) forPatient(ctx context.Context, patientID string) (caller, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return caller{}, err
 	}
-	var pt store.Patient
-	if p.Role.IsStaff() {
-		_, pt, err = s.cfg.loadForCare(ctx, patientID)
-	} else {
-		_, pt, err = s.cfg.loadForPatientSide(ctx, patientID, store.ScopeMessage)
+	may := func(pt store.Patient) bool { return mayCareFor(p, pt) }
+	if !p.Role.IsStaff() {
+		if _, may, err = s.cfg.patientSideAccess(ctx, store.ScopeMessage); err != nil {
+			return caller{}, err
+		}
 	}
+	pt, err := s.cfg.view(ctx, patientID, may)
 	if err != nil {
 		return caller{}, err
 	}
