@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/mtmapp/mtm/backend/store"
+	"github.com/mtmapp/mtm/backend/store/storetest"
 )
 
 // TestConcurrentAuditAppendsKeepAnExactWindow: many reads of one patient
@@ -136,5 +138,96 @@ func TestGroupCommitSurvivesAPanickingWrite(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConcurrentWritesOfEveryKindShareCommits: record updates, rate-limit
+// counts and failing writes from many goroutines at once (so that they
+// share commits, and the failures make the others of their group run
+// again) lose nothing and count nothing twice: every update is in the
+// record once with its own version, and the counter holds exactly the
+// attempts made.
+func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "mtm.db"), Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	sample := storetest.SamplePatient("pat-1", "ph-1", 2)
+	if err := s.CreatePatient(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	const updates, attempts, failing = 90, 90, 45
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	errInjected := errors.New("injected")
+	versions := make([]int64, updates)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range updates {
+		wg.Go(func() {
+			<-start
+			p, err := s.UpdatePatient(ctx, "pat-1", func(p store.Patient) (store.Patient, error) {
+				p.Allergies = append(p.Allergies, store.Allergy{ID: fmt.Sprintf("al-%03d", i), Kind: store.KindAllergy, Substance: "penicillin", RecordedAt: now})
+				return p, nil
+			})
+			if err != nil {
+				t.Errorf("UpdatePatient %d: %v", i, err)
+			}
+			versions[i] = p.Version
+		})
+	}
+	for i := range attempts {
+		wg.Go(func() {
+			<-start
+			if ok, _, err := s.Allow(ctx, "login:ana@example.org", 10*attempts, time.Hour, now); err != nil || !ok {
+				t.Errorf("Allow %d: %v, %v", i, ok, err)
+			}
+		})
+	}
+	for range failing {
+		wg.Go(func() {
+			<-start
+			err := s.update(ctx, func(tx *bbolt.Tx) error {
+				if err := tx.Bucket(bucketPatients).Put([]byte("pat-1"), []byte("garbage!")); err != nil {
+					return err
+				}
+				return errInjected
+			})
+			if !errors.Is(err, errInjected) {
+				t.Errorf("failing write returned %v, want its own error", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	p, err := s.GetPatient(ctx, "pat-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := p.Allergies[min(len(sample.Allergies), len(p.Allergies)):]
+	if p.Version != 1+updates || len(added) != updates {
+		t.Fatalf("record at version %d with %d allergies added, want version %d with %d", p.Version, len(added), 1+updates, updates)
+	}
+	seen := map[string]bool{}
+	for _, a := range added {
+		seen[a.ID] = true
+	}
+	if len(seen) != updates {
+		t.Fatalf("%d distinct updates in the record, want %d", len(seen), updates)
+	}
+	slices.Sort(versions)
+	for k, v := range versions {
+		if v != int64(k)+2 {
+			t.Fatalf("update versions %v, want 2…%d each once", versions, updates+1)
+		}
+	}
+	// The counter holds exactly the attempts made: one more fits a limit
+	// of attempts+1, the next does not.
+	for k, want := range []bool{true, false} {
+		if ok, _, err := s.Allow(ctx, "login:ana@example.org", attempts+1, time.Hour, now); err != nil || ok != want {
+			t.Fatalf("attempt %d after the concurrent ones: allowed %v (%v), want %v", attempts+1+k, ok, err, want)
+		}
 	}
 }
