@@ -44,7 +44,6 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			ctx := context.Background()
 			base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-			errInjected := errors.New("injected")
 
 			var wg sync.WaitGroup
 			start := make(chan struct{})
@@ -58,20 +57,7 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 					}
 				})
 			}
-			for range tc.failing {
-				wg.Go(func() {
-					<-start
-					err := s.writes.update(func(tx *bbolt.Tx) error {
-						if err := tx.Bucket(bucketAuditCounts).Put([]byte("pat-1"), []byte("garbage!")); err != nil {
-							return err
-						}
-						return errInjected
-					})
-					if !errors.Is(err, errInjected) {
-						t.Errorf("failing write returned %v, want its own error", err)
-					}
-				})
-			}
+			failWrites(t, s, &wg, start, tc.failing, bucketAuditCounts)
 			close(start)
 			wg.Wait()
 
@@ -160,7 +146,6 @@ func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
 	}
 	const updates, attempts, failing = 90, 90, 45
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	errInjected := errors.New("injected")
 	versions := make([]int64, updates)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -185,20 +170,7 @@ func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
 			}
 		})
 	}
-	for range failing {
-		wg.Go(func() {
-			<-start
-			err := s.update(ctx, func(tx *bbolt.Tx) error {
-				if err := tx.Bucket(bucketPatients).Put([]byte("pat-1"), []byte("garbage!")); err != nil {
-					return err
-				}
-				return errInjected
-			})
-			if !errors.Is(err, errInjected) {
-				t.Errorf("failing write returned %v, want its own error", err)
-			}
-		})
-	}
+	failWrites(t, s, &wg, start, failing, bucketPatients)
 	close(start)
 	wg.Wait()
 
@@ -229,5 +201,27 @@ func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
 		if ok, _, err := s.Allow(ctx, "login:ana@example.org", attempts+1, time.Hour, now); err != nil || ok != want {
 			t.Fatalf("attempt %d after the concurrent ones: allowed %v (%v), want %v", attempts+1+k, ok, err, want)
 		}
+	}
+}
+
+// failWrites starts n writes on wg that, once start is closed, overwrite
+// pat-1 in bucket with garbage and then fail: their groups are rolled back
+// and the other writes in them run again.
+func failWrites(t *testing.T, s *Store, wg *sync.WaitGroup, start <-chan struct{}, n int, bucket []byte) {
+	t.Helper()
+	errInjected := errors.New("injected")
+	for range n {
+		wg.Go(func() {
+			<-start
+			err := s.update(context.Background(), func(tx *bbolt.Tx) error {
+				if err := tx.Bucket(bucket).Put([]byte("pat-1"), []byte("garbage!")); err != nil {
+					return err
+				}
+				return errInjected
+			})
+			if !errors.Is(err, errInjected) {
+				t.Errorf("failing write returned %v, want its own error", err)
+			}
+		})
 	}
 }
