@@ -144,7 +144,7 @@ func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
 	if err := s.CreatePatient(ctx, sample); err != nil {
 		t.Fatal(err)
 	}
-	const updates, attempts, failing = 90, 90, 45
+	const updates, attempts, failing = 90, 150, 90
 	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	versions := make([]int64, updates)
 	var wg sync.WaitGroup
@@ -171,7 +171,19 @@ func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
 		})
 	}
 	failWrites(t, s, &wg, start, failing, bucketPatients)
+	// A write that holds the commit until the others have queued behind
+	// it, so that they form large groups with failing writes among them
+	// (one that has not queued by then only lands in a smaller group).
+	entered, release := make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		if err := s.update(ctx, func(*bbolt.Tx) error { close(entered); <-release; return nil }); err != nil {
+			t.Errorf("holding write: %v", err)
+		}
+	})
+	<-entered
 	close(start)
+	time.Sleep(200 * time.Millisecond)
+	close(release)
 	wg.Wait()
 
 	p, err := s.GetPatient(ctx, "pat-1")
