@@ -88,6 +88,9 @@ type keyRing struct {
 	keys   []ringKey // oldest first; the last one signs
 	public map[string]*ecdsa.PublicKey
 	jwks   []byte // the JSON Web Key Set document of the public keys
+	// signer signs access tokens with the newest key. Built once per
+	// ring (a go-jose Signer is safe for concurrent use), not per token.
+	signer jose.Signer
 }
 
 type ringKey struct {
@@ -322,6 +325,13 @@ func loadRing(ctx context.Context, src keySource) (*keyRing, error) {
 		})
 	}
 	if ring.jwks, err = json.Marshal(set); err != nil {
+		return nil, err
+	}
+	newest := ring.signing()
+	if ring.signer, err = jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: newest.private, KeyID: newest.kid}},
+		(&jose.SignerOptions{}).WithType(accessTokenType),
+	); err != nil {
 		return nil, err
 	}
 	return ring, nil

@@ -106,14 +106,8 @@ func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, er
 	if err := p.validate(); err != nil {
 		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
 	}
-	key := t.keys.ring.Load().signing()
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key.private, KeyID: key.kid}},
-		(&jose.SignerOptions{}).WithType(accessTokenType),
-	)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
-	}
+	ring := t.keys.ring.Load()
+	key := ring.signing()
 	jti, err := randomString(16)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
@@ -134,7 +128,7 @@ func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, er
 		PharmacyID: p.PharmacyID,
 		SessionID:  p.SessionID,
 	}
-	token, err = jwt.Signed(signer).Claims(claims).Serialize()
+	token, err = sign(ring.signer, claims)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth.IssueAccess: %w", err)
 	}
@@ -144,6 +138,23 @@ func (t *Tokens) IssueAccess(p Principal) (token string, expiresAt time.Time, er
 		t.verified.put(sha256.Sum256([]byte(token)), claims, key.kid, now)
 	}
 	return token, expiresAt, nil
+}
+
+// sign returns claims signed by signer as a compact JWS. The claims are
+// encoded once, with encoding/json: go-jose's jwt builder would encode
+// them, decode them into a map and encode that map again, which cost
+// more than the ECDSA signature itself (the app-open profile, issue 16).
+// The token is the same JWT; only the order of its claims differs.
+func sign(signer jose.Signer, claims accessClaims) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
 }
 
 // Verify checks an access token and returns the principal it names. Every
