@@ -298,3 +298,48 @@ func BenchmarkSendToWatcher(b *testing.B) {
 	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/msg")
 	b.ReportMetric(float64(tripsA.n.Load()+tripsB.n.Load()-trips0)/float64(b.N), "redis-trips/msg")
 }
+
+// TestFirstReadRoundTripsOnRedis counts what a patient's first read on an
+// instance costs in requests to Redis: the record with its wrapped data
+// key (one request), then the audit event's append script, which seals
+// the event under the key the read just opened. Before the read
+// remembered that key, the append first fetched it again (3 requests):
+// at the morning app open every patient's first read is such a read.
+func TestFirstReadRoundTripsOnRedis(t *testing.T) {
+	base := newEnv(t)
+	addr, _ := redistest.StartServer(t)
+	var tripsA, tripsB roundTrips
+	a := countedInstance(t, base, addr, &tripsA)
+	rph := a.pharmacy("ph_1", "rph@one.test")
+	first, pt := a.enroll(rph, "Ann"), a.enroll(rph, "Pat")
+	for _, p := range []enrolled{first, pt} {
+		if _, err := a.careClient(rph).AddMedication(t.Context(), req(&mtmv1.AddMedicationRequest{PatientId: p.id,
+			Medication: &mtmv1.MedicationFields{Name: "Metformin 500 mg tablet", HowIUseIt: "one tablet twice a day with food"}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(e *env, p enrolled) {
+		t.Helper()
+		got, err := e.patientClient(p.token).GetMedicationList(t.Context(), req(&mtmv1.GetMedicationListRequest{PatientId: p.id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(got.Msg.GetMedicationList().GetMedications()); n != 1 {
+			t.Fatalf("%d medicines, want 1", n)
+		}
+	}
+	// A second instance that has not seen the patient: its record cache
+	// and its remembered keys are empty. Its first read of another patient
+	// loads the read script into Redis's script cache (once per Redis).
+	b := countedInstance(t, base, addr, &tripsB)
+	read(b, first)
+	for i, want := range []int64{2, 2} {
+		b0 := tripsB.settled()
+		read(b, pt)
+		b1 := tripsB.settled()
+		t.Logf("read %d: %d round trips", i, b1-b0)
+		if b1-b0 > want {
+			t.Errorf("read %d of the patient on a new instance: %d requests to Redis, want at most %d (the record with its key, the audit event)", i, b1-b0, want)
+		}
+	}
+}

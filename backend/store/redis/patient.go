@@ -128,12 +128,18 @@ func (s *Store) openPatientCached(id string, b, wrapped []byte) (store.Patient, 
 	return s.patients.Patient(id, b, wrapped, s.opener(id, wrapped))
 }
 
-// opener opens a record of the patient with their wrapped data key.
+// opener opens a record of the patient with their wrapped data key, and
+// remembers that key for the audit event the read is about to append
+// (wrappedKeys): a patient's first read of the day then costs no GET of
+// the key besides.
 func (s *Store) opener(id string, wrapped []byte) func([]byte) (store.Patient, error) {
 	return func(b []byte) (store.Patient, error) {
 		dk, err := s.dataKey(id, wrapped)
 		if err != nil {
 			return store.Patient{}, err
+		}
+		if dk != nil {
+			s.wrapped.put(id, wrapped)
 		}
 		return s.openPatient(dk, id, b)
 	}

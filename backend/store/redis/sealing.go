@@ -186,9 +186,11 @@ func casHeader(b []byte, headerLen int) []byte {
 
 // wrappedKeys remembers patients' wrapped data keys for the appends that
 // check, in their script, that the stored key is still the one they
-// sealed under (audit events, doses): those skip the GET of the key, and
-// a stale entry (Reencrypt or DeletePatient changed the key) costs one
-// retry. Bounded: emptied when it reaches Options.KeyCache entries.
+// sealed under (audit events, doses): those skip the GET of the key. A
+// record read that opens a key remembers it here too, so the audit event
+// of a patient's first read needs no GET either. A stale entry (Reencrypt
+// or DeletePatient changed the key) costs one retry. Bounded: emptied
+// when it reaches Options.KeyCache entries.
 type wrappedKeys struct {
 	mu  sync.Mutex
 	max int
