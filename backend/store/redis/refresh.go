@@ -47,24 +47,28 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 // the token is unknown or expired at now.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, r store.Rotation, now time.Time) (store.Rotated, error) {
 	const opName = "redisstore.RotateRefreshToken"
-	family, expires, err := s.tokenFamily(ctx, oldHash)
+	idx, err := s.tokenFamily(ctx, oldHash)
 	if err != nil {
 		return store.Rotated{}, s.fail(opName, err)
 	}
-	if !now.Before(expires) {
+	family := idx.family
+	if !now.Before(idx.expires) {
 		return store.Rotated{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
 	}
-	// Subject and role are the same for every token of a family, so the
-	// current token (read outside the script) supplies them; the script
-	// decides whether oldHash is still the one to spend.
-	spentRaw, err := s.currentToken(ctx, family)
-	if err != nil {
-		return store.Rotated{}, s.fail(opName, err)
-	}
-	var sw tokenWire
-	if spentRaw != nil {
-		if err := s.decode(spentRaw, &sw); err != nil {
-			return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
+	// Subject and role are the same for every token of a family. The index
+	// entry carries them; one written before it did is answered by the
+	// family's current token (read outside the script, which decides
+	// whether oldHash is still the one to spend).
+	sw := tokenWire{Subject: idx.subject, Role: idx.role}
+	if !idx.whole {
+		spentRaw, err := s.currentToken(ctx, family)
+		if err != nil {
+			return store.Rotated{}, s.fail(opName, err)
+		}
+		if spentRaw != nil {
+			if err := s.decode(spentRaw, &sw); err != nil {
+				return store.Rotated{}, fmt.Errorf("%s: %w", opName, err)
+			}
 		}
 	}
 	next := r.Next
@@ -135,10 +139,11 @@ func unpackParts(payload string, n int) ([]string, bool) {
 // store.ErrNotFound if the hash is unknown.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, tokenHash string) error {
 	const opName = "redisstore.RevokeRefreshFamily"
-	family, _, err := s.tokenFamily(ctx, tokenHash)
+	idx, err := s.tokenFamily(ctx, tokenHash)
 	if err != nil {
 		return s.fail(opName, err)
 	}
+	family := idx.family
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	if err := s.scripts.revoke.Run(cctx, s.rdb, []string{s.k.family(family)}).Err(); err != nil {
@@ -147,23 +152,42 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, tokenHash string) error
 	return nil
 }
 
-// tokenIndex is the value of a token's index entry: "<expiry µs>\n<family>".
+// tokenIndex is the value of a token's index entry:
+// "<expiry µs>\n<family>\n<role>\n<subject>". Entries written before the
+// role and subject were added hold only the first two lines.
 func tokenIndex(t store.RefreshToken) string {
-	return strconv.FormatInt(t.ExpiresAt.UnixMicro(), 10) + "\n" + t.FamilyID
+	return strconv.FormatInt(t.ExpiresAt.UnixMicro(), 10) + "\n" + t.FamilyID + "\n" + string(t.Role) + "\n" + t.Subject
+}
+
+// indexEntry is a token's index entry, read.
+type indexEntry struct {
+	family  string
+	expires time.Time
+	// whole: the entry carries the family's subject and role (a rotation
+	// then needs no read of the family's current token).
+	whole         bool
+	subject, role string
 }
 
 // tokenFamily reads a token's index entry.
-func (s *Store) tokenFamily(ctx context.Context, hash string) (family string, expires time.Time, err error) {
+func (s *Store) tokenFamily(ctx context.Context, hash string) (indexEntry, error) {
 	b, err := s.get(ctx, s.k.token(hash))
 	if err != nil {
-		return "", time.Time{}, err
+		return indexEntry{}, err
 	}
-	usText, family, ok := strings.Cut(string(b), "\n")
-	us, perr := strconv.ParseInt(usText, 10, 64)
-	if !ok || perr != nil {
-		return "", time.Time{}, errFormat
+	lines := strings.SplitN(string(b), "\n", 4)
+	if len(lines) != 2 && len(lines) != 4 {
+		return indexEntry{}, errFormat
 	}
-	return family, time.UnixMicro(us), nil
+	us, err := strconv.ParseInt(lines[0], 10, 64)
+	if err != nil {
+		return indexEntry{}, errFormat
+	}
+	e := indexEntry{family: lines[1], expires: time.UnixMicro(us)}
+	if len(lines) == 4 {
+		e.whole, e.role, e.subject = true, lines[2], lines[3]
+	}
+	return e, nil
 }
 
 // currentToken returns the family's current token record, or nil when the
