@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,9 +20,9 @@ import (
 	mtmv1 "github.com/mtmapp/mtm/proto/gen/mtm/v1"
 )
 
-// roundTrips counts the requests a go-redis client sends: one per command,
-// one per pipeline.
-type roundTrips struct{ n atomic.Int64 }
+// roundTrips counts the requests a go-redis client sends (one per
+// command, one per pipeline; redistest.Requests).
+type roundTrips struct{ redistest.Requests }
 
 // settled is the count once the instance has stopped talking to Redis for
 // a while, so that work left running in the background by an earlier call
@@ -31,48 +30,16 @@ type roundTrips struct{ n atomic.Int64 }
 // one, and the next one's own is counted whether or not it ran before the
 // call answered.
 func (r *roundTrips) settled() int64 {
-	n := r.n.Load()
+	n := r.N()
 	for range 40 {
 		time.Sleep(50 * time.Millisecond)
-		m := r.n.Load()
+		m := r.N()
 		if m == n {
 			return n
 		}
 		n = m
 	}
 	return n
-}
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !connectionSetup(cmd) {
-			r.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if !slices.ContainsFunc(cmds, connectionSetup) {
-			r.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// connectionSetup reports whether cmd is part of go-redis opening a new
-// connection to the pool (HELLO, or the CLIENT SETINFO pipeline): that
-// happens when two reads run at once for the first time, not once per
-// message, so it is not counted.
-func connectionSetup(cmd redis.Cmder) bool {
-	switch cmd.Name() {
-	case "hello", "client":
-		return true
-	}
-	return false
 }
 
 // countedInstance is an API instance on Redis (its own store client and
@@ -284,7 +251,7 @@ func BenchmarkSendToWatcher(b *testing.B) {
 	for i := range 20 { // warm up: scripts, caches, connections
 		sendOne(-i - 1)
 	}
-	trips0 := tripsA.n.Load() + tripsB.n.Load()
+	trips0 := tripsA.N() + tripsB.N()
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
 	cpu0, rcpu0 := storetest.ProcessCPU(b), redistest.CPUTime(b, rc)
@@ -296,7 +263,7 @@ func BenchmarkSendToWatcher(b *testing.B) {
 	cpu, rcpu := storetest.ProcessCPU(b)-cpu0, redistest.CPUTime(b, rc)-rcpu0
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(float64(rcpu.Microseconds())/float64(b.N), "redis-cpu-µs/msg")
-	b.ReportMetric(float64(tripsA.n.Load()+tripsB.n.Load()-trips0)/float64(b.N), "redis-trips/msg")
+	b.ReportMetric(float64(tripsA.N()+tripsB.N()-trips0)/float64(b.N), "redis-trips/msg")
 }
 
 // TestFirstReadRoundTripsOnRedis counts what a patient's first read on an

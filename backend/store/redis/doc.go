@@ -22,7 +22,7 @@
 //	mtm:{i:<blind>}                caregiver invite (by the blind index of its code hash)
 //	mtm:{e:<blind>}                normalized e-mail (blind index) -> account id (uniqueness claim)
 //	mtm:{f:<family>}               refresh family: current token, revoked flag, expiry, the token spent last (with its sealed successor and grace end)
-//	mtm:{t:<token hash>}           refresh token hash -> family id and expiry
+//	mtm:{t:<token hash>}           refresh token hash -> expiry, family id, role, subject
 //	mtm:{rl:<blind>}:<window start> rate-limit counter of one fixed window (blind index of the key)
 //	mtm:{sk}                       hash of the signing keys: kid -> creation time + sealed key
 //	mtm:{...}:op:<op id>           short-lived reply of one write (see Retries)

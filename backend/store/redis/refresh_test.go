@@ -1,8 +1,6 @@
 package redisstore
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,30 +9,6 @@ import (
 	"github.com/mtmapp/mtm/backend/store"
 	"github.com/mtmapp/mtm/backend/store/redis/redistest"
 )
-
-// requests counts the requests a go-redis client sends (one per command,
-// one per pipeline).
-type requests struct{ n atomic.Int64 }
-
-func (r *requests) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *requests) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name != "hello" && name != "client" {
-			r.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (r *requests) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if name := cmds[0].Name(); name != "hello" && name != "client" {
-			r.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
 
 // TestRotationRequestsAndOlderIndexEntries checks that a refresh (one
 // rotation) costs three requests to Redis: the token's index entry, which
@@ -46,7 +20,7 @@ func TestRotationRequestsAndOlderIndexEntries(t *testing.T) {
 	addr, _ := redistest.StartServer(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { client.Close() })
-	var reqs requests
+	var reqs redistest.Requests
 	client.AddHook(&reqs)
 	t0 := time.Date(2026, time.March, 14, 9, 0, 0, 0, time.UTC)
 	s, err := New(t.Context(), client, Options{KEK: redistest.KEK(), Now: func() time.Time { return t0 }})
@@ -63,12 +37,12 @@ func TestRotationRequestsAndOlderIndexEntries(t *testing.T) {
 	}
 	rotate := func(old, hash string, want int64) {
 		t.Helper()
-		n0 := reqs.n.Load()
+		n0 := reqs.N()
 		got, err := s.RotateRefreshToken(ctx, old, next(hash), t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := reqs.n.Load() - n0; n != want {
+		if n := reqs.N() - n0; n != want {
 			t.Errorf("rotating %s: %d requests to Redis, want %d", old, n, want)
 		}
 		if got.Next.Subject != "pat-7" || got.Next.Role != store.RolePatient || got.Next.FamilyID != "fam-1" {
