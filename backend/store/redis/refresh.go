@@ -47,7 +47,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 // the token is unknown or expired at now.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, r store.Rotation, now time.Time) (store.Rotated, error) {
 	const opName = "redisstore.RotateRefreshToken"
-	idx, err := s.tokenFamily(ctx, oldHash)
+	idx, err := s.readTokenIndex(ctx, oldHash)
 	if err != nil {
 		return store.Rotated{}, s.fail(opName, err)
 	}
@@ -139,14 +139,13 @@ func unpackParts(payload string, n int) ([]string, bool) {
 // store.ErrNotFound if the hash is unknown.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, tokenHash string) error {
 	const opName = "redisstore.RevokeRefreshFamily"
-	idx, err := s.tokenFamily(ctx, tokenHash)
+	idx, err := s.readTokenIndex(ctx, tokenHash)
 	if err != nil {
 		return s.fail(opName, err)
 	}
-	family := idx.family
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	if err := s.scripts.revoke.Run(cctx, s.rdb, []string{s.k.family(family)}).Err(); err != nil {
+	if err := s.scripts.revoke.Run(cctx, s.rdb, []string{s.k.family(idx.family)}).Err(); err != nil {
 		return s.fail(opName, err)
 	}
 	return nil
@@ -169,8 +168,8 @@ type indexEntry struct {
 	subject, role string
 }
 
-// tokenFamily reads a token's index entry.
-func (s *Store) tokenFamily(ctx context.Context, hash string) (indexEntry, error) {
+// readTokenIndex reads a token's index entry.
+func (s *Store) readTokenIndex(ctx context.Context, hash string) (indexEntry, error) {
 	b, err := s.get(ctx, s.k.token(hash))
 	if err != nil {
 		return indexEntry{}, err

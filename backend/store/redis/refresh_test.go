@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -62,8 +63,8 @@ func TestRotationRequestsAndOlderIndexEntries(t *testing.T) {
 	}
 	rotate("rt-1", "rt-2", 3)
 
-	// rt-2's index entry as an earlier version wrote it.
-	older := "1775552400000000\nfam-1"
+	// rt-2's index entry as an earlier version wrote it: expiry and family.
+	older := strconv.FormatInt(next("rt-2").Next.ExpiresAt.UnixMicro(), 10) + "\nfam-1"
 	if err := client.Set(ctx, s.k.token("rt-2"), older, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
