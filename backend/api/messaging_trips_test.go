@@ -310,3 +310,57 @@ func TestFirstReadRoundTripsOnRedis(t *testing.T) {
 		}
 	}
 }
+
+// The feed is all an app that holds a cursor reads when it opens: for the
+// patient's own app it must cost one read of the log (which also finds
+// the patient and the head) and the audit event, with nothing changed
+// and with a change to send.
+func TestChangesFeedRoundTripsOnRedis(t *testing.T) {
+	base := newEnv(t)
+	addr, _ := redistest.StartServer(t)
+	var trips roundTrips
+	e := countedInstance(t, base, addr, &trips)
+	rph := e.pharmacy("ph_1", "rph@one.test")
+	warm, pt := e.enroll(rph, "Ann"), e.enroll(rph, "Pat")
+	feed := func(p enrolled, cursor string) *mtmv1.GetChangesResponse {
+		t.Helper()
+		got, err := e.patientClient(p.token).GetChanges(t.Context(), req(&mtmv1.GetChangesRequest{PatientId: p.id, Cursor: cursor}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Msg
+	}
+	// The first call (no cursor) hands out one; the warm-up loads the
+	// scripts into Redis's cache.
+	feed(warm, feed(warm, "").GetNextCursor())
+	cursor := feed(pt, "").GetNextCursor()
+	for _, step := range []struct {
+		name   string
+		change func()
+		items  int
+	}{
+		{"nothing changed", func() {}, 0},
+		{"a medicine added", func() {
+			if _, err := e.careClient(rph).AddMedication(t.Context(), req(&mtmv1.AddMedicationRequest{PatientId: pt.id,
+				Medication: &mtmv1.MedicationFields{Name: "Metformin 500 mg tablet", HowIUseIt: "one tablet twice a day with food"}})); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
+	} {
+		step.change()
+		n0 := trips.settled()
+		got := feed(pt, cursor)
+		n := trips.settled() - n0
+		if len(got.GetChanges()) != step.items || got.GetReloadRequired() {
+			t.Fatalf("%s: %d changes (reload %v), want %d", step.name, len(got.GetChanges()), got.GetReloadRequired(), step.items)
+		}
+		// With a change the record is read too, to send the item as it is.
+		want := int64(2 + step.items)
+		t.Logf("%s: %d round trips", step.name, n)
+		if n > want {
+			t.Errorf("%s: the patient's feed cost %d requests to Redis, want at most %d (the log with the head, the audit event%s)",
+				step.name, n, want, map[bool]string{true: ", the record"}[step.items > 0])
+		}
+		cursor = got.GetNextCursor()
+	}
+}
