@@ -47,7 +47,7 @@ end
 // changeScripts write the record and its log entries in one step, and
 // read the record with its log head in one step.
 type changeScripts struct {
-	casPatient, logChanges, readWithParts *redis.Script
+	casPatient, logChanges, readWithParts, readParts, readChanges *redis.Script
 }
 
 func newChangeScripts() changeScripts {
@@ -72,6 +72,16 @@ return 1`),
 		// KEYS[3] parts: {record or nil, key or nil, {field, value, …}}.
 		readWithParts: redis.NewScript(`
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[3])}`),
+		// Reads only. KEYS[1] patient, KEYS[2] parts: {1 if the record
+		// exists else 0, {field, value, …}}.
+		readParts: redis.NewScript(`
+return {redis.call('EXISTS', KEYS[1]), redis.call('HGETALL', KEYS[2])}`),
+		// Reads only. KEYS[1] patient, KEYS[2] parts, KEYS[3] changes;
+		// ARGV[1] the lowest score ("(after"), ARGV[2] how many entries:
+		// readParts's answer and {entry, …}.
+		readChanges: redis.NewScript(`
+return {redis.call('EXISTS', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+  redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[1], '+inf', 'LIMIT', 0, ARGV[2])}`),
 	}
 }
 
@@ -107,22 +117,43 @@ func (s *Store) PatientParts(ctx context.Context, patientID string) (store.PartV
 	if err := ctx.Err(); err != nil {
 		return store.PartVersions{}, s.fail(opName, err)
 	}
-	cctx, cancel := s.call(ctx)
-	defer cancel()
-	var exists *redis.IntCmd
-	var parts *redis.MapStringStringCmd
-	_, err := s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-		exists = p.Exists(cctx, s.k.patient(patientID))
-		parts = p.HGetAll(cctx, s.k.patientParts(patientID))
-		return nil
-	})
+	// A script in the pipeline shared with concurrent calls (see
+	// grouped): a busy instance reads many heads in one round trip.
+	reply, err := s.grouped(ctx, s.scripts.changes.readParts,
+		[]string{s.k.patient(patientID), s.k.patientParts(patientID)}).Slice()
+	if err == nil && len(reply) != 2 {
+		err = fmt.Errorf("readParts answered %d values, want 2", len(reply))
+	}
 	if err != nil {
 		return store.PartVersions{}, s.fail(opName, err)
 	}
-	if exists.Val() == 0 {
-		return store.PartVersions{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
+	pv, err := partsReply(reply[0], reply[1])
+	if err != nil {
+		return store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
 	}
-	return parsePartVersions(parts.Val())
+	return pv, nil
+}
+
+// partsReply reads the first two values of readParts and readChanges:
+// store.ErrNotFound when the record does not exist, else the head.
+func partsReply(exists, fields any) (store.PartVersions, error) {
+	if n, _ := exists.(int64); n == 0 {
+		return store.PartVersions{}, store.ErrNotFound
+	}
+	return parsePartVersions(fieldMap(fields))
+}
+
+// fieldMap is an HGETALL answer given back by a script ({field, value,
+// …}) as a map.
+func fieldMap(v any) map[string]string {
+	fields, _ := v.([]any)
+	out := make(map[string]string, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		f, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		out[f] = v
+	}
+	return out
 }
 
 // PatientWithParts reads the record, its data key and the head of its
@@ -143,13 +174,7 @@ func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.P
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
 	}
-	fields, _ := reply[2].([]any)
-	parts := make(map[string]string, len(fields)/2)
-	for i := 0; i+1 < len(fields); i += 2 {
-		f, _ := fields[i].(string)
-		v, _ := fields[i+1].(string)
-		parts[f] = v
-	}
+	parts := fieldMap(reply[2])
 	b, wrapped, err := patientReply(reply[:2])
 	if err != nil {
 		return store.Patient{}, store.PartVersions{}, s.fail(opName, err)
@@ -167,32 +192,23 @@ func (s *Store) PatientWithParts(ctx context.Context, patientID string) (store.P
 }
 
 // PatientChanges reads the head and up to limit entries after `after` in
-// one MULTI (the keys share the patient's slot).
+// one script (the keys share the patient's slot), in the pipeline shared
+// with concurrent calls (see grouped).
 func (s *Store) PatientChanges(ctx context.Context, patientID string, after int64, limit int) ([]store.Change, store.PartVersions, error) {
 	const opName = "redisstore.PatientChanges"
 	if err := ctx.Err(); err != nil {
 		return nil, store.PartVersions{}, s.fail(opName, err)
 	}
-	cctx, cancel := s.call(ctx)
-	defer cancel()
-	var exists *redis.IntCmd
-	var parts *redis.MapStringStringCmd
-	var entries *redis.StringSliceCmd
-	_, err := s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-		exists = p.Exists(cctx, s.k.patient(patientID))
-		parts = p.HGetAll(cctx, s.k.patientParts(patientID))
-		entries = p.ZRangeByScore(cctx, s.k.patientChanges(patientID), &redis.ZRangeBy{
-			Min: "(" + strconv.FormatInt(after, 10), Max: "+inf", Count: int64(max(limit, 1)),
-		})
-		return nil
-	})
+	reply, err := s.grouped(ctx, s.scripts.changes.readChanges,
+		[]string{s.k.patient(patientID), s.k.patientParts(patientID), s.k.patientChanges(patientID)},
+		"("+strconv.FormatInt(after, 10), max(limit, 1)).Slice()
+	if err == nil && len(reply) != 3 {
+		err = fmt.Errorf("readChanges answered %d values, want 3", len(reply))
+	}
 	if err != nil {
 		return nil, store.PartVersions{}, s.fail(opName, err)
 	}
-	if exists.Val() == 0 {
-		return nil, store.PartVersions{}, fmt.Errorf("%s: %w", opName, store.ErrNotFound)
-	}
-	pv, err := parsePartVersions(parts.Val())
+	pv, err := partsReply(reply[0], reply[1])
 	if err != nil {
 		return nil, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
 	}
@@ -202,8 +218,10 @@ func (s *Store) PatientChanges(ctx context.Context, patientID string, after int6
 	if limit <= 0 {
 		return nil, pv, nil
 	}
-	out := make([]store.Change, 0, len(entries.Val()))
-	for _, m := range entries.Val() {
+	entries, _ := reply[2].([]any)
+	out := make([]store.Change, 0, len(entries))
+	for _, e := range entries {
+		m, _ := e.(string)
 		c, err := parseChange(m)
 		if err != nil {
 			return nil, store.PartVersions{}, fmt.Errorf("%s: %w", opName, err)
