@@ -18,8 +18,8 @@ var _ store.AuditTrail = (*Store)(nil)
 // nested bucket keyed by event id, which sorts by time; refusals live in
 // their own top-level bucket) and deletes that window's oldest events
 // beyond keep, atomically. An event whose ID is already stored replaces it. The
-// number of kept events is tracked in its own bucket: bbolt's Bucket.Stats
-// does not see writes of the running transaction.
+// number of kept events is the window bucket's sequence (keptCount): bbolt's
+// Bucket.Stats does not see writes of the running transaction.
 //
 // It returns once the event is committed (and fsynced unless NoSync).
 // Appends that arrive while another commit runs share the next
@@ -58,10 +58,9 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 		if err != nil {
 			return err
 		}
-		counts := tx.Bucket(countsBucket)
-		var n uint64
-		if v := counts.Get([]byte(ev.PatientID)); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
+		n, err := keptCount(tx, events, countsBucket, ev.PatientID)
+		if err != nil {
+			return err
 		}
 		if events.Get([]byte(ev.ID)) == nil {
 			n++
@@ -82,12 +81,31 @@ func (s *Store) AppendAuditEvent(ctx context.Context, ev store.AuditEvent, keep 
 				return err
 			}
 		}
-		return counts.Put([]byte(ev.PatientID), binary.BigEndian.AppendUint64(nil, n))
+		return events.SetSequence(n)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt.AppendAuditEvent: %w", err)
 	}
 	return nil
+}
+
+// keptCount is how many events the patient's window holds: the window
+// bucket's sequence, which costs no page of its own (the bucket's header
+// sits in its parent's page, which every append rewrites anyway). A window
+// written before the count moved there keeps it in countsBucket instead;
+// that entry is read once and deleted, and the caller's SetSequence
+// carries it on.
+func keptCount(tx *bbolt.Tx, events *bbolt.Bucket, countsBucket []byte, patientID string) (uint64, error) {
+	if n := events.Sequence(); n > 0 {
+		return n, nil
+	}
+	counts := tx.Bucket(countsBucket)
+	v := counts.Get([]byte(patientID))
+	if len(v) != 8 {
+		return 0, nil
+	}
+	n := binary.BigEndian.Uint64(v)
+	return n, counts.Delete([]byte(patientID))
 }
 
 // ListAuditEvents returns up to limit of the patient's kept events from

@@ -114,10 +114,10 @@ var (
 	bucketFamilies        = []byte("refresh_families")  // family id → {token hash → ""}
 	bucketCounters        = []byte("rate_counters")     // key → counter
 	bucketInvites         = []byte("caregiver_invites") // code hash → Invite
-	bucketAudit           = []byte("audit")             // patient id → {event id → AuditEvent}
-	bucketAuditCounts     = []byte("audit_counts")      // patient id → uint64 events kept
-	bucketAuditRefused    = []byte("audit_refused")     // patient id → {event id → AuditEvent}, refusals only
-	bucketAuditRefCounts  = []byte("audit_ref_counts")  // patient id → uint64 refusals kept
+	bucketAudit           = []byte("audit")             // patient id → {event id → AuditEvent}; its sequence counts the events kept
+	bucketAuditCounts     = []byte("audit_counts")      // patient id → uint64 events kept, for older windows (read once, then kept in the sequence)
+	bucketAuditRefused    = []byte("audit_refused")     // patient id → {event id → AuditEvent}, refusals only; the same sequence
+	bucketAuditRefCounts  = []byte("audit_ref_counts")  // the same for refusals
 	bucketExpiry          = []byte("expiry")            // expiry time|kind|id → ""
 	bucketThreads         = []byte("threads")           // thread id → Thread (see messaging.go)
 	bucketThreadMessages  = []byte("thread_messages")   // thread id → {messages, idempotency keys}

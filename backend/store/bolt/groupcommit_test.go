@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,7 +75,7 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 			}
 			var counted uint64
 			if err := s.db.View(func(tx *bbolt.Tx) error {
-				counted = binary.BigEndian.Uint64(tx.Bucket(bucketAuditCounts).Get([]byte("pat-1")))
+				counted = tx.Bucket(bucketAudit).Bucket([]byte("pat-1")).Sequence()
 				return nil
 			}); err != nil {
 				t.Fatal(err)
