@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,11 +17,7 @@ import (
 // window bucket's sequence) goes on being trimmed at keep, for accesses
 // and refusals alike, and its old entry is gone after the first append.
 func TestAuditWindowsOfTheOlderForm(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "mtm.db"), Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openNoSync(t)
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	const keep = 5

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -36,11 +34,7 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(filepath.Join(t.TempDir(), "mtm.db"), Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
+			s := openNoSync(t)
 			ctx := context.Background()
 			base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
@@ -90,11 +84,7 @@ func TestConcurrentAuditAppendsKeepAnExactWindow(t *testing.T) {
 // TestGroupCommitSurvivesAPanickingWrite: a write that panics fails alone;
 // the writes grouped with it are committed and nobody is left waiting.
 func TestGroupCommitSurvivesAPanickingWrite(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "mtm.db"), Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openNoSync(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 40)
 	for i := range errs {
@@ -113,7 +103,7 @@ func TestGroupCommitSurvivesAPanickingWrite(t *testing.T) {
 			t.Errorf("write %d: err %v", i, err)
 		}
 	}
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		for i := range errs {
 			if got := tx.Bucket(bucketAuditCounts).Get(fmt.Appendf(nil, "k%02d", i)); (got != nil) == (i%10 == 3) {
 				t.Errorf("write %d stored: %v", i, got != nil)
@@ -133,11 +123,7 @@ func TestGroupCommitSurvivesAPanickingWrite(t *testing.T) {
 // record once with its own version, and the counter holds exactly the
 // attempts made.
 func TestConcurrentWritesOfEveryKindShareCommits(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "mtm.db"), Options{Logger: slog.New(slog.DiscardHandler), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openNoSync(t)
 	ctx := context.Background()
 	sample := storetest.SamplePatient("pat-1", "ph-1", 2)
 	if err := s.CreatePatient(ctx, sample); err != nil {
