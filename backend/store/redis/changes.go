@@ -45,7 +45,8 @@ end
 `
 
 // changeScripts write the record and its log entries in one step, and
-// read the record with its log head in one step.
+// read the record with its log head, the head alone, or the head with
+// log entries, each in one step.
 type changeScripts struct {
 	casPatient, logChanges, readWithParts, readParts, readChanges *redis.Script
 }
